@@ -1,0 +1,220 @@
+//! Shape checks for the codes an invoice line carries: Luhn check digits,
+//! organisation numbers, HSA-ids, SCB county and municipality codes,
+//! ICD-10-SE and KVÅ codes, and the invoice id of the RIV claim format.
+
+/// SCB county codes (länskoder) of Sweden's 21 regions.
+pub const COUNTY_CODES: [&str; 21] = [
+    "01", "03", "04", "05", "06", "07", "08", "09", "10", "12", "13", "14", "17", "18", "19", "20",
+    "21", "22", "23", "24", "25",
+];
+
+/// Whether `digits` (ASCII digits only) ends in a valid Luhn check digit.
+///
+/// Swedish personnummer (the last ten digits) and organisation numbers use
+/// the Luhn algorithm with weights 2, 1, 2, … from the left.
+pub fn luhn_valid(digits: &str) -> bool {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// The Luhn check digit that completes `digits`.
+pub fn luhn_check_digit(digits: &str) -> u8 {
+    for candidate in 0..10u8 {
+        let mut full = String::with_capacity(digits.len() + 1);
+        full.push_str(digits);
+        full.push(char::from(b'0' + candidate));
+        if luhn_valid(&full) {
+            return candidate;
+        }
+    }
+    unreachable!("one of ten check digits always completes a Luhn sum")
+}
+
+/// A Swedish organisation number: ten digits (an optional hyphen after the
+/// sixth is accepted) with a Luhn check digit. Returns the ten digits.
+pub fn normalise_org_number(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(|c| *c != '-').collect();
+    if digits.len() != 10 || !luhn_valid(&digits) {
+        return None;
+    }
+    Some(digits)
+}
+
+/// An HSA-id: `SE`, a ten-digit organisation number, `-`, and a local part
+/// of letters and digits (at most 31 characters in all).
+pub fn is_hsa_id(raw: &str) -> bool {
+    let Some(rest) = raw.strip_prefix("SE") else {
+        return false;
+    };
+    let Some((org, local)) = rest.split_once('-') else {
+        return false;
+    };
+    raw.len() <= 31
+        && org.len() == 10
+        && org.bytes().all(|b| b.is_ascii_digit())
+        && !local.is_empty()
+        && local.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+pub fn is_county_code(raw: &str) -> bool {
+    COUNTY_CODES.contains(&raw)
+}
+
+/// A municipality code is four digits whose first two are a county code.
+pub fn is_municipality_code(raw: &str) -> bool {
+    raw.len() == 4 && raw.bytes().all(|b| b.is_ascii_digit()) && is_county_code(&raw[..2])
+}
+
+/// An ICD-10-SE code: a letter, two digits, then optionally a dot and up to
+/// four letters or digits (`J06.9`, `F321`, `Z76.0`).
+pub fn is_icd10_code(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    if bytes.len() < 3 || bytes.len() > 8 {
+        return false;
+    }
+    if !bytes[0].is_ascii_uppercase() || !bytes[1].is_ascii_digit() || !bytes[2].is_ascii_digit() {
+        return false;
+    }
+    let tail = raw[3..].strip_prefix('.').unwrap_or(&raw[3..]);
+    tail.len() <= 4 && tail.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// A KVÅ procedure code: two capital letters and three letters or digits
+/// (`AA039`, `ZV051`, `UDH02`).
+pub fn is_kva_code(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    bytes.len() == 5
+        && bytes[..2].iter().all(u8::is_ascii_uppercase)
+        && bytes[2..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The parts of an invoice id: `ZVF` + seller organisation number (10 digits)
+/// + `YYMM` + a six-digit counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceIdParts<'a> {
+    pub seller_org_number: &'a str,
+    pub year_month: &'a str,
+    pub counter: &'a str,
+}
+
+pub fn parse_invoice_id(raw: &str) -> Option<InvoiceIdParts<'_>> {
+    let rest = raw.strip_prefix("ZVF")?;
+    if rest.len() != 20 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let month: u32 = rest[12..14].parse().ok()?;
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    Some(InvoiceIdParts {
+        seller_org_number: &rest[..10],
+        year_month: &rest[10..14],
+        counter: &rest[14..],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_table() {
+        let cases = [
+            ("8112189876", true), // Skatteverket's example personnummer (last ten digits)
+            ("8112189875", false),
+            ("2321000115", true), // the org number in the HSA-id example of domain.md
+            ("2321000116", false),
+            ("", false),
+            ("12a4", false),
+        ];
+        for (digits, expected) in cases {
+            assert_eq!(luhn_valid(digits), expected, "{digits}");
+        }
+        assert_eq!(luhn_check_digit("811218987"), 6);
+        assert_eq!(luhn_check_digit("232100011"), 5);
+    }
+
+    #[test]
+    fn org_numbers() {
+        assert_eq!(normalise_org_number("232100-0115").as_deref(), Some("2321000115"));
+        assert_eq!(normalise_org_number("2321000115").as_deref(), Some("2321000115"));
+        assert_eq!(normalise_org_number("2321000114"), None);
+        assert_eq!(normalise_org_number("23210001150"), None);
+    }
+
+    #[test]
+    fn hsa_ids() {
+        let cases = [
+            ("SE2321000115-094882", true),
+            ("SE2321000115-E000000000001", true),
+            ("SE232100011-094882", false),
+            ("SE2321000115-", false),
+            ("SE2321000115094882", false),
+            ("XE2321000115-094882", false),
+            ("SE2321000115-09 4882", false),
+            ("SE2321000115-0123456789012345678", false), // 32 characters
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(is_hsa_id(raw), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn geography() {
+        assert!(is_county_code("23"));
+        assert!(!is_county_code("02"));
+        assert!(!is_county_code("26"));
+        assert!(is_municipality_code("2380"));
+        assert!(!is_municipality_code("0280"));
+        assert!(!is_municipality_code("238"));
+        assert!(!is_municipality_code("23a0"));
+    }
+
+    #[test]
+    fn clinical_codes() {
+        for ok in ["J06.9", "J069", "F32", "Z76.0", "F43.1A"] {
+            assert!(is_icd10_code(ok), "{ok}");
+        }
+        for bad in ["j06.9", "J6", "06.9", "J06.99999", "J06-9"] {
+            assert!(!is_icd10_code(bad), "{bad}");
+        }
+        for ok in ["AA039", "ZV051", "UDH02", "AD041"] {
+            assert!(is_kva_code(ok), "{ok}");
+        }
+        for bad in ["aa039", "A0391", "AA03", "AA0391"] {
+            assert!(!is_kva_code(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn invoice_ids() {
+        let parts = parse_invoice_id("ZVF2321000115250100001").map(|p| p.counter.to_string());
+        assert_eq!(parts, None, "one digit short");
+        let parts = parse_invoice_id("ZVF23210001152501000001").expect("valid id");
+        assert_eq!(parts.seller_org_number, "2321000115");
+        assert_eq!(parts.year_month, "2501");
+        assert_eq!(parts.counter, "000001");
+        assert!(parse_invoice_id("ZVF23210001152513000001").is_none(), "month 13");
+        assert!(parse_invoice_id("ABC23210001152501000001").is_none());
+    }
+}
