@@ -1,1 +1,19 @@
+//! distans on the wire.
+//!
+//! Every Kafka value is in the Confluent wire format: a zero magic byte, a
+//! four-byte big-endian schema id, then one Avro datum. Schema ids resolve
+//! through a [`SchemaResolver`]; the first one, [`EmbeddedSchemas`], holds
+//! the schemas in the repository's `schemas/` folder. A record is decoded
+//! with the schema it was written with and resolved to the schema this
+//! build reads, so a producer on an older or newer compatible version is
+//! understood.
 
+mod codec;
+mod framing;
+mod records;
+mod registry;
+
+pub use codec::{Codec, DecodeError, EncodeError};
+pub use framing::{frame, unframe, FramingError, MAGIC_BYTE};
+pub use records::{DeadLetter, DeadLetterViolation};
+pub use registry::{EmbeddedSchemas, RegisteredSchema, SchemaResolver, Subject};

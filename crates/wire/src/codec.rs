@@ -1,0 +1,117 @@
+//! Encoding and decoding of whole Kafka values.
+
+use std::sync::Arc;
+
+use apache_avro::types::Value;
+use distans_domain::{EnrichedLine, InvoiceLine, ReasonCode};
+
+use crate::records::{self, DeadLetter, FieldError};
+use crate::{frame, unframe, EmbeddedSchemas, SchemaResolver, Subject};
+
+/// The largest allocation a single decoded value may ask for. A corrupt
+/// length prefix must give an error, not exhaust memory.
+const MAX_ALLOCATION_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why a value could not be decoded; `code` is the dead-letter reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct DecodeError {
+    pub code: ReasonCode,
+    pub message: String,
+}
+
+impl DecodeError {
+    fn new(code: ReasonCode, message: impl Into<String>) -> DecodeError {
+        DecodeError { code, message: message.into() }
+    }
+}
+
+impl From<FieldError> for DecodeError {
+    fn from(err: FieldError) -> DecodeError {
+        DecodeError::new(ReasonCode::MalformedAvro, err.to_string())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode {subject} record: {source}")]
+pub struct EncodeError {
+    subject: &'static str,
+    #[source]
+    source: apache_avro::Error,
+}
+
+/// Encodes and decodes distans records in the Confluent wire format.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    resolver: Arc<dyn SchemaResolver>,
+}
+
+impl Codec {
+    pub fn new(resolver: Arc<dyn SchemaResolver>) -> Codec {
+        apache_avro::util::max_allocation_bytes(MAX_ALLOCATION_BYTES);
+        Codec { resolver }
+    }
+
+    /// A codec over the schemas compiled in from `schemas/`.
+    pub fn embedded() -> Codec {
+        let schemas = EmbeddedSchemas::load().expect("the schemas in schemas/ parse (checked by the wire tests)");
+        Codec::new(Arc::new(schemas))
+    }
+
+    pub fn encode_invoice_line(&self, line: &InvoiceLine) -> Result<Vec<u8>, EncodeError> {
+        self.encode(Subject::InvoiceLine, records::invoice_line_to_value(line))
+    }
+
+    pub fn decode_invoice_line(&self, bytes: &[u8]) -> Result<InvoiceLine, DecodeError> {
+        Ok(records::invoice_line_from_value(self.decode(Subject::InvoiceLine, bytes)?)?)
+    }
+
+    pub fn encode_enriched_line(&self, line: &EnrichedLine) -> Result<Vec<u8>, EncodeError> {
+        self.encode(Subject::EnrichedLine, records::enriched_line_to_value(line))
+    }
+
+    pub fn decode_enriched_line(&self, bytes: &[u8]) -> Result<EnrichedLine, DecodeError> {
+        Ok(records::enriched_line_from_value(self.decode(Subject::EnrichedLine, bytes)?)?)
+    }
+
+    pub fn encode_dead_letter(&self, dead_letter: &DeadLetter) -> Result<Vec<u8>, EncodeError> {
+        self.encode(Subject::DeadLetter, records::dead_letter_to_value(dead_letter))
+    }
+
+    pub fn decode_dead_letter(&self, bytes: &[u8]) -> Result<DeadLetter, DecodeError> {
+        Ok(records::dead_letter_from_value(self.decode(Subject::DeadLetter, bytes)?)?)
+    }
+
+    fn encode(&self, subject: Subject, value: Value) -> Result<Vec<u8>, EncodeError> {
+        let latest = self.resolver.latest(subject);
+        let datum = value
+            .resolve(&latest.schema)
+            .and_then(|resolved| apache_avro::to_avro_datum(&latest.schema, resolved))
+            .map_err(|source| EncodeError { subject: subject.as_str(), source })?;
+        Ok(frame(latest.id, &datum))
+    }
+
+    fn decode(&self, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
+        let (id, mut datum) = unframe(bytes).map_err(|e| DecodeError::new(ReasonCode::BadWireHeader, e.to_string()))?;
+        let writer = self
+            .resolver
+            .by_id(id)
+            .ok_or_else(|| DecodeError::new(ReasonCode::UnknownSchemaId, format!("schema id {id} is not known")))?;
+        if writer.subject != subject {
+            return Err(DecodeError::new(
+                ReasonCode::UnknownSchemaId,
+                format!("schema id {id} is a {} schema, expected {}", writer.subject.as_str(), subject.as_str()),
+            ));
+        }
+        let reader = &self.resolver.latest(subject).schema;
+        let value = apache_avro::from_avro_datum(&writer.schema, &mut datum, Some(reader))
+            .map_err(|e| DecodeError::new(ReasonCode::MalformedAvro, e.to_string()))?;
+        if !datum.is_empty() {
+            return Err(DecodeError::new(
+                ReasonCode::MalformedAvro,
+                format!("{} bytes left over after the datum", datum.len()),
+            ));
+        }
+        Ok(value)
+    }
+}
