@@ -1,1 +1,16 @@
+//! What every distans service shares: layered configuration, Kafka clients
+//! configured for at-least-once delivery, telemetry and shutdown.
 
+pub mod config;
+pub mod kafka;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{ConfigError, Settings};
+pub use telemetry::Health;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,236 @@
+//! Layered configuration: built-in defaults, then an optional file, then
+//! `DISTANS__SECTION__KEY` environment variables. Unknown keys and invalid
+//! values are all reported at once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use config::{Config, Environment, File, FileFormat};
+use distans_domain::Tariffs;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("defaults.toml");
+const ENV_PREFIX: &str = "DISTANS";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub topics: Topics,
+    pub ingester: IngesterSettings,
+    pub sink: SinkSettings,
+    pub clickhouse: ClickHouseSettings,
+    pub pseudonym: PseudonymSettings,
+    pub log: LogSettings,
+    pub tariffs: Tariffs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    #[serde(default)]
+    pub client: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Topics {
+    pub input: String,
+    pub valid: String,
+    pub dead_letter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngesterSettings {
+    pub group_id: String,
+    pub max_in_flight: usize,
+    pub http_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SinkSettings {
+    pub group_id: String,
+    pub batch_max_rows: usize,
+    pub batch_max_wait_ms: u64,
+    pub http_listen: SocketAddr,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct ClickHouseSettings {
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for ClickHouseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseSettings")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Deserialize)]
+pub struct PseudonymSettings {
+    pub key: String,
+}
+
+impl std::fmt::Debug for PseudonymSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PseudonymSettings { key: <redacted> }")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: String,
+    pub filter: String,
+}
+
+/// Every problem found while loading, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_env(file, None)
+    }
+
+    /// As [`Settings::load`], with the environment given as a map (for tests).
+    pub fn load_with_env(file: Option<&Path>, env: Option<BTreeMap<String, String>>) -> Result<Settings, ConfigError> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path).required(true));
+        }
+        let mut environment =
+            Environment::with_prefix(ENV_PREFIX).prefix_separator("__").separator("__").try_parsing(true);
+        if let Some(env) = env {
+            environment = environment.source(Some(env.into_iter().collect()));
+        }
+        builder = builder.add_source(environment);
+
+        let one = |e: config::ConfigError| ConfigError { problems: vec![e.to_string()] };
+        let tree: config::Value = builder.build().map_err(one)?.try_deserialize().map_err(one)?;
+
+        let mut problems = Vec::new();
+        let settings: Result<Settings, _> = serde_ignored::deserialize(tree, |path| {
+            problems.push(format!("unknown key `{path}`"));
+        });
+        let settings = match settings {
+            Ok(s) => Some(s),
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        };
+        if let Some(s) = &settings {
+            problems.extend(s.problems());
+        }
+        match settings {
+            Some(s) if problems.is_empty() => Ok(s),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+
+    /// Value checks that types alone cannot make.
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.kafka.brokers.trim().is_empty() {
+            p.push("kafka.brokers is empty".to_string());
+        }
+        if self.kafka.partitions < 1 {
+            p.push("kafka.partitions must be at least 1".to_string());
+        }
+        if self.ingester.max_in_flight == 0 {
+            p.push("ingester.max_in_flight must be at least 1".to_string());
+        }
+        if self.sink.batch_max_rows == 0 {
+            p.push("sink.batch_max_rows must be at least 1".to_string());
+        }
+        if self.sink.retry_initial_ms == 0 || self.sink.retry_max_ms < self.sink.retry_initial_ms {
+            p.push("sink.retry_initial_ms must be positive and at most sink.retry_max_ms".to_string());
+        }
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            p.push(format!("log.format must be text or json, not {:?}", self.log.format));
+        }
+        let topics = [&self.topics.input, &self.topics.valid, &self.topics.dead_letter];
+        if topics.iter().any(|t| t.is_empty()) || topics[0] == topics[1] || topics[1] == topics[2] || topics[0] == topics[2] {
+            p.push("topics.input, topics.valid and topics.dead_letter must be distinct and non-empty".to_string());
+        }
+        p.extend(self.tariffs.problems().into_iter().map(|m| format!("tariffs: {m}")));
+        p
+    }
+
+    /// The pseudonymisation key; an error unless it is set and long enough.
+    pub fn pseudonymiser(&self) -> Result<distans_domain::Pseudonymiser, ConfigError> {
+        distans_domain::Pseudonymiser::new(self.pseudonym.key.as_bytes()).map_err(|e| ConfigError {
+            problems: vec![format!("pseudonym.key: {e} (set DISTANS__PSEUDONYM__KEY or pseudonym.key in the config file)")],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn defaults_load() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert_eq!(s.topics.input, "invoice-lines");
+        assert_eq!(s.tariffs.class_of("LK"), Some(distans_domain::TariffClass::Physician));
+        assert_eq!(s.tariffs.class_of("HK"), Some(distans_domain::TariffClass::Psychologist));
+        let on = "2025-06-01".parse().expect("date");
+        assert_eq!(s.tariffs.price(distans_domain::TariffClass::Physician, on), Some(50_000));
+        assert!(s.pseudonymiser().is_err(), "no key by default");
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        writeln!(file, "[kafka]\nbrokers = \"file:1\"\n[sink]\nbatch_max_rows = 10").expect("write");
+        let s = Settings::load_with_env(
+            Some(file.path()),
+            env(&[("DISTANS__KAFKA__BROKERS", "env:2"), ("DISTANS__PSEUDONYM__KEY", "k".repeat(32).as_str())]),
+        )
+        .expect("valid");
+        assert_eq!(s.kafka.brokers, "env:2");
+        assert_eq!(s.sink.batch_max_rows, 10);
+        assert!(s.pseudonymiser().is_ok());
+        assert!(!format!("{:?}", s.pseudonym).contains("kkkk"));
+    }
+
+    #[test]
+    fn all_problems_reported_at_once() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        writeln!(file, "[kafka]\nbrokerz = \"x\"\npartitions = 0\n[sink]\nbatch_max_rows = 0\n[log]\nformat = \"xml\"")
+            .expect("write");
+        let err = Settings::load_with_env(Some(file.path()), env(&[("DISTANS__INGESTER__COLOUR", "red")]))
+            .expect_err("invalid");
+        let text = err.to_string();
+        for needle in ["kafka.brokerz", "ingester.colour", "kafka.partitions", "sink.batch_max_rows", "log.format"] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+        assert_eq!(err.problems.len(), 5, "{text}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Settings::load_with_env(Some(Path::new("/nonexistent/distans.toml")), env(&[])).expect_err("missing");
+        assert_eq!(err.problems.len(), 1);
+    }
+}

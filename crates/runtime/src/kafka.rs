@@ -1,0 +1,111 @@
+//! Kafka clients configured the one way distans uses them: consumers that
+//! store offsets only when told to (after the downstream ack), producers
+//! that wait for all replicas.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureProducer;
+use rdkafka::statistics::Statistics;
+use rdkafka::ClientContext;
+
+use crate::config::KafkaSettings;
+
+fn base_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &settings.brokers);
+    for (key, value) in &settings.client {
+        config.set(key, value);
+    }
+    config
+}
+
+/// A consumer in `group_id` that never stores an offset by itself: the
+/// service calls `store_offset` once the record's output is acknowledged,
+/// and the stored offsets are committed in the background.
+pub fn consumer(settings: &KafkaSettings, group_id: &str, lag: ConsumerLag) -> Result<StreamConsumer<LagContext>, KafkaError> {
+    let mut config = base_config(settings);
+    config
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "30000")
+        // The sink may hold a batch while ClickHouse is down; it keeps
+        // polling, but give it room before the group evicts it.
+        .set("max.poll.interval.ms", "600000")
+        .set("statistics.interval.ms", "5000");
+    config.create_with_context(LagContext { lag })
+}
+
+/// A producer that waits for all in-sync replicas and retries on its own.
+pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
+    let mut config = base_config(settings);
+    config
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .set("queue.buffering.max.messages", "200000")
+        // The Java client's partitioner, so that keys land where other
+        // producers would put them.
+        .set("partitioner", "murmur2_random");
+    config.create()
+}
+
+/// Creates the topics that do not exist yet. Topics that exist are left as
+/// they are.
+pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = base_config(settings).create()?;
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|name| NewTopic::new(name, settings.partitions, TopicReplication::Fixed(settings.replication_factor)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new_topics, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| tracing::error!(%topic, "cannot create topic"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// Consumer lag per partition, as librdkafka reports it in its statistics.
+pub type ConsumerLag = Family<PartitionLabels, Gauge>;
+
+/// Client context that turns librdkafka's statistics into the lag gauge.
+#[derive(Debug, Clone)]
+pub struct LagContext {
+    lag: ConsumerLag,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in statistics.topics {
+            for (partition, p) in t.partitions {
+                // librdkafka reports the internal UA partition as -1, and -1 lag when unknown.
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    self.lag.get_or_create(&PartitionLabels { topic: topic.clone(), partition }).set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {}
