@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod kafka;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 

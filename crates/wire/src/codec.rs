@@ -115,3 +115,10 @@ impl Codec {
         Ok(value)
     }
 }
+
+impl DecodeError {
+    /// The error as a violation of the record as a whole.
+    pub fn into_violation(self) -> distans_domain::Violation {
+        distans_domain::Violation::new(self.code, "", self.message)
+    }
+}

@@ -434,3 +434,42 @@ pub(crate) fn dead_letter_from_value(value: Value) -> Result<DeadLetter, FieldEr
         failed_at_ms: f.timestamp_ms("failed_at")?,
     })
 }
+
+impl DeadLetter {
+    /// A dead letter for the record at `source`, carrying every violation.
+    /// `violations` must not be empty: a record is rejected for a reason.
+    pub fn new(
+        stage: &str,
+        violations: &[distans_domain::Violation],
+        source: &Provenance,
+        key: Option<&[u8]>,
+        original: &[u8],
+        failed_at_ms: i64,
+    ) -> DeadLetter {
+        let reason_code = violations.first().map_or("unknown", |v| v.code.as_str()).to_string();
+        let reason = violations
+            .iter()
+            .map(|v| if v.field.is_empty() { v.message.clone() } else { format!("{} {}", v.field, v.message) })
+            .collect::<Vec<_>>()
+            .join("; ");
+        DeadLetter {
+            reason_code,
+            reason,
+            violations: violations
+                .iter()
+                .map(|v| DeadLetterViolation {
+                    code: v.code.as_str().to_string(),
+                    field: v.field.clone(),
+                    message: v.message.clone(),
+                })
+                .collect(),
+            stage: stage.to_string(),
+            source_topic: source.topic.clone(),
+            source_partition: source.partition,
+            source_offset: source.offset,
+            source_key: key.map(<[u8]>::to_vec),
+            original: original.to_vec(),
+            failed_at_ms,
+        }
+    }
+}
