@@ -1,1 +1,298 @@
+//! The sink: reads enriched lines from `topics.valid` and writes them to
+//! ClickHouse's `invoice_lines` in batches, flushed on size or time.
+//!
+//! A batch's offsets are stored only after ClickHouse acknowledged its
+//! rows and the broker acknowledged its dead letters. While ClickHouse is
+//! down the sink retries with backoff and no offset moves. A line written
+//! twice (redelivery after a crash) collapses in `invoice_lines` (a
+//! ReplacingMergeTree on the line key) and every report reads it once.
 
+mod metrics;
+mod row;
+pub mod schema;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::registry::Registry;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use distans_domain::enrich::Provenance;
+use distans_domain::{ReasonCode, Violation};
+use distans_runtime::config::ClickHouseSettings;
+use distans_runtime::kafka::{self, LagContext};
+use distans_runtime::{now_ms, telemetry, Health, Settings};
+use distans_wire::{Codec, DeadLetter};
+
+pub use metrics::Metrics;
+pub use row::LineRow;
+pub use writer::{Stopped, Writer};
+
+const STAGE: &str = "sink";
+/// How long a stopping sink tries to flush its last batch.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("cannot serve http: {0}")]
+    Http(#[from] std::io::Error),
+    #[error("clickhouse migrations failed: {0}")]
+    Migrate(#[from] clickhouse::error::Error),
+    #[error("cannot encode a dead letter (a bug): {0}")]
+    Encode(#[from] distans_wire::EncodeError),
+}
+
+/// A client for the server (no database selected) from the settings.
+pub fn clickhouse_client(settings: &ClickHouseSettings) -> clickhouse::Client {
+    clickhouse::Client::default()
+        .with_url(&settings.url)
+        .with_user(&settings.user)
+        .with_password(&settings.password)
+        // ClickHouse 18.16 (what installs here) lacks RowBinaryWithNamesAndTypes.
+        .with_validation(false)
+}
+
+/// Records read since the last flush.
+#[derive(Debug, Default)]
+struct Batch {
+    rows: Vec<LineRow>,
+    /// For each row: where it came from, its key and bytes (a rejected row
+    /// becomes a dead letter holding them).
+    origins: Vec<(Provenance, Option<Vec<u8>>, Vec<u8>)>,
+    dead_letters: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+    /// The highest offset read per (topic, partition).
+    high_offsets: BTreeMap<(String, i32), i64>,
+    started: Option<Instant>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.rows.len() + self.dead_letters.len()
+    }
+
+    fn note(&mut self, source: &Provenance) {
+        self.started.get_or_insert_with(Instant::now);
+        let high = self.high_offsets.entry((source.topic.clone(), source.partition)).or_insert(source.offset);
+        *high = (*high).max(source.offset);
+    }
+}
+
+struct Sink {
+    consumer: StreamConsumer<LagContext>,
+    producer: FutureProducer,
+    codec: Codec,
+    writer: Writer,
+    metrics: Metrics,
+    dead_letter_topic: String,
+}
+
+/// Runs the sink until `shutdown` is cancelled.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), SinkError> {
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let health = Health::default();
+    let (_, http) = telemetry::serve(settings.sink.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
+
+    let server = clickhouse_client(&settings.clickhouse);
+    let mut backoff = Duration::from_millis(settings.sink.retry_initial_ms);
+    loop {
+        match schema::migrate(&server, &settings.clickhouse.database).await {
+            Ok(applied) => {
+                tracing::info!(?applied, database = %settings.clickhouse.database, "clickhouse schema up to date");
+                break;
+            }
+            Err(error) if writer::is_data_error(&error) => return Err(error.into()),
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "clickhouse not reachable for migrations");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(settings.sink.retry_max_ms));
+            }
+        }
+    }
+    health.set_ready(true);
+    metrics.clickhouse_up.set(1);
+
+    let topics = &settings.topics;
+    kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.dead_letter]).await?;
+    let consumer = kafka::consumer(&settings.kafka, &settings.sink.group_id, metrics.lag.clone())?;
+    consumer.subscribe(&[&topics.valid])?;
+    let writer = Writer::new(
+        server.with_database(&settings.clickhouse.database),
+        metrics.clone(),
+        health.clone(),
+        Duration::from_millis(settings.sink.retry_initial_ms),
+        Duration::from_millis(settings.sink.retry_max_ms),
+    );
+    let sink = Sink {
+        consumer,
+        producer: kafka::producer(&settings.kafka)?,
+        codec: Codec::embedded(),
+        writer,
+        metrics,
+        dead_letter_topic: topics.dead_letter.clone(),
+    };
+    tracing::info!(topic = %topics.valid, "sink running");
+    let result = sink.consume(&settings, &shutdown).await;
+    health.set_ready(false);
+    shutdown.cancel();
+    let _ = http.await;
+    result
+}
+
+impl Sink {
+    async fn consume(&self, settings: &Settings, shutdown: &CancellationToken) -> Result<(), SinkError> {
+        let max_rows = settings.sink.batch_max_rows;
+        let max_wait = Duration::from_millis(settings.sink.batch_max_wait_ms);
+        let mut batch = Batch::default();
+        loop {
+            let deadline = batch.started.map(|s| s + max_wait);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    let batch = std::mem::take(&mut batch);
+                    if self.flush(batch, shutdown).await.is_err() {
+                        break;
+                    }
+                }
+                received = self.consumer.recv() => {
+                    let message = match received {
+                        Ok(message) => message,
+                        Err(error) => {
+                            tracing::warn!(%error, "kafka consumer error; continuing");
+                            continue;
+                        }
+                    };
+                    self.metrics.consumed.inc();
+                    let source = Provenance {
+                        topic: message.topic().to_string(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                    };
+                    let key = message.key().map(<[u8]>::to_vec);
+                    let payload = message.payload().unwrap_or_default().to_vec();
+                    batch.note(&source);
+                    match self.to_row(&payload) {
+                        Ok(row) => {
+                            batch.rows.push(row);
+                            batch.origins.push((source, key, payload));
+                        }
+                        Err(violation) => {
+                            let dead_letter = DeadLetter::new(STAGE, &[violation], &source, key.as_deref(), &payload, now_ms());
+                            batch.dead_letters.push((key, self.codec.encode_dead_letter(&dead_letter)?));
+                        }
+                    }
+                    if batch.len() >= max_rows {
+                        let batch = std::mem::take(&mut batch);
+                        if self.flush(batch, shutdown).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        // Stopping: one last bounded attempt at the batch in hand.
+        if batch.len() > 0 {
+            let drain = CancellationToken::new();
+            let cancel_after = drain.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(DRAIN_TIMEOUT).await;
+                cancel_after.cancel();
+            });
+            if self.flush(batch, &drain).await.is_err() {
+                tracing::warn!("last batch not written at shutdown; it will be read again");
+            }
+        }
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::warn!(%error, "final offset commit failed; the last batch will be read again");
+        }
+        Ok(())
+    }
+
+    fn to_row(&self, payload: &[u8]) -> Result<LineRow, Violation> {
+        let line = self.codec.decode_enriched_line(payload).map_err(|e| e.into_violation())?;
+        let inserted_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
+        LineRow::from_line(&line, inserted_at)
+            .map_err(|e| Violation::new(ReasonCode::SinkRejected, e.field, "is out of range for its ClickHouse column"))
+    }
+
+    /// Writes the batch's rows, then its dead letters, then stores its
+    /// offsets. `Err` when stopped before all of it was acknowledged: then
+    /// no offset of this batch is stored.
+    async fn flush(&self, mut batch: Batch, stop: &CancellationToken) -> Result<(), Stopped> {
+        let started = batch.started.unwrap_or_else(Instant::now);
+        let rejected = self.writer.insert(&batch.rows, stop).await?;
+        let inserted = batch.rows.len() - rejected.len();
+        for (index, message) in rejected {
+            let (source, key, original) = &batch.origins[index];
+            let violation = Violation::new(ReasonCode::SinkRejected, "", format!("clickhouse rejected the row: {message}"));
+            let dead_letter = DeadLetter::new(STAGE, &[violation], source, key.as_deref(), original, now_ms());
+            match self.codec.encode_dead_letter(&dead_letter) {
+                Ok(payload) => batch.dead_letters.push((key.clone(), payload)),
+                Err(error) => {
+                    tracing::error!(%error, "cannot encode a dead letter; the batch will be read again");
+                    return Err(Stopped);
+                }
+            }
+        }
+        for (key, payload) in &batch.dead_letters {
+            self.send_dead_letter(key.as_deref(), payload, stop).await?;
+            self.metrics.dead_lettered.inc();
+        }
+        for ((topic, partition), offset) in &batch.high_offsets {
+            // store_offset stores offset + 1: the next record to read.
+            if let Err(error) = self.consumer.store_offset(topic, *partition, *offset) {
+                self.metrics.offset_store_failures.inc();
+                tracing::warn!(%error, %topic, partition, offset, "cannot store offset (partition revoked?); the batch will be read again");
+            }
+        }
+        self.metrics.inserted.inc_by(inserted as u64);
+        self.metrics.batches.inc();
+        self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(rows = inserted, dead_letters = batch.dead_letters.len(), "batch written");
+        Ok(())
+    }
+
+    async fn send_dead_letter(&self, key: Option<&[u8]>, payload: &[u8], stop: &CancellationToken) -> Result<(), Stopped> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let mut record = FutureRecord::to(&self.dead_letter_topic).payload(payload);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            let result = tokio::select! {
+                result = self.producer.send(record, Duration::from_secs(5)) => result,
+                _ = stop.cancelled() => return Err(Stopped),
+            };
+            match result {
+                Ok(_) => return Ok(()),
+                Err((error, _)) => {
+                    tracing::warn!(%error, "dead-letter produce failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.cancelled() => return Err(Stopped),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,150 @@
+//! The `invoice_lines` row as ClickHouse stores it (RowBinary).
+
+use clickhouse_time::{days_since_epoch, seconds_since_epoch};
+use distans_domain::EnrichedLine;
+use serde::Serialize;
+
+/// One row of `invoice_lines`; field order is the table's column order.
+#[derive(Debug, Clone, PartialEq, Serialize, clickhouse::Row)]
+pub struct LineRow {
+    pub invoice_id: String,
+    pub line_number: u32,
+    pub invoice_type: &'static str,
+    pub credited_invoice_id: Option<String>,
+    pub seller_org_number: String,
+    pub buyer_org_number: String,
+    pub invoice_date: u16,
+    pub patient_pseudonym: String,
+    pub patient_id_kind: &'static str,
+    pub patient_county_code: String,
+    pub patient_municipality_code: String,
+    pub sex: &'static str,
+    pub age_years: Option<u8>,
+    pub age_group: &'static str,
+    pub initiative: &'static str,
+    pub remittance_number: Option<String>,
+    pub agreement_chapter: String,
+    pub agreement_point: String,
+    pub care_type: String,
+    pub visit_type: String,
+    pub visit_date: u16,
+    pub visit_time_ms: Option<u32>,
+    pub performing_unit_hsa_id: String,
+    pub provider_org_number: String,
+    pub provider_name: String,
+    pub profession_code: String,
+    pub tariff_class: &'static str,
+    pub tariff_ore: Option<i64>,
+    pub product_category: String,
+    pub quantity: u32,
+    pub unit_price_ore: i64,
+    pub patient_fee_ore: i64,
+    pub gross_amount_ore: i64,
+    pub net_amount_ore: i64,
+    pub signed_net_amount_ore: i64,
+    pub diagnosis_codes: Vec<String>,
+    pub procedure_codes: Vec<String>,
+    pub contact_channel: Option<String>,
+    pub needs_assessment: Option<u8>,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub ingested_at: u32,
+    pub inserted_at: u32,
+}
+
+/// Why a line cannot be a row (a value outside the column's range).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} is out of range for its column")]
+pub struct OutOfRange {
+    pub field: &'static str,
+}
+
+impl LineRow {
+    pub fn from_line(line: &EnrichedLine, inserted_at_s: u32) -> Result<LineRow, OutOfRange> {
+        let range = |field| OutOfRange { field };
+        Ok(LineRow {
+            invoice_id: line.invoice_id.clone(),
+            line_number: u32::try_from(line.line_number).map_err(|_| range("line_number"))?,
+            invoice_type: line.invoice_type.as_str(),
+            credited_invoice_id: line.credited_invoice_id.clone(),
+            seller_org_number: line.seller_org_number.clone(),
+            buyer_org_number: line.buyer_org_number.clone(),
+            invoice_date: days_since_epoch(line.invoice_date).ok_or(range("invoice_date"))?,
+            patient_pseudonym: line.patient_pseudonym.clone(),
+            patient_id_kind: line.patient_id_kind.as_str(),
+            patient_county_code: line.patient_county_code.clone(),
+            patient_municipality_code: line.patient_municipality_code.clone(),
+            sex: line.sex.as_str(),
+            age_years: line.age_years.map(|a| u8::try_from(a).map_err(|_| range("age_years"))).transpose()?,
+            age_group: line.age_group.as_str(),
+            initiative: line.initiative.as_str(),
+            remittance_number: line.remittance_number.clone(),
+            agreement_chapter: line.agreement_chapter.clone(),
+            agreement_point: line.agreement_point.clone(),
+            care_type: line.care_type.clone(),
+            visit_type: line.visit_type.clone(),
+            visit_date: days_since_epoch(line.visit_date).ok_or(range("visit_date"))?,
+            visit_time_ms: line.visit_time.map(seconds_and_millis),
+            performing_unit_hsa_id: line.performing_unit_hsa_id.clone(),
+            provider_org_number: line.provider_org_number.clone(),
+            provider_name: line.provider_name.clone(),
+            profession_code: line.profession_code.clone(),
+            tariff_class: line.tariff_class.as_str(),
+            tariff_ore: line.tariff_ore,
+            product_category: line.product_category.clone(),
+            quantity: u32::try_from(line.quantity).map_err(|_| range("quantity"))?,
+            unit_price_ore: line.unit_price_ore,
+            patient_fee_ore: line.patient_fee_ore,
+            gross_amount_ore: line.gross_amount_ore,
+            net_amount_ore: line.net_amount_ore,
+            signed_net_amount_ore: line.signed_net_amount_ore(),
+            diagnosis_codes: line.diagnosis_codes.clone(),
+            procedure_codes: line.procedure_codes.clone(),
+            contact_channel: line.contact_channel.clone(),
+            needs_assessment: line.needs_assessment.map(u8::from),
+            source_topic: line.source.topic.clone(),
+            source_partition: line.source.partition,
+            source_offset: line.source.offset,
+            ingested_at: seconds_since_epoch(line.ingested_at_ms).ok_or(range("ingested_at"))?,
+            inserted_at: inserted_at_s,
+        })
+    }
+}
+
+fn seconds_and_millis(time: chrono::NaiveTime) -> u32 {
+    use chrono::Timelike;
+    time.num_seconds_from_midnight() * 1000 + time.nanosecond() / 1_000_000
+}
+
+mod clickhouse_time {
+    //! ClickHouse's `Date` is days since 1970-01-01 as `UInt16` (up to
+    //! 2149-06-06); `DateTime` is seconds as `UInt32`.
+    use chrono::NaiveDate;
+
+    pub fn days_since_epoch(date: NaiveDate) -> Option<u16> {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)?;
+        u16::try_from((date - epoch).num_days()).ok()
+    }
+
+    pub fn seconds_since_epoch(ms: i64) -> Option<u32> {
+        u32::try_from(ms.div_euclid(1000)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clickhouse_time::*;
+
+    #[test]
+    fn date_and_time_ranges() {
+        let date = |s: &str| s.parse().expect("date");
+        assert_eq!(days_since_epoch(date("1970-01-01")), Some(0));
+        assert_eq!(days_since_epoch(date("2025-03-02")), Some(20149));
+        assert_eq!(days_since_epoch(date("1969-12-31")), None);
+        assert_eq!(days_since_epoch(date("2149-06-06")), Some(u16::MAX));
+        assert_eq!(days_since_epoch(date("2149-06-07")), None);
+        assert_eq!(seconds_since_epoch(1_743_400_000_999), Some(1_743_400_000));
+        assert_eq!(seconds_since_epoch(-1), None);
+    }
+}
