@@ -1,1 +1,8 @@
+//! The `distans` operator command, as a library so the end-to-end tests
+//! drive the same code.
 
+pub mod dead_letters;
+pub mod files;
+pub mod generate;
+pub mod produce;
+pub mod report;

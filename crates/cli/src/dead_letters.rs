@@ -1,0 +1,64 @@
+//! Reading the dead-letter topic from the start, for operators and tests.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use distans_runtime::Settings;
+use distans_wire::{Codec, DeadLetter};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Every record of `topic` up to its current end, decoded as dead letters.
+/// Records that are not dead letters are reported as errors, not skipped.
+pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> anyhow::Result<Vec<DeadLetter>> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.kafka.brokers)
+        .set("group.id", format!("distans-cli-{}", std::process::id()))
+        .set("enable.auto.commit", "false");
+    for (key, value) in &settings.kafka.client {
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining: BTreeMap<i32, i64> = BTreeMap::new();
+    for partition in &partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(10))?;
+        if high > low {
+            remaining.insert(*partition, high);
+            assignment.add_partition_offset(topic, *partition, Offset::Offset(low))?;
+        }
+    }
+    consumer.assign(&assignment)?;
+    let codec = Codec::embedded();
+    let mut letters = Vec::new();
+    let deadline = Instant::now() + timeout;
+    while !remaining.is_empty() {
+        if Instant::now() > deadline {
+            anyhow::bail!("timed out reading {topic}: partitions {:?} not read to their end", remaining.keys());
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let message = message?;
+        let payload = message.payload().unwrap_or_default();
+        letters.push(codec.decode_dead_letter(payload).map_err(|e| {
+            anyhow::anyhow!("record {}/{} of {topic} is not a dead letter: {e}", message.partition(), message.offset())
+        })?);
+        if remaining.get(&message.partition()).is_some_and(|high| message.offset() + 1 >= *high) {
+            remaining.remove(&message.partition());
+        }
+    }
+    Ok(letters)
+}
+
+/// Dead letters counted by reason code.
+pub fn count_by_reason(letters: &[DeadLetter]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for letter in letters {
+        *counts.entry(letter.reason_code.clone()).or_default() += 1;
+    }
+    counts
+}

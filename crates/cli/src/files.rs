@@ -1,0 +1,166 @@
+//! Invoice files: JSON lines (one invoice line per line) or CSV with a
+//! header row naming the fields (`diagnosis_codes` and `procedure_codes`
+//! separated by `|`, empty cells for absent optional fields).
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use distans_domain::InvoiceLine;
+use serde_json::{Map, Value};
+
+/// A row that is not an invoice line, with its 1-based line number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct RowError {
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{} bad row(s) in {path}:\n  {}", .errors.len(), .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Rows { path: String, errors: Vec<RowError> },
+}
+
+const MAX_REPORTED: usize = 20;
+
+/// Reads every line of the file; if any row is bad, reports all of them (up
+/// to twenty) and returns none, so a file is sent whole or not at all.
+pub fn read_lines(path: &Path) -> Result<Vec<InvoiceLine>, ReadError> {
+    let shown = path.display().to_string();
+    let io = |source| ReadError::Io { path: shown.clone(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let (lines, errors) = if is_csv { read_csv(file) } else { read_json_lines(std::io::BufReader::new(file)).map_err(io)? };
+    if errors.is_empty() {
+        Ok(lines)
+    } else {
+        Err(ReadError::Rows { path: shown, errors: errors.into_iter().take(MAX_REPORTED).collect() })
+    }
+}
+
+fn read_json_lines(reader: impl BufRead) -> std::io::Result<(Vec<InvoiceLine>, Vec<RowError>)> {
+    let mut lines = Vec::new();
+    let mut errors = Vec::new();
+    for (index, text) in reader.lines().enumerate() {
+        let text = text?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<InvoiceLine>(&text) {
+            Ok(line) => lines.push(line),
+            Err(e) => errors.push(RowError { line: index + 1, message: e.to_string() }),
+        }
+    }
+    Ok((lines, errors))
+}
+
+const NUMBER_FIELDS: [&str; 8] = [
+    "line_number",
+    "payable_amount_ore",
+    "patient_sex",
+    "quantity",
+    "unit_price_ore",
+    "patient_fee_ore",
+    "gross_amount_ore",
+    "net_amount_ore",
+];
+const LIST_FIELDS: [&str; 2] = ["diagnosis_codes", "procedure_codes"];
+
+fn read_csv(reader: impl std::io::Read) -> (Vec<InvoiceLine>, Vec<RowError>) {
+    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+    let headers = match csv.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return (vec![], vec![RowError { line: 1, message: format!("no header row: {e}") }]),
+    };
+    let mut lines = Vec::new();
+    let mut errors = Vec::new();
+    for (index, record) in csv.records().enumerate() {
+        let line = index + 2; // 1-based, after the header
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(RowError { line, message: e.to_string() });
+                continue;
+            }
+        };
+        let parsed = csv_row_to_json(&headers, &record).and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(l) => lines.push(l),
+            Err(message) => errors.push(RowError { line, message }),
+        }
+    }
+    (lines, errors)
+}
+
+fn csv_row_to_json(headers: &csv::StringRecord, record: &csv::StringRecord) -> Result<Value, String> {
+    let mut map = Map::new();
+    for (name, cell) in headers.iter().zip(record.iter()) {
+        let cell = cell.trim();
+        let value = if LIST_FIELDS.contains(&name) {
+            Value::Array(cell.split('|').filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect())
+        } else if cell.is_empty() {
+            Value::Null
+        } else if NUMBER_FIELDS.contains(&name) {
+            let n: i64 = cell.parse().map_err(|_| format!("{name} must be a whole number, got {cell:?}"))?;
+            Value::from(n)
+        } else if name == "needs_assessment" {
+            let b: bool = cell.parse().map_err(|_| format!("{name} must be true or false, got {cell:?}"))?;
+            Value::Bool(b)
+        } else {
+            Value::String(cell.to_string())
+        };
+        map.insert(name.to_string(), value);
+    }
+    Ok(Value::Object(map))
+}
+
+/// Writes lines as JSON lines.
+pub fn write_json_lines(lines: &[InvoiceLine], out: impl Write) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    for line in lines {
+        serde_json::to_writer(&mut out, line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JSON: &str = r#"{"invoice_id":"ZVF23210001152503000042","invoice_type":"380","line_number":1,"seller_org_number":"2321000115","buyer_org_number":"2321000198","invoice_date":"2025-03-31","payable_amount_ore":50000,"patient_id":"198112189876","patient_county_code":"23","patient_municipality_code":"2380","agreement_chapter":"4","agreement_point":"4.1","care_type":"outpatient","visit_type":"new","visit_date":"2025-03-02","performing_unit_hsa_id":"SE2321000115-094882","provider_org_number":"5567000004","provider_name":"Exempel","profession_code":"LK","product_category":"04","quantity":1,"unit_price_ore":50000,"patient_fee_ore":0,"gross_amount_ore":50000,"net_amount_ore":50000}"#;
+
+    fn temp(name: &str, content: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("distans-files-{}-{name}", std::process::id()));
+        std::fs::write(&dir, content).expect("write temp file");
+        dir
+    }
+
+    #[test]
+    fn json_lines_with_a_bad_row_name_its_line() {
+        let path = temp("bad.jsonl", &format!("{JSON}\n\n{{\"invoice_id\": 5}}\n{JSON}\n"));
+        let err = read_lines(&path).expect_err("bad row");
+        let text = err.to_string();
+        assert!(text.contains("line 3:"), "{text}");
+        let ReadError::Rows { errors, .. } = err else { panic!("rows error") };
+        assert_eq!(errors.len(), 1);
+        let good = temp("good.jsonl", &format!("{JSON}\n{JSON}\n"));
+        assert_eq!(read_lines(&good).expect("reads").len(), 2);
+    }
+
+    #[test]
+    fn csv_round_trips_the_json_line() {
+        let line: InvoiceLine = serde_json::from_str(JSON).expect("fixture");
+        let header = "invoice_id,invoice_type,line_number,credited_invoice_id,seller_org_number,buyer_org_number,invoice_date,payable_amount_ore,patient_id,patient_county_code,patient_municipality_code,patient_sex,remittance_number,agreement_chapter,agreement_point,care_type,visit_type,visit_date,visit_time,performing_unit_hsa_id,provider_org_number,provider_name,profession_code,product_category,quantity,unit_price_ore,patient_fee_ore,gross_amount_ore,net_amount_ore,diagnosis_codes,procedure_codes,contact_channel,needs_assessment";
+        let row = "ZVF23210001152503000042,380,1,,2321000115,2321000198,2025-03-31,50000,198112189876,23,2380,,,4,4.1,outpatient,new,2025-03-02,,SE2321000115-094882,5567000004,Exempel,LK,04,1,50000,0,50000,50000,,,,";
+        let bad = "ZVF23210001152503000042,380,one,,2321000115,2321000198,2025-03-31,50000,198112189876,23,2380,,,4,4.1,outpatient,new,2025-03-02,,SE2321000115-094882,5567000004,Exempel,LK,04,1,50000,0,50000,50000,J06.9|R05,ZV051,video,true";
+        let path = temp("ok.csv", &format!("{header}\n{row}\n"));
+        assert_eq!(read_lines(&path).expect("reads"), vec![line]);
+        let path = temp("bad.csv", &format!("{header}\n{row}\n{bad}\n"));
+        let text = read_lines(&path).expect_err("bad").to_string();
+        assert!(text.contains("line 3: line_number must be a whole number"), "{text}");
+    }
+}

@@ -1,0 +1,554 @@
+//! Deterministic synthetic invoice lines shaped like the regions' papers:
+//! a home region's year of digital out-of-county contacts, with a chosen
+//! share of invalid lines (which the ingester must dead-letter, each for
+//! one known reason) and of implausible ones (valid, for the detector).
+//!
+//! Same options and seed, same lines, byte for byte. Organisation numbers,
+//! providers and patients are synthetic; personnummer are Luhn-valid but
+//! drawn at random.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Days, NaiveDate, NaiveTime};
+use distans_domain::codes::luhn_check_digit;
+use distans_domain::{InvoiceLine, TariffClass, Tariffs};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// A home region the generator knows.
+#[derive(Debug, Clone, Copy)]
+pub struct Region {
+    pub county_code: &'static str,
+    pub name: &'static str,
+    /// Invoiced contacts in a year (seed figures where the papers give them).
+    pub yearly_lines: usize,
+    pub municipalities: &'static [&'static str],
+}
+
+pub const REGIONS: [Region; 3] = [
+    Region {
+        county_code: "23",
+        name: "Region Jämtland Härjedalen",
+        yearly_lines: 23_000,
+        municipalities: &["2303", "2305", "2309", "2313", "2321", "2326", "2361", "2380"],
+    },
+    Region {
+        county_code: "25",
+        name: "Region Norrbotten",
+        yearly_lines: 25_812,
+        municipalities: &[
+            "2505", "2506", "2510", "2513", "2514", "2518", "2521", "2523", "2560", "2580", "2581", "2582", "2583", "2584",
+        ],
+    },
+    Region {
+        county_code: "19",
+        name: "Region Västmanland",
+        yearly_lines: 20_000,
+        municipalities: &["1904", "1907", "1960", "1961", "1962", "1980", "1981", "1982", "1983", "1984"],
+    },
+];
+
+pub fn region(county_code: &str) -> Option<Region> {
+    REGIONS.iter().copied().find(|r| r.county_code == county_code)
+}
+
+/// A synthetic, Luhn-valid organisation number for a region: `2321000` +
+/// county code + check digit.
+pub fn region_org_number(county_code: &str) -> String {
+    let body = format!("2321000{county_code}");
+    format!("{body}{}", luhn_check_digit(&body))
+}
+
+/// The two regions where most digital providers are established.
+const SELLERS: [(&str, &str); 2] = [("04", "Region Sörmland"), ("06", "Region Jönköpings län")];
+
+struct Provider {
+    seller: usize,
+    org_body: &'static str,
+    name: &'static str,
+    unit: &'static str,
+}
+
+/// Fictional providers; any likeness to a real company is not intended.
+const PROVIDERS: [Provider; 4] = [
+    Provider { seller: 0, org_body: "559100001", name: "Nordvård Digital AB", unit: "E0001" },
+    Provider { seller: 0, org_body: "559100002", name: "Läkarlinjen AB", unit: "E0002" },
+    Provider { seller: 1, org_body: "559100003", name: "Snabbdoktorn AB", unit: "E0003" },
+    Provider { seller: 1, org_body: "559100004", name: "Samtalsrummet AB", unit: "E0004" },
+];
+
+/// National profession mix (SKR 2020): physicians 67 %, nurses 18 %,
+/// physiotherapists 10 %, psychologists 5 %.
+const PROFESSIONS: [(&str, f64); 6] =
+    [("LK", 0.67), ("SJ", 0.18), ("FT", 0.10), ("PS", 0.03), ("PT", 0.01), ("HK", 0.01)];
+
+/// Age groups by Norrbotten's 2020 table (contacts per group), as
+/// (lowest age, highest age, weight).
+const AGE_GROUPS: [(u32, u32, f64); 7] = [
+    (0, 6, 1597.0),
+    (7, 18, 3245.0),
+    (19, 39, 12927.0),
+    (40, 64, 6764.0),
+    (65, 74, 1050.0),
+    (75, 84, 214.0),
+    (85, 99, 15.0),
+];
+
+/// Women use the services about twice as often as men (seed 001).
+const FEMALE_SHARE: f64 = 0.65;
+const REFERRAL_SHARE: f64 = 0.12;
+const CREDIT_NOTE_SHARE: f64 = 0.005;
+const DIAGNOSES: [&str; 10] = ["J06.9", "R05", "N39.0", "L30.9", "H10.9", "B34.9", "M54.5", "J02.9", "Z76.0", "R51"];
+const PSYCH_DIAGNOSES: [&str; 4] = ["F41.9", "F32.9", "F43.2", "F41.1"];
+
+/// Why a generated line is invalid: the ingester's first reason for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidKind {
+    PatientIdCheckDigit,
+    NegativeAmount,
+    UnknownProfessionCode,
+    CareDateAfterInvoiceDate,
+    InvalidHsaId,
+}
+
+impl InvalidKind {
+    const ALL: [InvalidKind; 5] = [
+        InvalidKind::PatientIdCheckDigit,
+        InvalidKind::NegativeAmount,
+        InvalidKind::UnknownProfessionCode,
+        InvalidKind::CareDateAfterInvoiceDate,
+        InvalidKind::InvalidHsaId,
+    ];
+
+    /// The reason code the dead letter carries.
+    pub fn reason_code(self) -> &'static str {
+        match self {
+            InvalidKind::PatientIdCheckDigit => "patient_id_check_digit",
+            InvalidKind::NegativeAmount => "negative_amount",
+            InvalidKind::UnknownProfessionCode => "unknown_profession_code",
+            InvalidKind::CareDateAfterInvoiceDate => "care_date_after_invoice_date",
+            InvalidKind::InvalidHsaId => "invalid_hsa_id",
+        }
+    }
+}
+
+/// Valid lines a monitoring rule should flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImplausibleKind {
+    /// Unit price above the tariff for the profession and visit date.
+    WrongPrice,
+    /// The same contact invoiced again on another invoice.
+    DoubleInvoicing,
+    /// A procedure that needs a physical meeting (AA039 neurological examination).
+    PhysicalProcedure,
+    /// Invoiced more than six months after the visit.
+    LateInvoice,
+}
+
+impl ImplausibleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImplausibleKind::WrongPrice => "wrong_price",
+            ImplausibleKind::DoubleInvoicing => "double_invoicing",
+            ImplausibleKind::PhysicalProcedure => "physical_procedure",
+            ImplausibleKind::LateInvoice => "late_invoice",
+        }
+    }
+
+    const ALL: [ImplausibleKind; 4] = [
+        ImplausibleKind::WrongPrice,
+        ImplausibleKind::DoubleInvoicing,
+        ImplausibleKind::PhysicalProcedure,
+        ImplausibleKind::LateInvoice,
+    ];
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub county_code: String,
+    pub year: i32,
+    pub lines: usize,
+    pub seed: u64,
+    pub invalid_share: f64,
+    pub implausible_share: f64,
+}
+
+/// What was generated, for checking the pipeline's results against.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub region: String,
+    pub buyer_org_number: String,
+    pub year: i32,
+    pub seed: u64,
+    pub lines: usize,
+    pub valid: usize,
+    pub invalid: usize,
+    pub invalid_by_reason: BTreeMap<String, usize>,
+    pub implausible_by_kind: BTreeMap<String, usize>,
+    pub credit_notes: usize,
+    /// Sum of net amounts of the valid lines, credit notes negative, öre.
+    pub valid_net_amount_ore: i64,
+    /// Invoices minus credit notes, in contacts, of the valid lines.
+    pub valid_contacts: i64,
+    /// Valid net amount per visit month (`YYYY-MM`), öre.
+    pub valid_net_by_month: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub lines: Vec<InvoiceLine>,
+    pub summary: Summary,
+}
+
+struct Patient {
+    id: String,
+    birth: NaiveDate,
+    municipality: &'static str,
+    female: bool,
+}
+
+fn pick_weighted<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) -> &'a T {
+    let total: f64 = items.iter().map(|(_, w)| w).sum();
+    let mut x = rng.random::<f64>() * total;
+    for (item, weight) in items {
+        if x < *weight {
+            return item;
+        }
+        x -= weight;
+    }
+    &items[items.len() - 1].0
+}
+
+fn personnummer(rng: &mut ChaCha8Rng, birth: NaiveDate, female: bool, samordning: bool) -> String {
+    let day = birth.day() + if samordning { 60 } else { 0 };
+    let serial = rng.random_range(0..100u32);
+    let sex_digit = {
+        let d = rng.random_range(0..5u32) * 2;
+        if female { d } else { d + 1 }
+    };
+    let body = format!("{:02}{:02}{:02}{:02}{}", birth.year() % 100, birth.month(), day, serial, sex_digit);
+    format!("{}{body}{}", birth.year() / 100, luhn_check_digit(&body))
+}
+
+fn new_patient(rng: &mut ChaCha8Rng, region: &Region, year: i32) -> Patient {
+    let groups: Vec<((u32, u32), f64)> = AGE_GROUPS.iter().map(|(lo, hi, w)| ((*lo, *hi), *w)).collect();
+    let (lo, hi) = *pick_weighted(rng, &groups);
+    let age = rng.random_range(lo..=hi);
+    // Born before the year starts, so that no visit precedes the birth.
+    let new_year = NaiveDate::from_ymd_opt(year, 1, 1).expect("1 January exists");
+    let birth = new_year
+        .checked_sub_days(Days::new(u64::from(age) * 365 + rng.random_range(1..365u64)))
+        .expect("a birth date after year 0");
+    let female = rng.random_bool(FEMALE_SHARE);
+    let samordning = rng.random_bool(0.01);
+    Patient {
+        id: personnummer(rng, birth, female, samordning),
+        birth,
+        municipality: region.municipalities[rng.random_range(0..region.municipalities.len())],
+        female,
+    }
+}
+
+fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
+    let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.pred_opt()).expect("valid month")
+}
+
+/// Generates `options.lines` lines (credit notes included) for the region's year.
+pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, String> {
+    let region = region(&options.county_code).ok_or_else(|| {
+        let known: Vec<&str> = REGIONS.iter().map(|r| r.county_code).collect();
+        format!("no region profile for county {:?}; known: {}", options.county_code, known.join(", "))
+    })?;
+    for (name, share) in [("invalid share", options.invalid_share), ("implausible share", options.implausible_share)] {
+        if !(0.0..=0.5).contains(&share) {
+            return Err(format!("{name} must be between 0 and 0.5, got {share}"));
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let buyer = region_org_number(region.county_code);
+    let sellers: Vec<String> = SELLERS.iter().map(|(county, _)| region_org_number(county)).collect();
+    let providers: Vec<String> = PROVIDERS.iter().map(|p| format!("{}{}", p.org_body, luhn_check_digit(p.org_body))).collect();
+    let patient_count = (options.lines / 3).max(1);
+    let patients: Vec<Patient> = (0..patient_count).map(|_| new_patient(&mut rng, &region, options.year)).collect();
+
+    // Visits first, then invoices: one invoice per seller and visit month.
+    let mut visits: Vec<InvoiceLine> = Vec::with_capacity(options.lines);
+    let mut counters: BTreeMap<String, u32> = BTreeMap::new();
+    let mut line_numbers: BTreeMap<String, i32> = BTreeMap::new();
+    let mut summary = Summary {
+        region: region.name.to_string(),
+        buyer_org_number: buyer.clone(),
+        year: options.year,
+        seed: options.seed,
+        ..Summary::default()
+    };
+    let start = NaiveDate::from_ymd_opt(options.year, 1, 1).ok_or("year out of range")?;
+    let days_in_year = if NaiveDate::from_ymd_opt(options.year, 2, 29).is_some() { 366 } else { 365 };
+
+    let mut invoice_id_for = |seller: usize, year: i32, month: u32, credit: bool| -> (String, i32) {
+        // Credit notes get invoices of their own, numbered from 900000.
+        let bucket = format!("{seller}-{year}-{month}-{credit}");
+        let next = counters.len() as u32 + 1;
+        let counter = *counters.entry(bucket).or_insert(if credit { 900_000 + next } else { next });
+        let id = format!("ZVF{}{:02}{:02}{:06}", sellers[seller], year % 100, month, counter);
+        let number = line_numbers.entry(id.clone()).or_insert(0);
+        *number += 1;
+        (id, *number)
+    };
+
+    while visits.len() < options.lines {
+        let patient = &patients[rng.random_range(0..patients.len())];
+        let provider_index = rng.random_range(0..PROVIDERS.len());
+        let provider = &PROVIDERS[provider_index];
+        let profession = *pick_weighted(&mut rng, &PROFESSIONS);
+        let class = tariffs.class_of(profession).ok_or_else(|| format!("profession {profession} not in the tariff table"))?;
+        let visit_date = start + Days::new(rng.random_range(0..days_in_year));
+        let price = tariffs
+            .price(class, visit_date)
+            .ok_or_else(|| format!("no {} tariff on {visit_date}", class.as_str()))?;
+        let age = visit_date.years_since(patient.birth).unwrap_or(0);
+        let fee = if (20..85).contains(&age) && rng.random_bool(0.3) { 10_000 } else { 0 };
+        let (invoice_id, line_number) = invoice_id_for(provider.seller, visit_date.year(), visit_date.month(), false);
+        let referred = rng.random_bool(REFERRAL_SHARE);
+        let diagnosis = if class == TariffClass::Psychologist {
+            PSYCH_DIAGNOSES[rng.random_range(0..PSYCH_DIAGNOSES.len())]
+        } else {
+            DIAGNOSES[rng.random_range(0..DIAGNOSES.len())]
+        };
+        let hour = rng.random_range(7..22u32);
+        let minute = rng.random_range(0..60u32);
+        visits.push(InvoiceLine {
+            invoice_id,
+            invoice_type: "380".into(),
+            line_number,
+            credited_invoice_id: None,
+            seller_org_number: sellers[provider.seller].clone(),
+            buyer_org_number: buyer.clone(),
+            invoice_date: last_day_of_month(visit_date.year(), visit_date.month()) + Days::new(10),
+            payable_amount_ore: 0,
+            patient_id: patient.id.clone(),
+            patient_county_code: region.county_code.into(),
+            patient_municipality_code: patient.municipality.into(),
+            patient_sex: Some(if patient.female { 2 } else { 1 }),
+            remittance_number: referred.then(|| format!("REM{:08}", rng.random_range(0..100_000_000u32))),
+            agreement_chapter: if referred { "5".into() } else { "4".into() },
+            agreement_point: if referred { "5.1".into() } else { "4.1".into() },
+            care_type: "outpatient".into(),
+            visit_type: if rng.random_bool(0.7) { "new".into() } else { "return".into() },
+            visit_date,
+            visit_time: NaiveTime::from_hms_opt(hour, minute, 0),
+            performing_unit_hsa_id: format!("SE{}-{}", providers[provider_index], provider.unit),
+            provider_org_number: providers[provider_index].clone(),
+            provider_name: provider.name.into(),
+            profession_code: profession.into(),
+            product_category: "04".into(),
+            quantity: 1,
+            unit_price_ore: price,
+            patient_fee_ore: fee,
+            gross_amount_ore: price,
+            net_amount_ore: price - fee,
+            diagnosis_codes: vec![diagnosis.into()],
+            procedure_codes: vec!["ZV051".into()],
+            contact_channel: Some(if rng.random_bool(0.55) { "video".into() } else { "chat".into() }),
+            needs_assessment: Some(rng.random_bool(0.9)),
+        });
+        // Now and then a credit note cancels the line just invoiced.
+        if rng.random_bool(CREDIT_NOTE_SHARE) && visits.len() < options.lines {
+            let original = visits[visits.len() - 1].clone();
+            let (invoice_id, line_number) =
+                invoice_id_for(provider.seller, original.visit_date.year(), original.visit_date.month(), true);
+            visits.push(InvoiceLine {
+                invoice_id,
+                invoice_type: "381".into(),
+                line_number,
+                credited_invoice_id: Some(original.invoice_id.clone()),
+                invoice_date: original.invoice_date + Days::new(20),
+                ..original
+            });
+            summary.credit_notes += 1;
+        }
+    }
+
+    // Spoil a share of lines, each in one known way, and make a share implausible.
+    let mut invalid = vec![false; visits.len()];
+    let mut to_double = Vec::new();
+    let mut kinds_used = 0usize;
+    for (index, line) in visits.iter_mut().enumerate() {
+        if line.invoice_type == "381" {
+            continue;
+        }
+        if rng.random_bool(options.invalid_share) {
+            let kind = InvalidKind::ALL[kinds_used % InvalidKind::ALL.len()];
+            kinds_used += 1;
+            spoil(line, kind);
+            invalid[index] = true;
+            *summary.invalid_by_reason.entry(kind.reason_code().to_string()).or_default() += 1;
+        } else if rng.random_bool(options.implausible_share) {
+            let kind = ImplausibleKind::ALL[rng.random_range(0..ImplausibleKind::ALL.len())];
+            match kind {
+                ImplausibleKind::DoubleInvoicing => to_double.push(index),
+                _ => make_implausible(line, kind),
+            }
+            *summary.implausible_by_kind.entry(kind.as_str().to_string()).or_default() += 1;
+        }
+    }
+    // Double invoicing: the same contact again, on an invoice of a later month.
+    for index in to_double {
+        let mut line = visits[index].clone();
+        let seller = sellers.iter().position(|s| *s == line.seller_org_number).unwrap_or(0);
+        let later = line.invoice_date + Days::new(25);
+        let (invoice_id, line_number) = invoice_id_for(seller, later.year(), later.month(), false);
+        line.invoice_id = invoice_id;
+        line.line_number = line_number;
+        line.invoice_date = later;
+        visits.push(line);
+        invalid.push(false);
+    }
+
+    // Every invoice's payable amount: the sum of its lines.
+    let mut payable: BTreeMap<String, i64> = BTreeMap::new();
+    for line in &visits {
+        *payable.entry(line.invoice_id.clone()).or_default() += line.net_amount_ore.max(0);
+    }
+    for line in visits.iter_mut() {
+        line.payable_amount_ore = payable[&line.invoice_id];
+    }
+
+    summary.lines = visits.len();
+    summary.invalid = summary.invalid_by_reason.values().sum();
+    summary.valid = summary.lines - summary.invalid;
+    for (line, _) in visits.iter().zip(&invalid).filter(|(_, invalid)| !**invalid) {
+        let sign = if line.invoice_type == "381" { -1 } else { 1 };
+        summary.valid_net_amount_ore += sign * line.net_amount_ore;
+        summary.valid_contacts += sign * i64::from(line.quantity);
+        let month = format!("{}-{:02}", line.visit_date.year(), line.visit_date.month());
+        *summary.valid_net_by_month.entry(month).or_default() += sign * line.net_amount_ore;
+    }
+    Ok(Generated { lines: visits, summary })
+}
+
+fn spoil(line: &mut InvoiceLine, kind: InvalidKind) {
+    match kind {
+        InvalidKind::PatientIdCheckDigit => {
+            // Change the check digit: still twelve digits, no longer Luhn-valid.
+            let last = line.patient_id.pop().and_then(|c| c.to_digit(10)).unwrap_or(0);
+            line.patient_id.push(char::from_digit((last + 1) % 10, 10).unwrap_or('0'));
+        }
+        InvalidKind::NegativeAmount => {
+            line.net_amount_ore = -line.net_amount_ore.max(1);
+        }
+        InvalidKind::UnknownProfessionCode => line.profession_code = "XX".into(),
+        InvalidKind::CareDateAfterInvoiceDate => line.visit_date = line.invoice_date + Days::new(3),
+        InvalidKind::InvalidHsaId => line.performing_unit_hsa_id = line.performing_unit_hsa_id.replacen("SE", "XE", 1),
+    }
+}
+
+fn make_implausible(line: &mut InvoiceLine, kind: ImplausibleKind) {
+    match kind {
+        ImplausibleKind::WrongPrice => {
+            line.unit_price_ore += 15_000;
+            line.gross_amount_ore = line.unit_price_ore * i64::from(line.quantity);
+            line.net_amount_ore = line.gross_amount_ore - line.patient_fee_ore;
+        }
+        // Duplicated once all lines exist.
+        ImplausibleKind::DoubleInvoicing => {}
+        ImplausibleKind::PhysicalProcedure => line.procedure_codes.push("AA039".into()),
+        ImplausibleKind::LateInvoice => line.invoice_date = line.visit_date + Days::new(200),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distans_domain::enrich::Provenance;
+    use distans_domain::validate::Context;
+    use distans_domain::{validate_and_enrich, Pseudonymiser, TariffEntry};
+
+    fn tariffs() -> Tariffs {
+        let entry = |class, amount_ore| TariffEntry { class, valid_from: "2019-07-01".parse().expect("date"), valid_to: None, amount_ore };
+        Tariffs {
+            entries: vec![
+                entry(TariffClass::Physician, 50_000),
+                entry(TariffClass::Psychologist, 42_500),
+                entry(TariffClass::OtherLicensed, 27_500),
+            ],
+            professions: [
+                ("LK", TariffClass::Physician),
+                ("PS", TariffClass::Psychologist),
+                ("PT", TariffClass::Psychologist),
+                ("HK", TariffClass::Psychologist),
+                ("SJ", TariffClass::OtherLicensed),
+                ("FT", TariffClass::OtherLicensed),
+            ]
+            .into_iter()
+            .map(|(c, t)| (c.to_string(), t))
+            .collect(),
+        }
+    }
+
+    fn options(lines: usize, seed: u64) -> Options {
+        Options { county_code: "23".into(), year: 2025, lines, seed, invalid_share: 0.02, implausible_share: 0.03 }
+    }
+
+    #[test]
+    fn same_seed_same_lines() {
+        let a = generate(&options(500, 7), &tariffs()).expect("generates");
+        let b = generate(&options(500, 7), &tariffs()).expect("generates");
+        let c = generate(&options(500, 8), &tariffs()).expect("generates");
+        assert_eq!(a.lines, b.lines);
+        assert_ne!(a.lines, c.lines);
+    }
+
+    /// The summary is checked against the domain's own validation of every
+    /// generated line: counts by reason, valid total and contacts.
+    #[test]
+    fn summary_agrees_with_validation() {
+        let t = tariffs();
+        let generated = generate(&options(5_000, 42), &t).expect("generates");
+        let p = Pseudonymiser::new(&[3u8; 32]).expect("key");
+        let ctx = Context { tariffs: &t, pseudonymiser: &p, ingested_at_ms: 0 };
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        let (mut net, mut contacts, mut valid) = (0i64, 0i64, 0usize);
+        for line in &generated.lines {
+            let source = Provenance { topic: "t".into(), partition: 0, offset: 0 };
+            match validate_and_enrich(line, source, ctx) {
+                Ok(e) => {
+                    valid += 1;
+                    net += e.signed_net_amount_ore();
+                    contacts += e.invoice_type.sign() * i64::from(e.quantity);
+                }
+                Err(v) => {
+                    assert_eq!(v.len(), 1, "each invalid line has one known problem: {v:?}");
+                    *reasons.entry(v[0].code.as_str().to_string()).or_default() += 1;
+                }
+            }
+        }
+        let s = &generated.summary;
+        assert_eq!(s.lines, generated.lines.len());
+        assert_eq!(s.valid, valid);
+        assert_eq!(s.invalid_by_reason, reasons);
+        assert_eq!(s.valid_net_amount_ore, net);
+        assert_eq!(s.valid_contacts, contacts);
+        assert_eq!(s.valid_net_by_month.values().sum::<i64>(), net);
+        assert!(s.invalid > 50 && s.credit_notes > 5, "{s:?}");
+        assert!(s.implausible_by_kind.len() == 4, "{s:?}");
+        let keys: std::collections::HashSet<String> = generated.lines.iter().map(InvoiceLine::key).collect();
+        assert_eq!(keys.len(), generated.lines.len(), "line keys are unique");
+    }
+
+    #[test]
+    fn a_year_looks_like_the_seeds() {
+        let generated = generate(&options(23_000, 1), &tariffs()).expect("generates");
+        let s = &generated.summary;
+        // ~23 000 visits and ~9.2 MSEK for Jämtland Härjedalen in 2025 (seed 000).
+        let msek = s.valid_net_amount_ore as f64 / 100.0 / 1e6;
+        assert!((8.5..10.5).contains(&msek), "net {msek:.2} MSEK");
+        let physicians = generated.lines.iter().filter(|l| l.profession_code == "LK").count() as f64;
+        let share = physicians / generated.lines.len() as f64;
+        assert!((0.64..0.70).contains(&share), "physician share {share:.3}");
+    }
+}

@@ -1,0 +1,209 @@
+//! `distans`: the operator's command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use distans_cli::{dead_letters, files, generate, produce, report};
+use distans_runtime::Settings;
+
+#[derive(Parser)]
+#[command(name = "distans", version, about = "Watch the invoices a region pays for digital out-of-county care")]
+struct Cli {
+    /// Settings file (TOML); also $DISTANS_CONFIG. DISTANS__SECTION__KEY variables override it.
+    #[arg(long, global = true, env = "DISTANS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a deterministic synthetic year of invoice lines (JSON lines).
+    Generate {
+        /// SCB county code of the home region: 23 Jämtland Härjedalen, 25 Norrbotten, 19 Västmanland.
+        #[arg(long, default_value = "23")]
+        region: String,
+        #[arg(long, default_value_t = 2025)]
+        year: i32,
+        /// Number of lines; defaults to the region's yearly volume.
+        #[arg(long)]
+        lines: Option<usize>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Share of lines made invalid (each in one known way).
+        #[arg(long, default_value_t = 0.01)]
+        invalid_share: f64,
+        /// Share of lines made implausible (valid, for the detector).
+        #[arg(long, default_value_t = 0.02)]
+        implausible_share: f64,
+        /// Output file; the summary goes to FILE.summary.json beside it.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also send the lines to Kafka.
+        #[arg(long)]
+        produce: bool,
+    },
+    /// Send a JSON-lines or CSV invoice file to Kafka in the wire format.
+    Produce {
+        file: PathBuf,
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Wait until ClickHouse holds at least N distinct invoice lines.
+    Wait {
+        #[arg(long)]
+        lines: u64,
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Cost and contacts per month and profession.
+    Report {
+        /// Home region's organisation number (10 digits).
+        #[arg(long)]
+        buyer: Option<String>,
+        #[arg(long)]
+        year: Option<i32>,
+    },
+    /// Count the dead-letter topic's records by reason.
+    DeadLetters {
+        /// Print each dead letter (reason and source position; never the original bytes).
+        #[arg(long)]
+        list: bool,
+    },
+    /// Apply ClickHouse migrations (the sink also does this at start).
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("distans: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The command's own output is the answer; logs only say what went wrong.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    distans_runtime::telemetry::init_tracing(&distans_runtime::config::LogSettings { format: "text".into(), filter });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("distans: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("distans: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Generate { region, year, lines, seed, invalid_share, implausible_share, out, produce } => {
+            let profile = generate::region(&region).with_context(|| format!("unknown region {region}"))?;
+            let options = generate::Options {
+                county_code: region,
+                year,
+                lines: lines.unwrap_or(profile.yearly_lines),
+                seed,
+                invalid_share,
+                implausible_share,
+            };
+            let generated = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
+            let file = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            files::write_json_lines(&generated.lines, file)?;
+            let summary_path = summary_path(&out);
+            std::fs::write(&summary_path, serde_json::to_string_pretty(&generated.summary)?)?;
+            let s = &generated.summary;
+            println!(
+                "generated {} lines for {} {} ({} valid, {} invalid, {} credit notes, net {} SEK) -> {} and {}",
+                s.lines,
+                s.region,
+                s.year,
+                s.valid,
+                s.invalid,
+                s.credit_notes,
+                report::kronor(s.valid_net_amount_ore),
+                out.display(),
+                summary_path.display()
+            );
+            if produce {
+                let produced = produce::produce_lines(&settings, &generated.lines, true).await?;
+                print_produced(&settings, produced);
+            }
+        }
+        Command::Produce { file, no_progress } => {
+            let lines = files::read_lines(&file)?;
+            let produced = produce::produce_lines(&settings, &lines, !no_progress).await?;
+            print_produced(&settings, produced);
+        }
+        Command::Wait { lines, timeout_secs } => {
+            let client = distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
+            let started = Instant::now();
+            loop {
+                let count = report::current_line_count(&client).await.unwrap_or(0);
+                if count >= lines {
+                    println!("{count} lines in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(timeout_secs) {
+                    anyhow::bail!("timed out after {timeout_secs} s: {count} of {lines} lines in ClickHouse");
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        Command::Report { buyer, year } => {
+            let client = distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
+            let rows = report::monthly_by_profession(&client, buyer.as_deref(), year).await?;
+            if rows.is_empty() {
+                println!("no invoice lines match");
+            } else {
+                print!("{}", report::render(&rows));
+            }
+        }
+        Command::DeadLetters { list } => {
+            let topic = settings.topics.dead_letter.clone();
+            let letters =
+                tokio::task::spawn_blocking(move || dead_letters::read_all(&settings, &topic, Duration::from_secs(60))).await??;
+            if list {
+                for l in &letters {
+                    println!("{}/{}@{}\t{}\t{}", l.source_topic, l.source_partition, l.source_offset, l.reason_code, l.reason);
+                }
+            }
+            println!("{} dead letters", letters.len());
+            for (reason, count) in dead_letters::count_by_reason(&letters) {
+                println!("{count:>8}  {reason}");
+            }
+        }
+        Command::Migrate => {
+            let client = distans_sink::clickhouse_client(&settings.clickhouse);
+            let applied = distans_sink::schema::migrate(&client, &settings.clickhouse.database).await?;
+            println!("applied migrations: {applied:?}");
+        }
+    }
+    Ok(())
+}
+
+fn summary_path(out: &std::path::Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".summary.json");
+    out.with_file_name(name)
+}
+
+fn print_produced(settings: &Settings, produced: produce::Produced) {
+    println!(
+        "produced {} records to {} in {:.1} s ({:.0} records/s)",
+        produced.records,
+        settings.topics.input,
+        produced.seconds,
+        produced.records as f64 / produced.seconds.max(1e-9)
+    );
+}

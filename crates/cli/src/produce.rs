@@ -1,0 +1,77 @@
+//! Sending invoice lines to Kafka in the wire format.
+
+use std::time::{Duration, Instant};
+
+use distans_domain::InvoiceLine;
+use distans_runtime::kafka;
+use distans_runtime::Settings;
+use distans_wire::Codec;
+use futures::stream::{FuturesUnordered, StreamExt};
+use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::producer::FutureRecord;
+
+/// Records awaiting the broker's ack, at most.
+const MAX_IN_FLIGHT: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Produced {
+    pub records: usize,
+    pub seconds: f64,
+}
+
+/// Encodes `lines` and sends them to the input topic, keyed by line key.
+pub async fn produce_lines(settings: &Settings, lines: &[InvoiceLine], progress: bool) -> anyhow::Result<Produced> {
+    let codec = Codec::embedded();
+    let records = lines
+        .iter()
+        .map(|line| Ok((line.key().into_bytes(), codec.encode_invoice_line(line)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    send(settings, &settings.topics.input, records, progress).await
+}
+
+/// Sends `(key, value)` records to `topic` as they are, waiting for every
+/// ack. Fails if any record is not acknowledged.
+pub async fn send(
+    settings: &Settings,
+    topic: &str,
+    records: Vec<(Vec<u8>, Vec<u8>)>,
+    progress: bool,
+) -> anyhow::Result<Produced> {
+    kafka::ensure_topics(&settings.kafka, &[topic]).await?;
+    let producer = kafka::producer(&settings.kafka)?;
+    let bar = if progress { ProgressBar::new(records.len() as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("producing to {topic}"));
+    let started = Instant::now();
+    let mut in_flight = FuturesUnordered::new();
+    let mut failures = 0usize;
+    let mut first_failure = None;
+    let total = records.len();
+    let mut note = |result: Result<_, (rdkafka::error::KafkaError, _)>| match result {
+        Ok(_) => bar.inc(1),
+        Err((error, _)) => {
+            failures += 1;
+            first_failure.get_or_insert(error.to_string());
+        }
+    };
+    for (key, value) in &records {
+        if in_flight.len() >= MAX_IN_FLIGHT {
+            if let Some(result) = in_flight.next().await {
+                note(result);
+            }
+        }
+        let record = FutureRecord::to(topic).key(key).payload(value);
+        in_flight.push(producer.send(record, Duration::from_secs(30)));
+    }
+    while let Some(result) = in_flight.next().await {
+        note(result);
+    }
+    bar.finish_and_clear();
+    if failures > 0 {
+        anyhow::bail!("{failures} of {total} records were not acknowledged; first error: {}", first_failure.unwrap_or_default());
+    }
+    Ok(Produced { records: total, seconds: started.elapsed().as_secs_f64() })
+}
