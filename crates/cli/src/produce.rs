@@ -20,7 +20,11 @@ pub struct Produced {
 }
 
 /// Encodes `lines` and sends them to the input topic, keyed by line key.
-pub async fn produce_lines(settings: &Settings, lines: &[InvoiceLine], progress: bool) -> anyhow::Result<Produced> {
+pub async fn produce_lines(
+    settings: &Settings,
+    lines: &[InvoiceLine],
+    progress: bool,
+) -> anyhow::Result<Produced> {
     let codec = Codec::embedded();
     let records = lines
         .iter()
@@ -39,10 +43,16 @@ pub async fn send(
 ) -> anyhow::Result<Produced> {
     kafka::ensure_topics(&settings.kafka, &[topic]).await?;
     let producer = kafka::producer(&settings.kafka)?;
-    let bar = if progress { ProgressBar::new(records.len() as u64) } else { ProgressBar::hidden() };
+    let bar = if progress {
+        ProgressBar::new(records.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(format!("producing to {topic}"));
     let started = Instant::now();
@@ -71,7 +81,13 @@ pub async fn send(
     }
     bar.finish_and_clear();
     if failures > 0 {
-        anyhow::bail!("{failures} of {total} records were not acknowledged; first error: {}", first_failure.unwrap_or_default());
+        anyhow::bail!(
+            "{failures} of {total} records were not acknowledged; first error: {}",
+            first_failure.unwrap_or_default()
+        );
     }
-    Ok(Produced { records: total, seconds: started.elapsed().as_secs_f64() })
+    Ok(Produced {
+        records: total,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, clickhouse::Row)]
 pub struct MonthProfession {
     /// First day of the visit month, `YYYY-MM-DD`.
-    pub month: String,
+    pub month_start: String,
     pub profession_code: String,
     pub contacts: i64,
     pub net_amount_ore: i64,
@@ -24,7 +24,7 @@ pub async fn monthly_by_profession(
     year: Option<i32>,
 ) -> clickhouse::error::Result<Vec<MonthProfession>> {
     let mut sql = String::from(
-        "SELECT toString(month) AS month, profession_code, sum(contacts) AS contacts, \
+        "SELECT toString(month) AS month_start, profession_code, sum(contacts) AS contacts, \
          sum(net_amount_ore) AS net_amount_ore, sum(patients) AS patients \
          FROM report_monthly_profession WHERE 1 = 1",
     );
@@ -34,7 +34,7 @@ pub async fn monthly_by_profession(
     if year.is_some() {
         sql.push_str(" AND toYear(month) = ?");
     }
-    sql.push_str(" GROUP BY month, profession_code ORDER BY month, profession_code");
+    sql.push_str(" GROUP BY month_start, profession_code ORDER BY month_start, profession_code");
     let mut query = client.query(&sql);
     if let Some(buyer) = buyer_org_number {
         query = query.bind(buyer);
@@ -50,9 +50,19 @@ struct Count {
     count: u64,
 }
 
-/// Distinct invoice lines in ClickHouse (a line written twice counts once).
-pub async fn current_line_count(client: &Client) -> clickhouse::error::Result<u64> {
-    Ok(client.query("SELECT count() AS count FROM invoice_lines FINAL").fetch_one::<Count>().await?.count)
+/// Distinct invoice lines in ClickHouse (a line written twice counts once),
+/// or only those last written at or after `since` (Unix seconds).
+pub async fn current_line_count(
+    client: &Client,
+    since: Option<u32>,
+) -> clickhouse::error::Result<u64> {
+    let query = match since {
+        None => client.query("SELECT count() AS count FROM invoice_lines FINAL"),
+        Some(since) => client
+            .query("SELECT count() AS count FROM invoice_lines FINAL WHERE inserted_at >= ?")
+            .bind(since),
+    };
+    Ok(query.fetch_one::<Count>().await?.count)
 }
 
 /// Öre as Swedish kronor with a space every three digits: `1 234 567`.
@@ -79,37 +89,41 @@ pub fn render(rows: &[MonthProfession]) -> String {
     let professions: BTreeSet<&str> = rows.iter().map(|r| r.profession_code.as_str()).collect();
     let mut by_month: BTreeMap<&str, BTreeMap<&str, &MonthProfession>> = BTreeMap::new();
     for row in rows {
-        by_month.entry(&row.month[..7.min(row.month.len())]).or_default().insert(&row.profession_code, row);
+        by_month
+            .entry(&row.month_start[..7.min(row.month_start.len())])
+            .or_default()
+            .insert(&row.profession_code, row);
     }
-    let table = |title: &str, value: &dyn Fn(&MonthProfession) -> i64, format: &dyn Fn(i64) -> String| {
-        let mut table = Table::new();
-        table.load_preset(UTF8_FULL_CONDENSED);
-        let mut header = vec![title.to_string()];
-        header.extend(professions.iter().map(|p| p.to_string()));
-        header.push("Total".into());
-        table.set_header(header);
-        let mut column_totals: BTreeMap<&str, i64> = BTreeMap::new();
-        for (month, cells) in &by_month {
-            let mut line = vec![month.to_string()];
-            let mut total = 0;
-            for profession in &professions {
-                let v = cells.get(profession).map_or(0, |r| value(r));
-                *column_totals.entry(profession).or_default() += v;
-                total += v;
-                line.push(format(v));
+    let table =
+        |title: &str, value: &dyn Fn(&MonthProfession) -> i64, format: &dyn Fn(i64) -> String| {
+            let mut table = Table::new();
+            table.load_preset(UTF8_FULL_CONDENSED);
+            let mut header = vec![title.to_string()];
+            header.extend(professions.iter().map(|p| p.to_string()));
+            header.push("Total".into());
+            table.set_header(header);
+            let mut column_totals: BTreeMap<&str, i64> = BTreeMap::new();
+            for (month, cells) in &by_month {
+                let mut line = vec![month.to_string()];
+                let mut total = 0;
+                for profession in &professions {
+                    let v = cells.get(profession).map_or(0, |r| value(r));
+                    *column_totals.entry(profession).or_default() += v;
+                    total += v;
+                    line.push(format(v));
+                }
+                line.push(format(total));
+                table.add_row(line);
             }
-            line.push(format(total));
-            table.add_row(line);
-        }
-        let mut last = vec!["Total".to_string()];
-        last.extend(professions.iter().map(|p| format(column_totals[p])));
-        last.push(format(column_totals.values().sum()));
-        table.add_row(last);
-        for column in table.column_iter_mut().skip(1) {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
-        table.to_string()
-    };
+            let mut last = vec!["Total".to_string()];
+            last.extend(professions.iter().map(|p| format(column_totals[p])));
+            last.push(format(column_totals.values().sum()));
+            table.add_row(last);
+            for column in table.column_iter_mut().skip(1) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+            table.to_string()
+        };
     format!(
         "Contacts per month and profession (invoices minus credit notes)\n{}\n\nNet cost per month and profession, SEK\n{}\n",
         table("Month", &|r| r.contacts, &|v| v.to_string()),
@@ -132,7 +146,7 @@ mod tests {
     #[test]
     fn render_pivots_and_totals() {
         let row = |month: &str, p: &str, contacts, net| MonthProfession {
-            month: month.into(),
+            month_start: month.into(),
             profession_code: p.into(),
             contacts,
             net_amount_ore: net,
@@ -144,7 +158,10 @@ mod tests {
             row("2025-02-01", "LK", 4, 200_000),
         ]);
         assert!(text.contains("2025-01"), "{text}");
-        let total_line = text.lines().filter(|l| l.contains("Total") && l.contains("16")).count();
+        let total_line = text
+            .lines()
+            .filter(|l| l.contains("Total") && l.contains("16"))
+            .count();
         assert_eq!(total_line, 1, "contacts total 16 once:\n{text}");
         assert!(text.contains("7 550"), "net total 7 550 SEK:\n{text}");
     }

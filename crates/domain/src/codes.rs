@@ -96,7 +96,10 @@ pub fn is_icd10_code(raw: &str) -> bool {
         return false;
     }
     let tail = raw[3..].strip_prefix('.').unwrap_or(&raw[3..]);
-    tail.len() <= 4 && tail.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    tail.len() <= 4
+        && tail
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// A KVÅ procedure code: two capital letters and three letters or digits
@@ -105,7 +108,9 @@ pub fn is_kva_code(raw: &str) -> bool {
     let bytes = raw.as_bytes();
     bytes.len() == 5
         && bytes[..2].iter().all(u8::is_ascii_uppercase)
-        && bytes[2..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && bytes[2..]
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// The parts of an invoice id: `ZVF` + seller organisation number (10 digits)
@@ -156,8 +161,14 @@ mod tests {
 
     #[test]
     fn org_numbers() {
-        assert_eq!(normalise_org_number("232100-0115").as_deref(), Some("2321000115"));
-        assert_eq!(normalise_org_number("2321000115").as_deref(), Some("2321000115"));
+        assert_eq!(
+            normalise_org_number("232100-0115").as_deref(),
+            Some("2321000115")
+        );
+        assert_eq!(
+            normalise_org_number("2321000115").as_deref(),
+            Some("2321000115")
+        );
         assert_eq!(normalise_org_number("2321000114"), None);
         assert_eq!(normalise_org_number("23210001150"), None);
     }
@@ -214,7 +225,10 @@ mod tests {
         assert_eq!(parts.seller_org_number, "2321000115");
         assert_eq!(parts.year_month, "2501");
         assert_eq!(parts.counter, "000001");
-        assert!(parse_invoice_id("ZVF23210001152513000001").is_none(), "month 13");
+        assert!(
+            parse_invoice_id("ZVF23210001152513000001").is_none(),
+            "month 13"
+        );
         assert!(parse_invoice_id("ABC23210001152501000001").is_none());
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
@@ -50,11 +50,25 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let health = Health::default();
-    let (_, http) = telemetry::serve(settings.ingester.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
+    let (_, http) = telemetry::serve(
+        settings.ingester.http_listen,
+        Arc::new(registry),
+        health.clone(),
+        shutdown.clone(),
+    )
+    .await?;
 
     let topics = &settings.topics;
-    kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
-    let consumer = kafka::consumer(&settings.kafka, &settings.ingester.group_id, metrics.lag.clone())?;
+    kafka::ensure_topics(
+        &settings.kafka,
+        &[&topics.input, &topics.valid, &topics.dead_letter],
+    )
+    .await?;
+    let consumer = kafka::consumer(
+        &settings.kafka,
+        &settings.ingester.group_id,
+        metrics.lag.clone(),
+    )?;
     consumer.subscribe(&[&topics.input])?;
     let producer = kafka::producer(&settings.kafka)?;
     let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser);
@@ -122,9 +136,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
         tracing::warn!("records still unacked at shutdown; they will be read again");
     }
-    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::warn!(%error, "final offset commit failed; the last records will be read again");
-    }
+    kafka::commit_stored_offsets(&consumer);
     health.set_ready(false);
     shutdown.cancel();
     let _ = http.await;
@@ -133,7 +145,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 
 /// Stores the offset of a delivered record. Returns false when the record
 /// was not delivered: nothing after it may be stored.
-fn store<C: Consumer<kafka::LagContext>>(consumer: &C, metrics: &Metrics, delivered: Option<Provenance>) -> bool {
+fn store<C: Consumer<kafka::LagContext>>(
+    consumer: &C,
+    metrics: &Metrics,
+    delivered: Option<Provenance>,
+) -> bool {
     let Some(source) = delivered else {
         return false;
     };

@@ -30,7 +30,11 @@ fn base_config(settings: &KafkaSettings) -> ClientConfig {
 /// A consumer in `group_id` that never stores an offset by itself: the
 /// service calls `store_offset` once the record's output is acknowledged,
 /// and the stored offsets are committed in the background.
-pub fn consumer(settings: &KafkaSettings, group_id: &str, lag: ConsumerLag) -> Result<StreamConsumer<LagContext>, KafkaError> {
+pub fn consumer(
+    settings: &KafkaSettings,
+    group_id: &str,
+    lag: ConsumerLag,
+) -> Result<StreamConsumer<LagContext>, KafkaError> {
     let mut config = base_config(settings);
     config
         .set("group.id", group_id)
@@ -66,14 +70,21 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<
     let admin: AdminClient<DefaultClientContext> = base_config(settings).create()?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|name| NewTopic::new(name, settings.partitions, TopicReplication::Fixed(settings.replication_factor)))
+        .map(|name| {
+            NewTopic::new(
+                name,
+                settings.partitions,
+                TopicReplication::Fixed(settings.replication_factor),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new_topics, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(KafkaError::AdminOp(code)).inspect_err(|_| tracing::error!(%topic, "cannot create topic"));
+                return Err(KafkaError::AdminOp(code))
+                    .inspect_err(|_| tracing::error!(%topic, "cannot create topic"));
             }
         }
     }
@@ -101,7 +112,12 @@ impl ClientContext for LagContext {
             for (partition, p) in t.partitions {
                 // librdkafka reports the internal UA partition as -1, and -1 lag when unknown.
                 if partition >= 0 && p.consumer_lag >= 0 {
-                    self.lag.get_or_create(&PartitionLabels { topic: topic.clone(), partition }).set(p.consumer_lag);
+                    self.lag
+                        .get_or_create(&PartitionLabels {
+                            topic: topic.clone(),
+                            partition,
+                        })
+                        .set(p.consumer_lag);
                 }
             }
         }
@@ -109,3 +125,14 @@ impl ClientContext for LagContext {
 }
 
 impl ConsumerContext for LagContext {}
+
+/// Commits the stored offsets before the consumer goes away. Nothing stored
+/// since the last automatic commit is not a failure.
+pub fn commit_stored_offsets<C: rdkafka::consumer::Consumer<LagContext>>(consumer: &C) {
+    match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => {
+            tracing::warn!(%error, "final offset commit failed; records since the last commit will be read again")
+        }
+    }
+}

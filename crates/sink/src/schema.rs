@@ -7,8 +7,16 @@ use clickhouse::Client;
 
 /// (version, name, SQL). Append only: a released migration never changes.
 pub const MIGRATIONS: [(u32, &str, &str); 2] = [
-    (1, "invoice_lines", include_str!("../migrations/0001_invoice_lines.sql")),
-    (2, "report_views", include_str!("../migrations/0002_report_views.sql")),
+    (
+        1,
+        "invoice_lines",
+        include_str!("../migrations/0001_invoice_lines.sql"),
+    ),
+    (
+        2,
+        "report_views",
+        include_str!("../migrations/0002_report_views.sql"),
+    ),
 ];
 
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]
@@ -18,8 +26,14 @@ struct Applied {
 
 /// Creates the database if needed and applies the migrations it lacks.
 /// Returns the versions applied now.
-pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>, clickhouse::error::Error> {
-    server.query(&format!("CREATE DATABASE IF NOT EXISTS `{database}`")).execute().await?;
+pub async fn migrate(
+    server: &Client,
+    database: &str,
+) -> Result<Vec<u32>, clickhouse::error::Error> {
+    server
+        .query(&format!("CREATE DATABASE IF NOT EXISTS `{database}`"))
+        .execute()
+        .await?;
     let db = server.clone().with_database(database);
     db.query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime) \
@@ -27,8 +41,13 @@ pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>, clickh
     )
     .execute()
     .await?;
-    let applied: Vec<u32> =
-        db.query("SELECT version FROM schema_migrations").fetch_all::<Applied>().await?.into_iter().map(|a| a.version).collect();
+    let applied: Vec<u32> = db
+        .query("SELECT version FROM schema_migrations")
+        .fetch_all::<Applied>()
+        .await?
+        .into_iter()
+        .map(|a| a.version)
+        .collect();
     let mut now_applied = Vec::new();
     for (version, name, sql) in MIGRATIONS {
         if applied.contains(&version) {
@@ -51,9 +70,17 @@ pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>, clickh
 /// Splits a migration into statements: comment lines dropped, split on `;`.
 /// (No statement here has a `;` inside a string literal.)
 pub fn statements(sql: &str) -> Vec<String> {
-    let without_comments: String =
-        sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    let without_comments: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
@@ -64,7 +91,10 @@ mod tests {
     fn migrations_are_ordered_and_split() {
         let versions: Vec<u32> = MIGRATIONS.iter().map(|m| m.0).collect();
         assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
-        assert_eq!(statements("-- c\nCREATE A;\n\n-- d\nCREATE B;\n"), ["CREATE A", "CREATE B"]);
+        assert_eq!(
+            statements("-- c\nCREATE A;\n\n-- d\nCREATE B;\n"),
+            ["CREATE A", "CREATE B"]
+        );
         for (_, _, sql) in MIGRATIONS {
             for s in statements(sql) {
                 assert!(s.contains("IF NOT EXISTS"), "not idempotent: {s}");

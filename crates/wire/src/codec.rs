@@ -22,7 +22,10 @@ pub struct DecodeError {
 
 impl DecodeError {
     fn new(code: ReasonCode, message: impl Into<String>) -> DecodeError {
-        DecodeError { code, message: message.into() }
+        DecodeError {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -54,7 +57,8 @@ impl Codec {
 
     /// A codec over the schemas compiled in from `schemas/`.
     pub fn embedded() -> Codec {
-        let schemas = EmbeddedSchemas::load().expect("the schemas in schemas/ parse (checked by the wire tests)");
+        let schemas = EmbeddedSchemas::load()
+            .expect("the schemas in schemas/ parse (checked by the wire tests)");
         Codec::new(Arc::new(schemas))
     }
 
@@ -63,7 +67,9 @@ impl Codec {
     }
 
     pub fn decode_invoice_line(&self, bytes: &[u8]) -> Result<InvoiceLine, DecodeError> {
-        Ok(records::invoice_line_from_value(self.decode(Subject::InvoiceLine, bytes)?)?)
+        Ok(records::invoice_line_from_value(
+            self.decode(Subject::InvoiceLine, bytes)?,
+        )?)
     }
 
     pub fn encode_enriched_line(&self, line: &EnrichedLine) -> Result<Vec<u8>, EncodeError> {
@@ -71,15 +77,22 @@ impl Codec {
     }
 
     pub fn decode_enriched_line(&self, bytes: &[u8]) -> Result<EnrichedLine, DecodeError> {
-        Ok(records::enriched_line_from_value(self.decode(Subject::EnrichedLine, bytes)?)?)
+        Ok(records::enriched_line_from_value(
+            self.decode(Subject::EnrichedLine, bytes)?,
+        )?)
     }
 
     pub fn encode_dead_letter(&self, dead_letter: &DeadLetter) -> Result<Vec<u8>, EncodeError> {
-        self.encode(Subject::DeadLetter, records::dead_letter_to_value(dead_letter))
+        self.encode(
+            Subject::DeadLetter,
+            records::dead_letter_to_value(dead_letter),
+        )
     }
 
     pub fn decode_dead_letter(&self, bytes: &[u8]) -> Result<DeadLetter, DecodeError> {
-        Ok(records::dead_letter_from_value(self.decode(Subject::DeadLetter, bytes)?)?)
+        Ok(records::dead_letter_from_value(
+            self.decode(Subject::DeadLetter, bytes)?,
+        )?)
     }
 
     fn encode(&self, subject: Subject, value: Value) -> Result<Vec<u8>, EncodeError> {
@@ -87,20 +100,30 @@ impl Codec {
         let datum = value
             .resolve(&latest.schema)
             .and_then(|resolved| apache_avro::to_avro_datum(&latest.schema, resolved))
-            .map_err(|source| EncodeError { subject: subject.as_str(), source })?;
+            .map_err(|source| EncodeError {
+                subject: subject.as_str(),
+                source,
+            })?;
         Ok(frame(latest.id, &datum))
     }
 
     fn decode(&self, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
-        let (id, mut datum) = unframe(bytes).map_err(|e| DecodeError::new(ReasonCode::BadWireHeader, e.to_string()))?;
-        let writer = self
-            .resolver
-            .by_id(id)
-            .ok_or_else(|| DecodeError::new(ReasonCode::UnknownSchemaId, format!("schema id {id} is not known")))?;
+        let (id, mut datum) = unframe(bytes)
+            .map_err(|e| DecodeError::new(ReasonCode::BadWireHeader, e.to_string()))?;
+        let writer = self.resolver.by_id(id).ok_or_else(|| {
+            DecodeError::new(
+                ReasonCode::UnknownSchemaId,
+                format!("schema id {id} is not known"),
+            )
+        })?;
         if writer.subject != subject {
             return Err(DecodeError::new(
                 ReasonCode::UnknownSchemaId,
-                format!("schema id {id} is a {} schema, expected {}", writer.subject.as_str(), subject.as_str()),
+                format!(
+                    "schema id {id} is a {} schema, expected {}",
+                    writer.subject.as_str(),
+                    subject.as_str()
+                ),
             ));
         }
         let reader = &self.resolver.latest(subject).schema;

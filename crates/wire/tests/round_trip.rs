@@ -1,8 +1,12 @@
 //! The wire format against the schemas in `schemas/`.
 
 use distans_domain::enrich::{AgeGroup, Initiative, Provenance, Sex};
-use distans_domain::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, ReasonCode, TariffClass};
-use distans_wire::{frame, Codec, DeadLetter, DeadLetterViolation, EmbeddedSchemas, SchemaResolver, Subject};
+use distans_domain::{
+    EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, ReasonCode, TariffClass,
+};
+use distans_wire::{
+    frame, Codec, DeadLetter, DeadLetterViolation, EmbeddedSchemas, SchemaResolver, Subject,
+};
 
 fn invoice_line() -> InvoiceLine {
     serde_json::from_value(serde_json::json!({
@@ -45,10 +49,14 @@ fn invoice_line() -> InvoiceLine {
 #[test]
 fn every_subject_has_a_schema_and_ids_are_unique() {
     let schemas = EmbeddedSchemas::load().expect("schemas parse");
-    let ids: Vec<u32> = [Subject::InvoiceLine, Subject::EnrichedLine, Subject::DeadLetter]
-        .into_iter()
-        .map(|s| schemas.latest(s).id)
-        .collect();
+    let ids: Vec<u32> = [
+        Subject::InvoiceLine,
+        Subject::EnrichedLine,
+        Subject::DeadLetter,
+    ]
+    .into_iter()
+    .map(|s| schemas.latest(s).id)
+    .collect();
     assert_eq!(ids, [1, 2, 3]);
     assert!(schemas.by_id(4).is_none());
 }
@@ -115,7 +123,11 @@ fn enriched_line_round_trips() {
         procedure_codes: vec![],
         contact_channel: Some("chat".into()),
         needs_assessment: Some(false),
-        source: Provenance { topic: "invoice-lines".into(), partition: 2, offset: 12_345 },
+        source: Provenance {
+            topic: "invoice-lines".into(),
+            partition: 2,
+            offset: 12_345,
+        },
         ingested_at_ms: 1_743_400_000_123,
     };
     let bytes = codec.encode_enriched_line(&line).expect("encodes");
@@ -129,7 +141,11 @@ fn dead_letter_round_trips() {
     let dl = DeadLetter {
         reason_code: "malformed_avro".into(),
         reason: "malformed_avro: x".into(),
-        violations: vec![DeadLetterViolation { code: "malformed_avro".into(), field: String::new(), message: "x".into() }],
+        violations: vec![DeadLetterViolation {
+            code: "malformed_avro".into(),
+            field: String::new(),
+            message: "x".into(),
+        }],
         stage: "ingester".into(),
         source_topic: "invoice-lines".into(),
         source_partition: 1,
@@ -149,14 +165,38 @@ fn bad_input_gets_a_reason() {
     let cases: Vec<(&str, Vec<u8>, ReasonCode)> = vec![
         ("empty", vec![], ReasonCode::BadWireHeader),
         ("short header", vec![0, 0, 0], ReasonCode::BadWireHeader),
-        ("bad magic", vec![7, 0, 0, 0, 1, 2], ReasonCode::BadWireHeader),
-        ("unknown id", frame(99, &good[5..]), ReasonCode::UnknownSchemaId),
-        ("wrong subject", frame(2, &good[5..]), ReasonCode::UnknownSchemaId),
-        ("truncated", good[..good.len() / 2].to_vec(), ReasonCode::MalformedAvro),
-        ("trailing bytes", [good.clone(), vec![1, 2, 3]].concat(), ReasonCode::MalformedAvro),
+        (
+            "bad magic",
+            vec![7, 0, 0, 0, 1, 2],
+            ReasonCode::BadWireHeader,
+        ),
+        (
+            "unknown id",
+            frame(99, &good[5..]),
+            ReasonCode::UnknownSchemaId,
+        ),
+        (
+            "wrong subject",
+            frame(2, &good[5..]),
+            ReasonCode::UnknownSchemaId,
+        ),
+        (
+            "truncated",
+            good[..good.len() / 2].to_vec(),
+            ReasonCode::MalformedAvro,
+        ),
+        (
+            "trailing bytes",
+            [good.clone(), vec![1, 2, 3]].concat(),
+            ReasonCode::MalformedAvro,
+        ),
         ("garbage", frame(1, &[0xff; 64]), ReasonCode::MalformedAvro),
         // A string whose zig-zag length claims ~2^62 bytes: an error, not an allocation.
-        ("huge length", frame(1, &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), ReasonCode::MalformedAvro),
+        (
+            "huge length",
+            frame(1, &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            ReasonCode::MalformedAvro,
+        ),
     ];
     for (name, bytes, expected) in cases {
         let err = codec.decode_invoice_line(&bytes).expect_err(name);

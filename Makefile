@@ -1,0 +1,43 @@
+# distans: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+LOCAL := deploy/local
+
+.PHONY: help install up down demo build test unit lint bench clean
+
+help:
+	@echo "make demo   install what is missing, start broker + ClickHouse + services, run a year of lines, print the report"
+	@echo "make test   install what is missing, unit tests, then end-to-end tests on a real broker and ClickHouse"
+	@echo "make down   stop everything the demo started"
+	@echo "make lint   rustfmt --check and clippy"
+	@echo "make bench  throughput figures of the pipeline's stages"
+
+install:
+	$(LOCAL)/install.sh
+
+up: install
+	$(LOCAL)/up.sh
+
+down:
+	$(LOCAL)/down.sh
+
+demo:
+	$(LOCAL)/demo.sh
+
+build:
+	cargo build --workspace --bins
+
+# The end-to-end tests start their own broker and ClickHouse on free ports
+# and run the service binaries built here.
+test: install build
+	cargo test --workspace
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: install build
+	cargo run --quiet -p distans-e2e --bin distans-bench
+
+clean: down
+	rm -rf .data .run

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what distans needs on a Debian machine, skipping what is there:
+# ClickHouse server and client (Debian's packages), a C toolchain for
+# librdkafka, and the tansu Kafka-protocol broker (built from crates.io
+# once per machine and cached in $DISTANS_TOOLS).
+source "$(dirname "$0")/common.sh"
+
+packages=()
+[ -x "$CLICKHOUSE_BIN" ] || packages+=(clickhouse-server clickhouse-client)
+command -v cc >/dev/null || packages+=(gcc)
+command -v c++ >/dev/null || packages+=(g++)
+command -v make >/dev/null || packages+=(make)
+command -v curl >/dev/null || packages+=(curl)
+command -v pkg-config >/dev/null || packages+=(pkg-config)
+if [ ${#packages[@]} -gt 0 ]; then
+  log "installing Debian packages: ${packages[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+if [ ! -x "$TANSU_BIN" ] || ! "$TANSU_BIN" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  log "building tansu $TANSU_VERSION with its SQLite engine (once per machine, ~10 min on 2 cores)"
+  cargo install --quiet --locked --root "$TOOLS_DIR" tansu --version "$TANSU_VERSION" \
+    --no-default-features --features libsql
+fi
+log "tools ready: $("$TANSU_BIN" --version | head -1), ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)"

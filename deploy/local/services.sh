@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# services.sh start|stop: the ingester and the sink, built in target/debug,
+# as background processes with PIDs and logs under .run/.
+source "$(dirname "$0")/common.sh"
+mkdir -p "$RUN_DIR" "$DATA_DIR"
+BIN_DIR=${DISTANS_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}
+
+# The demo's pseudonymisation key: random, made once, kept with the data so
+# a patient keeps one pseudonym across restarts.
+key_file="$DATA_DIR/pseudonym.key"
+[ -s "$key_file" ] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$key_file"
+export DISTANS__PSEUDONYM__KEY=$(cat "$key_file")
+
+case "${1:-}" in
+  start)
+    for service in ingester sink; do
+      pid_file="$RUN_DIR/$service.pid"
+      if running "$pid_file"; then
+        log "$service already running (pid $(cat "$pid_file"))"
+        continue
+      fi
+      log "starting distans-$service (log: $RUN_DIR/$service.log)"
+      nohup "$BIN_DIR/distans-$service" > "$RUN_DIR/$service.log" 2>&1 &
+      echo $! > "$pid_file"
+    done
+    wait_until 60 "ingester /healthz" curl -sf "http://127.0.0.1:$INGESTER_HTTP_PORT/healthz"
+    wait_until 60 "sink /healthz" curl -sf "http://127.0.0.1:$SINK_HTTP_PORT/healthz"
+    ;;
+  stop)
+    "$ROOT/deploy/local/down.sh" ingester sink
+    ;;
+  *)
+    echo "usage: $0 start|stop" >&2
+    exit 2
+    ;;
+esac
