@@ -1,1 +1,465 @@
+//! A harness for end-to-end runs: a real tansu broker and a real ClickHouse
+//! server on free loopback ports in a temporary directory, and the service
+//! binaries as child processes that can be stopped, killed with SIGKILL and
+//! restarted. Every process is killed when its guard drops, pass or fail.
 
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use distans_runtime::Settings;
+use serde::Deserialize;
+
+/// The pseudonymisation key of the tests.
+pub const TEST_KEY: &str = "e2e-test-key-0123456789abcdef-0123456789";
+pub const DATABASE: &str = "e2e";
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}
+
+/// Polls `check` every 100 ms until it returns `Ok(true)` or `timeout` passes.
+pub fn wait_for(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    while Instant::now() < deadline {
+        match check() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last_error = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("timed out after {timeout:?} waiting for {what}; last error: {last_error:?}")
+}
+
+/// The directory of this build's binaries: tests run from `target/<profile>/deps`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("deps dir");
+    if dir.ends_with("deps") {
+        dir.parent().expect("profile dir").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+fn tools_dir() -> PathBuf {
+    std::env::var_os("DISTANS_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/distans/tools")
+        })
+}
+
+fn require(path: &Path, hint: &str) -> anyhow::Result<PathBuf> {
+    if path.exists() {
+        Ok(path.to_path_buf())
+    } else {
+        bail!("{} not found; {hint}", path.display())
+    }
+}
+
+/// A child process that is killed when dropped.
+#[derive(Debug)]
+pub struct Process {
+    name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(name: &str, mut command: Command, log: PathBuf) -> anyhow::Result<Process> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        command
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .stdin(Stdio::null());
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        Ok(Process {
+            name: name.to_string(),
+            child: Some(child),
+            log,
+        })
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// SIGKILL: no chance to flush or commit anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then SIGKILL if still running after `grace`. Returns the exit status code, if any.
+    pub fn terminate(&mut self, grace: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait().ok().and_then(|s| s.code())
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        format!(
+            "--- last lines of {} ({}) ---\n{}",
+            self.name,
+            self.log.display(),
+            all[all.len().saturating_sub(lines)..].join("\n")
+        )
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// tansu with its SQLite storage engine.
+#[derive(Debug)]
+pub struct Broker {
+    pub port: u16,
+    dir: PathBuf,
+    process: Option<Process>,
+}
+
+impl Broker {
+    pub fn start(dir: &Path) -> anyhow::Result<Broker> {
+        let dir = dir.join("tansu");
+        std::fs::create_dir_all(&dir)?;
+        let mut broker = Broker {
+            port: free_port(),
+            dir,
+            process: None,
+        };
+        broker.restart()?;
+        Ok(broker)
+    }
+
+    /// Starts the broker (again) on the same port and storage.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let bin = require(
+            &tools_dir().join("bin/tansu"),
+            "run deploy/local/install.sh (make test does)",
+        )?;
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut command = Command::new(bin);
+        command
+            .current_dir(&self.dir)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"]);
+        let mut process = Process::spawn("tansu", command, self.dir.join("tansu.log"))?;
+        let port = self.port;
+        wait_for("tansu to listen", Duration::from_secs(30), || {
+            if !process.is_running() {
+                bail!("tansu exited\n{}", process.log_tail(20));
+            }
+            Ok(port_open(port))
+        })?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// A ClickHouse server with its own data directory.
+#[derive(Debug)]
+pub struct ClickHouse {
+    pub http_port: u16,
+    dir: PathBuf,
+    process: Option<Process>,
+}
+
+const CONFIG_TEMPLATE: &str = include_str!("../../deploy/local/clickhouse/config.xml.in");
+const USERS_TEMPLATE: &str = include_str!("../../deploy/local/clickhouse/users.xml.in");
+
+impl ClickHouse {
+    pub fn start(dir: &Path) -> anyhow::Result<ClickHouse> {
+        let dir = dir.join("clickhouse");
+        std::fs::create_dir_all(&dir)?;
+        let (http, tcp) = (free_port(), free_port());
+        let fill = |template: &str| {
+            template
+                .replace("@DATA@", &dir.display().to_string())
+                .replace("@HTTP_PORT@", &http.to_string())
+                .replace("@TCP_PORT@", &tcp.to_string())
+        };
+        std::fs::write(dir.join("config.xml"), fill(CONFIG_TEMPLATE))?;
+        std::fs::write(dir.join("users.xml"), fill(USERS_TEMPLATE))?;
+        let mut clickhouse = ClickHouse {
+            http_port: http,
+            dir,
+            process: None,
+        };
+        clickhouse.restart()?;
+        Ok(clickhouse)
+    }
+
+    /// Starts the server (again) on the same ports and data.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let bin = std::env::var_os("DISTANS_CLICKHOUSE_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/sbin/clickhouse-server"));
+        let bin = require(&bin, "run deploy/local/install.sh (make test does)")?;
+        let mut command = Command::new(bin);
+        command.current_dir(&self.dir).arg(format!(
+            "--config-file={}",
+            self.dir.join("config.xml").display()
+        ));
+        let mut process = Process::spawn("clickhouse", command, self.dir.join("stdout.log"))?;
+        let port = self.http_port;
+        wait_for("clickhouse /ping", Duration::from_secs(30), || {
+            if !process.is_running() {
+                bail!("clickhouse exited\n{}", process.log_tail(20));
+            }
+            Ok(http_get(port, "/ping").is_ok_and(|(status, _)| status == 200))
+        })?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(self.url())
+            .with_database(DATABASE)
+            .with_validation(false)
+    }
+}
+
+/// A minimal HTTP/1.0 GET on loopback: (status, body).
+pub fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status line")?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// The value of an un-labelled metric in a Prometheus text page.
+pub fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// A test environment: broker, ClickHouse, and the settings that reach them.
+#[derive(Debug)]
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub broker: Broker,
+    pub clickhouse: ClickHouse,
+    pub ingester_http: u16,
+    pub sink_http: u16,
+}
+
+impl Env {
+    pub fn start() -> anyhow::Result<Env> {
+        let dir = tempfile::Builder::new().prefix("distans-e2e-").tempdir()?;
+        let broker = Broker::start(dir.path())?;
+        let clickhouse = ClickHouse::start(dir.path())?;
+        Ok(Env {
+            broker,
+            clickhouse,
+            ingester_http: free_port(),
+            sink_http: free_port(),
+            dir,
+        })
+    }
+
+    /// The `DISTANS__…` variables for the services and the CLI code.
+    pub fn variables(&self) -> BTreeMap<String, String> {
+        [
+            ("DISTANS__KAFKA__BROKERS", self.broker.brokers()),
+            ("DISTANS__CLICKHOUSE__URL", self.clickhouse.url()),
+            ("DISTANS__CLICKHOUSE__DATABASE", DATABASE.to_string()),
+            ("DISTANS__PSEUDONYM__KEY", TEST_KEY.to_string()),
+            (
+                "DISTANS__INGESTER__HTTP_LISTEN",
+                format!("127.0.0.1:{}", self.ingester_http),
+            ),
+            (
+                "DISTANS__SINK__HTTP_LISTEN",
+                format!("127.0.0.1:{}", self.sink_http),
+            ),
+            // Small batches, so that a crash lands mid-stream.
+            ("DISTANS__SINK__BATCH_MAX_ROWS", "400".to_string()),
+            ("DISTANS__SINK__BATCH_MAX_WAIT_MS", "200".to_string()),
+            ("DISTANS__SINK__RETRY_MAX_MS", "1000".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::load_with_env(None, Some(self.variables())).expect("test settings are valid")
+    }
+
+    /// Starts `distans-<service>` from this build, logging into the temp dir.
+    pub fn spawn(&self, service: &str) -> anyhow::Result<Process> {
+        let bin = require(
+            &bin_dir().join(format!("distans-{service}")),
+            "run `cargo build --workspace --bins` first (make test does)",
+        )?;
+        let mut command = Command::new(bin);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info");
+        for (key, value) in self.variables() {
+            command.env(key, value);
+        }
+        let process = Process::spawn(
+            service,
+            command,
+            self.dir.path().join(format!("{service}.log")),
+        )?;
+        let port = if service == "ingester" {
+            self.ingester_http
+        } else {
+            self.sink_http
+        };
+        let mut process = process;
+        wait_for(
+            &format!("{service} /healthz"),
+            Duration::from_secs(60),
+            || {
+                if !process.is_running() {
+                    bail!("{service} exited\n{}", process.log_tail(30));
+                }
+                Ok(http_get(port, "/healthz").is_ok_and(|(status, _)| status == 200))
+            },
+        )?;
+        Ok(process)
+    }
+}
+
+/// What ClickHouse holds, with duplicates collapsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clickhouse::Row)]
+pub struct Totals {
+    pub lines: u64,
+    pub net_amount_ore: i64,
+    pub contacts: i64,
+}
+
+pub async fn totals(client: &clickhouse::Client) -> anyhow::Result<Totals> {
+    Ok(client
+        .query(
+            "SELECT count() AS lines, sum(signed_net_amount_ore) AS net_amount_ore, \
+             sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS contacts \
+             FROM invoice_lines FINAL",
+        )
+        .fetch_one::<Totals>()
+        .await?)
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Count {
+    count: u64,
+}
+
+/// Rows physically stored, duplicates included.
+pub async fn physical_rows(client: &clickhouse::Client) -> anyhow::Result<u64> {
+    Ok(client
+        .query("SELECT count() AS count FROM invoice_lines")
+        .fetch_one::<Count>()
+        .await?
+        .count)
+}
+
+/// Waits until ClickHouse holds `lines` distinct lines.
+pub async fn wait_for_lines(
+    client: &clickhouse::Client,
+    lines: u64,
+    timeout: Duration,
+) -> anyhow::Result<Totals> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let current = totals(client).await;
+        if let Ok(t) = current {
+            if t.lines >= lines {
+                return Ok(t);
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?}: ClickHouse holds {current:?}, want {lines} lines");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use distans_runtime::Settings;
 use distans_wire::{Codec, DeadLetter};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -17,14 +16,14 @@ pub fn read_all(
     topic: &str,
     timeout: Duration,
 ) -> anyhow::Result<Vec<DeadLetter>> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &settings.kafka.brokers)
-        .set("group.id", format!("distans-cli-{}", std::process::id()))
-        .set("enable.auto.commit", "false");
-    for (key, value) in &settings.kafka.client {
-        config.set(key, value);
-    }
+    let group = format!("distans-cli-{}", std::process::id());
+    let config = distans_runtime::kafka::client_config(
+        &settings.kafka,
+        &[
+            ("group.id", group.as_str()),
+            ("enable.auto.commit", "false"),
+        ],
+    );
     let consumer: BaseConsumer = config.create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let partitions: Vec<i32> = metadata

@@ -18,9 +18,14 @@ use rdkafka::ClientContext;
 
 use crate::config::KafkaSettings;
 
-fn base_config(settings: &KafkaSettings) -> ClientConfig {
+/// A client config with the brokers, `properties`, and then the operator's
+/// `kafka.client` properties, which win.
+pub fn client_config(settings: &KafkaSettings, properties: &[(&str, &str)]) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &settings.brokers);
+    for (key, value) in properties {
+        config.set(*key, *value);
+    }
     for (key, value) in &settings.client {
         config.set(key, value);
     }
@@ -35,39 +40,45 @@ pub fn consumer(
     group_id: &str,
     lag: ConsumerLag,
 ) -> Result<StreamConsumer<LagContext>, KafkaError> {
-    let mut config = base_config(settings);
-    config
-        .set("group.id", group_id)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "30000")
-        // The sink may hold a batch while ClickHouse is down; it keeps
-        // polling, but give it room before the group evicts it.
-        .set("max.poll.interval.ms", "600000")
-        .set("statistics.interval.ms", "5000");
-    config.create_with_context(LagContext { lag })
+    client_config(
+        settings,
+        &[
+            ("group.id", group_id),
+            ("enable.auto.commit", "true"),
+            ("auto.commit.interval.ms", "1000"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("session.timeout.ms", "30000"),
+            // The sink holds a batch while ClickHouse is down; give it room
+            // before the group evicts it.
+            ("max.poll.interval.ms", "600000"),
+            ("statistics.interval.ms", "5000"),
+        ],
+    )
+    .create_with_context(LagContext { lag })
 }
 
 /// A producer that waits for all in-sync replicas and retries on its own.
 pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
-    let mut config = base_config(settings);
-    config
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "30000")
-        .set("queue.buffering.max.messages", "200000")
-        // The Java client's partitioner, so that keys land where other
-        // producers would put them.
-        .set("partitioner", "murmur2_random");
-    config.create()
+    client_config(
+        settings,
+        &[
+            ("acks", "all"),
+            ("linger.ms", "5"),
+            ("message.timeout.ms", "30000"),
+            ("queue.buffering.max.messages", "200000"),
+            // The Java client's partitioner, so that keys land where other
+            // producers would put them.
+            ("partitioner", "murmur2_random"),
+        ],
+    )
+    .create()
 }
 
 /// Creates the topics that do not exist yet. Topics that exist are left as
 /// they are.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = base_config(settings).create()?;
+    let admin: AdminClient<DefaultClientContext> = client_config(settings, &[]).create()?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|name| {
