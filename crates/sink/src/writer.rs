@@ -95,7 +95,9 @@ impl Writer {
         stop: &CancellationToken,
     ) -> Result<Vec<(usize, String)>, Stopped> {
         let mut rejected = Vec::new();
-        let mut ranges = vec![0..rows.len()];
+        // A stack of index ranges still to insert; a rejected range is split in two.
+        let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+        ranges.push(0..rows.len());
         while let Some(range) = ranges.pop() {
             if range.is_empty() {
                 continue;
