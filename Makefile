@@ -36,8 +36,10 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-bench: install build
-	cargo run --quiet -p distans-e2e --bin distans-bench
+# Figures in release mode: the services are benchmarked as they would run.
+bench: install
+	cargo build --release --workspace --bins
+	target/release/distans-bench $(LINES)
 
 clean: down
 	rm -rf .data .run
