@@ -109,7 +109,14 @@ impl Process {
     /// Peak resident memory (VmHWM) in KiB, from /proc.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        status.lines().find_map(|l| {
+            l.strip_prefix("VmHWM:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -336,6 +343,8 @@ pub struct Env {
     pub clickhouse: ClickHouse,
     pub ingester_http: u16,
     pub sink_http: u16,
+    /// Small batches by default, so that a crash lands mid-stream.
+    pub sink_batch_rows: usize,
 }
 
 impl Env {
@@ -348,6 +357,7 @@ impl Env {
             clickhouse,
             ingester_http: free_port(),
             sink_http: free_port(),
+            sink_batch_rows: 400,
             dir,
         })
     }
@@ -367,8 +377,10 @@ impl Env {
                 "DISTANS__SINK__HTTP_LISTEN",
                 format!("127.0.0.1:{}", self.sink_http),
             ),
-            // Small batches, so that a crash lands mid-stream.
-            ("DISTANS__SINK__BATCH_MAX_ROWS", "400".to_string()),
+            (
+                "DISTANS__SINK__BATCH_MAX_ROWS",
+                self.sink_batch_rows.to_string(),
+            ),
             ("DISTANS__SINK__BATCH_MAX_WAIT_MS", "200".to_string()),
             ("DISTANS__SINK__RETRY_MAX_MS", "1000".to_string()),
         ]

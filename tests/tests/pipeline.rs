@@ -252,3 +252,32 @@ async fn a_file_sent_twice_counts_once() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_broker_loses_nothing() -> anyhow::Result<()> {
+    let mut env = Env::start()?;
+    let settings = env.settings();
+    let client = env.clickhouse.client();
+    let _ingester = env.spawn("ingester")?;
+    let _sink = env.spawn("sink")?;
+    let first = generated(&env, 2024, 2_000, 16, 0.01);
+    let second = generated(&env, 2025, 2_000, 17, 0.01);
+
+    produce::produce_lines(&settings, &first.lines, false).await?;
+    wait_for_lines(&client, 1, TIMEOUT).await?;
+    // SIGKILL the broker mid-stream, bring it back on the same port and
+    // storage; the services reconnect by themselves.
+    env.broker.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.broker.restart()?;
+    produce::produce_lines(&settings, &second.lines, false).await?;
+
+    let valid = (first.summary.valid + second.summary.valid) as u64;
+    let totals = wait_for_lines(&client, valid, TIMEOUT).await?;
+    assert_eq!(totals.lines, valid);
+    assert_eq!(
+        totals.net_amount_ore,
+        first.summary.valid_net_amount_ore + second.summary.valid_net_amount_ore
+    );
+    Ok(())
+}

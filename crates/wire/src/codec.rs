@@ -126,8 +126,10 @@ impl Codec {
                 ),
             ));
         }
-        let reader = &self.resolver.latest(subject).schema;
-        let value = apache_avro::from_avro_datum(&writer.schema, &mut datum, Some(reader))
+        let latest = self.resolver.latest(subject);
+        // Resolution is only needed when the writer used another version.
+        let reader = (latest.id != writer.id).then_some(&latest.schema);
+        let value = apache_avro::from_avro_datum(&writer.schema, &mut datum, reader)
             .map_err(|e| DecodeError::new(ReasonCode::MalformedAvro, e.to_string()))?;
         if !datum.is_empty() {
             return Err(DecodeError::new(

@@ -219,3 +219,73 @@ fn decoding_never_panics_on_prefixes_or_bit_flips() {
         }
     }
 }
+
+/// A resolver with an older version of the invoice line (without the two
+/// optional fields added last), as a producer on an older release writes it.
+#[derive(Debug)]
+struct WithOldVersion {
+    embedded: EmbeddedSchemas,
+    old: distans_wire::RegisteredSchema,
+}
+
+impl SchemaResolver for WithOldVersion {
+    fn by_id(&self, id: u32) -> Option<&distans_wire::RegisteredSchema> {
+        if id == self.old.id {
+            Some(&self.old)
+        } else {
+            self.embedded.by_id(id)
+        }
+    }
+
+    fn latest(&self, subject: Subject) -> &distans_wire::RegisteredSchema {
+        self.embedded.latest(subject)
+    }
+}
+
+#[test]
+fn an_older_writer_schema_is_resolved_to_the_current_one() {
+    let current: serde_json::Value =
+        serde_json::from_str(include_str!("../../../schemas/invoice_line.v1.avsc"))
+            .expect("schema json");
+    let mut old = current.clone();
+    let fields = old["fields"].as_array_mut().expect("fields");
+    fields.retain(|f| f["name"] != "contact_channel" && f["name"] != "needs_assessment");
+    let old_schema = apache_avro::Schema::parse_str(&old.to_string()).expect("old schema parses");
+
+    // Encode with the old schema: the current record minus the two fields.
+    let current_codec = Codec::embedded();
+    let line = invoice_line();
+    let bytes = current_codec.encode_invoice_line(&line).expect("encodes");
+    let current_schema = EmbeddedSchemas::load()
+        .expect("schemas")
+        .latest(Subject::InvoiceLine)
+        .schema
+        .clone();
+    let value =
+        apache_avro::from_avro_datum(&current_schema, &mut &bytes[5..], None).expect("decodes");
+    let apache_avro::types::Value::Record(mut record) = value else {
+        panic!("a record")
+    };
+    record.retain(|(name, _)| name != "contact_channel" && name != "needs_assessment");
+    let old_datum =
+        apache_avro::to_avro_datum(&old_schema, apache_avro::types::Value::Record(record))
+            .expect("old encodes");
+
+    let resolver = WithOldVersion {
+        embedded: EmbeddedSchemas::load().expect("schemas"),
+        old: distans_wire::RegisteredSchema {
+            id: 100,
+            subject: Subject::InvoiceLine,
+            version: 0,
+            schema: old_schema,
+        },
+    };
+    let codec = Codec::new(std::sync::Arc::new(resolver));
+    let decoded = codec
+        .decode_invoice_line(&frame(100, &old_datum))
+        .expect("resolves to the current schema");
+    let mut expected = line;
+    expected.contact_channel = None;
+    expected.needs_assessment = None;
+    assert_eq!(decoded, expected);
+}
