@@ -30,7 +30,11 @@ build:
 # The end-to-end tests start their own broker and ClickHouse on free ports
 # and run the service binaries built here.
 test: install build
-	cargo test --workspace
+	@if command -v cargo-nextest >/dev/null; then \
+		cargo nextest run --workspace --no-fail-fast; \
+	else \
+		cargo test --workspace --no-fail-fast; \
+	fi
 
 lint:
 	cargo fmt --all --check
