@@ -12,6 +12,7 @@ pub mod enrich;
 pub mod invoice;
 pub mod patient;
 pub mod pseudonym;
+pub mod rules;
 pub mod tariff;
 pub mod validate;
 
