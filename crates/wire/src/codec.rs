@@ -5,7 +5,7 @@ use std::sync::Arc;
 use apache_avro::types::Value;
 use distans_domain::{EnrichedLine, InvoiceLine, ReasonCode};
 
-use crate::records::{self, DeadLetter, FieldError};
+use crate::records::{self, DeadLetter, FieldError, TimedFinding};
 use crate::{frame, unframe, EmbeddedSchemas, SchemaResolver, Subject};
 
 /// The largest allocation a single decoded value may ask for. A corrupt
@@ -92,6 +92,16 @@ impl Codec {
     pub fn decode_dead_letter(&self, bytes: &[u8]) -> Result<DeadLetter, DecodeError> {
         Ok(records::dead_letter_from_value(
             self.decode(Subject::DeadLetter, bytes)?,
+        )?)
+    }
+
+    pub fn encode_finding(&self, finding: &TimedFinding) -> Result<Vec<u8>, EncodeError> {
+        self.encode(Subject::Finding, records::finding_to_value(finding))
+    }
+
+    pub fn decode_finding(&self, bytes: &[u8]) -> Result<TimedFinding, DecodeError> {
+        Ok(records::finding_from_value(
+            self.decode(Subject::Finding, bytes)?,
         )?)
     }
 

@@ -15,5 +15,5 @@ mod registry;
 
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use framing::{frame, unframe, FramingError, MAGIC_BYTE};
-pub use records::{DeadLetter, DeadLetterViolation};
+pub use records::{DeadLetter, DeadLetterViolation, TimedFinding};
 pub use registry::{EmbeddedSchemas, RegisteredSchema, SchemaResolver, Subject};

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use apache_avro::types::Value;
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use distans_domain::enrich::{AgeGroup, Initiative, Provenance, Sex};
+use distans_domain::rules::{Finding, Severity};
 use distans_domain::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, TariffClass};
 
 /// A record that could not be processed, as written to the dead-letter topic.
@@ -472,6 +473,57 @@ pub(crate) fn enriched_line_from_value(value: Value) -> Result<EnrichedLine, Fie
             offset: f.long("source_offset")?,
         },
         ingested_at_ms: f.timestamp_ms("ingested_at")?,
+    })
+}
+
+/// A finding with the time it was detected, as on the alerts topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedFinding {
+    pub finding: Finding,
+    pub detected_at_ms: i64,
+}
+
+pub(crate) fn finding_to_value(timed: &TimedFinding) -> Value {
+    let f = &timed.finding;
+    record(vec![
+        ("finding_id", string(&f.finding_id)),
+        ("rule_id", string(&f.rule_id)),
+        ("severity", string(f.severity.as_str())),
+        ("line_keys", strings(&f.line_keys)),
+        ("buyer_org_number", string(&f.buyer_org_number)),
+        ("provider_org_number", string(&f.provider_org_number)),
+        ("provider_name", string(&f.provider_name)),
+        ("performing_unit_hsa_id", string(&f.performing_unit_hsa_id)),
+        (
+            "patient_pseudonym",
+            optional(f.patient_pseudonym.as_deref().map(string)),
+        ),
+        ("visit_date", days(f.visit_date)),
+        ("amount_at_stake_ore", Value::Long(f.amount_at_stake_ore)),
+        ("evidence", string(&f.evidence)),
+        ("detected_at", Value::TimestampMillis(timed.detected_at_ms)),
+    ])
+}
+
+pub(crate) fn finding_from_value(value: Value) -> Result<TimedFinding, FieldError> {
+    let mut f = Fields::of(value)?;
+    let finding = Finding {
+        finding_id: f.string("finding_id")?,
+        rule_id: f.string("rule_id")?,
+        severity: f.parsed("severity", Severity::parse)?,
+        line_keys: f.string_array("line_keys")?,
+        buyer_org_number: f.string("buyer_org_number")?,
+        provider_org_number: f.string("provider_org_number")?,
+        provider_name: f.string("provider_name")?,
+        performing_unit_hsa_id: f.string("performing_unit_hsa_id")?,
+        patient_pseudonym: f.optional_string("patient_pseudonym")?,
+        visit_date: f.date("visit_date")?,
+        amount_at_stake_ore: f.long("amount_at_stake_ore")?,
+        evidence: f.string("evidence")?,
+    };
+    Ok(TimedFinding {
+        finding,
+        detected_at_ms: f.timestamp_ms("detected_at")?,
     })
 }
 

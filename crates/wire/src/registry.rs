@@ -9,6 +9,7 @@ pub enum Subject {
     InvoiceLine,
     EnrichedLine,
     DeadLetter,
+    Finding,
 }
 
 impl Subject {
@@ -17,6 +18,7 @@ impl Subject {
             Subject::InvoiceLine => "invoice_line",
             Subject::EnrichedLine => "enriched_line",
             Subject::DeadLetter => "dead_letter",
+            Subject::Finding => "finding",
         }
     }
 }
@@ -44,7 +46,7 @@ pub struct EmbeddedSchemas {
 
 /// (id, subject, version, schema text). Ids are never reused: a new version
 /// of a subject gets a new id, and old ids stay here so old records decode.
-const EMBEDDED: [(u32, Subject, u32, &str); 3] = [
+const EMBEDDED: [(u32, Subject, u32, &str); 4] = [
     (
         1,
         Subject::InvoiceLine,
@@ -62,6 +64,12 @@ const EMBEDDED: [(u32, Subject, u32, &str); 3] = [
         Subject::DeadLetter,
         1,
         include_str!("../../../schemas/dead_letter.v1.avsc"),
+    ),
+    (
+        4,
+        Subject::Finding,
+        1,
+        include_str!("../../../schemas/finding.v1.avsc"),
     ),
 ];
 

@@ -53,12 +53,13 @@ fn every_subject_has_a_schema_and_ids_are_unique() {
         Subject::InvoiceLine,
         Subject::EnrichedLine,
         Subject::DeadLetter,
+        Subject::Finding,
     ]
     .into_iter()
     .map(|s| schemas.latest(s).id)
     .collect();
-    assert_eq!(ids, [1, 2, 3]);
-    assert!(schemas.by_id(4).is_none());
+    assert_eq!(ids, [1, 2, 3, 4]);
+    assert!(schemas.by_id(5).is_none());
 }
 
 #[test]
@@ -288,4 +289,29 @@ fn an_older_writer_schema_is_resolved_to_the_current_one() {
     expected.contact_channel = None;
     expected.needs_assessment = None;
     assert_eq!(decoded, expected);
+}
+
+#[test]
+fn finding_round_trips() {
+    let codec = Codec::embedded();
+    let timed = distans_wire::TimedFinding {
+        finding: distans_domain::rules::Finding {
+            finding_id: distans_domain::rules::finding_id("double_invoicing", "ZVF1:2"),
+            rule_id: "double_invoicing".into(),
+            severity: distans_domain::rules::Severity::High,
+            line_keys: vec!["ZVF1:2".into(), "ZVF0:1".into()],
+            buyer_org_number: "2321000230".into(),
+            provider_org_number: "5591000010".into(),
+            provider_name: "Nordvård Digital AB".into(),
+            performing_unit_hsa_id: "SE5591000010-E0001".into(),
+            patient_pseudonym: None,
+            visit_date: "2025-02-14".parse().expect("date"),
+            amount_at_stake_ore: 50_000,
+            evidence: "the contact of 2025-02-14 is also invoiced on line ZVF0:1".into(),
+        },
+        detected_at_ms: 1_760_000_000_000,
+    };
+    let bytes = codec.encode_finding(&timed).expect("encodes");
+    assert_eq!(bytes[4], 4, "schema id 4");
+    assert_eq!(codec.decode_finding(&bytes).expect("decodes"), timed);
 }
