@@ -17,7 +17,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
@@ -41,8 +41,6 @@ pub enum IngesterError {
 
 /// How long a stopping ingester waits for acks of records already produced.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-const RETRY_INITIAL: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Runs the ingester until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), IngesterError> {
@@ -162,9 +160,8 @@ fn store<C: Consumer<kafka::LagContext>>(
     true
 }
 
-/// Produces one record, retrying with backoff until the broker acks it.
-/// Resolves to the source position once acked, or `None` if the ingester
-/// stops first.
+/// Produces one record, retrying until the broker acks it. Resolves to the
+/// source position once acked, or `None` if the ingester stops first.
 async fn deliver(
     producer: FutureProducer,
     topic: String,
@@ -174,25 +171,11 @@ async fn deliver(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Option<Provenance> {
-    let mut backoff = RETRY_INITIAL;
-    loop {
-        let record = FutureRecord::to(&topic).key(&key).payload(&payload);
-        let attempt = producer.send(record, Duration::from_secs(5));
-        let result = tokio::select! {
-            result = attempt => result,
-            _ = shutdown.cancelled() => return None,
-        };
-        match result {
-            Ok(_) => return Some(source),
-            Err((error, _)) => {
-                metrics.produce_retries.inc();
-                tracing::warn!(%error, %topic, retry_in_ms = backoff.as_millis() as u64, "produce failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.cancelled() => return None,
-                }
-                backoff = (backoff * 2).min(RETRY_MAX);
-            }
-        }
-    }
+    let on_retry = || {
+        metrics.produce_retries.inc();
+    };
+    kafka::deliver(&producer, &topic, Some(&key), &payload, &shutdown, on_retry)
+        .await
+        .ok()?;
+    Some(source)
 }

@@ -147,3 +147,42 @@ pub fn commit_stored_offsets<C: rdkafka::consumer::Consumer<LagContext>>(consume
         }
     }
 }
+
+/// The service is stopping: the operation was abandoned, not failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stopped before the broker acknowledged")]
+pub struct Stopped;
+
+/// Produces one record and waits for the broker's ack, retrying with
+/// backoff (100 ms doubling to 5 s) until it is acked or `stop` is
+/// cancelled. `on_retry` is called on each failed attempt (for a metric).
+pub async fn deliver(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: &[u8],
+    stop: &tokio_util::sync::CancellationToken,
+    on_retry: impl Fn(),
+) -> Result<(), Stopped> {
+    let mut backoff = std::time::Duration::from_millis(100);
+    loop {
+        let mut record = rdkafka::producer::FutureRecord::to(topic).payload(payload);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        let result = tokio::select! {
+            result = producer.send(record, Duration::from_secs(5)) => result,
+            _ = stop.cancelled() => return Err(Stopped),
+        };
+        let Err((error, _)) = result else {
+            return Ok(());
+        };
+        on_retry();
+        tracing::warn!(%error, %topic, retry_in_ms = backoff.as_millis() as u64, "produce failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.cancelled() => return Err(Stopped),
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

@@ -19,7 +19,7 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -30,9 +30,10 @@ use distans_runtime::kafka::{self, LagContext};
 use distans_runtime::{now_ms, telemetry, Health, Settings};
 use distans_wire::{Codec, DeadLetter};
 
+pub use distans_runtime::kafka::Stopped;
 pub use metrics::Metrics;
 pub use row::LineRow;
-pub use writer::{Stopped, Writer};
+pub use writer::Writer;
 
 const STAGE: &str = "sink";
 /// How long a stopping sink tries to flush its last batch.
@@ -310,28 +311,15 @@ impl Sink {
         payload: &[u8],
         stop: &CancellationToken,
     ) -> Result<(), Stopped> {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let mut record = FutureRecord::to(&self.dead_letter_topic).payload(payload);
-            if let Some(key) = key {
-                record = record.key(key);
-            }
-            let result = tokio::select! {
-                result = self.producer.send(record, Duration::from_secs(5)) => result,
-                _ = stop.cancelled() => return Err(Stopped),
-            };
-            match result {
-                Ok(_) => return Ok(()),
-                Err((error, _)) => {
-                    tracing::warn!(%error, "dead-letter produce failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.cancelled() => return Err(Stopped),
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        kafka::deliver(
+            &self.producer,
+            &self.dead_letter_topic,
+            key,
+            payload,
+            stop,
+            || {},
+        )
+        .await
     }
 }
 

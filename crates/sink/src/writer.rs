@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::row::LineRow;
+use distans_runtime::kafka::Stopped;
 use distans_runtime::Health;
 
 pub const TABLE: &str = "invoice_lines";
@@ -47,10 +48,6 @@ pub fn is_data_error(error: &clickhouse::error::Error) -> bool {
         _ => false,
     }
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("stopped while retrying")]
-pub struct Stopped;
 
 #[derive(Debug, Clone)]
 pub struct Writer {
