@@ -29,11 +29,7 @@ fn port_open(port: u16) -> bool {
 }
 
 /// Polls `check` every 100 ms until it returns `Ok(true)` or `timeout` passes.
-pub fn wait_for(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> anyhow::Result<bool>,
-) -> anyhow::Result<()> {
+pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     let mut last_error = None;
     while Instant::now() < deadline {
@@ -61,9 +57,7 @@ pub fn bin_dir() -> PathBuf {
 fn tools_dir() -> PathBuf {
     std::env::var_os("DISTANS_TOOLS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/distans/tools")
-        })
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/distans/tools"))
 }
 
 fn require(path: &Path, hint: &str) -> anyhow::Result<PathBuf> {
@@ -84,22 +78,10 @@ pub struct Process {
 
 impl Process {
     fn spawn(name: &str, mut command: Command, log: PathBuf) -> anyhow::Result<Process> {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)?;
-        command
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .stdin(Stdio::null());
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot start {name}"))?;
-        Ok(Process {
-            name: name.to_string(),
-            child: Some(child),
-            log,
-        })
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        command.stdout(out.try_clone()?).stderr(out).stdin(Stdio::null());
+        let child = command.spawn().with_context(|| format!("cannot start {name}"))?;
+        Ok(Process { name: name.to_string(), child: Some(child), log })
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -109,20 +91,11 @@ impl Process {
     /// Peak resident memory (VmHWM) in KiB, from /proc.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        status.lines().find_map(|l| {
-            l.strip_prefix("VmHWM:")?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// SIGKILL: no chance to flush or commit anything.
@@ -136,10 +109,7 @@ impl Process {
     /// SIGTERM, then SIGKILL if still running after `grace`. Returns the exit status code, if any.
     pub fn terminate(&mut self, grace: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -181,32 +151,19 @@ impl Broker {
     pub fn start(dir: &Path) -> anyhow::Result<Broker> {
         let dir = dir.join("tansu");
         std::fs::create_dir_all(&dir)?;
-        let mut broker = Broker {
-            port: free_port(),
-            dir,
-            process: None,
-        };
+        let mut broker = Broker { port: free_port(), dir, process: None };
         broker.restart()?;
         Ok(broker)
     }
 
     /// Starts the broker (again) on the same port and storage.
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        let bin = require(
-            &tools_dir().join("bin/tansu"),
-            "run deploy/local/install.sh (make test does)",
-        )?;
+        let bin = require(&tools_dir().join("bin/tansu"), "run deploy/local/install.sh (make test does)")?;
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let mut command = Command::new(bin);
         command
             .current_dir(&self.dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "sqlite://tansu.db"]);
         let mut process = Process::spawn("tansu", command, self.dir.join("tansu.log"))?;
         let port = self.port;
@@ -255,11 +212,7 @@ impl ClickHouse {
         };
         std::fs::write(dir.join("config.xml"), fill(CONFIG_TEMPLATE))?;
         std::fs::write(dir.join("users.xml"), fill(USERS_TEMPLATE))?;
-        let mut clickhouse = ClickHouse {
-            http_port: http,
-            dir,
-            process: None,
-        };
+        let mut clickhouse = ClickHouse { http_port: http, dir, process: None };
         clickhouse.restart()?;
         Ok(clickhouse)
     }
@@ -271,10 +224,7 @@ impl ClickHouse {
             .unwrap_or_else(|| PathBuf::from("/usr/sbin/clickhouse-server"));
         let bin = require(&bin, "run deploy/local/install.sh (make test does)")?;
         let mut command = Command::new(bin);
-        command.current_dir(&self.dir).arg(format!(
-            "--config-file={}",
-            self.dir.join("config.xml").display()
-        ));
+        command.current_dir(&self.dir).arg(format!("--config-file={}", self.dir.join("config.xml").display()));
         let mut process = Process::spawn("clickhouse", command, self.dir.join("stdout.log"))?;
         let port = self.http_port;
         wait_for("clickhouse /ping", Duration::from_secs(30), || {
@@ -298,10 +248,7 @@ impl ClickHouse {
     }
 
     pub fn client(&self) -> clickhouse::Client {
-        clickhouse::Client::default()
-            .with_url(self.url())
-            .with_database(DATABASE)
-            .with_validation(false)
+        clickhouse::Client::default().with_url(self.url()).with_database(DATABASE).with_validation(false)
     }
 }
 
@@ -312,27 +259,14 @@ pub fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no status line")?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no status line")?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
 }
 
 /// The value of an un-labelled metric in a Prometheus text page.
 pub fn metric(page: &str, name: &str) -> Option<f64> {
-    page.lines().find_map(|line| {
-        line.strip_prefix(name)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
+    page.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// A test environment: broker, ClickHouse, and the settings that reach them.
@@ -352,14 +286,7 @@ impl Env {
         let dir = tempfile::Builder::new().prefix("distans-e2e-").tempdir()?;
         let broker = Broker::start(dir.path())?;
         let clickhouse = ClickHouse::start(dir.path())?;
-        Ok(Env {
-            broker,
-            clickhouse,
-            ingester_http: free_port(),
-            sink_http: free_port(),
-            sink_batch_rows: 400,
-            dir,
-        })
+        Ok(Env { broker, clickhouse, ingester_http: free_port(), sink_http: free_port(), sink_batch_rows: 400, dir })
     }
 
     /// The `DISTANS__…` variables for the services and the CLI code.
@@ -369,18 +296,9 @@ impl Env {
             ("DISTANS__CLICKHOUSE__URL", self.clickhouse.url()),
             ("DISTANS__CLICKHOUSE__DATABASE", DATABASE.to_string()),
             ("DISTANS__PSEUDONYM__KEY", TEST_KEY.to_string()),
-            (
-                "DISTANS__INGESTER__HTTP_LISTEN",
-                format!("127.0.0.1:{}", self.ingester_http),
-            ),
-            (
-                "DISTANS__SINK__HTTP_LISTEN",
-                format!("127.0.0.1:{}", self.sink_http),
-            ),
-            (
-                "DISTANS__SINK__BATCH_MAX_ROWS",
-                self.sink_batch_rows.to_string(),
-            ),
+            ("DISTANS__INGESTER__HTTP_LISTEN", format!("127.0.0.1:{}", self.ingester_http)),
+            ("DISTANS__SINK__HTTP_LISTEN", format!("127.0.0.1:{}", self.sink_http)),
+            ("DISTANS__SINK__BATCH_MAX_ROWS", self.sink_batch_rows.to_string()),
             ("DISTANS__SINK__BATCH_MAX_WAIT_MS", "200".to_string()),
             ("DISTANS__SINK__RETRY_MAX_MS", "1000".to_string()),
         ]
@@ -400,34 +318,19 @@ impl Env {
             "run `cargo build --workspace --bins` first (make test does)",
         )?;
         let mut command = Command::new(bin);
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info");
+        command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("RUST_LOG", "info");
         for (key, value) in self.variables() {
             command.env(key, value);
         }
-        let process = Process::spawn(
-            service,
-            command,
-            self.dir.path().join(format!("{service}.log")),
-        )?;
-        let port = if service == "ingester" {
-            self.ingester_http
-        } else {
-            self.sink_http
-        };
+        let process = Process::spawn(service, command, self.dir.path().join(format!("{service}.log")))?;
+        let port = if service == "ingester" { self.ingester_http } else { self.sink_http };
         let mut process = process;
-        wait_for(
-            &format!("{service} /healthz"),
-            Duration::from_secs(60),
-            || {
-                if !process.is_running() {
-                    bail!("{service} exited\n{}", process.log_tail(30));
-                }
-                Ok(http_get(port, "/healthz").is_ok_and(|(status, _)| status == 200))
-            },
-        )?;
+        wait_for(&format!("{service} /healthz"), Duration::from_secs(60), || {
+            if !process.is_running() {
+                bail!("{service} exited\n{}", process.log_tail(30));
+            }
+            Ok(http_get(port, "/healthz").is_ok_and(|(status, _)| status == 200))
+        })?;
         Ok(process)
     }
 }
@@ -458,19 +361,11 @@ struct Count {
 
 /// Rows physically stored, duplicates included.
 pub async fn physical_rows(client: &clickhouse::Client) -> anyhow::Result<u64> {
-    Ok(client
-        .query("SELECT count() AS count FROM invoice_lines")
-        .fetch_one::<Count>()
-        .await?
-        .count)
+    Ok(client.query("SELECT count() AS count FROM invoice_lines").fetch_one::<Count>().await?.count)
 }
 
 /// Waits until ClickHouse holds `lines` distinct lines.
-pub async fn wait_for_lines(
-    client: &clickhouse::Client,
-    lines: u64,
-    timeout: Duration,
-) -> anyhow::Result<Totals> {
+pub async fn wait_for_lines(client: &clickhouse::Client, lines: u64, timeout: Duration) -> anyhow::Result<Totals> {
     let deadline = Instant::now() + timeout;
     loop {
         let current = totals(client).await;

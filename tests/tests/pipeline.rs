@@ -18,14 +18,7 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Lines of one year; different years never share a line key.
 fn generated(env: &Env, year: i32, lines: usize, seed: u64, invalid_share: f64) -> Generated {
-    let options = Options {
-        county_code: "23".into(),
-        year,
-        lines,
-        seed,
-        invalid_share,
-        implausible_share: 0.02,
-    };
+    let options = Options { county_code: "23".into(), year, lines, seed, invalid_share, implausible_share: 0.02 };
     generate::generate(&options, &env.settings().tariffs).expect("generates")
 }
 
@@ -42,10 +35,7 @@ async fn valid_lines_reach_clickhouse_and_invalid_ones_the_dead_letters() -> any
     let garbage = vec![
         (b"g1".to_vec(), b"not avro at all".to_vec()), // no magic byte
         (b"g2".to_vec(), frame(77, &[2, 4, 6])),       // unknown schema id
-        (
-            b"g3".to_vec(),
-            frame(1, &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00]),
-        ), // malformed datum
+        (b"g3".to_vec(), frame(1, &[0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x00])), // malformed datum
         (b"g4".to_vec(), frame(2, &[0])),              // an enriched-line id on the input topic
     ];
     produce::send(&settings, &settings.topics.input, garbage, false).await?;
@@ -53,38 +43,21 @@ async fn valid_lines_reach_clickhouse_and_invalid_ones_the_dead_letters() -> any
     let summary = &data.summary;
     let client = env.clickhouse.client();
     let totals = wait_for_lines(&client, summary.valid as u64, TIMEOUT).await?;
-    assert_eq!(
-        totals.lines, summary.valid as u64,
-        "exactly the valid lines"
-    );
-    assert_eq!(
-        totals.net_amount_ore, summary.valid_net_amount_ore,
-        "net amounts add up"
-    );
-    assert_eq!(
-        totals.contacts, summary.valid_contacts,
-        "contacts add up, credit notes netted"
-    );
+    assert_eq!(totals.lines, summary.valid as u64, "exactly the valid lines");
+    assert_eq!(totals.net_amount_ore, summary.valid_net_amount_ore, "net amounts add up");
+    assert_eq!(totals.contacts, summary.valid_contacts, "contacts add up, credit notes netted");
 
     // Every invalid line and every garbage record is a dead letter with its reason.
     let mut expected: BTreeMap<String, usize> = summary.invalid_by_reason.clone();
-    for reason in [
-        "bad_wire_header",
-        "unknown_schema_id",
-        "malformed_avro",
-        "unknown_schema_id",
-    ] {
+    for reason in ["bad_wire_header", "unknown_schema_id", "malformed_avro", "unknown_schema_id"] {
         *expected.entry(reason.to_string()).or_default() += 1;
     }
     let expected_count: usize = expected.values().sum();
     let letters_settings = settings.clone();
     let mut letters = Vec::new();
     wait_for("all dead letters", TIMEOUT, || {
-        letters = dead_letters::read_all(
-            &letters_settings,
-            &letters_settings.topics.dead_letter,
-            Duration::from_secs(30),
-        )?;
+        letters =
+            dead_letters::read_all(&letters_settings, &letters_settings.topics.dead_letter, Duration::from_secs(30))?;
         Ok(letters.len() >= expected_count)
     })?;
     assert_eq!(dead_letters::count_by_reason(&letters), expected);
@@ -93,42 +66,24 @@ async fn valid_lines_reach_clickhouse_and_invalid_ones_the_dead_letters() -> any
         assert_eq!(letter.source_topic, settings.topics.input);
         assert!(!letter.original.is_empty() || letter.reason_code == "bad_wire_header");
     }
-    let garbage_letter = letters
-        .iter()
-        .find(|l| l.source_key.as_deref() == Some(b"g1"))
-        .expect("g1 dead-lettered");
+    let garbage_letter = letters.iter().find(|l| l.source_key.as_deref() == Some(b"g1")).expect("g1 dead-lettered");
     assert_eq!(garbage_letter.original, b"not avro at all");
 
     // No clear-text patient id reaches ClickHouse.
-    let pseudonyms: Vec<Pseudonym> = client
-        .query("SELECT patient_pseudonym FROM invoice_lines")
-        .fetch_all()
-        .await?;
-    let pseudonyms: Vec<String> = pseudonyms
-        .into_iter()
-        .map(|p| p.patient_pseudonym)
-        .collect();
+    let pseudonyms: Vec<Pseudonym> = client.query("SELECT patient_pseudonym FROM invoice_lines").fetch_all().await?;
+    let pseudonyms: Vec<String> = pseudonyms.into_iter().map(|p| p.patient_pseudonym).collect();
     let clear: HashSet<&str> = data.lines.iter().map(|l| l.patient_id.as_str()).collect();
     assert!(!pseudonyms.is_empty());
     for p in &pseudonyms {
-        assert!(
-            p.len() == 32 && p.bytes().all(|b| b.is_ascii_hexdigit()),
-            "pseudonym {p:?}"
-        );
+        assert!(p.len() == 32 && p.bytes().all(|b| b.is_ascii_hexdigit()), "pseudonym {p:?}");
         assert!(!clear.contains(p.as_str()));
     }
 
     // The ingester's metrics agree.
     let (status, page) = http_get(env.ingester_http, "/metrics")?;
     assert_eq!(status, 200);
-    assert_eq!(
-        metric(&page, "distans_ingester_records_consumed_total"),
-        Some((summary.lines + 4) as f64)
-    );
-    assert_eq!(
-        metric(&page, "distans_ingester_lines_valid_total"),
-        Some(summary.valid as f64)
-    );
+    assert_eq!(metric(&page, "distans_ingester_records_consumed_total"), Some((summary.lines + 4) as f64));
+    assert_eq!(metric(&page, "distans_ingester_lines_valid_total"), Some(summary.valid as f64));
     Ok(())
 }
 
@@ -161,14 +116,8 @@ async fn services_killed_mid_stream_lose_nothing_and_count_nothing_twice() -> an
     let totals_after = distans_e2e::totals(&client).await?;
     assert_eq!(totals, totals_after);
     assert_eq!(totals.lines, valid);
-    assert_eq!(
-        totals.net_amount_ore,
-        first.summary.valid_net_amount_ore + second.summary.valid_net_amount_ore
-    );
-    assert_eq!(
-        totals.contacts,
-        first.summary.valid_contacts + second.summary.valid_contacts
-    );
+    assert_eq!(totals.net_amount_ore, first.summary.valid_net_amount_ore + second.summary.valid_net_amount_ore);
+    assert_eq!(totals.contacts, first.summary.valid_contacts + second.summary.valid_contacts);
     let physical = physical_rows(&client).await?;
     eprintln!(
         "killed at {at_kill} lines; {physical} rows stored for {} lines (duplicates collapsed: {})",
@@ -197,10 +146,7 @@ async fn clickhouse_down_moves_no_offset_and_loses_nothing() -> anyhow::Result<(
     wait_for("the sink to retry and report unhealthy", TIMEOUT, || {
         let (_, page) = http_get(env.sink_http, "/metrics")?;
         let (health, _) = http_get(env.sink_http, "/healthz")?;
-        Ok(
-            metric(&page, "distans_sink_insert_retries_total").unwrap_or(0.0) >= 2.0
-                && health == 503,
-        )
+        Ok(metric(&page, "distans_sink_insert_retries_total").unwrap_or(0.0) >= 2.0 && health == 503)
     })?;
     // Kill the sink while it waits: if it had moved an offset past the
     // unwritten lines, they would now be lost.
@@ -211,10 +157,7 @@ async fn clickhouse_down_moves_no_offset_and_loses_nothing() -> anyhow::Result<(
     let expected_lines = (first.summary.valid + second.summary.valid) as u64;
     let totals = wait_for_lines(&client, expected_lines, TIMEOUT).await?;
     assert_eq!(totals.lines, expected_lines);
-    assert_eq!(
-        totals.net_amount_ore,
-        first.summary.valid_net_amount_ore + second.summary.valid_net_amount_ore
-    );
+    assert_eq!(totals.net_amount_ore, first.summary.valid_net_amount_ore + second.summary.valid_net_amount_ore);
     Ok(())
 }
 
@@ -232,24 +175,15 @@ async fn a_file_sent_twice_counts_once() -> anyhow::Result<()> {
     let expected_rows = 2 * data.summary.valid as u64;
     wait_for("the second copy to be written", TIMEOUT, || {
         let (_, page) = http_get(env.sink_http, "/metrics")?;
-        Ok(
-            metric(&page, "distans_sink_rows_inserted_total").unwrap_or(0.0)
-                >= expected_rows as f64,
-        )
+        Ok(metric(&page, "distans_sink_rows_inserted_total").unwrap_or(0.0) >= expected_rows as f64)
     })?;
     let totals = distans_e2e::totals(&client).await?;
     assert_eq!(totals.lines, data.summary.valid as u64);
     assert_eq!(totals.net_amount_ore, data.summary.valid_net_amount_ore);
     // The report view reads through the duplicates too.
     let report = distans_cli::report::monthly_by_profession(&client, None, Some(2025)).await?;
-    assert_eq!(
-        report.iter().map(|r| r.net_amount_ore).sum::<i64>(),
-        data.summary.valid_net_amount_ore
-    );
-    assert_eq!(
-        report.iter().map(|r| r.contacts).sum::<i64>(),
-        data.summary.valid_contacts
-    );
+    assert_eq!(report.iter().map(|r| r.net_amount_ore).sum::<i64>(), data.summary.valid_net_amount_ore);
+    assert_eq!(report.iter().map(|r| r.contacts).sum::<i64>(), data.summary.valid_contacts);
     Ok(())
 }
 
@@ -275,9 +209,6 @@ async fn a_restarted_broker_loses_nothing() -> anyhow::Result<()> {
     let valid = (first.summary.valid + second.summary.valid) as u64;
     let totals = wait_for_lines(&client, valid, TIMEOUT).await?;
     assert_eq!(totals.lines, valid);
-    assert_eq!(
-        totals.net_amount_ore,
-        first.summary.valid_net_amount_ore + second.summary.valid_net_amount_ore
-    );
+    assert_eq!(totals.net_amount_ore, first.summary.valid_net_amount_ore + second.summary.valid_net_amount_ore);
     Ok(())
 }

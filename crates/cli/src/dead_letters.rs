@@ -11,26 +11,15 @@ use rdkafka::{Offset, TopicPartitionList};
 
 /// Every record of `topic` up to its current end, decoded as dead letters.
 /// Records that are not dead letters are reported as errors, not skipped.
-pub fn read_all(
-    settings: &Settings,
-    topic: &str,
-    timeout: Duration,
-) -> anyhow::Result<Vec<DeadLetter>> {
+pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> anyhow::Result<Vec<DeadLetter>> {
     let group = format!("distans-cli-{}", std::process::id());
     let config = distans_runtime::kafka::client_config(
         &settings.kafka,
-        &[
-            ("group.id", group.as_str()),
-            ("enable.auto.commit", "false"),
-        ],
+        &[("group.id", group.as_str()), ("enable.auto.commit", "false")],
     );
     let consumer: BaseConsumer = config.create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let mut assignment = TopicPartitionList::new();
     let mut remaining: BTreeMap<i32, i64> = BTreeMap::new();
     for partition in &partitions {
@@ -46,10 +35,7 @@ pub fn read_all(
     let deadline = Instant::now() + timeout;
     while !remaining.is_empty() {
         if Instant::now() > deadline {
-            anyhow::bail!(
-                "timed out reading {topic}: partitions {:?} not read to their end",
-                remaining.keys()
-            );
+            anyhow::bail!("timed out reading {topic}: partitions {:?} not read to their end", remaining.keys());
         }
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
             continue;
@@ -57,16 +43,9 @@ pub fn read_all(
         let message = message?;
         let payload = message.payload().unwrap_or_default();
         letters.push(codec.decode_dead_letter(payload).map_err(|e| {
-            anyhow::anyhow!(
-                "record {}/{} of {topic} is not a dead letter: {e}",
-                message.partition(),
-                message.offset()
-            )
+            anyhow::anyhow!("record {}/{} of {topic} is not a dead letter: {e}", message.partition(), message.offset())
         })?);
-        if remaining
-            .get(&message.partition())
-            .is_some_and(|high| message.offset() + 1 >= *high)
-        {
+        if remaining.get(&message.partition()).is_some_and(|high| message.offset() + 1 >= *high) {
             remaining.remove(&message.partition());
         }
     }

@@ -19,10 +19,7 @@ pub struct RowError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{} bad row(s) in {path}:\n  {}", .errors.len(), .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Rows { path: String, errors: Vec<RowError> },
 }
@@ -33,26 +30,15 @@ const MAX_REPORTED: usize = 20;
 /// to twenty) and returns none, so a file is sent whole or not at all.
 pub fn read_lines(path: &Path) -> Result<Vec<InvoiceLine>, ReadError> {
     let shown = path.display().to_string();
-    let io = |source| ReadError::Io {
-        path: shown.clone(),
-        source,
-    };
+    let io = |source| ReadError::Io { path: shown.clone(), source };
     let file = std::fs::File::open(path).map_err(io)?;
-    let is_csv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let (lines, errors) = if is_csv {
-        read_csv(file)
-    } else {
-        read_json_lines(std::io::BufReader::new(file)).map_err(io)?
-    };
+    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let (lines, errors) =
+        if is_csv { read_csv(file) } else { read_json_lines(std::io::BufReader::new(file)).map_err(io)? };
     if errors.is_empty() {
         Ok(lines)
     } else {
-        Err(ReadError::Rows {
-            path: shown,
-            errors: errors.into_iter().take(MAX_REPORTED).collect(),
-        })
+        Err(ReadError::Rows { path: shown, errors: errors.into_iter().take(MAX_REPORTED).collect() })
     }
 }
 
@@ -66,10 +52,7 @@ fn read_json_lines(reader: impl BufRead) -> std::io::Result<(Vec<InvoiceLine>, V
         }
         match serde_json::from_str::<InvoiceLine>(&text) {
             Ok(line) => lines.push(line),
-            Err(e) => errors.push(RowError {
-                line: index + 1,
-                message: e.to_string(),
-            }),
+            Err(e) => errors.push(RowError { line: index + 1, message: e.to_string() }),
         }
     }
     Ok((lines, errors))
@@ -88,20 +71,10 @@ const NUMBER_FIELDS: [&str; 8] = [
 const LIST_FIELDS: [&str; 2] = ["diagnosis_codes", "procedure_codes"];
 
 fn read_csv(reader: impl std::io::Read) -> (Vec<InvoiceLine>, Vec<RowError>) {
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
     let headers = match csv.headers() {
         Ok(h) => h.clone(),
-        Err(e) => {
-            return (
-                vec![],
-                vec![RowError {
-                    line: 1,
-                    message: format!("no header row: {e}"),
-                }],
-            )
-        }
+        Err(e) => return (vec![], vec![RowError { line: 1, message: format!("no header row: {e}") }]),
     };
     let mut lines = Vec::new();
     let mut errors = Vec::new();
@@ -110,15 +83,12 @@ fn read_csv(reader: impl std::io::Read) -> (Vec<InvoiceLine>, Vec<RowError>) {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(RowError {
-                    line,
-                    message: e.to_string(),
-                });
+                errors.push(RowError { line, message: e.to_string() });
                 continue;
             }
         };
-        let parsed = csv_row_to_json(&headers, &record)
-            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()));
+        let parsed =
+            csv_row_to_json(&headers, &record).and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()));
         match parsed {
             Ok(l) => lines.push(l),
             Err(message) => errors.push(RowError { line, message }),
@@ -127,31 +97,19 @@ fn read_csv(reader: impl std::io::Read) -> (Vec<InvoiceLine>, Vec<RowError>) {
     (lines, errors)
 }
 
-fn csv_row_to_json(
-    headers: &csv::StringRecord,
-    record: &csv::StringRecord,
-) -> Result<Value, String> {
+fn csv_row_to_json(headers: &csv::StringRecord, record: &csv::StringRecord) -> Result<Value, String> {
     let mut map = Map::new();
     for (name, cell) in headers.iter().zip(record.iter()) {
         let cell = cell.trim();
         let value = if LIST_FIELDS.contains(&name) {
-            Value::Array(
-                cell.split('|')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| Value::String(s.to_string()))
-                    .collect(),
-            )
+            Value::Array(cell.split('|').filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).collect())
         } else if cell.is_empty() {
             Value::Null
         } else if NUMBER_FIELDS.contains(&name) {
-            let n: i64 = cell
-                .parse()
-                .map_err(|_| format!("{name} must be a whole number, got {cell:?}"))?;
+            let n: i64 = cell.parse().map_err(|_| format!("{name} must be a whole number, got {cell:?}"))?;
             Value::from(n)
         } else if name == "needs_assessment" {
-            let b: bool = cell
-                .parse()
-                .map_err(|_| format!("{name} must be true or false, got {cell:?}"))?;
+            let b: bool = cell.parse().map_err(|_| format!("{name} must be true or false, got {cell:?}"))?;
             Value::Bool(b)
         } else {
             Value::String(cell.to_string())
@@ -185,16 +143,11 @@ mod tests {
 
     #[test]
     fn json_lines_with_a_bad_row_name_its_line() {
-        let path = temp(
-            "bad.jsonl",
-            &format!("{JSON}\n\n{{\"invoice_id\": 5}}\n{JSON}\n"),
-        );
+        let path = temp("bad.jsonl", &format!("{JSON}\n\n{{\"invoice_id\": 5}}\n{JSON}\n"));
         let err = read_lines(&path).expect_err("bad row");
         let text = err.to_string();
         assert!(text.contains("line 3:"), "{text}");
-        let ReadError::Rows { errors, .. } = err else {
-            panic!("rows error")
-        };
+        let ReadError::Rows { errors, .. } = err else { panic!("rows error") };
         assert_eq!(errors.len(), 1);
         let good = temp("good.jsonl", &format!("{JSON}\n{JSON}\n"));
         assert_eq!(read_lines(&good).expect("reads").len(), 2);
@@ -210,9 +163,6 @@ mod tests {
         assert_eq!(read_lines(&path).expect("reads"), vec![line]);
         let path = temp("bad.csv", &format!("{header}\n{row}\n{bad}\n"));
         let text = read_lines(&path).expect_err("bad").to_string();
-        assert!(
-            text.contains("line 3: line_number must be a whole number"),
-            "{text}"
-        );
+        assert!(text.contains("line 3: line_number must be a whole number"), "{text}");
     }
 }

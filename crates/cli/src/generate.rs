@@ -31,34 +31,27 @@ pub const REGIONS: [Region; 3] = [
         county_code: "23",
         name: "Region Jämtland Härjedalen",
         yearly_lines: 23_000,
-        municipalities: &[
-            "2303", "2305", "2309", "2313", "2321", "2326", "2361", "2380",
-        ],
+        municipalities: &["2303", "2305", "2309", "2313", "2321", "2326", "2361", "2380"],
     },
     Region {
         county_code: "25",
         name: "Region Norrbotten",
         yearly_lines: 25_812,
         municipalities: &[
-            "2505", "2506", "2510", "2513", "2514", "2518", "2521", "2523", "2560", "2580", "2581",
-            "2582", "2583", "2584",
+            "2505", "2506", "2510", "2513", "2514", "2518", "2521", "2523", "2560", "2580", "2581", "2582", "2583",
+            "2584",
         ],
     },
     Region {
         county_code: "19",
         name: "Region Västmanland",
         yearly_lines: 20_000,
-        municipalities: &[
-            "1904", "1907", "1960", "1961", "1962", "1980", "1981", "1982", "1983", "1984",
-        ],
+        municipalities: &["1904", "1907", "1960", "1961", "1962", "1980", "1981", "1982", "1983", "1984"],
     },
 ];
 
 pub fn region(county_code: &str) -> Option<Region> {
-    REGIONS
-        .iter()
-        .copied()
-        .find(|r| r.county_code == county_code)
+    REGIONS.iter().copied().find(|r| r.county_code == county_code)
 }
 
 /// A synthetic, Luhn-valid organisation number for a region: `2321000` +
@@ -80,42 +73,16 @@ struct Provider {
 
 /// Fictional providers; any likeness to a real company is not intended.
 const PROVIDERS: [Provider; 4] = [
-    Provider {
-        seller: 0,
-        org_body: "559100001",
-        name: "Nordvård Digital AB",
-        unit: "E0001",
-    },
-    Provider {
-        seller: 0,
-        org_body: "559100002",
-        name: "Läkarlinjen AB",
-        unit: "E0002",
-    },
-    Provider {
-        seller: 1,
-        org_body: "559100003",
-        name: "Snabbdoktorn AB",
-        unit: "E0003",
-    },
-    Provider {
-        seller: 1,
-        org_body: "559100004",
-        name: "Samtalsrummet AB",
-        unit: "E0004",
-    },
+    Provider { seller: 0, org_body: "559100001", name: "Nordvård Digital AB", unit: "E0001" },
+    Provider { seller: 0, org_body: "559100002", name: "Läkarlinjen AB", unit: "E0002" },
+    Provider { seller: 1, org_body: "559100003", name: "Snabbdoktorn AB", unit: "E0003" },
+    Provider { seller: 1, org_body: "559100004", name: "Samtalsrummet AB", unit: "E0004" },
 ];
 
 /// National profession mix (SKR 2020): physicians 67 %, nurses 18 %,
 /// physiotherapists 10 %, psychologists 5 %.
-const PROFESSIONS: [(&str, f64); 6] = [
-    ("LK", 0.67),
-    ("SJ", 0.18),
-    ("FT", 0.10),
-    ("PS", 0.03),
-    ("PT", 0.01),
-    ("HK", 0.01),
-];
+const PROFESSIONS: [(&str, f64); 6] =
+    [("LK", 0.67), ("SJ", 0.18), ("FT", 0.10), ("PS", 0.03), ("PT", 0.01), ("HK", 0.01)];
 
 /// Age groups by Norrbotten's 2020 table (contacts per group), as
 /// (lowest age, highest age, weight).
@@ -133,9 +100,7 @@ const AGE_GROUPS: [(u32, u32, f64); 7] = [
 const FEMALE_SHARE: f64 = 0.65;
 const REFERRAL_SHARE: f64 = 0.12;
 const CREDIT_NOTE_SHARE: f64 = 0.005;
-const DIAGNOSES: [&str; 10] = [
-    "J06.9", "R05", "N39.0", "L30.9", "H10.9", "B34.9", "M54.5", "J02.9", "Z76.0", "R51",
-];
+const DIAGNOSES: [&str; 10] = ["J06.9", "R05", "N39.0", "L30.9", "H10.9", "B34.9", "M54.5", "J02.9", "Z76.0", "R51"];
 const PSYCH_DIAGNOSES: [&str; 4] = ["F41.9", "F32.9", "F43.2", "F41.1"];
 
 /// Why a generated line is invalid: the ingester's first reason for it.
@@ -269,30 +234,18 @@ fn personnummer(rng: &mut ChaCha8Rng, birth: NaiveDate, female: bool, samordning
             d + 1
         }
     };
-    let body = format!(
-        "{:02}{:02}{:02}{:02}{}",
-        birth.year() % 100,
-        birth.month(),
-        day,
-        serial,
-        sex_digit
-    );
+    let body = format!("{:02}{:02}{:02}{:02}{}", birth.year() % 100, birth.month(), day, serial, sex_digit);
     format!("{}{body}{}", birth.year() / 100, luhn_check_digit(&body))
 }
 
 fn new_patient(rng: &mut ChaCha8Rng, region: &Region, year: i32) -> Patient {
-    let groups: Vec<((u32, u32), f64)> = AGE_GROUPS
-        .iter()
-        .map(|(lo, hi, w)| ((*lo, *hi), *w))
-        .collect();
+    let groups: Vec<((u32, u32), f64)> = AGE_GROUPS.iter().map(|(lo, hi, w)| ((*lo, *hi), *w)).collect();
     let (lo, hi) = *pick_weighted(rng, &groups);
     let age = rng.random_range(lo..=hi);
     // Born before the year starts, so that no visit precedes the birth.
     let new_year = NaiveDate::from_ymd_opt(year, 1, 1).expect("1 January exists");
     let birth = new_year
-        .checked_sub_days(Days::new(
-            u64::from(age) * 365 + rng.random_range(1..365u64),
-        ))
+        .checked_sub_days(Days::new(u64::from(age) * 365 + rng.random_range(1..365u64)))
         .expect("a birth date after year 0");
     let female = rng.random_bool(FEMALE_SHARE);
     let samordning = rng.random_bool(0.01);
@@ -305,48 +258,28 @@ fn new_patient(rng: &mut ChaCha8Rng, region: &Region, year: i32) -> Patient {
 }
 
 fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
-    let (y, m) = if month == 12 {
-        (year + 1, 1)
-    } else {
-        (year, month + 1)
-    };
-    NaiveDate::from_ymd_opt(y, m, 1)
-        .and_then(|d| d.pred_opt())
-        .expect("valid month")
+    let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.pred_opt()).expect("valid month")
 }
 
 /// Generates `options.lines` lines (credit notes included) for the region's year.
 pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, String> {
     let region = region(&options.county_code).ok_or_else(|| {
         let known: Vec<&str> = REGIONS.iter().map(|r| r.county_code).collect();
-        format!(
-            "no region profile for county {:?}; known: {}",
-            options.county_code,
-            known.join(", ")
-        )
+        format!("no region profile for county {:?}; known: {}", options.county_code, known.join(", "))
     })?;
-    for (name, share) in [
-        ("invalid share", options.invalid_share),
-        ("implausible share", options.implausible_share),
-    ] {
+    for (name, share) in [("invalid share", options.invalid_share), ("implausible share", options.implausible_share)] {
         if !(0.0..=0.5).contains(&share) {
             return Err(format!("{name} must be between 0 and 0.5, got {share}"));
         }
     }
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     let buyer = region_org_number(region.county_code);
-    let sellers: Vec<String> = SELLERS
-        .iter()
-        .map(|(county, _)| region_org_number(county))
-        .collect();
-    let providers: Vec<String> = PROVIDERS
-        .iter()
-        .map(|p| format!("{}{}", p.org_body, luhn_check_digit(p.org_body)))
-        .collect();
+    let sellers: Vec<String> = SELLERS.iter().map(|(county, _)| region_org_number(county)).collect();
+    let providers: Vec<String> =
+        PROVIDERS.iter().map(|p| format!("{}{}", p.org_body, luhn_check_digit(p.org_body))).collect();
     let patient_count = (options.lines / 3).max(1);
-    let patients: Vec<Patient> = (0..patient_count)
-        .map(|_| new_patient(&mut rng, &region, options.year))
-        .collect();
+    let patients: Vec<Patient> = (0..patient_count).map(|_| new_patient(&mut rng, &region, options.year)).collect();
 
     // Visits first, then invoices: one invoice per seller and visit month.
     let mut visits: Vec<InvoiceLine> = Vec::with_capacity(options.lines);
@@ -360,57 +293,32 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         ..Summary::default()
     };
     let start = NaiveDate::from_ymd_opt(options.year, 1, 1).ok_or("year out of range")?;
-    let days_in_year = if NaiveDate::from_ymd_opt(options.year, 2, 29).is_some() {
-        366
-    } else {
-        365
-    };
+    let days_in_year = if NaiveDate::from_ymd_opt(options.year, 2, 29).is_some() { 366 } else { 365 };
 
-    let mut invoice_id_for =
-        |seller: usize, year: i32, month: u32, credit: bool| -> (String, i32) {
-            // Credit notes get invoices of their own, numbered from 900000.
-            let bucket = format!("{seller}-{year}-{month}-{credit}");
-            let next = counters.len() as u32 + 1;
-            let counter =
-                *counters
-                    .entry(bucket)
-                    .or_insert(if credit { 900_000 + next } else { next });
-            let id = format!(
-                "ZVF{}{:02}{:02}{:06}",
-                sellers[seller],
-                year % 100,
-                month,
-                counter
-            );
-            let number = line_numbers.entry(id.clone()).or_insert(0);
-            *number += 1;
-            (id, *number)
-        };
+    let mut invoice_id_for = |seller: usize, year: i32, month: u32, credit: bool| -> (String, i32) {
+        // Credit notes get invoices of their own, numbered from 900000.
+        let bucket = format!("{seller}-{year}-{month}-{credit}");
+        let next = counters.len() as u32 + 1;
+        let counter = *counters.entry(bucket).or_insert(if credit { 900_000 + next } else { next });
+        let id = format!("ZVF{}{:02}{:02}{:06}", sellers[seller], year % 100, month, counter);
+        let number = line_numbers.entry(id.clone()).or_insert(0);
+        *number += 1;
+        (id, *number)
+    };
 
     while visits.len() < options.lines {
         let patient = &patients[rng.random_range(0..patients.len())];
         let provider_index = rng.random_range(0..PROVIDERS.len());
         let provider = &PROVIDERS[provider_index];
         let profession = *pick_weighted(&mut rng, &PROFESSIONS);
-        let class = tariffs
-            .class_of(profession)
-            .ok_or_else(|| format!("profession {profession} not in the tariff table"))?;
+        let class =
+            tariffs.class_of(profession).ok_or_else(|| format!("profession {profession} not in the tariff table"))?;
         let visit_date = start + Days::new(rng.random_range(0..days_in_year));
-        let price = tariffs
-            .price(class, visit_date)
-            .ok_or_else(|| format!("no {} tariff on {visit_date}", class.as_str()))?;
+        let price =
+            tariffs.price(class, visit_date).ok_or_else(|| format!("no {} tariff on {visit_date}", class.as_str()))?;
         let age = visit_date.years_since(patient.birth).unwrap_or(0);
-        let fee = if (20..85).contains(&age) && rng.random_bool(0.3) {
-            10_000
-        } else {
-            0
-        };
-        let (invoice_id, line_number) = invoice_id_for(
-            provider.seller,
-            visit_date.year(),
-            visit_date.month(),
-            false,
-        );
+        let fee = if (20..85).contains(&age) && rng.random_bool(0.3) { 10_000 } else { 0 };
+        let (invoice_id, line_number) = invoice_id_for(provider.seller, visit_date.year(), visit_date.month(), false);
         let referred = rng.random_bool(REFERRAL_SHARE);
         let diagnosis = if class == TariffClass::Psychologist {
             PSYCH_DIAGNOSES[rng.random_range(0..PSYCH_DIAGNOSES.len())]
@@ -432,16 +340,11 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
             patient_county_code: region.county_code.into(),
             patient_municipality_code: patient.municipality.into(),
             patient_sex: Some(if patient.female { 2 } else { 1 }),
-            remittance_number: referred
-                .then(|| format!("REM{:08}", rng.random_range(0..100_000_000u32))),
+            remittance_number: referred.then(|| format!("REM{:08}", rng.random_range(0..100_000_000u32))),
             agreement_chapter: if referred { "5".into() } else { "4".into() },
             agreement_point: if referred { "5.1".into() } else { "4.1".into() },
             care_type: "outpatient".into(),
-            visit_type: if rng.random_bool(0.7) {
-                "new".into()
-            } else {
-                "return".into()
-            },
+            visit_type: if rng.random_bool(0.7) { "new".into() } else { "return".into() },
             visit_date,
             visit_time: NaiveTime::from_hms_opt(hour, minute, 0),
             performing_unit_hsa_id: format!("SE{}-{}", providers[provider_index], provider.unit),
@@ -456,22 +359,14 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
             net_amount_ore: price - fee,
             diagnosis_codes: vec![diagnosis.into()],
             procedure_codes: vec!["ZV051".into()],
-            contact_channel: Some(if rng.random_bool(0.55) {
-                "video".into()
-            } else {
-                "chat".into()
-            }),
+            contact_channel: Some(if rng.random_bool(0.55) { "video".into() } else { "chat".into() }),
             needs_assessment: Some(rng.random_bool(0.9)),
         });
         // Now and then a credit note cancels the line just invoiced.
         if rng.random_bool(CREDIT_NOTE_SHARE) && visits.len() < options.lines {
             let original = visits[visits.len() - 1].clone();
-            let (invoice_id, line_number) = invoice_id_for(
-                provider.seller,
-                original.visit_date.year(),
-                original.visit_date.month(),
-                true,
-            );
+            let (invoice_id, line_number) =
+                invoice_id_for(provider.seller, original.visit_date.year(), original.visit_date.month(), true);
             visits.push(InvoiceLine {
                 invoice_id,
                 invoice_type: "381".into(),
@@ -497,29 +392,20 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
             kinds_used += 1;
             spoil(line, kind);
             invalid[index] = true;
-            *summary
-                .invalid_by_reason
-                .entry(kind.reason_code().to_string())
-                .or_default() += 1;
+            *summary.invalid_by_reason.entry(kind.reason_code().to_string()).or_default() += 1;
         } else if rng.random_bool(options.implausible_share) {
             let kind = ImplausibleKind::ALL[rng.random_range(0..ImplausibleKind::ALL.len())];
             match kind {
                 ImplausibleKind::DoubleInvoicing => to_double.push(index),
                 _ => make_implausible(line, kind),
             }
-            *summary
-                .implausible_by_kind
-                .entry(kind.as_str().to_string())
-                .or_default() += 1;
+            *summary.implausible_by_kind.entry(kind.as_str().to_string()).or_default() += 1;
         }
     }
     // Double invoicing: the same contact again, on an invoice of a later month.
     for index in to_double {
         let mut line = visits[index].clone();
-        let seller = sellers
-            .iter()
-            .position(|s| *s == line.seller_org_number)
-            .unwrap_or(0);
+        let seller = sellers.iter().position(|s| *s == line.seller_org_number).unwrap_or(0);
         let later = line.invoice_date + Days::new(25);
         let (invoice_id, line_number) = invoice_id_for(seller, later.year(), later.month(), false);
         line.invoice_id = invoice_id;
@@ -541,43 +427,29 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
     summary.lines = visits.len();
     summary.invalid = summary.invalid_by_reason.values().sum();
     summary.valid = summary.lines - summary.invalid;
-    for (line, _) in visits
-        .iter()
-        .zip(&invalid)
-        .filter(|(_, invalid)| !**invalid)
-    {
+    for (line, _) in visits.iter().zip(&invalid).filter(|(_, invalid)| !**invalid) {
         let sign = if line.invoice_type == "381" { -1 } else { 1 };
         summary.valid_net_amount_ore += sign * line.net_amount_ore;
         summary.valid_contacts += sign * i64::from(line.quantity);
         let month = format!("{}-{:02}", line.visit_date.year(), line.visit_date.month());
         *summary.valid_net_by_month.entry(month).or_default() += sign * line.net_amount_ore;
     }
-    Ok(Generated {
-        lines: visits,
-        summary,
-    })
+    Ok(Generated { lines: visits, summary })
 }
 
 fn spoil(line: &mut InvoiceLine, kind: InvalidKind) {
     match kind {
         InvalidKind::PatientIdCheckDigit => {
             // Change the check digit: still twelve digits, no longer Luhn-valid.
-            let last = line
-                .patient_id
-                .pop()
-                .and_then(|c| c.to_digit(10))
-                .unwrap_or(0);
-            line.patient_id
-                .push(char::from_digit((last + 1) % 10, 10).unwrap_or('0'));
+            let last = line.patient_id.pop().and_then(|c| c.to_digit(10)).unwrap_or(0);
+            line.patient_id.push(char::from_digit((last + 1) % 10, 10).unwrap_or('0'));
         }
         InvalidKind::NegativeAmount => {
             line.net_amount_ore = -line.net_amount_ore.max(1);
         }
         InvalidKind::UnknownProfessionCode => line.profession_code = "XX".into(),
         InvalidKind::CareDateAfterInvoiceDate => line.visit_date = line.invoice_date + Days::new(3),
-        InvalidKind::InvalidHsaId => {
-            line.performing_unit_hsa_id = line.performing_unit_hsa_id.replacen("SE", "XE", 1)
-        }
+        InvalidKind::InvalidHsaId => line.performing_unit_hsa_id = line.performing_unit_hsa_id.replacen("SE", "XE", 1),
     }
 }
 
@@ -630,14 +502,7 @@ mod tests {
     }
 
     fn options(lines: usize, seed: u64) -> Options {
-        Options {
-            county_code: "23".into(),
-            year: 2025,
-            lines,
-            seed,
-            invalid_share: 0.02,
-            implausible_share: 0.03,
-        }
+        Options { county_code: "23".into(), year: 2025, lines, seed, invalid_share: 0.02, implausible_share: 0.03 }
     }
 
     #[test]
@@ -656,19 +521,11 @@ mod tests {
         let t = tariffs();
         let generated = generate(&options(5_000, 42), &t).expect("generates");
         let p = Pseudonymiser::new(&[3u8; 32]).expect("key");
-        let ctx = Context {
-            tariffs: &t,
-            pseudonymiser: &p,
-            ingested_at_ms: 0,
-        };
+        let ctx = Context { tariffs: &t, pseudonymiser: &p, ingested_at_ms: 0 };
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let (mut net, mut contacts, mut valid) = (0i64, 0i64, 0usize);
         for line in &generated.lines {
-            let source = Provenance {
-                topic: "t".into(),
-                partition: 0,
-                offset: 0,
-            };
+            let source = Provenance { topic: "t".into(), partition: 0, offset: 0 };
             match validate_and_enrich(line, source, ctx) {
                 Ok(e) => {
                     valid += 1;
@@ -690,8 +547,7 @@ mod tests {
         assert_eq!(s.valid_net_by_month.values().sum::<i64>(), net);
         assert!(s.invalid > 50 && s.credit_notes > 5, "{s:?}");
         assert!(s.implausible_by_kind.len() == 4, "{s:?}");
-        let keys: std::collections::HashSet<String> =
-            generated.lines.iter().map(InvoiceLine::key).collect();
+        let keys: std::collections::HashSet<String> = generated.lines.iter().map(InvoiceLine::key).collect();
         assert_eq!(keys.len(), generated.lines.len(), "line keys are unique");
     }
 
@@ -702,11 +558,7 @@ mod tests {
         // ~23 000 visits and ~9.2 MSEK for Jämtland Härjedalen in 2025 (seed 000).
         let msek = s.valid_net_amount_ore as f64 / 100.0 / 1e6;
         assert!((8.5..10.5).contains(&msek), "net {msek:.2} MSEK");
-        let physicians = generated
-            .lines
-            .iter()
-            .filter(|l| l.profession_code == "LK")
-            .count() as f64;
+        let physicians = generated.lines.iter().filter(|l| l.profession_code == "LK").count() as f64;
         let share = physicians / generated.lines.len() as f64;
         assert!((0.64..0.70).contains(&share), "physician share {share:.3}");
     }

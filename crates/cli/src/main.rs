@@ -10,11 +10,7 @@ use distans_cli::{dead_letters, files, generate, produce, report};
 use distans_runtime::Settings;
 
 #[derive(Parser)]
-#[command(
-    name = "distans",
-    version,
-    about = "Watch the invoices a region pays for digital out-of-county care"
-)]
+#[command(name = "distans", version, about = "Watch the invoices a region pays for digital out-of-county care")]
 struct Cli {
     /// Settings file (TOML); also $DISTANS_CONFIG. DISTANS__SECTION__KEY variables override it.
     #[arg(long, global = true, env = "DISTANS_CONFIG")]
@@ -98,14 +94,8 @@ fn main() -> ExitCode {
     };
     // The command's own output is the answer; logs only say what went wrong.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
-    distans_runtime::telemetry::init_tracing(&distans_runtime::config::LogSettings {
-        format: "text".into(),
-        filter,
-    });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    distans_runtime::telemetry::init_tracing(&distans_runtime::config::LogSettings { format: "text".into(), filter });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("distans: {e}");
@@ -123,18 +113,8 @@ fn main() -> ExitCode {
 
 async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Generate {
-            region,
-            year,
-            lines,
-            seed,
-            invalid_share,
-            implausible_share,
-            out,
-            produce,
-        } => {
-            let profile =
-                generate::region(&region).with_context(|| format!("unknown region {region}"))?;
+        Command::Generate { region, year, lines, seed, invalid_share, implausible_share, out, produce } => {
+            let profile = generate::region(&region).with_context(|| format!("unknown region {region}"))?;
             let options = generate::Options {
                 county_code: region,
                 year,
@@ -143,16 +123,11 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
                 invalid_share,
                 implausible_share,
             };
-            let generated =
-                generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
-            let file = std::fs::File::create(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
+            let generated = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
+            let file = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
             files::write_json_lines(&generated.lines, file)?;
             let summary_path = summary_path(&out);
-            std::fs::write(
-                &summary_path,
-                serde_json::to_string_pretty(&generated.summary)?,
-            )?;
+            std::fs::write(&summary_path, serde_json::to_string_pretty(&generated.summary)?)?;
             let s = &generated.summary;
             println!(
                 "generated {} lines for {} {} ({} valid, {} invalid, {} credit notes, net {} SEK) -> {} and {}",
@@ -176,46 +151,34 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let produced = produce::produce_lines(&settings, &lines, !no_progress).await?;
             print_produced(&settings, produced);
         }
-        Command::Wait {
-            lines,
-            summary,
-            written_since,
-            timeout_secs,
-        } => {
+        Command::Wait { lines, summary, written_since, timeout_secs } => {
             let lines = match (lines, summary) {
                 (Some(lines), _) => lines,
                 (None, Some(path)) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let text =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
                     serde_json::from_str::<generate::Summary>(&text)?.valid as u64
                 }
                 (None, None) => anyhow::bail!("give --lines or --summary"),
             };
-            let client = distans_sink::clickhouse_client(&settings.clickhouse)
-                .with_database(&settings.clickhouse.database);
+            let client =
+                distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
             let started = Instant::now();
             loop {
-                let count = report::current_line_count(&client, written_since)
-                    .await
-                    .unwrap_or(0);
+                let count = report::current_line_count(&client, written_since).await.unwrap_or(0);
                 if count >= lines {
-                    println!(
-                        "{count} lines in ClickHouse after {:.1} s",
-                        started.elapsed().as_secs_f64()
-                    );
+                    println!("{count} lines in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
                     break;
                 }
                 if started.elapsed() > Duration::from_secs(timeout_secs) {
-                    anyhow::bail!(
-                        "timed out after {timeout_secs} s: {count} of {lines} lines in ClickHouse"
-                    );
+                    anyhow::bail!("timed out after {timeout_secs} s: {count} of {lines} lines in ClickHouse");
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
         Command::Report { buyer, year } => {
-            let client = distans_sink::clickhouse_client(&settings.clickhouse)
-                .with_database(&settings.clickhouse.database);
+            let client =
+                distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
             let rows = report::monthly_by_profession(&client, buyer.as_deref(), year).await?;
             if rows.is_empty() {
                 println!("no invoice lines match");
@@ -225,19 +188,14 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::DeadLetters { list } => {
             let topic = settings.topics.dead_letter.clone();
-            let letters = tokio::task::spawn_blocking(move || {
-                dead_letters::read_all(&settings, &topic, Duration::from_secs(60))
-            })
-            .await??;
+            let letters =
+                tokio::task::spawn_blocking(move || dead_letters::read_all(&settings, &topic, Duration::from_secs(60)))
+                    .await??;
             if list {
                 for l in &letters {
                     println!(
                         "{}/{}@{}\t{}\t{}",
-                        l.source_topic,
-                        l.source_partition,
-                        l.source_offset,
-                        l.reason_code,
-                        l.reason
+                        l.source_topic, l.source_partition, l.source_offset, l.reason_code, l.reason
                     );
                 }
             }
@@ -248,8 +206,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let client = distans_sink::clickhouse_client(&settings.clickhouse);
-            let applied =
-                distans_sink::schema::migrate(&client, &settings.clickhouse.database).await?;
+            let applied = distans_sink::schema::migrate(&client, &settings.clickhouse.database).await?;
             println!("applied migrations: {applied:?}");
         }
     }
@@ -257,10 +214,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 fn summary_path(out: &std::path::Path) -> PathBuf {
-    let mut name = out
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".summary.json");
     out.with_file_name(name)
 }

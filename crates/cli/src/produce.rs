@@ -20,11 +20,7 @@ pub struct Produced {
 }
 
 /// Encodes `lines` and sends them to the input topic, keyed by line key.
-pub async fn produce_lines(
-    settings: &Settings,
-    lines: &[InvoiceLine],
-    progress: bool,
-) -> anyhow::Result<Produced> {
+pub async fn produce_lines(settings: &Settings, lines: &[InvoiceLine], progress: bool) -> anyhow::Result<Produced> {
     let codec = Codec::embedded();
     let records = lines
         .iter()
@@ -43,16 +39,10 @@ pub async fn send(
 ) -> anyhow::Result<Produced> {
     kafka::ensure_topics(&settings.kafka, &[topic]).await?;
     let producer = kafka::producer(&settings.kafka)?;
-    let bar = if progress {
-        ProgressBar::new(records.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = if progress { ProgressBar::new(records.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(format!("producing to {topic}"));
     let started = Instant::now();
@@ -86,8 +76,5 @@ pub async fn send(
             first_failure.unwrap_or_default()
         );
     }
-    Ok(Produced {
-        records: total,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(Produced { records: total, seconds: started.elapsed().as_secs_f64() })
 }

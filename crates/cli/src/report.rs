@@ -52,15 +52,12 @@ struct Count {
 
 /// Distinct invoice lines in ClickHouse (a line written twice counts once),
 /// or only those last written at or after `since` (Unix seconds).
-pub async fn current_line_count(
-    client: &Client,
-    since: Option<u32>,
-) -> clickhouse::error::Result<u64> {
+pub async fn current_line_count(client: &Client, since: Option<u32>) -> clickhouse::error::Result<u64> {
     let query = match since {
         None => client.query("SELECT count() AS count FROM invoice_lines FINAL"),
-        Some(since) => client
-            .query("SELECT count() AS count FROM invoice_lines FINAL WHERE inserted_at >= ?")
-            .bind(since),
+        Some(since) => {
+            client.query("SELECT count() AS count FROM invoice_lines FINAL WHERE inserted_at >= ?").bind(since)
+        }
     };
     Ok(query.fetch_one::<Count>().await?.count)
 }
@@ -89,41 +86,37 @@ pub fn render(rows: &[MonthProfession]) -> String {
     let professions: BTreeSet<&str> = rows.iter().map(|r| r.profession_code.as_str()).collect();
     let mut by_month: BTreeMap<&str, BTreeMap<&str, &MonthProfession>> = BTreeMap::new();
     for row in rows {
-        by_month
-            .entry(&row.month_start[..7.min(row.month_start.len())])
-            .or_default()
-            .insert(&row.profession_code, row);
+        by_month.entry(&row.month_start[..7.min(row.month_start.len())]).or_default().insert(&row.profession_code, row);
     }
-    let table =
-        |title: &str, value: &dyn Fn(&MonthProfession) -> i64, format: &dyn Fn(i64) -> String| {
-            let mut table = Table::new();
-            table.load_preset(UTF8_FULL_CONDENSED);
-            let mut header = vec![title.to_string()];
-            header.extend(professions.iter().map(|p| p.to_string()));
-            header.push("Total".into());
-            table.set_header(header);
-            let mut column_totals: BTreeMap<&str, i64> = BTreeMap::new();
-            for (month, cells) in &by_month {
-                let mut line = vec![month.to_string()];
-                let mut total = 0;
-                for profession in &professions {
-                    let v = cells.get(profession).map_or(0, |r| value(r));
-                    *column_totals.entry(profession).or_default() += v;
-                    total += v;
-                    line.push(format(v));
-                }
-                line.push(format(total));
-                table.add_row(line);
+    let table = |title: &str, value: &dyn Fn(&MonthProfession) -> i64, format: &dyn Fn(i64) -> String| {
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        let mut header = vec![title.to_string()];
+        header.extend(professions.iter().map(|p| p.to_string()));
+        header.push("Total".into());
+        table.set_header(header);
+        let mut column_totals: BTreeMap<&str, i64> = BTreeMap::new();
+        for (month, cells) in &by_month {
+            let mut line = vec![month.to_string()];
+            let mut total = 0;
+            for profession in &professions {
+                let v = cells.get(profession).map_or(0, |r| value(r));
+                *column_totals.entry(profession).or_default() += v;
+                total += v;
+                line.push(format(v));
             }
-            let mut last = vec!["Total".to_string()];
-            last.extend(professions.iter().map(|p| format(column_totals[p])));
-            last.push(format(column_totals.values().sum()));
-            table.add_row(last);
-            for column in table.column_iter_mut().skip(1) {
-                column.set_cell_alignment(CellAlignment::Right);
-            }
-            table.to_string()
-        };
+            line.push(format(total));
+            table.add_row(line);
+        }
+        let mut last = vec!["Total".to_string()];
+        last.extend(professions.iter().map(|p| format(column_totals[p])));
+        last.push(format(column_totals.values().sum()));
+        table.add_row(last);
+        for column in table.column_iter_mut().skip(1) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+        table.to_string()
+    };
     format!(
         "Contacts per month and profession (invoices minus credit notes)\n{}\n\nNet cost per month and profession, SEK\n{}\n",
         table("Month", &|r| r.contacts, &|v| v.to_string()),
@@ -158,10 +151,7 @@ mod tests {
             row("2025-02-01", "LK", 4, 200_000),
         ]);
         assert!(text.contains("2025-01"), "{text}");
-        let total_line = text
-            .lines()
-            .filter(|l| l.contains("Total") && l.contains("16"))
-            .count();
+        let total_line = text.lines().filter(|l| l.contains("Total") && l.contains("16")).count();
         assert_eq!(total_line, 1, "contacts total 16 once:\n{text}");
         assert!(text.contains("7 550"), "net total 7 550 SEK:\n{text}");
     }

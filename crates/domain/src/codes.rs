@@ -4,8 +4,8 @@
 
 /// SCB county codes (länskoder) of Sweden's 21 regions.
 pub const COUNTY_CODES: [&str; 21] = [
-    "01", "03", "04", "05", "06", "07", "08", "09", "10", "12", "13", "14", "17", "18", "19", "20",
-    "21", "22", "23", "24", "25",
+    "01", "03", "04", "05", "06", "07", "08", "09", "10", "12", "13", "14", "17", "18", "19", "20", "21", "22", "23",
+    "24", "25",
 ];
 
 /// Whether `digits` (ASCII digits only) ends in a valid Luhn check digit.
@@ -96,10 +96,7 @@ pub fn is_icd10_code(raw: &str) -> bool {
         return false;
     }
     let tail = raw[3..].strip_prefix('.').unwrap_or(&raw[3..]);
-    tail.len() <= 4
-        && tail
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    tail.len() <= 4 && tail.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// A KVÅ procedure code: two capital letters and three letters or digits
@@ -108,9 +105,7 @@ pub fn is_kva_code(raw: &str) -> bool {
     let bytes = raw.as_bytes();
     bytes.len() == 5
         && bytes[..2].iter().all(u8::is_ascii_uppercase)
-        && bytes[2..]
-            .iter()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && bytes[2..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// The parts of an invoice id: `ZVF` + seller organisation number (10 digits)
@@ -131,11 +126,7 @@ pub fn parse_invoice_id(raw: &str) -> Option<InvoiceIdParts<'_>> {
     if !(1..=12).contains(&month) {
         return None;
     }
-    Some(InvoiceIdParts {
-        seller_org_number: &rest[..10],
-        year_month: &rest[10..14],
-        counter: &rest[14..],
-    })
+    Some(InvoiceIdParts { seller_org_number: &rest[..10], year_month: &rest[10..14], counter: &rest[14..] })
 }
 
 #[cfg(test)]
@@ -161,14 +152,8 @@ mod tests {
 
     #[test]
     fn org_numbers() {
-        assert_eq!(
-            normalise_org_number("232100-0115").as_deref(),
-            Some("2321000115")
-        );
-        assert_eq!(
-            normalise_org_number("2321000115").as_deref(),
-            Some("2321000115")
-        );
+        assert_eq!(normalise_org_number("232100-0115").as_deref(), Some("2321000115"));
+        assert_eq!(normalise_org_number("2321000115").as_deref(), Some("2321000115"));
         assert_eq!(normalise_org_number("2321000114"), None);
         assert_eq!(normalise_org_number("23210001150"), None);
     }
@@ -225,10 +210,7 @@ mod tests {
         assert_eq!(parts.seller_org_number, "2321000115");
         assert_eq!(parts.year_month, "2501");
         assert_eq!(parts.counter, "000001");
-        assert!(
-            parse_invoice_id("ZVF23210001152513000001").is_none(),
-            "month 13"
-        );
+        assert!(parse_invoice_id("ZVF23210001152513000001").is_none(), "month 13");
         assert!(parse_invoice_id("ABC23210001152501000001").is_none());
     }
 }

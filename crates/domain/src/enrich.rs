@@ -262,11 +262,7 @@ mod tests {
             (None, "5", Initiative::Other),
         ];
         for (remittance, chapter, expected) in cases {
-            assert_eq!(
-                Initiative::classify(remittance, chapter),
-                expected,
-                "{remittance:?} {chapter}"
-            );
+            assert_eq!(Initiative::classify(remittance, chapter), expected, "{remittance:?} {chapter}");
         }
     }
 

@@ -58,9 +58,7 @@ pub struct PatientId {
 impl std::fmt::Debug for PatientId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the id, even in debug output.
-        f.debug_struct("PatientId")
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
+        f.debug_struct("PatientId").field("kind", &self.kind).finish_non_exhaustive()
     }
 }
 
@@ -89,9 +87,7 @@ impl PatientId {
 
     fn parse_twelve_digits(digits: String) -> Result<PatientId, PatientIdError> {
         let number = |range: std::ops::Range<usize>| -> u32 {
-            digits[range]
-                .bytes()
-                .fold(0, |acc, b| acc * 10 + u32::from(b - b'0'))
+            digits[range].bytes().fold(0, |acc, b| acc * 10 + u32::from(b - b'0'))
         };
         let (year, month, mut day) = (number(0..4), number(4..6), number(6..8));
         let mut kind = PatientIdKind::Personnummer;
@@ -100,19 +96,14 @@ impl PatientId {
             kind = PatientIdKind::Samordningsnummer;
         }
         let year = i32::try_from(year).map_err(|_| PatientIdError::BirthDate)?;
-        let birth_date =
-            NaiveDate::from_ymd_opt(year, month, day).ok_or(PatientIdError::BirthDate)?;
+        let birth_date = NaiveDate::from_ymd_opt(year, month, day).ok_or(PatientIdError::BirthDate)?;
         if year < 1870 {
             return Err(PatientIdError::BirthDate);
         }
         if !luhn_valid(&digits[2..]) {
             return Err(PatientIdError::CheckDigit);
         }
-        Ok(PatientId {
-            canonical: digits,
-            kind,
-            birth_date: Some(birth_date),
-        })
+        Ok(PatientId { canonical: digits, kind, birth_date: Some(birth_date) })
     }
 
     pub fn kind(&self) -> PatientIdKind {
@@ -130,11 +121,7 @@ impl PatientId {
             return None;
         }
         let digit = self.canonical.as_bytes()[10] - b'0';
-        Some(if digit % 2 == 1 {
-            crate::Sex::Male
-        } else {
-            crate::Sex::Female
-        })
+        Some(if digit % 2 == 1 { crate::Sex::Male } else { crate::Sex::Female })
     }
 
     /// The canonical form that is pseudonymised: twelve digits, or the

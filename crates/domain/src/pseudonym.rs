@@ -60,27 +60,16 @@ mod tests {
         let other = PatientId::parse("198112789873").expect("valid");
         let pa = p.pseudonymise(&a);
         assert_eq!(pa.len(), 32);
-        assert_eq!(
-            pa,
-            p.pseudonymise(&same),
-            "formatting does not change the pseudonym"
-        );
+        assert_eq!(pa, p.pseudonymise(&same), "formatting does not change the pseudonym");
         assert_ne!(pa, p.pseudonymise(&other));
         assert!(!pa.contains("9876"));
         let other_key = Pseudonymiser::new(b"fedcba9876543210fedcba9876543210").expect("key");
-        assert_ne!(
-            pa,
-            other_key.pseudonymise(&a),
-            "another key, another pseudonym"
-        );
+        assert_ne!(pa, other_key.pseudonymise(&a), "another key, another pseudonym");
     }
 
     #[test]
     fn short_key_rejected() {
-        assert_eq!(
-            Pseudonymiser::new(b"short").map(|_| ()),
-            Err(KeyTooShort(5))
-        );
+        assert_eq!(Pseudonymiser::new(b"short").map(|_| ()), Err(KeyTooShort(5)));
         assert!(!format!("{:?}", Pseudonymiser::new(KEY).expect("key")).contains("0123"));
     }
 }

@@ -66,8 +66,7 @@ pub const WRONG_PRODUCT: Rule = Rule {
     severity: Severity::Medium,
     riv_reason: Some(3),
     english: "The product category is not the contact fee that digital care is invoiced with.",
-    swedish:
-        "Produktkategorin är inte den kontaktavgift som digitala vårdkontakter faktureras med.",
+    swedish: "Produktkategorin är inte den kontaktavgift som digitala vårdkontakter faktureras med.",
 };
 pub const NO_REFERRAL: Rule = Rule {
     id: "no_referral",
@@ -95,8 +94,7 @@ pub const NON_BILLABLE: Rule = Rule {
     severity: Severity::Medium,
     riv_reason: Some(9),
     english: "The contact was of a kind that is not billable (e.g. phone advice).",
-    swedish:
-        "Kontakten är av ett slag som inte är ersättningsberättigat (t.ex. telefonrådgivning).",
+    swedish: "Kontakten är av ett slag som inte är ersättningsberättigat (t.ex. telefonrådgivning).",
 };
 pub const NOT_RESIDENT: Rule = Rule {
     id: "patient_not_resident",
@@ -183,9 +181,7 @@ impl RuleSettings {
         let mut p = Vec::new();
         for id in &self.disabled {
             if !RULES.iter().any(|r| r.id == id) {
-                p.push(format!(
-                    "detector.rules.disabled names an unknown rule {id:?}"
-                ));
+                p.push(format!("detector.rules.disabled names an unknown rule {id:?}"));
             }
         }
         if self.psychologist_window_days == 0 {
@@ -217,11 +213,7 @@ pub struct Finding {
 }
 
 pub fn finding_id(rule_id: &str, line_key: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(rule_id)
-        .chain_update([0u8])
-        .chain_update(line_key)
-        .finalize();
+    let digest = Sha256::new().chain_update(rule_id).chain_update([0u8]).chain_update(line_key).finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -232,9 +224,7 @@ fn short_hash(parts: &[&str]) -> u64 {
         hasher.update([0u8]);
     }
     let digest = hasher.finalize();
-    u64::from_be_bytes([
-        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
-    ])
+    u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
 }
 
 /// What the stateful rules remember of one invoice line: small, with the
@@ -287,16 +277,11 @@ pub struct RuleEngine {
 
 impl RuleEngine {
     pub fn new(settings: RuleSettings) -> RuleEngine {
-        RuleEngine {
-            settings: Some(settings),
-            ..RuleEngine::default()
-        }
+        RuleEngine { settings: Some(settings), ..RuleEngine::default() }
     }
 
     fn settings(&self) -> &RuleSettings {
-        self.settings
-            .as_ref()
-            .expect("RuleEngine::new sets the settings")
+        self.settings.as_ref().expect("RuleEngine::new sets the settings")
     }
 
     fn enabled(&self, rule: &Rule) -> bool {
@@ -325,11 +310,7 @@ impl RuleEngine {
             return findings;
         }
         let key = line.key();
-        if self
-            .contacts
-            .get(&fingerprint)
-            .is_some_and(|lines| lines.iter().any(|l| *l.key == *key))
-        {
+        if self.contacts.get(&fingerprint).is_some_and(|lines| lines.iter().any(|l| *l.key == *key)) {
             // A redelivered line: everything it shows was returned the first time.
             return findings;
         }
@@ -368,16 +349,9 @@ impl RuleEngine {
         };
         self.line_rules(line, &seen, &mut findings);
         self.double_invoicing(fingerprint, &seen, &mut findings);
-        let is_first_of_contact = self
-            .contacts
-            .get(&fingerprint)
-            .is_some_and(|v| v.len() == 1);
+        let is_first_of_contact = self.contacts.get(&fingerprint).is_some_and(|v| v.len() == 1);
         if is_first_of_contact {
-            if self
-                .settings()
-                .psychologist_professions
-                .contains(&line.profession_code)
-            {
+            if self.settings().psychologist_professions.contains(&line.profession_code) {
                 self.psychologist_contacts(line, &seen, &mut findings);
             }
             self.same_day_repeats(line, &seen, &mut findings);
@@ -386,14 +360,7 @@ impl RuleEngine {
         findings
     }
 
-    fn finding(
-        &self,
-        rule: &Rule,
-        about: &Seen,
-        related: &[&Seen],
-        amount: i64,
-        evidence: String,
-    ) -> Finding {
+    fn finding(&self, rule: &Rule, about: &Seen, related: &[&Seen], amount: i64, evidence: String) -> Finding {
         let mut line_keys = vec![about.key.to_string()];
         line_keys.extend(related.iter().map(|s| s.key.to_string()));
         Finding {
@@ -430,11 +397,7 @@ impl RuleEngine {
                 }
             }
         }
-        if self.enabled(&WRONG_PRODUCT)
-            && !s
-                .contact_product_categories
-                .contains(&line.product_category)
-        {
+        if self.enabled(&WRONG_PRODUCT) && !s.contact_product_categories.contains(&line.product_category) {
             let evidence = format!(
                 "product category {}, expected one of {}",
                 line.product_category,
@@ -443,8 +406,7 @@ impl RuleEngine {
             out.push(self.finding(&WRONG_PRODUCT, seen, &[], net, evidence));
         }
         if self.enabled(&NO_REFERRAL)
-            && s.referral_required_chapters
-                .contains(&line.agreement_chapter)
+            && s.referral_required_chapters.contains(&line.agreement_chapter)
             && line.remittance_number.is_none()
         {
             let evidence = format!(
@@ -454,9 +416,7 @@ impl RuleEngine {
             out.push(self.finding(&NO_REFERRAL, seen, &[], net, evidence));
         }
         if self.enabled(&LATE_INVOICE) {
-            let deadline = line
-                .visit_date
-                .checked_add_months(Months::new(s.late_invoice_months));
+            let deadline = line.visit_date.checked_add_months(Months::new(s.late_invoice_months));
             if deadline.is_some_and(|d| line.invoice_date > d) {
                 let days = (line.invoice_date - line.visit_date).num_days();
                 let evidence = format!(
@@ -467,18 +427,8 @@ impl RuleEngine {
             }
         }
         if self.enabled(&NON_BILLABLE) {
-            if let Some(channel) = line
-                .contact_channel
-                .as_ref()
-                .filter(|c| s.non_billable_channels.contains(c))
-            {
-                out.push(self.finding(
-                    &NON_BILLABLE,
-                    seen,
-                    &[],
-                    net,
-                    format!("contact channel {channel}"),
-                ));
+            if let Some(channel) = line.contact_channel.as_ref().filter(|c| s.non_billable_channels.contains(c)) {
+                out.push(self.finding(&NON_BILLABLE, seen, &[], net, format!("contact channel {channel}")));
             }
         }
         if self.enabled(&NOT_RESIDENT) {
@@ -493,27 +443,17 @@ impl RuleEngine {
             }
         }
         if self.enabled(&PHYSICAL_PROCEDURE) {
-            let physical: Vec<&str> = line
-                .procedure_codes
-                .iter()
-                .filter(|c| s.physical_procedures.contains(c))
-                .map(String::as_str)
-                .collect();
+            let physical: Vec<&str> =
+                line.procedure_codes.iter().filter(|c| s.physical_procedures.contains(c)).map(String::as_str).collect();
             if !physical.is_empty() {
-                let evidence =
-                    format!("procedure {} needs a physical meeting", physical.join(", "));
+                let evidence = format!("procedure {} needs a physical meeting", physical.join(", "));
                 out.push(self.finding(&PHYSICAL_PROCEDURE, seen, &[], net, evidence));
             }
         }
         if self.enabled(&MISSING_NEEDS_ASSESSMENT) {
-            let applies = s
-                .needs_assessment_from
-                .is_some_and(|from| line.visit_date >= from);
+            let applies = s.needs_assessment_from.is_some_and(|from| line.visit_date >= from);
             if applies && line.needs_assessment == Some(false) {
-                let evidence = format!(
-                    "visit {} reports no needs and suitability assessment",
-                    line.visit_date
-                );
+                let evidence = format!("visit {} reports no needs and suitability assessment", line.visit_date);
                 out.push(self.finding(&MISSING_NEEDS_ASSESSMENT, seen, &[], net, evidence));
             }
         }
@@ -529,23 +469,11 @@ impl RuleEngine {
             return;
         }
         let lines = &self.contacts[&fingerprint];
-        let live: Vec<&Seen> = lines
-            .iter()
-            .filter(|l| !self.credited.contains(&(fingerprint, l.invoice_id)))
-            .collect();
+        let live: Vec<&Seen> = lines.iter().filter(|l| !self.credited.contains(&(fingerprint, l.invoice_id))).collect();
         if let Some((first, doubles)) = live.split_first() {
             for double in doubles {
-                let evidence = format!(
-                    "the contact of {} is also invoiced on line {}",
-                    double.visit_date, first.key
-                );
-                out.push(self.finding(
-                    &DOUBLE_INVOICING,
-                    double,
-                    &[first],
-                    double.net_amount_ore,
-                    evidence,
-                ));
+                let evidence = format!("the contact of {} is also invoiced on line {}", double.visit_date, first.key);
+                out.push(self.finding(&DOUBLE_INVOICING, double, &[first], double.net_amount_ore, evidence));
             }
         }
     }
@@ -556,9 +484,7 @@ impl RuleEngine {
         let patient = short_hash(&[&line.patient_pseudonym]);
         let contacts = self.psychologist.entry(patient).or_default();
         contacts.push(seen.clone());
-        contacts.sort_by(|a, b| {
-            (a.visit_date, a.visit_time, &a.key).cmp(&(b.visit_date, b.visit_time, &b.key))
-        });
+        contacts.sort_by(|a, b| (a.visit_date, a.visit_time, &a.key).cmp(&(b.visit_date, b.visit_time, &b.key)));
         if !self.enabled(&EXCESSIVE_PSYCHOLOGIST) {
             return;
         }
@@ -566,32 +492,20 @@ impl RuleEngine {
         let limit = self.settings().psychologist_limit;
         let contacts = &self.psychologist[&patient];
         for (i, contact) in contacts.iter().enumerate() {
-            let in_window = contacts[..=i]
-                .iter()
-                .filter(|c| (contact.visit_date - c.visit_date).num_days() < window)
-                .count();
+            let in_window =
+                contacts[..=i].iter().filter(|c| (contact.visit_date - c.visit_date).num_days() < window).count();
             if in_window > limit {
                 let evidence = format!(
                     "{} psychologist/psychotherapist contact in {window} days (limit {limit})",
                     ordinal(in_window)
                 );
-                out.push(self.finding(
-                    &EXCESSIVE_PSYCHOLOGIST,
-                    contact,
-                    &[],
-                    contact.net_amount_ore,
-                    evidence,
-                ));
+                out.push(self.finding(&EXCESSIVE_PSYCHOLOGIST, contact, &[], contact.net_amount_ore, evidence));
             }
         }
     }
 
     fn same_day_repeats(&mut self, line: &EnrichedLine, seen: &Seen, out: &mut Vec<Finding>) {
-        let day = short_hash(&[
-            &line.patient_pseudonym,
-            &line.profession_code,
-            &line.visit_date.to_string(),
-        ]);
+        let day = short_hash(&[&line.patient_pseudonym, &line.profession_code, &line.visit_date.to_string()]);
         let contacts = self.same_day.entry(day).or_default();
         contacts.push(seen.clone());
         contacts.sort_by(|a, b| (a.visit_time, &a.key).cmp(&(b.visit_time, &b.key)));
@@ -608,13 +522,7 @@ impl RuleEngine {
                 contact.visit_date
             );
             let first = &contacts[0];
-            out.push(self.finding(
-                &SAME_DAY_REPEAT,
-                contact,
-                &[first],
-                contact.net_amount_ore,
-                evidence,
-            ));
+            out.push(self.finding(&SAME_DAY_REPEAT, contact, &[first], contact.net_amount_ore, evidence));
         }
     }
 }
@@ -655,9 +563,7 @@ mod tests {
             referral_required_chapters: vec!["5".into()],
             late_invoice_months: 6,
             non_billable_channels: vec!["phone".into()],
-            home_regions: [("2321000230".to_string(), "23".to_string())]
-                .into_iter()
-                .collect(),
+            home_regions: [("2321000230".to_string(), "23".to_string())].into_iter().collect(),
             physical_procedures: vec!["AA039".into(), "AD041".into()],
             psychologist_professions: vec!["PS".into(), "PT".into()],
             psychologist_limit: 20,
@@ -708,11 +614,7 @@ mod tests {
             procedure_codes: vec!["ZV051".into()],
             contact_channel: Some("video".into()),
             needs_assessment: Some(true),
-            source: Provenance {
-                topic: "t".into(),
-                partition: 0,
-                offset: 0,
-            },
+            source: Provenance { topic: "t".into(), partition: 0, offset: 0 },
             ingested_at_ms: 0,
         }
     }
@@ -745,14 +647,8 @@ mod tests {
         );
         check(|l| l.invoice_date = date("2025-08-14"), &[]); // exactly six months
         check(|l| l.invoice_date = date("2025-08-15"), &["late_invoice"]);
-        check(
-            |l| l.contact_channel = Some("phone".into()),
-            &["non_billable_contact"],
-        );
-        check(
-            |l| l.patient_county_code = "25".into(),
-            &["patient_not_resident"],
-        );
+        check(|l| l.contact_channel = Some("phone".into()), &["non_billable_contact"]);
+        check(|l| l.patient_county_code = "25".into(), &["patient_not_resident"]);
         check(
             |l| {
                 l.patient_county_code = "25".into();
@@ -760,10 +656,7 @@ mod tests {
             },
             &[],
         );
-        check(
-            |l| l.procedure_codes.push("AA039".into()),
-            &["physical_procedure"],
-        );
+        check(|l| l.procedure_codes.push("AA039".into()), &["physical_procedure"]);
         check(
             |l| {
                 l.visit_date = date("2025-09-30");
@@ -799,10 +692,7 @@ mod tests {
         l.quantity = 2;
         let f = engine.observe(&l).remove(0);
         assert_eq!(f.amount_at_stake_ore, 30_000);
-        assert_eq!(
-            f.evidence,
-            "unit price 650 SEK, tariff 500 SEK for physician on 2025-02-14"
-        );
+        assert_eq!(f.evidence, "unit price 650 SEK, tariff 500 SEK for physician on 2025-02-14");
         assert_eq!(f.finding_id, finding_id("wrong_price", &l.key()));
         assert_eq!(f.line_keys, vec![l.key()]);
         assert!(engine.observe(&l).is_empty(), "a finding is returned once");
@@ -828,10 +718,7 @@ mod tests {
             let findings: Vec<Finding> = order.iter().flat_map(|l| engine.observe(l)).collect();
             assert_eq!(rule_ids(&findings), ["double_invoicing"]);
             assert_eq!(findings[0].line_keys, vec![double.key(), first.key()]);
-            assert_eq!(
-                findings[0].finding_id,
-                finding_id("double_invoicing", &double.key())
-            );
+            assert_eq!(findings[0].finding_id, finding_id("double_invoicing", &double.key()));
         }
         // Another time of day is another contact (and a same-day repeat).
         let mut engine = RuleEngine::new(settings());
@@ -850,10 +737,7 @@ mod tests {
         let mut again = line(2, 1);
         again.invoice_date = date("2025-04-10");
         let mut engine = RuleEngine::new(settings());
-        let findings: Vec<Finding> = [&first, &credit, &again]
-            .iter()
-            .flat_map(|l| engine.observe(l))
-            .collect();
+        let findings: Vec<Finding> = [&first, &credit, &again].iter().flat_map(|l| engine.observe(l)).collect();
         assert!(findings.is_empty(), "{findings:?}");
     }
 
@@ -873,19 +757,14 @@ mod tests {
     #[test]
     fn psychologist_contacts_over_the_limit_by_visit_date() {
         let start = date("2025-01-06");
-        let visits: Vec<EnrichedLine> = (0..22)
-            .map(|i| psychologist_visit(i, start + chrono::Days::new(u64::from(i) * 7)))
-            .collect();
+        let visits: Vec<EnrichedLine> =
+            (0..22).map(|i| psychologist_visit(i, start + chrono::Days::new(u64::from(i) * 7))).collect();
         let mut engine = RuleEngine::new(settings());
         // The 2nd to 22nd arrive first: 21 contacts, one over the limit.
-        let mut findings: Vec<Finding> =
-            visits[1..].iter().flat_map(|l| engine.observe(l)).collect();
+        let mut findings: Vec<Finding> = visits[1..].iter().flat_map(|l| engine.observe(l)).collect();
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].line_keys, vec![visits[21].key()]);
-        assert_eq!(
-            findings[0].evidence,
-            "21st psychologist/psychotherapist contact in 365 days (limit 20)"
-        );
+        assert_eq!(findings[0].evidence, "21st psychologist/psychotherapist contact in 365 days (limit 20)");
         // The earliest visit arrives late: now the 21st contact is over the limit too.
         findings = engine.observe(&visits[0]);
         assert_eq!(findings.len(), 1);
@@ -898,16 +777,8 @@ mod tests {
 
     #[test]
     fn ordinals() {
-        let cases = [
-            (1, "1st"),
-            (2, "2nd"),
-            (3, "3rd"),
-            (4, "4th"),
-            (11, "11th"),
-            (12, "12th"),
-            (21, "21st"),
-            (23, "23rd"),
-        ];
+        let cases =
+            [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (12, "12th"), (21, "21st"), (23, "23rd")];
         for (n, expected) in cases {
             assert_eq!(ordinal(n), expected);
         }
@@ -918,11 +789,7 @@ mod tests {
         let ids: HashSet<&str> = RULES.iter().map(|r| r.id).collect();
         assert_eq!(ids.len(), RULES.len());
         for rule in RULES {
-            assert!(
-                !rule.english.is_empty() && !rule.swedish.is_empty(),
-                "{}",
-                rule.id
-            );
+            assert!(!rule.english.is_empty() && !rule.swedish.is_empty(), "{}", rule.id);
         }
         assert!(settings().problems().is_empty());
     }

@@ -68,9 +68,7 @@ impl Tariffs {
     pub fn price(&self, class: TariffClass, date: NaiveDate) -> Option<i64> {
         self.entries
             .iter()
-            .filter(|e| {
-                e.class == class && e.valid_from <= date && e.valid_to.is_none_or(|to| date <= to)
-            })
+            .filter(|e| e.class == class && e.valid_from <= date && e.valid_to.is_none_or(|to| date <= to))
             .max_by_key(|e| e.valid_from)
             .map(|e| e.amount_ore)
     }
@@ -81,26 +79,17 @@ impl Tariffs {
         let mut problems = Vec::new();
         for (i, a) in self.entries.iter().enumerate() {
             if a.amount_ore <= 0 {
-                problems.push(format!(
-                    "tariff entry {i} ({}) has a non-positive amount",
-                    a.class.as_str()
-                ));
+                problems.push(format!("tariff entry {i} ({}) has a non-positive amount", a.class.as_str()));
             }
             if a.valid_to.is_some_and(|to| to < a.valid_from) {
-                problems.push(format!(
-                    "tariff entry {i} ({}) ends before it starts",
-                    a.class.as_str()
-                ));
+                problems.push(format!("tariff entry {i} ({}) ends before it starts", a.class.as_str()));
             }
             for (j, b) in self.entries.iter().enumerate().skip(i + 1) {
                 let overlap = a.class == b.class
                     && a.valid_to.is_none_or(|to| b.valid_from <= to)
                     && b.valid_to.is_none_or(|to| a.valid_from <= to);
                 if overlap {
-                    problems.push(format!(
-                        "tariff entries {i} and {j} ({}) overlap",
-                        a.class.as_str()
-                    ));
+                    problems.push(format!("tariff entries {i} and {j} ({}) overlap", a.class.as_str()));
                 }
             }
         }
@@ -138,12 +127,9 @@ mod tests {
                     amount_ore: 42_500,
                 },
             ],
-            professions: [
-                ("LK".to_string(), TariffClass::Physician),
-                ("PS".to_string(), TariffClass::Psychologist),
-            ]
-            .into_iter()
-            .collect(),
+            professions: [("LK".to_string(), TariffClass::Physician), ("PS".to_string(), TariffClass::Psychologist)]
+                .into_iter()
+                .collect(),
         }
     }
 

@@ -48,25 +48,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let health = Health::default();
-    let (_, http) = telemetry::serve(
-        settings.ingester.http_listen,
-        Arc::new(registry),
-        health.clone(),
-        shutdown.clone(),
-    )
-    .await?;
+    let (_, http) =
+        telemetry::serve(settings.ingester.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
 
     let topics = &settings.topics;
-    kafka::ensure_topics(
-        &settings.kafka,
-        &[&topics.input, &topics.valid, &topics.dead_letter],
-    )
-    .await?;
-    let consumer = kafka::consumer(
-        &settings.kafka,
-        &settings.ingester.group_id,
-        metrics.lag.clone(),
-    )?;
+    kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
+    let consumer = kafka::consumer(&settings.kafka, &settings.ingester.group_id, metrics.lag.clone())?;
     consumer.subscribe(&[&topics.input])?;
     let producer = kafka::producer(&settings.kafka)?;
     let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser);
@@ -143,11 +130,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 
 /// Stores the offset of a delivered record. Returns false when the record
 /// was not delivered: nothing after it may be stored.
-fn store<C: Consumer<kafka::LagContext>>(
-    consumer: &C,
-    metrics: &Metrics,
-    delivered: Option<Provenance>,
-) -> bool {
+fn store<C: Consumer<kafka::LagContext>>(consumer: &C, metrics: &Metrics, delivered: Option<Provenance>) -> bool {
     let Some(source) = delivered else {
         return false;
     };
@@ -174,8 +157,6 @@ async fn deliver(
     let on_retry = || {
         metrics.produce_retries.inc();
     };
-    kafka::deliver(&producer, &topic, Some(&key), &payload, &shutdown, on_retry)
-        .await
-        .ok()?;
+    kafka::deliver(&producer, &topic, Some(&key), &payload, &shutdown, on_retry).await.ok()?;
     Some(source)
 }

@@ -30,50 +30,26 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> Metrics {
         let m = Metrics::default();
         let r = registry.sub_registry_with_prefix("distans_ingester");
-        r.register(
-            "records_consumed",
-            "Records read from the input topic",
-            m.consumed.clone(),
-        );
-        r.register(
-            "lines_valid",
-            "Valid lines produced to the valid topic",
-            m.valid.clone(),
-        );
+        r.register("records_consumed", "Records read from the input topic", m.consumed.clone());
+        r.register("lines_valid", "Valid lines produced to the valid topic", m.valid.clone());
         r.register(
             "records_dead_lettered",
             "Records sent to the dead-letter topic, by reason",
             m.dead_lettered.clone(),
         );
-        r.register(
-            "produce_retries",
-            "Produce attempts that failed and were retried",
-            m.produce_retries.clone(),
-        );
-        r.register(
-            "in_flight",
-            "Produced records awaiting the broker's ack",
-            m.in_flight.clone(),
-        );
+        r.register("produce_retries", "Produce attempts that failed and were retried", m.produce_retries.clone());
+        r.register("in_flight", "Produced records awaiting the broker's ack", m.in_flight.clone());
         r.register(
             "offset_store_failures",
             "Offsets that could not be stored (partition revoked)",
             m.offset_store_failures.clone(),
         );
-        r.register(
-            "consumer_lag",
-            "Records behind the end of each input partition",
-            m.lag.clone(),
-        );
+        r.register("consumer_lag", "Records behind the end of each input partition", m.lag.clone());
         m
     }
 
     pub fn dead_lettered(&self, reason: ReasonCode, source: &Provenance, problems: usize) {
-        self.dead_lettered
-            .get_or_create(&ReasonLabels {
-                reason: reason.as_str().to_string(),
-            })
-            .inc();
+        self.dead_lettered.get_or_create(&ReasonLabels { reason: reason.as_str().to_string() }).inc();
         tracing::warn!(
             reason = reason.as_str(),
             problems,

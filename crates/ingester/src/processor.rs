@@ -11,12 +11,7 @@ pub enum Routed {
     /// A valid line, encoded as an enriched line, keyed by its line key.
     Valid { key: Vec<u8>, payload: Vec<u8> },
     /// A dead letter, keyed as the original record was.
-    DeadLetter {
-        key: Vec<u8>,
-        payload: Vec<u8>,
-        reason: ReasonCode,
-        problems: usize,
-    },
+    DeadLetter { key: Vec<u8>, payload: Vec<u8>, reason: ReasonCode, problems: usize },
 }
 
 #[derive(Debug)]
@@ -30,11 +25,7 @@ const STAGE: &str = "ingester";
 
 impl Processor {
     pub fn new(codec: Codec, tariffs: Tariffs, pseudonymiser: Pseudonymiser) -> Processor {
-        Processor {
-            codec,
-            tariffs,
-            pseudonymiser,
-        }
+        Processor { codec, tariffs, pseudonymiser }
     }
 
     /// Decodes, validates and enriches one record. An error here is a bug
@@ -47,31 +38,18 @@ impl Processor {
         now_ms: i64,
     ) -> Result<Routed, EncodeError> {
         let Some(value) = value else {
-            let violation = Violation::new(
-                ReasonCode::BadWireHeader,
-                "",
-                "record has no value (a tombstone)",
-            );
+            let violation = Violation::new(ReasonCode::BadWireHeader, "", "record has no value (a tombstone)");
             return self.dead_letter(key, &[], source, &[violation], now_ms);
         };
         let line = match self.codec.decode_invoice_line(value) {
             Ok(line) => line,
-            Err(error) => {
-                return self.dead_letter(key, value, source, &[error.into_violation()], now_ms)
-            }
+            Err(error) => return self.dead_letter(key, value, source, &[error.into_violation()], now_ms),
         };
-        let ctx = Context {
-            tariffs: &self.tariffs,
-            pseudonymiser: &self.pseudonymiser,
-            ingested_at_ms: now_ms,
-        };
+        let ctx = Context { tariffs: &self.tariffs, pseudonymiser: &self.pseudonymiser, ingested_at_ms: now_ms };
         match validate_and_enrich(&line, source.clone(), ctx) {
             Ok(enriched) => {
                 let payload = self.codec.encode_enriched_line(&enriched)?;
-                Ok(Routed::Valid {
-                    key: enriched.key().into_bytes(),
-                    payload,
-                })
+                Ok(Routed::Valid { key: enriched.key().into_bytes(), payload })
             }
             Err(violations) => self.dead_letter(key, value, source, &violations, now_ms),
         }
@@ -87,15 +65,8 @@ impl Processor {
     ) -> Result<Routed, EncodeError> {
         let dead_letter = DeadLetter::new(STAGE, violations, source, key, value, now_ms);
         let payload = self.codec.encode_dead_letter(&dead_letter)?;
-        let reason = violations
-            .first()
-            .map_or(ReasonCode::MalformedAvro, |v| v.code);
-        Ok(Routed::DeadLetter {
-            key: key.unwrap_or_default().to_vec(),
-            payload,
-            reason,
-            problems: violations.len(),
-        })
+        let reason = violations.first().map_or(ReasonCode::MalformedAvro, |v| v.code);
+        Ok(Routed::DeadLetter { key: key.unwrap_or_default().to_vec(), payload, reason, problems: violations.len() })
     }
 }
 
@@ -112,15 +83,9 @@ mod tests {
                 valid_to: None,
                 amount_ore: 50_000,
             }],
-            professions: [("LK".to_string(), TariffClass::Physician)]
-                .into_iter()
-                .collect(),
+            professions: [("LK".to_string(), TariffClass::Physician)].into_iter().collect(),
         };
-        Processor::new(
-            Codec::embedded(),
-            tariffs,
-            Pseudonymiser::new(&[1u8; 32]).expect("key"),
-        )
+        Processor::new(Codec::embedded(), tariffs, Pseudonymiser::new(&[1u8; 32]).expect("key"))
     }
 
     fn line() -> InvoiceLine {
@@ -139,36 +104,22 @@ mod tests {
     }
 
     fn source() -> Provenance {
-        Provenance {
-            topic: "invoice-lines".into(),
-            partition: 1,
-            offset: 41,
-        }
+        Provenance { topic: "invoice-lines".into(), partition: 1, offset: 41 }
     }
 
     #[test]
     fn a_valid_line_goes_on_pseudonymised() {
         let p = processor();
-        let bytes = Codec::embedded()
-            .encode_invoice_line(&line())
-            .expect("encodes");
-        let Routed::Valid { key, payload } = p
-            .process(Some(b"k"), Some(&bytes), &source(), 7)
-            .expect("ok")
-        else {
+        let bytes = Codec::embedded().encode_invoice_line(&line()).expect("encodes");
+        let Routed::Valid { key, payload } = p.process(Some(b"k"), Some(&bytes), &source(), 7).expect("ok") else {
             panic!("expected a valid line");
         };
         assert_eq!(key, b"ZVF23210001152503000042:1");
-        let enriched = Codec::embedded()
-            .decode_enriched_line(&payload)
-            .expect("decodes");
+        let enriched = Codec::embedded().decode_enriched_line(&payload).expect("decodes");
         assert_eq!(enriched.source, source());
         assert_eq!(enriched.ingested_at_ms, 7);
         let as_text = String::from_utf8_lossy(&payload);
-        assert!(
-            !as_text.contains("8112189876"),
-            "the patient id must not pass the ingester"
-        );
+        assert!(!as_text.contains("8112189876"), "the patient id must not pass the ingester");
     }
 
     #[test]
@@ -177,9 +128,7 @@ mod tests {
         let mut bad = line();
         bad.patient_id = "198112189875".into();
         bad.net_amount_ore = -1;
-        let bad_bytes = Codec::embedded()
-            .encode_invoice_line(&bad)
-            .expect("encodes");
+        let bad_bytes = Codec::embedded().encode_invoice_line(&bad).expect("encodes");
         let cases: Vec<(Option<&[u8]>, ReasonCode, usize)> = vec![
             (None, ReasonCode::BadWireHeader, 1),
             (Some(&b"not avro"[..]), ReasonCode::BadWireHeader, 1),
@@ -189,37 +138,18 @@ mod tests {
         ];
         for (value, expected_reason, expected_problems) in cases {
             let routed = p.process(Some(b"key-1"), value, &source(), 9).expect("ok");
-            let Routed::DeadLetter {
-                key,
-                payload,
-                reason,
-                problems,
-            } = routed
-            else {
+            let Routed::DeadLetter { key, payload, reason, problems } = routed else {
                 panic!("expected a dead letter for {expected_reason}");
             };
             assert_eq!((reason, problems), (expected_reason, expected_problems));
             assert_eq!(key, b"key-1");
-            let dl = Codec::embedded()
-                .decode_dead_letter(&payload)
-                .expect("decodes");
+            let dl = Codec::embedded().decode_dead_letter(&payload).expect("decodes");
             assert_eq!(dl.reason_code, expected_reason.as_str());
             assert_eq!(dl.violations.len(), expected_problems);
             assert_eq!(dl.original, value.unwrap_or_default());
-            assert_eq!(
-                (
-                    dl.source_topic.as_str(),
-                    dl.source_partition,
-                    dl.source_offset
-                ),
-                ("invoice-lines", 1, 41)
-            );
+            assert_eq!((dl.source_topic.as_str(), dl.source_partition, dl.source_offset), ("invoice-lines", 1, 41));
             assert_eq!(dl.stage, "ingester");
-            assert!(
-                !dl.reason.contains("8112189875"),
-                "reasons never repeat the patient id: {}",
-                dl.reason
-            );
+            assert!(!dl.reason.contains("8112189875"), "reasons never repeat the patient id: {}", dl.reason);
         }
     }
 }

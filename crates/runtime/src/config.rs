@@ -19,6 +19,7 @@ pub struct Settings {
     pub topics: Topics,
     pub ingester: IngesterSettings,
     pub sink: SinkSettings,
+    pub detector: DetectorSettings,
     pub clickhouse: ClickHouseSettings,
     pub pseudonym: PseudonymSettings,
     pub log: LogSettings,
@@ -39,6 +40,7 @@ pub struct Topics {
     pub input: String,
     pub valid: String,
     pub dead_letter: String,
+    pub alerts: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +58,14 @@ pub struct SinkSettings {
     pub http_listen: SocketAddr,
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
+    pub anomalies_group_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DetectorSettings {
+    pub group_id: String,
+    pub http_listen: SocketAddr,
+    pub rules: distans_domain::rules::RuleSettings,
 }
 
 #[derive(Clone, Deserialize)]
@@ -107,31 +117,20 @@ impl Settings {
     }
 
     /// As [`Settings::load`], with the environment given as a map (for tests).
-    pub fn load_with_env(
-        file: Option<&Path>,
-        env: Option<BTreeMap<String, String>>,
-    ) -> Result<Settings, ConfigError> {
+    pub fn load_with_env(file: Option<&Path>, env: Option<BTreeMap<String, String>>) -> Result<Settings, ConfigError> {
         let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
         }
-        let mut environment = Environment::with_prefix(ENV_PREFIX)
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true);
+        let mut environment =
+            Environment::with_prefix(ENV_PREFIX).prefix_separator("__").separator("__").try_parsing(true);
         if let Some(env) = env {
             environment = environment.source(Some(env.into_iter().collect()));
         }
         builder = builder.add_source(environment);
 
-        let one = |e: config::ConfigError| ConfigError {
-            problems: vec![e.to_string()],
-        };
-        let tree: config::Value = builder
-            .build()
-            .map_err(one)?
-            .try_deserialize()
-            .map_err(one)?;
+        let one = |e: config::ConfigError| ConfigError { problems: vec![e.to_string()] };
+        let tree: config::Value = builder.build().map_err(one)?.try_deserialize().map_err(one)?;
 
         let mut problems = Vec::new();
         let settings: Result<Settings, _> = serde_ignored::deserialize(tree, |path| {
@@ -169,44 +168,27 @@ impl Settings {
             p.push("sink.batch_max_rows must be at least 1".to_string());
         }
         if self.sink.retry_initial_ms == 0 || self.sink.retry_max_ms < self.sink.retry_initial_ms {
-            p.push(
-                "sink.retry_initial_ms must be positive and at most sink.retry_max_ms".to_string(),
-            );
+            p.push("sink.retry_initial_ms must be positive and at most sink.retry_max_ms".to_string());
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
-            p.push(format!(
-                "log.format must be text or json, not {:?}",
-                self.log.format
-            ));
+            p.push(format!("log.format must be text or json, not {:?}", self.log.format));
         }
-        let topics = [
-            &self.topics.input,
-            &self.topics.valid,
-            &self.topics.dead_letter,
-        ];
-        if topics.iter().any(|t| t.is_empty())
-            || topics[0] == topics[1]
-            || topics[1] == topics[2]
-            || topics[0] == topics[2]
-        {
-            p.push(
-                "topics.input, topics.valid and topics.dead_letter must be distinct and non-empty"
-                    .to_string(),
-            );
+        let topics = [&self.topics.input, &self.topics.valid, &self.topics.dead_letter, &self.topics.alerts];
+        let distinct: std::collections::BTreeSet<&String> = topics.iter().copied().collect();
+        if topics.iter().any(|t| t.is_empty()) || distinct.len() != topics.len() {
+            p.push("topics.input, valid, dead_letter and alerts must be distinct and non-empty".to_string());
         }
-        p.extend(
-            self.tariffs
-                .problems()
-                .into_iter()
-                .map(|m| format!("tariffs: {m}")),
-        );
+        p.extend(self.detector.rules.problems());
+        p.extend(self.tariffs.problems().into_iter().map(|m| format!("tariffs: {m}")));
         p
     }
 
     /// The pseudonymisation key; an error unless it is set and long enough.
     pub fn pseudonymiser(&self) -> Result<distans_domain::Pseudonymiser, ConfigError> {
         distans_domain::Pseudonymiser::new(self.pseudonym.key.as_bytes()).map_err(|e| ConfigError {
-            problems: vec![format!("pseudonym.key: {e} (set DISTANS__PSEUDONYM__KEY or pseudonym.key in the config file)")],
+            problems: vec![format!(
+                "pseudonym.key: {e} (set DISTANS__PSEUDONYM__KEY or pseudonym.key in the config file)"
+            )],
         })
     }
 }
@@ -217,51 +199,27 @@ mod tests {
     use std::io::Write;
 
     fn env(pairs: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
-        Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     #[test]
     fn defaults_load() {
         let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
         assert_eq!(s.topics.input, "invoice-lines");
-        assert_eq!(
-            s.tariffs.class_of("LK"),
-            Some(distans_domain::TariffClass::Physician)
-        );
-        assert_eq!(
-            s.tariffs.class_of("HK"),
-            Some(distans_domain::TariffClass::Psychologist)
-        );
+        assert_eq!(s.tariffs.class_of("LK"), Some(distans_domain::TariffClass::Physician));
+        assert_eq!(s.tariffs.class_of("HK"), Some(distans_domain::TariffClass::Psychologist));
         let on = "2025-06-01".parse().expect("date");
-        assert_eq!(
-            s.tariffs.price(distans_domain::TariffClass::Physician, on),
-            Some(50_000)
-        );
+        assert_eq!(s.tariffs.price(distans_domain::TariffClass::Physician, on), Some(50_000));
         assert!(s.pseudonymiser().is_err(), "no key by default");
     }
 
     #[test]
     fn file_then_env_override() {
-        let mut file = tempfile::Builder::new()
-            .suffix(".toml")
-            .tempfile()
-            .expect("temp file");
-        writeln!(
-            file,
-            "[kafka]\nbrokers = \"file:1\"\n[sink]\nbatch_max_rows = 10"
-        )
-        .expect("write");
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        writeln!(file, "[kafka]\nbrokers = \"file:1\"\n[sink]\nbatch_max_rows = 10").expect("write");
         let s = Settings::load_with_env(
             Some(file.path()),
-            env(&[
-                ("DISTANS__KAFKA__BROKERS", "env:2"),
-                ("DISTANS__PSEUDONYM__KEY", "k".repeat(32).as_str()),
-            ]),
+            env(&[("DISTANS__KAFKA__BROKERS", "env:2"), ("DISTANS__PSEUDONYM__KEY", "k".repeat(32).as_str())]),
         )
         .expect("valid");
         assert_eq!(s.kafka.brokers, "env:2");
@@ -272,25 +230,13 @@ mod tests {
 
     #[test]
     fn all_problems_reported_at_once() {
-        let mut file = tempfile::Builder::new()
-            .suffix(".toml")
-            .tempfile()
-            .expect("temp file");
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
         writeln!(file, "[kafka]\nbrokerz = \"x\"\npartitions = 0\n[sink]\nbatch_max_rows = 0\n[log]\nformat = \"xml\"")
             .expect("write");
-        let err = Settings::load_with_env(
-            Some(file.path()),
-            env(&[("DISTANS__INGESTER__COLOUR", "red")]),
-        )
-        .expect_err("invalid");
+        let err = Settings::load_with_env(Some(file.path()), env(&[("DISTANS__INGESTER__COLOUR", "red")]))
+            .expect_err("invalid");
         let text = err.to_string();
-        for needle in [
-            "kafka.brokerz",
-            "ingester.colour",
-            "kafka.partitions",
-            "sink.batch_max_rows",
-            "log.format",
-        ] {
+        for needle in ["kafka.brokerz", "ingester.colour", "kafka.partitions", "sink.batch_max_rows", "log.format"] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
         assert_eq!(err.problems.len(), 5, "{text}");
@@ -298,8 +244,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_error() {
-        let err = Settings::load_with_env(Some(Path::new("/nonexistent/distans.toml")), env(&[]))
-            .expect_err("missing");
+        let err = Settings::load_with_env(Some(Path::new("/nonexistent/distans.toml")), env(&[])).expect_err("missing");
         assert_eq!(err.problems.len(), 1);
     }
 }

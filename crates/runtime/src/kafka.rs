@@ -81,21 +81,14 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<
     let admin: AdminClient<DefaultClientContext> = client_config(settings, &[]).create()?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|name| {
-            NewTopic::new(
-                name,
-                settings.partitions,
-                TopicReplication::Fixed(settings.replication_factor),
-            )
-        })
+        .map(|name| NewTopic::new(name, settings.partitions, TopicReplication::Fixed(settings.replication_factor)))
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new_topics, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(KafkaError::AdminOp(code))
-                    .inspect_err(|_| tracing::error!(%topic, "cannot create topic"));
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| tracing::error!(%topic, "cannot create topic"));
             }
         }
     }
@@ -123,12 +116,7 @@ impl ClientContext for LagContext {
             for (partition, p) in t.partitions {
                 // librdkafka reports the internal UA partition as -1, and -1 lag when unknown.
                 if partition >= 0 && p.consumer_lag >= 0 {
-                    self.lag
-                        .get_or_create(&PartitionLabels {
-                            topic: topic.clone(),
-                            partition,
-                        })
-                        .set(p.consumer_lag);
+                    self.lag.get_or_create(&PartitionLabels { topic: topic.clone(), partition }).set(p.consumer_lag);
                 }
             }
         }

@@ -18,16 +18,9 @@ use crate::config::LogSettings;
 
 /// Installs the global tracing subscriber. `RUST_LOG` wins over the config.
 pub fn init_tracing(settings: &LogSettings) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = if settings.format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if settings.format == "json" { builder.json().try_init() } else { builder.try_init() };
     if let Err(error) = result {
         eprintln!("tracing already initialised: {error}");
     }
@@ -68,17 +61,10 @@ async fn metrics(State(endpoints): State<Endpoints>) -> impl IntoResponse {
     match prometheus_client::encoding::text::encode(&mut body, &endpoints.registry) {
         Ok(()) => (
             StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
             body,
         ),
-        Err(error) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "text/plain")],
-            error.to_string(),
-        ),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain")], error.to_string()),
     }
 }
 
@@ -129,14 +115,10 @@ mod tests {
         counter.inc_by(3);
         let health = Health::default();
         let shutdown = CancellationToken::new();
-        let (addr, task) = serve(
-            "127.0.0.1:0".parse().expect("addr"),
-            Arc::new(registry),
-            health.clone(),
-            shutdown.clone(),
-        )
-        .await
-        .expect("binds");
+        let (addr, task) =
+            serve("127.0.0.1:0".parse().expect("addr"), Arc::new(registry), health.clone(), shutdown.clone())
+                .await
+                .expect("binds");
 
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 503"));
         health.set_ready(true);

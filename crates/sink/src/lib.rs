@@ -81,10 +81,7 @@ impl Batch {
 
     fn note(&mut self, source: &Provenance) {
         self.started.get_or_insert_with(Instant::now);
-        let high = self
-            .high_offsets
-            .entry((source.topic.clone(), source.partition))
-            .or_insert(source.offset);
+        let high = self.high_offsets.entry((source.topic.clone(), source.partition)).or_insert(source.offset);
         *high = (*high).max(source.offset);
     }
 }
@@ -103,13 +100,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let health = Health::default();
-    let (_, http) = telemetry::serve(
-        settings.sink.http_listen,
-        Arc::new(registry),
-        health.clone(),
-        shutdown.clone(),
-    )
-    .await?;
+    let (_, http) =
+        telemetry::serve(settings.sink.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
 
     let server = clickhouse_client(&settings.clickhouse);
     let mut backoff = Duration::from_millis(settings.sink.retry_initial_ms);
@@ -135,11 +127,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 
     let topics = &settings.topics;
     kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.dead_letter]).await?;
-    let consumer = kafka::consumer(
-        &settings.kafka,
-        &settings.sink.group_id,
-        metrics.lag.clone(),
-    )?;
+    let consumer = kafka::consumer(&settings.kafka, &settings.sink.group_id, metrics.lag.clone())?;
     consumer.subscribe(&[&topics.valid])?;
     let writer = Writer::new(
         server.with_database(&settings.clickhouse.database),
@@ -165,11 +153,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 }
 
 impl Sink {
-    async fn consume(
-        &self,
-        settings: &Settings,
-        shutdown: &CancellationToken,
-    ) -> Result<(), SinkError> {
+    async fn consume(&self, settings: &Settings, shutdown: &CancellationToken) -> Result<(), SinkError> {
         let max_rows = settings.sink.batch_max_rows;
         let max_wait = Duration::from_millis(settings.sink.batch_max_wait_ms);
         let mut batch = Batch::default();
@@ -237,18 +221,10 @@ impl Sink {
     }
 
     fn to_row(&self, payload: &[u8]) -> Result<LineRow, Violation> {
-        let line = self
-            .codec
-            .decode_enriched_line(payload)
-            .map_err(|e| e.into_violation())?;
+        let line = self.codec.decode_enriched_line(payload).map_err(|e| e.into_violation())?;
         let inserted_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
-        LineRow::from_line(&line, inserted_at).map_err(|e| {
-            Violation::new(
-                ReasonCode::SinkRejected,
-                e.field,
-                "is out of range for its ClickHouse column",
-            )
-        })
+        LineRow::from_line(&line, inserted_at)
+            .map_err(|e| Violation::new(ReasonCode::SinkRejected, e.field, "is out of range for its ClickHouse column"))
     }
 
     /// Writes the batch's rows, then its dead letters, then stores its
@@ -260,19 +236,9 @@ impl Sink {
         let inserted = batch.rows.len() - rejected.len();
         for (index, message) in rejected {
             let (source, key, original) = &batch.origins[index];
-            let violation = Violation::new(
-                ReasonCode::SinkRejected,
-                "",
-                format!("clickhouse rejected the row: {message}"),
-            );
-            let dead_letter = DeadLetter::new(
-                STAGE,
-                &[violation],
-                source,
-                key.as_deref(),
-                original,
-                now_ms(),
-            );
+            let violation =
+                Violation::new(ReasonCode::SinkRejected, "", format!("clickhouse rejected the row: {message}"));
+            let dead_letter = DeadLetter::new(STAGE, &[violation], source, key.as_deref(), original, now_ms());
             match self.codec.encode_dead_letter(&dead_letter) {
                 Ok(payload) => batch.dead_letters.push((key.clone(), payload)),
                 Err(error) => {
@@ -294,14 +260,8 @@ impl Sink {
         }
         self.metrics.inserted.inc_by(inserted as u64);
         self.metrics.batches.inc();
-        self.metrics
-            .batch_seconds
-            .observe(started.elapsed().as_secs_f64());
-        tracing::debug!(
-            rows = inserted,
-            dead_letters = batch.dead_letters.len(),
-            "batch written"
-        );
+        self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(rows = inserted, dead_letters = batch.dead_letters.len(), "batch written");
         Ok(())
     }
 
@@ -311,15 +271,7 @@ impl Sink {
         payload: &[u8],
         stop: &CancellationToken,
     ) -> Result<(), Stopped> {
-        kafka::deliver(
-            &self.producer,
-            &self.dead_letter_topic,
-            key,
-            payload,
-            stop,
-            || {},
-        )
-        .await
+        kafka::deliver(&self.producer, &self.dead_letter_topic, key, payload, stop, || {}).await
     }
 }
 

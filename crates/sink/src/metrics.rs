@@ -33,26 +33,10 @@ impl Metrics {
             lag: ConsumerLag::default(),
         };
         let r = registry.sub_registry_with_prefix("distans_sink");
-        r.register(
-            "records_consumed",
-            "Records read from the valid topic",
-            m.consumed.clone(),
-        );
-        r.register(
-            "rows_inserted",
-            "Rows acknowledged by ClickHouse",
-            m.inserted.clone(),
-        );
-        r.register(
-            "batches",
-            "Batches acknowledged by ClickHouse",
-            m.batches.clone(),
-        );
-        r.register(
-            "insert_retries",
-            "Inserts that failed transiently and were retried",
-            m.insert_retries.clone(),
-        );
+        r.register("records_consumed", "Records read from the valid topic", m.consumed.clone());
+        r.register("rows_inserted", "Rows acknowledged by ClickHouse", m.inserted.clone());
+        r.register("batches", "Batches acknowledged by ClickHouse", m.batches.clone());
+        r.register("insert_retries", "Inserts that failed transiently and were retried", m.insert_retries.clone());
         r.register(
             "records_dead_lettered",
             "Records the sink could not decode or ClickHouse rejected",
@@ -63,21 +47,9 @@ impl Metrics {
             "Offsets that could not be stored (partition revoked)",
             m.offset_store_failures.clone(),
         );
-        r.register(
-            "clickhouse_up",
-            "1 when the last ClickHouse request succeeded",
-            m.clickhouse_up.clone(),
-        );
-        r.register(
-            "batch_seconds",
-            "Time from a batch's first record to ClickHouse's ack",
-            m.batch_seconds.clone(),
-        );
-        r.register(
-            "consumer_lag",
-            "Records behind the end of each partition",
-            m.lag.clone(),
-        );
+        r.register("clickhouse_up", "1 when the last ClickHouse request succeeded", m.clickhouse_up.clone());
+        r.register("batch_seconds", "Time from a batch's first record to ClickHouse's ack", m.batch_seconds.clone());
+        r.register("consumer_lag", "Records behind the end of each partition", m.lag.clone());
         m
     }
 }

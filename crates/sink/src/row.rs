@@ -76,10 +76,7 @@ impl LineRow {
             patient_county_code: line.patient_county_code.clone(),
             patient_municipality_code: line.patient_municipality_code.clone(),
             sex: line.sex.as_str(),
-            age_years: line
-                .age_years
-                .map(|a| u8::try_from(a).map_err(|_| range("age_years")))
-                .transpose()?,
+            age_years: line.age_years.map(|a| u8::try_from(a).map_err(|_| range("age_years"))).transpose()?,
             age_group: line.age_group.as_str(),
             initiative: line.initiative.as_str(),
             remittance_number: line.remittance_number.clone(),

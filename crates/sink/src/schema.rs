@@ -7,16 +7,8 @@ use clickhouse::Client;
 
 /// (version, name, SQL). Append only: a released migration never changes.
 pub const MIGRATIONS: [(u32, &str, &str); 2] = [
-    (
-        1,
-        "invoice_lines",
-        include_str!("../migrations/0001_invoice_lines.sql"),
-    ),
-    (
-        2,
-        "report_views",
-        include_str!("../migrations/0002_report_views.sql"),
-    ),
+    (1, "invoice_lines", include_str!("../migrations/0001_invoice_lines.sql")),
+    (2, "report_views", include_str!("../migrations/0002_report_views.sql")),
 ];
 
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]
@@ -26,14 +18,8 @@ struct Applied {
 
 /// Creates the database if needed and applies the migrations it lacks.
 /// Returns the versions applied now.
-pub async fn migrate(
-    server: &Client,
-    database: &str,
-) -> Result<Vec<u32>, clickhouse::error::Error> {
-    server
-        .query(&format!("CREATE DATABASE IF NOT EXISTS `{database}`"))
-        .execute()
-        .await?;
+pub async fn migrate(server: &Client, database: &str) -> Result<Vec<u32>, clickhouse::error::Error> {
+    server.query(&format!("CREATE DATABASE IF NOT EXISTS `{database}`")).execute().await?;
     let db = server.clone().with_database(database);
     db.query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime) \
@@ -70,17 +56,9 @@ pub async fn migrate(
 /// Splits a migration into statements: comment lines dropped, split on `;`.
 /// (No statement here has a `;` inside a string literal.)
 pub fn statements(sql: &str) -> Vec<String> {
-    let without_comments: String = sql
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    let without_comments: String =
+        sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 #[cfg(test)]
@@ -91,10 +69,7 @@ mod tests {
     fn migrations_are_ordered_and_split() {
         let versions: Vec<u32> = MIGRATIONS.iter().map(|m| m.0).collect();
         assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
-        assert_eq!(
-            statements("-- c\nCREATE A;\n\n-- d\nCREATE B;\n"),
-            ["CREATE A", "CREATE B"]
-        );
+        assert_eq!(statements("-- c\nCREATE A;\n\n-- d\nCREATE B;\n"), ["CREATE A", "CREATE B"]);
         for (_, _, sql) in MIGRATIONS {
             for s in statements(sql) {
                 assert!(s.contains("IF NOT EXISTS"), "not idempotent: {s}");

@@ -66,13 +66,7 @@ impl Writer {
         retry_initial: Duration,
         retry_max: Duration,
     ) -> Writer {
-        Writer {
-            client,
-            metrics,
-            health,
-            retry_initial,
-            retry_max,
-        }
+        Writer { client, metrics, health, retry_initial, retry_max }
     }
 
     async fn insert_once(&self, rows: &[LineRow]) -> Result<(), clickhouse::error::Error> {
@@ -86,11 +80,7 @@ impl Writer {
     /// Inserts `rows`, retrying transient failures until ClickHouse acks or
     /// `stop` is cancelled. Returns the rows ClickHouse rejected as bad data,
     /// by index, with its message.
-    pub async fn insert(
-        &self,
-        rows: &[LineRow],
-        stop: &CancellationToken,
-    ) -> Result<Vec<(usize, String)>, Stopped> {
+    pub async fn insert(&self, rows: &[LineRow], stop: &CancellationToken) -> Result<Vec<(usize, String)>, Stopped> {
         let mut rejected = Vec::new();
         // A stack of index ranges still to insert; a rejected range is split in two.
         let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
@@ -114,11 +104,7 @@ impl Writer {
 
     /// One insert, retried while the failure is transient. The inner
     /// result is `Err` when ClickHouse rejected the data.
-    async fn insert_retrying(
-        &self,
-        rows: &[LineRow],
-        stop: &CancellationToken,
-    ) -> Result<Result<(), String>, Stopped> {
+    async fn insert_retrying(&self, rows: &[LineRow], stop: &CancellationToken) -> Result<Result<(), String>, Stopped> {
         let mut backoff = self.retry_initial;
         loop {
             match self.insert_once(rows).await {
@@ -160,22 +146,15 @@ mod tests {
     fn exception_codes() {
         let cases = [
             ("Code: 27. DB::Exception: Cannot parse input", Some(27)),
-            (
-                "bad response: Code: 252, e.displayText() = DB::Exception: Too many parts",
-                Some(252),
-            ),
+            ("bad response: Code: 252, e.displayText() = DB::Exception: Too many parts", Some(252)),
             ("connection refused", None),
             ("Code: x", None),
         ];
         for (message, expected) in cases {
             assert_eq!(exception_code(message), expected, "{message}");
         }
-        assert!(is_data_error(&clickhouse::error::Error::BadResponse(
-            "Code: 53. DB::Exception: Type mismatch".into()
-        )));
-        assert!(!is_data_error(&clickhouse::error::Error::BadResponse(
-            "Code: 252. Too many parts".into()
-        )));
+        assert!(is_data_error(&clickhouse::error::Error::BadResponse("Code: 53. DB::Exception: Type mismatch".into())));
+        assert!(!is_data_error(&clickhouse::error::Error::BadResponse("Code: 252. Too many parts".into())));
         assert!(!is_data_error(&clickhouse::error::Error::TimedOut));
     }
 }

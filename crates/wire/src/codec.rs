@@ -22,10 +22,7 @@ pub struct DecodeError {
 
 impl DecodeError {
     fn new(code: ReasonCode, message: impl Into<String>) -> DecodeError {
-        DecodeError {
-            code,
-            message: message.into(),
-        }
+        DecodeError { code, message: message.into() }
     }
 }
 
@@ -57,8 +54,7 @@ impl Codec {
 
     /// A codec over the schemas compiled in from `schemas/`.
     pub fn embedded() -> Codec {
-        let schemas = EmbeddedSchemas::load()
-            .expect("the schemas in schemas/ parse (checked by the wire tests)");
+        let schemas = EmbeddedSchemas::load().expect("the schemas in schemas/ parse (checked by the wire tests)");
         Codec::new(Arc::new(schemas))
     }
 
@@ -67,9 +63,7 @@ impl Codec {
     }
 
     pub fn decode_invoice_line(&self, bytes: &[u8]) -> Result<InvoiceLine, DecodeError> {
-        Ok(records::invoice_line_from_value(
-            self.decode(Subject::InvoiceLine, bytes)?,
-        )?)
+        Ok(records::invoice_line_from_value(self.decode(Subject::InvoiceLine, bytes)?)?)
     }
 
     pub fn encode_enriched_line(&self, line: &EnrichedLine) -> Result<Vec<u8>, EncodeError> {
@@ -77,22 +71,15 @@ impl Codec {
     }
 
     pub fn decode_enriched_line(&self, bytes: &[u8]) -> Result<EnrichedLine, DecodeError> {
-        Ok(records::enriched_line_from_value(
-            self.decode(Subject::EnrichedLine, bytes)?,
-        )?)
+        Ok(records::enriched_line_from_value(self.decode(Subject::EnrichedLine, bytes)?)?)
     }
 
     pub fn encode_dead_letter(&self, dead_letter: &DeadLetter) -> Result<Vec<u8>, EncodeError> {
-        self.encode(
-            Subject::DeadLetter,
-            records::dead_letter_to_value(dead_letter),
-        )
+        self.encode(Subject::DeadLetter, records::dead_letter_to_value(dead_letter))
     }
 
     pub fn decode_dead_letter(&self, bytes: &[u8]) -> Result<DeadLetter, DecodeError> {
-        Ok(records::dead_letter_from_value(
-            self.decode(Subject::DeadLetter, bytes)?,
-        )?)
+        Ok(records::dead_letter_from_value(self.decode(Subject::DeadLetter, bytes)?)?)
     }
 
     pub fn encode_finding(&self, finding: &TimedFinding) -> Result<Vec<u8>, EncodeError> {
@@ -100,9 +87,7 @@ impl Codec {
     }
 
     pub fn decode_finding(&self, bytes: &[u8]) -> Result<TimedFinding, DecodeError> {
-        Ok(records::finding_from_value(
-            self.decode(Subject::Finding, bytes)?,
-        )?)
+        Ok(records::finding_from_value(self.decode(Subject::Finding, bytes)?)?)
     }
 
     fn encode(&self, subject: Subject, value: Value) -> Result<Vec<u8>, EncodeError> {
@@ -110,30 +95,20 @@ impl Codec {
         let datum = value
             .resolve(&latest.schema)
             .and_then(|resolved| apache_avro::to_avro_datum(&latest.schema, resolved))
-            .map_err(|source| EncodeError {
-                subject: subject.as_str(),
-                source,
-            })?;
+            .map_err(|source| EncodeError { subject: subject.as_str(), source })?;
         Ok(frame(latest.id, &datum))
     }
 
     fn decode(&self, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
-        let (id, mut datum) = unframe(bytes)
-            .map_err(|e| DecodeError::new(ReasonCode::BadWireHeader, e.to_string()))?;
-        let writer = self.resolver.by_id(id).ok_or_else(|| {
-            DecodeError::new(
-                ReasonCode::UnknownSchemaId,
-                format!("schema id {id} is not known"),
-            )
-        })?;
+        let (id, mut datum) = unframe(bytes).map_err(|e| DecodeError::new(ReasonCode::BadWireHeader, e.to_string()))?;
+        let writer = self
+            .resolver
+            .by_id(id)
+            .ok_or_else(|| DecodeError::new(ReasonCode::UnknownSchemaId, format!("schema id {id} is not known")))?;
         if writer.subject != subject {
             return Err(DecodeError::new(
                 ReasonCode::UnknownSchemaId,
-                format!(
-                    "schema id {id} is a {} schema, expected {}",
-                    writer.subject.as_str(),
-                    subject.as_str()
-                ),
+                format!("schema id {id} is a {} schema, expected {}", writer.subject.as_str(), subject.as_str()),
             ));
         }
         let latest = self.resolver.latest(subject);

@@ -42,10 +42,7 @@ pub struct FieldError {
 }
 
 fn field_error(field: &str, problem: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.to_string(),
-        problem: problem.into(),
-    }
+    FieldError { field: field.to_string(), problem: problem.into() }
 }
 
 /// The fields of a decoded record, taken out one by one.
@@ -60,9 +57,7 @@ impl Fields {
     }
 
     fn take(&mut self, name: &str) -> Result<Value, FieldError> {
-        self.0
-            .remove(name)
-            .ok_or_else(|| field_error(name, "missing"))
+        self.0.remove(name).ok_or_else(|| field_error(name, "missing"))
     }
 
     /// The value, with a union unwrapped; `None` for null.
@@ -82,9 +77,7 @@ impl Fields {
     }
 
     fn optional_string(&mut self, name: &str) -> Result<Option<String>, FieldError> {
-        self.take_optional(name)?
-            .map(|v| expect_string(name, v))
-            .transpose()
+        self.take_optional(name)?.map(|v| expect_string(name, v)).transpose()
     }
 
     fn int(&mut self, name: &str) -> Result<i32, FieldError> {
@@ -92,9 +85,7 @@ impl Fields {
     }
 
     fn optional_int(&mut self, name: &str) -> Result<Option<i32>, FieldError> {
-        self.take_optional(name)?
-            .map(|v| expect_int(name, v))
-            .transpose()
+        self.take_optional(name)?.map(|v| expect_int(name, v)).transpose()
     }
 
     fn long(&mut self, name: &str) -> Result<i64, FieldError> {
@@ -102,19 +93,14 @@ impl Fields {
     }
 
     fn optional_long(&mut self, name: &str) -> Result<Option<i64>, FieldError> {
-        self.take_optional(name)?
-            .map(|v| expect_long(name, v))
-            .transpose()
+        self.take_optional(name)?.map(|v| expect_long(name, v)).transpose()
     }
 
     fn optional_bool(&mut self, name: &str) -> Result<Option<bool>, FieldError> {
         match self.take_optional(name)? {
             None => Ok(None),
             Some(Value::Boolean(b)) => Ok(Some(b)),
-            Some(other) => Err(field_error(
-                name,
-                format!("expected a boolean, got {other:?}"),
-            )),
+            Some(other) => Err(field_error(name, format!("expected a boolean, got {other:?}"))),
         }
     }
 
@@ -123,9 +109,7 @@ impl Fields {
     }
 
     fn optional_bytes(&mut self, name: &str) -> Result<Option<Vec<u8>>, FieldError> {
-        self.take_optional(name)?
-            .map(|v| expect_bytes(name, v))
-            .transpose()
+        self.take_optional(name)?.map(|v| expect_bytes(name, v)).transpose()
     }
 
     fn date(&mut self, name: &str) -> Result<NaiveDate, FieldError> {
@@ -141,47 +125,30 @@ impl Fields {
         match self.take_optional(name)? {
             None => Ok(None),
             Some(Value::TimeMillis(ms) | Value::Int(ms)) => {
-                let ms =
-                    u32::try_from(ms).map_err(|_| field_error(name, "negative time of day"))?;
-                let time = NaiveTime::from_num_seconds_from_midnight_opt(
-                    ms / 1000,
-                    (ms % 1000) * 1_000_000,
-                )
-                .ok_or_else(|| field_error(name, "time of day out of range"))?;
+                let ms = u32::try_from(ms).map_err(|_| field_error(name, "negative time of day"))?;
+                let time = NaiveTime::from_num_seconds_from_midnight_opt(ms / 1000, (ms % 1000) * 1_000_000)
+                    .ok_or_else(|| field_error(name, "time of day out of range"))?;
                 Ok(Some(time))
             }
-            Some(other) => Err(field_error(
-                name,
-                format!("expected a time-millis, got {other:?}"),
-            )),
+            Some(other) => Err(field_error(name, format!("expected a time-millis, got {other:?}"))),
         }
     }
 
     fn timestamp_ms(&mut self, name: &str) -> Result<i64, FieldError> {
         match self.take(name)? {
             Value::TimestampMillis(ms) | Value::Long(ms) => Ok(ms),
-            other => Err(field_error(
-                name,
-                format!("expected a timestamp-millis, got {other:?}"),
-            )),
+            other => Err(field_error(name, format!("expected a timestamp-millis, got {other:?}"))),
         }
     }
 
     fn string_array(&mut self, name: &str) -> Result<Vec<String>, FieldError> {
         match self.take(name)? {
             Value::Array(items) => items.into_iter().map(|v| expect_string(name, v)).collect(),
-            other => Err(field_error(
-                name,
-                format!("expected an array, got {other:?}"),
-            )),
+            other => Err(field_error(name, format!("expected an array, got {other:?}"))),
         }
     }
 
-    fn parsed<T>(
-        &mut self,
-        name: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<T, FieldError> {
+    fn parsed<T>(&mut self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, FieldError> {
         let raw = self.string(name)?;
         parse(&raw).ok_or_else(|| field_error(name, format!("unknown value {raw:?}")))
     }
@@ -190,10 +157,7 @@ impl Fields {
 fn expect_string(name: &str, value: Value) -> Result<String, FieldError> {
     match value {
         Value::String(s) => Ok(s),
-        other => Err(field_error(
-            name,
-            format!("expected a string, got {other:?}"),
-        )),
+        other => Err(field_error(name, format!("expected a string, got {other:?}"))),
     }
 }
 
@@ -219,8 +183,7 @@ fn expect_bytes(name: &str, value: Value) -> Result<Vec<u8>, FieldError> {
     }
 }
 
-const UNIX_EPOCH_DAY: NaiveDate =
-    NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
+const UNIX_EPOCH_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
 
 fn date_from_days(days: i32) -> Option<NaiveDate> {
     UNIX_EPOCH_DAY.checked_add_signed(chrono::Duration::days(i64::from(days)))
@@ -249,12 +212,7 @@ fn strings(items: &[String]) -> Value {
 }
 
 fn record(fields: Vec<(&str, Value)>) -> Value {
-    Value::Record(
-        fields
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-    )
+    Value::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 pub(crate) fn invoice_line_to_value(line: &InvoiceLine) -> Value {
@@ -262,35 +220,23 @@ pub(crate) fn invoice_line_to_value(line: &InvoiceLine) -> Value {
         ("invoice_id", string(&line.invoice_id)),
         ("invoice_type", string(&line.invoice_type)),
         ("line_number", Value::Int(line.line_number)),
-        (
-            "credited_invoice_id",
-            optional(line.credited_invoice_id.as_deref().map(string)),
-        ),
+        ("credited_invoice_id", optional(line.credited_invoice_id.as_deref().map(string))),
         ("seller_org_number", string(&line.seller_org_number)),
         ("buyer_org_number", string(&line.buyer_org_number)),
         ("invoice_date", days(line.invoice_date)),
         ("payable_amount_ore", Value::Long(line.payable_amount_ore)),
         ("patient_id", string(&line.patient_id)),
         ("patient_county_code", string(&line.patient_county_code)),
-        (
-            "patient_municipality_code",
-            string(&line.patient_municipality_code),
-        ),
+        ("patient_municipality_code", string(&line.patient_municipality_code)),
         ("patient_sex", optional(line.patient_sex.map(Value::Int))),
-        (
-            "remittance_number",
-            optional(line.remittance_number.as_deref().map(string)),
-        ),
+        ("remittance_number", optional(line.remittance_number.as_deref().map(string))),
         ("agreement_chapter", string(&line.agreement_chapter)),
         ("agreement_point", string(&line.agreement_point)),
         ("care_type", string(&line.care_type)),
         ("visit_type", string(&line.visit_type)),
         ("visit_date", days(line.visit_date)),
         ("visit_time", optional(line.visit_time.map(time_millis))),
-        (
-            "performing_unit_hsa_id",
-            string(&line.performing_unit_hsa_id),
-        ),
+        ("performing_unit_hsa_id", string(&line.performing_unit_hsa_id)),
         ("provider_org_number", string(&line.provider_org_number)),
         ("provider_name", string(&line.provider_name)),
         ("profession_code", string(&line.profession_code)),
@@ -302,14 +248,8 @@ pub(crate) fn invoice_line_to_value(line: &InvoiceLine) -> Value {
         ("net_amount_ore", Value::Long(line.net_amount_ore)),
         ("diagnosis_codes", strings(&line.diagnosis_codes)),
         ("procedure_codes", strings(&line.procedure_codes)),
-        (
-            "contact_channel",
-            optional(line.contact_channel.as_deref().map(string)),
-        ),
-        (
-            "needs_assessment",
-            optional(line.needs_assessment.map(Value::Boolean)),
-        ),
+        ("contact_channel", optional(line.contact_channel.as_deref().map(string))),
+        ("needs_assessment", optional(line.needs_assessment.map(Value::Boolean))),
     ])
 }
 
@@ -357,44 +297,26 @@ pub(crate) fn enriched_line_to_value(line: &EnrichedLine) -> Value {
         ("invoice_id", string(&line.invoice_id)),
         ("line_number", Value::Int(line.line_number)),
         ("invoice_type", string(line.invoice_type.as_str())),
-        (
-            "credited_invoice_id",
-            optional(line.credited_invoice_id.as_deref().map(string)),
-        ),
+        ("credited_invoice_id", optional(line.credited_invoice_id.as_deref().map(string))),
         ("seller_org_number", string(&line.seller_org_number)),
         ("buyer_org_number", string(&line.buyer_org_number)),
         ("invoice_date", days(line.invoice_date)),
         ("patient_pseudonym", string(&line.patient_pseudonym)),
         ("patient_id_kind", string(line.patient_id_kind.as_str())),
         ("patient_county_code", string(&line.patient_county_code)),
-        (
-            "patient_municipality_code",
-            string(&line.patient_municipality_code),
-        ),
+        ("patient_municipality_code", string(&line.patient_municipality_code)),
         ("sex", string(line.sex.as_str())),
-        (
-            "age_years",
-            optional(
-                line.age_years
-                    .map(|a| Value::Int(i32::try_from(a).unwrap_or(i32::MAX))),
-            ),
-        ),
+        ("age_years", optional(line.age_years.map(|a| Value::Int(i32::try_from(a).unwrap_or(i32::MAX))))),
         ("age_group", string(line.age_group.as_str())),
         ("initiative", string(line.initiative.as_str())),
-        (
-            "remittance_number",
-            optional(line.remittance_number.as_deref().map(string)),
-        ),
+        ("remittance_number", optional(line.remittance_number.as_deref().map(string))),
         ("agreement_chapter", string(&line.agreement_chapter)),
         ("agreement_point", string(&line.agreement_point)),
         ("care_type", string(&line.care_type)),
         ("visit_type", string(&line.visit_type)),
         ("visit_date", days(line.visit_date)),
         ("visit_time", optional(line.visit_time.map(time_millis))),
-        (
-            "performing_unit_hsa_id",
-            string(&line.performing_unit_hsa_id),
-        ),
+        ("performing_unit_hsa_id", string(&line.performing_unit_hsa_id)),
         ("provider_org_number", string(&line.provider_org_number)),
         ("provider_name", string(&line.provider_name)),
         ("profession_code", string(&line.profession_code)),
@@ -408,14 +330,8 @@ pub(crate) fn enriched_line_to_value(line: &EnrichedLine) -> Value {
         ("net_amount_ore", Value::Long(line.net_amount_ore)),
         ("diagnosis_codes", strings(&line.diagnosis_codes)),
         ("procedure_codes", strings(&line.procedure_codes)),
-        (
-            "contact_channel",
-            optional(line.contact_channel.as_deref().map(string)),
-        ),
-        (
-            "needs_assessment",
-            optional(line.needs_assessment.map(Value::Boolean)),
-        ),
+        ("contact_channel", optional(line.contact_channel.as_deref().map(string))),
+        ("needs_assessment", optional(line.needs_assessment.map(Value::Boolean))),
         ("source_topic", string(&line.source.topic)),
         ("source_partition", Value::Int(line.source.partition)),
         ("source_offset", Value::Long(line.source.offset)),
@@ -494,10 +410,7 @@ pub(crate) fn finding_to_value(timed: &TimedFinding) -> Value {
         ("provider_org_number", string(&f.provider_org_number)),
         ("provider_name", string(&f.provider_name)),
         ("performing_unit_hsa_id", string(&f.performing_unit_hsa_id)),
-        (
-            "patient_pseudonym",
-            optional(f.patient_pseudonym.as_deref().map(string)),
-        ),
+        ("patient_pseudonym", optional(f.patient_pseudonym.as_deref().map(string))),
         ("visit_date", days(f.visit_date)),
         ("amount_at_stake_ore", Value::Long(f.amount_at_stake_ore)),
         ("evidence", string(&f.evidence)),
@@ -521,23 +434,14 @@ pub(crate) fn finding_from_value(value: Value) -> Result<TimedFinding, FieldErro
         amount_at_stake_ore: f.long("amount_at_stake_ore")?,
         evidence: f.string("evidence")?,
     };
-    Ok(TimedFinding {
-        finding,
-        detected_at_ms: f.timestamp_ms("detected_at")?,
-    })
+    Ok(TimedFinding { finding, detected_at_ms: f.timestamp_ms("detected_at")? })
 }
 
 pub(crate) fn dead_letter_to_value(dl: &DeadLetter) -> Value {
     let violations = dl
         .violations
         .iter()
-        .map(|v| {
-            record(vec![
-                ("code", string(&v.code)),
-                ("field", string(&v.field)),
-                ("message", string(&v.message)),
-            ])
-        })
+        .map(|v| record(vec![("code", string(&v.code)), ("field", string(&v.field)), ("message", string(&v.message))]))
         .collect();
     record(vec![
         ("reason_code", string(&dl.reason_code)),
@@ -547,10 +451,7 @@ pub(crate) fn dead_letter_to_value(dl: &DeadLetter) -> Value {
         ("source_topic", string(&dl.source_topic)),
         ("source_partition", Value::Int(dl.source_partition)),
         ("source_offset", Value::Long(dl.source_offset)),
-        (
-            "source_key",
-            optional(dl.source_key.clone().map(Value::Bytes)),
-        ),
+        ("source_key", optional(dl.source_key.clone().map(Value::Bytes))),
         ("original", Value::Bytes(dl.original.clone())),
         ("failed_at", Value::TimestampMillis(dl.failed_at_ms)),
     ])
@@ -570,12 +471,7 @@ pub(crate) fn dead_letter_from_value(value: Value) -> Result<DeadLetter, FieldEr
                 })
             })
             .collect::<Result<Vec<_>, FieldError>>()?,
-        other => {
-            return Err(field_error(
-                "violations",
-                format!("expected an array, got {other:?}"),
-            ))
-        }
+        other => return Err(field_error("violations", format!("expected an array, got {other:?}"))),
     };
     Ok(DeadLetter {
         reason_code: f.string("reason_code")?,
@@ -602,19 +498,10 @@ impl DeadLetter {
         original: &[u8],
         failed_at_ms: i64,
     ) -> DeadLetter {
-        let reason_code = violations
-            .first()
-            .map_or("unknown", |v| v.code.as_str())
-            .to_string();
+        let reason_code = violations.first().map_or("unknown", |v| v.code.as_str()).to_string();
         let reason = violations
             .iter()
-            .map(|v| {
-                if v.field.is_empty() {
-                    v.message.clone()
-                } else {
-                    format!("{} {}", v.field, v.message)
-                }
-            })
+            .map(|v| if v.field.is_empty() { v.message.clone() } else { format!("{} {}", v.field, v.message) })
             .collect::<Vec<_>>()
             .join("; ");
         DeadLetter {

@@ -47,30 +47,10 @@ pub struct EmbeddedSchemas {
 /// (id, subject, version, schema text). Ids are never reused: a new version
 /// of a subject gets a new id, and old ids stay here so old records decode.
 const EMBEDDED: [(u32, Subject, u32, &str); 4] = [
-    (
-        1,
-        Subject::InvoiceLine,
-        1,
-        include_str!("../../../schemas/invoice_line.v1.avsc"),
-    ),
-    (
-        2,
-        Subject::EnrichedLine,
-        1,
-        include_str!("../../../schemas/enriched_line.v1.avsc"),
-    ),
-    (
-        3,
-        Subject::DeadLetter,
-        1,
-        include_str!("../../../schemas/dead_letter.v1.avsc"),
-    ),
-    (
-        4,
-        Subject::Finding,
-        1,
-        include_str!("../../../schemas/finding.v1.avsc"),
-    ),
+    (1, Subject::InvoiceLine, 1, include_str!("../../../schemas/invoice_line.v1.avsc")),
+    (2, Subject::EnrichedLine, 1, include_str!("../../../schemas/enriched_line.v1.avsc")),
+    (3, Subject::DeadLetter, 1, include_str!("../../../schemas/dead_letter.v1.avsc")),
+    (4, Subject::Finding, 1, include_str!("../../../schemas/finding.v1.avsc")),
 ];
 
 impl EmbeddedSchemas {
@@ -78,12 +58,7 @@ impl EmbeddedSchemas {
         let schemas = EMBEDDED
             .iter()
             .map(|(id, subject, version, text)| {
-                Ok(RegisteredSchema {
-                    id: *id,
-                    subject: *subject,
-                    version: *version,
-                    schema: Schema::parse_str(text)?,
-                })
+                Ok(RegisteredSchema { id: *id, subject: *subject, version: *version, schema: Schema::parse_str(text)? })
             })
             .collect::<Result<Vec<_>, apache_avro::Error>>()?;
         Ok(EmbeddedSchemas { schemas })

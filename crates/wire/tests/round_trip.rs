@@ -1,12 +1,8 @@
 //! The wire format against the schemas in `schemas/`.
 
 use distans_domain::enrich::{AgeGroup, Initiative, Provenance, Sex};
-use distans_domain::{
-    EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, ReasonCode, TariffClass,
-};
-use distans_wire::{
-    frame, Codec, DeadLetter, DeadLetterViolation, EmbeddedSchemas, SchemaResolver, Subject,
-};
+use distans_domain::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, ReasonCode, TariffClass};
+use distans_wire::{frame, Codec, DeadLetter, DeadLetterViolation, EmbeddedSchemas, SchemaResolver, Subject};
 
 fn invoice_line() -> InvoiceLine {
     serde_json::from_value(serde_json::json!({
@@ -49,15 +45,10 @@ fn invoice_line() -> InvoiceLine {
 #[test]
 fn every_subject_has_a_schema_and_ids_are_unique() {
     let schemas = EmbeddedSchemas::load().expect("schemas parse");
-    let ids: Vec<u32> = [
-        Subject::InvoiceLine,
-        Subject::EnrichedLine,
-        Subject::DeadLetter,
-        Subject::Finding,
-    ]
-    .into_iter()
-    .map(|s| schemas.latest(s).id)
-    .collect();
+    let ids: Vec<u32> = [Subject::InvoiceLine, Subject::EnrichedLine, Subject::DeadLetter, Subject::Finding]
+        .into_iter()
+        .map(|s| schemas.latest(s).id)
+        .collect();
     assert_eq!(ids, [1, 2, 3, 4]);
     assert!(schemas.by_id(5).is_none());
 }
@@ -124,11 +115,7 @@ fn enriched_line_round_trips() {
         procedure_codes: vec![],
         contact_channel: Some("chat".into()),
         needs_assessment: Some(false),
-        source: Provenance {
-            topic: "invoice-lines".into(),
-            partition: 2,
-            offset: 12_345,
-        },
+        source: Provenance { topic: "invoice-lines".into(), partition: 2, offset: 12_345 },
         ingested_at_ms: 1_743_400_000_123,
     };
     let bytes = codec.encode_enriched_line(&line).expect("encodes");
@@ -166,38 +153,14 @@ fn bad_input_gets_a_reason() {
     let cases: Vec<(&str, Vec<u8>, ReasonCode)> = vec![
         ("empty", vec![], ReasonCode::BadWireHeader),
         ("short header", vec![0, 0, 0], ReasonCode::BadWireHeader),
-        (
-            "bad magic",
-            vec![7, 0, 0, 0, 1, 2],
-            ReasonCode::BadWireHeader,
-        ),
-        (
-            "unknown id",
-            frame(99, &good[5..]),
-            ReasonCode::UnknownSchemaId,
-        ),
-        (
-            "wrong subject",
-            frame(2, &good[5..]),
-            ReasonCode::UnknownSchemaId,
-        ),
-        (
-            "truncated",
-            good[..good.len() / 2].to_vec(),
-            ReasonCode::MalformedAvro,
-        ),
-        (
-            "trailing bytes",
-            [good.clone(), vec![1, 2, 3]].concat(),
-            ReasonCode::MalformedAvro,
-        ),
+        ("bad magic", vec![7, 0, 0, 0, 1, 2], ReasonCode::BadWireHeader),
+        ("unknown id", frame(99, &good[5..]), ReasonCode::UnknownSchemaId),
+        ("wrong subject", frame(2, &good[5..]), ReasonCode::UnknownSchemaId),
+        ("truncated", good[..good.len() / 2].to_vec(), ReasonCode::MalformedAvro),
+        ("trailing bytes", [good.clone(), vec![1, 2, 3]].concat(), ReasonCode::MalformedAvro),
         ("garbage", frame(1, &[0xff; 64]), ReasonCode::MalformedAvro),
         // A string whose zig-zag length claims ~2^62 bytes: an error, not an allocation.
-        (
-            "huge length",
-            frame(1, &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
-            ReasonCode::MalformedAvro,
-        ),
+        ("huge length", frame(1, &[0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), ReasonCode::MalformedAvro),
     ];
     for (name, bytes, expected) in cases {
         let err = codec.decode_invoice_line(&bytes).expect_err(name);
@@ -246,8 +209,7 @@ impl SchemaResolver for WithOldVersion {
 #[test]
 fn an_older_writer_schema_is_resolved_to_the_current_one() {
     let current: serde_json::Value =
-        serde_json::from_str(include_str!("../../../schemas/invoice_line.v1.avsc"))
-            .expect("schema json");
+        serde_json::from_str(include_str!("../../../schemas/invoice_line.v1.avsc")).expect("schema json");
     let mut old = current.clone();
     let fields = old["fields"].as_array_mut().expect("fields");
     fields.retain(|f| f["name"] != "contact_channel" && f["name"] != "needs_assessment");
@@ -257,34 +219,19 @@ fn an_older_writer_schema_is_resolved_to_the_current_one() {
     let current_codec = Codec::embedded();
     let line = invoice_line();
     let bytes = current_codec.encode_invoice_line(&line).expect("encodes");
-    let current_schema = EmbeddedSchemas::load()
-        .expect("schemas")
-        .latest(Subject::InvoiceLine)
-        .schema
-        .clone();
-    let value =
-        apache_avro::from_avro_datum(&current_schema, &mut &bytes[5..], None).expect("decodes");
-    let apache_avro::types::Value::Record(mut record) = value else {
-        panic!("a record")
-    };
+    let current_schema = EmbeddedSchemas::load().expect("schemas").latest(Subject::InvoiceLine).schema.clone();
+    let value = apache_avro::from_avro_datum(&current_schema, &mut &bytes[5..], None).expect("decodes");
+    let apache_avro::types::Value::Record(mut record) = value else { panic!("a record") };
     record.retain(|(name, _)| name != "contact_channel" && name != "needs_assessment");
     let old_datum =
-        apache_avro::to_avro_datum(&old_schema, apache_avro::types::Value::Record(record))
-            .expect("old encodes");
+        apache_avro::to_avro_datum(&old_schema, apache_avro::types::Value::Record(record)).expect("old encodes");
 
     let resolver = WithOldVersion {
         embedded: EmbeddedSchemas::load().expect("schemas"),
-        old: distans_wire::RegisteredSchema {
-            id: 100,
-            subject: Subject::InvoiceLine,
-            version: 0,
-            schema: old_schema,
-        },
+        old: distans_wire::RegisteredSchema { id: 100, subject: Subject::InvoiceLine, version: 0, schema: old_schema },
     };
     let codec = Codec::new(std::sync::Arc::new(resolver));
-    let decoded = codec
-        .decode_invoice_line(&frame(100, &old_datum))
-        .expect("resolves to the current schema");
+    let decoded = codec.decode_invoice_line(&frame(100, &old_datum)).expect("resolves to the current schema");
     let mut expected = line;
     expected.contact_channel = None;
     expected.needs_assessment = None;

@@ -13,31 +13,18 @@ use distans_ingester::{Processor, Routed};
 use distans_wire::Codec;
 
 fn rate(n: usize, seconds: f64) -> String {
-    format!(
-        "{n} lines in {seconds:.2} s = {:.0} lines/s",
-        n as f64 / seconds.max(1e-9)
-    )
+    format!("{n} lines in {seconds:.2} s = {:.0} lines/s", n as f64 / seconds.max(1e-9))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let lines: usize = std::env::args()
-        .nth(1)
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(46_000);
+    let lines: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(46_000);
     let mut env = Env::start()?;
     env.sink_batch_rows = 5_000; // the production default
     let settings = env.settings();
     let make = |year, seed| {
-        let options = Options {
-            county_code: "23".into(),
-            year,
-            lines,
-            seed,
-            invalid_share: 0.01,
-            implausible_share: 0.02,
-        };
+        let options =
+            Options { county_code: "23".into(), year, lines, seed, invalid_share: 0.01, implausible_share: 0.02 };
         generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)
     };
     let first = make(2024, 1)?;
@@ -51,21 +38,13 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. The ingester's logic alone, in process: decode, validate, pseudonymise, encode.
     let codec = Codec::embedded();
-    let encoded: Vec<Vec<u8>> = first
-        .lines
-        .iter()
-        .map(|l| codec.encode_invoice_line(l))
-        .collect::<Result<_, _>>()?;
+    let encoded: Vec<Vec<u8>> = first.lines.iter().map(|l| codec.encode_invoice_line(l)).collect::<Result<_, _>>()?;
     let processor = Processor::new(
         Codec::embedded(),
         settings.tariffs.clone(),
         distans_domain::Pseudonymiser::new(TEST_KEY.as_bytes())?,
     );
-    let source = Provenance {
-        topic: "bench".into(),
-        partition: 0,
-        offset: 0,
-    };
+    let source = Provenance { topic: "bench".into(), partition: 0, offset: 0 };
     let started = Instant::now();
     let mut valid = 0usize;
     for bytes in &encoded {
@@ -73,74 +52,43 @@ async fn main() -> anyhow::Result<()> {
             valid += 1;
         }
     }
-    println!(
-        "ingester logic, in process:      {}",
-        rate(encoded.len(), started.elapsed().as_secs_f64())
-    );
+    println!("ingester logic, in process:      {}", rate(encoded.len(), started.elapsed().as_secs_f64()));
     assert_eq!(valid, first.summary.valid);
 
     // 2. The broker alone: produce with acks from all replicas.
     let started = Instant::now();
     produce::produce_lines(&settings, &first.lines, false).await?;
-    println!(
-        "produce to tansu:                {}",
-        rate(first.lines.len(), started.elapsed().as_secs_f64())
-    );
+    println!("produce to tansu:                {}", rate(first.lines.len(), started.elapsed().as_secs_f64()));
 
     // 3. The ingester service: records consumed, validated and produced on.
     let started = Instant::now();
     let ingester = env.spawn("ingester")?;
     let expected = first.lines.len() as f64;
-    wait_for(
-        "the ingester to consume every record",
-        Duration::from_secs(600),
-        || {
-            let (_, page) = http_get(env.ingester_http, "/metrics")?;
-            Ok(
-                metric(&page, "distans_ingester_records_consumed_total").unwrap_or(0.0) >= expected
-                    && metric(&page, "distans_ingester_in_flight") == Some(0.0),
-            )
-        },
-    )?;
-    println!(
-        "ingester service (incl. start):  {}",
-        rate(first.lines.len(), started.elapsed().as_secs_f64())
-    );
+    wait_for("the ingester to consume every record", Duration::from_secs(600), || {
+        let (_, page) = http_get(env.ingester_http, "/metrics")?;
+        Ok(metric(&page, "distans_ingester_records_consumed_total").unwrap_or(0.0) >= expected
+            && metric(&page, "distans_ingester_in_flight") == Some(0.0))
+    })?;
+    println!("ingester service (incl. start):  {}", rate(first.lines.len(), started.elapsed().as_secs_f64()));
 
     // 4. The sink service: enriched lines into ClickHouse.
     let client = env.clickhouse.client();
     let started = Instant::now();
     let sink = env.spawn("sink")?;
-    wait_for_lines(
-        &client,
-        first.summary.valid as u64,
-        Duration::from_secs(600),
-    )
-    .await?;
-    println!(
-        "sink service (incl. start):      {}",
-        rate(first.summary.valid, started.elapsed().as_secs_f64())
-    );
+    wait_for_lines(&client, first.summary.valid as u64, Duration::from_secs(600)).await?;
+    println!("sink service (incl. start):      {}", rate(first.summary.valid, started.elapsed().as_secs_f64()));
 
     // 5. End to end with both running: from the first record produced to the last line queryable.
     let started = Instant::now();
     produce::produce_lines(&settings, &second.lines, false).await?;
     let produced = started.elapsed().as_secs_f64();
-    wait_for_lines(
-        &client,
-        (first.summary.valid + second.summary.valid) as u64,
-        Duration::from_secs(600),
-    )
-    .await?;
+    wait_for_lines(&client, (first.summary.valid + second.summary.valid) as u64, Duration::from_secs(600)).await?;
     let total = started.elapsed().as_secs_f64();
     println!("end to end:                      {} (produce took {produced:.2} s; last line queryable {:.2} s after produce ended)",
         rate(second.lines.len(), total), total - produced);
 
     for (name, process) in [("ingester", &ingester), ("sink", &sink)] {
-        println!(
-            "peak RSS {name}: {} MiB",
-            process.peak_rss_kib().unwrap_or(0) / 1024
-        );
+        println!("peak RSS {name}: {} MiB", process.peak_rss_kib().unwrap_or(0) / 1024);
     }
     Ok(())
 }
