@@ -219,10 +219,14 @@ mod tests {
         writeln!(file, "[kafka]\nbrokers = \"file:1\"\n[sink]\nbatch_max_rows = 10").expect("write");
         let s = Settings::load_with_env(
             Some(file.path()),
-            env(&[("DISTANS__KAFKA__BROKERS", "env:2"), ("DISTANS__PSEUDONYM__KEY", "k".repeat(32).as_str())]),
+            env(&[("DISTANS__KAFKA__BROKERS", "env:2"), ("DISTANS__PSEUDONYM__KEY", "k".repeat(32).as_str()),
+                ("DISTANS__DETECTOR__RULES__HOME_REGIONS__2321000230", "23")]),
         )
         .expect("valid");
         assert_eq!(s.kafka.brokers, "env:2");
+        let home = &s.detector.rules.home_regions;
+        assert_eq!(home.get("2321000230").map(String::as_str), Some("23"), "{home:?}");
+        assert_eq!(s.detector.rules.needs_assessment_from, "2025-10-01".parse().ok());
         assert_eq!(s.sink.batch_max_rows, 10);
         assert!(s.pseudonymiser().is_ok());
         assert!(!format!("{:?}", s.pseudonym).contains("kkkk"));

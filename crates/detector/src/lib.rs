@@ -1,0 +1,195 @@
+//! The detector: evaluates the monitoring rules over `topics.valid` and
+//! publishes findings to `topics.alerts`, which the sink writes to the
+//! `anomalies` table (and the notifier will send to people).
+//!
+//! State. The stateful rules (double invoicing, contacts per patient) need
+//! every line seen so far, across all partitions, so one detector reads all
+//! partitions of the valid topic (assigned, not balanced in a group; the
+//! group is used only to commit offsets). The state is rebuilt at each start
+//! by reading the topic from its beginning: lines below the committed
+//! offsets only feed the rules (their findings were published before the
+//! offsets were committed); from the committed offsets on, findings are
+//! published. Findings have stable ids and the rules' results do not depend
+//! on the order of lines, so a line read again after a crash gives the
+//! same finding with the same id, and `anomalies` keeps it once.
+//!
+//! Offsets. A line's offset is stored only after all its findings are
+//! acknowledged by the broker.
+
+mod metrics;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::registry::Registry;
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use distans_domain::enrich::Provenance;
+use distans_domain::rules::RuleEngine;
+use distans_runtime::kafka::{self, Stopped};
+use distans_runtime::{now_ms, telemetry, Health, Settings};
+use distans_wire::{Codec, DeadLetter, TimedFinding};
+
+pub use metrics::Metrics;
+
+const STAGE: &str = "detector";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("cannot serve http: {0}")]
+    Http(#[from] std::io::Error),
+    #[error("cannot encode a record (a bug): {0}")]
+    Encode(#[from] distans_wire::EncodeError),
+    #[error("topic {0} has no partitions")]
+    NoPartitions(String),
+}
+
+/// Runs the detector until `shutdown` is cancelled.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), DetectorError> {
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let health = Health::default();
+    let (_, http) =
+        telemetry::serve(settings.detector.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
+    let topics = &settings.topics;
+    kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;
+    let consumer = kafka::consumer(&settings.kafka, &settings.detector.group_id, metrics.lag.clone())?;
+    let producer = kafka::producer(&settings.kafka)?;
+
+    // Assign every partition from its beginning; remember where the
+    // committed offsets are: below them, lines only rebuild the state.
+    let (assignment, mut replay_until) = tokio::task::block_in_place(|| -> Result<_, DetectorError> {
+        let metadata = consumer.fetch_metadata(Some(&topics.valid), Duration::from_secs(10))?;
+        let partitions: Vec<i32> =
+            metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+        if partitions.is_empty() {
+            return Err(DetectorError::NoPartitions(topics.valid.clone()));
+        }
+        let mut wanted = TopicPartitionList::new();
+        for p in &partitions {
+            wanted.add_partition(&topics.valid, *p);
+        }
+        let committed = consumer.committed_offsets(wanted, Duration::from_secs(10))?;
+        let mut replay_until = BTreeMap::new();
+        let mut assignment = TopicPartitionList::new();
+        for p in &partitions {
+            let until = match committed.find_partition(&topics.valid, *p).map(|e| e.offset()) {
+                Some(Offset::Offset(n)) if n > 0 => n,
+                _ => 0,
+            };
+            if until > 0 {
+                replay_until.insert(*p, until);
+            }
+            assignment.add_partition_offset(&topics.valid, *p, Offset::Beginning)?;
+        }
+        Ok((assignment, replay_until))
+    })?;
+    consumer.assign(&assignment)?;
+    let replay_started = Instant::now();
+    let mut replaying = !replay_until.is_empty();
+    metrics.replaying.set(i64::from(replaying));
+    health.set_ready(!replaying);
+    tracing::info!(topic = %topics.valid, ?replay_until, "detector running; rebuilding state up to the committed offsets");
+
+    let codec = Codec::embedded();
+    let mut engine = RuleEngine::new(settings.detector.rules.clone());
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            received = consumer.recv() => received,
+        };
+        let message = match received {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "kafka consumer error; continuing");
+                continue;
+            }
+        };
+        let source =
+            Provenance { topic: message.topic().to_string(), partition: message.partition(), offset: message.offset() };
+        let replayed = replay_until.get(&source.partition).is_some_and(|until| source.offset < *until);
+        let payload = message.payload().unwrap_or_default();
+        let outcome = match codec.decode_enriched_line(payload) {
+            Ok(line) => {
+                let findings = engine.observe(&line);
+                metrics.lines_observed.inc();
+                if replayed {
+                    metrics.lines_replayed.inc();
+                    Ok(())
+                } else {
+                    publish(&producer, &codec, &topics.alerts, findings, &metrics, &shutdown).await
+                }
+            }
+            Err(_) if replayed => Ok(()),
+            Err(error) => {
+                let letter = DeadLetter::new(STAGE, &[error.into_violation()], &source, message.key(), payload, now_ms());
+                let encoded = codec.encode_dead_letter(&letter)?;
+                metrics.dead_lettered.inc();
+                let on_retry = || {
+                    metrics.produce_retries.inc();
+                };
+                kafka::deliver(&producer, &topics.dead_letter, message.key(), &encoded, &shutdown, on_retry).await
+            }
+        };
+        if outcome.is_err() {
+            break;
+        }
+        if replayed {
+            if source.offset + 1 >= replay_until[&source.partition] {
+                replay_until.remove(&source.partition);
+            }
+            if replay_until.is_empty() && replaying {
+                replaying = false;
+                metrics.replaying.set(0);
+                health.set_ready(true);
+                tracing::info!(
+                    lines = metrics.lines_replayed.get(),
+                    seconds = replay_started.elapsed().as_secs_f64(),
+                    "state rebuilt from the topic"
+                );
+            }
+        } else if let Err(error) = consumer.store_offset(&source.topic, source.partition, source.offset) {
+            tracing::warn!(%error, partition = source.partition, offset = source.offset, "cannot store offset");
+        }
+        metrics.lines_in_state.set(i64::try_from(engine.remembered_lines()).unwrap_or(i64::MAX));
+    }
+    kafka::commit_stored_offsets(&consumer);
+    health.set_ready(false);
+    shutdown.cancel();
+    let _ = http.await;
+    Ok(())
+}
+
+/// Publishes findings, each keyed by its id, and waits for every ack.
+async fn publish(
+    producer: &rdkafka::producer::FutureProducer,
+    codec: &Codec,
+    topic: &str,
+    findings: Vec<distans_domain::rules::Finding>,
+    metrics: &Metrics,
+    stop: &CancellationToken,
+) -> Result<(), Stopped> {
+    for finding in findings {
+        let timed = TimedFinding { finding, detected_at_ms: now_ms() };
+        let payload = codec.encode_finding(&timed).map_err(|error| {
+            tracing::error!(%error, "cannot encode a finding (a bug); stopping");
+            Stopped
+        })?;
+        let on_retry = || {
+            metrics.produce_retries.inc();
+        };
+        kafka::deliver(producer, topic, Some(timed.finding.finding_id.as_bytes()), &payload, stop, on_retry).await?;
+        let f = &timed.finding;
+        metrics.findings.get_or_create(&metrics::RuleLabels { rule: f.rule_id.clone() }).inc();
+        tracing::info!(rule = %f.rule_id, finding = %f.finding_id, provider = %f.provider_org_number,
+            amount_at_stake_ore = f.amount_at_stake_ore, "finding published");
+    }
+    Ok(())
+}
