@@ -129,7 +129,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             }
             Err(_) if replayed => Ok(()),
             Err(error) => {
-                let letter = DeadLetter::new(STAGE, &[error.into_violation()], &source, message.key(), payload, now_ms());
+                let letter =
+                    DeadLetter::new(STAGE, &[error.into_violation()], &source, message.key(), payload, now_ms());
                 let encoded = codec.encode_dead_letter(&letter)?;
                 metrics.dead_lettered.inc();
                 let on_retry = || {

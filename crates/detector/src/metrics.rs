@@ -32,7 +32,11 @@ impl Metrics {
         r.register("lines_replayed", "Lines read again at start to rebuild the rules' state", m.lines_replayed.clone());
         r.register("findings", "Findings published, by rule", m.findings.clone());
         r.register("produce_retries", "Produce attempts that failed and were retried", m.produce_retries.clone());
-        r.register("records_dead_lettered", "Records of the valid topic that could not be decoded", m.dead_lettered.clone());
+        r.register(
+            "records_dead_lettered",
+            "Records of the valid topic that could not be decoded",
+            m.dead_lettered.clone(),
+        );
         r.register("replaying", "1 while the state is being rebuilt from the topic", m.replaying.clone());
         r.register("lines_in_state", "Invoice lines the stateful rules remember", m.lines_in_state.clone());
         r.register("consumer_lag", "Records behind the end of each partition", m.lag.clone());

@@ -219,8 +219,11 @@ mod tests {
         writeln!(file, "[kafka]\nbrokers = \"file:1\"\n[sink]\nbatch_max_rows = 10").expect("write");
         let s = Settings::load_with_env(
             Some(file.path()),
-            env(&[("DISTANS__KAFKA__BROKERS", "env:2"), ("DISTANS__PSEUDONYM__KEY", "k".repeat(32).as_str()),
-                ("DISTANS__DETECTOR__RULES__HOME_REGIONS__2321000230", "23")]),
+            env(&[
+                ("DISTANS__KAFKA__BROKERS", "env:2"),
+                ("DISTANS__PSEUDONYM__KEY", "k".repeat(32).as_str()),
+                ("DISTANS__DETECTOR__RULES__HOME_REGIONS__2321000230", "23"),
+            ]),
         )
         .expect("valid");
         assert_eq!(s.kafka.brokers, "env:2");

@@ -32,7 +32,7 @@ use distans_wire::{Codec, DeadLetter};
 
 pub use distans_runtime::kafka::Stopped;
 pub use metrics::Metrics;
-pub use row::LineRow;
+pub use row::{AnomalyRow, LineRow};
 pub use writer::Writer;
 
 const STAGE: &str = "sink";
@@ -61,10 +61,49 @@ pub fn clickhouse_client(settings: &ClickHouseSettings) -> clickhouse::Client {
         .with_validation(false)
 }
 
+/// A topic written to a table: how a record becomes a row.
+pub trait Table: Send + Sync + 'static {
+    type Row: writer::Row;
+    const NAME: &'static str;
+    fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<Self::Row, Violation>;
+}
+
+/// Enriched lines into `invoice_lines`.
+#[derive(Debug)]
+pub struct Lines;
+
+impl Table for Lines {
+    type Row = LineRow;
+    const NAME: &'static str = "invoice_lines";
+
+    fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<LineRow, Violation> {
+        let line = codec.decode_enriched_line(payload).map_err(|e| e.into_violation())?;
+        LineRow::from_line(&line, inserted_at_s).map_err(out_of_range)
+    }
+}
+
+/// Findings into `anomalies`.
+#[derive(Debug)]
+pub struct Anomalies;
+
+impl Table for Anomalies {
+    type Row = AnomalyRow;
+    const NAME: &'static str = "anomalies";
+
+    fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<AnomalyRow, Violation> {
+        let finding = codec.decode_finding(payload).map_err(|e| e.into_violation())?;
+        AnomalyRow::from_finding(&finding, inserted_at_s).map_err(out_of_range)
+    }
+}
+
+fn out_of_range(e: row::OutOfRange) -> Violation {
+    Violation::new(ReasonCode::SinkRejected, e.field, "is out of range for its ClickHouse column")
+}
+
 /// Records read since the last flush.
-#[derive(Debug, Default)]
-struct Batch {
-    rows: Vec<LineRow>,
+#[derive(Debug)]
+struct Batch<R> {
+    rows: Vec<R>,
     /// For each row: where it came from, its key and bytes (a rejected row
     /// becomes a dead letter holding them).
     origins: Vec<(Provenance, Option<Vec<u8>>, Vec<u8>)>,
@@ -74,7 +113,19 @@ struct Batch {
     started: Option<Instant>,
 }
 
-impl Batch {
+impl<R> Default for Batch<R> {
+    fn default() -> Self {
+        Batch {
+            rows: Vec::new(),
+            origins: Vec::new(),
+            dead_letters: Vec::new(),
+            high_offsets: BTreeMap::new(),
+            started: None,
+        }
+    }
+}
+
+impl<R> Batch<R> {
     fn len(&self) -> usize {
         self.rows.len() + self.dead_letters.len()
     }
@@ -86,7 +137,8 @@ impl Batch {
     }
 }
 
-struct Sink {
+struct Sink<T> {
+    table: std::marker::PhantomData<T>,
     consumer: StreamConsumer<LagContext>,
     producer: FutureProducer,
     codec: Codec,
@@ -98,7 +150,8 @@ struct Sink {
 /// Runs the sink until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), SinkError> {
     let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
+    let metrics = Metrics::register(&mut registry, "distans_sink");
+    let anomaly_metrics = Metrics::register(&mut registry, "distans_sink_anomalies");
     let health = Health::default();
     let (_, http) =
         telemetry::serve(settings.sink.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
@@ -126,33 +179,47 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     metrics.clickhouse_up.set(1);
 
     let topics = &settings.topics;
-    kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.dead_letter]).await?;
-    let consumer = kafka::consumer(&settings.kafka, &settings.sink.group_id, metrics.lag.clone())?;
-    consumer.subscribe(&[&topics.valid])?;
-    let writer = Writer::new(
-        server.with_database(&settings.clickhouse.database),
-        metrics.clone(),
-        health.clone(),
-        Duration::from_millis(settings.sink.retry_initial_ms),
-        Duration::from_millis(settings.sink.retry_max_ms),
-    );
-    let sink = Sink {
-        consumer,
-        producer: kafka::producer(&settings.kafka)?,
-        codec: Codec::embedded(),
-        writer,
-        metrics,
-        dead_letter_topic: topics.dead_letter.clone(),
-    };
-    tracing::info!(topic = %topics.valid, "sink running");
-    let result = sink.consume(&settings, &shutdown).await;
+    kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;
+    let database = server.with_database(&settings.clickhouse.database);
+    let lines: Sink<Lines> = Sink::new(&settings, &topics.valid, &settings.sink.group_id, &database, metrics, &health)?;
+    let anomalies: Sink<Anomalies> =
+        Sink::new(&settings, &topics.alerts, &settings.sink.anomalies_group_id, &database, anomaly_metrics, &health)?;
+    tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
+    let result = tokio::try_join!(lines.consume(&settings, &shutdown), anomalies.consume(&settings, &shutdown));
     health.set_ready(false);
     shutdown.cancel();
     let _ = http.await;
-    result
+    result.map(|_| ())
 }
 
-impl Sink {
+impl<T: Table> Sink<T> {
+    fn new(
+        settings: &Settings,
+        topic: &str,
+        group_id: &str,
+        database: &clickhouse::Client,
+        metrics: Metrics,
+        health: &Health,
+    ) -> Result<Sink<T>, SinkError> {
+        let consumer = kafka::consumer(&settings.kafka, group_id, metrics.lag.clone())?;
+        consumer.subscribe(&[topic])?;
+        let writer = Writer::new(
+            database.clone(),
+            metrics.clone(),
+            health.clone(),
+            Duration::from_millis(settings.sink.retry_initial_ms),
+            Duration::from_millis(settings.sink.retry_max_ms),
+        );
+        Ok(Sink {
+            table: std::marker::PhantomData,
+            consumer,
+            producer: kafka::producer(&settings.kafka)?,
+            codec: Codec::embedded(),
+            writer,
+            metrics,
+            dead_letter_topic: settings.topics.dead_letter.clone(),
+        })
+    }
     async fn consume(&self, settings: &Settings, shutdown: &CancellationToken) -> Result<(), SinkError> {
         let max_rows = settings.sink.batch_max_rows;
         let max_wait = Duration::from_millis(settings.sink.batch_max_wait_ms);
@@ -185,7 +252,8 @@ impl Sink {
                     let key = message.key().map(<[u8]>::to_vec);
                     let payload = message.payload().unwrap_or_default().to_vec();
                     batch.note(&source);
-                    match self.to_row(&payload) {
+                    let inserted_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
+                    match T::to_row(&self.codec, &payload, inserted_at) {
                         Ok(row) => {
                             batch.rows.push(row);
                             batch.origins.push((source, key, payload));
@@ -220,19 +288,12 @@ impl Sink {
         Ok(())
     }
 
-    fn to_row(&self, payload: &[u8]) -> Result<LineRow, Violation> {
-        let line = self.codec.decode_enriched_line(payload).map_err(|e| e.into_violation())?;
-        let inserted_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
-        LineRow::from_line(&line, inserted_at)
-            .map_err(|e| Violation::new(ReasonCode::SinkRejected, e.field, "is out of range for its ClickHouse column"))
-    }
-
     /// Writes the batch's rows, then its dead letters, then stores its
     /// offsets. `Err` when stopped before all of it was acknowledged: then
     /// no offset of this batch is stored.
-    async fn flush(&self, mut batch: Batch, stop: &CancellationToken) -> Result<(), Stopped> {
+    async fn flush(&self, mut batch: Batch<T::Row>, stop: &CancellationToken) -> Result<(), Stopped> {
         let started = batch.started.unwrap_or_else(Instant::now);
-        let rejected = self.writer.insert(&batch.rows, stop).await?;
+        let rejected = self.writer.insert(T::NAME, &batch.rows, stop).await?;
         let inserted = batch.rows.len() - rejected.len();
         for (index, message) in rejected {
             let (source, key, original) = &batch.origins[index];

@@ -1,4 +1,4 @@
-//! The sink's metrics.
+//! The sink's metrics, one set per table it writes.
 
 use distans_runtime::kafka::ConsumerLag;
 use prometheus_client::metrics::counter::Counter;
@@ -20,7 +20,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn register(registry: &mut Registry) -> Metrics {
+    pub fn register(registry: &mut Registry, prefix: &str) -> Metrics {
         let m = Metrics {
             consumed: Counter::default(),
             inserted: Counter::default(),
@@ -32,7 +32,7 @@ impl Metrics {
             batch_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             lag: ConsumerLag::default(),
         };
-        let r = registry.sub_registry_with_prefix("distans_sink");
+        let r = registry.sub_registry_with_prefix(prefix);
         r.register("records_consumed", "Records read from the valid topic", m.consumed.clone());
         r.register("rows_inserted", "Rows acknowledged by ClickHouse", m.inserted.clone());
         r.register("batches", "Batches acknowledged by ClickHouse", m.batches.clone());

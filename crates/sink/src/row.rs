@@ -148,3 +148,48 @@ mod tests {
         assert_eq!(seconds_since_epoch(-1), None);
     }
 }
+
+/// One row of `anomalies`; field order is the table's column order.
+#[derive(Debug, Clone, PartialEq, Serialize, clickhouse::Row)]
+pub struct AnomalyRow {
+    pub finding_id: String,
+    pub rule_id: String,
+    pub severity: &'static str,
+    pub line_key: String,
+    pub related_line_keys: Vec<String>,
+    pub buyer_org_number: String,
+    pub provider_org_number: String,
+    pub provider_name: String,
+    pub performing_unit_hsa_id: String,
+    pub patient_pseudonym: Option<String>,
+    pub visit_date: u16,
+    pub amount_at_stake_ore: i64,
+    pub evidence: String,
+    pub detected_at: u32,
+    pub inserted_at: u32,
+}
+
+impl AnomalyRow {
+    pub fn from_finding(timed: &distans_wire::TimedFinding, inserted_at_s: u32) -> Result<AnomalyRow, OutOfRange> {
+        let f = &timed.finding;
+        let range = |field| OutOfRange { field };
+        let (line_key, related) = f.line_keys.split_first().ok_or(range("line_keys"))?;
+        Ok(AnomalyRow {
+            finding_id: f.finding_id.clone(),
+            rule_id: f.rule_id.clone(),
+            severity: f.severity.as_str(),
+            line_key: line_key.clone(),
+            related_line_keys: related.to_vec(),
+            buyer_org_number: f.buyer_org_number.clone(),
+            provider_org_number: f.provider_org_number.clone(),
+            provider_name: f.provider_name.clone(),
+            performing_unit_hsa_id: f.performing_unit_hsa_id.clone(),
+            patient_pseudonym: f.patient_pseudonym.clone(),
+            visit_date: clickhouse_time::days_since_epoch(f.visit_date).ok_or(range("visit_date"))?,
+            amount_at_stake_ore: f.amount_at_stake_ore,
+            evidence: f.evidence.clone(),
+            detected_at: clickhouse_time::seconds_since_epoch(timed.detected_at_ms).ok_or(range("detected_at"))?,
+            inserted_at: inserted_at_s,
+        })
+    }
+}

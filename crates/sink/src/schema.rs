@@ -6,9 +6,10 @@
 use clickhouse::Client;
 
 /// (version, name, SQL). Append only: a released migration never changes.
-pub const MIGRATIONS: [(u32, &str, &str); 2] = [
+pub const MIGRATIONS: [(u32, &str, &str); 3] = [
     (1, "invoice_lines", include_str!("../migrations/0001_invoice_lines.sql")),
     (2, "report_views", include_str!("../migrations/0002_report_views.sql")),
+    (3, "anomalies", include_str!("../migrations/0003_anomalies.sql")),
 ];
 
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]

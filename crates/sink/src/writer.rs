@@ -8,11 +8,8 @@ use clickhouse::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::row::LineRow;
 use distans_runtime::kafka::Stopped;
 use distans_runtime::Health;
-
-pub const TABLE: &str = "invoice_lines";
 
 /// ClickHouse error codes that mean the data itself is bad: retrying the
 /// same rows cannot succeed. Every other error is treated as transient, so
@@ -49,6 +46,10 @@ pub fn is_data_error(error: &clickhouse::error::Error) -> bool {
     }
 }
 
+/// A row type the writer can insert.
+pub trait Row: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync {}
+impl<R: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync> Row for R {}
+
 #[derive(Debug, Clone)]
 pub struct Writer {
     client: Client,
@@ -69,8 +70,8 @@ impl Writer {
         Writer { client, metrics, health, retry_initial, retry_max }
     }
 
-    async fn insert_once(&self, rows: &[LineRow]) -> Result<(), clickhouse::error::Error> {
-        let mut insert = self.client.insert::<LineRow>(TABLE).await?;
+    async fn insert_once<R: Row>(&self, table: &str, rows: &[R]) -> Result<(), clickhouse::error::Error> {
+        let mut insert = self.client.insert::<R>(table).await?;
         for row in rows {
             insert.write(row).await?;
         }
@@ -80,7 +81,12 @@ impl Writer {
     /// Inserts `rows`, retrying transient failures until ClickHouse acks or
     /// `stop` is cancelled. Returns the rows ClickHouse rejected as bad data,
     /// by index, with its message.
-    pub async fn insert(&self, rows: &[LineRow], stop: &CancellationToken) -> Result<Vec<(usize, String)>, Stopped> {
+    pub async fn insert<R: Row>(
+        &self,
+        table: &str,
+        rows: &[R],
+        stop: &CancellationToken,
+    ) -> Result<Vec<(usize, String)>, Stopped> {
         let mut rejected = Vec::new();
         // A stack of index ranges still to insert; a rejected range is split in two.
         let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
@@ -89,7 +95,7 @@ impl Writer {
             if range.is_empty() {
                 continue;
             }
-            match self.insert_retrying(&rows[range.clone()], stop).await? {
+            match self.insert_retrying(table, &rows[range.clone()], stop).await? {
                 Ok(()) => {}
                 Err(message) if range.len() == 1 => rejected.push((range.start, message)),
                 Err(_) => {
@@ -104,10 +110,15 @@ impl Writer {
 
     /// One insert, retried while the failure is transient. The inner
     /// result is `Err` when ClickHouse rejected the data.
-    async fn insert_retrying(&self, rows: &[LineRow], stop: &CancellationToken) -> Result<Result<(), String>, Stopped> {
+    async fn insert_retrying<R: Row>(
+        &self,
+        table: &str,
+        rows: &[R],
+        stop: &CancellationToken,
+    ) -> Result<Result<(), String>, Stopped> {
         let mut backoff = self.retry_initial;
         loop {
-            match self.insert_once(rows).await {
+            match self.insert_once(table, rows).await {
                 Ok(()) => {
                     self.up(true);
                     return Ok(Ok(()));

@@ -1,0 +1,40 @@
+-- Findings of the detector, one row per finding written. A finding published
+-- again (a redelivery after a crash) has the same finding_id; the
+-- ReplacingMergeTree keeps one, and reports read through FINAL or
+-- anomalies_current.
+CREATE TABLE IF NOT EXISTS anomalies
+(
+    finding_id String,
+    rule_id String,
+    severity String,
+    line_key String,
+    related_line_keys Array(String),
+    buyer_org_number String,
+    provider_org_number String,
+    provider_name String,
+    performing_unit_hsa_id String,
+    patient_pseudonym Nullable(String),
+    visit_date Date,
+    amount_at_stake_ore Int64,
+    evidence String,
+    detected_at DateTime,
+    inserted_at DateTime
+)
+ENGINE = ReplacingMergeTree(inserted_at)
+PARTITION BY toYYYYMM(visit_date)
+ORDER BY (buyer_org_number, rule_id, finding_id);
+
+CREATE VIEW IF NOT EXISTS anomalies_current AS
+SELECT * FROM anomalies FINAL;
+
+-- Per rule and provider: the findings and the amount at stake.
+CREATE VIEW IF NOT EXISTS report_findings_by_rule AS
+SELECT
+    buyer_org_number,
+    rule_id,
+    provider_org_number,
+    any(provider_name) AS provider,
+    count() AS findings,
+    sum(amount_at_stake_ore) AS amount_at_stake_ore
+FROM anomalies FINAL
+GROUP BY buyer_org_number, rule_id, provider_org_number;
