@@ -18,8 +18,10 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Lines of one year; different years never share a line key.
 fn generated(env: &Env, year: i32, lines: usize, seed: u64, invalid_share: f64) -> Generated {
-    let options = Options { county_code: "23".into(), year, lines, seed, invalid_share, implausible_share: 0.02 };
-    generate::generate(&options, &env.settings().tariffs).expect("generates")
+    let settings = env.settings();
+    let mut options = Options::new("23", year, lines, seed, &settings.detector.rules);
+    options.invalid_share = invalid_share;
+    generate::generate(&options, &settings.tariffs).expect("generates")
 }
 
 #[tokio::test(flavor = "multi_thread")]

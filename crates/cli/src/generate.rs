@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Days, NaiveDate, NaiveTime};
+use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Timelike};
 use distans_domain::codes::luhn_check_digit;
+use distans_domain::rules::RuleSettings;
 use distans_domain::{InvoiceLine, TariffClass, Tariffs};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -135,7 +136,8 @@ impl InvalidKind {
     }
 }
 
-/// Valid lines a monitoring rule should flag.
+/// Valid lines a monitoring rule should flag; each injected kind gives a
+/// known number of findings of the rule of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImplausibleKind {
@@ -147,23 +149,52 @@ pub enum ImplausibleKind {
     PhysicalProcedure,
     /// Invoiced more than six months after the visit.
     LateInvoice,
+    /// Another product than the contact fee.
+    WrongProduct,
+    /// A phone contact.
+    NonBillableContact,
+    /// Agreement chapter 5 (referral required) without a referral number.
+    NoReferral,
+    /// A patient living in another county.
+    PatientNotResident,
+    /// No needs assessment, on a visit after the rule applies.
+    MissingNeedsAssessment,
+    /// A second contact with the same profession the same day.
+    SameDayRepeat,
+    /// A patient with two psychologist contacts more than the limit.
+    ExcessivePsychologistContacts,
 }
 
 impl ImplausibleKind {
+    /// The id of the rule that should flag it.
     pub fn as_str(self) -> &'static str {
         match self {
             ImplausibleKind::WrongPrice => "wrong_price",
             ImplausibleKind::DoubleInvoicing => "double_invoicing",
             ImplausibleKind::PhysicalProcedure => "physical_procedure",
             ImplausibleKind::LateInvoice => "late_invoice",
+            ImplausibleKind::WrongProduct => "wrong_product",
+            ImplausibleKind::NonBillableContact => "non_billable_contact",
+            ImplausibleKind::NoReferral => "no_referral",
+            ImplausibleKind::PatientNotResident => "patient_not_resident",
+            ImplausibleKind::MissingNeedsAssessment => "missing_needs_assessment",
+            ImplausibleKind::SameDayRepeat => "same_day_repeat",
+            ImplausibleKind::ExcessivePsychologistContacts => "excessive_psychologist_contacts",
         }
     }
 
-    const ALL: [ImplausibleKind; 4] = [
+    const ALL: [ImplausibleKind; 11] = [
         ImplausibleKind::WrongPrice,
         ImplausibleKind::DoubleInvoicing,
         ImplausibleKind::PhysicalProcedure,
         ImplausibleKind::LateInvoice,
+        ImplausibleKind::WrongProduct,
+        ImplausibleKind::NonBillableContact,
+        ImplausibleKind::NoReferral,
+        ImplausibleKind::PatientNotResident,
+        ImplausibleKind::MissingNeedsAssessment,
+        ImplausibleKind::SameDayRepeat,
+        ImplausibleKind::ExcessivePsychologistContacts,
     ];
 }
 
@@ -175,6 +206,28 @@ pub struct Options {
     pub seed: u64,
     pub invalid_share: f64,
     pub implausible_share: f64,
+    /// From which visit date a missing needs assessment is flagged (the
+    /// detector's setting); `None`: inject none.
+    pub needs_assessment_from: Option<NaiveDate>,
+    /// The detector's limit of psychologist contacts per patient and year.
+    pub psychologist_limit: usize,
+}
+
+impl Options {
+    /// A year of `lines` for the region, with 1 % invalid and 2 % implausible
+    /// lines, injected to match the detector's `rules`.
+    pub fn new(county_code: &str, year: i32, lines: usize, seed: u64, rules: &RuleSettings) -> Options {
+        Options {
+            county_code: county_code.to_string(),
+            year,
+            lines,
+            seed,
+            invalid_share: 0.01,
+            implausible_share: 0.02,
+            needs_assessment_from: rules.needs_assessment_from,
+            psychologist_limit: rules.psychologist_limit,
+        }
+    }
 }
 
 /// What was generated, for checking the pipeline's results against.
@@ -189,6 +242,8 @@ pub struct Summary {
     pub invalid: usize,
     pub invalid_by_reason: BTreeMap<String, usize>,
     pub implausible_by_kind: BTreeMap<String, usize>,
+    /// Findings the detector should make, by rule id: exactly these.
+    pub expected_findings: BTreeMap<String, usize>,
     pub credit_notes: usize,
     /// Sum of net amounts of the valid lines, credit notes negative, öre.
     pub valid_net_amount_ore: i64,
@@ -306,6 +361,8 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         (id, *number)
     };
 
+    let mut taken: std::collections::HashSet<(usize, &str, NaiveDate)> = std::collections::HashSet::new();
+    let mut credited: std::collections::HashSet<(String, i32)> = std::collections::HashSet::new();
     while visits.len() < options.lines {
         let patient = &patients[rng.random_range(0..patients.len())];
         let provider_index = rng.random_range(0..PROVIDERS.len());
@@ -313,7 +370,15 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         let profession = *pick_weighted(&mut rng, &PROFESSIONS);
         let class =
             tariffs.class_of(profession).ok_or_else(|| format!("profession {profession} not in the tariff table"))?;
-        let visit_date = start + Days::new(rng.random_range(0..days_in_year));
+        // One contact per patient, profession and day: the rest of the same
+        // day would be a finding nobody injected.
+        let patient_index = patients.iter().position(|p| std::ptr::eq(p, patient)).unwrap_or(0);
+        let visit_date = loop {
+            let date = start + Days::new(rng.random_range(0..days_in_year));
+            if taken.insert((patient_index, profession, date)) {
+                break date;
+            }
+        };
         let price =
             tariffs.price(class, visit_date).ok_or_else(|| format!("no {} tariff on {visit_date}", class.as_str()))?;
         let age = visit_date.years_since(patient.birth).unwrap_or(0);
@@ -360,11 +425,12 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
             diagnosis_codes: vec![diagnosis.into()],
             procedure_codes: vec!["ZV051".into()],
             contact_channel: Some(if rng.random_bool(0.55) { "video".into() } else { "chat".into() }),
-            needs_assessment: Some(rng.random_bool(0.9)),
+            needs_assessment: Some(true),
         });
         // Now and then a credit note cancels the line just invoiced.
         if rng.random_bool(CREDIT_NOTE_SHARE) && visits.len() < options.lines {
             let original = visits[visits.len() - 1].clone();
+            credited.insert((original.invoice_id.clone(), original.line_number));
             let (invoice_id, line_number) =
                 invoice_id_for(provider.seller, original.visit_date.year(), original.visit_date.month(), true);
             visits.push(InvoiceLine {
@@ -382,6 +448,8 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
     // Spoil a share of lines, each in one known way, and make a share implausible.
     let mut invalid = vec![false; visits.len()];
     let mut to_double = Vec::new();
+    let mut to_repeat = Vec::new();
+    let mut excessive = 0usize;
     let mut kinds_used = 0usize;
     for (index, line) in visits.iter_mut().enumerate() {
         if line.invoice_type == "381" {
@@ -394,25 +462,101 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
             invalid[index] = true;
             *summary.invalid_by_reason.entry(kind.reason_code().to_string()).or_default() += 1;
         } else if rng.random_bool(options.implausible_share) {
-            let kind = ImplausibleKind::ALL[rng.random_range(0..ImplausibleKind::ALL.len())];
-            match kind {
-                ImplausibleKind::DoubleInvoicing => to_double.push(index),
-                _ => make_implausible(line, kind),
+            let mut kind = ImplausibleKind::ALL[rng.random_range(0..ImplausibleKind::ALL.len())];
+            let credited_line = credited.contains(&(line.invoice_id.clone(), line.line_number));
+            let assessed = options.needs_assessment_from.is_some_and(|from| line.visit_date >= from);
+            // Each excessive-contacts patient adds limit + 2 lines: one per 10 000 lines at most.
+            let excessive_full = excessive >= (options.lines / 10_000).max(1);
+            if (kind == ImplausibleKind::DoubleInvoicing && credited_line)
+                || (kind == ImplausibleKind::MissingNeedsAssessment && !assessed)
+                || (kind == ImplausibleKind::ExcessivePsychologistContacts && excessive_full)
+            {
+                kind = ImplausibleKind::WrongPrice;
             }
+            let findings = match kind {
+                ImplausibleKind::DoubleInvoicing => {
+                    to_double.push(index);
+                    1
+                }
+                ImplausibleKind::SameDayRepeat => {
+                    to_repeat.push(index);
+                    1
+                }
+                ImplausibleKind::ExcessivePsychologistContacts => {
+                    excessive += 1;
+                    2
+                }
+                _ => {
+                    make_implausible(line, kind, region.county_code);
+                    1
+                }
+            };
             *summary.implausible_by_kind.entry(kind.as_str().to_string()).or_default() += 1;
+            *summary.expected_findings.entry(kind.as_str().to_string()).or_default() += findings;
         }
     }
     // Double invoicing: the same contact again, on an invoice of a later month.
-    for index in to_double {
+    // Same-day repeats: another contact with the same profession, hours later.
+    for (index, same_day) in to_double.into_iter().map(|i| (i, false)).chain(to_repeat.into_iter().map(|i| (i, true))) {
         let mut line = visits[index].clone();
         let seller = sellers.iter().position(|s| *s == line.seller_org_number).unwrap_or(0);
-        let later = line.invoice_date + Days::new(25);
+        let later = if same_day { line.invoice_date } else { line.invoice_date + Days::new(25) };
         let (invoice_id, line_number) = invoice_id_for(seller, later.year(), later.month(), false);
         line.invoice_id = invoice_id;
         line.line_number = line_number;
         line.invoice_date = later;
+        if same_day {
+            line.visit_time = line.visit_time.map(|t| if t.hour() < 12 { t + TimeDelta::hours(6) } else { t - TimeDelta::hours(6) });
+        }
         visits.push(line);
         invalid.push(false);
+    }
+    // Excessive psychologist contacts: a patient seen weekly, two sessions over the limit.
+    for _ in 0..excessive {
+        let patient = new_patient(&mut rng, &region, options.year);
+        let provider = 3; // the psychology provider
+        for week in 0..options.psychologist_limit + 2 {
+            let visit_date = start + Days::new(7 * week as u64);
+            let price = tariffs.price(TariffClass::Psychologist, visit_date).ok_or("no psychologist tariff")?;
+            let (invoice_id, line_number) =
+                invoice_id_for(PROVIDERS[provider].seller, visit_date.year(), visit_date.month(), false);
+            visits.push(InvoiceLine {
+                invoice_id,
+                invoice_type: "380".into(),
+                line_number,
+                credited_invoice_id: None,
+                seller_org_number: sellers[PROVIDERS[provider].seller].clone(),
+                buyer_org_number: buyer.clone(),
+                invoice_date: last_day_of_month(visit_date.year(), visit_date.month()) + Days::new(10),
+                payable_amount_ore: 0,
+                patient_id: patient.id.clone(),
+                patient_county_code: region.county_code.into(),
+                patient_municipality_code: patient.municipality.into(),
+                patient_sex: Some(if patient.female { 2 } else { 1 }),
+                remittance_number: None,
+                agreement_chapter: "4".into(),
+                agreement_point: "4.1".into(),
+                care_type: "outpatient".into(),
+                visit_type: if week == 0 { "new".into() } else { "return".into() },
+                visit_date,
+                visit_time: NaiveTime::from_hms_opt(16, 0, 0),
+                performing_unit_hsa_id: format!("SE{}-{}", providers[provider], PROVIDERS[provider].unit),
+                provider_org_number: providers[provider].clone(),
+                provider_name: PROVIDERS[provider].name.into(),
+                profession_code: "PS".into(),
+                product_category: "04".into(),
+                quantity: 1,
+                unit_price_ore: price,
+                patient_fee_ore: 0,
+                gross_amount_ore: price,
+                net_amount_ore: price,
+                diagnosis_codes: vec!["F43.1".into()],
+                procedure_codes: vec!["ZV051".into()],
+                contact_channel: Some("video".into()),
+                needs_assessment: Some(true),
+            });
+            invalid.push(false);
+        }
     }
 
     // Every invoice's payable amount: the sum of its lines.
@@ -453,17 +597,32 @@ fn spoil(line: &mut InvoiceLine, kind: InvalidKind) {
     }
 }
 
-fn make_implausible(line: &mut InvoiceLine, kind: ImplausibleKind) {
+fn make_implausible(line: &mut InvoiceLine, kind: ImplausibleKind, home_county: &str) {
     match kind {
         ImplausibleKind::WrongPrice => {
             line.unit_price_ore += 15_000;
             line.gross_amount_ore = line.unit_price_ore * i64::from(line.quantity);
             line.net_amount_ore = line.gross_amount_ore - line.patient_fee_ore;
         }
-        // Duplicated once all lines exist.
-        ImplausibleKind::DoubleInvoicing => {}
         ImplausibleKind::PhysicalProcedure => line.procedure_codes.push("AA039".into()),
         ImplausibleKind::LateInvoice => line.invoice_date = line.visit_date + Days::new(200),
+        ImplausibleKind::WrongProduct => line.product_category = "05".into(),
+        ImplausibleKind::NonBillableContact => line.contact_channel = Some("phone".into()),
+        ImplausibleKind::NoReferral => {
+            line.agreement_chapter = "5".into();
+            line.agreement_point = "5.1".into();
+            line.remittance_number = None;
+        }
+        ImplausibleKind::PatientNotResident => {
+            let (county, municipality) = if home_county == "25" { ("23", "2380") } else { ("25", "2580") };
+            line.patient_county_code = county.into();
+            line.patient_municipality_code = municipality.into();
+        }
+        ImplausibleKind::MissingNeedsAssessment => line.needs_assessment = Some(false),
+        // Added once all lines exist.
+        ImplausibleKind::DoubleInvoicing
+        | ImplausibleKind::SameDayRepeat
+        | ImplausibleKind::ExcessivePsychologistContacts => {}
     }
 }
 
@@ -502,7 +661,16 @@ mod tests {
     }
 
     fn options(lines: usize, seed: u64) -> Options {
-        Options { county_code: "23".into(), year: 2025, lines, seed, invalid_share: 0.02, implausible_share: 0.03 }
+        Options {
+            county_code: "23".into(),
+            year: 2025,
+            lines,
+            seed,
+            invalid_share: 0.02,
+            implausible_share: 0.03,
+            needs_assessment_from: "2025-10-01".parse().ok(),
+            psychologist_limit: 20,
+        }
     }
 
     #[test]
@@ -546,7 +714,7 @@ mod tests {
         assert_eq!(s.valid_contacts, contacts);
         assert_eq!(s.valid_net_by_month.values().sum::<i64>(), net);
         assert!(s.invalid > 50 && s.credit_notes > 5, "{s:?}");
-        assert!(s.implausible_by_kind.len() == 4, "{s:?}");
+        assert_eq!(s.implausible_by_kind.len(), 11, "{s:?}");
         let keys: std::collections::HashSet<String> = generated.lines.iter().map(InvoiceLine::key).collect();
         assert_eq!(keys.len(), generated.lines.len(), "line keys are unique");
     }
@@ -561,5 +729,42 @@ mod tests {
         let physicians = generated.lines.iter().filter(|l| l.profession_code == "LK").count() as f64;
         let share = physicians / generated.lines.len() as f64;
         assert!((0.64..0.70).contains(&share), "physician share {share:.3}");
+    }
+
+    /// The injected findings are exactly what the rules find, no more.
+    #[test]
+    fn expected_findings_agree_with_the_rules() {
+        let t = tariffs();
+        let options = options(12_000, 5);
+        let generated = generate(&options, &t).expect("generates");
+        let rules = distans_domain::rules::RuleSettings {
+            disabled: vec![],
+            contact_product_categories: vec!["04".into()],
+            referral_required_chapters: vec!["5".into()],
+            late_invoice_months: 6,
+            non_billable_channels: vec!["phone".into()],
+            home_regions: [(region_org_number("23"), "23".to_string())].into_iter().collect(),
+            physical_procedures: vec!["AA039".into()],
+            psychologist_professions: vec!["PS".into(), "PT".into()],
+            psychologist_limit: options.psychologist_limit,
+            psychologist_window_days: 365,
+            same_day_limit: 1,
+            needs_assessment_from: options.needs_assessment_from,
+        };
+        let mut engine = distans_domain::rules::RuleEngine::new(rules);
+        let p = Pseudonymiser::new(&[3u8; 32]).expect("key");
+        let ctx = Context { tariffs: &t, pseudonymiser: &p, ingested_at_ms: 0 };
+        let mut found: BTreeMap<String, usize> = BTreeMap::new();
+        // In reverse order too: the findings do not depend on the order of lines.
+        for line in generated.lines.iter().rev() {
+            let source = Provenance { topic: "t".into(), partition: 0, offset: 0 };
+            if let Ok(enriched) = validate_and_enrich(line, source, ctx) {
+                for finding in engine.observe(&enriched) {
+                    *found.entry(finding.rule_id).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(found, generated.summary.expected_findings);
+        assert_eq!(found.len(), 11, "every rule is exercised: {found:?}");
     }
 }

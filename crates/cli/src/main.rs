@@ -115,14 +115,10 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Generate { region, year, lines, seed, invalid_share, implausible_share, out, produce } => {
             let profile = generate::region(&region).with_context(|| format!("unknown region {region}"))?;
-            let options = generate::Options {
-                county_code: region,
-                year,
-                lines: lines.unwrap_or(profile.yearly_lines),
-                seed,
-                invalid_share,
-                implausible_share,
-            };
+            let lines = lines.unwrap_or(profile.yearly_lines);
+            let mut options = generate::Options::new(&region, year, lines, seed, &settings.detector.rules);
+            options.invalid_share = invalid_share;
+            options.implausible_share = implausible_share;
             let generated = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
             let file = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
             files::write_json_lines(&generated.lines, file)?;

@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = env.settings();
     let make = |year, seed| {
         let options =
-            Options { county_code: "23".into(), year, lines, seed, invalid_share: 0.01, implausible_share: 0.02 };
+            Options::new("23", year, lines, seed, &settings.detector.rules);
         generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)
     };
     let first = make(2024, 1)?;
