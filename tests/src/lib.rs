@@ -277,6 +277,7 @@ pub struct Env {
     pub clickhouse: ClickHouse,
     pub ingester_http: u16,
     pub sink_http: u16,
+    pub detector_http: u16,
     /// Small batches by default, so that a crash lands mid-stream.
     pub sink_batch_rows: usize,
 }
@@ -286,25 +287,31 @@ impl Env {
         let dir = tempfile::Builder::new().prefix("distans-e2e-").tempdir()?;
         let broker = Broker::start(dir.path())?;
         let clickhouse = ClickHouse::start(dir.path())?;
-        Ok(Env { broker, clickhouse, ingester_http: free_port(), sink_http: free_port(), sink_batch_rows: 400, dir })
+        let (ingester_http, sink_http, detector_http) = (free_port(), free_port(), free_port());
+        Ok(Env { broker, clickhouse, ingester_http, sink_http, detector_http, sink_batch_rows: 400, dir })
     }
 
     /// The `DISTANS__…` variables for the services and the CLI code.
     pub fn variables(&self) -> BTreeMap<String, String> {
-        [
+        let mut variables = [
             ("DISTANS__KAFKA__BROKERS", self.broker.brokers()),
             ("DISTANS__CLICKHOUSE__URL", self.clickhouse.url()),
             ("DISTANS__CLICKHOUSE__DATABASE", DATABASE.to_string()),
             ("DISTANS__PSEUDONYM__KEY", TEST_KEY.to_string()),
             ("DISTANS__INGESTER__HTTP_LISTEN", format!("127.0.0.1:{}", self.ingester_http)),
             ("DISTANS__SINK__HTTP_LISTEN", format!("127.0.0.1:{}", self.sink_http)),
+            ("DISTANS__DETECTOR__HTTP_LISTEN", format!("127.0.0.1:{}", self.detector_http)),
             ("DISTANS__SINK__BATCH_MAX_ROWS", self.sink_batch_rows.to_string()),
             ("DISTANS__SINK__BATCH_MAX_WAIT_MS", "200".to_string()),
             ("DISTANS__SINK__RETRY_MAX_MS", "1000".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        .collect::<BTreeMap<String, String>>();
+        // The generated home region, for `patient_not_resident`.
+        let home = distans_cli::generate::region_org_number("23");
+        variables.insert(format!("DISTANS__DETECTOR__RULES__HOME_REGIONS__{home}"), "23".to_string());
+        variables
     }
 
     pub fn settings(&self) -> Settings {
@@ -323,7 +330,11 @@ impl Env {
             command.env(key, value);
         }
         let process = Process::spawn(service, command, self.dir.path().join(format!("{service}.log")))?;
-        let port = if service == "ingester" { self.ingester_http } else { self.sink_http };
+        let port = match service {
+            "ingester" => self.ingester_http,
+            "detector" => self.detector_http,
+            _ => self.sink_http,
+        };
         let mut process = process;
         wait_for(&format!("{service} /healthz"), Duration::from_secs(60), || {
             if !process.is_running() {
@@ -362,6 +373,19 @@ struct Count {
 /// Rows physically stored, duplicates included.
 pub async fn physical_rows(client: &clickhouse::Client) -> anyhow::Result<u64> {
     Ok(client.query("SELECT count() AS count FROM invoice_lines").fetch_one::<Count>().await?.count)
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct RuleCount {
+    rule_id: String,
+    findings: u64,
+}
+
+/// Findings in `anomalies` per rule, duplicates collapsed.
+pub async fn findings_by_rule(client: &clickhouse::Client) -> anyhow::Result<BTreeMap<String, usize>> {
+    let rows: Vec<RuleCount> =
+        client.query("SELECT rule_id, count() AS findings FROM anomalies FINAL GROUP BY rule_id").fetch_all().await?;
+    Ok(rows.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect())
 }
 
 /// Waits until ClickHouse holds `lines` distinct lines.

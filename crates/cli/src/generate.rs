@@ -506,7 +506,8 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         line.line_number = line_number;
         line.invoice_date = later;
         if same_day {
-            line.visit_time = line.visit_time.map(|t| if t.hour() < 12 { t + TimeDelta::hours(6) } else { t - TimeDelta::hours(6) });
+            line.visit_time =
+                line.visit_time.map(|t| if t.hour() < 12 { t + TimeDelta::hours(6) } else { t - TimeDelta::hours(6) });
         }
         visits.push(line);
         invalid.push(false);

@@ -23,8 +23,7 @@ async fn main() -> anyhow::Result<()> {
     env.sink_batch_rows = 5_000; // the production default
     let settings = env.settings();
     let make = |year, seed| {
-        let options =
-            Options::new("23", year, lines, seed, &settings.detector.rules);
+        let options = Options::new("23", year, lines, seed, &settings.detector.rules);
         generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)
     };
     let first = make(2024, 1)?;
