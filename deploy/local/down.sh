@@ -3,7 +3,7 @@
 # after 15 s. With names (e.g. "sink"), stops only those.
 source "$(dirname "$0")/common.sh"
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(ingester sink tansu clickhouse)
+[ ${#names[@]} -gt 0 ] || names=(ingester sink detector tansu clickhouse)
 for name in "${names[@]}"; do
   pid_file="$RUN_DIR/$name.pid"
   [ -f "$pid_file" ] || continue

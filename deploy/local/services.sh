@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# services.sh start|stop: the ingester and the sink, built in target/debug,
+# services.sh start|stop: the ingester, the sink and the detector, built in target/debug,
 # as background processes with PIDs and logs under .run/.
 source "$(dirname "$0")/common.sh"
 mkdir -p "$RUN_DIR" "$DATA_DIR"
@@ -13,7 +13,7 @@ export DISTANS__PSEUDONYM__KEY=$(cat "$key_file")
 
 case "${1:-}" in
   start)
-    for service in ingester sink; do
+    for service in ingester sink detector; do
       pid_file="$RUN_DIR/$service.pid"
       if running "$pid_file"; then
         log "$service already running (pid $(cat "$pid_file"))"
@@ -25,9 +25,10 @@ case "${1:-}" in
     done
     wait_until 60 "ingester /healthz" curl -sf "http://127.0.0.1:$INGESTER_HTTP_PORT/healthz"
     wait_until 60 "sink /healthz" curl -sf "http://127.0.0.1:$SINK_HTTP_PORT/healthz"
+    wait_until 300 "detector /healthz (state rebuilt)" curl -sf "http://127.0.0.1:$DETECTOR_HTTP_PORT/healthz"
     ;;
   stop)
-    "$ROOT/deploy/local/down.sh" ingester sink
+    "$ROOT/deploy/local/down.sh" ingester sink detector
     ;;
   *)
     echo "usage: $0 start|stop" >&2

@@ -182,8 +182,29 @@ async fn a_file_sent_twice_counts_once() -> anyhow::Result<()> {
     let totals = distans_e2e::totals(&client).await?;
     assert_eq!(totals.lines, data.summary.valid as u64);
     assert_eq!(totals.net_amount_ore, data.summary.valid_net_amount_ore);
+    // A corrected file: the same lines (same keys), each visit a day
+    // earlier, so many move to another visit month. The newest version
+    // replaces the old one; nothing counts twice.
+    let corrected: Vec<_> = data
+        .lines
+        .iter()
+        .cloned()
+        .map(|mut l| {
+            l.visit_date = l.visit_date.pred_opt().expect("a day earlier");
+            l
+        })
+        .collect();
+    produce::produce_lines(&settings, &corrected, false).await?;
+    let expected_rows = 3 * data.summary.valid as u64;
+    wait_for("the corrected copy to be written", TIMEOUT, || {
+        let (_, page) = http_get(env.sink_http, "/metrics")?;
+        Ok(metric(&page, "distans_sink_rows_inserted_total").unwrap_or(0.0) >= expected_rows as f64)
+    })?;
+    let totals = distans_e2e::totals(&client).await?;
+    assert_eq!(totals.lines, data.summary.valid as u64);
+    assert_eq!(totals.net_amount_ore, data.summary.valid_net_amount_ore);
     // The report view reads through the duplicates too.
-    let report = distans_cli::report::monthly_by_profession(&client, None, Some(2025)).await?;
+    let report = distans_cli::report::monthly_by_profession(&client, None, None).await?;
     assert_eq!(report.iter().map(|r| r.net_amount_ore).sum::<i64>(), data.summary.valid_net_amount_ore);
     assert_eq!(report.iter().map(|r| r.contacts).sum::<i64>(), data.summary.valid_contacts);
     Ok(())

@@ -148,26 +148,40 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             print_produced(&settings, produced);
         }
         Command::Wait { lines, summary, written_since, timeout_secs } => {
-            let lines = match (lines, summary) {
-                (Some(lines), _) => lines,
+            let (lines, findings) = match (lines, summary) {
+                (Some(lines), _) => (lines, 0),
                 (None, Some(path)) => {
                     let text =
                         std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    serde_json::from_str::<generate::Summary>(&text)?.valid as u64
+                    let summary = serde_json::from_str::<generate::Summary>(&text)?;
+                    (summary.valid as u64, summary.expected_findings.values().sum::<usize>() as u64)
                 }
                 (None, None) => anyhow::bail!("give --lines or --summary"),
             };
             let client =
                 distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
             let started = Instant::now();
+            let timeout = Duration::from_secs(timeout_secs);
             loop {
                 let count = report::current_line_count(&client, written_since).await.unwrap_or(0);
                 if count >= lines {
                     println!("{count} lines in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
                     break;
                 }
-                if started.elapsed() > Duration::from_secs(timeout_secs) {
+                if started.elapsed() > timeout {
                     anyhow::bail!("timed out after {timeout_secs} s: {count} of {lines} lines in ClickHouse");
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            // The findings a generated file should give (the anomalies it injected).
+            while findings > 0 {
+                let count = report::current_finding_count(&client).await.unwrap_or(0);
+                if count >= findings {
+                    println!("{count} findings in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
+                    break;
+                }
+                if started.elapsed() > timeout {
+                    anyhow::bail!("timed out after {timeout_secs} s: {count} of {findings} findings in ClickHouse");
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
@@ -180,6 +194,10 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
                 println!("no invoice lines match");
             } else {
                 print!("{}", report::render(&rows));
+            }
+            let findings = report::findings_by_rule(&client, buyer.as_deref()).await?;
+            if !findings.is_empty() {
+                print!("\n{}", report::render_findings(&findings));
             }
         }
         Command::DeadLetters { list } => {

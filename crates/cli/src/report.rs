@@ -62,6 +62,68 @@ pub async fn current_line_count(client: &Client, since: Option<u32>) -> clickhou
     Ok(query.fetch_one::<Count>().await?.count)
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, clickhouse::Row)]
+pub struct RuleFindings {
+    pub rule_id: String,
+    pub findings: u64,
+    pub providers: u64,
+    pub amount_at_stake_ore: i64,
+}
+
+/// Findings per rule from `anomalies` (duplicates collapsed).
+pub async fn findings_by_rule(
+    client: &Client,
+    buyer_org_number: Option<&str>,
+) -> clickhouse::error::Result<Vec<RuleFindings>> {
+    let mut sql = String::from(
+        "SELECT rule_id, count() AS findings, uniqExact(provider_org_number) AS providers, \
+         sum(amount_at_stake_ore) AS amount_at_stake_ore FROM anomalies FINAL",
+    );
+    if buyer_org_number.is_some() {
+        sql.push_str(" WHERE buyer_org_number = ?");
+    }
+    sql.push_str(" GROUP BY rule_id ORDER BY amount_at_stake_ore DESC, rule_id");
+    let mut query = client.query(&sql);
+    if let Some(buyer) = buyer_org_number {
+        query = query.bind(buyer);
+    }
+    query.fetch_all().await
+}
+
+/// Findings in `anomalies` (a finding published twice counts once).
+pub async fn current_finding_count(client: &Client) -> clickhouse::error::Result<u64> {
+    Ok(client.query("SELECT count() AS count FROM anomalies FINAL").fetch_one::<Count>().await?.count)
+}
+
+/// Findings per rule with what each rule means.
+pub fn render_findings(rows: &[RuleFindings]) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["Rule", "Findings", "Providers", "At stake, SEK", "What it means"]);
+    for row in rows {
+        let meaning = distans_domain::rules::RULES
+            .iter()
+            .find(|r| r.id == row.rule_id)
+            .map_or(String::new(), |r| r.english.to_string());
+        table.add_row([
+            row.rule_id.clone(),
+            row.findings.to_string(),
+            row.providers.to_string(),
+            kronor(row.amount_at_stake_ore),
+            meaning,
+        ]);
+    }
+    let total: u64 = rows.iter().map(|r| r.findings).sum();
+    let at_stake: i64 = rows.iter().map(|r| r.amount_at_stake_ore).sum();
+    table.add_row(["Total".to_string(), total.to_string(), String::new(), kronor(at_stake), String::new()]);
+    for index in 1..=3 {
+        if let Some(column) = table.column_mut(index) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    format!("Findings per rule\n{table}\n")
+}
+
 /// Öre as Swedish kronor with a space every three digits: `1 234 567`.
 pub fn kronor(ore: i64) -> String {
     let sek = (ore as f64 / 100.0).round() as i64;

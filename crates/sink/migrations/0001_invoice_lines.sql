@@ -1,8 +1,11 @@
 -- Valid, pseudonymised invoice lines, one row per line as the ingester passed it on.
--- A line delivered twice (a redelivery after a crash) is written twice; the
--- ReplacingMergeTree keeps one row per (buyer, invoice id, line number) at merge
--- time, and every report reads through FINAL or the invoice_lines_current view,
--- so a line never counts twice.
+-- A line delivered twice (a redelivery after a crash, or a file sent again) is
+-- written twice; the ReplacingMergeTree keeps the newest row per (buyer, invoice
+-- id, line number), and every report reads through FINAL or the
+-- invoice_lines_current view, so a line never counts twice. Rows collapse only
+-- within a partition, so the partition comes from the key itself: the YYMM in
+-- the invoice id (ZVF + 10-digit org number + YYMM + counter), which the
+-- ingester checks.
 CREATE TABLE IF NOT EXISTS invoice_lines
 (
     invoice_id String,
@@ -51,7 +54,7 @@ CREATE TABLE IF NOT EXISTS invoice_lines
     inserted_at DateTime
 )
 ENGINE = ReplacingMergeTree(inserted_at)
-PARTITION BY toYYYYMM(visit_date)
+PARTITION BY substring(invoice_id, 14, 4)
 ORDER BY (buyer_org_number, invoice_id, line_number);
 
 -- The lines with duplicates collapsed: what BI tools and reports read.

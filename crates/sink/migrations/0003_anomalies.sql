@@ -1,7 +1,8 @@
 -- Findings of the detector, one row per finding written. A finding published
 -- again (a redelivery after a crash) has the same finding_id; the
 -- ReplacingMergeTree keeps one, and reports read through FINAL or
--- anomalies_current.
+-- anomalies_current. As in invoice_lines, the partition comes from the key:
+-- the invoice month in the line key (finding ids are per rule and line key).
 CREATE TABLE IF NOT EXISTS anomalies
 (
     finding_id String,
@@ -21,7 +22,7 @@ CREATE TABLE IF NOT EXISTS anomalies
     inserted_at DateTime
 )
 ENGINE = ReplacingMergeTree(inserted_at)
-PARTITION BY toYYYYMM(visit_date)
+PARTITION BY substring(line_key, 14, 4)
 ORDER BY (buyer_org_number, rule_id, finding_id);
 
 CREATE VIEW IF NOT EXISTS anomalies_current AS
