@@ -174,16 +174,18 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             // The findings a generated file should give (the anomalies it injected).
-            while findings > 0 {
-                let count = report::current_finding_count(&client).await.unwrap_or(0);
-                if count >= findings {
-                    println!("{count} findings in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
-                    break;
+            if findings > 0 {
+                loop {
+                    let count = report::current_finding_count(&client).await.unwrap_or(0);
+                    if count >= findings {
+                        println!("{count} findings in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
+                        break;
+                    }
+                    if started.elapsed() > timeout {
+                        anyhow::bail!("timed out after {timeout_secs} s: {count} of {findings} findings in ClickHouse");
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                if started.elapsed() > timeout {
-                    anyhow::bail!("timed out after {timeout_secs} s: {count} of {findings} findings in ClickHouse");
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
         Command::Report { buyer, year } => {
