@@ -44,6 +44,7 @@ lint:
 bench: install
 	cargo build --release --workspace --bins
 	target/release/distans-bench $(LINES)
+	target/release/distans-bench-rules
 
 clean: down
 	rm -rf .data .run

@@ -1,0 +1,67 @@
+//! The rule engine at national volume, in process: lines per second with
+//! every rule on, and the memory its state takes. Prints figures.
+//!
+//! usage: distans-bench-rules [LINES]   (default 3 000 000: a year of national volume)
+
+use std::time::Instant;
+
+use distans_cli::generate::{self, Options};
+use distans_domain::enrich::Provenance;
+use distans_domain::rules::RuleEngine;
+use distans_domain::validate::Context;
+use distans_domain::{validate_and_enrich, Pseudonymiser};
+use distans_e2e::TEST_KEY;
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let total: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(3_000_000);
+    let settings = distans_runtime::Settings::load_with_env(None, Some(Default::default()))?;
+    let mut rules = settings.detector.rules.clone();
+    rules.home_regions.insert(generate::region_org_number("23"), "23".into());
+    // One generated region-year, enriched once; copies with other keys and
+    // patients stand in for the other regions and years.
+    let options = Options::new("23", 2025, 25_000, 7, &rules);
+    let generated = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
+    let pseudonymiser = Pseudonymiser::new(TEST_KEY.as_bytes())?;
+    let ctx = Context { tariffs: &settings.tariffs, pseudonymiser: &pseudonymiser, ingested_at_ms: 0 };
+    let source = Provenance { topic: "bench".into(), partition: 0, offset: 0 };
+    let template: Vec<_> =
+        generated.lines.iter().filter_map(|l| validate_and_enrich(l, source.clone(), ctx).ok()).collect();
+
+    let mut engine = RuleEngine::new(rules);
+    let before = rss_kib();
+    let started = Instant::now();
+    let (mut observed, mut findings, mut copy) = (0usize, 0usize, 0usize);
+    while observed < total {
+        for line in &template {
+            if observed >= total {
+                break;
+            }
+            let mut line = line.clone();
+            line.invoice_id = format!("{copy:04}{}", line.invoice_id);
+            line.credited_invoice_id = line.credited_invoice_id.map(|c| format!("{copy:04}{c}"));
+            line.patient_pseudonym = format!("{copy:04}{}", line.patient_pseudonym);
+            findings += engine.observe(&line).len();
+            observed += 1;
+        }
+        copy += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let after = rss_kib();
+    println!("rule engine, all rules on: {observed} lines in {seconds:.1} s = {:.0} lines/s", observed as f64 / seconds);
+    println!("findings: {findings}; lines in state: {}", engine.remembered_lines());
+    println!(
+        "resident memory: {} MiB before, {} MiB after ({:.0} bytes per line in state)",
+        before / 1024,
+        after / 1024,
+        (after.saturating_sub(before) * 1024) as f64 / engine.remembered_lines().max(1) as f64
+    );
+    Ok(())
+}
