@@ -20,6 +20,7 @@ pub struct Settings {
     pub ingester: IngesterSettings,
     pub sink: SinkSettings,
     pub detector: DetectorSettings,
+    pub notifier: NotifierSettings,
     pub clickhouse: ClickHouseSettings,
     pub pseudonym: PseudonymSettings,
     pub log: LogSettings,
@@ -66,6 +67,16 @@ pub struct DetectorSettings {
     pub group_id: String,
     pub http_listen: SocketAddr,
     pub rules: distans_domain::rules::RuleSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifierSettings {
+    pub group_id: String,
+    pub http_listen: SocketAddr,
+    pub webhook_url: String,
+    pub format: String,
+    pub immediate_severity: String,
+    pub digest_interval_ms: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -179,6 +190,15 @@ impl Settings {
             p.push("topics.input, valid, dead_letter and alerts must be distinct and non-empty".to_string());
         }
         p.extend(self.detector.rules.problems());
+        if !["generic", "teams", "slack"].contains(&self.notifier.format.as_str()) {
+            p.push(format!("notifier.format must be generic, teams or slack, not {:?}", self.notifier.format));
+        }
+        if distans_domain::rules::Severity::parse(&self.notifier.immediate_severity).is_none() {
+            p.push("notifier.immediate_severity must be low, medium or high".to_string());
+        }
+        if self.notifier.digest_interval_ms == 0 {
+            p.push("notifier.digest_interval_ms must be positive".to_string());
+        }
         p.extend(self.tariffs.problems().into_iter().map(|m| format!("tariffs: {m}")));
         p
     }

@@ -14,10 +14,7 @@ use distans_e2e::TEST_KEY;
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
-        .unwrap_or(0)
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok()).unwrap_or(0)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,7 +52,10 @@ fn main() -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let after = rss_kib();
-    println!("rule engine, all rules on: {observed} lines in {seconds:.1} s = {:.0} lines/s", observed as f64 / seconds);
+    println!(
+        "rule engine, all rules on: {observed} lines in {seconds:.1} s = {:.0} lines/s",
+        observed as f64 / seconds
+    );
     println!("findings: {findings}; lines in state: {}", engine.remembered_lines());
     println!(
         "resident memory: {} MiB before, {} MiB after ({:.0} bytes per line in state)",

@@ -1,0 +1,237 @@
+//! What a message says, and its JSON for each webhook format. No I/O.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use distans_domain::rules::{Severity, RULES};
+use distans_wire::TimedFinding;
+use serde_json::{json, Value};
+
+/// Line keys shown in one message, at most; the query finds them all.
+const MAX_KEYS: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Generic,
+    Teams,
+    Slack,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "generic" => Some(Format::Generic),
+            "teams" => Some(Format::Teams),
+            "slack" => Some(Format::Slack),
+            _ => None,
+        }
+    }
+}
+
+/// The findings of one rule at one provider detected on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub rule_id: String,
+    pub severity: Severity,
+    pub buyer_org_number: String,
+    pub provider_org_number: String,
+    pub provider_name: String,
+    pub day: NaiveDate,
+    pub findings: usize,
+    pub amount_at_stake_ore: i64,
+    pub line_keys: BTreeSet<String>,
+    /// The evidence of one finding, as an example.
+    pub example: String,
+}
+
+impl Digest {
+    pub fn new(first: &TimedFinding, day: NaiveDate) -> Digest {
+        let f = &first.finding;
+        Digest {
+            rule_id: f.rule_id.clone(),
+            severity: f.severity,
+            buyer_org_number: f.buyer_org_number.clone(),
+            provider_org_number: f.provider_org_number.clone(),
+            provider_name: f.provider_name.clone(),
+            day,
+            findings: 0,
+            amount_at_stake_ore: 0,
+            line_keys: BTreeSet::new(),
+            example: f.evidence.clone(),
+        }
+    }
+
+    pub fn add(&mut self, timed: &TimedFinding) {
+        self.findings += 1;
+        self.amount_at_stake_ore += timed.finding.amount_at_stake_ore;
+        if let Some(key) = timed.finding.line_keys.first() {
+            self.line_keys.insert(key.clone());
+        }
+    }
+
+    /// The SQL that lists the findings behind the digest.
+    pub fn query(&self) -> String {
+        format!(
+            "SELECT * FROM anomalies_current WHERE rule_id = '{}' AND provider_org_number = '{}' AND toDate(detected_at) = '{}'",
+            quote(&self.rule_id),
+            quote(&self.provider_org_number),
+            self.day
+        )
+    }
+}
+
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+fn sek(ore: i64) -> String {
+    format!("{:.2}", ore as f64 / 100.0)
+}
+
+fn explanation(rule_id: &str) -> (&'static str, &'static str) {
+    RULES.iter().find(|r| r.id == rule_id).map_or(("", ""), |r| (r.english, r.swedish))
+}
+
+/// One finding, sent at once.
+pub fn finding(format: Format, timed: &TimedFinding) -> Value {
+    let f = &timed.finding;
+    let (english, swedish) = explanation(&f.rule_id);
+    let title =
+        format!("{} finding: {} at {} ({})", f.severity.as_str(), f.rule_id, f.provider_name, f.provider_org_number);
+    let text = format!(
+        "{}\n{}\nEvidence: {}\nAt stake: {} SEK. Lines: {}. Finding id: {}.",
+        english,
+        swedish,
+        f.evidence,
+        sek(f.amount_at_stake_ore),
+        f.line_keys.join(", "),
+        f.finding_id
+    );
+    match format {
+        Format::Generic => json!({
+            "kind": "finding",
+            "finding_id": f.finding_id,
+            "rule_id": f.rule_id,
+            "severity": f.severity.as_str(),
+            "explanation": {"en": english, "sv": swedish},
+            "buyer_org_number": f.buyer_org_number,
+            "provider_org_number": f.provider_org_number,
+            "provider_name": f.provider_name,
+            "performing_unit_hsa_id": f.performing_unit_hsa_id,
+            "visit_date": f.visit_date.to_string(),
+            "amount_at_stake_ore": f.amount_at_stake_ore,
+            "evidence": f.evidence,
+            "line_keys": f.line_keys,
+            "detected_at_ms": timed.detected_at_ms,
+        }),
+        Format::Teams => teams(&title, &text),
+        Format::Slack => json!({"text": format!("*{title}*\n{text}")}),
+    }
+}
+
+/// A group of findings, sent as one message.
+pub fn digest(format: Format, d: &Digest) -> Value {
+    let (english, swedish) = explanation(&d.rule_id);
+    let keys: Vec<&String> = d.line_keys.iter().take(MAX_KEYS).collect();
+    let title = format!(
+        "{} {} finding(s) at {} ({}) on {}",
+        d.findings, d.rule_id, d.provider_name, d.provider_org_number, d.day
+    );
+    let text = format!(
+        "{}\n{}\nAt stake: {} SEK. Example: {}\nLines (first {}): {}\nAll of them: {}",
+        english,
+        swedish,
+        sek(d.amount_at_stake_ore),
+        d.example,
+        keys.len(),
+        keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+        d.query()
+    );
+    match format {
+        Format::Generic => json!({
+            "kind": "digest",
+            "rule_id": d.rule_id,
+            "severity": d.severity.as_str(),
+            "explanation": {"en": english, "sv": swedish},
+            "buyer_org_number": d.buyer_org_number,
+            "provider_org_number": d.provider_org_number,
+            "provider_name": d.provider_name,
+            "day": d.day.to_string(),
+            "findings": d.findings,
+            "amount_at_stake_ore": d.amount_at_stake_ore,
+            "line_keys": keys,
+            "example": d.example,
+            "query": d.query(),
+        }),
+        Format::Teams => teams(&title, &text),
+        Format::Slack => json!({"text": format!("*{title}*\n{text}")}),
+    }
+}
+
+/// A Microsoft Teams incoming-webhook MessageCard.
+fn teams(title: &str, text: &str) -> Value {
+    json!({
+        "@type": "MessageCard",
+        "@context": "https://schema.org/extensions",
+        "summary": title,
+        "title": title,
+        "text": text.replace('\n', "\n\n"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distans_domain::rules::{finding_id, Finding};
+
+    fn timed(rule: &str, key: &str, severity: Severity) -> TimedFinding {
+        TimedFinding {
+            finding: Finding {
+                finding_id: finding_id(rule, key),
+                rule_id: rule.into(),
+                severity,
+                line_keys: vec![key.into()],
+                buyer_org_number: "2321000230".into(),
+                provider_org_number: "5591000010".into(),
+                provider_name: "Nordvård Digital AB".into(),
+                performing_unit_hsa_id: "SE5591000010-E0001".into(),
+                patient_pseudonym: Some("ab".into()),
+                visit_date: "2025-02-14".parse().expect("date"),
+                amount_at_stake_ore: 15_000,
+                evidence: "unit price 650 SEK, tariff 500 SEK".into(),
+            },
+            detected_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_digest_counts_and_sums() {
+        let a = timed("wrong_price", "ZVF1:1", Severity::Medium);
+        let mut d = Digest::new(&a, "2025-03-01".parse().expect("date"));
+        d.add(&a);
+        d.add(&timed("wrong_price", "ZVF1:2", Severity::Medium));
+        let v = digest(Format::Generic, &d);
+        assert_eq!(v["findings"], 2);
+        assert_eq!(v["amount_at_stake_ore"], 30_000);
+        assert_eq!(v["line_keys"], json!(["ZVF1:1", "ZVF1:2"]));
+        assert_eq!(
+            v["query"],
+            "SELECT * FROM anomalies_current WHERE rule_id = 'wrong_price' AND provider_org_number = '5591000010' AND toDate(detected_at) = '2025-03-01'"
+        );
+        assert!(v["explanation"]["sv"].as_str().is_some_and(|s| s.contains("taxan")));
+    }
+
+    #[test]
+    fn formats() {
+        let a = timed("double_invoicing", "ZVF1:1", Severity::High);
+        let teams = finding(Format::Teams, &a);
+        assert_eq!(teams["@type"], "MessageCard");
+        assert!(teams["title"].as_str().is_some_and(|t| t.contains("double_invoicing")));
+        let slack = finding(Format::Slack, &a);
+        assert!(slack["text"].as_str().is_some_and(|t| t.starts_with("*high finding: double_invoicing")));
+        let generic = finding(Format::Generic, &a);
+        assert_eq!(generic["kind"], "finding");
+        assert_eq!(generic["finding_id"], a.finding.finding_id);
+        assert!(!generic.to_string().contains("\"ab\""), "no pseudonym in alerts to people");
+    }
+}
