@@ -278,6 +278,9 @@ pub struct Env {
     pub ingester_http: u16,
     pub sink_http: u16,
     pub detector_http: u16,
+    pub notifier_http: u16,
+    /// Where the notifier posts, if one runs.
+    pub webhook_url: Option<String>,
     /// Small batches by default, so that a crash lands mid-stream.
     pub sink_batch_rows: usize,
 }
@@ -287,8 +290,19 @@ impl Env {
         let dir = tempfile::Builder::new().prefix("distans-e2e-").tempdir()?;
         let broker = Broker::start(dir.path())?;
         let clickhouse = ClickHouse::start(dir.path())?;
-        let (ingester_http, sink_http, detector_http) = (free_port(), free_port(), free_port());
-        Ok(Env { broker, clickhouse, ingester_http, sink_http, detector_http, sink_batch_rows: 400, dir })
+        let (ingester_http, sink_http, detector_http, notifier_http) =
+            (free_port(), free_port(), free_port(), free_port());
+        Ok(Env {
+            broker,
+            clickhouse,
+            ingester_http,
+            sink_http,
+            detector_http,
+            notifier_http,
+            webhook_url: None,
+            sink_batch_rows: 400,
+            dir,
+        })
     }
 
     /// The `DISTANS__…` variables for the services and the CLI code.
@@ -311,6 +325,11 @@ impl Env {
         // The generated home region, for `patient_not_resident`.
         let home = distans_cli::generate::region_org_number("23");
         variables.insert(format!("DISTANS__DETECTOR__RULES__HOME_REGIONS__{home}"), "23".to_string());
+        variables.insert("DISTANS__NOTIFIER__HTTP_LISTEN".into(), format!("127.0.0.1:{}", self.notifier_http));
+        if let Some(url) = &self.webhook_url {
+            variables.insert("DISTANS__NOTIFIER__WEBHOOK_URL".into(), url.clone());
+            variables.insert("DISTANS__NOTIFIER__DIGEST_INTERVAL_MS".into(), "1000".into());
+        }
         variables
     }
 
@@ -333,6 +352,7 @@ impl Env {
         let port = match service {
             "ingester" => self.ingester_http,
             "detector" => self.detector_http,
+            "notifier" => self.notifier_http,
             _ => self.sink_http,
         };
         let mut process = process;
@@ -402,5 +422,45 @@ pub async fn wait_for_lines(client: &clickhouse::Client, lines: u64, timeout: Du
             bail!("timed out after {timeout:?}: ClickHouse holds {current:?}, want {lines} lines");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A webhook on loopback for the notifier: answers `statuses` in turn (then
+/// 200) and passes each accepted body on.
+pub async fn webhook(
+    listener: tokio::net::TcpListener,
+    mut statuses: Vec<u16>,
+    bodies: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    statuses.reverse();
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { return };
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let body = loop {
+            let Ok(n) = stream.read(&mut buffer).await else { break None };
+            if n == 0 {
+                break None;
+            }
+            request.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    break Some(body.to_string());
+                }
+            }
+        };
+        let status = statuses.pop().unwrap_or(200);
+        let response = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        let _ = stream.write_all(response.as_bytes()).await;
+        if let (Some(body), 200) = (body, status) {
+            let _ = bodies.send(body);
+        }
     }
 }

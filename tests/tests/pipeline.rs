@@ -294,3 +294,63 @@ async fn the_detector_finds_exactly_the_injected_anomalies_across_a_kill() -> an
     assert_eq!(distans_e2e::findings_by_rule(&client).await?, expected);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_reach_people_grouped_and_none_is_lost_while_the_webhook_is_down() -> anyhow::Result<()> {
+    let mut env = Env::start()?;
+    // The webhook is down to begin with: a port nobody listens on.
+    let port = distans_e2e::free_port();
+    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+    let settings = env.settings();
+    let client = env.clickhouse.client();
+    let mut options = Options::new("23", 2025, 3_000, 31, &settings.detector.rules);
+    options.implausible_share = 0.06;
+    let data = generate::generate(&options, &settings.tariffs).expect("generates");
+    let expected = &data.summary.expected_findings;
+    let total: usize = expected.values().sum();
+    let high: usize = ["double_invoicing", "patient_not_resident"].iter().filter_map(|r| expected.get(*r)).sum();
+
+    let _ingester = env.spawn("ingester")?;
+    let _sink = env.spawn("sink")?;
+    let _detector = env.spawn("detector")?;
+    let _notifier = env.spawn("notifier")?;
+    produce::produce_lines(&settings, &data.lines, false).await?;
+    wait_for("the notifier to fail against the down webhook", TIMEOUT, || {
+        let (_, page) = http_get(env.notifier_http, "/metrics")?;
+        Ok(metric(&page, "distans_notifier_webhook_failures_total").unwrap_or(0.0) >= 2.0)
+    })?;
+
+    // The webhook comes up; everything found must arrive, grouped.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+    let (mut immediate, mut digested) = (0usize, BTreeMap::<String, usize>::new());
+    let mut groups = HashSet::new();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while immediate + digested.values().sum::<usize>() < total {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(Some(body)) = tokio::time::timeout(left, rx.recv()).await else {
+            anyhow::bail!("timed out: {immediate} immediate and {digested:?} digested of {expected:?}");
+        };
+        let message: serde_json::Value = serde_json::from_str(&body)?;
+        match message["kind"].as_str() {
+            Some("finding") => immediate += 1,
+            Some("digest") => {
+                let rule = message["rule_id"].as_str().unwrap_or_default().to_string();
+                let group = (rule.clone(), message["provider_org_number"].to_string(), message["day"].to_string());
+                groups.insert(group);
+                *digested.entry(rule).or_default() += message["findings"].as_u64().unwrap_or(0) as usize;
+            }
+            other => anyhow::bail!("unexpected message kind {other:?}: {body}"),
+        }
+    }
+    assert_eq!(immediate, high, "high-severity findings one by one");
+    let mut expected_digested = expected.clone();
+    expected_digested.remove("double_invoicing");
+    expected_digested.remove("patient_not_resident");
+    assert_eq!(digested, expected_digested, "every other finding in a digest, once");
+    assert!(groups.len() < total - high, "grouped: {} digests for {} findings", groups.len(), total - high);
+    // And ClickHouse holds the same findings.
+    assert_eq!(distans_e2e::findings_by_rule(&client).await?, *expected);
+    Ok(())
+}

@@ -73,6 +73,11 @@ impl OffsetTracker {
     }
 }
 
+/// A digest's group: rule, provider org number, day of detection.
+type Group = (String, String, String);
+/// Where a finding was read: topic, partition, offset.
+type Position = (String, i32, i64);
+
 /// Runs the notifier until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), NotifierError> {
     let config = &settings.notifier;
@@ -95,8 +100,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 
     let codec = Codec::embedded();
     let mut tracker = OffsetTracker::default();
-    // (rule, provider, day) -> the digest and the offsets it carries.
-    let mut digests: BTreeMap<(String, String, String), (Digest, Vec<(String, i32, i64)>)> = BTreeMap::new();
+    let mut digests: BTreeMap<Group, (Digest, Vec<Position>)> = BTreeMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(config.digest_interval_ms));
     tick.tick().await;
     'run: loop {

@@ -3,47 +3,13 @@
 
 use std::time::Duration;
 
+use distans_e2e::webhook;
 use distans_notifier::{Metrics, Sender};
 use distans_runtime::Health;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// Serves POSTs: answers `statuses` in turn (then 200), and passes each body on.
-async fn webhook(listener: TcpListener, mut statuses: Vec<u16>, bodies: mpsc::UnboundedSender<String>) {
-    statuses.reverse();
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else { return };
-        let mut request = Vec::new();
-        let mut buffer = [0u8; 4096];
-        let body = loop {
-            let Ok(n) = stream.read(&mut buffer).await else { break None };
-            if n == 0 {
-                break None;
-            }
-            request.extend_from_slice(&buffer[..n]);
-            let text = String::from_utf8_lossy(&request).to_string();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length = head
-                    .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(0);
-                if body.len() >= length {
-                    break Some(body.to_string());
-                }
-            }
-        };
-        let status = statuses.pop().unwrap_or(200);
-        let response = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        let _ = stream.write_all(response.as_bytes()).await;
-        if let (Some(body), 200) = (body, status) {
-            let _ = bodies.send(body);
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_message_waits_while_the_webhook_is_down_and_arrives_when_it_is_back() {
