@@ -163,6 +163,8 @@ pub enum ImplausibleKind {
     SameDayRepeat,
     /// A patient with two psychologist contacts more than the limit.
     ExcessivePsychologistContacts,
+    /// Three more contacts with the same profession on the next days.
+    ContactBurst,
 }
 
 impl ImplausibleKind {
@@ -180,10 +182,11 @@ impl ImplausibleKind {
             ImplausibleKind::MissingNeedsAssessment => "missing_needs_assessment",
             ImplausibleKind::SameDayRepeat => "same_day_repeat",
             ImplausibleKind::ExcessivePsychologistContacts => "excessive_psychologist_contacts",
+            ImplausibleKind::ContactBurst => "contact_burst",
         }
     }
 
-    const ALL: [ImplausibleKind; 11] = [
+    const ALL: [ImplausibleKind; 12] = [
         ImplausibleKind::WrongPrice,
         ImplausibleKind::DoubleInvoicing,
         ImplausibleKind::PhysicalProcedure,
@@ -195,6 +198,7 @@ impl ImplausibleKind {
         ImplausibleKind::MissingNeedsAssessment,
         ImplausibleKind::SameDayRepeat,
         ImplausibleKind::ExcessivePsychologistContacts,
+        ImplausibleKind::ContactBurst,
     ];
 }
 
@@ -334,7 +338,15 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
     let providers: Vec<String> =
         PROVIDERS.iter().map(|p| format!("{}{}", p.org_body, luhn_check_digit(p.org_body))).collect();
     let patient_count = (options.lines / 3).max(1);
-    let patients: Vec<Patient> = (0..patient_count).map(|_| new_patient(&mut rng, &region, options.year)).collect();
+    // Distinct personnummer: two patients sharing one would be one patient to the rules.
+    let mut ids = std::collections::HashSet::new();
+    let mut patients: Vec<Patient> = Vec::with_capacity(patient_count);
+    while patients.len() < patient_count {
+        let patient = new_patient(&mut rng, &region, options.year);
+        if ids.insert(patient.id.clone()) {
+            patients.push(patient);
+        }
+    }
 
     // Visits first, then invoices: one invoice per seller and visit month.
     let mut visits: Vec<InvoiceLine> = Vec::with_capacity(options.lines);
@@ -361,6 +373,7 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         (id, *number)
     };
 
+    // (patient index, profession, visit date) of every contact made so far.
     let mut taken: std::collections::HashSet<(usize, &str, NaiveDate)> = std::collections::HashSet::new();
     let mut credited: std::collections::HashSet<(String, i32)> = std::collections::HashSet::new();
     while visits.len() < options.lines {
@@ -373,9 +386,13 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         // One contact per patient, profession and day: the rest of the same
         // day would be a finding nobody injected.
         let patient_index = patients.iter().position(|p| std::ptr::eq(p, patient)).unwrap_or(0);
+        // At most one other contact with the profession within six days either
+        // side, so no week holds a burst nobody injected.
         let visit_date = loop {
             let date = start + Days::new(rng.random_range(0..days_in_year));
-            if taken.insert((patient_index, profession, date)) {
+            let near = (-6i64..=6).filter(|d| taken.contains(&(patient_index, profession, date + TimeDelta::days(*d))));
+            if !taken.contains(&(patient_index, profession, date)) && near.count() <= 1 {
+                taken.insert((patient_index, profession, date));
                 break date;
             }
         };
@@ -445,6 +462,8 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         }
     }
 
+    let patient_index_of: std::collections::HashMap<&str, usize> =
+        patients.iter().enumerate().map(|(i, p)| (p.id.as_str(), i)).collect();
     // Spoil a share of lines, each in one known way, and make a share implausible.
     let mut invalid = vec![false; visits.len()];
     let mut to_double = Vec::new();
@@ -464,12 +483,19 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         } else if rng.random_bool(options.implausible_share) {
             let mut kind = ImplausibleKind::ALL[rng.random_range(0..ImplausibleKind::ALL.len())];
             let credited_line = credited.contains(&(line.invoice_id.clone(), line.line_number));
+            // A repeat or a burst must not meet the patient's other contacts
+            // with the profession, or it would show more than one finding.
+            let patient = patient_index_of.get(line.patient_id.as_str()).copied().unwrap_or(usize::MAX);
+            let profession = PROFESSIONS.iter().map(|(p, _)| *p).find(|p| *p == line.profession_code).unwrap_or("");
+            let lonely = (-6i64..=9)
+                .all(|d| d == 0 || !taken.contains(&(patient, profession, line.visit_date + TimeDelta::days(d))));
             let assessed = options.needs_assessment_from.is_some_and(|from| line.visit_date >= from);
             // Each excessive-contacts patient adds limit + 2 lines: one per 10 000 lines at most.
             let excessive_full = excessive >= (options.lines / 10_000).max(1);
             if (kind == ImplausibleKind::DoubleInvoicing && credited_line)
                 || (kind == ImplausibleKind::MissingNeedsAssessment && !assessed)
                 || (kind == ImplausibleKind::ExcessivePsychologistContacts && excessive_full)
+                || (matches!(kind, ImplausibleKind::SameDayRepeat | ImplausibleKind::ContactBurst) && !lonely)
             {
                 kind = ImplausibleKind::WrongPrice;
             }
@@ -479,7 +505,15 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
                     1
                 }
                 ImplausibleKind::SameDayRepeat => {
-                    to_repeat.push(index);
+                    to_repeat.push((index, 0));
+                    1
+                }
+                ImplausibleKind::ContactBurst => {
+                    // Three more on the next three days: four in a week, one over the limit of 3.
+                    for day in 1..=3 {
+                        to_repeat.push((index, day));
+                        taken.insert((patient, profession, line.visit_date + Days::new(day)));
+                    }
                     1
                 }
                 ImplausibleKind::ExcessivePsychologistContacts => {
@@ -497,18 +531,27 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
     }
     // Double invoicing: the same contact again, on an invoice of a later month.
     // Same-day repeats: another contact with the same profession, hours later.
-    for (index, same_day) in to_double.into_iter().map(|i| (i, false)).chain(to_repeat.into_iter().map(|i| (i, true))) {
+    // Bursts: the same contact again on each of the next days.
+    let doubles = to_double.into_iter().map(|i| (i, None));
+    for (index, repeat_day) in doubles.chain(to_repeat.into_iter().map(|(i, day)| (i, Some(day)))) {
         let mut line = visits[index].clone();
         let seller = sellers.iter().position(|s| *s == line.seller_org_number).unwrap_or(0);
-        let later = if same_day { line.invoice_date } else { line.invoice_date + Days::new(25) };
-        let (invoice_id, line_number) = invoice_id_for(seller, later.year(), later.month(), false);
+        match repeat_day {
+            None => line.invoice_date = line.invoice_date + Days::new(25),
+            Some(0) => {
+                line.visit_time =
+                    line.visit_time
+                        .map(|t| if t.hour() < 12 { t + TimeDelta::hours(6) } else { t - TimeDelta::hours(6) });
+            }
+            Some(day) => {
+                line.visit_date = line.visit_date + Days::new(day);
+                line.invoice_date = line.invoice_date.max(line.visit_date);
+            }
+        }
+        let (invoice_id, line_number) =
+            invoice_id_for(seller, line.invoice_date.year(), line.invoice_date.month(), false);
         line.invoice_id = invoice_id;
         line.line_number = line_number;
-        line.invoice_date = later;
-        if same_day {
-            line.visit_time =
-                line.visit_time.map(|t| if t.hour() < 12 { t + TimeDelta::hours(6) } else { t - TimeDelta::hours(6) });
-        }
         visits.push(line);
         invalid.push(false);
     }
@@ -623,6 +666,7 @@ fn make_implausible(line: &mut InvoiceLine, kind: ImplausibleKind, home_county: 
         // Added once all lines exist.
         ImplausibleKind::DoubleInvoicing
         | ImplausibleKind::SameDayRepeat
+        | ImplausibleKind::ContactBurst
         | ImplausibleKind::ExcessivePsychologistContacts => {}
     }
 }
@@ -715,7 +759,7 @@ mod tests {
         assert_eq!(s.valid_contacts, contacts);
         assert_eq!(s.valid_net_by_month.values().sum::<i64>(), net);
         assert!(s.invalid > 50 && s.credit_notes > 5, "{s:?}");
-        assert_eq!(s.implausible_by_kind.len(), 11, "{s:?}");
+        assert_eq!(s.implausible_by_kind.len(), 12, "{s:?}");
         let keys: std::collections::HashSet<String> = generated.lines.iter().map(InvoiceLine::key).collect();
         assert_eq!(keys.len(), generated.lines.len(), "line keys are unique");
     }
@@ -735,8 +779,15 @@ mod tests {
     /// The injected findings are exactly what the rules find, no more.
     #[test]
     fn expected_findings_agree_with_the_rules() {
+        for seed in [5, 21, 22, 31, 42] {
+            expected_findings_agree_for(seed);
+        }
+    }
+
+    fn expected_findings_agree_for(seed: u64) {
         let t = tariffs();
-        let options = options(12_000, 5);
+        let mut options = options(12_000, seed);
+        options.implausible_share = 0.06;
         let generated = generate(&options, &t).expect("generates");
         let rules = distans_domain::rules::RuleSettings {
             disabled: vec![],
@@ -750,6 +801,8 @@ mod tests {
             psychologist_limit: options.psychologist_limit,
             psychologist_window_days: 365,
             same_day_limit: 1,
+            burst_limit: 3,
+            burst_window_days: 7,
             needs_assessment_from: options.needs_assessment_from,
         };
         let mut engine = distans_domain::rules::RuleEngine::new(rules);
@@ -765,7 +818,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(found, generated.summary.expected_findings);
-        assert_eq!(found.len(), 11, "every rule is exercised: {found:?}");
+        assert_eq!(found, generated.summary.expected_findings, "seed {seed}");
+        assert_eq!(found.len(), 12, "every rule is exercised: {found:?}");
     }
 }

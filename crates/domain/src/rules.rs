@@ -8,9 +8,8 @@
 //! gives the same findings with the same ids.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 
-use chrono::{Months, NaiveDate, NaiveTime};
+use chrono::{Months, NaiveDate, Timelike};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -124,6 +123,13 @@ pub const SAME_DAY_REPEAT: Rule = Rule {
     english: "More contacts with one profession on the same day for one patient than the limit.",
     swedish: "Fler kontakter med en yrkesgrupp samma dag för en patient än gränsen.",
 };
+pub const CONTACT_BURST: Rule = Rule {
+    id: "contact_burst",
+    severity: Severity::Low,
+    riv_reason: None,
+    english: "More contacts with one profession for one patient within a few days than the limit.",
+    swedish: "Fler kontakter med en yrkesgrupp för en patient inom några dagar än gränsen.",
+};
 pub const MISSING_NEEDS_ASSESSMENT: Rule = Rule {
     id: "missing_needs_assessment",
     severity: Severity::Medium,
@@ -132,7 +138,7 @@ pub const MISSING_NEEDS_ASSESSMENT: Rule = Rule {
     swedish: "Distanskontakten föregicks inte av en behovs- och lämplighetsbedömning (Ds 2023:27), efter det datum regeln gäller från.",
 };
 
-pub const RULES: [Rule; 11] = [
+pub const RULES: [Rule; 12] = [
     WRONG_PRICE,
     WRONG_PRODUCT,
     NO_REFERRAL,
@@ -143,6 +149,7 @@ pub const RULES: [Rule; 11] = [
     PHYSICAL_PROCEDURE,
     EXCESSIVE_PSYCHOLOGIST,
     SAME_DAY_REPEAT,
+    CONTACT_BURST,
     MISSING_NEEDS_ASSESSMENT,
 ];
 
@@ -172,6 +179,9 @@ pub struct RuleSettings {
     pub psychologist_window_days: u32,
     /// Contacts per patient, profession and day allowed before `same_day_repeat`.
     pub same_day_limit: usize,
+    /// Contacts per patient and profession allowed within `burst_window_days`.
+    pub burst_limit: usize,
+    pub burst_window_days: u32,
     /// Visit date from which `missing_needs_assessment` applies (Ds 2023:27).
     pub needs_assessment_from: Option<NaiveDate>,
 }
@@ -184,8 +194,8 @@ impl RuleSettings {
                 p.push(format!("detector.rules.disabled names an unknown rule {id:?}"));
             }
         }
-        if self.psychologist_window_days == 0 {
-            p.push("detector.rules.psychologist_window_days must be at least 1".into());
+        if self.psychologist_window_days == 0 || self.burst_window_days == 0 {
+            p.push("detector.rules: window lengths must be at least 1 day".into());
         }
         p
     }
@@ -227,24 +237,30 @@ fn short_hash(parts: &[&str]) -> u64 {
     u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
 }
 
-/// What the stateful rules remember of one invoice line: small, with the
-/// strings many lines share interned.
+/// What the stateful rules remember of one invoice line, kept small: the
+/// strings many lines share are interned, the pseudonym is 128 bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
-    /// Order between lines of one contact: invoice date, then line key.
     invoice_date: NaiveDate,
-    key: Arc<str>,
+    key: Box<str>,
     invoice_id: u64,
     visit_date: NaiveDate,
-    visit_time: Option<NaiveTime>,
+    /// Seconds since midnight; `u32::MAX` when the invoice has no time.
+    visit_time: u32,
     net_amount_ore: i64,
-    place: Arc<Place>,
-    patient: Arc<str>,
+    place: u32,
+    patient: u128,
 }
 
 impl Seen {
-    fn order(&self) -> (NaiveDate, &str) {
+    /// Order between lines of one contact: invoice date, then line key.
+    fn invoice_order(&self) -> (NaiveDate, &str) {
         (self.invoice_date, &self.key)
+    }
+
+    /// Order between contacts: visit date and time, then line key.
+    fn visit_order(&self) -> (NaiveDate, u32, &str) {
+        (self.visit_date, self.visit_time, &self.key)
     }
 }
 
@@ -262,16 +278,21 @@ struct Place {
 #[derive(Debug, Default)]
 pub struct RuleEngine {
     settings: Option<RuleSettings>,
-    /// Invoice lines per contact fingerprint (patient, provider, profession, date, time).
-    contacts: HashMap<u64, Vec<Seen>>,
+    /// Every invoice line seen, once; the maps below hold indices into it.
+    seen: Vec<Seen>,
+    /// The first invoice line of each contact fingerprint (patient, provider,
+    /// profession, date, time) …
+    contacts: HashMap<u64, u32>,
+    /// … and the other lines of the few contacts invoiced more than once.
+    repeated: HashMap<u64, Vec<u32>>,
     /// Contacts a credit note cancels on an invoice: (fingerprint, credited invoice id).
     credited: HashSet<(u64, u64)>,
-    /// Psychologist contacts per patient, one per fingerprint.
-    psychologist: HashMap<u64, Vec<Seen>>,
-    /// Contacts per (patient, profession, date), one per fingerprint.
-    same_day: HashMap<u64, Vec<Seen>>,
-    places: HashMap<u64, Arc<Place>>,
-    patients: HashMap<u64, Arc<str>>,
+    /// Contacts per patient and profession (one line per fingerprint).
+    by_profession: HashMap<u64, Vec<u32>>,
+    /// Psychologist contacts per patient (one line per fingerprint).
+    psychologist: HashMap<u128, Vec<u32>>,
+    places: Vec<Place>,
+    place_ids: HashMap<u64, u32>,
     emitted: HashSet<String>,
 }
 
@@ -290,7 +311,13 @@ impl RuleEngine {
 
     /// Lines remembered by the stateful rules (for memory figures).
     pub fn remembered_lines(&self) -> usize {
-        self.contacts.values().map(Vec::len).sum()
+        self.seen.len()
+    }
+
+    fn lines_of(&self, fingerprint: u64) -> Vec<u32> {
+        let mut lines: Vec<u32> = self.contacts.get(&fingerprint).copied().into_iter().collect();
+        lines.extend(self.repeated.get(&fingerprint).into_iter().flatten());
+        lines
     }
 
     /// The findings `line` brings to light that were not returned before.
@@ -310,7 +337,7 @@ impl RuleEngine {
             return findings;
         }
         let key = line.key();
-        if self.contacts.get(&fingerprint).is_some_and(|lines| lines.iter().any(|l| *l.key == *key)) {
+        if self.lines_of(fingerprint).iter().any(|&i| *self.seen[i as usize].key == *key) {
             // A redelivered line: everything it shows was returned the first time.
             return findings;
         }
@@ -320,66 +347,90 @@ impl RuleEngine {
             &line.provider_name,
             &line.performing_unit_hsa_id,
         ]);
-        let place = self
-            .places
-            .entry(place_id)
-            .or_insert_with(|| {
-                Arc::new(Place {
+        let place = match self.place_ids.get(&place_id) {
+            Some(&index) => index,
+            None => {
+                self.places.push(Place {
                     buyer: line.buyer_org_number.clone(),
                     provider_org: line.provider_org_number.clone(),
                     provider_name: line.provider_name.clone(),
                     unit: line.performing_unit_hsa_id.clone(),
-                })
-            })
-            .clone();
-        let patient = self
-            .patients
-            .entry(short_hash(&[&line.patient_pseudonym]))
-            .or_insert_with(|| Arc::from(line.patient_pseudonym.as_str()))
-            .clone();
-        let seen = Seen {
+                });
+                let index = u32::try_from(self.places.len() - 1).unwrap_or(u32::MAX);
+                self.place_ids.insert(place_id, index);
+                index
+            }
+        };
+        let patient = u128::from_str_radix(&line.patient_pseudonym, 16)
+            .unwrap_or_else(|_| u128::from(short_hash(&[&line.patient_pseudonym])));
+        let index = u32::try_from(self.seen.len()).unwrap_or(u32::MAX);
+        self.seen.push(Seen {
             invoice_date: line.invoice_date,
-            key: Arc::from(key),
+            key: key.into_boxed_str(),
             invoice_id: short_hash(&[&line.invoice_id]),
             visit_date: line.visit_date,
-            visit_time: line.visit_time,
+            visit_time: line.visit_time.map_or(u32::MAX, |t| t.num_seconds_from_midnight()),
             net_amount_ore: line.net_amount_ore,
             place,
             patient,
-        };
-        self.line_rules(line, &seen, &mut findings);
-        self.double_invoicing(fingerprint, &seen, &mut findings);
-        let is_first_of_contact = self.contacts.get(&fingerprint).is_some_and(|v| v.len() == 1);
-        if is_first_of_contact {
-            if self.settings().psychologist_professions.contains(&line.profession_code) {
-                self.psychologist_contacts(line, &seen, &mut findings);
+        });
+        self.line_rules(line, index, &mut findings);
+        let first_of_contact = match self.contacts.get(&fingerprint) {
+            None => {
+                self.contacts.insert(fingerprint, index);
+                true
             }
-            self.same_day_repeats(line, &seen, &mut findings);
+            Some(_) => {
+                self.repeated.entry(fingerprint).or_default().push(index);
+                false
+            }
+        };
+        self.double_invoicing(fingerprint, &mut findings);
+        if first_of_contact {
+            let group = short_hash(&[&line.patient_pseudonym, &line.profession_code]);
+            self.insert_by_visit(Grouping::Profession(group), index);
+            self.same_day_and_bursts(group, &line.profession_code, &mut findings);
+            if self.settings().psychologist_professions.contains(&line.profession_code) {
+                self.insert_by_visit(Grouping::Psychologist(patient), index);
+                self.psychologist_contacts(patient, &mut findings);
+            }
         }
         findings.retain(|f| self.emitted.insert(f.finding_id.clone()));
         findings
     }
 
-    fn finding(&self, rule: &Rule, about: &Seen, related: &[&Seen], amount: i64, evidence: String) -> Finding {
+    fn insert_by_visit(&mut self, grouping: Grouping, index: u32) {
+        let group = match grouping {
+            Grouping::Profession(id) => self.by_profession.entry(id).or_default(),
+            Grouping::Psychologist(patient) => self.psychologist.entry(patient).or_default(),
+        };
+        let seen = &self.seen;
+        let at = group.partition_point(|&i| seen[i as usize].visit_order() < seen[index as usize].visit_order());
+        group.insert(at, index);
+    }
+
+    fn finding(&self, rule: &Rule, about: u32, related: &[u32], amount: i64, evidence: String) -> Finding {
+        let about = &self.seen[about as usize];
+        let place = &self.places[about.place as usize];
         let mut line_keys = vec![about.key.to_string()];
-        line_keys.extend(related.iter().map(|s| s.key.to_string()));
+        line_keys.extend(related.iter().map(|&i| self.seen[i as usize].key.to_string()));
         Finding {
             finding_id: finding_id(rule.id, &about.key),
             rule_id: rule.id.to_string(),
             severity: rule.severity,
             line_keys,
-            buyer_org_number: about.place.buyer.clone(),
-            provider_org_number: about.place.provider_org.clone(),
-            provider_name: about.place.provider_name.clone(),
-            performing_unit_hsa_id: about.place.unit.clone(),
-            patient_pseudonym: Some(about.patient.to_string()),
+            buyer_org_number: place.buyer.clone(),
+            provider_org_number: place.provider_org.clone(),
+            provider_name: place.provider_name.clone(),
+            performing_unit_hsa_id: place.unit.clone(),
+            patient_pseudonym: Some(format!("{:032x}", about.patient)),
             visit_date: about.visit_date,
             amount_at_stake_ore: amount,
             evidence,
         }
     }
 
-    fn line_rules(&self, line: &EnrichedLine, seen: &Seen, out: &mut Vec<Finding>) {
+    fn line_rules(&self, line: &EnrichedLine, seen: u32, out: &mut Vec<Finding>) {
         let s = self.settings();
         let net = line.net_amount_ore;
         if self.enabled(&WRONG_PRICE) {
@@ -461,70 +512,91 @@ impl RuleEngine {
 
     /// Every uncancelled invoice line of a contact but the first (by
     /// invoice date, invoice id, line number) is a double.
-    fn double_invoicing(&mut self, fingerprint: u64, seen: &Seen, out: &mut Vec<Finding>) {
-        let lines = self.contacts.entry(fingerprint).or_default();
-        lines.push(seen.clone());
-        lines.sort_by(|a, b| a.order().cmp(&b.order()));
+    fn double_invoicing(&self, fingerprint: u64, out: &mut Vec<Finding>) {
         if !self.enabled(&DOUBLE_INVOICING) {
             return;
         }
-        let lines = &self.contacts[&fingerprint];
-        let live: Vec<&Seen> = lines.iter().filter(|l| !self.credited.contains(&(fingerprint, l.invoice_id))).collect();
-        if let Some((first, doubles)) = live.split_first() {
-            for double in doubles {
-                let evidence = format!("the contact of {} is also invoiced on line {}", double.visit_date, first.key);
-                out.push(self.finding(&DOUBLE_INVOICING, double, &[first], double.net_amount_ore, evidence));
+        let mut live: Vec<u32> = self
+            .lines_of(fingerprint)
+            .into_iter()
+            .filter(|&i| !self.credited.contains(&(fingerprint, self.seen[i as usize].invoice_id)))
+            .collect();
+        live.sort_by(|&a, &b| self.seen[a as usize].invoice_order().cmp(&self.seen[b as usize].invoice_order()));
+        if let Some((&first, doubles)) = live.split_first() {
+            for &double in doubles {
+                let d = &self.seen[double as usize];
+                let evidence = format!(
+                    "the contact of {} is also invoiced on line {}",
+                    d.visit_date, self.seen[first as usize].key
+                );
+                out.push(self.finding(&DOUBLE_INVOICING, double, &[first], d.net_amount_ore, evidence));
             }
         }
     }
 
-    /// Ranks a patient's psychologist contacts within the window ending at
-    /// each contact; those beyond the limit are flagged.
-    fn psychologist_contacts(&mut self, line: &EnrichedLine, seen: &Seen, out: &mut Vec<Finding>) {
-        let patient = short_hash(&[&line.patient_pseudonym]);
-        let contacts = self.psychologist.entry(patient).or_default();
-        contacts.push(seen.clone());
-        contacts.sort_by(|a, b| (a.visit_date, a.visit_time, &a.key).cmp(&(b.visit_date, b.visit_time, &b.key)));
+    /// For each contact of a group (sorted by visit), its rank among the
+    /// group's contacts within `window_days` ending at its visit date.
+    fn ranks_in_window(&self, group: &[u32], window_days: i64) -> Vec<(u32, usize)> {
+        let mut ranks = Vec::with_capacity(group.len());
+        let mut start = 0;
+        for (i, &index) in group.iter().enumerate() {
+            let date = self.seen[index as usize].visit_date;
+            while (date - self.seen[group[start] as usize].visit_date).num_days() >= window_days {
+                start += 1;
+            }
+            ranks.push((index, i - start + 1));
+        }
+        ranks
+    }
+
+    fn psychologist_contacts(&self, patient: u128, out: &mut Vec<Finding>) {
         if !self.enabled(&EXCESSIVE_PSYCHOLOGIST) {
             return;
         }
         let window = i64::from(self.settings().psychologist_window_days);
         let limit = self.settings().psychologist_limit;
-        let contacts = &self.psychologist[&patient];
-        for (i, contact) in contacts.iter().enumerate() {
-            let in_window =
-                contacts[..=i].iter().filter(|c| (contact.visit_date - c.visit_date).num_days() < window).count();
-            if in_window > limit {
-                let evidence = format!(
-                    "{} psychologist/psychotherapist contact in {window} days (limit {limit})",
-                    ordinal(in_window)
-                );
-                out.push(self.finding(&EXCESSIVE_PSYCHOLOGIST, contact, &[], contact.net_amount_ore, evidence));
+        let group = &self.psychologist[&patient];
+        for (contact, rank) in self.ranks_in_window(group, window) {
+            if rank > limit {
+                let evidence =
+                    format!("{} psychologist/psychotherapist contact in {window} days (limit {limit})", ordinal(rank));
+                let amount = self.seen[contact as usize].net_amount_ore;
+                out.push(self.finding(&EXCESSIVE_PSYCHOLOGIST, contact, &[], amount, evidence));
             }
         }
     }
 
-    fn same_day_repeats(&mut self, line: &EnrichedLine, seen: &Seen, out: &mut Vec<Finding>) {
-        let day = short_hash(&[&line.patient_pseudonym, &line.profession_code, &line.visit_date.to_string()]);
-        let contacts = self.same_day.entry(day).or_default();
-        contacts.push(seen.clone());
-        contacts.sort_by(|a, b| (a.visit_time, &a.key).cmp(&(b.visit_time, &b.key)));
-        if !self.enabled(&SAME_DAY_REPEAT) {
-            return;
-        }
-        let limit = self.settings().same_day_limit;
-        let contacts = &self.same_day[&day];
-        for (i, contact) in contacts.iter().enumerate().skip(limit) {
-            let evidence = format!(
-                "{} contact with {} on {} (limit {limit})",
-                ordinal(i + 1),
-                line.profession_code,
-                contact.visit_date
-            );
-            let first = &contacts[0];
-            out.push(self.finding(&SAME_DAY_REPEAT, contact, &[first], contact.net_amount_ore, evidence));
+    fn same_day_and_bursts(&self, group: u64, profession: &str, out: &mut Vec<Finding>) {
+        let s = self.settings();
+        let contacts = &self.by_profession[&group];
+        for (rule, window, limit) in
+            [(&SAME_DAY_REPEAT, 1, s.same_day_limit), (&CONTACT_BURST, i64::from(s.burst_window_days), s.burst_limit)]
+        {
+            if !self.enabled(rule) {
+                continue;
+            }
+            for (contact, rank) in self.ranks_in_window(contacts, window) {
+                if rank > limit {
+                    let c = &self.seen[contact as usize];
+                    let evidence = if window == 1 {
+                        format!("{} contact with {profession} on {} (limit {limit})", ordinal(rank), c.visit_date)
+                    } else {
+                        format!(
+                            "{} contact with {profession} within {window} days up to {} (limit {limit})",
+                            ordinal(rank),
+                            c.visit_date
+                        )
+                    };
+                    out.push(self.finding(rule, contact, &[], c.net_amount_ore, evidence));
+                }
+            }
         }
     }
+}
+
+enum Grouping {
+    Profession(u64),
+    Psychologist(u128),
 }
 
 fn sek(ore: i64) -> String {
@@ -551,6 +623,7 @@ mod tests {
     use super::*;
     use crate::enrich::{AgeGroup, Initiative, Provenance, Sex};
     use crate::{PatientIdKind, TariffClass};
+    use chrono::NaiveTime;
 
     fn date(s: &str) -> NaiveDate {
         s.parse().expect("date")
@@ -569,6 +642,8 @@ mod tests {
             psychologist_limit: 20,
             psychologist_window_days: 365,
             same_day_limit: 1,
+            burst_limit: 3,
+            burst_window_days: 7,
             needs_assessment_from: Some(date("2025-10-01")),
         }
     }
@@ -773,6 +848,28 @@ mod tests {
         let mut next_year = psychologist_visit(99, start + chrono::Days::new(21 * 7 + 365));
         next_year.invoice_date = next_year.visit_date + chrono::Days::new(1);
         assert!(engine.observe(&next_year).is_empty());
+    }
+
+    #[test]
+    fn bursts_within_a_week() {
+        let day = |n: u64| date("2025-03-03") + chrono::Days::new(n);
+        let visit = |n: u32, on: NaiveDate| {
+            let mut l = line(200 + n, 1);
+            l.visit_date = on;
+            l.invoice_date = date("2025-04-10");
+            l
+        };
+        // Four contacts in seven days (days 0, 2, 4, 6): the fourth is a burst.
+        let mut engine = RuleEngine::new(settings());
+        let visits = [visit(0, day(0)), visit(1, day(2)), visit(2, day(4)), visit(3, day(6))];
+        let findings: Vec<Finding> = visits.iter().flat_map(|l| engine.observe(l)).collect();
+        assert_eq!(rule_ids(&findings), ["contact_burst"]);
+        assert_eq!(findings[0].line_keys, vec![visits[3].key()]);
+        assert_eq!(findings[0].evidence, "4th contact with LK within 7 days up to 2025-03-09 (limit 3)");
+        // Spread over eight days (0, 2, 4, 7): no burst.
+        let mut engine = RuleEngine::new(settings());
+        let spread = [visit(0, day(0)), visit(1, day(2)), visit(2, day(4)), visit(3, day(7))];
+        assert!(spread.iter().flat_map(|l| engine.observe(l)).next().is_none());
     }
 
     #[test]
