@@ -14,7 +14,7 @@ struct Pseudonym {
     patient_pseudonym: String,
 }
 
-const TIMEOUT: Duration = Duration::from_secs(180);
+const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Lines of one year; different years never share a line key.
 fn generated(env: &Env, year: i32, lines: usize, seed: u64, invalid_share: f64) -> Generated {
