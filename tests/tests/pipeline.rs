@@ -350,7 +350,14 @@ async fn findings_reach_people_grouped_and_none_is_lost_while_the_webhook_is_dow
     expected_digested.remove("patient_not_resident");
     assert_eq!(digested, expected_digested, "every other finding in a digest, once");
     assert!(groups.len() < total - high, "grouped: {} digests for {} findings", groups.len(), total - high);
-    // And ClickHouse holds the same findings.
-    assert_eq!(distans_e2e::findings_by_rule(&client).await?, *expected);
+    // And ClickHouse holds the same findings (the sink writes them in batches).
+    let mut stored = BTreeMap::new();
+    wait_for("the findings in ClickHouse", TIMEOUT, || {
+        stored = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(distans_e2e::findings_by_rule(&client))
+        })?;
+        Ok(stored.values().sum::<usize>() >= total)
+    })?;
+    assert_eq!(stored, *expected);
     Ok(())
 }

@@ -79,8 +79,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         let mut replay_until = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
         for p in &partitions {
+            let (low, _) = consumer.fetch_watermarks(&topics.valid, *p, Duration::from_secs(10))?;
             let until = match committed.find_partition(&topics.valid, *p).map(|e| e.offset()) {
-                Some(Offset::Offset(n)) if n > 0 => n,
+                // Records deleted by retention cannot be replayed: replay what is left.
+                Some(Offset::Offset(n)) if n > low => n,
                 _ => 0,
             };
             if until > 0 {
@@ -97,8 +99,20 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     health.set_ready(!replaying);
     tracing::info!(topic = %topics.valid, ?replay_until, "detector running; rebuilding state up to the committed offsets");
 
-    let codec = Codec::embedded();
-    let mut engine = RuleEngine::new(settings.detector.rules.clone());
+    let mut detector = Detector {
+        codec: Codec::embedded(),
+        engine: RuleEngine::new(settings.detector.rules.clone()),
+        producer,
+        metrics: metrics.clone(),
+        alerts: topics.alerts.clone(),
+        dead_letter: topics.dead_letter.clone(),
+    };
+    // Records past the committed offsets that arrive while another partition
+    // is still replaying wait here (their partition paused): every replayed
+    // line must be seen before any live one, or a finding that only a live
+    // line completes could surface at a replayed line and be suppressed.
+    let mut held: Vec<Record> = Vec::new();
+    let mut paused = TopicPartitionList::new();
     loop {
         let received = tokio::select! {
             biased;
@@ -112,60 +126,139 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                 continue;
             }
         };
-        let source =
-            Provenance { topic: message.topic().to_string(), partition: message.partition(), offset: message.offset() };
-        let replayed = replay_until.get(&source.partition).is_some_and(|until| source.offset < *until);
-        let payload = message.payload().unwrap_or_default();
-        let outcome = match codec.decode_enriched_line(payload) {
-            Ok(line) => {
-                let findings = engine.observe(&line);
-                metrics.lines_observed.inc();
-                if replayed {
-                    metrics.lines_replayed.inc();
-                    Ok(())
-                } else {
-                    publish(&producer, &codec, &topics.alerts, findings, &metrics, &shutdown).await
+        let record = Record {
+            source: Provenance {
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+            },
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+        };
+        let replayed = replay_until.get(&record.source.partition).is_some_and(|until| record.source.offset < *until);
+        if replaying && !replayed {
+            if paused.find_partition(&record.source.topic, record.source.partition).is_none() {
+                paused.add_partition(&record.source.topic, record.source.partition);
+                if let Err(error) = consumer.pause(&paused) {
+                    tracing::warn!(%error, "cannot pause a partition; holding its records in memory");
                 }
             }
-            Err(_) if replayed => Ok(()),
-            Err(error) => {
-                let letter =
-                    DeadLetter::new(STAGE, &[error.into_violation()], &source, message.key(), payload, now_ms());
-                let encoded = codec.encode_dead_letter(&letter)?;
-                metrics.dead_lettered.inc();
-                let on_retry = || {
-                    metrics.produce_retries.inc();
-                };
-                kafka::deliver(&producer, &topics.dead_letter, message.key(), &encoded, &shutdown, on_retry).await
-            }
-        };
-        if outcome.is_err() {
-            break;
+            held.push(record);
+            continue;
         }
         if replayed {
-            if source.offset + 1 >= replay_until[&source.partition] {
-                replay_until.remove(&source.partition);
+            detector.observe(&record, true, &shutdown).await?;
+            if record.source.offset + 1 >= replay_until[&record.source.partition] {
+                replay_until.remove(&record.source.partition);
             }
-            if replay_until.is_empty() && replaying {
+            if replay_until.is_empty() {
                 replaying = false;
                 metrics.replaying.set(0);
-                health.set_ready(true);
                 tracing::info!(
                     lines = metrics.lines_replayed.get(),
                     seconds = replay_started.elapsed().as_secs_f64(),
+                    held = held.len(),
                     "state rebuilt from the topic"
                 );
+                let mut stopped = false;
+                for record in std::mem::take(&mut held) {
+                    if !detector.observe(&record, false, &shutdown).await? {
+                        stopped = true;
+                        break;
+                    }
+                    store(&consumer, &record.source);
+                }
+                if paused.count() > 0 {
+                    if let Err(error) = consumer.resume(&paused) {
+                        tracing::warn!(%error, "cannot resume paused partitions");
+                    }
+                }
+                health.set_ready(true);
+                if stopped {
+                    break;
+                }
             }
-        } else if let Err(error) = consumer.store_offset(&source.topic, source.partition, source.offset) {
-            tracing::warn!(%error, partition = source.partition, offset = source.offset, "cannot store offset");
+        } else {
+            if !detector.observe(&record, false, &shutdown).await? {
+                break;
+            }
+            store(&consumer, &record.source);
         }
-        metrics.lines_in_state.set(i64::try_from(engine.remembered_lines()).unwrap_or(i64::MAX));
+        metrics.lines_in_state.set(i64::try_from(detector.engine.remembered_lines()).unwrap_or(i64::MAX));
     }
     kafka::commit_stored_offsets(&consumer);
     health.set_ready(false);
     shutdown.cancel();
     let _ = http.await;
     Ok(())
+}
+
+/// One record of the valid topic, owned (it may wait while others replay).
+#[derive(Debug)]
+struct Record {
+    source: Provenance,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+struct Detector {
+    codec: Codec,
+    engine: RuleEngine,
+    producer: rdkafka::producer::FutureProducer,
+    metrics: Metrics,
+    alerts: String,
+    dead_letter: String,
+}
+
+impl Detector {
+    /// Feeds the record to the rules; unless `replayed`, publishes what they
+    /// find (or dead-letters a record that is not an enriched line). Returns
+    /// false when stopped before the broker acknowledged.
+    async fn observe(
+        &mut self,
+        record: &Record,
+        replayed: bool,
+        stop: &CancellationToken,
+    ) -> Result<bool, DetectorError> {
+        let outcome = match self.codec.decode_enriched_line(&record.payload) {
+            Ok(line) => {
+                let findings = self.engine.observe(&line);
+                self.metrics.lines_observed.inc();
+                if replayed {
+                    self.metrics.lines_replayed.inc();
+                    Ok(())
+                } else {
+                    publish(&self.producer, &self.codec, &self.alerts, findings, &self.metrics, stop).await
+                }
+            }
+            Err(_) if replayed => Ok(()),
+            Err(error) => {
+                let violation = error.into_violation();
+                let letter = DeadLetter::new(
+                    STAGE,
+                    &[violation],
+                    &record.source,
+                    record.key.as_deref(),
+                    &record.payload,
+                    now_ms(),
+                );
+                let encoded = self.codec.encode_dead_letter(&letter)?;
+                self.metrics.dead_lettered.inc();
+                let on_retry = || {
+                    self.metrics.produce_retries.inc();
+                };
+                kafka::deliver(&self.producer, &self.dead_letter, record.key.as_deref(), &encoded, stop, on_retry).await
+            }
+        };
+        Ok(outcome.is_ok())
+    }
+}
+
+/// Stores the offset of a record whose findings are acknowledged.
+fn store<C: Consumer<kafka::LagContext>>(consumer: &C, source: &Provenance) {
+    if let Err(error) = consumer.store_offset(&source.topic, source.partition, source.offset) {
+        tracing::warn!(%error, partition = source.partition, offset = source.offset, "cannot store offset");
+    }
 }
 
 /// Publishes findings, each keyed by its id, and waits for every ack.
