@@ -77,7 +77,17 @@ async fn main() -> anyhow::Result<()> {
     wait_for_lines(&client, first.summary.valid as u64, Duration::from_secs(600)).await?;
     println!("sink service (incl. start):      {}", rate(first.summary.valid, started.elapsed().as_secs_f64()));
 
-    // 5. End to end with both running: from the first record produced to the last line queryable.
+    // 4b. The detector service: every valid line through all rules, findings published.
+    let started = Instant::now();
+    let detector = env.spawn("detector")?;
+    let valid = first.summary.valid as f64;
+    wait_for("the detector to observe every valid line", Duration::from_secs(600), || {
+        let (_, page) = http_get(env.detector_http, "/metrics")?;
+        Ok(metric(&page, "distans_detector_lines_observed_total").unwrap_or(0.0) >= valid)
+    })?;
+    println!("detector service (incl. start):  {}", rate(first.summary.valid, started.elapsed().as_secs_f64()));
+
+    // 5. End to end with all three running: from the first record produced to the last line queryable.
     let started = Instant::now();
     produce::produce_lines(&settings, &second.lines, false).await?;
     let produced = started.elapsed().as_secs_f64();
@@ -86,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     println!("end to end:                      {} (produce took {produced:.2} s; last line queryable {:.2} s after produce ended)",
         rate(second.lines.len(), total), total - produced);
 
-    for (name, process) in [("ingester", &ingester), ("sink", &sink)] {
+    for (name, process) in [("ingester", &ingester), ("sink", &sink), ("detector", &detector)] {
         println!("peak RSS {name}: {} MiB", process.peak_rss_kib().unwrap_or(0) / 1024);
     }
     Ok(())
