@@ -84,6 +84,25 @@ impl Process {
         Ok(Process { name: name.to_string(), child: Some(child), log })
     }
 
+    /// Starts `command` and waits until `ready` holds, failing at once if the
+    /// process exits first.
+    fn start_ready(
+        name: &str,
+        command: Command,
+        log: PathBuf,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> anyhow::Result<Process> {
+        let mut process = Process::spawn(name, command, log)?;
+        wait_for(&format!("{name} to be ready"), timeout, || {
+            if !process.is_running() {
+                bail!("{name} exited\n{}", process.log_tail(30));
+            }
+            Ok(ready())
+        })?;
+        Ok(process)
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -165,14 +184,11 @@ impl Broker {
             .current_dir(&self.dir)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "sqlite://tansu.db"]);
-        let mut process = Process::spawn("tansu", command, self.dir.join("tansu.log"))?;
         let port = self.port;
-        wait_for("tansu to listen", Duration::from_secs(30), || {
-            if !process.is_running() {
-                bail!("tansu exited\n{}", process.log_tail(20));
-            }
-            Ok(port_open(port))
-        })?;
+        let process =
+            Process::start_ready("tansu", command, self.dir.join("tansu.log"), Duration::from_secs(30), || {
+                port_open(port)
+            })?;
         self.process = Some(process);
         Ok(())
     }
@@ -225,14 +241,11 @@ impl ClickHouse {
         let bin = require(&bin, "run deploy/local/install.sh (make test does)")?;
         let mut command = Command::new(bin);
         command.current_dir(&self.dir).arg(format!("--config-file={}", self.dir.join("config.xml").display()));
-        let mut process = Process::spawn("clickhouse", command, self.dir.join("stdout.log"))?;
         let port = self.http_port;
-        wait_for("clickhouse /ping", Duration::from_secs(30), || {
-            if !process.is_running() {
-                bail!("clickhouse exited\n{}", process.log_tail(20));
-            }
-            Ok(http_get(port, "/ping").is_ok_and(|(status, _)| status == 200))
-        })?;
+        let process =
+            Process::start_ready("clickhouse", command, self.dir.join("stdout.log"), Duration::from_secs(30), || {
+                http_get(port, "/ping").is_ok_and(|(status, _)| status == 200)
+            })?;
         self.process = Some(process);
         Ok(())
     }
@@ -348,19 +361,15 @@ impl Env {
         for (key, value) in self.variables() {
             command.env(key, value);
         }
-        let process = Process::spawn(service, command, self.dir.path().join(format!("{service}.log")))?;
         let port = match service {
             "ingester" => self.ingester_http,
             "detector" => self.detector_http,
             "notifier" => self.notifier_http,
             _ => self.sink_http,
         };
-        let mut process = process;
-        wait_for(&format!("{service} /healthz"), Duration::from_secs(60), || {
-            if !process.is_running() {
-                bail!("{service} exited\n{}", process.log_tail(30));
-            }
-            Ok(http_get(port, "/healthz").is_ok_and(|(status, _)| status == 200))
+        let log = self.dir.path().join(format!("{service}.log"));
+        let process = Process::start_ready(service, command, log, Duration::from_secs(60), || {
+            http_get(port, "/healthz").is_ok_and(|(status, _)| status == 200)
         })?;
         Ok(process)
     }
