@@ -10,6 +10,11 @@ use distans_e2e::{http_get, metric, physical_rows, wait_for, wait_for_lines, Env
 use distans_wire::frame;
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct Count {
+    count: u64,
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
 struct Pseudonym {
     patient_pseudonym: String,
 }
@@ -79,6 +84,17 @@ async fn valid_lines_reach_clickhouse_and_invalid_ones_the_dead_letters() -> any
     for p in &pseudonyms {
         assert!(p.len() == 32 && p.bytes().all(|b| b.is_ascii_hexdigit()), "pseudonym {p:?}");
         assert!(!clear.contains(p.as_str()));
+    }
+
+    // Reference data for names in reports: every county, every configured
+    // profession, and the tariffs of the latest load.
+    for (table, expected) in [
+        ("ref_counties FINAL", 21),
+        ("ref_professions FINAL", settings.tariffs.professions.len()),
+        ("ref_tariffs_current", settings.tariffs.entries.len()),
+    ] {
+        let count: Count = client.query(&format!("SELECT count() AS count FROM {table}")).fetch_one().await?;
+        assert_eq!(count.count as usize, expected, "{table}");
     }
 
     // The ingester's metrics agree.

@@ -8,6 +8,45 @@ pub const COUNTY_CODES: [&str; 21] = [
     "24", "25",
 ];
 
+/// SCB county code → county name.
+pub const COUNTY_NAMES: [(&str, &str); 21] = [
+    ("01", "Stockholms län"),
+    ("03", "Uppsala län"),
+    ("04", "Södermanlands län"),
+    ("05", "Östergötlands län"),
+    ("06", "Jönköpings län"),
+    ("07", "Kronobergs län"),
+    ("08", "Kalmar län"),
+    ("09", "Gotlands län"),
+    ("10", "Blekinge län"),
+    ("12", "Skåne län"),
+    ("13", "Hallands län"),
+    ("14", "Västra Götalands län"),
+    ("17", "Värmlands län"),
+    ("18", "Örebro län"),
+    ("19", "Västmanlands län"),
+    ("20", "Dalarnas län"),
+    ("21", "Gävleborgs län"),
+    ("22", "Västernorrlands län"),
+    ("23", "Jämtlands län"),
+    ("24", "Västerbottens län"),
+    ("25", "Norrbottens län"),
+];
+
+/// RIV profession code → (Swedish, English) label, for reports.
+pub const PROFESSION_LABELS: [(&str, &str, &str); 10] = [
+    ("LK", "läkare", "physician"),
+    ("PS", "psykolog", "psychologist"),
+    ("PT", "psykoterapeut", "psychotherapist"),
+    ("HK", "kurator", "counsellor"),
+    ("SJ", "sjuksköterska", "nurse"),
+    ("FT", "fysioterapeut", "physiotherapist"),
+    ("BM", "barnmorska", "midwife"),
+    ("AT", "arbetsterapeut", "occupational therapist"),
+    ("DT", "dietist", "dietitian"),
+    ("LO", "logoped", "speech therapist"),
+];
+
 /// Whether `digits` (ASCII digits only) ends in a valid Luhn check digit.
 ///
 /// Swedish personnummer (the last ten digits) and organisation numbers use
@@ -173,6 +212,12 @@ mod tests {
         for (raw, expected) in cases {
             assert_eq!(is_hsa_id(raw), expected, "{raw}");
         }
+    }
+
+    #[test]
+    fn every_county_has_a_name() {
+        let named: Vec<&str> = COUNTY_NAMES.iter().map(|(code, _)| *code).collect();
+        assert_eq!(named, COUNTY_CODES);
     }
 
     #[test]

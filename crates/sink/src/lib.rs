@@ -8,6 +8,7 @@
 //! ReplacingMergeTree on the line key) and every report reads it once.
 
 mod metrics;
+pub mod reference;
 mod row;
 pub mod schema;
 mod writer;
@@ -159,14 +160,20 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let server = clickhouse_client(&settings.clickhouse);
     let mut backoff = Duration::from_millis(settings.sink.retry_initial_ms);
     loop {
-        match schema::migrate(&server, &settings.clickhouse.database).await {
+        let database = server.clone().with_database(&settings.clickhouse.database);
+        let loaded_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
+        let ready = match schema::migrate(&server, &settings.clickhouse.database).await {
+            Ok(applied) => reference::load(&database, &settings.tariffs, loaded_at).await.map(|()| applied),
+            Err(error) => Err(error),
+        };
+        match ready {
             Ok(applied) => {
-                tracing::info!(?applied, database = %settings.clickhouse.database, "clickhouse schema up to date");
+                tracing::info!(?applied, database = %settings.clickhouse.database, "clickhouse schema and reference data up to date");
                 break;
             }
             Err(error) if writer::is_data_error(&error) => return Err(error.into()),
             Err(error) => {
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "clickhouse not reachable for migrations");
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "clickhouse not reachable for migrations and reference data");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.cancelled() => return Ok(()),

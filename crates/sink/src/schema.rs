@@ -6,10 +6,11 @@
 use clickhouse::Client;
 
 /// (version, name, SQL). Append only: a released migration never changes.
-pub const MIGRATIONS: [(u32, &str, &str); 3] = [
+pub const MIGRATIONS: [(u32, &str, &str); 4] = [
     (1, "invoice_lines", include_str!("../migrations/0001_invoice_lines.sql")),
     (2, "report_views", include_str!("../migrations/0002_report_views.sql")),
     (3, "anomalies", include_str!("../migrations/0003_anomalies.sql")),
+    (4, "reference", include_str!("../migrations/0004_reference.sql")),
 ];
 
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]

@@ -1,0 +1,40 @@
+-- Reference data, so that reports and BI tools show names, not codes. The
+-- sink writes the rows at every start (from the code's tables and the
+-- tariffs in config); the newest version of each row wins.
+CREATE TABLE IF NOT EXISTS ref_counties
+(
+    county_code String,
+    name String,
+    loaded_at DateTime
+)
+ENGINE = ReplacingMergeTree(loaded_at)
+ORDER BY county_code;
+
+CREATE TABLE IF NOT EXISTS ref_professions
+(
+    profession_code String,
+    label_sv String,
+    label_en String,
+    tariff_class String,
+    loaded_at DateTime
+)
+ENGINE = ReplacingMergeTree(loaded_at)
+ORDER BY profession_code;
+
+-- Tariffs with validity dates; valid_to 2149-06-06 (the last Date) when open.
+CREATE TABLE IF NOT EXISTS ref_tariffs
+(
+    tariff_class String,
+    valid_from Date,
+    valid_to Date,
+    amount_ore Int64,
+    loaded_at DateTime
+)
+ENGINE = ReplacingMergeTree(loaded_at)
+ORDER BY (tariff_class, valid_from);
+
+-- The tariffs of the latest load: an entry removed from config is gone here.
+CREATE VIEW IF NOT EXISTS ref_tariffs_current AS
+SELECT tariff_class, valid_from, valid_to, amount_ore
+FROM ref_tariffs
+WHERE loaded_at = (SELECT max(loaded_at) FROM ref_tariffs);

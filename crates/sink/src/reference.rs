@@ -1,0 +1,72 @@
+//! Reference data written at start: county names and profession labels
+//! from the domain's tables, tariffs from config.
+
+use clickhouse::Client;
+use distans_domain::codes::{COUNTY_NAMES, PROFESSION_LABELS};
+use distans_domain::Tariffs;
+use serde::Serialize;
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct County {
+    county_code: &'static str,
+    name: &'static str,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Profession {
+    profession_code: String,
+    label_sv: String,
+    label_en: String,
+    tariff_class: &'static str,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Tariff {
+    tariff_class: &'static str,
+    valid_from: u16,
+    valid_to: u16,
+    amount_ore: i64,
+    loaded_at: u32,
+}
+
+/// Writes the reference tables (the newest load wins).
+pub async fn load(db: &Client, tariffs: &Tariffs, loaded_at: u32) -> Result<(), clickhouse::error::Error> {
+    let mut insert = db.insert::<County>("ref_counties").await?;
+    for (county_code, name) in COUNTY_NAMES {
+        insert.write(&County { county_code, name, loaded_at }).await?;
+    }
+    insert.end().await?;
+
+    let mut insert = db.insert::<Profession>("ref_professions").await?;
+    for (code, class) in &tariffs.professions {
+        let labels = PROFESSION_LABELS.iter().find(|(c, _, _)| c == code);
+        insert
+            .write(&Profession {
+                profession_code: code.clone(),
+                label_sv: labels.map_or(code.clone(), |l| l.1.to_string()),
+                label_en: labels.map_or(code.clone(), |l| l.2.to_string()),
+                tariff_class: class.as_str(),
+                loaded_at,
+            })
+            .await?;
+    }
+    insert.end().await?;
+
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+    let days = |d: chrono::NaiveDate| u16::try_from((d - epoch).num_days()).unwrap_or(u16::MAX);
+    let mut insert = db.insert::<Tariff>("ref_tariffs").await?;
+    for entry in &tariffs.entries {
+        insert
+            .write(&Tariff {
+                tariff_class: entry.class.as_str(),
+                valid_from: days(entry.valid_from),
+                valid_to: entry.valid_to.map_or(u16::MAX, days),
+                amount_ore: entry.amount_ore,
+                loaded_at,
+            })
+            .await?;
+    }
+    insert.end().await
+}
