@@ -97,6 +97,15 @@ async fn valid_lines_reach_clickhouse_and_invalid_ones_the_dead_letters() -> any
         assert_eq!(count.count as usize, expected, "{table}");
     }
 
+    // The BI user reads, and cannot write.
+    let bi = env.clickhouse.client().with_user("bi").with_password("bi");
+    let count: Count = bi.query("SELECT count() AS count FROM invoice_lines_current").fetch_one().await?;
+    assert_eq!(count.count, summary.valid as u64);
+    let write =
+        bi.query("INSERT INTO ref_counties (county_code, name, loaded_at) VALUES ('99', 'x', now())").execute().await;
+    assert!(write.is_err(), "the BI user must not write");
+    assert!(bi.query("CREATE TABLE x (a UInt8) ENGINE = TinyLog").execute().await.is_err());
+
     // The ingester's metrics agree.
     let (status, page) = http_get(env.ingester_http, "/metrics")?;
     assert_eq!(status, 200);
