@@ -256,9 +256,7 @@ impl Detector {
 
 /// Stores the offset of a record whose findings are acknowledged.
 fn store<C: Consumer<kafka::LagContext>>(consumer: &C, source: &Provenance) {
-    if let Err(error) = consumer.store_offset(&source.topic, source.partition, source.offset) {
-        tracing::warn!(%error, partition = source.partition, offset = source.offset, "cannot store offset");
-    }
+    kafka::store_processed(consumer, &source.topic, source.partition, source.offset);
 }
 
 /// Publishes findings, each keyed by its id, and waits for every ack.

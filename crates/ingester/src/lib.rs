@@ -134,11 +134,8 @@ fn store<C: Consumer<kafka::LagContext>>(consumer: &C, metrics: &Metrics, delive
     let Some(source) = delivered else {
         return false;
     };
-    // store_offset stores offset + 1: the next record to read.
-    if let Err(error) = consumer.store_offset(&source.topic, source.partition, source.offset) {
+    if !kafka::store_processed(consumer, &source.topic, source.partition, source.offset) {
         metrics.offset_store_failures.inc();
-        tracing::warn!(%error, topic = %source.topic, partition = source.partition, offset = source.offset,
-            "cannot store offset (partition revoked?); the record will be read again");
     }
     true
 }

@@ -171,9 +171,7 @@ fn store<C: Consumer<kafka::LagContext>>(
     offset: i64,
 ) {
     if let Some(safe) = tracker.delivered(partition, offset) {
-        if let Err(error) = consumer.store_offset(topic, partition, safe) {
-            tracing::warn!(%error, partition, offset = safe, "cannot store offset; findings will be sent again");
-        }
+        kafka::store_processed(consumer, topic, partition, safe);
     }
 }
 

@@ -174,3 +174,22 @@ pub async fn deliver(
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
+
+/// Marks `offset` of `topic`/`partition` as processed: librdkafka stores
+/// offset + 1 (the next record to read) and commits it in the background.
+/// Returns false, with a warning, when it cannot (the partition was revoked):
+/// the record will then be read again, which the idempotent outputs absorb.
+pub fn store_processed<C: rdkafka::consumer::Consumer<LagContext>>(
+    consumer: &C,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> bool {
+    match consumer.store_offset(topic, partition, offset) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, %topic, partition, offset, "cannot store offset (partition revoked?); the record will be read again");
+            false
+        }
+    }
+}

@@ -320,10 +320,8 @@ impl<T: Table> Sink<T> {
             self.metrics.dead_lettered.inc();
         }
         for ((topic, partition), offset) in &batch.high_offsets {
-            // store_offset stores offset + 1: the next record to read.
-            if let Err(error) = self.consumer.store_offset(topic, *partition, *offset) {
+            if !kafka::store_processed(&self.consumer, topic, *partition, *offset) {
                 self.metrics.offset_store_failures.inc();
-                tracing::warn!(%error, %topic, partition, offset, "cannot store offset (partition revoked?); the batch will be read again");
             }
         }
         self.metrics.inserted.inc_by(inserted as u64);

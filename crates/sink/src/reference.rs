@@ -6,6 +6,8 @@ use distans_domain::codes::{COUNTY_NAMES, PROFESSION_LABELS};
 use distans_domain::Tariffs;
 use serde::Serialize;
 
+use crate::row::clickhouse_time::days_since_epoch;
+
 #[derive(Debug, Serialize, clickhouse::Row)]
 struct County {
     county_code: &'static str,
@@ -54,8 +56,8 @@ pub async fn load(db: &Client, tariffs: &Tariffs, loaded_at: u32) -> Result<(), 
     }
     insert.end().await?;
 
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
-    let days = |d: chrono::NaiveDate| u16::try_from((d - epoch).num_days()).unwrap_or(u16::MAX);
+    // A date past ClickHouse's last Date reads as open-ended.
+    let days = |d| days_since_epoch(d).unwrap_or(u16::MAX);
     let mut insert = db.insert::<Tariff>("ref_tariffs").await?;
     for entry in &tariffs.entries {
         insert
