@@ -193,10 +193,9 @@ impl Broker {
         Ok(())
     }
 
+    /// SIGKILL (dropping the process kills it).
     pub fn kill(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            p.kill();
-        }
+        self.process = None;
     }
 
     pub fn brokers(&self) -> String {
@@ -250,10 +249,9 @@ impl ClickHouse {
         Ok(())
     }
 
+    /// SIGKILL (dropping the process kills it).
     pub fn kill(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            p.kill();
-        }
+        self.process = None;
     }
 
     pub fn url(&self) -> String {
