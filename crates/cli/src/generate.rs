@@ -261,10 +261,12 @@ pub struct Summary {
 pub struct Generated {
     pub lines: Vec<InvoiceLine>,
     pub summary: Summary,
+    /// Per line: whether the ingester must reject it.
+    pub invalid: Vec<bool>,
 }
 
-struct Patient {
-    id: String,
+pub(crate) struct Patient {
+    pub(crate) id: String,
     birth: NaiveDate,
     municipality: &'static str,
     female: bool,
@@ -282,7 +284,7 @@ fn pick_weighted<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) -> &'a T {
     &items[items.len() - 1].0
 }
 
-fn personnummer(rng: &mut ChaCha8Rng, birth: NaiveDate, female: bool, samordning: bool) -> String {
+pub(crate) fn personnummer(rng: &mut ChaCha8Rng, birth: NaiveDate, female: bool, samordning: bool) -> String {
     let day = birth.day() + if samordning { 60 } else { 0 };
     let serial = rng.random_range(0..100u32);
     let sex_digit = {
@@ -297,7 +299,7 @@ fn personnummer(rng: &mut ChaCha8Rng, birth: NaiveDate, female: bool, samordning
     format!("{}{body}{}", birth.year() / 100, luhn_check_digit(&body))
 }
 
-fn new_patient(rng: &mut ChaCha8Rng, region: &Region, year: i32) -> Patient {
+pub(crate) fn new_patient(rng: &mut ChaCha8Rng, region: &Region, year: i32) -> Patient {
     let groups: Vec<((u32, u32), f64)> = AGE_GROUPS.iter().map(|(lo, hi, w)| ((*lo, *hi), *w)).collect();
     let (lo, hi) = *pick_weighted(rng, &groups);
     let age = rng.random_range(lo..=hi);
@@ -622,7 +624,7 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         let month = format!("{}-{:02}", line.visit_date.year(), line.visit_date.month());
         *summary.valid_net_by_month.entry(month).or_default() += sign * line.net_amount_ore;
     }
-    Ok(Generated { lines: visits, summary })
+    Ok(Generated { lines: visits, summary, invalid })
 }
 
 fn spoil(line: &mut InvoiceLine, kind: InvalidKind) {
@@ -672,13 +674,13 @@ fn make_implausible(line: &mut InvoiceLine, kind: ImplausibleKind, home_county: 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use distans_domain::enrich::Provenance;
     use distans_domain::validate::Context;
     use distans_domain::{validate_and_enrich, Pseudonymiser, TariffEntry};
 
-    fn tariffs() -> Tariffs {
+    pub(crate) fn tariffs() -> Tariffs {
         let entry = |class, amount_ore| TariffEntry {
             class,
             valid_from: "2019-07-01".parse().expect("date"),
@@ -705,7 +707,7 @@ mod tests {
         }
     }
 
-    fn options(lines: usize, seed: u64) -> Options {
+    pub(crate) fn options(lines: usize, seed: u64) -> Options {
         Options {
             county_code: "23".into(),
             year: 2025,

@@ -4,5 +4,7 @@
 pub mod dead_letters;
 pub mod files;
 pub mod generate;
+pub mod listing;
 pub mod produce;
+pub mod register;
 pub mod report;

@@ -47,6 +47,34 @@ pub const PROFESSION_LABELS: [(&str, &str, &str); 10] = [
     ("LO", "logoped", "speech therapist"),
 ];
 
+/// ICD-10 chapters: (chapter, first code, last code, Swedish, English title).
+/// Reports group lines by the chapter of their first diagnosis code (the
+/// same ranges are in the sink's refresh SQL).
+pub const ICD10_CHAPTERS: [(&str, &str, &str, &str, &str); 22] = [
+    ("I", "A00", "B99", "Vissa infektionssjukdomar och parasitsjukdomar", "Infectious and parasitic diseases"),
+    ("II", "C00", "D48", "Tumörer", "Neoplasms"),
+    ("III", "D50", "D89", "Sjukdomar i blod och immunsystem", "Diseases of the blood and immune system"),
+    ("IV", "E00", "E90", "Endokrina sjukdomar, nutritionsrubbningar och ämnesomsättningssjukdomar", "Endocrine, nutritional and metabolic diseases"),
+    ("V", "F00", "F99", "Psykiska sjukdomar och syndrom samt beteendestörningar", "Mental and behavioural disorders"),
+    ("VI", "G00", "G99", "Sjukdomar i nervsystemet", "Diseases of the nervous system"),
+    ("VII", "H00", "H59", "Sjukdomar i ögat och närliggande organ", "Diseases of the eye and adnexa"),
+    ("VIII", "H60", "H95", "Sjukdomar i örat och mastoidutskottet", "Diseases of the ear and mastoid process"),
+    ("IX", "I00", "I99", "Cirkulationsorganens sjukdomar", "Diseases of the circulatory system"),
+    ("X", "J00", "J99", "Andningsorganens sjukdomar", "Diseases of the respiratory system"),
+    ("XI", "K00", "K93", "Matsmältningsorganens sjukdomar", "Diseases of the digestive system"),
+    ("XII", "L00", "L99", "Hudens och underhudens sjukdomar", "Diseases of the skin"),
+    ("XIII", "M00", "M99", "Sjukdomar i muskuloskeletala systemet och bindväven", "Diseases of the musculoskeletal system"),
+    ("XIV", "N00", "N99", "Sjukdomar i urin- och könsorganen", "Diseases of the genitourinary system"),
+    ("XV", "O00", "O99", "Graviditet, förlossning och barnsängstid", "Pregnancy and childbirth"),
+    ("XVI", "P00", "P96", "Vissa perinatala tillstånd", "Perinatal conditions"),
+    ("XVII", "Q00", "Q99", "Medfödda missbildningar", "Congenital malformations"),
+    ("XVIII", "R00", "R99", "Symtom, sjukdomstecken och onormala fynd", "Symptoms, signs and abnormal findings"),
+    ("XIX", "S00", "T98", "Skador och förgiftningar", "Injury and poisoning"),
+    ("XX", "V01", "Y98", "Yttre orsaker till sjukdom och död", "External causes"),
+    ("XXI", "Z00", "Z99", "Faktorer av betydelse för hälsotillståndet och för kontakter med hälso- och sjukvården", "Factors influencing health status and contact with health services"),
+    ("XXII", "U00", "U99", "Koder för särskilda ändamål", "Codes for special purposes"),
+];
+
 /// Whether `digits` (ASCII digits only) ends in a valid Luhn check digit.
 ///
 /// Swedish personnummer (the last ten digits) and organisation numbers use

@@ -25,6 +25,48 @@ pub struct Settings {
     pub pseudonym: PseudonymSettings,
     pub log: LogSettings,
     pub tariffs: Tariffs,
+    pub reporting: ReportingSettings,
+}
+
+/// What reports need beyond the lines: how cost is allocated.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportingSettings {
+    pub cost_allocation: Vec<CostAllocation>,
+}
+
+/// The share of a listed patient's cost that the listing health centre
+/// carries in a home region from a date; the region carries the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CostAllocation {
+    /// SCB county code of the home region.
+    pub county: String,
+    pub health_centre_percent: u8,
+    pub valid_from: chrono::NaiveDate,
+    #[serde(default)]
+    pub valid_to: Option<chrono::NaiveDate>,
+}
+
+impl ReportingSettings {
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        for (i, a) in self.cost_allocation.iter().enumerate() {
+            if a.health_centre_percent > 100 {
+                p.push(format!("reporting.cost_allocation[{i}]: health_centre_percent above 100"));
+            }
+            if a.valid_to.is_some_and(|to| to < a.valid_from) {
+                p.push(format!("reporting.cost_allocation[{i}]: valid_to before valid_from"));
+            }
+            let overlapping = self.cost_allocation[..i].iter().any(|b| {
+                b.county == a.county
+                    && b.valid_to.is_none_or(|to| to >= a.valid_from)
+                    && a.valid_to.is_none_or(|to| to >= b.valid_from)
+            });
+            if overlapping {
+                p.push(format!("reporting.cost_allocation[{i}]: overlaps another entry for county {}", a.county));
+            }
+        }
+        p
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +102,8 @@ pub struct SinkSettings {
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
     pub anomalies_group_id: String,
+    /// How often the sink rebuilds the aggregate months that changed.
+    pub aggregate_refresh_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +244,10 @@ impl Settings {
             p.push("notifier.digest_interval_ms must be positive".to_string());
         }
         p.extend(self.tariffs.problems().into_iter().map(|m| format!("tariffs: {m}")));
+        p.extend(self.reporting.problems());
+        if self.sink.aggregate_refresh_ms == 0 {
+            p.push("sink.aggregate_refresh_ms must be positive".to_string());
+        }
         p
     }
 

@@ -7,6 +7,7 @@
 //! twice (redelivery after a crash) collapses in `invoice_lines` (a
 //! ReplacingMergeTree on the line key) and every report reads it once.
 
+pub mod aggregates;
 mod metrics;
 pub mod reference;
 mod row;
@@ -33,7 +34,7 @@ use distans_wire::{Codec, DeadLetter};
 
 pub use distans_runtime::kafka::Stopped;
 pub use metrics::Metrics;
-pub use row::{AnomalyRow, LineRow};
+pub use row::{clickhouse_time, AnomalyRow, LineRow};
 pub use writer::Writer;
 
 const STAGE: &str = "sink";
@@ -101,6 +102,26 @@ fn out_of_range(e: row::OutOfRange) -> Violation {
     Violation::new(ReasonCode::SinkRejected, e.field, "is out of range for its ClickHouse column")
 }
 
+/// Rebuilds changed aggregate months every `every` until `shutdown`. A
+/// failed pass (ClickHouse down) is logged and done again at the next tick.
+async fn refresh_aggregates(db: &clickhouse::Client, every: Duration, shutdown: &CancellationToken) {
+    let mut refresher = aggregates::Refresher::default();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let started = Instant::now();
+        match refresher.pass(db).await {
+            Ok(0) => {}
+            Ok(months) => tracing::debug!(months, ms = started.elapsed().as_millis() as u64, "aggregates rebuilt"),
+            Err(error) => tracing::warn!(%error, "aggregate refresh failed; it runs again at the next tick"),
+        }
+    }
+}
+
 /// Records read since the last flush.
 #[derive(Debug)]
 struct Batch<R> {
@@ -163,7 +184,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         let database = server.clone().with_database(&settings.clickhouse.database);
         let loaded_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
         let ready = match schema::migrate(&server, &settings.clickhouse.database).await {
-            Ok(applied) => reference::load(&database, &settings.tariffs, loaded_at).await.map(|()| applied),
+            Ok(applied) => reference::load(&database, &settings.tariffs, &settings.reporting.cost_allocation, loaded_at).await.map(|()| applied),
             Err(error) => Err(error),
         };
         match ready {
@@ -192,7 +213,15 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let anomalies: Sink<Anomalies> =
         Sink::new(&settings, &topics.alerts, &settings.sink.anomalies_group_id, &database, anomaly_metrics, &health)?;
     tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
-    let result = tokio::try_join!(lines.consume(&settings, &shutdown), anomalies.consume(&settings, &shutdown));
+    let refresh = refresh_aggregates(&database, Duration::from_millis(settings.sink.aggregate_refresh_ms), &shutdown);
+    let result = tokio::try_join!(
+        lines.consume(&settings, &shutdown),
+        anomalies.consume(&settings, &shutdown),
+        async {
+            refresh.await;
+            Ok(())
+        }
+    );
     health.set_ready(false);
     shutdown.cancel();
     let _ = http.await;

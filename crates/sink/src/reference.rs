@@ -2,8 +2,9 @@
 //! from the domain's tables, tariffs from config.
 
 use clickhouse::Client;
-use distans_domain::codes::{COUNTY_NAMES, PROFESSION_LABELS};
+use distans_domain::codes::{COUNTY_NAMES, ICD10_CHAPTERS, PROFESSION_LABELS};
 use distans_domain::Tariffs;
+use distans_runtime::config::CostAllocation;
 use serde::Serialize;
 
 use crate::row::clickhouse_time::days_since_epoch;
@@ -33,8 +34,32 @@ struct Tariff {
     loaded_at: u32,
 }
 
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Allocation<'a> {
+    home_county: &'a str,
+    valid_from: u16,
+    valid_to: u16,
+    health_centre_percent: u8,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Chapter {
+    chapter: &'static str,
+    first_code: &'static str,
+    last_code: &'static str,
+    title_sv: &'static str,
+    title_en: &'static str,
+    loaded_at: u32,
+}
+
 /// Writes the reference tables (the newest load wins).
-pub async fn load(db: &Client, tariffs: &Tariffs, loaded_at: u32) -> Result<(), clickhouse::error::Error> {
+pub async fn load(
+    db: &Client,
+    tariffs: &Tariffs,
+    cost_allocation: &[CostAllocation],
+    loaded_at: u32,
+) -> Result<(), clickhouse::error::Error> {
     let mut insert = db.insert::<County>("ref_counties").await?;
     for (county_code, name) in COUNTY_NAMES {
         insert.write(&County { county_code, name, loaded_at }).await?;
@@ -56,8 +81,28 @@ pub async fn load(db: &Client, tariffs: &Tariffs, loaded_at: u32) -> Result<(), 
     }
     insert.end().await?;
 
+    let mut insert = db.insert::<Chapter>("ref_icd10_chapters").await?;
+    for (chapter, first_code, last_code, title_sv, title_en) in ICD10_CHAPTERS {
+        insert.write(&Chapter { chapter, first_code, last_code, title_sv, title_en, loaded_at }).await?;
+    }
+    insert.end().await?;
+
     // A date past ClickHouse's last Date reads as open-ended.
     let days = |d| days_since_epoch(d).unwrap_or(u16::MAX);
+    let mut insert = db.insert::<Allocation>("ref_cost_allocation").await?;
+    for a in cost_allocation {
+        insert
+            .write(&Allocation {
+                home_county: &a.county,
+                valid_from: days(a.valid_from),
+                valid_to: a.valid_to.map_or(u16::MAX, days),
+                health_centre_percent: a.health_centre_percent,
+                loaded_at,
+            })
+            .await?;
+    }
+    insert.end().await?;
+
     let mut insert = db.insert::<Tariff>("ref_tariffs").await?;
     for entry in &tariffs.entries {
         insert

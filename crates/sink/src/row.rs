@@ -117,7 +117,7 @@ fn seconds_and_millis(time: chrono::NaiveTime) -> u32 {
     time.num_seconds_from_midnight() * 1000 + time.nanosecond() / 1_000_000
 }
 
-pub(crate) mod clickhouse_time {
+pub mod clickhouse_time {
     //! ClickHouse's `Date` is days since 1970-01-01 as `UInt16` (up to
     //! 2149-06-06); `DateTime` is seconds as `UInt32`.
     use chrono::NaiveDate;

@@ -6,11 +6,13 @@
 use clickhouse::Client;
 
 /// (version, name, SQL). Append only: a released migration never changes.
-pub const MIGRATIONS: [(u32, &str, &str); 4] = [
+pub const MIGRATIONS: [(u32, &str, &str); 6] = [
     (1, "invoice_lines", include_str!("../migrations/0001_invoice_lines.sql")),
     (2, "report_views", include_str!("../migrations/0002_report_views.sql")),
     (3, "anomalies", include_str!("../migrations/0003_anomalies.sql")),
     (4, "reference", include_str!("../migrations/0004_reference.sql")),
+    (5, "listing_and_aggregates", include_str!("../migrations/0005_listing_and_aggregates.sql")),
+    (6, "report_questions", include_str!("../migrations/0006_report_questions.sql")),
 ];
 
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]

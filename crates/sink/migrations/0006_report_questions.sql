@@ -1,0 +1,278 @@
+-- One view per question the regions ask (seeds), over agg_monthly (rebuilt
+-- from the deduplicated lines) unless said. Amounts in öre, credit notes
+-- netted. The report and the Grafana dashboard select from these views
+-- (crates/cli/src/panels.rs), so they cannot disagree.
+
+-- Cost and contacts per month, and the same month a year earlier.
+CREATE VIEW IF NOT EXISTS report_cost_by_month AS
+SELECT
+    buyer_org_number,
+    month,
+    toUInt16(toYear(month)) AS year,
+    contacts,
+    patients,
+    net_amount_ore,
+    patient_fee_ore,
+    flagged_net_ore,
+    contacts_last_year,
+    net_last_year_ore,
+    if(net_last_year_ore = 0, NULL, round(100 * (net_amount_ore - net_last_year_ore) / net_last_year_ore, 1))
+        AS net_growth_percent
+FROM
+(
+    SELECT
+        buyer_org_number,
+        month,
+        sum(contacts) AS contacts,
+        uniqExactMerge(patients) AS patients,
+        sum(net_amount_ore) AS net_amount_ore,
+        sum(patient_fee_ore) AS patient_fee_ore,
+        sum(flagged_net_ore) AS flagged_net_ore
+    FROM agg_monthly
+    GROUP BY buyer_org_number, month
+) AS this_year
+ANY LEFT JOIN
+(
+    SELECT buyer_org_number, addMonths(earlier_month, 12) AS month, contacts_last_year, net_last_year_ore
+    FROM
+    (
+        SELECT
+            buyer_org_number,
+            month AS earlier_month,
+            sum(contacts) AS contacts_last_year,
+            sum(net_amount_ore) AS net_last_year_ore
+        FROM agg_monthly
+        GROUP BY buyer_org_number, earlier_month
+    ) AS by_month
+) AS last_year USING (buyer_org_number, month);
+
+-- Referred vs own initiative, per provider and listing health centre
+-- ('' = unlisted).
+CREATE VIEW IF NOT EXISTS report_initiative AS
+SELECT
+    buyer_org_number,
+    toUInt16(toYear(month)) AS year,
+    provider_org_number,
+    any(provider_name) AS provider,
+    listing_unit_hsa_id,
+    any(listing_unit_name) AS listing_unit,
+    sumIf(contacts, initiative = 'referral') AS referred_contacts,
+    sumIf(contacts, initiative = 'own_initiative') AS own_initiative_contacts,
+    sumIf(contacts, initiative = 'other') AS other_contacts,
+    sum(contacts) AS all_contacts,
+    sum(net_amount_ore) AS all_net_amount_ore
+FROM agg_monthly
+GROUP BY buyer_org_number, year, provider_org_number, listing_unit_hsa_id;
+
+-- Cost per listing health centre, split into what the health centre and the
+-- region centrally carry ('' = unlisted: all central).
+CREATE VIEW IF NOT EXISTS report_cost_by_health_centre AS
+SELECT
+    buyer_org_number,
+    home_county,
+    toUInt16(toYear(month)) AS year,
+    listing_unit_hsa_id,
+    any(listing_unit_name) AS listing_unit,
+    sum(contacts) AS contacts,
+    uniqExactMerge(patients) AS patients,
+    sum(net_amount_ore) AS net_amount_ore,
+    sum(health_centre_ore) AS health_centre_ore,
+    sum(central_ore) AS central_ore,
+    sum(flagged_net_ore) AS flagged_net_ore
+FROM agg_monthly
+GROUP BY buyer_org_number, home_county, year, listing_unit_hsa_id;
+
+-- Listed patients per health centre, age group and sex, on 1 July of each
+-- year (the mid-year population; the latest register import). Age from the
+-- birth year, so it is the age reached during that year.
+CREATE VIEW IF NOT EXISTS report_listed_population AS
+SELECT
+    home_county,
+    year,
+    unit_hsa_id,
+    any(unit_name) AS unit_name,
+    multiIf(
+        isNull(birth_year), 'unknown',
+        year - birth_year <= 6, '0-6',
+        year - birth_year <= 18, '7-18',
+        year - birth_year <= 39, '19-39',
+        year - birth_year <= 64, '40-64',
+        year - birth_year <= 74, '65-74',
+        year - birth_year <= 84, '75-84',
+        '85+') AS age_group,
+    sex,
+    uniqExact(patient_pseudonym) AS listed
+FROM
+(
+    SELECT
+        home_county,
+        unit_hsa_id,
+        unit_name,
+        patient_pseudonym,
+        birth_year,
+        sex,
+        toUInt16(first_year + arrayJoin(range(toUInt32(greatest(last_year - first_year + 1, 0))))) AS year
+    FROM
+    (
+        SELECT
+            *,
+            toInt32(toYear(valid_from)) + if(toMonth(valid_from) > 7 OR (toMonth(valid_from) = 7 AND toDayOfMonth(valid_from) > 1), 1, 0)
+                AS first_year,
+            least(toInt32(toYear(valid_to)), toInt32(toYear(today()))) - if(toMonth(valid_to) < 7, 1, 0)
+                AS last_year
+        FROM listing_current
+    ) AS periods
+) AS listed_years
+GROUP BY home_county, year, unit_hsa_id, age_group, sex;
+
+-- Contacts per 1 000 listed patients per health centre and year.
+CREATE VIEW IF NOT EXISTS report_contacts_per_1000_listed AS
+SELECT
+    buyer_org_number,
+    home_county,
+    year,
+    listing_unit_hsa_id,
+    listing_unit,
+    contacts,
+    net_amount_ore,
+    listed,
+    if(listed = 0, NULL, round(1000 * contacts / listed, 1)) AS contacts_per_1000_listed
+FROM
+(
+    SELECT
+        buyer_org_number,
+        home_county,
+        toUInt16(toYear(month)) AS year,
+        listing_unit_hsa_id,
+        any(listing_unit_name) AS listing_unit,
+        sum(contacts) AS contacts,
+        sum(net_amount_ore) AS net_amount_ore
+    FROM agg_monthly
+    WHERE listing_unit_hsa_id != ''
+    GROUP BY buyer_org_number, home_county, year, listing_unit_hsa_id
+) AS used
+ANY LEFT JOIN
+(
+    SELECT home_county, year, unit_hsa_id AS listing_unit_hsa_id, sum(listed) AS listed
+    FROM report_listed_population
+    GROUP BY home_county, year, listing_unit_hsa_id
+) AS population USING (home_county, year, listing_unit_hsa_id);
+
+-- Age group and sex of the patients, against the listed population.
+CREATE VIEW IF NOT EXISTS report_age_sex AS
+SELECT
+    buyer_org_number,
+    home_county,
+    year,
+    age_group,
+    sex,
+    contacts,
+    patients,
+    net_amount_ore,
+    listed
+FROM
+(
+    SELECT
+        buyer_org_number,
+        home_county,
+        toUInt16(toYear(month)) AS year,
+        age_group,
+        sex,
+        sum(contacts) AS contacts,
+        uniqExactMerge(patients) AS patients,
+        sum(net_amount_ore) AS net_amount_ore
+    FROM agg_monthly
+    GROUP BY buyer_org_number, home_county, year, age_group, sex
+) AS used
+ANY LEFT JOIN
+(
+    SELECT home_county, year, age_group, sex, sum(listed) AS listed
+    FROM report_listed_population
+    GROUP BY home_county, year, age_group, sex
+) AS population USING (home_county, year, age_group, sex);
+
+-- Diagnosis groups (ICD-10 chapter of the first diagnosis; '' = none given).
+CREATE VIEW IF NOT EXISTS report_diagnosis_groups AS
+SELECT
+    buyer_org_number,
+    year,
+    diagnosis_chapter,
+    if(diagnosis_chapter = '', 'no diagnosis given', title_en) AS chapter_title,
+    contacts,
+    patients,
+    net_amount_ore
+FROM
+(
+    SELECT
+        buyer_org_number,
+        toUInt16(toYear(month)) AS year,
+        diagnosis_chapter,
+        sum(contacts) AS contacts,
+        uniqExactMerge(patients) AS patients,
+        sum(net_amount_ore) AS net_amount_ore
+    FROM agg_monthly
+    GROUP BY buyer_org_number, year, diagnosis_chapter
+) AS used
+ANY LEFT JOIN
+(
+    SELECT chapter AS diagnosis_chapter, argMax(title_en, loaded_at) AS title_en
+    FROM ref_icd10_chapters
+    GROUP BY diagnosis_chapter
+) AS chapters USING (diagnosis_chapter);
+
+-- Sessions per patient with psychologists, psychotherapists and counsellors
+-- (the psychologist tariff class), per provider and visit year; from the
+-- lines, since it counts per patient.
+CREATE VIEW IF NOT EXISTS report_psychologist_sessions AS
+SELECT
+    buyer_org_number,
+    year,
+    provider_org_number,
+    any(provider_name) AS provider,
+    count() AS patients,
+    sum(sessions) AS all_sessions,
+    round(sum(sessions) / count(), 2) AS sessions_per_patient,
+    max(sessions) AS most_sessions_one_patient
+FROM
+(
+    SELECT
+        buyer_org_number,
+        toUInt16(toYear(visit_date)) AS year,
+        provider_org_number,
+        any(provider_name) AS provider_name,
+        patient_pseudonym,
+        sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS sessions
+    FROM invoice_lines FINAL
+    WHERE tariff_class = 'psychologist'
+    GROUP BY buyer_org_number, year, provider_org_number, patient_pseudonym
+    HAVING sessions > 0
+) AS per_patient
+GROUP BY buyer_org_number, year, provider_org_number;
+
+-- Findings and the amount at stake per rule and provider, by visit year.
+CREATE VIEW IF NOT EXISTS report_findings AS
+SELECT
+    buyer_org_number,
+    toUInt16(toYear(visit_date)) AS year,
+    rule_id,
+    severity,
+    provider_org_number,
+    any(provider_name) AS provider,
+    count() AS findings,
+    uniqExact(line_key) AS lines,
+    sum(amount_at_stake_ore) AS amount_at_stake_ore
+FROM anomalies FINAL
+GROUP BY buyer_org_number, year, rule_id, severity, provider_org_number;
+
+-- The share of the cost that is disputable: net amount of lines with at
+-- least one finding (each line once), against the whole.
+CREATE VIEW IF NOT EXISTS report_disputable_share AS
+SELECT
+    buyer_org_number,
+    toUInt16(toYear(month)) AS year,
+    sum(net_amount_ore) AS all_net_amount_ore,
+    sum(flagged_net_ore) AS all_flagged_net_ore,
+    sum(flagged_contacts) AS all_flagged_contacts,
+    if(sum(net_amount_ore) = 0, NULL, round(100 * sum(flagged_net_ore) / sum(net_amount_ore), 2)) AS disputable_percent
+FROM agg_monthly
+GROUP BY buyer_org_number, year;

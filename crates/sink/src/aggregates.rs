@@ -1,0 +1,148 @@
+//! The monthly aggregates (`agg_monthly`) that reports and BI tools read.
+//!
+//! Not a ClickHouse materialized view: one fed by inserts would sum every
+//! row inserted, and `invoice_lines` receives a line again after a
+//! redelivery or a corrected file; and a new listing register changes the
+//! health centre of lines already written. Instead a visit month is rebuilt
+//! from the deduplicated lines (`sql/refresh_month.sql`) into
+//! `agg_monthly_staging`, then swapped in with `REPLACE PARTITION`, so
+//! readers see the month before or after, never half of it.
+//!
+//! [`Refresher`] finds the months to rebuild: those with lines or findings
+//! written since its last pass (by `inserted_at`, with the last second read
+//! again, so nothing written during a pass is missed), or every month when
+//! the listing register or the cost allocation changed.
+
+use clickhouse::Client;
+use serde::Deserialize;
+
+const REFRESH_MONTH: &str = include_str!("../sql/refresh_month.sql");
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Month {
+    month: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clickhouse::Row)]
+struct Marks {
+    lines: u32,
+    findings: u32,
+    listing_import: u64,
+    allocation_loaded: u32,
+}
+
+/// Rebuilds one visit month (`YYYY-MM-01`) of `agg_monthly`.
+pub async fn refresh_month(db: &Client, month: &str) -> Result<(), clickhouse::error::Error> {
+    let partition = month_partition(month).ok_or_else(|| {
+        clickhouse::error::Error::Custom(format!("not the first day of a month as YYYY-MM-01: {month:?}"))
+    })?;
+    db.query(&format!("ALTER TABLE agg_monthly_staging DROP PARTITION {partition}")).execute().await?;
+    for statement in crate::schema::statements(&REFRESH_MONTH.replace("{month}", month)) {
+        db.query(&statement).execute().await?;
+    }
+    db.query(&format!("ALTER TABLE agg_monthly REPLACE PARTITION {partition} FROM agg_monthly_staging"))
+        .execute()
+        .await?;
+    db.query(
+        "INSERT INTO agg_refreshes (month, lines, refreshed_at) \
+         SELECT toDate(?), sum(lines), now() FROM agg_monthly WHERE month = toDate(?)",
+    )
+    .bind(month)
+    .bind(month)
+    .execute()
+    .await
+}
+
+/// Rebuilds every month that has lines, and clears months that no longer do.
+pub async fn refresh_all(db: &Client) -> Result<usize, clickhouse::error::Error> {
+    let months = db
+        .query(
+            "SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM invoice_lines \
+             UNION ALL SELECT DISTINCT toString(month) AS month FROM agg_monthly",
+        )
+        .fetch_all::<Month>()
+        .await?;
+    let mut distinct: Vec<String> = months.into_iter().map(|m| m.month).collect();
+    distinct.sort();
+    distinct.dedup();
+    for month in &distinct {
+        refresh_month(db, month).await?;
+    }
+    Ok(distinct.len())
+}
+
+/// `YYYYMM` of a `YYYY-MM-01` date, the partition id of `agg_monthly`.
+fn month_partition(month: &str) -> Option<String> {
+    let date = chrono::NaiveDate::parse_from_str(month, "%Y-%m-%d").ok()?;
+    (chrono::Datelike::day(&date) == 1).then(|| date.format("%Y%m").to_string())
+}
+
+/// Keeps `agg_monthly` up to date with what was written since the last pass.
+#[derive(Debug, Default)]
+pub struct Refresher {
+    /// What the last complete pass saw; `None` before the first.
+    marks: Option<Marks>,
+}
+
+impl Refresher {
+    /// One pass: rebuilds the months that changed and returns how many.
+    /// On an error nothing is marked done, so the next pass does it again.
+    pub async fn pass(&mut self, db: &Client) -> Result<usize, clickhouse::error::Error> {
+        let marks = db
+            .query(
+                "SELECT \
+                   (SELECT toUInt32(max(inserted_at)) FROM invoice_lines) AS lines, \
+                   (SELECT toUInt32(max(inserted_at)) FROM anomalies) AS findings, \
+                   (SELECT max(import_id) FROM listing_imports) AS listing_import, \
+                   (SELECT toUInt32(max(loaded_at)) FROM ref_cost_allocation) AS allocation_loaded",
+            )
+            .fetch_one::<Marks>()
+            .await?;
+        let refreshed = match self.marks {
+            Some(last) if last == marks => 0,
+            Some(last) if (last.listing_import, last.allocation_loaded) == (marks.listing_import, marks.allocation_loaded) => {
+                let months = db
+                    .query(
+                        "SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM invoice_lines \
+                         WHERE inserted_at >= toDateTime(?) \
+                         UNION ALL SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM anomalies \
+                         WHERE inserted_at >= toDateTime(?)",
+                    )
+                    .bind(last.lines)
+                    .bind(last.findings)
+                    .fetch_all::<Month>()
+                    .await?;
+                let mut months: Vec<String> = months.into_iter().map(|m| m.month).collect();
+                months.sort();
+                months.dedup();
+                for month in &months {
+                    refresh_month(db, month).await?;
+                }
+                months.len()
+            }
+            _ => refresh_all(db).await?,
+        };
+        self.marks = Some(marks);
+        Ok(refreshed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_of_months() {
+        assert_eq!(month_partition("2025-03-01").as_deref(), Some("202503"));
+        assert_eq!(month_partition("2025-03-02"), None);
+        assert_eq!(month_partition("2025-3-1x"), None);
+    }
+
+    #[test]
+    fn the_refresh_sql_has_one_statement_and_a_month() {
+        let statements = crate::schema::statements(REFRESH_MONTH);
+        assert_eq!(statements.len(), 1);
+        assert!(statements[0].starts_with("INSERT INTO agg_monthly_staging"));
+        assert!(statements[0].contains("toDate('{month}')"));
+    }
+}

@@ -1,0 +1,89 @@
+"""Runs distans's SQL on a current ClickHouse release, in process (chDB).
+
+The ClickHouse that installs on these machines is 18.16; production runs a
+current release. The end-to-end tests run every statement on 18.16; this
+script runs the same files on the ClickHouse inside chdb-core (26.x):
+the migrations, a month's aggregate refresh, and every report panel's query
+over a few known rows, checking the figures, not only that they parse.
+
+usage: python current_clickhouse.py REPO_ROOT PANELS_JSON
+PANELS_JSON: `distans panels --json` (each panel's id and SQL).
+Exit status 0 when every statement ran and every check held.
+"""
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from chdb import session
+
+root = Path(sys.argv[1])
+panels = json.loads(Path(sys.argv[2]).read_text()) if len(sys.argv) > 2 else []
+
+
+def statements(sql):
+    """Like crates/sink/src/schema.rs: comment lines dropped, split on ';'."""
+    body = "\n".join(l for l in sql.splitlines() if not l.strip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+db = session.Session(tempfile.mkdtemp(prefix="distans-chdb-"))
+version = db.query("SELECT version()", "CSV").bytes().decode().strip()
+db.query("CREATE DATABASE IF NOT EXISTS distans")
+db.query("USE distans")
+
+
+def run(sql, fmt="CSV"):
+    try:
+        return db.query(sql, fmt).bytes().decode()
+    except Exception as e:  # chdb raises with ClickHouse's message
+        raise SystemExit(f"ClickHouse {version} refused:\n{sql[:2000]}\n--> {e}")
+
+
+migrations = sorted((root / "crates/sink/migrations").glob("*.sql"))
+for path in migrations:
+    for s in statements(path.read_text()):
+        run(s)
+
+# Known rows: three lines of one patient listed at two health centres in
+# turn, one unlisted patient with a finding, a credit note, 20 % carried by
+# the health centre.
+run("""INSERT INTO invoice_lines (invoice_id, line_number, invoice_type, buyer_org_number,
+    patient_pseudonym, patient_county_code, visit_date, provider_org_number, provider_name,
+    profession_code, initiative, age_group, sex, quantity, gross_amount_ore, net_amount_ore,
+    signed_net_amount_ore, patient_fee_ore, diagnosis_codes, inserted_at) VALUES
+    ('ZVF23210000402503000001', 1, 'invoice', '2321000198', 'p1', '19', '2025-03-04', '5560000001', 'Kry',
+     'LK', 'own_initiative', '19-39', 'female', 1, 50000, 50000, 50000, 0, ['F43.1'], now()),
+    ('ZVF23210000402503000001', 2, 'invoice', '2321000198', 'p2', '19', '2025-03-05', '5560000001', 'Kry',
+     'PS', 'referral', '19-39', 'male', 1, 42500, 42500, 42500, 0, [], now()),
+    ('ZVF23210000402503000001', 3, 'invoice', '2321000198', 'p1', '19', '2025-03-20', '5560000001', 'Kry',
+     'LK', 'own_initiative', '19-39', 'female', 1, 50000, 50000, 50000, 0, ['J06.9'], now()),
+    ('ZVF23210000402503900001', 1, 'credit_note', '2321000198', 'p1', '19', '2025-03-20', '5560000001', 'Kry',
+     'LK', 'own_initiative', '19-39', 'female', 1, 50000, 50000, -50000, 0, ['J06.9'], now())""")
+run("""INSERT INTO listing_register VALUES
+    (1, '19', 'p1', 'SE1', 'VC Ett', '5560000009', 'Grupp A', 1990, 'female', '2025-01-01', '2025-03-10'),
+    (1, '19', 'p1', 'SE2', 'VC Två', '5560000009', 'Grupp B', 1990, 'female', '2025-03-11', '2149-06-06'),
+    (1, '19', 'p3', 'SE2', 'VC Två', '5560000009', 'Grupp B', 1950, 'male', '2020-01-01', '2149-06-06')""")
+run("INSERT INTO listing_imports VALUES (1, '19', 'listing.csv', '00', 3, 2, 2, now())")
+run("INSERT INTO ref_cost_allocation VALUES ('19', '2020-01-01', '2149-06-06', 20, now())")
+run("""INSERT INTO anomalies (finding_id, rule_id, line_key, buyer_org_number, visit_date, amount_at_stake_ore)
+    VALUES ('f1', 'wrong_price', 'ZVF23210000402503000001:2', '2321000198', '2025-03-05', 42500)""")
+
+refresh = (root / "crates/sink/sql/refresh_month.sql").read_text().replace("{month}", "2025-03-01")
+for s in statements(refresh):
+    run(s)
+run("ALTER TABLE agg_monthly REPLACE PARTITION 202503 FROM agg_monthly_staging")
+
+got = run("""SELECT listing_unit_hsa_id, sum(contacts), sum(net_amount_ore), sum(health_centre_ore),
+    sum(central_ore), sum(flagged_net_ore) FROM agg_monthly GROUP BY listing_unit_hsa_id
+    ORDER BY listing_unit_hsa_id""")
+want = '"",1,42500,0,42500,42500\n"SE1",1,50000,10000,40000,0\n"SE2",0,0,0,0,0\n'
+if got != want:
+    raise SystemExit(f"aggregates on ClickHouse {version}:\n{got}\nwanted:\n{want}")
+
+for panel in panels:
+    sql = panel["sql"].replace("${buyer}", "2321000198").replace("${year}", "2025")
+    run(sql)
+
+print(f"ClickHouse {version}: {len(migrations)} migrations, the aggregate refresh and "
+      f"{len(panels)} report queries ran; aggregates as expected")
