@@ -255,6 +255,9 @@ pub struct Summary {
     pub valid_contacts: i64,
     /// Valid net amount per visit month (`YYYY-MM`), öre.
     pub valid_net_by_month: BTreeMap<String, i64>,
+    /// The listing register written beside the lines, and what it implies.
+    #[serde(default)]
+    pub listing: Option<crate::register::RegisterSummary>,
 }
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use distans_cli::{dead_letters, files, generate, produce, report};
+use distans_cli::{answers, dead_letters, files, generate, grafana, listing, panels, produce, register, report};
 use distans_runtime::Settings;
 
 #[derive(Parser)]
@@ -39,7 +39,9 @@ enum Command {
         /// Share of lines made implausible (valid, for the detector).
         #[arg(long, default_value_t = 0.02)]
         implausible_share: f64,
-        /// Output file; the summary goes to FILE.summary.json beside it.
+        /// Output file; the summary goes to FILE.summary.json and the listing
+        /// register (patients in clear text, as a region exports it) to
+        /// FILE.listing.csv beside it.
         #[arg(long)]
         out: PathBuf,
         /// Also send the lines to Kafka.
@@ -65,14 +67,30 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
     },
-    /// Cost and contacts per month and profession.
+    /// Answer the regions' questions from ClickHouse: terminal tables, and
+    /// with --html a self-contained page with charts.
     Report {
-        /// Home region's organisation number (10 digits).
+        /// Home region's organisation number (10 digits); default: the only one in the data.
         #[arg(long)]
         buyer: Option<String>,
+        /// Visit year; default: the latest in the data.
         #[arg(long)]
         year: Option<i32>,
+        /// Also write the report as HTML to this file.
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
+    /// The home region's listing register.
+    Listing {
+        #[command(subcommand)]
+        command: ListingCommand,
+    },
+    /// Rebuild every month of the aggregates now (the sink does it as lines arrive).
+    Refresh,
+    /// Print the Grafana dashboard (deploy/grafana/dashboards/distans.json).
+    Grafana,
+    /// Print the report's panels (id, title, SQL) as JSON.
+    Panels,
     /// Count the dead-letter topic's records by reason.
     DeadLetters {
         /// Print each dead letter (reason and source position; never the original bytes).
@@ -81,6 +99,20 @@ enum Command {
     },
     /// Apply ClickHouse migrations (the sink also does this at start).
     Migrate,
+}
+
+#[derive(Subcommand)]
+enum ListingCommand {
+    /// Import a register CSV as a new version for a home region (see
+    /// `distans_cli::listing` for the columns). Clear-text patient ids are
+    /// pseudonymised with pseudonym.key; all bad rows are reported and
+    /// nothing is written if there is one.
+    Import {
+        file: PathBuf,
+        /// SCB county code of the home region, e.g. 23.
+        #[arg(long)]
+        county: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -122,7 +154,14 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let generated = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
             let file = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
             files::write_json_lines(&generated.lines, file)?;
-            let summary_path = summary_path(&out);
+            let generated_register = register::generate(&generated, &options).map_err(anyhow::Error::msg)?;
+            let listing_path = sibling(&out, ".listing.csv");
+            let file = std::fs::File::create(&listing_path)
+                .with_context(|| format!("cannot create {}", listing_path.display()))?;
+            listing::write_clear_csv(&generated_register.listings, file)?;
+            let mut generated = generated;
+            generated.summary.listing = Some(generated_register.summary);
+            let summary_path = sibling(&out, ".summary.json");
             std::fs::write(&summary_path, serde_json::to_string_pretty(&generated.summary)?)?;
             let s = &generated.summary;
             println!(
@@ -136,6 +175,12 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
                 report::kronor(s.valid_net_amount_ore),
                 out.display(),
                 summary_path.display()
+            );
+            println!(
+                "listing register: {} people at {} health centres -> {}",
+                s.listing.as_ref().map_or(0, |l| l.listed_people),
+                s.listing.as_ref().map_or(0, |l| l.listed_mid_year_by_unit.len()),
+                listing_path.display()
             );
             if produce {
                 let produced = produce::produce_lines(&settings, &generated.lines, true).await?;
@@ -188,20 +233,50 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Report { buyer, year } => {
+        Command::Report { buyer, year, html } => {
             let client =
                 distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
-            let rows = report::monthly_by_profession(&client, buyer.as_deref(), year).await?;
-            if rows.is_empty() {
-                println!("no invoice lines match");
-            } else {
-                print!("{}", report::render(&rows));
-            }
-            let findings = report::findings_by_rule(&client, buyer.as_deref()).await?;
+            let (buyer, year) = answers::default_scope(&client, buyer.as_deref(), year).await?;
+            let all = answers::answer_all(&client, &buyer, year).await?;
+            print!("{}", answers::render_terminal(&all, &buyer, year));
+            let findings = report::findings_by_rule(&client, Some(&buyer)).await?;
             if !findings.is_empty() {
-                print!("\n{}", report::render_findings(&findings));
+                print!("\nWhat the rules mean (all years)\n{}", report::render_findings(&findings));
+            }
+            if let Some(path) = html {
+                let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+                std::fs::write(&path, answers::render_html(&all, &buyer, year, &now))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("\nHTML report: {}", path.display());
             }
         }
+        Command::Listing { command: ListingCommand::Import { file, county } } => {
+            if distans_domain::codes::COUNTY_NAMES.iter().all(|(code, _)| *code != county) {
+                anyhow::bail!("{county:?} is not an SCB county code");
+            }
+            let pseudonymiser = settings.pseudonymiser().ok();
+            let parsed = listing::read(&file, pseudonymiser.as_ref())?;
+            let client =
+                distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
+            let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let imported = listing::import(&client, &county, &name, &parsed, distans_runtime::now_ms()).await?;
+            println!(
+                "imported listing register version {} for county {county}: {} periods, {} patients, {} health centres",
+                imported.import_id, imported.rows, imported.patients, imported.units
+            );
+            let started = Instant::now();
+            let months = distans_sink::aggregates::refresh_all(&client).await?;
+            println!("aggregates rebuilt: {months} months in {:.1} s", started.elapsed().as_secs_f64());
+        }
+        Command::Refresh => {
+            let client =
+                distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
+            let started = Instant::now();
+            let months = distans_sink::aggregates::refresh_all(&client).await?;
+            println!("aggregates rebuilt: {months} months in {:.1} s", started.elapsed().as_secs_f64());
+        }
+        Command::Grafana => print!("{}", grafana::dashboard_file()),
+        Command::Panels => println!("{}", serde_json::to_string_pretty(&panels::PANELS)?),
         Command::DeadLetters { list } => {
             let topic = settings.topics.dead_letter.clone();
             let letters =
@@ -229,9 +304,10 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn summary_path(out: &std::path::Path) -> PathBuf {
+/// `FILE` + `suffix`, beside `FILE`.
+fn sibling(out: &std::path::Path, suffix: &str) -> PathBuf {
     let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".summary.json");
+    name.push(suffix);
     out.with_file_name(name)
 }
 

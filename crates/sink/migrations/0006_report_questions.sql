@@ -46,6 +46,35 @@ ANY LEFT JOIN
     ) AS by_month
 ) AS last_year USING (buyer_org_number, month);
 
+-- Cost and contacts per profession, with the profession's name.
+CREATE VIEW IF NOT EXISTS report_cost_by_profession AS
+SELECT
+    buyer_org_number,
+    year,
+    profession_code,
+    if(label_en = '', profession_code, label_en) AS profession,
+    contacts,
+    patients,
+    net_amount_ore
+FROM
+(
+    SELECT
+        buyer_org_number,
+        toUInt16(toYear(month)) AS year,
+        profession_code,
+        sum(contacts) AS contacts,
+        uniqExactMerge(patients) AS patients,
+        sum(net_amount_ore) AS net_amount_ore
+    FROM agg_monthly
+    GROUP BY buyer_org_number, year, profession_code
+) AS used
+ANY LEFT JOIN
+(
+    SELECT profession_code, argMax(label_en, loaded_at) AS label_en
+    FROM ref_professions
+    GROUP BY profession_code
+) AS labels USING (profession_code);
+
 -- Referred vs own initiative, per provider and listing health centre
 -- ('' = unlisted).
 CREATE VIEW IF NOT EXISTS report_initiative AS

@@ -1,0 +1,144 @@
+//! The Grafana dashboard, generated from [`crate::panels::PANELS`] so it runs
+//! the report's own queries. `distans grafana` prints it; the file in
+//! `deploy/grafana/dashboards/` is its output, and a test keeps them equal.
+//! Data source: the ClickHouse plugin (`grafana-clickhouse-datasource`),
+//! provisioned in `deploy/grafana/provisioning/` with the read-only `bi` user.
+
+use serde_json::{json, Value};
+
+use crate::panels::{Chart, PANELS};
+
+/// The data source uid the provisioning file gives.
+pub const DATASOURCE_UID: &str = "distans-clickhouse";
+
+pub fn dashboard() -> Value {
+    let datasource = json!({ "type": "grafana-clickhouse-datasource", "uid": DATASOURCE_UID });
+    let mut y = 0;
+    let panels: Vec<Value> = PANELS
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (kind, height) = match p.chart {
+                Chart::Columns => ("barchart", 9),
+                Chart::StackedBars => ("barchart", 10),
+                Chart::Table => ("table", 8),
+            };
+            let mut panel = json!({
+                "id": i + 1,
+                "type": kind,
+                "title": p.title,
+                "description": p.question,
+                "datasource": datasource,
+                "gridPos": { "x": 0, "y": y, "w": 24, "h": height },
+                "targets": [{
+                    "refId": "A",
+                    "datasource": datasource,
+                    "editorType": "sql",
+                    "format": 1,
+                    "queryType": "table",
+                    "rawSql": p.sql,
+                }],
+            });
+            if kind == "barchart" {
+                panel["options"] = json!({
+                    "orientation": if p.chart == Chart::Columns { "vertical" } else { "horizontal" },
+                    "stacking": if p.chart == Chart::StackedBars { "normal" } else { "none" },
+                    "xField": "",
+                    "showValue": "auto",
+                    "legend": { "showLegend": true, "displayMode": "list", "placement": "bottom" },
+                });
+                // Only the category and the series are drawn; the query's other
+                // columns are for the report's tables.
+                panel["transformations"] = json!([{
+                    "id": "filterFieldsByName",
+                    "options": { "include": { "names": std::iter::once(first_column(p.sql)).chain(p.series.iter().map(|s| s.to_string())).collect::<Vec<_>>() } }
+                }]);
+            }
+            y += height;
+            panel
+        })
+        .collect();
+    json!({
+        "uid": "distans-overview",
+        "title": "distans: digital out-of-county care",
+        "description": "The regions' questions about what they pay for digital out-of-county care. Same SQL as `distans report`.",
+        "tags": ["distans"],
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": true,
+        "time": { "from": "now-2y", "to": "now" },
+        "templating": { "list": [
+            {
+                "name": "buyer",
+                "label": "Home region (org. number)",
+                "type": "query",
+                "datasource": datasource,
+                "query": "SELECT DISTINCT buyer_org_number FROM agg_monthly ORDER BY buyer_org_number",
+                "refresh": 1,
+            },
+            {
+                "name": "year",
+                "label": "Visit year",
+                "type": "query",
+                "datasource": datasource,
+                "query": "SELECT DISTINCT toYear(month) AS year FROM agg_monthly ORDER BY year DESC",
+                "refresh": 1,
+            },
+        ]},
+        "panels": panels,
+    })
+}
+
+/// The name of the first selected column (the category of a chart).
+fn first_column(sql: &str) -> String {
+    let select = sql.trim_start().trim_start_matches("SELECT").trim_start();
+    let mut depth = 0i32;
+    let end = select
+        .char_indices()
+        .find(|(_, c)| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            *c == ',' && depth == 0
+        })
+        .map_or(select.len(), |(i, _)| i);
+    let first = &select[..end];
+    first.rsplit(" AS ").next().unwrap_or(first).trim().to_string()
+}
+
+/// The dashboard as the committed file holds it.
+pub fn dashboard_file() -> String {
+    let mut text = serde_json::to_string_pretty(&dashboard()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_dashboard_is_generated_from_the_panels() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/dashboards/distans.json");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == dashboard_file(),
+            "deploy/grafana/dashboards/distans.json is stale: run `distans grafana > deploy/grafana/dashboards/distans.json`"
+        );
+    }
+
+    #[test]
+    fn every_panel_runs_its_report_query() {
+        let d = dashboard();
+        let panels = d["panels"].as_array().expect("panels");
+        assert_eq!(panels.len(), PANELS.len());
+        for (g, p) in panels.iter().zip(PANELS) {
+            assert_eq!(g["targets"][0]["rawSql"], p.sql);
+        }
+        assert_eq!(first_column(PANELS[0].sql), "month");
+        assert_eq!(first_column(PANELS[4].sql), "health_centre");
+    }
+}
