@@ -16,17 +16,21 @@ BIN_DIR=${CARGO_TARGET_DIR:-$ROOT/target}/debug
 mkdir -p "$DATA_DIR/demo"
 file="$DATA_DIR/demo/region-$REGION-$YEAR.jsonl"
 "$BIN_DIR/distans" generate --region "$REGION" --year "$YEAR" --out "$file"
+# The region's listing register, pseudonymised on import with the ingester's key.
+export DISTANS__PSEUDONYM__KEY=$(cat "$DATA_DIR/pseudonym.key")
+"$BIN_DIR/distans" listing import "$file.listing.csv" --county "$REGION"
 start_ns=$(date +%s%N)
 # Lines written from now on: a second run rewrites the same lines, and they
 # still count once.
 "$BIN_DIR/distans" produce "$file"
 "$BIN_DIR/distans" wait --summary "$file.summary.json" --written-since "$((start_ns / 1000000000))" --timeout-secs 600
 end_ns=$(date +%s%N)
-log "all valid lines queryable $(( (end_ns - start_ns) / 1000000 )) ms after produce started"
+log "all valid lines, findings and aggregates queryable $(( (end_ns - start_ns) / 1000000 )) ms after produce started"
 echo
-"$BIN_DIR/distans" report --year "$YEAR"
+"$BIN_DIR/distans" report --year "$YEAR" --html "$DATA_DIR/demo/report.html"
 echo
 "$BIN_DIR/distans" dead-letters
 echo
+log "report as HTML (open in a browser, no server needed): $DATA_DIR/demo/report.html"
 log "running: broker 127.0.0.1:$KAFKA_PORT, ClickHouse http://127.0.0.1:$CH_HTTP_PORT (database distans),"
 log "metrics http://127.0.0.1:$INGESTER_HTTP_PORT/metrics and http://127.0.0.1:$SINK_HTTP_PORT/metrics; 'make down' stops all"

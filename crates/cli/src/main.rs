@@ -232,6 +232,17 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
             }
+            // The aggregates that reports read: rebuilt by the sink as lines arrive.
+            loop {
+                if report::aggregates_fresh(&client).await.unwrap_or(false) {
+                    println!("aggregates up to date after {:.1} s", started.elapsed().as_secs_f64());
+                    break;
+                }
+                if started.elapsed() > timeout {
+                    anyhow::bail!("timed out after {timeout_secs} s: aggregates not up to date");
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
         }
         Command::Report { buyer, year, html } => {
             let client =

@@ -39,8 +39,8 @@ pub const PANELS: [Panel; 12] = [
         question: "What do digital out-of-county contacts cost per month, and how does that compare with the same month last year?",
         chart: Chart::Columns,
         series: &["net_sek", "net_last_year_sek"],
-        sql: "SELECT toString(month) AS month, contacts, patients, intDiv(net_amount_ore, 100) AS net_sek, \
-              intDiv(net_last_year_ore, 100) AS net_last_year_sek, net_growth_percent AS growth_percent \
+        sql: "SELECT substring(toString(month), 1, 7) AS month, contacts, patients, intDiv(net_amount_ore, 100) AS net_sek, \
+              if(net_last_year_ore = 0, NULL, intDiv(net_last_year_ore, 100)) AS net_last_year_sek, net_growth_percent AS growth_percent \
               FROM report_cost_by_month WHERE buyer_org_number = '${buyer}' AND year = ${year} ORDER BY month",
     },
     Panel {
@@ -107,10 +107,12 @@ pub const PANELS: [Panel; 12] = [
         question: "Which age groups and sexes use digital care, compared with who is listed?",
         chart: Chart::Table,
         series: &[],
-        sql: "SELECT age_group, sex, contacts, patients, intDiv(net_amount_ore, 100) AS net_sek, listed AS listed_1_july, \
-              if(listed = 0, NULL, round(1000 * contacts / listed, 1)) AS per_1000_listed \
+        sql: "SELECT age_group, sex, sum(contacts) AS all_contacts, sum(patients) AS all_patients, \
+              intDiv(sum(net_amount_ore), 100) AS net_sek, sum(listed) AS listed_1_july, \
+              if(sum(listed) = 0, NULL, round(1000 * sum(contacts) / sum(listed), 1)) AS per_1000_listed \
               FROM report_age_sex WHERE buyer_org_number = '${buyer}' AND year = ${year} \
-              ORDER BY age_group, sex",
+              GROUP BY age_group, sex \
+              ORDER BY indexOf(['0-6', '7-18', '19-39', '40-64', '65-74', '75-84', '85+', 'unknown'], age_group), sex",
     },
     Panel {
         id: "diagnosis_groups",

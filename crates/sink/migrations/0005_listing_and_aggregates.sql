@@ -111,6 +111,7 @@ CREATE TABLE IF NOT EXISTS agg_monthly
     central_ore Int64,
     flagged_contacts Int64,
     flagged_net_ore Int64,
+    flagged_lines UInt64,
     refreshed_at DateTime
 )
 ENGINE = MergeTree

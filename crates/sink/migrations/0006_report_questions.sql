@@ -94,11 +94,11 @@ FROM agg_monthly
 GROUP BY buyer_org_number, year, provider_org_number, listing_unit_hsa_id;
 
 -- Cost per listing health centre, split into what the health centre and the
--- region centrally carry ('' = unlisted: all central).
+-- region centrally carry ('' = unlisted: all central, wherever the patient
+-- lives).
 CREATE VIEW IF NOT EXISTS report_cost_by_health_centre AS
 SELECT
     buyer_org_number,
-    home_county,
     toUInt16(toYear(month)) AS year,
     listing_unit_hsa_id,
     any(listing_unit_name) AS listing_unit,
@@ -109,7 +109,7 @@ SELECT
     sum(central_ore) AS central_ore,
     sum(flagged_net_ore) AS flagged_net_ore
 FROM agg_monthly
-GROUP BY buyer_org_number, home_county, year, listing_unit_hsa_id;
+GROUP BY buyer_org_number, year, listing_unit_hsa_id;
 
 -- Listed patients per health centre, age group and sex, on 1 July of each
 -- year (the mid-year population; the latest register import). Age from the
@@ -147,8 +147,10 @@ FROM
             *,
             toInt32(toYear(valid_from)) + if(toMonth(valid_from) > 7 OR (toMonth(valid_from) = 7 AND toDayOfMonth(valid_from) > 1), 1, 0)
                 AS first_year,
-            least(toInt32(toYear(valid_to)), toInt32(toYear(today()))) - if(toMonth(valid_to) < 7, 1, 0)
-                AS last_year
+            -- An open listing ends on the last Date, which ClickHouse 18.16
+            -- cannot take the year of: count up to today.
+            least(valid_to, today()) AS until,
+            toInt32(toYear(until)) - if(toMonth(until) < 7, 1, 0) AS last_year
         FROM listing_current
     ) AS periods
 ) AS listed_years

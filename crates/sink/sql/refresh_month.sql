@@ -31,6 +31,7 @@ SELECT
     sum(signed_net_amount_ore - health_centre_ore),
     sum(if(flagged = 1, sign * toInt64(quantity), 0)),
     sum(if(flagged = 1, signed_net_amount_ore, 0)),
+    sum(flagged),
     now()
 FROM
 (
@@ -113,6 +114,12 @@ FROM
                         groupArray(unit_name) AS list_name,
                         groupArray(provider_group) AS list_group
                     FROM listing_current
+                    WHERE (home_county, patient_pseudonym) IN
+                    (
+                        SELECT patient_county_code, patient_pseudonym
+                        FROM invoice_lines
+                        WHERE toStartOfMonth(visit_date) = toDate('{month}')
+                    )
                     GROUP BY home_county, patient_pseudonym
                 ) AS listed USING (home_county, patient_pseudonym)
             ) AS with_listing
