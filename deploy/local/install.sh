@@ -12,6 +12,9 @@ command -v c++ >/dev/null || packages+=(g++)
 command -v make >/dev/null || packages+=(make)
 command -v curl >/dev/null || packages+=(curl)
 command -v pkg-config >/dev/null || packages+=(pkg-config)
+# The HTML report's test renders it in headless Chromium.
+command -v chromium >/dev/null || packages+=(chromium)
+python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3 python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
   log "installing Debian packages: ${packages[*]}"
   sudo=""
@@ -25,4 +28,13 @@ if [ ! -x "$TANSU_BIN" ] || ! "$TANSU_BIN" --version 2>/dev/null | grep -q "$TAN
   cargo install --quiet --locked --root "$TOOLS_DIR" tansu --version "$TANSU_VERSION" \
     --no-default-features --features libsql
 fi
+# A current ClickHouse release in process (chdb-core from PyPI), so the tests
+# run the SQL on it as well as on Debian's ClickHouse 18.16.
+CHDB_VERSION=26.9.0
+if ! "$TOOLS_DIR/chdb/bin/python" -c "import chdb" 2>/dev/null; then
+  log "installing chdb-core $CHDB_VERSION (a current ClickHouse in process) into $TOOLS_DIR/chdb"
+  python3 -m venv "$TOOLS_DIR/chdb"
+  "$TOOLS_DIR/chdb/bin/pip" install --quiet "chdb-core==$CHDB_VERSION" pandas pyarrow
+fi
+
 log "tools ready: $("$TANSU_BIN" --version | head -1), ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)"

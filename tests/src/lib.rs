@@ -60,6 +60,12 @@ fn tools_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/distans/tools"))
 }
 
+/// The Python with chdb-core (a current ClickHouse in process), installed by
+/// deploy/local/install.sh.
+pub fn chdb_python() -> anyhow::Result<PathBuf> {
+    require(&tools_dir().join("chdb/bin/python"), "run deploy/local/install.sh (make test does)")
+}
+
 fn require(path: &Path, hint: &str) -> anyhow::Result<PathBuf> {
     if path.exists() {
         Ok(path.to_path_buf())
@@ -333,9 +339,11 @@ impl Env {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect::<BTreeMap<String, String>>();
-        // The generated home region, for `patient_not_resident`.
-        let home = distans_cli::generate::region_org_number("23");
-        variables.insert(format!("DISTANS__DETECTOR__RULES__HOME_REGIONS__{home}"), "23".to_string());
+        // The generated home regions, for `patient_not_resident`.
+        for county in ["23", "19"] {
+            let home = distans_cli::generate::region_org_number(county);
+            variables.insert(format!("DISTANS__DETECTOR__RULES__HOME_REGIONS__{home}"), county.to_string());
+        }
         variables.insert("DISTANS__NOTIFIER__HTTP_LISTEN".into(), format!("127.0.0.1:{}", self.notifier_http));
         if let Some(url) = &self.webhook_url {
             variables.insert("DISTANS__NOTIFIER__WEBHOOK_URL".into(), url.clone());

@@ -106,8 +106,7 @@ fn parse(bytes: &[u8], pseudonymiser: Option<&Pseudonymiser>) -> (Vec<(usize, Li
                 continue;
             }
         };
-        let cells: BTreeMap<&str, &str> =
-            headers.iter().zip(row.iter()).map(|(h, v)| (h.trim(), v.trim())).collect();
+        let cells: BTreeMap<&str, &str> = headers.iter().zip(row.iter()).map(|(h, v)| (h.trim(), v.trim())).collect();
         match listing(&|name| cells.get(name).copied().unwrap_or(""), pseudonymiser) {
             Ok(l) => listings.push((line, l)),
             Err(problems) => errors.push(RowError { line, message: problems.join("; ") }),
@@ -342,7 +341,8 @@ mod tests {
         Pseudonymiser::new(&[7u8; 32]).expect("key")
     }
 
-    const HEADER: &str = "patient_id,unit_hsa_id,unit_name,unit_provider_org_number,provider_group,valid_from,valid_to\n";
+    const HEADER: &str =
+        "patient_id,unit_hsa_id,unit_name,unit_provider_org_number,provider_group,valid_from,valid_to\n";
 
     #[test]
     fn clear_text_is_pseudonymised_with_birth_year_and_sex() {

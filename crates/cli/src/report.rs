@@ -1,49 +1,9 @@
-//! Reports from ClickHouse, as terminal tables.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! Counts and findings from ClickHouse for `distans wait` and `distans report`
+//! (the report's panels are in `answers`).
 
 use clickhouse::Client;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, Table};
 use serde::Deserialize;
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, clickhouse::Row)]
-pub struct MonthProfession {
-    /// First day of the visit month, `YYYY-MM-DD`.
-    pub month_start: String,
-    pub profession_code: String,
-    pub contacts: i64,
-    pub net_amount_ore: i64,
-    pub patients: u64,
-}
-
-/// Cost and contacts per visit month and profession, from
-/// `report_monthly_profession` (duplicates collapsed, credit notes netted).
-pub async fn monthly_by_profession(
-    client: &Client,
-    buyer_org_number: Option<&str>,
-    year: Option<i32>,
-) -> clickhouse::error::Result<Vec<MonthProfession>> {
-    let mut sql = String::from(
-        "SELECT toString(month) AS month_start, profession_code, sum(contacts) AS contacts, \
-         sum(net_amount_ore) AS net_amount_ore, sum(patients) AS patients \
-         FROM report_monthly_profession WHERE 1 = 1",
-    );
-    if buyer_org_number.is_some() {
-        sql.push_str(" AND buyer_org_number = ?");
-    }
-    if year.is_some() {
-        sql.push_str(" AND toYear(month) = ?");
-    }
-    sql.push_str(" GROUP BY month_start, profession_code ORDER BY month_start, profession_code");
-    let mut query = client.query(&sql);
-    if let Some(buyer) = buyer_org_number {
-        query = query.bind(buyer);
-    }
-    if let Some(year) = year {
-        query = query.bind(year);
-    }
-    query.fetch_all().await
-}
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct Count {
@@ -162,50 +122,6 @@ pub fn kronor(ore: i64) -> String {
     }
 }
 
-/// Two tables, months down and professions across: contacts, and net cost
-/// in SEK, each with totals.
-pub fn render(rows: &[MonthProfession]) -> String {
-    let professions: BTreeSet<&str> = rows.iter().map(|r| r.profession_code.as_str()).collect();
-    let mut by_month: BTreeMap<&str, BTreeMap<&str, &MonthProfession>> = BTreeMap::new();
-    for row in rows {
-        by_month.entry(&row.month_start[..7.min(row.month_start.len())]).or_default().insert(&row.profession_code, row);
-    }
-    let table = |title: &str, value: &dyn Fn(&MonthProfession) -> i64, format: &dyn Fn(i64) -> String| {
-        let mut table = Table::new();
-        table.load_preset(UTF8_FULL_CONDENSED);
-        let mut header = vec![title.to_string()];
-        header.extend(professions.iter().map(|p| p.to_string()));
-        header.push("Total".into());
-        table.set_header(header);
-        let mut column_totals: BTreeMap<&str, i64> = BTreeMap::new();
-        for (month, cells) in &by_month {
-            let mut line = vec![month.to_string()];
-            let mut total = 0;
-            for profession in &professions {
-                let v = cells.get(profession).map_or(0, |r| value(r));
-                *column_totals.entry(profession).or_default() += v;
-                total += v;
-                line.push(format(v));
-            }
-            line.push(format(total));
-            table.add_row(line);
-        }
-        let mut last = vec!["Total".to_string()];
-        last.extend(professions.iter().map(|p| format(column_totals[p])));
-        last.push(format(column_totals.values().sum()));
-        table.add_row(last);
-        for column in table.column_iter_mut().skip(1) {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
-        table.to_string()
-    };
-    format!(
-        "Contacts per month and profession (invoices minus credit notes)\n{}\n\nNet cost per month and profession, SEK\n{}\n",
-        table("Month", &|r| r.contacts, &|v| v.to_string()),
-        table("Month", &|r| r.net_amount_ore, &kronor),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,25 +132,5 @@ mod tests {
         assert_eq!(kronor(50_000), "500");
         assert_eq!(kronor(920_000_000), "9 200 000");
         assert_eq!(kronor(-123_456_789), "-1 234 568");
-    }
-
-    #[test]
-    fn render_pivots_and_totals() {
-        let row = |month: &str, p: &str, contacts, net| MonthProfession {
-            month_start: month.into(),
-            profession_code: p.into(),
-            contacts,
-            net_amount_ore: net,
-            patients: 1,
-        };
-        let text = render(&[
-            row("2025-01-01", "LK", 10, 500_000),
-            row("2025-01-01", "SJ", 2, 55_000),
-            row("2025-02-01", "LK", 4, 200_000),
-        ]);
-        assert!(text.contains("2025-01"), "{text}");
-        let total_line = text.lines().filter(|l| l.contains("Total") && l.contains("16")).count();
-        assert_eq!(total_line, 1, "contacts total 16 once:\n{text}");
-        assert!(text.contains("7 550"), "net total 7 550 SEK:\n{text}");
     }
 }

@@ -100,7 +100,9 @@ impl Refresher {
             .await?;
         let refreshed = match self.marks {
             Some(last) if last == marks => 0,
-            Some(last) if (last.listing_import, last.allocation_loaded) == (marks.listing_import, marks.allocation_loaded) => {
+            Some(last)
+                if (last.listing_import, last.allocation_loaded) == (marks.listing_import, marks.allocation_loaded) =>
+            {
                 let months = db
                     .query(
                         "SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM invoice_lines \

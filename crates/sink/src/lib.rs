@@ -184,7 +184,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         let database = server.clone().with_database(&settings.clickhouse.database);
         let loaded_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
         let ready = match schema::migrate(&server, &settings.clickhouse.database).await {
-            Ok(applied) => reference::load(&database, &settings.tariffs, &settings.reporting.cost_allocation, loaded_at).await.map(|()| applied),
+            Ok(applied) => {
+                reference::load(&database, &settings.tariffs, &settings.reporting.cost_allocation, loaded_at)
+                    .await
+                    .map(|()| applied)
+            }
             Err(error) => Err(error),
         };
         match ready {
@@ -214,14 +218,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         Sink::new(&settings, &topics.alerts, &settings.sink.anomalies_group_id, &database, anomaly_metrics, &health)?;
     tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
     let refresh = refresh_aggregates(&database, Duration::from_millis(settings.sink.aggregate_refresh_ms), &shutdown);
-    let result = tokio::try_join!(
-        lines.consume(&settings, &shutdown),
-        anomalies.consume(&settings, &shutdown),
-        async {
+    let result =
+        tokio::try_join!(lines.consume(&settings, &shutdown), anomalies.consume(&settings, &shutdown), async {
             refresh.await;
             Ok(())
-        }
-    );
+        });
     health.set_ready(false);
     shutdown.cancel();
     let _ = http.await;

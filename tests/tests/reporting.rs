@@ -1,0 +1,271 @@
+//! End-to-end: a generated year with known totals and its listing register
+//! through the real broker, services and ClickHouse; every report view must
+//! return the known totals, and the HTML report must draw in Chromium.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use distans_cli::answers::{self, Answer};
+use distans_cli::generate::{self, Options};
+use distans_cli::panels::Chart;
+use distans_cli::{listing, produce, register, report};
+use distans_e2e::{wait_for_lines, Env};
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+/// Västmanland: 20 % of a listed patient's cost on the health centre (default config).
+const COUNTY: &str = "19";
+const HEALTH_CENTRE_PERCENT: i64 = 20;
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct UnitCost {
+    listing_unit_hsa_id: String,
+    contacts: i64,
+    net_amount_ore: i64,
+    health_centre_ore: i64,
+    central_ore: i64,
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct Sum {
+    contacts: i64,
+    net_amount_ore: i64,
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct Listed {
+    listing_unit_hsa_id: String,
+    listed: u64,
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct RuleTotal {
+    rule_id: String,
+    findings: u64,
+}
+
+async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if check().await.unwrap_or(false) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> anyhow::Result<()> {
+    let env = Env::start()?;
+    let settings = env.settings();
+    let _ingester = env.spawn("ingester")?;
+    let _sink = env.spawn("sink")?;
+    let _detector = env.spawn("detector")?;
+
+    let options = Options::new(COUNTY, 2025, 4_000, 5, &settings.detector.rules);
+    let data = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
+    let register = register::generate(&data, &options).map_err(anyhow::Error::msg)?;
+    let summary = &data.summary;
+    let expected = &register.summary;
+    let buyer = summary.buyer_org_number.clone();
+
+    let produced_at = Instant::now();
+    produce::produce_lines(&settings, &data.lines, false).await?;
+    let db = env.clickhouse.client();
+    wait_for_lines(&db, summary.valid as u64, TIMEOUT).await?;
+    wait_until("fresh aggregates", async || Ok(report::aggregates_fresh(&db).await?)).await?;
+    eprintln!(
+        "lines, findings and aggregates fresh {:.1} s after produce started",
+        produced_at.elapsed().as_secs_f64()
+    );
+
+    // Before the register: every line is unlisted, and central.
+    let units: Vec<UnitCost> = db
+        .query(
+            "SELECT listing_unit_hsa_id, contacts, net_amount_ore, health_centre_ore, central_ore \
+             FROM report_cost_by_health_centre WHERE buyer_org_number = ? AND year = 2025",
+        )
+        .bind(&buyer)
+        .fetch_all()
+        .await?;
+    assert_eq!(units.len(), 1, "{units:?}");
+    assert_eq!((units[0].listing_unit_hsa_id.as_str(), units[0].net_amount_ore), ("", summary.valid_net_amount_ore));
+
+    // The register, in clear text as a region exports it, imported after the
+    // lines: the sink sees the new version and rebuilds every month.
+    let file = env.dir.path().join("listing.csv");
+    listing::write_clear_csv(&register.listings, std::fs::File::create(&file)?)?;
+    let parsed = listing::read(&file, Some(&settings.pseudonymiser()?))?;
+    listing::import(&db, COUNTY, "listing.csv", &parsed, distans_runtime::now_ms()).await?;
+    let unlisted_contacts = expected.contacts_by_unit[""];
+    wait_until("the register joined", async || {
+        let sum: Sum = db
+            .query(
+                "SELECT sum(contacts) AS contacts, sum(net_amount_ore) AS net_amount_ore \
+                 FROM report_cost_by_health_centre WHERE listing_unit_hsa_id = ''",
+            )
+            .fetch_one()
+            .await?;
+        Ok(sum.contacts == unlisted_contacts)
+    })
+    .await?;
+
+    // Cost per health centre: the known amounts per unit, the unlisted
+    // counted, the split summing to the whole.
+    let units: Vec<UnitCost> = db
+        .query(
+            "SELECT listing_unit_hsa_id, contacts, net_amount_ore, health_centre_ore, central_ore \
+             FROM report_cost_by_health_centre WHERE buyer_org_number = ? AND year = 2025",
+        )
+        .bind(&buyer)
+        .fetch_all()
+        .await?;
+    let net_by_unit: BTreeMap<String, i64> =
+        units.iter().map(|u| (u.listing_unit_hsa_id.clone(), u.net_amount_ore)).collect();
+    assert_eq!(net_by_unit, expected.net_by_unit);
+    let contacts_by_unit: BTreeMap<String, i64> =
+        units.iter().map(|u| (u.listing_unit_hsa_id.clone(), u.contacts)).collect();
+    assert_eq!(contacts_by_unit, expected.contacts_by_unit);
+    for u in &units {
+        assert_eq!(u.health_centre_ore + u.central_ore, u.net_amount_ore, "{u:?}");
+        let share = if u.listing_unit_hsa_id.is_empty() { 0 } else { u.net_amount_ore * HEALTH_CENTRE_PERCENT / 100 };
+        assert_eq!(u.health_centre_ore, share, "{u:?}");
+    }
+
+    // Groups sum to the whole in every view.
+    let whole = (summary.valid_contacts, summary.valid_net_amount_ore);
+    for view in ["report_cost_by_month", "report_cost_by_profession", "report_cost_by_health_centre", "report_age_sex"]
+    {
+        let sum: Sum = db
+            .query(&format!(
+                "SELECT sum(contacts) AS contacts, sum(net_amount_ore) AS net_amount_ore FROM {view} \
+                 WHERE buyer_org_number = ?"
+            ))
+            .bind(&buyer)
+            .fetch_one()
+            .await?;
+        assert_eq!((sum.contacts, sum.net_amount_ore), whole, "{view}");
+    }
+    let sum: Sum = db
+        .query(
+            "SELECT sum(all_contacts) AS contacts, sum(all_net_amount_ore) AS net_amount_ore FROM report_initiative \
+             WHERE buyer_org_number = ?",
+        )
+        .bind(&buyer)
+        .fetch_one()
+        .await?;
+    assert_eq!((sum.contacts, sum.net_amount_ore), whole, "report_initiative");
+    let sum: Sum = db
+        .query(
+            "SELECT sum(contacts) AS contacts, sum(net_amount_ore) AS net_amount_ore FROM report_diagnosis_groups \
+             WHERE buyer_org_number = ?",
+        )
+        .bind(&buyer)
+        .fetch_one()
+        .await?;
+    assert_eq!((sum.contacts, sum.net_amount_ore), whole, "report_diagnosis_groups");
+
+    // Cost per month: the generator's months.
+    let months = answers::answer(&db, &distans_cli::panels::PANELS[0], &buyer, 2025).await?;
+    let by_month: BTreeMap<String, i64> = (0..months.rows.len())
+        .map(|r| (months.text(r, 0), months.number(r, "net_sek").unwrap_or_default() as i64 * 100))
+        .collect();
+    let want: BTreeMap<String, i64> =
+        summary.valid_net_by_month.iter().map(|(m, v)| (m.clone(), v / 100 * 100)).collect();
+    assert_eq!(by_month, want);
+
+    // List sizes on 1 July, per health centre.
+    let listed: Vec<Listed> = db
+        .query(
+            "SELECT listing_unit_hsa_id, listed FROM report_contacts_per_1000_listed \
+             WHERE buyer_org_number = ? AND year = 2025",
+        )
+        .bind(&buyer)
+        .fetch_all()
+        .await?;
+    let listed: BTreeMap<String, usize> =
+        listed.into_iter().map(|l| (l.listing_unit_hsa_id, l.listed as usize)).collect();
+    assert_eq!(listed, expected.listed_mid_year_by_unit);
+
+    // Findings per rule: exactly the injected ones.
+    wait_until("all findings", async || {
+        let rules: Vec<RuleTotal> = db
+            .query("SELECT rule_id, sum(findings) AS findings FROM report_findings GROUP BY rule_id")
+            .fetch_all()
+            .await?;
+        let got: BTreeMap<String, usize> = rules.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect();
+        Ok(got == summary.expected_findings)
+    })
+    .await?;
+    wait_until("fresh aggregates with the findings", async || Ok(report::aggregates_fresh(&db).await?)).await?;
+
+    // The report: every panel answers; the terminal tables carry the known figures.
+    let all = answers::answer_all(&db, &buyer, 2025).await?;
+    let text = answers::render_terminal(&all, &buyer, 2025);
+    let disputable = all.iter().find(|a| a.panel.id == "disputable_share").expect("panel");
+    let flagged_sek = disputable.number(0, "flagged_sek").unwrap_or_default();
+    assert!(flagged_sek > 0.0 && flagged_sek < (summary.valid_net_amount_ore / 100) as f64, "{flagged_sek}");
+    let health_centres = all.iter().find(|a| a.panel.id == "cost_by_health_centre").expect("panel");
+    let unlisted_row = (0..health_centres.rows.len()).find(|r| health_centres.text(*r, 0) == "unlisted");
+    assert!(unlisted_row.is_some(), "the unlisted are a row of their own:\n{text}");
+
+    // The HTML report, rendered by Chromium from a file: every chart drew its bars.
+    let html_path = env.dir.path().join("report.html");
+    std::fs::write(&html_path, answers::render_html(&all, &buyer, 2025, "test"))?;
+    let dom = chromium(&["--dump-dom"], &html_path)?;
+    for answer in all.iter().filter(|a| a.panel.chart != Chart::Table) {
+        let drawn = drawn_bars(&dom, answer.panel.id);
+        assert_eq!(drawn, Some(bars_expected(answer)), "panel {}", answer.panel.id);
+    }
+    let shot = env.dir.path().join("report.png");
+    chromium(&["--window-size=1200,3000", &format!("--screenshot={}", shot.display())], &html_path)?;
+    let png = std::fs::read(&shot)?;
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot with content");
+    if let Ok(dir) = std::env::var("DISTANS_REPORT_SCREENSHOT_DIR") {
+        std::fs::copy(&shot, Path::new(&dir).join("report.png"))?;
+        std::fs::copy(&html_path, Path::new(&dir).join("report.html"))?;
+    }
+    Ok(())
+}
+
+/// Bars with a value above zero: what the chart must draw.
+fn bars_expected(answer: &Answer) -> usize {
+    (0..answer.rows.len())
+        .map(|r| answer.panel.series.iter().filter(|s| answer.number(r, s).is_some_and(|v| v > 0.0)).count())
+        .sum()
+}
+
+/// The `data-drawn-bars` the page's script set on a chart after layout.
+fn drawn_bars(dom: &str, panel: &str) -> Option<usize> {
+    let start = dom.find(&format!("data-panel=\"{panel}\""))?;
+    let tag_end = start + dom[start..].find('>')?;
+    let tag = &dom[start..tag_end];
+    let value = tag.split("data-drawn-bars=\"").nth(1)?;
+    value.split('"').next()?.parse().ok()
+}
+
+/// Runs headless Chromium (Debian's, installed by deploy/local/install.sh) on a file.
+fn chromium(args: &[&str], page: &Path) -> anyhow::Result<String> {
+    let profile = tempfile::tempdir()?;
+    let output = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run chromium (make install puts it there): {e}"))?;
+    anyhow::ensure!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
