@@ -50,24 +50,10 @@ pub async fn findings_by_rule(
     query.fetch_all().await
 }
 
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct Freshness {
-    lines: u64,
-    aggregated_lines: u64,
-    flagged_lines: u64,
-    aggregated_flagged_lines: u64,
-}
-
-/// Whether `agg_monthly` holds every line in ClickHouse and every line a
-/// finding names (what reports read is up to date).
+/// Whether `agg_monthly` agrees, month by month, with the lines and findings
+/// in ClickHouse: what reports read is up to date.
 pub async fn aggregates_fresh(client: &Client) -> clickhouse::error::Result<bool> {
-    let f = client
-        .query(
-            "SELECT                (SELECT count() FROM invoice_lines FINAL) AS lines,                (SELECT sum(lines) FROM agg_monthly) AS aggregated_lines,                (SELECT uniqExact(line_key) FROM anomalies FINAL) AS flagged_lines,                (SELECT sum(flagged_lines) FROM agg_monthly) AS aggregated_flagged_lines",
-        )
-        .fetch_one::<Freshness>()
-        .await?;
-    Ok(f.lines == f.aggregated_lines && f.flagged_lines == f.aggregated_flagged_lines)
+    Ok(distans_sink::aggregates::stale_months(client).await?.is_empty())
 }
 
 /// Findings in `anomalies` (a finding published twice counts once).

@@ -10,8 +10,10 @@
 //!
 //! [`Refresher`] finds the months to rebuild: those with lines or findings
 //! written since its last pass (by `inserted_at`, with the last second read
-//! again, so nothing written during a pass is missed), or every month when
-//! the listing register or the cost allocation changed.
+//! again, so nothing written during a pass is missed) and those whose
+//! aggregates no longer match the lines ([`stale_months`]: a corrected line
+//! that moved to another month), or every month when the listing register
+//! or the cost allocation changed.
 
 use clickhouse::Client;
 use serde::Deserialize;
@@ -23,10 +25,62 @@ struct Month {
     month: String,
 }
 
+#[derive(Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
+struct MonthFigures {
+    month: String,
+    line_count: u64,
+    net_ore: i64,
+    flagged_count: u64,
+}
+
+/// Months (`YYYY-MM-01`) where `agg_monthly` disagrees with the lines and
+/// findings in ClickHouse: in its count of lines, net amount or lines with
+/// a finding. Catches what `inserted_at` cannot: a corrected line that moved
+/// to another month leaves its old month, where nothing new was written.
+pub async fn stale_months(db: &Client) -> Result<Vec<String>, clickhouse::error::Error> {
+    let direct: Vec<MonthFigures> = db
+        .query(
+            "SELECT month, count() AS line_count, sum(signed_net_amount_ore) AS net_ore, \
+               toUInt64(sum(flagged)) AS flagged_count \
+             FROM \
+             ( \
+               SELECT toString(toStartOfMonth(visit_date)) AS month, signed_net_amount_ore, \
+                 concat(invoice_id, ':', toString(line_number)) AS line_key \
+               FROM invoice_lines FINAL \
+             ) AS line \
+             ANY LEFT JOIN (SELECT line_key, toUInt8(1) AS flagged FROM anomalies FINAL GROUP BY line_key) AS finding \
+             USING (line_key) \
+             GROUP BY month",
+        )
+        .fetch_all()
+        .await?;
+    let aggregated: Vec<MonthFigures> = db
+        .query(
+            "SELECT toString(month) AS month, sum(lines) AS line_count, sum(net_amount_ore) AS net_ore, \
+               sum(flagged_lines) AS flagged_count \
+             FROM agg_monthly GROUP BY month",
+        )
+        .fetch_all()
+        .await?;
+    let aggregated: std::collections::BTreeMap<&str, &MonthFigures> =
+        aggregated.iter().map(|m| (m.month.as_str(), m)).collect();
+    let direct_months: std::collections::BTreeSet<&str> = direct.iter().map(|m| m.month.as_str()).collect();
+    let mut stale: Vec<String> =
+        direct.iter().filter(|m| aggregated.get(m.month.as_str()) != Some(&m)).map(|m| m.month.clone()).collect();
+    // Months that only the aggregates still hold.
+    stale.extend(aggregated.keys().filter(|m| !direct_months.contains(*m)).map(|m| m.to_string()));
+    stale.sort();
+    Ok(stale)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clickhouse::Row)]
 struct Marks {
     lines: u32,
     findings: u32,
+    /// Rows stored: a write in the same second as the last mark changes
+    /// these, not the newest `inserted_at`.
+    line_rows: u64,
+    finding_rows: u64,
     listing_import: u64,
     allocation_loaded: u32,
 }
@@ -93,6 +147,8 @@ impl Refresher {
                 "SELECT \
                    (SELECT toUInt32(max(inserted_at)) FROM invoice_lines) AS lines, \
                    (SELECT toUInt32(max(inserted_at)) FROM anomalies) AS findings, \
+                   (SELECT count() FROM invoice_lines) AS line_rows, \
+                   (SELECT count() FROM anomalies) AS finding_rows, \
                    (SELECT max(import_id) FROM listing_imports) AS listing_import, \
                    (SELECT toUInt32(max(loaded_at)) FROM ref_cost_allocation) AS allocation_loaded",
             )
@@ -115,6 +171,7 @@ impl Refresher {
                     .fetch_all::<Month>()
                     .await?;
                 let mut months: Vec<String> = months.into_iter().map(|m| m.month).collect();
+                months.extend(stale_months(db).await?);
                 months.sort();
                 months.dedup();
                 for month in &months {
