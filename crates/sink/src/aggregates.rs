@@ -66,7 +66,7 @@ pub async fn stale_months(db: &Client) -> Result<Vec<String>, clickhouse::error:
         aggregated.iter().map(|m| (m.month.as_str(), m)).collect();
     let direct_months: std::collections::BTreeSet<&str> = direct.iter().map(|m| m.month.as_str()).collect();
     let mut stale: Vec<String> =
-        direct.iter().filter(|m| aggregated.get(m.month.as_str()) != Some(&m)).map(|m| m.month.clone()).collect();
+        direct.iter().filter(|m| aggregated.get(m.month.as_str()) != Some(m)).map(|m| m.month.clone()).collect();
     // Months that only the aggregates still hold.
     stale.extend(aggregated.keys().filter(|m| !direct_months.contains(*m)).map(|m| m.to_string()));
     stale.sort();
