@@ -30,6 +30,10 @@ export DISTANS__DETECTOR__RULES__HOME_REGIONS__2321000198=19
 export DISTANS__DETECTOR__RULES__HOME_REGIONS__2321000230=23
 export DISTANS__DETECTOR__RULES__HOME_REGIONS__2321000255=25
 
+# The generator's digital provider whose group also runs a health centre in
+# its listing register (report_same_group_listing).
+export DISTANS__REPORTING__PROVIDER_GROUPS__5591000012=Nordvård
+
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 
 # True while the process in pid file $1 runs.

@@ -65,7 +65,12 @@ run("""INSERT INTO listing_register VALUES
     (1, '19', 'p1', 'SE2', 'VC Två', '5560000009', 'Grupp B', 1990, 'female', '2025-03-11', '2149-06-06'),
     (1, '19', 'p3', 'SE2', 'VC Två', '5560000009', 'Grupp B', 1950, 'male', '2020-01-01', '2149-06-06')""")
 run("INSERT INTO listing_imports VALUES (1, '19', 'listing.csv', '00', 3, 2, 2, now())")
-run("INSERT INTO ref_cost_allocation VALUES ('19', '2020-01-01', '2149-06-06', 20, now())")
+loaded = "toDateTime('2026-01-01 00:00:00')"
+run(f"INSERT INTO ref_cost_allocation VALUES ('19', '2020-01-01', '2149-06-06', 20, {loaded})")
+run(f"INSERT INTO ref_provider_groups VALUES ('5560000001', 'Grupp B', {loaded})")
+run(f"INSERT INTO ref_parameters VALUES ('peer_min_contacts', 1, {loaded}), ('peer_min_providers', 3, {loaded}), "
+    f"('peer_threshold', 3.5, {loaded})")
+run(f"INSERT INTO ref_loads VALUES ({loaded})")
 run("""INSERT INTO anomalies (finding_id, rule_id, line_key, buyer_org_number, visit_date, amount_at_stake_ore)
     VALUES ('f1', 'wrong_price', 'ZVF23210000402503000001:2', '2321000198', '2025-03-05', 42500)""")
 
@@ -80,6 +85,12 @@ got = run("""SELECT listing_unit_hsa_id, sum(contacts), sum(net_amount_ore), sum
 want = '"",1,42500,0,42500,42500\n"SE1",1,50000,10000,40000,0\n"SE2",0,0,0,0,0\n'
 if got != want:
     raise SystemExit(f"aggregates on ClickHouse {version}:\n{got}\nwanted:\n{want}")
+
+# Kry's group runs VC Två, where p1 is listed from 11 March: one contact
+# there (and its credit note) is a same-group listing.
+got = run("SELECT listing_unit_hsa_id, contacts, net_amount_ore FROM report_same_group_listing")
+if got != '"SE2",0,0\n':
+    raise SystemExit(f"report_same_group_listing on ClickHouse {version}: {got!r}")
 
 for panel in panels:
     sql = panel["sql"].replace("${buyer}", "2321000198").replace("${year}", "2025")

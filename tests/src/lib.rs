@@ -339,6 +339,8 @@ impl Env {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect::<BTreeMap<String, String>>();
+        // The generated digital provider whose group runs a generated health centre.
+        variables.insert("DISTANS__REPORTING__PROVIDER_GROUPS__5591000012".into(), "Nordvård".into());
         // The generated home regions, for `patient_not_resident`.
         for county in ["23", "19"] {
             let home = distans_cli::generate::region_org_number(county);

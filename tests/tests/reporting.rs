@@ -40,6 +40,20 @@ struct Listed {
 }
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct FarFromPeers {
+    month: String,
+    profession_code: String,
+    provider_org_number: String,
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct SameGroup {
+    provider_org_number: String,
+    listing_unit_hsa_id: String,
+    contacts: i64,
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
 struct RuleTotal {
     rule_id: String,
     findings: u64,
@@ -200,6 +214,58 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     })
     .await?;
     wait_until("fresh aggregates with the findings", async || Ok(report::aggregates_fresh(&db).await?)).await?;
+
+    // Providers far from their peers: the generator's outlier (physicians,
+    // four contacts a month per patient), in every month where enough
+    // providers have enough physician contacts to be judged; nobody else.
+    let reporting = &settings.reporting;
+    let mut physician_contacts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (line, _) in data.lines.iter().zip(&data.invalid).filter(|(l, invalid)| !**invalid && l.profession_code == "LK")
+    {
+        let sign = if line.invoice_type == "381" { -1 } else { 1 };
+        let month = line.visit_date.format("%Y-%m").to_string();
+        *physician_contacts.entry((month, line.provider_org_number.clone())).or_default() += sign;
+    }
+    let mut judged_providers: BTreeMap<String, u32> = BTreeMap::new();
+    for ((month, _), contacts) in &physician_contacts {
+        if *contacts >= i64::from(reporting.peer_min_contacts) {
+            *judged_providers.entry(month.clone()).or_default() += 1;
+        }
+    }
+    let outlier_months: Vec<String> =
+        judged_providers.iter().filter(|(_, n)| **n >= reporting.peer_min_providers).map(|(m, _)| m.clone()).collect();
+    assert!(outlier_months.len() >= 10, "the generated year has peers to judge: {judged_providers:?}");
+    let far: Vec<FarFromPeers> = db
+        .query(
+            "SELECT substring(toString(month), 1, 7) AS month, profession_code, provider_org_number \
+             FROM report_provider_peers WHERE far_from_peers ORDER BY month",
+        )
+        .fetch_all()
+        .await?;
+    assert!(far.iter().all(|f| f.provider_org_number == "5591000053" && f.profession_code == "LK"), "{far:?}");
+    assert_eq!(far.iter().map(|f| f.month.clone()).collect::<Vec<_>>(), outlier_months);
+
+    // Listed at a health centre of the provider's own group (config
+    // reporting.provider_groups, set by the harness): exactly the
+    // generator's lines of that provider whose patient is listed there.
+    let same: Vec<SameGroup> = db
+        .query(
+            "SELECT provider_org_number, listing_unit_hsa_id, contacts FROM report_same_group_listing \
+             WHERE buyer_org_number = ? AND year = 2025",
+        )
+        .bind(&buyer)
+        .fetch_all()
+        .await?;
+    let got: BTreeMap<String, i64> =
+        same.iter().map(|s| (format!("{} {}", s.provider_org_number, s.listing_unit_hsa_id), s.contacts)).collect();
+    let want: BTreeMap<String, i64> = expected
+        .contacts_by_provider_and_unit
+        .iter()
+        .filter(|(k, v)| k.starts_with("5591000012 ") && k.ends_with("-HC0007") && **v != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(want.len(), 1, "the generated year has such patients");
+    assert_eq!(got, want);
 
     // The report: every panel answers; the terminal tables carry the known figures.
     let all = answers::answer_all(&db, &buyer, 2025).await?;

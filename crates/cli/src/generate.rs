@@ -80,6 +80,13 @@ const PROVIDERS: [Provider; 4] = [
     Provider { seller: 1, org_body: "559100004", name: "Samtalsrummet AB", unit: "E0004" },
 ];
 
+/// A provider whose physicians see a few patients four times a month each:
+/// far from its peers in contacts per patient (added to years of at least
+/// `OUTLIER_MIN_LINES` lines, where the peers have the volume to be judged).
+const OUTLIER: Provider = Provider { seller: 1, org_body: "559100005", name: "Vårdflödet AB", unit: "E0005" };
+const OUTLIER_PATIENTS: usize = 12;
+pub const OUTLIER_MIN_LINES: usize = 3_000;
+
 /// National profession mix (SKR 2020): physicians 67 %, nurses 18 %,
 /// physiotherapists 10 %, psychologists 5 %.
 const PROFESSIONS: [(&str, f64); 6] =
@@ -605,6 +612,59 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
                 needs_assessment: Some(true),
             });
             invalid.push(false);
+        }
+    }
+
+    // The provider far from its peers: its patients seen every eight days
+    // (four contacts a month, never a burst or a same-day repeat).
+    if options.lines >= OUTLIER_MIN_LINES {
+        let org = format!("{}{}", OUTLIER.org_body, luhn_check_digit(OUTLIER.org_body));
+        for _ in 0..OUTLIER_PATIENTS {
+            let patient = new_patient(&mut rng, &region, options.year);
+            let price = |date| tariffs.price(TariffClass::Physician, date).ok_or("no physician tariff");
+            let mut visit_date = start + Days::new(rng.random_range(0..8u64));
+            while visit_date.year() == options.year {
+                let (invoice_id, line_number) =
+                    invoice_id_for(OUTLIER.seller, visit_date.year(), visit_date.month(), false);
+                let unit_price = price(visit_date)?;
+                visits.push(InvoiceLine {
+                    invoice_id,
+                    invoice_type: "380".into(),
+                    line_number,
+                    credited_invoice_id: None,
+                    seller_org_number: sellers[OUTLIER.seller].clone(),
+                    buyer_org_number: buyer.clone(),
+                    invoice_date: last_day_of_month(visit_date.year(), visit_date.month()) + Days::new(10),
+                    payable_amount_ore: 0,
+                    patient_id: patient.id.clone(),
+                    patient_county_code: region.county_code.into(),
+                    patient_municipality_code: patient.municipality.into(),
+                    patient_sex: Some(if patient.female { 2 } else { 1 }),
+                    remittance_number: None,
+                    agreement_chapter: "4".into(),
+                    agreement_point: "4.1".into(),
+                    care_type: "outpatient".into(),
+                    visit_type: "return".into(),
+                    visit_date,
+                    visit_time: NaiveTime::from_hms_opt(10, 0, 0),
+                    performing_unit_hsa_id: format!("SE{org}-{}", OUTLIER.unit),
+                    provider_org_number: org.clone(),
+                    provider_name: OUTLIER.name.into(),
+                    profession_code: "LK".into(),
+                    product_category: "04".into(),
+                    quantity: 1,
+                    unit_price_ore: unit_price,
+                    patient_fee_ore: 0,
+                    gross_amount_ore: unit_price,
+                    net_amount_ore: unit_price,
+                    diagnosis_codes: vec!["J06.9".into()],
+                    procedure_codes: vec!["ZV051".into()],
+                    contact_channel: Some("video".into()),
+                    needs_assessment: Some(true),
+                });
+                invalid.push(false);
+                visit_date = visit_date + Days::new(8);
+            }
         }
     }
 

@@ -32,7 +32,7 @@ pub struct Panel {
     pub sql: &'static str,
 }
 
-pub const PANELS: [Panel; 12] = [
+pub const PANELS: [Panel; 14] = [
     Panel {
         id: "cost_by_month",
         title: "Cost and contacts per month",
@@ -135,6 +135,30 @@ pub const PANELS: [Panel; 12] = [
               most_sessions_one_patient AS most_for_one_patient \
               FROM report_psychologist_sessions WHERE buyer_org_number = '${buyer}' AND year = ${year} \
               ORDER BY sessions_per_patient DESC",
+    },
+    Panel {
+        id: "providers_far_from_peers",
+        title: "Providers far from their peers",
+        question: "Which providers have far more contacts per patient, or far more repeat contacts, than other providers of the same profession that month?",
+        chart: Chart::Table,
+        series: &[],
+        sql: "SELECT substring(toString(month), 1, 7) AS month, profession_code AS profession, provider, contacts, patients, \
+              round(contacts_per_patient, 2) AS per_patient, round(median_contacts_per_patient, 2) AS peers_median, \
+              round(100 * repeat_share, 1) AS repeat_percent, round(100 * median_repeat_share, 1) AS peers_repeat_percent, \
+              peers, round(greatest(contacts_score, repeat_score), 1) AS score \
+              FROM report_provider_peers WHERE buyer_org_number = '${buyer}' AND year = ${year} AND far_from_peers \
+              ORDER BY month, profession, provider",
+    },
+    Panel {
+        id: "same_group_listing",
+        title: "Invoiced digitally by the group of the patient's own health centre",
+        question: "Which patients are invoiced digitally, via another region, by a provider whose group also runs the health centre they are listed at?",
+        chart: Chart::Table,
+        series: &[],
+        sql: "SELECT provider, listing_provider_group AS provider_group, listing_unit AS health_centre, contacts, patients, \
+              intDiv(net_amount_ore, 100) AS net_sek \
+              FROM report_same_group_listing WHERE buyer_org_number = '${buyer}' AND year = ${year} \
+              ORDER BY net_amount_ore DESC",
     },
     Panel {
         id: "findings_by_rule",

@@ -49,6 +49,9 @@ pub struct RegisterSummary {
     pub net_by_unit: BTreeMap<String, i64>,
     /// Contacts (credit notes negative) per listing unit ("" = unlisted).
     pub contacts_by_unit: BTreeMap<String, i64>,
+    /// Contacts per invoicing provider and listing unit, keyed
+    /// `"<provider org number> <unit HSA-id>"` (listed lines only).
+    pub contacts_by_provider_and_unit: BTreeMap<String, i64>,
     /// People listed on 1 July of the year per unit.
     pub listed_mid_year_by_unit: BTreeMap<String, usize>,
 }
@@ -156,6 +159,10 @@ fn summarise(generated: &Generated, county: &str, year: i32, listings: &[ClearLi
             s.listed_lines += 1;
         }
         *s.net_by_unit.entry(unit.clone()).or_default() += sign * line.net_amount_ore;
+        if !unit.is_empty() {
+            let key = format!("{} {unit}", line.provider_org_number);
+            *s.contacts_by_provider_and_unit.entry(key).or_default() += sign * i64::from(line.quantity);
+        }
         *s.contacts_by_unit.entry(unit).or_default() += sign * i64::from(line.quantity);
     }
     if let Some(mid_year) = NaiveDate::from_ymd_opt(year, 7, 1) {

@@ -32,6 +32,19 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReportingSettings {
     pub cost_allocation: Vec<CostAllocation>,
+    /// Provider organisation number -> provider group, for the digital
+    /// providers whose group also runs health centres (compared with the
+    /// listing register's `provider_group`).
+    #[serde(default)]
+    pub provider_groups: BTreeMap<String, String>,
+    /// A provider is judged against its peers (per visit month and
+    /// profession) only with at least this many contacts …
+    pub peer_min_contacts: u32,
+    /// … and only when at least this many providers (itself included) have.
+    pub peer_min_providers: u32,
+    /// Robust z-score (distance from the peers' median in scaled MADs) above
+    /// which a provider is far from its peers.
+    pub peer_threshold: f64,
 }
 
 /// The share of a listed patient's cost that the listing health centre
@@ -49,6 +62,9 @@ pub struct CostAllocation {
 impl ReportingSettings {
     fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
+        if self.peer_min_providers < 3 || self.peer_threshold.is_nan() || self.peer_threshold <= 0.0 {
+            p.push("reporting.peer_min_providers must be at least 3 and peer_threshold positive".to_string());
+        }
         for (i, a) in self.cost_allocation.iter().enumerate() {
             if a.health_centre_percent > 100 {
                 p.push(format!("reporting.cost_allocation[{i}]: health_centre_percent above 100"));

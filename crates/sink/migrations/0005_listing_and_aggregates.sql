@@ -59,10 +59,44 @@ CREATE TABLE IF NOT EXISTS ref_cost_allocation
 ENGINE = ReplacingMergeTree(loaded_at)
 ORDER BY (home_county, valid_from);
 
+-- Every load of the reference data from config, so that a list emptied in
+-- config is empty in the *_current views too.
+CREATE TABLE IF NOT EXISTS ref_loads
+(
+    loaded_at DateTime
+)
+ENGINE = MergeTree
+ORDER BY loaded_at;
+
 CREATE VIEW IF NOT EXISTS ref_cost_allocation_current AS
 SELECT home_county, valid_from, valid_to, health_centre_percent
 FROM ref_cost_allocation
-WHERE loaded_at = (SELECT max(loaded_at) FROM ref_cost_allocation);
+WHERE loaded_at = (SELECT max(loaded_at) FROM ref_loads);
+
+-- Digital providers' groups (config `reporting.provider_groups`).
+CREATE TABLE IF NOT EXISTS ref_provider_groups
+(
+    provider_org_number String,
+    provider_group String,
+    loaded_at DateTime
+)
+ENGINE = ReplacingMergeTree(loaded_at)
+ORDER BY provider_org_number;
+
+CREATE VIEW IF NOT EXISTS ref_provider_groups_current AS
+SELECT provider_org_number, provider_group
+FROM ref_provider_groups
+WHERE loaded_at = (SELECT max(loaded_at) FROM ref_loads);
+
+-- Parameters of the checks made in views (config `reporting.peer_*`).
+CREATE TABLE IF NOT EXISTS ref_parameters
+(
+    name String,
+    value Float64,
+    loaded_at DateTime
+)
+ENGINE = ReplacingMergeTree(loaded_at)
+ORDER BY name;
 
 -- ICD-10 chapters (titles for reports); lines are put in a chapter by the
 -- first three characters of their first diagnosis code (see refresh SQL).

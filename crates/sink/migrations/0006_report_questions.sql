@@ -307,3 +307,152 @@ SELECT
     if(sum(net_amount_ore) = 0, NULL, round(100 * sum(flagged_net_ore) / sum(net_amount_ore), 2)) AS disputable_percent
 FROM agg_monthly
 GROUP BY buyer_org_number, year;
+
+-- Per visit month, profession and provider: contacts and patients, and the
+-- derived figures peers are compared on.
+CREATE VIEW IF NOT EXISTS report_provider_month AS
+SELECT
+    buyer_org_number,
+    month,
+    profession_code,
+    provider_org_number,
+    provider,
+    contacts,
+    patients,
+    net_amount_ore,
+    contacts / patients AS contacts_per_patient,
+    (contacts - patients) / contacts AS repeat_share
+FROM
+(
+    SELECT
+        buyer_org_number,
+        month,
+        profession_code,
+        provider_org_number,
+        any(provider_name) AS provider,
+        sum(contacts) AS contacts,
+        uniqExactMerge(patients) AS patients,
+        sum(net_amount_ore) AS net_amount_ore
+    FROM agg_monthly
+    GROUP BY buyer_org_number, month, profession_code, provider_org_number
+) AS figures
+WHERE contacts >= (SELECT argMax(value, loaded_at) FROM ref_parameters WHERE name = 'peer_min_contacts')
+    AND patients > 0;
+
+-- The peers' median and median absolute deviation per month and profession.
+CREATE VIEW IF NOT EXISTS report_peer_statistics AS
+SELECT
+    buyer_org_number,
+    month,
+    profession_code,
+    peers,
+    median_contacts_per_patient,
+    median_repeat_share,
+    mad_contacts_per_patient,
+    mad_repeat_share
+FROM
+(
+    SELECT
+        buyer_org_number,
+        month,
+        profession_code,
+        count() AS peers,
+        median(contacts_per_patient) AS median_contacts_per_patient,
+        median(repeat_share) AS median_repeat_share
+    FROM report_provider_month
+    GROUP BY buyer_org_number, month, profession_code
+) AS medians
+ANY LEFT JOIN
+(
+    SELECT
+        buyer_org_number,
+        month,
+        profession_code,
+        median(abs(contacts_per_patient - cpp_median)) AS mad_contacts_per_patient,
+        median(abs(repeat_share - share_median)) AS mad_repeat_share
+    FROM
+    (
+        SELECT buyer_org_number, month, profession_code, contacts_per_patient, repeat_share
+        FROM report_provider_month
+    ) AS provider_months
+    ANY LEFT JOIN
+    (
+        SELECT
+            buyer_org_number,
+            month,
+            profession_code,
+            median(contacts_per_patient) AS cpp_median,
+            median(repeat_share) AS share_median
+        FROM report_provider_month
+        GROUP BY buyer_org_number, month, profession_code
+    ) AS centres USING (buyer_org_number, month, profession_code)
+    GROUP BY buyer_org_number, month, profession_code
+) AS deviations USING (buyer_org_number, month, profession_code);
+
+-- Providers far from their peers: robust z-scores (distance from the median
+-- in MADs scaled by 1.4826, with a floor of 10 % of the median for contacts
+-- per patient and 5 percentage points for the repeat share), judged when
+-- enough providers have enough contacts (config reporting.peer_*). Only
+-- "too many" counts: above the peers, not below.
+CREATE VIEW IF NOT EXISTS report_provider_peers AS
+SELECT
+    buyer_org_number,
+    toUInt16(toYear(month)) AS year,
+    month,
+    profession_code,
+    provider_org_number,
+    provider,
+    contacts,
+    patients,
+    net_amount_ore,
+    contacts_per_patient,
+    repeat_share,
+    peers,
+    median_contacts_per_patient,
+    median_repeat_share,
+    (contacts_per_patient - median_contacts_per_patient)
+        / greatest(1.4826 * mad_contacts_per_patient, 0.1 * median_contacts_per_patient) AS contacts_score,
+    (repeat_share - median_repeat_share) / greatest(1.4826 * mad_repeat_share, 0.05) AS repeat_score,
+    peers >= (SELECT argMax(value, loaded_at) FROM ref_parameters WHERE name = 'peer_min_providers')
+        AND greatest(contacts_score, repeat_score)
+            > (SELECT argMax(value, loaded_at) FROM ref_parameters WHERE name = 'peer_threshold') AS far_from_peers
+FROM report_provider_month
+ANY LEFT JOIN report_peer_statistics USING (buyer_org_number, month, profession_code);
+
+-- Patients invoiced digitally by a provider whose group also runs the
+-- health centre they are listed at on the visit date (Region Stockholm's
+-- 2025 claim): per provider, health centre and visit year.
+CREATE VIEW IF NOT EXISTS report_same_group_listing AS
+SELECT
+    buyer_org_number,
+    year,
+    provider_org_number,
+    provider,
+    listing_provider_group,
+    listing_unit_hsa_id,
+    listing_unit,
+    contacts,
+    patients,
+    net_amount_ore
+FROM
+(
+    SELECT
+        buyer_org_number,
+        toUInt16(toYear(month)) AS year,
+        provider_org_number,
+        any(provider_name) AS provider,
+        listing_provider_group,
+        listing_unit_hsa_id,
+        any(listing_unit_name) AS listing_unit,
+        sum(contacts) AS contacts,
+        uniqExactMerge(patients) AS patients,
+        sum(net_amount_ore) AS net_amount_ore
+    FROM agg_monthly
+    WHERE listing_unit_hsa_id != ''
+    GROUP BY buyer_org_number, year, provider_org_number, listing_provider_group, listing_unit_hsa_id
+) AS listed
+ANY INNER JOIN
+(
+    SELECT provider_org_number, provider_group AS listing_provider_group
+    FROM ref_provider_groups_current
+) AS groups USING (provider_org_number, listing_provider_group);

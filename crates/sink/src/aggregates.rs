@@ -82,7 +82,7 @@ struct Marks {
     line_rows: u64,
     finding_rows: u64,
     listing_import: u64,
-    allocation_loaded: u32,
+    reference_loaded: u32,
 }
 
 /// Rebuilds one visit month (`YYYY-MM-01`) of `agg_monthly`.
@@ -150,14 +150,14 @@ impl Refresher {
                    (SELECT count() FROM invoice_lines) AS line_rows, \
                    (SELECT count() FROM anomalies) AS finding_rows, \
                    (SELECT max(import_id) FROM listing_imports) AS listing_import, \
-                   (SELECT toUInt32(max(loaded_at)) FROM ref_cost_allocation) AS allocation_loaded",
+                   (SELECT toUInt32(max(loaded_at)) FROM ref_loads) AS reference_loaded",
             )
             .fetch_one::<Marks>()
             .await?;
         let refreshed = match self.marks {
             Some(last) if last == marks => 0,
             Some(last)
-                if (last.listing_import, last.allocation_loaded) == (marks.listing_import, marks.allocation_loaded) =>
+                if (last.listing_import, last.reference_loaded) == (marks.listing_import, marks.reference_loaded) =>
             {
                 let months = db
                     .query(

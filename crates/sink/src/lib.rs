@@ -185,9 +185,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         let loaded_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
         let ready = match schema::migrate(&server, &settings.clickhouse.database).await {
             Ok(applied) => {
-                reference::load(&database, &settings.tariffs, &settings.reporting.cost_allocation, loaded_at)
-                    .await
-                    .map(|()| applied)
+                reference::load(&database, &settings.tariffs, &settings.reporting, loaded_at).await.map(|()| applied)
             }
             Err(error) => Err(error),
         };

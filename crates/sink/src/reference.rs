@@ -4,7 +4,7 @@
 use clickhouse::Client;
 use distans_domain::codes::{COUNTY_NAMES, ICD10_CHAPTERS, PROFESSION_LABELS};
 use distans_domain::Tariffs;
-use distans_runtime::config::CostAllocation;
+use distans_runtime::config::ReportingSettings;
 use serde::Serialize;
 
 use crate::row::clickhouse_time::days_since_epoch;
@@ -53,11 +53,31 @@ struct Chapter {
     loaded_at: u32,
 }
 
-/// Writes the reference tables (the newest load wins).
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct ProviderGroup<'a> {
+    provider_org_number: &'a str,
+    provider_group: &'a str,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Parameter {
+    name: &'static str,
+    value: f64,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Load {
+    loaded_at: u32,
+}
+
+/// Writes the reference tables (the newest load wins), and records the load
+/// last, so the `*_current` views switch to it only once it is complete.
 pub async fn load(
     db: &Client,
     tariffs: &Tariffs,
-    cost_allocation: &[CostAllocation],
+    reporting: &ReportingSettings,
     loaded_at: u32,
 ) -> Result<(), clickhouse::error::Error> {
     let mut insert = db.insert::<County>("ref_counties").await?;
@@ -90,7 +110,7 @@ pub async fn load(
     // A date past ClickHouse's last Date reads as open-ended.
     let days = |d| days_since_epoch(d).unwrap_or(u16::MAX);
     let mut insert = db.insert::<Allocation>("ref_cost_allocation").await?;
-    for a in cost_allocation {
+    for a in &reporting.cost_allocation {
         insert
             .write(&Allocation {
                 home_county: &a.county,
@@ -115,5 +135,25 @@ pub async fn load(
             })
             .await?;
     }
+    insert.end().await?;
+
+    let mut insert = db.insert::<ProviderGroup>("ref_provider_groups").await?;
+    for (provider_org_number, provider_group) in &reporting.provider_groups {
+        insert.write(&ProviderGroup { provider_org_number, provider_group, loaded_at }).await?;
+    }
+    insert.end().await?;
+
+    let mut insert = db.insert::<Parameter>("ref_parameters").await?;
+    for (name, value) in [
+        ("peer_min_contacts", f64::from(reporting.peer_min_contacts)),
+        ("peer_min_providers", f64::from(reporting.peer_min_providers)),
+        ("peer_threshold", reporting.peer_threshold),
+    ] {
+        insert.write(&Parameter { name, value, loaded_at }).await?;
+    }
+    insert.end().await?;
+
+    let mut insert = db.insert::<Load>("ref_loads").await?;
+    insert.write(&Load { loaded_at }).await?;
     insert.end().await
 }
