@@ -300,6 +300,9 @@ pub struct Env {
     pub webhook_url: Option<String>,
     /// Small batches by default, so that a crash lands mid-stream.
     pub sink_batch_rows: usize,
+    /// The detector's review of rules judged in ClickHouse; off (0) unless a
+    /// test checks those rules, so the others count only streaming findings.
+    pub review_interval_ms: u64,
 }
 
 impl Env {
@@ -318,6 +321,7 @@ impl Env {
             notifier_http,
             webhook_url: None,
             sink_batch_rows: 400,
+            review_interval_ms: 0,
             dir,
         })
     }
@@ -335,6 +339,7 @@ impl Env {
             ("DISTANS__SINK__BATCH_MAX_ROWS", self.sink_batch_rows.to_string()),
             ("DISTANS__SINK__BATCH_MAX_WAIT_MS", "200".to_string()),
             ("DISTANS__SINK__RETRY_MAX_MS", "1000".to_string()),
+            ("DISTANS__DETECTOR__REVIEW_INTERVAL_MS", self.review_interval_ms.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

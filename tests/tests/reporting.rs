@@ -54,6 +54,11 @@ struct SameGroup {
 }
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct SameGroupMonth {
+    month: String,
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
 struct RuleTotal {
     rule_id: String,
     findings: u64,
@@ -72,7 +77,8 @@ async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> anyhow::Result<b
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> anyhow::Result<()> {
-    let env = Env::start()?;
+    let mut env = Env::start()?;
+    env.review_interval_ms = 500;
     let settings = env.settings();
     let _ingester = env.spawn("ingester")?;
     let _sink = env.spawn("sink")?;
@@ -203,18 +209,6 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
         listed.into_iter().map(|l| (l.listing_unit_hsa_id, l.listed as usize)).collect();
     assert_eq!(listed, expected.listed_mid_year_by_unit);
 
-    // Findings per rule: exactly the injected ones.
-    wait_until("all findings", async || {
-        let rules: Vec<RuleTotal> = db
-            .query("SELECT rule_id, sum(findings) AS findings FROM report_findings GROUP BY rule_id")
-            .fetch_all()
-            .await?;
-        let got: BTreeMap<String, usize> = rules.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect();
-        Ok(got == summary.expected_findings)
-    })
-    .await?;
-    wait_until("fresh aggregates with the findings", async || Ok(report::aggregates_fresh(&db).await?)).await?;
-
     // Providers far from their peers: the generator's outlier (physicians,
     // four contacts a month per patient), in every month where enough
     // providers have enough physician contacts to be judged; nobody else.
@@ -250,8 +244,8 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     // generator's lines of that provider whose patient is listed there.
     let same: Vec<SameGroup> = db
         .query(
-            "SELECT provider_org_number, listing_unit_hsa_id, contacts FROM report_same_group_listing \
-             WHERE buyer_org_number = ? AND year = 2025",
+            "SELECT provider_org_number, listing_unit_hsa_id, sum(contacts) AS contacts FROM report_same_group_listing \
+             WHERE buyer_org_number = ? AND year = 2025 GROUP BY provider_org_number, listing_unit_hsa_id",
         )
         .bind(&buyer)
         .fetch_all()
@@ -266,6 +260,35 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
         .collect();
     assert_eq!(want.len(), 1, "the generated year has such patients");
     assert_eq!(got, want);
+
+    // Findings per rule: exactly the injected ones from the stream, and from
+    // the review one per outlier month and one per month with same-group
+    // contacts.
+    let same_group_months: Vec<SameGroupMonth> = db
+        .query(
+            "SELECT toString(month) AS month FROM report_same_group_listing \
+             WHERE buyer_org_number = ? AND contacts > 0 ORDER BY month",
+        )
+        .bind(&buyer)
+        .fetch_all()
+        .await?;
+    assert!(same_group_months.iter().all(|m| m.month.starts_with("2025-")), "{same_group_months:?}");
+    let mut want = summary.expected_findings.clone();
+    want.insert("provider_far_from_peers".into(), outlier_months.len());
+    want.insert("listed_at_same_group".into(), same_group_months.len());
+    wait_until("all findings", async || {
+        let rules: Vec<RuleTotal> = db
+            .query("SELECT rule_id, sum(findings) AS findings FROM report_findings GROUP BY rule_id")
+            .fetch_all()
+            .await?;
+        let got: BTreeMap<String, usize> = rules.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect();
+        Ok(got == want)
+    })
+    .await?;
+    let rules: Vec<RuleTotal> =
+        db.query("SELECT rule_id, sum(findings) AS findings FROM report_findings GROUP BY rule_id").fetch_all().await?;
+    assert_eq!(rules.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect::<BTreeMap<_, _>>(), want);
+    wait_until("fresh aggregates with the findings", async || Ok(report::aggregates_fresh(&db).await?)).await?;
 
     // The report: every panel answers; the terminal tables carry the known figures.
     let all = answers::answer_all(&db, &buyer, 2025).await?;

@@ -155,10 +155,10 @@ pub const PANELS: [Panel; 14] = [
         question: "Which patients are invoiced digitally, via another region, by a provider whose group also runs the health centre they are listed at?",
         chart: Chart::Table,
         series: &[],
-        sql: "SELECT provider, listing_provider_group AS provider_group, listing_unit AS health_centre, contacts, patients, \
-              intDiv(net_amount_ore, 100) AS net_sek \
+        sql: "SELECT provider, listing_provider_group AS provider_group, any(listing_unit) AS health_centre, \
+              sum(contacts) AS all_contacts, intDiv(sum(net_amount_ore), 100) AS net_sek \
               FROM report_same_group_listing WHERE buyer_org_number = '${buyer}' AND year = ${year} \
-              ORDER BY net_amount_ore DESC",
+              GROUP BY provider, provider_group, listing_unit_hsa_id ORDER BY sum(net_amount_ore) DESC",
     },
     Panel {
         id: "findings_by_rule",

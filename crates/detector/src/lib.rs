@@ -17,6 +17,7 @@
 //! acknowledged by the broker.
 
 mod metrics;
+pub mod review;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -107,6 +108,27 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         alerts: topics.alerts.clone(),
         dead_letter: topics.dead_letter.clone(),
     };
+    // Rules judged in ClickHouse over the aggregates (see `review`).
+    let review = (settings.detector.review_interval_ms > 0).then(|| {
+        let db = clickhouse::Client::default()
+            .with_url(&settings.clickhouse.url)
+            .with_user(&settings.clickhouse.user)
+            .with_password(&settings.clickhouse.password)
+            .with_database(&settings.clickhouse.database)
+            .with_validation(false);
+        let (producer, alerts, metrics, stop) =
+            (detector.producer.clone(), topics.alerts.clone(), metrics.clone(), shutdown.clone());
+        let codec = Codec::embedded();
+        let publisher =
+            async move |findings| publish(&producer, &codec, &alerts, findings, &metrics, &stop).await.is_ok();
+        tokio::spawn(review::run(
+            db,
+            Duration::from_millis(settings.detector.review_interval_ms),
+            settings.detector.rules.disabled.clone(),
+            publisher,
+            shutdown.clone(),
+        ))
+    });
     // Records past the committed offsets that arrive while another partition
     // is still replaying wait here (their partition paused): every replayed
     // line must be seen before any live one, or a finding that only a live
@@ -189,6 +211,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     kafka::commit_stored_offsets(&consumer);
     health.set_ready(false);
     shutdown.cancel();
+    if let Some(review) = review {
+        let _ = review.await;
+    }
     let _ = http.await;
     Ok(())
 }

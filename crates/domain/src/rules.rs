@@ -138,7 +138,25 @@ pub const MISSING_NEEDS_ASSESSMENT: Rule = Rule {
     swedish: "Distanskontakten föregicks inte av en behovs- och lämplighetsbedömning (Ds 2023:27), efter det datum regeln gäller från.",
 };
 
-pub const RULES: [Rule; 12] = [
+/// Judged in ClickHouse over the aggregates, not by [`RuleEngine`]: the
+/// detector's review publishes it (see `distans_detector::review`).
+pub const PROVIDER_FAR_FROM_PEERS: Rule = Rule {
+    id: "provider_far_from_peers",
+    severity: Severity::Medium,
+    riv_reason: None,
+    english: "The provider's contacts per patient or share of repeat contacts that month are far above those of other providers of the same profession (median and MAD).",
+    swedish: "Vårdgivarens kontakter per patient eller andel återbesök den månaden ligger långt över andra vårdgivares inom samma yrkesgrupp (median och MAD).",
+};
+/// Judged in ClickHouse with the listing register; see [`PROVIDER_FAR_FROM_PEERS`].
+pub const LISTED_AT_SAME_GROUP: Rule = Rule {
+    id: "listed_at_same_group",
+    severity: Severity::Medium,
+    riv_reason: None,
+    english: "Patients listed at a health centre of the provider's own group were invoiced digitally via another region.",
+    swedish: "Patienter listade på en vårdcentral i vårdgivarens egen koncern har fakturerats för digitala kontakter via en annan region.",
+};
+
+pub const RULES: [Rule; 14] = [
     WRONG_PRICE,
     WRONG_PRODUCT,
     NO_REFERRAL,
@@ -151,6 +169,8 @@ pub const RULES: [Rule; 12] = [
     SAME_DAY_REPEAT,
     CONTACT_BURST,
     MISSING_NEEDS_ASSESSMENT,
+    PROVIDER_FAR_FROM_PEERS,
+    LISTED_AT_SAME_GROUP,
 ];
 
 /// The rules' parameters, from config.

@@ -126,6 +126,9 @@ pub struct SinkSettings {
 pub struct DetectorSettings {
     pub group_id: String,
     pub http_listen: SocketAddr,
+    /// How often the review publishes what ClickHouse judges (providers far
+    /// from their peers, same-group listings); 0 switches it off.
+    pub review_interval_ms: u64,
     pub rules: distans_domain::rules::RuleSettings,
 }
 

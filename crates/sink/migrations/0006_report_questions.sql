@@ -421,11 +421,12 @@ ANY LEFT JOIN report_peer_statistics USING (buyer_org_number, month, profession_
 
 -- Patients invoiced digitally by a provider whose group also runs the
 -- health centre they are listed at on the visit date (Region Stockholm's
--- 2025 claim): per provider, health centre and visit year.
+-- 2025 claim): per provider, health centre and visit month.
 CREATE VIEW IF NOT EXISTS report_same_group_listing AS
 SELECT
     buyer_org_number,
-    year,
+    toUInt16(toYear(month)) AS year,
+    month,
     provider_org_number,
     provider,
     listing_provider_group,
@@ -438,7 +439,7 @@ FROM
 (
     SELECT
         buyer_org_number,
-        toUInt16(toYear(month)) AS year,
+        month,
         provider_org_number,
         any(provider_name) AS provider,
         listing_provider_group,
@@ -449,7 +450,7 @@ FROM
         sum(net_amount_ore) AS net_amount_ore
     FROM agg_monthly
     WHERE listing_unit_hsa_id != ''
-    GROUP BY buyer_org_number, year, provider_org_number, listing_provider_group, listing_unit_hsa_id
+    GROUP BY buyer_org_number, month, provider_org_number, listing_provider_group, listing_unit_hsa_id
 ) AS listed
 ANY INNER JOIN
 (

@@ -1,0 +1,253 @@
+//! The review: rules that judge a provider's month against its peers, or
+//! need the listing register, cannot be decided line by line as lines
+//! stream in. They are judged in ClickHouse, over the monthly aggregates the
+//! sink keeps (`report_provider_peers`, `report_same_group_listing`), and the
+//! review publishes each judgement once as a finding on the alerts topic, so
+//! it reaches `anomalies` and the notifier like every other finding.
+//!
+//! A finding is about a provider's month, not one line: its key is a subject
+//! key in the line-key format (`ZVF` + provider org number + YYMM, then the
+//! rule and the profession or health centre), so `anomalies` partitions it
+//! by month and it never marks a line as flagged. Its id is stable; one
+//! already in `anomalies` (or published since start) is not published again.
+//! A provider-month judged far from its peers stays judged: later lines do
+//! not withdraw the finding.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use clickhouse::Client;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use distans_domain::rules::{finding_id, Finding, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct FarFromPeers {
+    buyer_org_number: String,
+    month: String,
+    profession_code: String,
+    provider_org_number: String,
+    provider: String,
+    contacts: i64,
+    patients: u64,
+    net_amount_ore: i64,
+    contacts_per_patient: f64,
+    repeat_share: f64,
+    peers: u64,
+    median_contacts_per_patient: f64,
+    median_repeat_share: f64,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct SameGroup {
+    buyer_org_number: String,
+    month: String,
+    provider_org_number: String,
+    provider: String,
+    listing_provider_group: String,
+    listing_unit_hsa_id: String,
+    listing_unit: String,
+    contacts: i64,
+    patients: u64,
+    net_amount_ore: i64,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Id {
+    finding_id: String,
+}
+
+/// `ZVF` + org number + YYMM of `month` (`YYYY-MM-DD`), then `:rule:detail`.
+fn subject_key(provider_org_number: &str, month: &str, rule: &str, detail: &str) -> String {
+    let yymm = format!("{}{}", month.get(2..4).unwrap_or("00"), month.get(5..7).unwrap_or("00"));
+    format!("ZVF{provider_org_number}{yymm}:{rule}:{detail}")
+}
+
+fn sek(ore: i64) -> String {
+    format!("{} SEK", ore / 100)
+}
+
+fn far_from_peers(row: &FarFromPeers) -> Finding {
+    let rule = &PROVIDER_FAR_FROM_PEERS;
+    let key = subject_key(&row.provider_org_number, &row.month, rule.id, &row.profession_code);
+    // What the contacts beyond the peers' rate cost, at the provider's own average.
+    let expected_contacts = row.median_contacts_per_patient * row.patients as f64;
+    let excess = (row.contacts as f64 - expected_contacts).max(0.0);
+    let per_contact = if row.contacts > 0 { row.net_amount_ore as f64 / row.contacts as f64 } else { 0.0 };
+    Finding {
+        finding_id: finding_id(rule.id, &key),
+        rule_id: rule.id.to_string(),
+        severity: rule.severity,
+        line_keys: vec![key],
+        buyer_org_number: row.buyer_org_number.clone(),
+        provider_org_number: row.provider_org_number.clone(),
+        provider_name: row.provider.clone(),
+        performing_unit_hsa_id: String::new(),
+        patient_pseudonym: None,
+        visit_date: NaiveDate::parse_from_str(&row.month, "%Y-%m-%d").unwrap_or_default(),
+        amount_at_stake_ore: (excess * per_contact).round() as i64,
+        evidence: format!(
+            "{} {}: {:.2} contacts per patient ({} contacts, {} patients) against a median of {:.2} among {} providers; \
+             {:.0} % repeat contacts against a median of {:.0} %",
+            &row.month[..7.min(row.month.len())],
+            row.profession_code,
+            row.contacts_per_patient,
+            row.contacts,
+            row.patients,
+            row.median_contacts_per_patient,
+            row.peers,
+            100.0 * row.repeat_share,
+            100.0 * row.median_repeat_share
+        ),
+    }
+}
+
+fn same_group(row: &SameGroup) -> Finding {
+    let rule = &LISTED_AT_SAME_GROUP;
+    let key = subject_key(&row.provider_org_number, &row.month, rule.id, &row.listing_unit_hsa_id);
+    Finding {
+        finding_id: finding_id(rule.id, &key),
+        rule_id: rule.id.to_string(),
+        severity: rule.severity,
+        line_keys: vec![key],
+        buyer_org_number: row.buyer_org_number.clone(),
+        provider_org_number: row.provider_org_number.clone(),
+        provider_name: row.provider.clone(),
+        performing_unit_hsa_id: String::new(),
+        patient_pseudonym: None,
+        visit_date: NaiveDate::parse_from_str(&row.month, "%Y-%m-%d").unwrap_or_default(),
+        amount_at_stake_ore: row.net_amount_ore,
+        evidence: format!(
+            "{}: {} contacts ({}) of {} patients listed at {} ({}), a health centre of the provider's group {}",
+            &row.month[..7.min(row.month.len())],
+            row.contacts,
+            sek(row.net_amount_ore),
+            row.patients,
+            row.listing_unit,
+            row.listing_unit_hsa_id,
+            row.listing_provider_group
+        ),
+    }
+}
+
+/// What ClickHouse judges now, as findings.
+pub async fn judge(db: &Client, disabled: &[String]) -> Result<Vec<Finding>, clickhouse::error::Error> {
+    let mut findings = Vec::new();
+    if !disabled.iter().any(|d| d == PROVIDER_FAR_FROM_PEERS.id) {
+        let rows: Vec<FarFromPeers> = db
+            .query(
+                "SELECT buyer_org_number, toString(month) AS month, profession_code, provider_org_number, provider, \
+                 contacts, patients, net_amount_ore, contacts_per_patient, repeat_share, peers, \
+                 median_contacts_per_patient, median_repeat_share \
+                 FROM report_provider_peers WHERE far_from_peers",
+            )
+            .fetch_all()
+            .await?;
+        findings.extend(rows.iter().map(far_from_peers));
+    }
+    if !disabled.iter().any(|d| d == LISTED_AT_SAME_GROUP.id) {
+        let rows: Vec<SameGroup> = db
+            .query(
+                "SELECT buyer_org_number, toString(month) AS month, provider_org_number, provider, \
+                 listing_provider_group, listing_unit_hsa_id, listing_unit, contacts, patients, net_amount_ore \
+                 FROM report_same_group_listing WHERE contacts > 0",
+            )
+            .fetch_all()
+            .await?;
+        findings.extend(rows.iter().map(same_group));
+    }
+    Ok(findings)
+}
+
+/// Publishes new judgements every `every` until `shutdown`. A failed pass
+/// (ClickHouse or the broker down) is logged and done again.
+pub async fn run(
+    db: Client,
+    every: Duration,
+    disabled: Vec<String>,
+    mut publish: impl AsyncFnMut(Vec<Finding>) -> bool,
+    shutdown: CancellationToken,
+) {
+    let mut published: Option<HashSet<String>> = None;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if published.is_none() {
+            match db
+                .query("SELECT finding_id FROM anomalies FINAL WHERE rule_id IN (?, ?)")
+                .bind(PROVIDER_FAR_FROM_PEERS.id)
+                .bind(LISTED_AT_SAME_GROUP.id)
+                .fetch_all::<Id>()
+                .await
+            {
+                Ok(ids) => published = Some(ids.into_iter().map(|i| i.finding_id).collect()),
+                Err(error) => {
+                    tracing::warn!(%error, "review: cannot read the findings already made; trying again");
+                    continue;
+                }
+            }
+        }
+        let Some(done) = published.as_mut() else { continue };
+        let findings = match judge(&db, &disabled).await {
+            Ok(f) => f,
+            Err(error) => {
+                tracing::warn!(%error, "review: ClickHouse did not answer; trying again at the next tick");
+                continue;
+            }
+        };
+        let new: Vec<Finding> = findings.into_iter().filter(|f| !done.contains(&f.finding_id)).collect();
+        if new.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = new.iter().map(|f| f.finding_id.clone()).collect();
+        if publish(new).await {
+            done.extend(ids);
+        } else {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_keys_partition_by_month_and_name_the_subject() {
+        let key = subject_key("5591000053", "2025-03-01", "provider_far_from_peers", "LK");
+        assert_eq!(key, "ZVF559100005325 03:provider_far_from_peers:LK".replace(' ', ""));
+        // The sink partitions `anomalies` by characters 14 to 17: YYMM.
+        assert_eq!(&key[13..17], "2503");
+    }
+
+    #[test]
+    fn a_provider_far_from_its_peers_says_by_how_much() {
+        let row = FarFromPeers {
+            buyer_org_number: "2321000230".into(),
+            month: "2025-03-01".into(),
+            profession_code: "LK".into(),
+            provider_org_number: "5591000053".into(),
+            provider: "Vårdflödet AB".into(),
+            contacts: 48,
+            patients: 12,
+            net_amount_ore: 48 * 50_000,
+            contacts_per_patient: 4.0,
+            repeat_share: 0.75,
+            peers: 5,
+            median_contacts_per_patient: 1.0,
+            median_repeat_share: 0.02,
+        };
+        let f = far_from_peers(&row);
+        // 48 contacts where the peers' rate gives 12: 36 beyond it, at 500 SEK.
+        assert_eq!(f.amount_at_stake_ore, 36 * 50_000);
+        assert!(f.evidence.contains("4.00 contacts per patient") && f.evidence.contains("median of 1.00"));
+        assert_eq!(f.finding_id, far_from_peers(&row).finding_id, "stable");
+        assert_eq!(f.visit_date, NaiveDate::from_ymd_opt(2025, 3, 1).expect("date"));
+    }
+}
