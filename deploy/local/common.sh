@@ -33,6 +33,8 @@ export DISTANS__DETECTOR__RULES__HOME_REGIONS__2321000255=25
 # The generator's digital provider whose group also runs a health centre in
 # its listing register (report_same_group_listing).
 export DISTANS__REPORTING__PROVIDER_GROUPS__5591000012=Nordvård
+# The detector's review of rules judged in ClickHouse, every 2 s for the demo.
+export DISTANS__DETECTOR__REVIEW_INTERVAL_MS=${DISTANS__DETECTOR__REVIEW_INTERVAL_MS:-2000}
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 

@@ -234,8 +234,14 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             // The aggregates that reports read: rebuilt by the sink as lines arrive.
             loop {
-                if report::aggregates_fresh(&client).await.unwrap_or(false) {
-                    println!("aggregates up to date after {:.1} s", started.elapsed().as_secs_f64());
+                let fresh = report::aggregates_fresh(&client).await.unwrap_or(false)
+                    && (settings.detector.review_interval_ms == 0
+                        || report::review_caught_up(&client).await.unwrap_or(false));
+                if fresh {
+                    println!(
+                        "aggregates (and the review's findings) up to date after {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
                     break;
                 }
                 if started.elapsed() > timeout {

@@ -56,6 +56,28 @@ pub async fn aggregates_fresh(client: &Client) -> clickhouse::error::Result<bool
     Ok(distans_sink::aggregates::stale_months(client).await?.is_empty())
 }
 
+/// Whether the detector's review has published every judgement the views
+/// make now (providers far from their peers, same-group listings).
+pub async fn review_caught_up(client: &Client) -> clickhouse::error::Result<bool> {
+    let judged = client
+        .query(
+            "SELECT (SELECT count() FROM report_provider_peers WHERE far_from_peers) \
+               + (SELECT count() FROM report_same_group_listing WHERE contacts > 0) AS count",
+        )
+        .fetch_one::<Count>()
+        .await?
+        .count;
+    let published = client
+        .query(
+            "SELECT count() AS count FROM anomalies FINAL \
+             WHERE rule_id IN ('provider_far_from_peers', 'listed_at_same_group')",
+        )
+        .fetch_one::<Count>()
+        .await?
+        .count;
+    Ok(published >= judged)
+}
+
 /// Findings in `anomalies` (a finding published twice counts once).
 pub async fn current_finding_count(client: &Client) -> clickhouse::error::Result<u64> {
     Ok(client.query("SELECT count() AS count FROM anomalies FINAL").fetch_one::<Count>().await?.count)
