@@ -82,7 +82,7 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     let settings = env.settings();
     let _ingester = env.spawn("ingester")?;
     let _sink = env.spawn("sink")?;
-    let _detector = env.spawn("detector")?;
+    let mut detector = env.spawn("detector")?;
 
     let options = Options::new(COUNTY, 2025, 4_000, 5, &settings.detector.rules);
     let data = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
@@ -289,6 +289,18 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
         db.query("SELECT rule_id, sum(findings) AS findings FROM report_findings GROUP BY rule_id").fetch_all().await?;
     assert_eq!(rules.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect::<BTreeMap<_, _>>(), want);
     wait_until("fresh aggregates with the findings", async || Ok(report::aggregates_fresh(&db).await?)).await?;
+
+    // A detector killed and restarted raises none of the review's findings
+    // again: it publishes nothing for those rules over several reviews.
+    detector.kill();
+    let _detector = env.spawn("detector")?;
+    tokio::time::sleep(Duration::from_millis(10 * env.review_interval_ms)).await;
+    let (_, page) = distans_e2e::http_get(env.detector_http, "/metrics")?;
+    for rule in ["provider_far_from_peers", "listed_at_same_group"] {
+        let published = distans_e2e::metric(&page, &format!("distans_detector_findings_total{{rule=\"{rule}\"}}"));
+        assert_eq!(published, None, "{rule} published again after the restart:\n{page}");
+    }
+    assert!(page.contains("distans_detector_lines_observed_total"), "the restarted detector serves its metrics");
 
     // The report: every panel answers; the terminal tables carry the known figures.
     let all = answers::answer_all(&db, &buyer, 2025).await?;
