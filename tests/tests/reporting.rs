@@ -67,10 +67,12 @@ struct RuleTotal {
 async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        if check().await.unwrap_or(false) {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        let last = match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => "not yet".to_string(),
+            Err(error) => format!("{error:#}"),
+        };
+        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what} (last: {last})");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -289,6 +291,29 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
         db.query("SELECT rule_id, sum(findings) AS findings FROM report_findings GROUP BY rule_id").fetch_all().await?;
     assert_eq!(rules.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect::<BTreeMap<_, _>>(), want);
     wait_until("fresh aggregates with the findings", async || Ok(report::aggregates_fresh(&db).await?)).await?;
+    // The review's findings carry the figures of the whole month: published
+    // again, same id, as the month filled up.
+    wait_until("the review's amounts up to date", async || {
+        let at_stake: Sum = db
+            .query(
+                "SELECT toInt64(count()) AS findings, sum(amount_at_stake_ore) AS at_stake FROM anomalies FINAL \
+                 WHERE rule_id = 'listed_at_same_group'",
+            )
+            .fetch_one()
+            .await?;
+        let listed: Sum = db
+            .query(
+                "SELECT sum(contacts) AS all_contacts, sum(net_amount_ore) AS all_net FROM report_same_group_listing \
+                 WHERE contacts > 0",
+            )
+            .fetch_one()
+            .await?;
+        if at_stake.net_amount_ore != listed.net_amount_ore {
+            eprintln!("review amounts: published {at_stake:?}, judged now {listed:?}");
+        }
+        Ok(at_stake.net_amount_ore == listed.net_amount_ore)
+    })
+    .await?;
 
     // A detector killed and restarted raises none of the review's findings
     // again: it publishes nothing for those rules over several reviews.

@@ -8,12 +8,15 @@
 //! A finding is about a provider's month, not one line: its key is a subject
 //! key in the line-key format (`ZVF` + provider org number + YYMM, then the
 //! rule and the profession or health centre), so `anomalies` partitions it
-//! by month and it never marks a line as flagged. Its id is stable; one
-//! already in `anomalies` (or published since start) is not published again.
-//! A provider-month judged far from its peers stays judged: later lines do
-//! not withdraw the finding.
+//! by month and it never marks a line as flagged. Its id is stable. A month
+//! fills up as its lines arrive, so a finding is published again, same id,
+//! when its amount at stake changed: `anomalies` keeps the newest version,
+//! and the notifier's digest counts it once at its latest amount. One
+//! already in `anomalies` (or published since start) with the same amount
+//! is not published again. A provider-month judged far from its peers stays
+//! judged: later lines do not withdraw the finding.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -55,8 +58,9 @@ struct SameGroup {
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
-struct Id {
+struct Published {
     finding_id: String,
+    amount_at_stake_ore: i64,
 }
 
 /// `ZVF` + org number + YYMM of `month` (`YYYY-MM-DD`), then `:rule:detail`.
@@ -170,7 +174,8 @@ pub async fn run(
     mut publish: impl AsyncFnMut(Vec<Finding>) -> bool,
     shutdown: CancellationToken,
 ) {
-    let mut published: Option<HashSet<String>> = None;
+    // Finding id -> the amount at stake last published.
+    let mut published: Option<HashMap<String, i64>> = None;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -180,13 +185,13 @@ pub async fn run(
         }
         if published.is_none() {
             match db
-                .query("SELECT finding_id FROM anomalies FINAL WHERE rule_id IN (?, ?)")
+                .query("SELECT finding_id, amount_at_stake_ore FROM anomalies FINAL WHERE rule_id IN (?, ?)")
                 .bind(PROVIDER_FAR_FROM_PEERS.id)
                 .bind(LISTED_AT_SAME_GROUP.id)
-                .fetch_all::<Id>()
+                .fetch_all::<Published>()
                 .await
             {
-                Ok(ids) => published = Some(ids.into_iter().map(|i| i.finding_id).collect()),
+                Ok(rows) => published = Some(rows.into_iter().map(|r| (r.finding_id, r.amount_at_stake_ore)).collect()),
                 Err(error) => {
                     tracing::warn!(%error, "review: cannot read the findings already made; trying again");
                     continue;
@@ -201,13 +206,15 @@ pub async fn run(
                 continue;
             }
         };
-        let new: Vec<Finding> = findings.into_iter().filter(|f| !done.contains(&f.finding_id)).collect();
-        if new.is_empty() {
+        let changed: Vec<Finding> =
+            findings.into_iter().filter(|f| done.get(&f.finding_id) != Some(&f.amount_at_stake_ore)).collect();
+        if changed.is_empty() {
             continue;
         }
-        let ids: Vec<String> = new.iter().map(|f| f.finding_id.clone()).collect();
-        if publish(new).await {
-            done.extend(ids);
+        let amounts: Vec<(String, i64)> =
+            changed.iter().map(|f| (f.finding_id.clone(), f.amount_at_stake_ore)).collect();
+        if publish(changed).await {
+            done.extend(amounts);
         } else {
             return;
         }

@@ -42,6 +42,9 @@ pub struct Digest {
     pub line_keys: BTreeSet<String>,
     /// The evidence of one finding, as an example.
     pub example: String,
+    /// The latest amount at stake per finding id: a finding published again
+    /// with new figures (the review's) counts once, at its latest amount.
+    amounts: std::collections::BTreeMap<String, i64>,
 }
 
 impl Digest {
@@ -58,12 +61,14 @@ impl Digest {
             amount_at_stake_ore: 0,
             line_keys: BTreeSet::new(),
             example: f.evidence.clone(),
+            amounts: std::collections::BTreeMap::new(),
         }
     }
 
     pub fn add(&mut self, timed: &TimedFinding) {
-        self.findings += 1;
-        self.amount_at_stake_ore += timed.finding.amount_at_stake_ore;
+        self.amounts.insert(timed.finding.finding_id.clone(), timed.finding.amount_at_stake_ore);
+        self.findings = self.amounts.len();
+        self.amount_at_stake_ore = self.amounts.values().sum();
         if let Some(key) = timed.finding.line_keys.first() {
             self.line_keys.insert(key.clone());
         }
