@@ -227,6 +227,17 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_published_again_counts_once_at_its_latest_amount() {
+        let first = timed("listed_at_same_group", "ZVF559100001225 01:listed_at_same_group:HC", Severity::Medium);
+        let mut again = first.clone();
+        again.finding.amount_at_stake_ore = 40_000;
+        let mut d = Digest::new(&first, "2025-03-01".parse().expect("date"));
+        d.add(&first);
+        d.add(&again);
+        assert_eq!((d.findings, d.amount_at_stake_ore), (1, 40_000));
+    }
+
+    #[test]
     fn formats() {
         let a = timed("double_invoicing", "ZVF1:1", Severity::High);
         let teams = finding(Format::Teams, &a);
