@@ -570,98 +570,38 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
     // Excessive psychologist contacts: a patient seen weekly, two sessions over the limit.
     for _ in 0..excessive {
         let patient = new_patient(&mut rng, &region, options.year);
-        let provider = 3; // the psychology provider
+        let provider = &PROVIDERS[3]; // the psychology provider
+        let org = &providers[3];
         for week in 0..options.psychologist_limit + 2 {
             let visit_date = start + Days::new(7 * week as u64);
             let price = tariffs.price(TariffClass::Psychologist, visit_date).ok_or("no psychologist tariff")?;
             let (invoice_id, line_number) =
-                invoice_id_for(PROVIDERS[provider].seller, visit_date.year(), visit_date.month(), false);
-            visits.push(InvoiceLine {
-                invoice_id,
-                invoice_type: "380".into(),
-                line_number,
-                credited_invoice_id: None,
-                seller_org_number: sellers[PROVIDERS[provider].seller].clone(),
-                buyer_org_number: buyer.clone(),
-                invoice_date: last_day_of_month(visit_date.year(), visit_date.month()) + Days::new(10),
-                payable_amount_ore: 0,
-                patient_id: patient.id.clone(),
-                patient_county_code: region.county_code.into(),
-                patient_municipality_code: patient.municipality.into(),
-                patient_sex: Some(if patient.female { 2 } else { 1 }),
-                remittance_number: None,
-                agreement_chapter: "4".into(),
-                agreement_point: "4.1".into(),
-                care_type: "outpatient".into(),
-                visit_type: if week == 0 { "new".into() } else { "return".into() },
-                visit_date,
-                visit_time: NaiveTime::from_hms_opt(16, 0, 0),
-                performing_unit_hsa_id: format!("SE{}-{}", providers[provider], PROVIDERS[provider].unit),
-                provider_org_number: providers[provider].clone(),
-                provider_name: PROVIDERS[provider].name.into(),
-                profession_code: "PS".into(),
-                product_category: "04".into(),
-                quantity: 1,
-                unit_price_ore: price,
-                patient_fee_ore: 0,
-                gross_amount_ore: price,
-                net_amount_ore: price,
-                diagnosis_codes: vec!["F43.1".into()],
-                procedure_codes: vec!["ZV051".into()],
-                contact_channel: Some("video".into()),
-                needs_assessment: Some(true),
-            });
+                invoice_id_for(provider.seller, visit_date.year(), visit_date.month(), false);
+            let mut line = own_choice_contact(&patient, provider, org, "PS", visit_date, price);
+            (line.invoice_id, line.line_number) = (invoice_id, line_number);
+            (line.seller_org_number, line.buyer_org_number) = (sellers[provider.seller].clone(), buyer.clone());
+            line.visit_type = if week == 0 { "new".into() } else { "return".into() };
+            line.visit_time = NaiveTime::from_hms_opt(16, 0, 0);
+            line.diagnosis_codes = vec!["F43.1".into()];
+            visits.push(line);
             invalid.push(false);
         }
     }
-
     // The provider far from its peers: its patients seen every eight days
     // (four contacts a month, never a burst or a same-day repeat).
     if options.lines >= OUTLIER_MIN_LINES {
         let org = format!("{}{}", OUTLIER.org_body, luhn_check_digit(OUTLIER.org_body));
         for _ in 0..OUTLIER_PATIENTS {
             let patient = new_patient(&mut rng, &region, options.year);
-            let price = |date| tariffs.price(TariffClass::Physician, date).ok_or("no physician tariff");
             let mut visit_date = start + Days::new(rng.random_range(0..8u64));
             while visit_date.year() == options.year {
+                let price = tariffs.price(TariffClass::Physician, visit_date).ok_or("no physician tariff")?;
                 let (invoice_id, line_number) =
                     invoice_id_for(OUTLIER.seller, visit_date.year(), visit_date.month(), false);
-                let unit_price = price(visit_date)?;
-                visits.push(InvoiceLine {
-                    invoice_id,
-                    invoice_type: "380".into(),
-                    line_number,
-                    credited_invoice_id: None,
-                    seller_org_number: sellers[OUTLIER.seller].clone(),
-                    buyer_org_number: buyer.clone(),
-                    invoice_date: last_day_of_month(visit_date.year(), visit_date.month()) + Days::new(10),
-                    payable_amount_ore: 0,
-                    patient_id: patient.id.clone(),
-                    patient_county_code: region.county_code.into(),
-                    patient_municipality_code: patient.municipality.into(),
-                    patient_sex: Some(if patient.female { 2 } else { 1 }),
-                    remittance_number: None,
-                    agreement_chapter: "4".into(),
-                    agreement_point: "4.1".into(),
-                    care_type: "outpatient".into(),
-                    visit_type: "return".into(),
-                    visit_date,
-                    visit_time: NaiveTime::from_hms_opt(10, 0, 0),
-                    performing_unit_hsa_id: format!("SE{org}-{}", OUTLIER.unit),
-                    provider_org_number: org.clone(),
-                    provider_name: OUTLIER.name.into(),
-                    profession_code: "LK".into(),
-                    product_category: "04".into(),
-                    quantity: 1,
-                    unit_price_ore: unit_price,
-                    patient_fee_ore: 0,
-                    gross_amount_ore: unit_price,
-                    net_amount_ore: unit_price,
-                    diagnosis_codes: vec!["J06.9".into()],
-                    procedure_codes: vec!["ZV051".into()],
-                    contact_channel: Some("video".into()),
-                    needs_assessment: Some(true),
-                });
+                let mut line = own_choice_contact(&patient, &OUTLIER, &org, "LK", visit_date, price);
+                (line.invoice_id, line.line_number) = (invoice_id, line_number);
+                (line.seller_org_number, line.buyer_org_number) = (sellers[OUTLIER.seller].clone(), buyer.clone());
+                visits.push(line);
                 invalid.push(false);
                 visit_date = visit_date + Days::new(8);
             }
@@ -688,6 +628,54 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         *summary.valid_net_by_month.entry(month).or_default() += sign * line.net_amount_ore;
     }
     Ok(Generated { lines: visits, summary, invalid })
+}
+
+/// A valid video contact on the patient's own initiative at the tariff
+/// price, with no patient fee, at 10:00, invoiced the month after; the
+/// caller sets the invoice and the parties.
+fn own_choice_contact(
+    patient: &Patient,
+    provider: &Provider,
+    provider_org: &str,
+    profession: &str,
+    visit_date: NaiveDate,
+    price: i64,
+) -> InvoiceLine {
+    InvoiceLine {
+        invoice_id: String::new(),
+        invoice_type: "380".into(),
+        line_number: 0,
+        credited_invoice_id: None,
+        seller_org_number: String::new(),
+        buyer_org_number: String::new(),
+        invoice_date: last_day_of_month(visit_date.year(), visit_date.month()) + Days::new(10),
+        payable_amount_ore: 0,
+        patient_id: patient.id.clone(),
+        patient_county_code: patient.municipality[..2].into(),
+        patient_municipality_code: patient.municipality.into(),
+        patient_sex: Some(if patient.female { 2 } else { 1 }),
+        remittance_number: None,
+        agreement_chapter: "4".into(),
+        agreement_point: "4.1".into(),
+        care_type: "outpatient".into(),
+        visit_type: "return".into(),
+        visit_date,
+        visit_time: NaiveTime::from_hms_opt(10, 0, 0),
+        performing_unit_hsa_id: format!("SE{provider_org}-{}", provider.unit),
+        provider_org_number: provider_org.into(),
+        provider_name: provider.name.into(),
+        profession_code: profession.into(),
+        product_category: "04".into(),
+        quantity: 1,
+        unit_price_ore: price,
+        patient_fee_ore: 0,
+        gross_amount_ore: price,
+        net_amount_ore: price,
+        diagnosis_codes: vec!["J06.9".into()],
+        procedure_codes: vec!["ZV051".into()],
+        contact_channel: Some("video".into()),
+        needs_assessment: Some(true),
+    }
 }
 
 fn spoil(line: &mut InvoiceLine, kind: InvalidKind) {
