@@ -154,10 +154,22 @@ async fn services_killed_mid_stream_lose_nothing_and_count_nothing_twice() -> an
     // More lines arrive while both are down.
     produce::produce_lines(&settings, &second.lines, false).await?;
 
-    let _ingester = env.spawn("ingester")?;
-    let _sink = env.spawn("sink")?;
+    let restarted_ingester = env.spawn("ingester")?;
+    let restarted_sink = env.spawn("sink")?;
     let valid = (first.summary.valid + second.summary.valid) as u64;
-    let totals = wait_for_lines(&client, valid, TIMEOUT).await?;
+    let totals = match wait_for_lines(&client, valid, TIMEOUT).await {
+        Ok(totals) => totals,
+        Err(error) => {
+            // What the services saw, for the tansu hang (see README).
+            let consumed = http_get(env.ingester_http, "/metrics")
+                .ok()
+                .and_then(|(_, page)| metric(&page, "distans_ingester_records_consumed_total"));
+            eprintln!("restarted ingester consumed {consumed:?} records");
+            eprintln!("ingester log:\n{}", restarted_ingester.log_tail(40));
+            eprintln!("sink log:\n{}", restarted_sink.log_tail(20));
+            return Err(error);
+        }
+    };
     // Give redeliveries time to land, then check nothing counts twice.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let totals_after = distans_e2e::totals(&client).await?;

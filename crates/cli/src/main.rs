@@ -85,7 +85,9 @@ enum Command {
         #[command(subcommand)]
         command: ListingCommand,
     },
-    /// Rebuild every month of the aggregates now (the sink does it as lines arrive).
+    /// Rebuild every month of the aggregates now. The sink does this as lines
+    /// arrive; run it when no sink runs (two rebuilding the same month at
+    /// once can leave it wrong until the sink's next check sees and redoes it).
     Refresh,
     /// Print the Grafana dashboard (deploy/grafana/dashboards/distans.json).
     Grafana,
@@ -278,12 +280,10 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
             let imported = listing::import(&client, &county, &name, &parsed, distans_runtime::now_ms()).await?;
             println!(
-                "imported listing register version {} for county {county}: {} periods, {} patients, {} health centres",
+                "imported listing register version {} for county {county}: {} periods, {} patients, {} health centres \
+                 (the sink rebuilds the aggregates now; without a running sink, run `distans refresh`)",
                 imported.import_id, imported.rows, imported.patients, imported.units
             );
-            let started = Instant::now();
-            let months = distans_sink::aggregates::refresh_all(&client).await?;
-            println!("aggregates rebuilt: {months} months in {:.1} s", started.elapsed().as_secs_f64());
         }
         Command::Refresh => {
             let client =
