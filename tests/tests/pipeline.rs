@@ -153,6 +153,13 @@ async fn services_killed_mid_stream_lose_nothing_and_count_nothing_twice() -> an
     let at_kill = distans_e2e::totals(&client).await?.lines;
     // More lines arrive while both are down.
     produce::produce_lines(&settings, &second.lines, false).await?;
+    // Restart once the killed members' sessions (30 s) have expired. On
+    // tansu 0.6, consumers that rejoin a group while its SIGKILLed members
+    // are still registered were seen never to get an assignment (3 of 4 runs
+    // at one point; the README has the details); Apache Kafka rebalances
+    // either way. What this test checks (no loss, nothing counted twice
+    // across a SIGKILL) does not depend on when the services come back.
+    tokio::time::sleep(Duration::from_secs(32)).await;
 
     let restarted_ingester = env.spawn("ingester")?;
     let restarted_sink = env.spawn("sink")?;

@@ -24,7 +24,7 @@ use clickhouse::Client;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use distans_domain::rules::{finding_id, Finding, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
+use distans_domain::rules::{finding_id, sek, Finding, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct FarFromPeers {
@@ -67,10 +67,6 @@ struct Published {
 fn subject_key(provider_org_number: &str, month: &str, rule: &str, detail: &str) -> String {
     let yymm = format!("{}{}", month.get(2..4).unwrap_or("00"), month.get(5..7).unwrap_or("00"));
     format!("ZVF{provider_org_number}{yymm}:{rule}:{detail}")
-}
-
-fn sek(ore: i64) -> String {
-    format!("{} SEK", ore / 100)
 }
 
 fn far_from_peers(row: &FarFromPeers) -> Finding {
@@ -124,7 +120,7 @@ fn same_group(row: &SameGroup) -> Finding {
         visit_date: NaiveDate::parse_from_str(&row.month, "%Y-%m-%d").unwrap_or_default(),
         amount_at_stake_ore: row.net_amount_ore,
         evidence: format!(
-            "{}: {} contacts ({}) of {} patients listed at {} ({}), a health centre of the provider's group {}",
+            "{}: {} contacts ({} SEK) of {} patients listed at {} ({}), a health centre of the provider's group {}",
             &row.month[..7.min(row.month.len())],
             row.contacts,
             sek(row.net_amount_ore),

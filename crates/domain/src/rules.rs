@@ -619,7 +619,8 @@ enum Grouping {
     Psychologist(u128),
 }
 
-fn sek(ore: i64) -> String {
+/// Öre as SEK for evidence texts: `500` or `512.50`.
+pub fn sek(ore: i64) -> String {
     if ore % 100 == 0 {
         format!("{}", ore / 100)
     } else {
