@@ -189,6 +189,16 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
         .await?;
     assert_eq!((sum.contacts, sum.net_amount_ore), whole, "report_diagnosis_groups");
 
+    // Municipalities by name: Västmanland's ten, and the other counties'
+    // of the patients not resident (the generator uses listed counties only).
+    let municipalities = answers::answer(&db, panel("cost_by_municipality"), &buyer, 2025).await?;
+    let named = (0..municipalities.rows.len()).map(|r| municipalities.text(r, 0)).collect::<Vec<_>>();
+    assert!(named.iter().all(|n| !n.chars().all(|c| c.is_ascii_digit())), "a municipality without a name: {named:?}");
+    let home = distans_domain::codes::MUNICIPALITY_NAMES.iter().filter(|(code, _)| code.starts_with(COUNTY));
+    for (_, name) in home {
+        assert!(named.iter().any(|n| n == name), "{name} missing: {named:?}");
+    }
+
     // Cost per month: the generator's months.
     let months = answers::answer(&db, &distans_cli::panels::PANELS[0], &buyer, 2025).await?;
     let by_month: BTreeMap<String, i64> = (0..months.rows.len())
@@ -354,6 +364,10 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
         std::fs::copy(&html_path, Path::new(&dir).join("report.html"))?;
     }
     Ok(())
+}
+
+fn panel(id: &str) -> &'static distans_cli::panels::Panel {
+    distans_cli::panels::PANELS.iter().find(|p| p.id == id).expect("a panel with that id")
 }
 
 /// Bars with a value above zero: what the chart must draw.

@@ -32,7 +32,7 @@ pub struct Panel {
     pub sql: &'static str,
 }
 
-pub const PANELS: [Panel; 14] = [
+pub const PANELS: [Panel; 15] = [
     Panel {
         id: "cost_by_month",
         title: "Cost and contacts per month",
@@ -100,6 +100,16 @@ pub const PANELS: [Panel; 14] = [
               contacts_per_1000_listed AS per_1000_listed \
               FROM report_contacts_per_1000_listed WHERE buyer_org_number = '${buyer}' AND year = ${year} \
               ORDER BY contacts_per_1000_listed DESC",
+    },
+    Panel {
+        id: "cost_by_municipality",
+        title: "Cost per municipality of residence",
+        question: "Where in the region do the patients live?",
+        chart: Chart::StackedBars,
+        series: &["net_sek"],
+        sql: "SELECT municipality, contacts, patients, intDiv(net_amount_ore, 100) AS net_sek \
+              FROM report_cost_by_municipality WHERE buyer_org_number = '${buyer}' AND year = ${year} \
+              ORDER BY net_amount_ore DESC",
     },
     Panel {
         id: "age_sex",

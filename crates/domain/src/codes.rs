@@ -33,6 +33,67 @@ pub const COUNTY_NAMES: [(&str, &str); 21] = [
     ("25", "Norrbottens län"),
 ];
 
+/// SCB municipality code → name, for the counties of the regions' papers
+/// (Södermanland and Jönköping, where most digital providers are; the
+/// home regions Västmanland, Jämtland Härjedalen and Norrbotten). The other
+/// counties' municipalities are not listed yet: reports show their codes.
+pub const MUNICIPALITY_NAMES: [(&str, &str); 54] = [
+    ("0428", "Vingåker"),
+    ("0461", "Gnesta"),
+    ("0480", "Nyköping"),
+    ("0481", "Oxelösund"),
+    ("0482", "Flen"),
+    ("0483", "Katrineholm"),
+    ("0484", "Eskilstuna"),
+    ("0486", "Strängnäs"),
+    ("0488", "Trosa"),
+    ("0604", "Aneby"),
+    ("0617", "Gnosjö"),
+    ("0642", "Mullsjö"),
+    ("0643", "Habo"),
+    ("0662", "Gislaved"),
+    ("0665", "Vaggeryd"),
+    ("0680", "Jönköping"),
+    ("0682", "Nässjö"),
+    ("0683", "Värnamo"),
+    ("0684", "Sävsjö"),
+    ("0685", "Vetlanda"),
+    ("0686", "Eksjö"),
+    ("0687", "Tranås"),
+    ("1904", "Skinnskatteberg"),
+    ("1907", "Surahammar"),
+    ("1960", "Kungsör"),
+    ("1961", "Hallstahammar"),
+    ("1962", "Norberg"),
+    ("1980", "Västerås"),
+    ("1981", "Sala"),
+    ("1982", "Fagersta"),
+    ("1983", "Köping"),
+    ("1984", "Arboga"),
+    ("2303", "Ragunda"),
+    ("2305", "Bräcke"),
+    ("2309", "Krokom"),
+    ("2313", "Strömsund"),
+    ("2321", "Åre"),
+    ("2326", "Berg"),
+    ("2361", "Härjedalen"),
+    ("2380", "Östersund"),
+    ("2505", "Arvidsjaur"),
+    ("2506", "Arjeplog"),
+    ("2510", "Jokkmokk"),
+    ("2513", "Överkalix"),
+    ("2514", "Kalix"),
+    ("2518", "Övertorneå"),
+    ("2521", "Pajala"),
+    ("2523", "Gällivare"),
+    ("2560", "Älvsbyn"),
+    ("2580", "Luleå"),
+    ("2581", "Piteå"),
+    ("2582", "Boden"),
+    ("2583", "Haparanda"),
+    ("2584", "Kiruna"),
+];
+
 /// RIV profession code → (Swedish, English) label, for reports.
 pub const PROFESSION_LABELS: [(&str, &str, &str); 10] = [
     ("LK", "läkare", "physician"),
@@ -264,6 +325,17 @@ mod tests {
     fn every_county_has_a_name() {
         let named: Vec<&str> = COUNTY_NAMES.iter().map(|(code, _)| *code).collect();
         assert_eq!(named, COUNTY_CODES);
+    }
+
+    #[test]
+    fn municipality_names_are_valid_codes_once_each() {
+        let codes: std::collections::BTreeSet<&str> = MUNICIPALITY_NAMES.iter().map(|(code, _)| *code).collect();
+        assert_eq!(codes.len(), MUNICIPALITY_NAMES.len());
+        assert!(codes.iter().all(|c| is_municipality_code(c)), "{codes:?}");
+        // The counties listed are complete: as many as SCB has in each.
+        for (county, count) in [("04", 9), ("06", 13), ("19", 10), ("23", 8), ("25", 14)] {
+            assert_eq!(codes.iter().filter(|c| c.starts_with(county)).count(), count, "county {county}");
+        }
     }
 
     #[test]

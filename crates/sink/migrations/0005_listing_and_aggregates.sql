@@ -98,6 +98,16 @@ CREATE TABLE IF NOT EXISTS ref_parameters
 ENGINE = ReplacingMergeTree(loaded_at)
 ORDER BY name;
 
+-- Municipality names (distans_domain::codes::MUNICIPALITY_NAMES).
+CREATE TABLE IF NOT EXISTS ref_municipalities
+(
+    municipality_code String,
+    name String,
+    loaded_at DateTime
+)
+ENGINE = ReplacingMergeTree(loaded_at)
+ORDER BY municipality_code;
+
 -- ICD-10 chapters (titles for reports); lines are put in a chapter by the
 -- first three characters of their first diagnosis code (see refresh SQL).
 CREATE TABLE IF NOT EXISTS ref_icd10_chapters

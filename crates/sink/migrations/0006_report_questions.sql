@@ -457,3 +457,33 @@ ANY INNER JOIN
     SELECT provider_org_number, provider_group AS listing_provider_group
     FROM ref_provider_groups_current
 ) AS groups USING (provider_org_number, listing_provider_group);
+
+-- Cost and contacts per patient municipality (the name where known), from
+-- the lines.
+CREATE VIEW IF NOT EXISTS report_cost_by_municipality AS
+SELECT
+    buyer_org_number,
+    year,
+    patient_municipality_code,
+    if(name = '', patient_municipality_code, name) AS municipality,
+    contacts,
+    patients,
+    net_amount_ore
+FROM
+(
+    SELECT
+        buyer_org_number,
+        toUInt16(toYear(visit_date)) AS year,
+        patient_municipality_code,
+        sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS contacts,
+        uniqExact(patient_pseudonym) AS patients,
+        sum(signed_net_amount_ore) AS net_amount_ore
+    FROM invoice_lines FINAL
+    GROUP BY buyer_org_number, year, patient_municipality_code
+) AS used
+ANY LEFT JOIN
+(
+    SELECT municipality_code AS patient_municipality_code, argMax(name, loaded_at) AS name
+    FROM ref_municipalities
+    GROUP BY patient_municipality_code
+) AS names USING (patient_municipality_code);

@@ -2,7 +2,7 @@
 //! from the domain's tables, tariffs from config.
 
 use clickhouse::Client;
-use distans_domain::codes::{COUNTY_NAMES, ICD10_CHAPTERS, PROFESSION_LABELS};
+use distans_domain::codes::{COUNTY_NAMES, ICD10_CHAPTERS, MUNICIPALITY_NAMES, PROFESSION_LABELS};
 use distans_domain::Tariffs;
 use distans_runtime::config::ReportingSettings;
 use serde::Serialize;
@@ -12,6 +12,13 @@ use crate::row::clickhouse_time::days_since_epoch;
 #[derive(Debug, Serialize, clickhouse::Row)]
 struct County {
     county_code: &'static str,
+    name: &'static str,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Municipality {
+    municipality_code: &'static str,
     name: &'static str,
     loaded_at: u32,
 }
@@ -83,6 +90,12 @@ pub async fn load(
     let mut insert = db.insert::<County>("ref_counties").await?;
     for (county_code, name) in COUNTY_NAMES {
         insert.write(&County { county_code, name, loaded_at }).await?;
+    }
+    insert.end().await?;
+
+    let mut insert = db.insert::<Municipality>("ref_municipalities").await?;
+    for (municipality_code, name) in MUNICIPALITY_NAMES {
+        insert.write(&Municipality { municipality_code, name, loaded_at }).await?;
     }
     insert.end().await?;
 
