@@ -104,14 +104,7 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     );
 
     // Before the register: every line is unlisted, and central.
-    let units: Vec<UnitCost> = db
-        .query(
-            "SELECT listing_unit_hsa_id, contacts, net_amount_ore, health_centre_ore, central_ore \
-             FROM report_cost_by_health_centre WHERE buyer_org_number = ? AND year = 2025",
-        )
-        .bind(&buyer)
-        .fetch_all()
-        .await?;
+    let units = unit_costs(&db, &buyer).await?;
     assert_eq!(units.len(), 1, "{units:?}");
     assert_eq!((units[0].listing_unit_hsa_id.as_str(), units[0].net_amount_ore), ("", summary.valid_net_amount_ore));
 
@@ -136,14 +129,7 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
 
     // Cost per health centre: the known amounts per unit, the unlisted
     // counted, the split summing to the whole.
-    let units: Vec<UnitCost> = db
-        .query(
-            "SELECT listing_unit_hsa_id, contacts, net_amount_ore, health_centre_ore, central_ore \
-             FROM report_cost_by_health_centre WHERE buyer_org_number = ? AND year = 2025",
-        )
-        .bind(&buyer)
-        .fetch_all()
-        .await?;
+    let units = unit_costs(&db, &buyer).await?;
     let net_by_unit: BTreeMap<String, i64> =
         units.iter().map(|u| (u.listing_unit_hsa_id.clone(), u.net_amount_ore)).collect();
     assert_eq!(net_by_unit, expected.net_by_unit);
@@ -352,6 +338,17 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
         std::fs::copy(&html_path, Path::new(&dir).join("report.html"))?;
     }
     Ok(())
+}
+
+/// `report_cost_by_health_centre` for the generated year.
+async fn unit_costs(db: &clickhouse::Client, buyer: &str) -> clickhouse::error::Result<Vec<UnitCost>> {
+    db.query(
+        "SELECT listing_unit_hsa_id, contacts, net_amount_ore, health_centre_ore, central_ore \
+         FROM report_cost_by_health_centre WHERE buyer_org_number = ? AND year = 2025",
+    )
+    .bind(buyer)
+    .fetch_all()
+    .await
 }
 
 fn panel(id: &str) -> &'static distans_cli::panels::Panel {

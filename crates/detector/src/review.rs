@@ -24,7 +24,7 @@ use clickhouse::Client;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use distans_domain::rules::{finding_id, sek, Finding, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
+use distans_domain::rules::{finding_id, sek, Finding, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct FarFromPeers {
@@ -69,29 +69,47 @@ fn subject_key(provider_org_number: &str, month: &str, rule: &str, detail: &str)
     format!("ZVF{provider_org_number}{yymm}:{rule}:{detail}")
 }
 
-fn far_from_peers(row: &FarFromPeers) -> Finding {
-    let rule = &PROVIDER_FAR_FROM_PEERS;
-    let key = subject_key(&row.provider_org_number, &row.month, rule.id, &row.profession_code);
-    // What the contacts beyond the peers' rate cost, at the provider's own average.
-    let expected_contacts = row.median_contacts_per_patient * row.patients as f64;
-    let excess = (row.contacts as f64 - expected_contacts).max(0.0);
-    let per_contact = if row.contacts > 0 { row.net_amount_ore as f64 / row.contacts as f64 } else { 0.0 };
+/// A finding about one provider's month, keyed by a subject key.
+fn month_finding(
+    rule: &Rule,
+    detail: &str,
+    month: &str,
+    who: (&str, &str, &str),
+    amount: i64,
+    evidence: String,
+) -> Finding {
+    let (buyer_org_number, provider_org_number, provider_name) = who;
+    let key = subject_key(provider_org_number, month, rule.id, detail);
     Finding {
         finding_id: finding_id(rule.id, &key),
         rule_id: rule.id.to_string(),
         severity: rule.severity,
         line_keys: vec![key],
-        buyer_org_number: row.buyer_org_number.clone(),
-        provider_org_number: row.provider_org_number.clone(),
-        provider_name: row.provider.clone(),
+        buyer_org_number: buyer_org_number.to_string(),
+        provider_org_number: provider_org_number.to_string(),
+        provider_name: provider_name.to_string(),
         performing_unit_hsa_id: String::new(),
         patient_pseudonym: None,
-        visit_date: NaiveDate::parse_from_str(&row.month, "%Y-%m-%d").unwrap_or_default(),
-        amount_at_stake_ore: (excess * per_contact).round() as i64,
-        evidence: format!(
-            "{} {}: {:.2} contacts per patient ({} contacts, {} patients) against a median of {:.2} among {} providers; \
+        visit_date: NaiveDate::parse_from_str(month, "%Y-%m-%d").unwrap_or_default(),
+        amount_at_stake_ore: amount,
+        evidence: format!("{}{evidence}", &month[..7.min(month.len())]),
+    }
+}
+
+fn far_from_peers(row: &FarFromPeers) -> Finding {
+    // What the contacts beyond the peers' rate cost, at the provider's own average.
+    let expected_contacts = row.median_contacts_per_patient * row.patients as f64;
+    let excess = (row.contacts as f64 - expected_contacts).max(0.0);
+    let per_contact = if row.contacts > 0 { row.net_amount_ore as f64 / row.contacts as f64 } else { 0.0 };
+    month_finding(
+        &PROVIDER_FAR_FROM_PEERS,
+        &row.profession_code,
+        &row.month,
+        (&row.buyer_org_number, &row.provider_org_number, &row.provider),
+        (excess * per_contact).round() as i64,
+        format!(
+            " {}: {:.2} contacts per patient ({} contacts, {} patients) against a median of {:.2} among {} providers; \
              {:.0} % repeat contacts against a median of {:.0} %",
-            &row.month[..7.min(row.month.len())],
             row.profession_code,
             row.contacts_per_patient,
             row.contacts,
@@ -101,27 +119,18 @@ fn far_from_peers(row: &FarFromPeers) -> Finding {
             100.0 * row.repeat_share,
             100.0 * row.median_repeat_share
         ),
-    }
+    )
 }
 
 fn same_group(row: &SameGroup) -> Finding {
-    let rule = &LISTED_AT_SAME_GROUP;
-    let key = subject_key(&row.provider_org_number, &row.month, rule.id, &row.listing_unit_hsa_id);
-    Finding {
-        finding_id: finding_id(rule.id, &key),
-        rule_id: rule.id.to_string(),
-        severity: rule.severity,
-        line_keys: vec![key],
-        buyer_org_number: row.buyer_org_number.clone(),
-        provider_org_number: row.provider_org_number.clone(),
-        provider_name: row.provider.clone(),
-        performing_unit_hsa_id: String::new(),
-        patient_pseudonym: None,
-        visit_date: NaiveDate::parse_from_str(&row.month, "%Y-%m-%d").unwrap_or_default(),
-        amount_at_stake_ore: row.net_amount_ore,
-        evidence: format!(
-            "{}: {} contacts ({} SEK) of {} patients listed at {} ({}), a health centre of the provider's group {}",
-            &row.month[..7.min(row.month.len())],
+    month_finding(
+        &LISTED_AT_SAME_GROUP,
+        &row.listing_unit_hsa_id,
+        &row.month,
+        (&row.buyer_org_number, &row.provider_org_number, &row.provider),
+        row.net_amount_ore,
+        format!(
+            ": {} contacts ({} SEK) of {} patients listed at {} ({}), a health centre of the provider's group {}",
             row.contacts,
             sek(row.net_amount_ore),
             row.patients,
@@ -129,7 +138,7 @@ fn same_group(row: &SameGroup) -> Finding {
             row.listing_unit_hsa_id,
             row.listing_provider_group
         ),
-    }
+    )
 }
 
 /// What ClickHouse judges now, as findings.
