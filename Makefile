@@ -9,7 +9,7 @@ help:
 	@echo "make demo   install what is missing, start broker + ClickHouse + services, run a year of lines, print the report"
 	@echo "make test   install what is missing, unit tests, then end-to-end tests on a real broker and ClickHouse"
 	@echo "make down   stop everything the demo started"
-	@echo "make lint   rustfmt --check and clippy"
+	@echo "make lint   no SQL outside crates/store, rustfmt --check and clippy"
 	@echo "make bench  throughput figures of the pipeline's stages"
 
 install:
@@ -37,6 +37,7 @@ test: install build
 	fi
 
 lint:
+	deploy/lint/sql-only-in-store.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 

@@ -6,8 +6,9 @@ script runs the same files on the ClickHouse inside chdb-core (26.x):
 the migrations, a month's aggregate refresh, and every report panel's query
 over a few known rows, checking the figures, not only that they parse.
 
-usage: python current_clickhouse.py REPO_ROOT PANELS_JSON
-PANELS_JSON: `distans panels --json` (each panel's id and SQL).
+usage: python current_clickhouse.py REPO_ROOT SQL_JSON
+SQL_JSON: {"views": [file names in crates/store/views, in the order the
+store creates them], "panels": [each panel's id and SQL]}.
 Exit status 0 when every statement ran and every check held.
 """
 import json
@@ -18,11 +19,13 @@ from pathlib import Path
 from chdb import session
 
 root = Path(sys.argv[1])
-panels = json.loads(Path(sys.argv[2]).read_text()) if len(sys.argv) > 2 else []
+given = json.loads(Path(sys.argv[2]).read_text())
+panels = given["panels"]
+view_files = given["views"]
 
 
 def statements(sql):
-    """Like crates/sink/src/schema.rs: comment lines dropped, split on ';'."""
+    """Like distans_store::statements: comment lines dropped, split on ';'."""
     body = "\n".join(l for l in sql.splitlines() if not l.strip().startswith("--"))
     return [s.strip() for s in body.split(";") if s.strip()]
 
@@ -40,10 +43,16 @@ def run(sql, fmt="CSV"):
         raise SystemExit(f"ClickHouse {version} refused:\n{sql[:2000]}\n--> {e}")
 
 
-migrations = sorted((root / "crates/sink/migrations").glob("*.sql"))
+store = root / "crates/store"
+migrations = sorted((store / "migrations").glob("*.sql"))
 for path in migrations:
     for s in statements(path.read_text()):
         run(s)
+views = 0
+for name in view_files:
+    for s in statements((store / "views" / name).read_text()):
+        run(s)
+        views += 1
 
 # Known rows: three lines of one patient listed at two health centres in
 # turn, one unlisted patient with a finding, a credit note, 20 % carried by
@@ -74,7 +83,7 @@ run(f"INSERT INTO ref_loads VALUES ({loaded})")
 run("""INSERT INTO anomalies (finding_id, rule_id, line_key, buyer_org_number, visit_date, amount_at_stake_ore)
     VALUES ('f1', 'wrong_price', 'ZVF23210000402503000001:2', '2321000198', '2025-03-05', 42500)""")
 
-refresh = (root / "crates/sink/sql/refresh_month.sql").read_text().replace("{month}", "2025-03-01")
+refresh = (store / "sql/refresh_month.sql").read_text().replace("{month}", "2025-03-01")
 for s in statements(refresh):
     run(s)
 run("ALTER TABLE agg_monthly REPLACE PARTITION 202503 FROM agg_monthly_staging")
@@ -96,5 +105,5 @@ for panel in panels:
     sql = panel["sql"].replace("${buyer}", "2321000198").replace("${year}", "2025")
     run(sql)
 
-print(f"ClickHouse {version}: {len(migrations)} migrations, the aggregate refresh and "
+print(f"ClickHouse {version}: {len(migrations)} migrations, {views} views, the aggregate refresh and "
       f"{len(panels)} report queries ran; aggregates as expected")

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use distans_runtime::config::ClickHouseSettings;
 use distans_runtime::Settings;
-use serde::Deserialize;
 
 /// The pseudonymisation key of the tests.
 pub const TEST_KEY: &str = "e2e-test-key-0123456789abcdef-0123456789";
@@ -264,8 +264,14 @@ impl ClickHouse {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
-    pub fn client(&self) -> clickhouse::Client {
-        clickhouse::Client::default().with_url(self.url()).with_database(DATABASE).with_validation(false)
+    /// A client for the test database, as the `default` user.
+    pub fn client(&self) -> distans_store::Client {
+        distans_store::database(&ClickHouseSettings {
+            url: self.url(),
+            database: DATABASE.to_string(),
+            user: "default".to_string(),
+            password: String::new(),
+        })
     }
 }
 
@@ -388,50 +394,26 @@ impl Env {
     }
 }
 
+pub use distans_store::queries::Totals;
+
 /// What ClickHouse holds, with duplicates collapsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clickhouse::Row)]
-pub struct Totals {
-    pub lines: u64,
-    pub net_amount_ore: i64,
-    pub contacts: i64,
-}
-
-pub async fn totals(client: &clickhouse::Client) -> anyhow::Result<Totals> {
-    Ok(client
-        .query(
-            "SELECT count() AS lines, sum(signed_net_amount_ore) AS net_amount_ore, \
-             sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS contacts \
-             FROM invoice_lines FINAL",
-        )
-        .fetch_one::<Totals>()
-        .await?)
-}
-
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct Count {
-    count: u64,
+pub async fn totals(client: &distans_store::Client) -> anyhow::Result<Totals> {
+    Ok(distans_store::queries::totals(client).await?)
 }
 
 /// Rows physically stored, duplicates included.
-pub async fn physical_rows(client: &clickhouse::Client) -> anyhow::Result<u64> {
-    Ok(client.query("SELECT count() AS count FROM invoice_lines").fetch_one::<Count>().await?.count)
-}
-
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct RuleCount {
-    rule_id: String,
-    findings: u64,
+pub async fn physical_rows(client: &distans_store::Client) -> anyhow::Result<u64> {
+    Ok(distans_store::queries::stored_line_rows(client).await?)
 }
 
 /// Findings in `anomalies` per rule, duplicates collapsed.
-pub async fn findings_by_rule(client: &clickhouse::Client) -> anyhow::Result<BTreeMap<String, usize>> {
-    let rows: Vec<RuleCount> =
-        client.query("SELECT rule_id, count() AS findings FROM anomalies FINAL GROUP BY rule_id").fetch_all().await?;
+pub async fn findings_by_rule(client: &distans_store::Client) -> anyhow::Result<BTreeMap<String, usize>> {
+    let rows = distans_store::queries::findings_by_rule(client, None).await?;
     Ok(rows.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect())
 }
 
 /// Waits until ClickHouse holds `lines` distinct lines.
-pub async fn wait_for_lines(client: &clickhouse::Client, lines: u64, timeout: Duration) -> anyhow::Result<Totals> {
+pub async fn wait_for_lines(client: &distans_store::Client, lines: u64, timeout: Duration) -> anyhow::Result<Totals> {
     let deadline = Instant::now() + timeout;
     loop {
         let current = totals(client).await;

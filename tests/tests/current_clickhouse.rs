@@ -7,13 +7,15 @@
 use std::process::Command;
 
 use distans_cli::panels::PANELS;
+use distans_store::views::VIEW_FILES;
 
 #[test]
 fn the_sql_runs_on_a_current_clickhouse_release() -> anyhow::Result<()> {
     let python = distans_e2e::chdb_python()?;
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let panels = tempfile::NamedTempFile::new()?;
-    std::fs::write(panels.path(), serde_json::to_vec(&PANELS)?)?;
+    let views: Vec<&str> = VIEW_FILES.iter().map(|(file, _)| *file).collect();
+    std::fs::write(panels.path(), serde_json::to_vec(&serde_json::json!({ "views": views, "panels": PANELS }))?)?;
     let output = Command::new(python)
         .arg(format!("{root}/tests/sql/current_clickhouse.py"))
         .arg(root)

@@ -24,7 +24,7 @@ struct MonthNet {
 async fn wait_for_async<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = clickhouse::error::Result<bool>>,
+    Fut: std::future::Future<Output = Result<bool, distans_store::Error>>,
 {
     let deadline = std::time::Instant::now() + TIMEOUT;
     while !check().await.unwrap_or(false) {
@@ -283,7 +283,7 @@ async fn a_file_sent_twice_counts_once() -> anyhow::Result<()> {
     assert_eq!(totals.net_amount_ore, data.summary.valid_net_amount_ore);
     // The aggregates the reports read: rebuilt from the newest versions, so
     // each moved line counts once, in its new visit month.
-    wait_for_async("fresh aggregates", || distans_cli::report::aggregates_fresh(&client)).await?;
+    wait_for_async("fresh aggregates", || distans_store::queries::aggregates_fresh(&client)).await?;
     let mut want: BTreeMap<String, i64> = BTreeMap::new();
     for line in &corrected {
         let sign = if line.invoice_type == "381" { -1 } else { 1 };

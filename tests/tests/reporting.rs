@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use distans_cli::answers::{self, Answer};
 use distans_cli::generate::{self, Options};
 use distans_cli::panels::Chart;
-use distans_cli::{listing, produce, register, report};
+use distans_cli::{listing, produce, register};
 use distans_e2e::{wait_for_lines, Env};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -97,7 +97,7 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     produce::produce_lines(&settings, &data.lines, false).await?;
     let db = env.clickhouse.client();
     wait_for_lines(&db, summary.valid as u64, TIMEOUT).await?;
-    wait_until("fresh aggregates", async || Ok(report::aggregates_fresh(&db).await?)).await?;
+    wait_until("fresh aggregates", async || Ok(distans_store::queries::aggregates_fresh(&db).await?)).await?;
     eprintln!(
         "lines, findings and aggregates fresh {:.1} s after produce started",
         produced_at.elapsed().as_secs_f64()
@@ -113,7 +113,15 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     let file = env.dir.path().join("listing.csv");
     listing::write_clear_csv(&register.listings, std::fs::File::create(&file)?)?;
     let parsed = listing::read(&file, Some(&settings.pseudonymiser()?))?;
-    listing::import(&db, COUNTY, "listing.csv", &parsed, distans_runtime::now_ms()).await?;
+    distans_store::listing::import(
+        &db,
+        COUNTY,
+        "listing.csv",
+        &parsed.sha256,
+        &parsed.listings,
+        distans_runtime::now_ms(),
+    )
+    .await?;
     let unlisted_contacts = expected.contacts_by_unit[""];
     wait_until("the register joined", async || {
         let sum: Sum = db
@@ -274,7 +282,8 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     let rules: Vec<RuleTotal> =
         db.query("SELECT rule_id, sum(findings) AS findings FROM report_findings GROUP BY rule_id").fetch_all().await?;
     assert_eq!(rules.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect::<BTreeMap<_, _>>(), want);
-    wait_until("fresh aggregates with the findings", async || Ok(report::aggregates_fresh(&db).await?)).await?;
+    wait_until("fresh aggregates with the findings", async || Ok(distans_store::queries::aggregates_fresh(&db).await?))
+        .await?;
     // The review's findings carry the figures of the whole month: published
     // again, same id, as the month filled up.
     wait_until("the review's amounts up to date", async || {
@@ -314,10 +323,10 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     // The report: every panel answers; the terminal tables carry the known figures.
     let all = answers::answer_all(&db, &buyer, 2025).await?;
     let text = answers::render_terminal(&all, &buyer, 2025);
-    let disputable = all.iter().find(|a| a.panel.id == "disputable_share").expect("panel");
+    let disputable = all.iter().find(|a| a.panel.id() == "disputable_share").expect("panel");
     let flagged_sek = disputable.number(0, "flagged_sek").unwrap_or_default();
     assert!(flagged_sek > 0.0 && flagged_sek < (summary.valid_net_amount_ore / 100) as f64, "{flagged_sek}");
-    let health_centres = all.iter().find(|a| a.panel.id == "cost_by_health_centre").expect("panel");
+    let health_centres = all.iter().find(|a| a.panel.id() == "cost_by_health_centre").expect("panel");
     let unlisted_row = (0..health_centres.rows.len()).find(|r| health_centres.text(*r, 0) == "unlisted");
     assert!(unlisted_row.is_some(), "the unlisted are a row of their own:\n{text}");
 
@@ -326,8 +335,8 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     std::fs::write(&html_path, answers::render_html(&all, &buyer, 2025, "test"))?;
     let dom = chromium(&["--dump-dom"], &html_path)?;
     for answer in all.iter().filter(|a| a.panel.chart != Chart::Table) {
-        let drawn = drawn_bars(&dom, answer.panel.id);
-        assert_eq!(drawn, Some(bars_expected(answer)), "panel {}", answer.panel.id);
+        let drawn = drawn_bars(&dom, answer.panel.id());
+        assert_eq!(drawn, Some(bars_expected(answer)), "panel {}", answer.panel.id());
     }
     let shot = env.dir.path().join("report.png");
     chromium(&["--window-size=1200,3000", &format!("--screenshot={}", shot.display())], &html_path)?;
@@ -341,7 +350,7 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
 }
 
 /// `report_cost_by_health_centre` for the generated year.
-async fn unit_costs(db: &clickhouse::Client, buyer: &str) -> clickhouse::error::Result<Vec<UnitCost>> {
+async fn unit_costs(db: &distans_store::Client, buyer: &str) -> Result<Vec<UnitCost>, distans_store::Error> {
     db.query(
         "SELECT listing_unit_hsa_id, contacts, net_amount_ore, health_centre_ore, central_ore \
          FROM report_cost_by_health_centre WHERE buyer_org_number = ? AND year = 2025",
@@ -352,7 +361,7 @@ async fn unit_costs(db: &clickhouse::Client, buyer: &str) -> clickhouse::error::
 }
 
 fn panel(id: &str) -> &'static distans_cli::panels::Panel {
-    distans_cli::panels::PANELS.iter().find(|p| p.id == id).expect("a panel with that id")
+    distans_cli::panels::PANELS.iter().find(|p| p.id() == id).expect("a panel with that id")
 }
 
 /// Bars with a value above zero: what the chart must draw.

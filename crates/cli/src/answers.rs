@@ -5,12 +5,11 @@
 
 use std::fmt::Write as _;
 
-use clickhouse::Client;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, Table};
-use serde::Deserialize;
+use distans_store::Client;
 use serde_json::Value;
 
-use crate::panels::{sql_for, Chart, Panel, PANELS};
+use crate::panels::{Chart, Panel, PANELS};
 
 /// A panel's result: column names and rows of JSON values.
 #[derive(Debug, Clone)]
@@ -45,52 +44,26 @@ impl Answer {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct JsonCompact {
-    meta: Vec<Meta>,
-    data: Vec<Vec<Value>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Meta {
-    name: String,
-}
-
 /// Runs one panel for a region and year.
 pub async fn answer(db: &Client, panel: &Panel, buyer: &str, year: i32) -> anyhow::Result<Answer> {
-    let sql = sql_for(panel, buyer, year).map_err(anyhow::Error::msg)?;
-    let mut cursor = db.query(&sql).fetch_bytes("JSONCompact")?;
-    let bytes = cursor.collect().await?;
-    let parsed: JsonCompact = serde_json::from_slice(&bytes)?;
-    Ok(Answer { panel: *panel, columns: parsed.meta.into_iter().map(|m| m.name).collect(), rows: parsed.data })
+    let rows = distans_store::panels::run(db, panel.query, buyer, year).await?;
+    Ok(Answer { panel: *panel, columns: rows.columns, rows: rows.rows })
 }
 
 /// Every panel, in order.
 pub async fn answer_all(db: &Client, buyer: &str, year: i32) -> anyhow::Result<Vec<Answer>> {
     let mut answers = Vec::with_capacity(PANELS.len());
     for panel in &PANELS {
-        answers.push(answer(db, panel, buyer, year).await.map_err(|e| e.context(format!("panel {}", panel.id)))?);
+        answers.push(answer(db, panel, buyer, year).await.map_err(|e| e.context(format!("panel {}", panel.id())))?);
     }
     Ok(answers)
-}
-
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct BuyerYear {
-    buyer_org_number: String,
-    year: u16,
 }
 
 /// The region and year to report when not given: the only region in the
 /// data (an error if there are several), and its latest visit year.
 pub async fn default_scope(db: &Client, buyer: Option<&str>, year: Option<i32>) -> anyhow::Result<(String, i32)> {
-    let scopes = db
-        .query(
-            "SELECT buyer_org_number, toUInt16(toYear(month)) AS year FROM agg_monthly \
-             GROUP BY buyer_org_number, year ORDER BY buyer_org_number, year",
-        )
-        .fetch_all::<BuyerYear>()
-        .await?;
-    let buyers: std::collections::BTreeSet<&str> = scopes.iter().map(|s| s.buyer_org_number.as_str()).collect();
+    let scopes = distans_store::panels::scopes(db).await?;
+    let buyers: std::collections::BTreeSet<&str> = scopes.iter().map(|(b, _)| b.as_str()).collect();
     let buyer = match buyer {
         Some(b) => b.to_string(),
         None if buyers.len() == 1 => buyers.iter().next().map(|b| b.to_string()).unwrap_or_default(),
@@ -101,8 +74,8 @@ pub async fn default_scope(db: &Client, buyer: Option<&str>, year: Option<i32>) 
         Some(y) => y,
         None => scopes
             .iter()
-            .filter(|s| s.buyer_org_number == buyer)
-            .map(|s| i32::from(s.year))
+            .filter(|(b, _)| *b == buyer)
+            .map(|(_, y)| *y)
             .max()
             .ok_or_else(|| anyhow::anyhow!("no aggregated lines for {buyer}"))?,
     };
@@ -191,7 +164,7 @@ pub fn render_html(answers: &[Answer], buyer: &str, year: i32, generated_at: &st
         let _ = write!(
             html,
             "<section id=\"{id}\"><h2>{title}</h2><p class=\"question\">{question}</p>",
-            id = a.panel.id,
+            id = a.panel.id(),
             title = escape(a.panel.title),
             question = escape(a.panel.question)
         );
@@ -273,7 +246,7 @@ fn columns_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
     let bar = (slot * 0.8) / a.panel.series.len().max(1) as f64;
     let mut svg = format!(
         "<svg class=\"chart\" data-panel=\"{}\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">",
-        a.panel.id
+        a.panel.id()
     );
     svg.push_str(&legend(a, left, 4.0));
     for tick in 0..=4 {
@@ -323,7 +296,7 @@ fn stacked_bars_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
     let plot_w = width - left - 90.0;
     let mut svg = format!(
         "<svg class=\"chart\" data-panel=\"{}\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">",
-        a.panel.id
+        a.panel.id()
     );
     svg.push_str(&legend(a, left, 4.0));
     for (i, (label, values)) in data.iter().enumerate() {

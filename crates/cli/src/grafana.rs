@@ -6,6 +6,8 @@
 
 use serde_json::{json, Value};
 
+use distans_store::panels::VARIABLE_QUERIES;
+
 use crate::panels::{Chart, PANELS};
 
 /// The data source uid the provisioning file gives.
@@ -36,7 +38,7 @@ pub fn dashboard() -> Value {
                     "editorType": "sql",
                     "format": 1,
                     "queryType": "table",
-                    "rawSql": p.sql,
+                    "rawSql": p.query.sql,
                 }],
             });
             if kind == "barchart" {
@@ -51,7 +53,7 @@ pub fn dashboard() -> Value {
                 // columns are for the report's tables.
                 panel["transformations"] = json!([{
                     "id": "filterFieldsByName",
-                    "options": { "include": { "names": std::iter::once(first_column(p.sql)).chain(p.series.iter().map(|s| s.to_string())).collect::<Vec<_>>() } }
+                    "options": { "include": { "names": std::iter::once(p.query.first_column()).chain(p.series.iter().map(|s| s.to_string())).collect::<Vec<_>>() } }
                 }]);
             }
             y += height;
@@ -74,7 +76,7 @@ pub fn dashboard() -> Value {
                 "label": "Home region (org. number)",
                 "type": "query",
                 "datasource": datasource,
-                "query": "SELECT DISTINCT buyer_org_number FROM agg_monthly ORDER BY buyer_org_number",
+                "query": variable_query("buyer"),
                 "refresh": 1,
             },
             {
@@ -82,7 +84,7 @@ pub fn dashboard() -> Value {
                 "label": "Visit year",
                 "type": "query",
                 "datasource": datasource,
-                "query": "SELECT DISTINCT toYear(month) AS year FROM agg_monthly ORDER BY year DESC",
+                "query": variable_query("year"),
                 "refresh": 1,
             },
         ]},
@@ -90,23 +92,9 @@ pub fn dashboard() -> Value {
     })
 }
 
-/// The name of the first selected column (the category of a chart).
-fn first_column(sql: &str) -> String {
-    let select = sql.trim_start().trim_start_matches("SELECT").trim_start();
-    let mut depth = 0i32;
-    let end = select
-        .char_indices()
-        .find(|(_, c)| {
-            match c {
-                '(' => depth += 1,
-                ')' => depth -= 1,
-                _ => {}
-            }
-            *c == ',' && depth == 0
-        })
-        .map_or(select.len(), |(i, _)| i);
-    let first = &select[..end];
-    first.rsplit(" AS ").next().unwrap_or(first).trim().to_string()
+/// The query that lists a dashboard variable's values.
+fn variable_query(name: &str) -> &'static str {
+    VARIABLE_QUERIES.iter().find(|(n, _)| *n == name).map_or("", |(_, sql)| sql)
 }
 
 /// The dashboard as the committed file holds it.
@@ -136,9 +124,9 @@ mod tests {
         let panels = d["panels"].as_array().expect("panels");
         assert_eq!(panels.len(), PANELS.len());
         for (g, p) in panels.iter().zip(PANELS) {
-            assert_eq!(g["targets"][0]["rawSql"], p.sql);
+            assert_eq!(g["targets"][0]["rawSql"], p.query.sql);
         }
-        assert_eq!(first_column(PANELS[0].sql), "month");
-        assert_eq!(first_column(PANELS[4].sql), "health_centre");
+        assert_eq!(PANELS[0].query.first_column(), "month");
+        assert_eq!(PANELS[4].query.first_column(), "health_centre");
     }
 }

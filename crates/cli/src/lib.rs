@@ -8,6 +8,7 @@ pub mod generate;
 pub mod grafana;
 pub mod listing;
 pub mod panels;
+pub mod poll;
 pub mod produce;
 pub mod register;
 pub mod report;

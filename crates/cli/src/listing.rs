@@ -18,32 +18,18 @@
 //! its rows are written first, then the import is recorded, and only the
 //! latest recorded import of a region is current.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{Datelike, NaiveDate};
-use clickhouse::Client;
 use distans_domain::codes::is_hsa_id;
 use distans_domain::{PatientId, Pseudonymiser, Sex};
-use distans_sink::clickhouse_time::days_since_epoch;
-use serde::Serialize;
+use distans_store::rows::clickhouse_time::days_since_epoch;
 use sha2::{Digest, Sha256};
 
 use crate::files::{ReadError, RowError};
 
-/// One listing period, pseudonymised.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listing {
-    pub patient_pseudonym: String,
-    pub unit_hsa_id: String,
-    pub unit_name: String,
-    pub unit_provider_org_number: String,
-    pub provider_group: String,
-    pub birth_year: Option<u16>,
-    pub sex: Sex,
-    pub valid_from: NaiveDate,
-    pub valid_to: Option<NaiveDate>,
-}
+pub use distans_store::listing::{Imported, Listing};
 
 /// A parsed register file.
 #[derive(Debug, Clone)]
@@ -203,94 +189,6 @@ fn overlaps(listings: &[(usize, Listing)]) -> Vec<RowError> {
         }
     }
     errors
-}
-
-#[derive(Debug, Serialize, clickhouse::Row)]
-struct RegisterRow<'a> {
-    import_id: u64,
-    home_county: &'a str,
-    patient_pseudonym: &'a str,
-    unit_hsa_id: &'a str,
-    unit_name: &'a str,
-    unit_provider_org_number: &'a str,
-    provider_group: &'a str,
-    birth_year: Option<u16>,
-    sex: &'static str,
-    valid_from: u16,
-    valid_to: u16,
-}
-
-#[derive(Debug, Serialize, clickhouse::Row)]
-struct ImportRow<'a> {
-    import_id: u64,
-    home_county: &'a str,
-    file_name: &'a str,
-    file_sha256: &'a str,
-    rows: u64,
-    patients: u64,
-    units: u64,
-    imported_at: u32,
-}
-
-/// What an import wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Imported {
-    pub import_id: u64,
-    pub rows: u64,
-    pub patients: u64,
-    pub units: u64,
-}
-
-/// Writes the register as a new version for `home_county` (SCB code): rows
-/// first, then the import record that makes it current.
-pub async fn import(
-    db: &Client,
-    home_county: &str,
-    file_name: &str,
-    register: &Register,
-    now_ms: i64,
-) -> Result<Imported, clickhouse::error::Error> {
-    let import_id = u64::try_from(now_ms).unwrap_or_default();
-    let mut insert = db.insert::<RegisterRow>("listing_register").await?;
-    for l in &register.listings {
-        insert
-            .write(&RegisterRow {
-                import_id,
-                home_county,
-                patient_pseudonym: &l.patient_pseudonym,
-                unit_hsa_id: &l.unit_hsa_id,
-                unit_name: &l.unit_name,
-                unit_provider_org_number: &l.unit_provider_org_number,
-                provider_group: &l.provider_group,
-                birth_year: l.birth_year,
-                sex: l.sex.as_str(),
-                valid_from: days_since_epoch(l.valid_from).unwrap_or(0),
-                valid_to: l.valid_to.and_then(days_since_epoch).unwrap_or(u16::MAX),
-            })
-            .await?;
-    }
-    insert.end().await?;
-    let imported = Imported {
-        import_id,
-        rows: register.listings.len() as u64,
-        patients: register.listings.iter().map(|l| &l.patient_pseudonym).collect::<BTreeSet<_>>().len() as u64,
-        units: register.listings.iter().map(|l| &l.unit_hsa_id).collect::<BTreeSet<_>>().len() as u64,
-    };
-    let mut insert = db.insert::<ImportRow>("listing_imports").await?;
-    insert
-        .write(&ImportRow {
-            import_id,
-            home_county,
-            file_name,
-            file_sha256: &register.sha256,
-            rows: imported.rows,
-            patients: imported.patients,
-            units: imported.units,
-            imported_at: u32::try_from(now_ms / 1000).unwrap_or(u32::MAX),
-        })
-        .await?;
-    insert.end().await?;
-    Ok(imported)
 }
 
 /// Writes a register file for listings in clear text (the generator's).

@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use distans_cli::poll::poll_until;
 use distans_cli::{answers, dead_letters, files, generate, grafana, listing, panels, produce, register, report};
+use distans_domain::rules::{LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
 use distans_runtime::Settings;
+use distans_store::queries;
 
 #[derive(Parser)]
 #[command(name = "distans", version, about = "Watch the invoices a region pays for digital out-of-county care")]
@@ -205,60 +208,60 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
                 (None, None) => anyhow::bail!("give --lines or --summary"),
             };
-            let client =
-                distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
+            let client = distans_store::database(&settings.clickhouse);
             let started = Instant::now();
-            let timeout = Duration::from_secs(timeout_secs);
-            loop {
-                let count = report::current_line_count(&client, written_since).await.unwrap_or(0);
+            let deadline = started + Duration::from_secs(timeout_secs);
+            let timed_out = |last: String| anyhow::anyhow!("timed out after {timeout_secs} s: {last}");
+            let count = poll_until(deadline, async || {
+                let count = queries::current_line_count(&client, written_since).await.unwrap_or(0);
                 if count >= lines {
-                    println!("{count} lines in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
-                    break;
+                    Ok(count)
+                } else {
+                    Err(format!("{count} of {lines} lines in ClickHouse"))
                 }
-                if started.elapsed() > timeout {
-                    anyhow::bail!("timed out after {timeout_secs} s: {count} of {lines} lines in ClickHouse");
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            })
+            .await
+            .map_err(timed_out)?;
+            println!("{count} lines in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
             // The findings a generated file should give (the anomalies it injected).
             if findings > 0 {
-                loop {
-                    let count = report::current_finding_count(&client).await.unwrap_or(0);
+                let count = poll_until(deadline, async || {
+                    let count = queries::current_finding_count(&client).await.unwrap_or(0);
                     if count >= findings {
-                        println!("{count} findings in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
-                        break;
+                        Ok(count)
+                    } else {
+                        Err(format!("{count} of {findings} findings in ClickHouse"))
                     }
-                    if started.elapsed() > timeout {
-                        anyhow::bail!("timed out after {timeout_secs} s: {count} of {findings} findings in ClickHouse");
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
+                })
+                .await
+                .map_err(timed_out)?;
+                println!("{count} findings in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
             }
             // The aggregates that reports read: rebuilt by the sink as lines arrive.
-            loop {
-                let fresh = report::aggregates_fresh(&client).await.unwrap_or(false)
+            let reviewed = [PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id];
+            poll_until(deadline, async || {
+                let fresh = queries::aggregates_fresh(&client).await.unwrap_or(false)
                     && (settings.detector.review_interval_ms == 0
-                        || report::review_caught_up(&client).await.unwrap_or(false));
+                        || distans_store::review::caught_up(&client, &reviewed).await.unwrap_or(false));
                 if fresh {
-                    println!(
-                        "aggregates (and the review's findings) up to date after {:.1} s",
-                        started.elapsed().as_secs_f64()
-                    );
-                    break;
+                    Ok(())
+                } else {
+                    Err("aggregates not up to date".to_string())
                 }
-                if started.elapsed() > timeout {
-                    anyhow::bail!("timed out after {timeout_secs} s: aggregates not up to date");
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            })
+            .await
+            .map_err(timed_out)?;
+            println!(
+                "aggregates (and the review's findings) up to date after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
         }
         Command::Report { buyer, year, html } => {
-            let client =
-                distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
+            let client = distans_store::database(&settings.clickhouse);
             let (buyer, year) = answers::default_scope(&client, buyer.as_deref(), year).await?;
             let all = answers::answer_all(&client, &buyer, year).await?;
             print!("{}", answers::render_terminal(&all, &buyer, year));
-            let findings = report::findings_by_rule(&client, Some(&buyer)).await?;
+            let findings = queries::findings_by_rule(&client, Some(&buyer)).await?;
             if !findings.is_empty() {
                 print!("\nWhat the rules mean (all years)\n{}", report::render_findings(&findings));
             }
@@ -275,10 +278,17 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             let pseudonymiser = settings.pseudonymiser().ok();
             let parsed = listing::read(&file, pseudonymiser.as_ref())?;
-            let client =
-                distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
+            let client = distans_store::database(&settings.clickhouse);
             let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            let imported = listing::import(&client, &county, &name, &parsed, distans_runtime::now_ms()).await?;
+            let imported = distans_store::listing::import(
+                &client,
+                &county,
+                &name,
+                &parsed.sha256,
+                &parsed.listings,
+                distans_runtime::now_ms(),
+            )
+            .await?;
             println!(
                 "imported listing register version {} for county {county}: {} periods, {} patients, {} health centres \
                  (the sink rebuilds the aggregates now; without a running sink, run `distans refresh`)",
@@ -286,10 +296,9 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             );
         }
         Command::Refresh => {
-            let client =
-                distans_sink::clickhouse_client(&settings.clickhouse).with_database(&settings.clickhouse.database);
+            let client = distans_store::database(&settings.clickhouse);
             let started = Instant::now();
-            let months = distans_sink::aggregates::refresh_all(&client).await?;
+            let months = distans_store::aggregates::refresh_all(&client).await?;
             println!("aggregates rebuilt: {months} months in {:.1} s", started.elapsed().as_secs_f64());
         }
         Command::Grafana => print!("{}", grafana::dashboard_file()),
@@ -313,9 +322,13 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
         }
         Command::Migrate => {
-            let client = distans_sink::clickhouse_client(&settings.clickhouse);
-            let applied = distans_sink::schema::migrate(&client, &settings.clickhouse.database).await?;
-            println!("applied migrations: {applied:?}");
+            let applied = distans_store::migrations::migrate(
+                &distans_store::client(&settings.clickhouse),
+                &settings.clickhouse.database,
+            )
+            .await?;
+            let views = distans_store::views::recreate(&distans_store::database(&settings.clickhouse)).await?;
+            println!("applied migrations: {applied:?}; views re-created: {views}");
         }
     }
     Ok(())

@@ -110,12 +110,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     };
     // Rules judged in ClickHouse over the aggregates (see `review`).
     let review = (settings.detector.review_interval_ms > 0).then(|| {
-        let db = clickhouse::Client::default()
-            .with_url(&settings.clickhouse.url)
-            .with_user(&settings.clickhouse.user)
-            .with_password(&settings.clickhouse.password)
-            .with_database(&settings.clickhouse.database)
-            .with_validation(false);
+        let db = distans_store::database(&settings.clickhouse);
         let (producer, alerts, metrics, stop) =
             (detector.producer.clone(), topics.alerts.clone(), metrics.clone(), shutdown.clone());
         let codec = Codec::embedded();

@@ -20,48 +20,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use clickhouse::Client;
-use serde::Deserialize;
+use distans_store::review::{FarFromPeers, SameGroup};
+use distans_store::Client;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::rules::{finding_id, sek, Finding, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
-
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct FarFromPeers {
-    buyer_org_number: String,
-    month: String,
-    profession_code: String,
-    provider_org_number: String,
-    provider: String,
-    contacts: i64,
-    patients: u64,
-    net_amount_ore: i64,
-    contacts_per_patient: f64,
-    repeat_share: f64,
-    peers: u64,
-    median_contacts_per_patient: f64,
-    median_repeat_share: f64,
-}
-
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct SameGroup {
-    buyer_org_number: String,
-    month: String,
-    provider_org_number: String,
-    provider: String,
-    listing_provider_group: String,
-    listing_unit_hsa_id: String,
-    listing_unit: String,
-    contacts: i64,
-    patients: u64,
-    net_amount_ore: i64,
-}
-
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct Published {
-    finding_id: String,
-    amount_at_stake_ore: i64,
-}
 
 /// `ZVF` + org number + YYMM of `month` (`YYYY-MM-DD`), then `:rule:detail`.
 fn subject_key(provider_org_number: &str, month: &str, rule: &str, detail: &str) -> String {
@@ -142,30 +105,13 @@ fn same_group(row: &SameGroup) -> Finding {
 }
 
 /// What ClickHouse judges now, as findings.
-pub async fn judge(db: &Client, disabled: &[String]) -> Result<Vec<Finding>, clickhouse::error::Error> {
+pub async fn judge(db: &Client, disabled: &[String]) -> Result<Vec<Finding>, distans_store::Error> {
     let mut findings = Vec::new();
     if !disabled.iter().any(|d| d == PROVIDER_FAR_FROM_PEERS.id) {
-        let rows: Vec<FarFromPeers> = db
-            .query(
-                "SELECT buyer_org_number, toString(month) AS month, profession_code, provider_org_number, provider, \
-                 contacts, patients, net_amount_ore, contacts_per_patient, repeat_share, peers, \
-                 median_contacts_per_patient, median_repeat_share \
-                 FROM report_provider_peers WHERE far_from_peers",
-            )
-            .fetch_all()
-            .await?;
-        findings.extend(rows.iter().map(far_from_peers));
+        findings.extend(distans_store::review::far_from_peers(db).await?.iter().map(far_from_peers));
     }
     if !disabled.iter().any(|d| d == LISTED_AT_SAME_GROUP.id) {
-        let rows: Vec<SameGroup> = db
-            .query(
-                "SELECT buyer_org_number, toString(month) AS month, provider_org_number, provider, \
-                 listing_provider_group, listing_unit_hsa_id, listing_unit, contacts, patients, net_amount_ore \
-                 FROM report_same_group_listing WHERE contacts > 0",
-            )
-            .fetch_all()
-            .await?;
-        findings.extend(rows.iter().map(same_group));
+        findings.extend(distans_store::review::same_group_listings(db).await?.iter().map(same_group));
     }
     Ok(findings)
 }
@@ -189,14 +135,8 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
         }
         if published.is_none() {
-            match db
-                .query("SELECT finding_id, amount_at_stake_ore FROM anomalies FINAL WHERE rule_id IN (?, ?)")
-                .bind(PROVIDER_FAR_FROM_PEERS.id)
-                .bind(LISTED_AT_SAME_GROUP.id)
-                .fetch_all::<Published>()
-                .await
-            {
-                Ok(rows) => published = Some(rows.into_iter().map(|r| (r.finding_id, r.amount_at_stake_ore)).collect()),
+            match distans_store::review::published(&db, &[PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id]).await {
+                Ok(rows) => published = Some(rows.into_iter().collect()),
                 Err(error) => {
                     tracing::warn!(%error, "review: cannot read the findings already made; trying again");
                     continue;

@@ -76,17 +76,8 @@ impl Digest {
 
     /// The SQL that lists the findings behind the digest.
     pub fn query(&self) -> String {
-        format!(
-            "SELECT * FROM anomalies_current WHERE rule_id = '{}' AND provider_org_number = '{}' AND toDate(detected_at) = '{}'",
-            quote(&self.rule_id),
-            quote(&self.provider_org_number),
-            self.day
-        )
+        distans_store::queries::findings_of_day_sql(&self.rule_id, &self.provider_org_number, &self.day.to_string())
     }
-}
-
-fn quote(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 fn sek(ore: i64) -> String {
@@ -219,10 +210,7 @@ mod tests {
         assert_eq!(v["findings"], 2);
         assert_eq!(v["amount_at_stake_ore"], 30_000);
         assert_eq!(v["line_keys"], json!(["ZVF1:1", "ZVF1:2"]));
-        assert_eq!(
-            v["query"],
-            "SELECT * FROM anomalies_current WHERE rule_id = 'wrong_price' AND provider_org_number = '5591000010' AND toDate(detected_at) = '2025-03-01'"
-        );
+        assert_eq!(v["query"], distans_store::queries::findings_of_day_sql("wrong_price", "5591000010", "2025-03-01"));
         assert!(v["explanation"]["sv"].as_str().is_some_and(|s| s.contains("taxan")));
     }
 

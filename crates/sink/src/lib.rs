@@ -7,11 +7,7 @@
 //! twice (redelivery after a crash) collapses in `invoice_lines` (a
 //! ReplacingMergeTree on the line key) and every report reads it once.
 
-pub mod aggregates;
 mod metrics;
-pub mod reference;
-mod row;
-pub mod schema;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -27,14 +23,15 @@ use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
 use distans_domain::{ReasonCode, Violation};
-use distans_runtime::config::ClickHouseSettings;
 use distans_runtime::kafka::{self, LagContext};
 use distans_runtime::{now_ms, telemetry, Health, Settings};
+use distans_store::migrations::MigrateError;
+use distans_store::rows::{AnomalyRow, LineRow, OutOfRange};
+use distans_store::{aggregates, reference, views};
 use distans_wire::{Codec, DeadLetter};
 
 pub use distans_runtime::kafka::Stopped;
 pub use metrics::Metrics;
-pub use row::{clickhouse_time, AnomalyRow, LineRow};
 pub use writer::Writer;
 
 const STAGE: &str = "sink";
@@ -47,25 +44,15 @@ pub enum SinkError {
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
-    #[error("clickhouse migrations failed: {0}")]
-    Migrate(#[from] clickhouse::error::Error),
+    #[error("cannot bring the clickhouse schema up to date: {0}")]
+    Migrate(#[from] MigrateError),
     #[error("cannot encode a dead letter (a bug): {0}")]
     Encode(#[from] distans_wire::EncodeError),
 }
 
-/// A client for the server (no database selected) from the settings.
-pub fn clickhouse_client(settings: &ClickHouseSettings) -> clickhouse::Client {
-    clickhouse::Client::default()
-        .with_url(&settings.url)
-        .with_user(&settings.user)
-        .with_password(&settings.password)
-        // ClickHouse 18.16 (what installs here) lacks RowBinaryWithNamesAndTypes.
-        .with_validation(false)
-}
-
 /// A topic written to a table: how a record becomes a row.
 pub trait Table: Send + Sync + 'static {
-    type Row: writer::Row;
+    type Row: distans_store::Row;
     const NAME: &'static str;
     fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<Self::Row, Violation>;
 }
@@ -93,18 +80,18 @@ impl Table for Anomalies {
     const NAME: &'static str = "anomalies";
 
     fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<AnomalyRow, Violation> {
-        let finding = codec.decode_finding(payload).map_err(|e| e.into_violation())?;
-        AnomalyRow::from_finding(&finding, inserted_at_s).map_err(out_of_range)
+        let timed = codec.decode_finding(payload).map_err(|e| e.into_violation())?;
+        AnomalyRow::from_finding(&timed.finding, timed.detected_at_ms, inserted_at_s).map_err(out_of_range)
     }
 }
 
-fn out_of_range(e: row::OutOfRange) -> Violation {
+fn out_of_range(e: OutOfRange) -> Violation {
     Violation::new(ReasonCode::SinkRejected, e.field, "is out of range for its ClickHouse column")
 }
 
 /// Rebuilds changed aggregate months every `every` until `shutdown`. A
 /// failed pass (ClickHouse down) is logged and done again at the next tick.
-async fn refresh_aggregates(db: &clickhouse::Client, every: Duration, shutdown: &CancellationToken) {
+async fn refresh_aggregates(db: &distans_store::Client, every: Duration, shutdown: &CancellationToken) {
     let mut refresher = aggregates::Refresher::default();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -120,6 +107,17 @@ async fn refresh_aggregates(db: &clickhouse::Client, every: Duration, shutdown: 
             Err(error) => tracing::warn!(%error, "aggregate refresh failed; it runs again at the next tick"),
         }
     }
+}
+
+/// Applies the migrations, re-creates the views and loads the reference
+/// data. Returns the migrations applied now.
+async fn prepare_clickhouse(server: &distans_store::Client, settings: &Settings) -> Result<Vec<u32>, MigrateError> {
+    let applied = distans_store::migrations::migrate(server, &settings.clickhouse.database).await?;
+    let database = distans_store::database(&settings.clickhouse);
+    views::recreate(&database).await?;
+    let loaded_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
+    reference::load(&database, &settings.tariffs, &settings.reporting, loaded_at).await?;
+    Ok(applied)
 }
 
 /// Records read since the last flush.
@@ -178,23 +176,15 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let (_, http) =
         telemetry::serve(settings.sink.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
 
-    let server = clickhouse_client(&settings.clickhouse);
+    let server = distans_store::client(&settings.clickhouse);
     let mut backoff = Duration::from_millis(settings.sink.retry_initial_ms);
     loop {
-        let database = server.clone().with_database(&settings.clickhouse.database);
-        let loaded_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
-        let ready = match schema::migrate(&server, &settings.clickhouse.database).await {
+        match prepare_clickhouse(&server, &settings).await {
             Ok(applied) => {
-                reference::load(&database, &settings.tariffs, &settings.reporting, loaded_at).await.map(|()| applied)
-            }
-            Err(error) => Err(error),
-        };
-        match ready {
-            Ok(applied) => {
-                tracing::info!(?applied, database = %settings.clickhouse.database, "clickhouse schema and reference data up to date");
+                tracing::info!(?applied, database = %settings.clickhouse.database, "clickhouse schema, views and reference data up to date");
                 break;
             }
-            Err(error) if writer::is_data_error(&error) => return Err(error.into()),
+            Err(error) if error.is_permanent() => return Err(error.into()),
             Err(error) => {
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "clickhouse not reachable for migrations and reference data");
                 tokio::select! {
@@ -210,7 +200,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 
     let topics = &settings.topics;
     kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;
-    let database = server.with_database(&settings.clickhouse.database);
+    let database = distans_store::database(&settings.clickhouse);
     let lines: Sink<Lines> = Sink::new(&settings, &topics.valid, &settings.sink.group_id, &database, metrics, &health)?;
     let anomalies: Sink<Anomalies> =
         Sink::new(&settings, &topics.alerts, &settings.sink.anomalies_group_id, &database, anomaly_metrics, &health)?;
@@ -232,7 +222,7 @@ impl<T: Table> Sink<T> {
         settings: &Settings,
         topic: &str,
         group_id: &str,
-        database: &clickhouse::Client,
+        database: &distans_store::Client,
         metrics: Metrics,
         health: &Health,
     ) -> Result<Sink<T>, SinkError> {

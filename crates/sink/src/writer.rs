@@ -4,51 +4,12 @@
 
 use std::time::Duration;
 
-use clickhouse::Client;
+use distans_store::{is_data_error, Client, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use distans_runtime::kafka::Stopped;
 use distans_runtime::Health;
-
-/// ClickHouse error codes that mean the data itself is bad: retrying the
-/// same rows cannot succeed. Every other error is treated as transient, so
-/// an outage or a misconfiguration never sends good lines to the dead
-/// letters.
-const DATA_ERROR_CODES: [u32; 12] = [
-    6,   // CANNOT_PARSE_TEXT
-    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
-    33,  // CANNOT_READ_ALL_DATA
-    38,  // CANNOT_PARSE_DATE
-    41,  // CANNOT_PARSE_DATETIME
-    53,  // TYPE_MISMATCH
-    69,  // ARGUMENT_OUT_OF_BOUND
-    70,  // CANNOT_CONVERT_TYPE
-    72,  // CANNOT_PARSE_NUMBER
-    117, // INCORRECT_DATA
-    131, // TOO_LARGE_STRING_SIZE
-    321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
-];
-
-/// The `Code: N.` of a ClickHouse exception in an error response.
-pub fn exception_code(message: &str) -> Option<u32> {
-    let rest = &message[message.find("Code: ")? + "Code: ".len()..];
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-pub fn is_data_error(error: &clickhouse::error::Error) -> bool {
-    match error {
-        clickhouse::error::Error::BadResponse(message) => {
-            exception_code(message).is_some_and(|code| DATA_ERROR_CODES.contains(&code))
-        }
-        _ => false,
-    }
-}
-
-/// A row type the writer can insert.
-pub trait Row: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync {}
-impl<R: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync> Row for R {}
 
 #[derive(Debug, Clone)]
 pub struct Writer {
@@ -68,14 +29,6 @@ impl Writer {
         retry_max: Duration,
     ) -> Writer {
         Writer { client, metrics, health, retry_initial, retry_max }
-    }
-
-    async fn insert_once<R: Row>(&self, table: &str, rows: &[R]) -> Result<(), clickhouse::error::Error> {
-        let mut insert = self.client.insert::<R>(table).await?;
-        for row in rows {
-            insert.write(row).await?;
-        }
-        insert.end().await
     }
 
     /// Inserts `rows`, retrying transient failures until ClickHouse acks or
@@ -118,7 +71,7 @@ impl Writer {
     ) -> Result<Result<(), String>, Stopped> {
         let mut backoff = self.retry_initial;
         loop {
-            match self.insert_once(table, rows).await {
+            match distans_store::insert(&self.client, table, rows).await {
                 Ok(()) => {
                     self.up(true);
                     return Ok(Ok(()));
@@ -146,26 +99,5 @@ impl Writer {
     fn up(&self, up: bool) {
         self.metrics.clickhouse_up.set(i64::from(up));
         self.health.set_ready(up);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exception_codes() {
-        let cases = [
-            ("Code: 27. DB::Exception: Cannot parse input", Some(27)),
-            ("bad response: Code: 252, e.displayText() = DB::Exception: Too many parts", Some(252)),
-            ("connection refused", None),
-            ("Code: x", None),
-        ];
-        for (message, expected) in cases {
-            assert_eq!(exception_code(message), expected, "{message}");
-        }
-        assert!(is_data_error(&clickhouse::error::Error::BadResponse("Code: 53. DB::Exception: Type mismatch".into())));
-        assert!(!is_data_error(&clickhouse::error::Error::BadResponse("Code: 252. Too many parts".into())));
-        assert!(!is_data_error(&clickhouse::error::Error::TimedOut));
     }
 }

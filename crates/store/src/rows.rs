@@ -1,6 +1,8 @@
-//! The `invoice_lines` row as ClickHouse stores it (RowBinary).
+//! The rows of `invoice_lines` and `anomalies` as ClickHouse stores them
+//! (RowBinary: `Date` as days, `DateTime` as seconds).
 
 use clickhouse_time::{days_since_epoch, seconds_since_epoch};
+use distans_domain::rules::Finding;
 use distans_domain::EnrichedLine;
 use serde::Serialize;
 
@@ -170,8 +172,8 @@ pub struct AnomalyRow {
 }
 
 impl AnomalyRow {
-    pub fn from_finding(timed: &distans_wire::TimedFinding, inserted_at_s: u32) -> Result<AnomalyRow, OutOfRange> {
-        let f = &timed.finding;
+    /// The row of finding `f`, detected at `detected_at_ms` (Unix ms).
+    pub fn from_finding(f: &Finding, detected_at_ms: i64, inserted_at_s: u32) -> Result<AnomalyRow, OutOfRange> {
         let range = |field| OutOfRange { field };
         let (line_key, related) = f.line_keys.split_first().ok_or(range("line_keys"))?;
         Ok(AnomalyRow {
@@ -188,7 +190,7 @@ impl AnomalyRow {
             visit_date: clickhouse_time::days_since_epoch(f.visit_date).ok_or(range("visit_date"))?,
             amount_at_stake_ore: f.amount_at_stake_ore,
             evidence: f.evidence.clone(),
-            detected_at: clickhouse_time::seconds_since_epoch(timed.detected_at_ms).ok_or(range("detected_at"))?,
+            detected_at: clickhouse_time::seconds_since_epoch(detected_at_ms).ok_or(range("detected_at"))?,
             inserted_at: inserted_at_s,
         })
     }

@@ -1,10 +1,10 @@
 -- One view per question the regions ask (seeds), over agg_monthly (rebuilt
 -- from the deduplicated lines) unless said. Amounts in öre, credit notes
--- netted. The report and the Grafana dashboard select from these views
--- (crates/cli/src/panels.rs), so they cannot disagree.
+-- netted. The report panels (crates/store/src/panels.rs) select from these
+-- views, so the terminal report, the HTML report and Grafana cannot disagree.
 
 -- Cost and contacts per month, and the same month a year earlier.
-CREATE VIEW IF NOT EXISTS report_cost_by_month AS
+CREATE VIEW report_cost_by_month AS
 SELECT
     buyer_org_number,
     month,
@@ -47,7 +47,7 @@ ANY LEFT JOIN
 ) AS last_year USING (buyer_org_number, month);
 
 -- Cost and contacts per profession, with the profession's name.
-CREATE VIEW IF NOT EXISTS report_cost_by_profession AS
+CREATE VIEW report_cost_by_profession AS
 SELECT
     buyer_org_number,
     year,
@@ -77,7 +77,7 @@ ANY LEFT JOIN
 
 -- Referred vs own initiative, per provider and listing health centre
 -- ('' = unlisted).
-CREATE VIEW IF NOT EXISTS report_initiative AS
+CREATE VIEW report_initiative AS
 SELECT
     buyer_org_number,
     toUInt16(toYear(month)) AS year,
@@ -96,7 +96,7 @@ GROUP BY buyer_org_number, year, provider_org_number, listing_unit_hsa_id;
 -- Cost per listing health centre, split into what the health centre and the
 -- region centrally carry ('' = unlisted: all central, wherever the patient
 -- lives).
-CREATE VIEW IF NOT EXISTS report_cost_by_health_centre AS
+CREATE VIEW report_cost_by_health_centre AS
 SELECT
     buyer_org_number,
     toUInt16(toYear(month)) AS year,
@@ -114,7 +114,7 @@ GROUP BY buyer_org_number, year, listing_unit_hsa_id;
 -- Listed patients per health centre, age group and sex, on 1 July of each
 -- year (the mid-year population; the latest register import). Age from the
 -- birth year, so it is the age reached during that year.
-CREATE VIEW IF NOT EXISTS report_listed_population AS
+CREATE VIEW report_listed_population AS
 SELECT
     home_county,
     year,
@@ -157,7 +157,7 @@ FROM
 GROUP BY home_county, year, unit_hsa_id, age_group, sex;
 
 -- Contacts per 1 000 listed patients per health centre and year.
-CREATE VIEW IF NOT EXISTS report_contacts_per_1000_listed AS
+CREATE VIEW report_contacts_per_1000_listed AS
 SELECT
     buyer_org_number,
     home_county,
@@ -190,7 +190,7 @@ ANY LEFT JOIN
 ) AS population USING (home_county, year, listing_unit_hsa_id);
 
 -- Age group and sex of the patients, against the listed population.
-CREATE VIEW IF NOT EXISTS report_age_sex AS
+CREATE VIEW report_age_sex AS
 SELECT
     buyer_org_number,
     home_county,
@@ -223,7 +223,7 @@ ANY LEFT JOIN
 ) AS population USING (home_county, year, age_group, sex);
 
 -- Diagnosis groups (ICD-10 chapter of the first diagnosis; '' = none given).
-CREATE VIEW IF NOT EXISTS report_diagnosis_groups AS
+CREATE VIEW report_diagnosis_groups AS
 SELECT
     buyer_org_number,
     year,
@@ -254,7 +254,7 @@ ANY LEFT JOIN
 -- Sessions per patient with psychologists, psychotherapists and counsellors
 -- (the psychologist tariff class), per provider and visit year; from the
 -- lines, since it counts per patient.
-CREATE VIEW IF NOT EXISTS report_psychologist_sessions AS
+CREATE VIEW report_psychologist_sessions AS
 SELECT
     buyer_org_number,
     year,
@@ -281,7 +281,7 @@ FROM
 GROUP BY buyer_org_number, year, provider_org_number;
 
 -- Findings and the amount at stake per rule and provider, by visit year.
-CREATE VIEW IF NOT EXISTS report_findings AS
+CREATE VIEW report_findings AS
 SELECT
     buyer_org_number,
     toUInt16(toYear(visit_date)) AS year,
@@ -297,7 +297,7 @@ GROUP BY buyer_org_number, year, rule_id, severity, provider_org_number;
 
 -- The share of the cost that is disputable: net amount of lines with at
 -- least one finding (each line once), against the whole.
-CREATE VIEW IF NOT EXISTS report_disputable_share AS
+CREATE VIEW report_disputable_share AS
 SELECT
     buyer_org_number,
     toUInt16(toYear(month)) AS year,
@@ -310,7 +310,7 @@ GROUP BY buyer_org_number, year;
 
 -- Per visit month, profession and provider: contacts and patients, and the
 -- derived figures peers are compared on.
-CREATE VIEW IF NOT EXISTS report_provider_month AS
+CREATE VIEW report_provider_month AS
 SELECT
     buyer_org_number,
     month,
@@ -340,7 +340,7 @@ WHERE contacts >= (SELECT argMax(value, loaded_at) FROM ref_parameters WHERE nam
     AND patients > 0;
 
 -- The peers' median and median absolute deviation per month and profession.
-CREATE VIEW IF NOT EXISTS report_peer_statistics AS
+CREATE VIEW report_peer_statistics AS
 SELECT
     buyer_org_number,
     month,
@@ -394,7 +394,7 @@ ANY LEFT JOIN
 -- per patient and 5 percentage points for the repeat share), judged when
 -- enough providers have enough contacts (config reporting.peer_*). Only
 -- "too many" counts: above the peers, not below.
-CREATE VIEW IF NOT EXISTS report_provider_peers AS
+CREATE VIEW report_provider_peers AS
 SELECT
     buyer_org_number,
     toUInt16(toYear(month)) AS year,
@@ -422,7 +422,7 @@ ANY LEFT JOIN report_peer_statistics USING (buyer_org_number, month, profession_
 -- Patients invoiced digitally by a provider whose group also runs the
 -- health centre they are listed at on the visit date (Region Stockholm's
 -- 2025 claim): per provider, health centre and visit month.
-CREATE VIEW IF NOT EXISTS report_same_group_listing AS
+CREATE VIEW report_same_group_listing AS
 SELECT
     buyer_org_number,
     toUInt16(toYear(month)) AS year,
@@ -460,7 +460,7 @@ ANY INNER JOIN
 
 -- Cost and contacts per patient municipality (the name where known), from
 -- the lines.
-CREATE VIEW IF NOT EXISTS report_cost_by_municipality AS
+CREATE VIEW report_cost_by_municipality AS
 SELECT
     buyer_org_number,
     year,

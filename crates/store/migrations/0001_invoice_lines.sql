@@ -56,7 +56,3 @@ CREATE TABLE IF NOT EXISTS invoice_lines
 ENGINE = ReplacingMergeTree(inserted_at)
 PARTITION BY substring(invoice_id, 14, 4)
 ORDER BY (buyer_org_number, invoice_id, line_number);
-
--- The lines with duplicates collapsed: what BI tools and reports read.
-CREATE VIEW IF NOT EXISTS invoice_lines_current AS
-SELECT * FROM invoice_lines FINAL;

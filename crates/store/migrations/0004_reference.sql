@@ -32,9 +32,3 @@ CREATE TABLE IF NOT EXISTS ref_tariffs
 )
 ENGINE = ReplacingMergeTree(loaded_at)
 ORDER BY (tariff_class, valid_from);
-
--- The tariffs of the latest load: an entry removed from config is gone here.
-CREATE VIEW IF NOT EXISTS ref_tariffs_current AS
-SELECT tariff_class, valid_from, valid_to, amount_ore
-FROM ref_tariffs
-WHERE loaded_at = (SELECT max(loaded_at) FROM ref_tariffs);

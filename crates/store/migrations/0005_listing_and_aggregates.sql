@@ -38,12 +38,6 @@ ENGINE = MergeTree
 PARTITION BY import_id
 ORDER BY (home_county, patient_pseudonym, valid_from);
 
--- The latest complete import of each home region.
-CREATE VIEW IF NOT EXISTS listing_current AS
-SELECT *
-FROM listing_register
-WHERE (home_county, import_id) IN (SELECT home_county, max(import_id) FROM listing_imports GROUP BY home_county);
-
 -- Cost allocation per home region (config `[[reporting.cost_allocation]]`,
 -- written by the sink at start): the share of a listed patient's cost that
 -- the listing health centre carries; the region carries the rest centrally.
@@ -68,11 +62,6 @@ CREATE TABLE IF NOT EXISTS ref_loads
 ENGINE = MergeTree
 ORDER BY loaded_at;
 
-CREATE VIEW IF NOT EXISTS ref_cost_allocation_current AS
-SELECT home_county, valid_from, valid_to, health_centre_percent
-FROM ref_cost_allocation
-WHERE loaded_at = (SELECT max(loaded_at) FROM ref_loads);
-
 -- Digital providers' groups (config `reporting.provider_groups`).
 CREATE TABLE IF NOT EXISTS ref_provider_groups
 (
@@ -82,11 +71,6 @@ CREATE TABLE IF NOT EXISTS ref_provider_groups
 )
 ENGINE = ReplacingMergeTree(loaded_at)
 ORDER BY provider_org_number;
-
-CREATE VIEW IF NOT EXISTS ref_provider_groups_current AS
-SELECT provider_org_number, provider_group
-FROM ref_provider_groups
-WHERE loaded_at = (SELECT max(loaded_at) FROM ref_loads);
 
 -- Parameters of the checks made in views (config `reporting.peer_*`).
 CREATE TABLE IF NOT EXISTS ref_parameters

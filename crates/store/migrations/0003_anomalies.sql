@@ -24,18 +24,3 @@ CREATE TABLE IF NOT EXISTS anomalies
 ENGINE = ReplacingMergeTree(inserted_at)
 PARTITION BY substring(line_key, 14, 4)
 ORDER BY (buyer_org_number, rule_id, finding_id);
-
-CREATE VIEW IF NOT EXISTS anomalies_current AS
-SELECT * FROM anomalies FINAL;
-
--- Per rule and provider: the findings and the amount at stake.
-CREATE VIEW IF NOT EXISTS report_findings_by_rule AS
-SELECT
-    buyer_org_number,
-    rule_id,
-    provider_org_number,
-    any(provider_name) AS provider,
-    count() AS findings,
-    sum(amount_at_stake_ore) AS amount_at_stake_ore
-FROM anomalies FINAL
-GROUP BY buyer_org_number, rule_id, provider_org_number;

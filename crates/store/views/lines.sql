@@ -1,6 +1,13 @@
+-- Views over invoice_lines. Every file in views/ is re-created at every
+-- start (see crates/store/src/views.rs): change a view here, not in a migration.
+
+-- The lines with duplicates collapsed: what BI tools and reports read.
+CREATE VIEW invoice_lines_current AS
+SELECT * FROM invoice_lines FINAL;
+
 -- Cost and contacts per month and profession. Contacts count invoices as +quantity
 -- and credit notes as -quantity, so a credited line nets to zero.
-CREATE VIEW IF NOT EXISTS report_monthly_profession AS
+CREATE VIEW report_monthly_profession AS
 SELECT
     buyer_org_number,
     toStartOfMonth(visit_date) AS month,

@@ -15,8 +15,9 @@
 //! that moved to another month), or every month when the listing register
 //! or the cost allocation changed.
 
-use clickhouse::Client;
 use serde::Deserialize;
+
+use crate::{Client, Error};
 
 const REFRESH_MONTH: &str = include_str!("../sql/refresh_month.sql");
 
@@ -37,7 +38,7 @@ struct MonthFigures {
 /// findings in ClickHouse: in its count of lines, net amount or lines with
 /// a finding. Catches what `inserted_at` cannot: a corrected line that moved
 /// to another month leaves its old month, where nothing new was written.
-pub async fn stale_months(db: &Client) -> Result<Vec<String>, clickhouse::error::Error> {
+pub async fn stale_months(db: &Client) -> Result<Vec<String>, Error> {
     let direct: Vec<MonthFigures> = db
         .query(
             "SELECT month, count() AS line_count, sum(signed_net_amount_ore) AS net_ore, \
@@ -86,12 +87,11 @@ struct Marks {
 }
 
 /// Rebuilds one visit month (`YYYY-MM-01`) of `agg_monthly`.
-pub async fn refresh_month(db: &Client, month: &str) -> Result<(), clickhouse::error::Error> {
-    let partition = month_partition(month).ok_or_else(|| {
-        clickhouse::error::Error::Custom(format!("not the first day of a month as YYYY-MM-01: {month:?}"))
-    })?;
+pub async fn refresh_month(db: &Client, month: &str) -> Result<(), Error> {
+    let partition = month_partition(month)
+        .ok_or_else(|| Error::Custom(format!("not the first day of a month as YYYY-MM-01: {month:?}")))?;
     db.query(&format!("ALTER TABLE agg_monthly_staging DROP PARTITION {partition}")).execute().await?;
-    for statement in crate::schema::statements(&REFRESH_MONTH.replace("{month}", month)) {
+    for statement in crate::statements(&REFRESH_MONTH.replace("{month}", month)) {
         db.query(&statement).execute().await?;
     }
     db.query(&format!("ALTER TABLE agg_monthly REPLACE PARTITION {partition} FROM agg_monthly_staging"))
@@ -108,7 +108,7 @@ pub async fn refresh_month(db: &Client, month: &str) -> Result<(), clickhouse::e
 }
 
 /// Rebuilds every month that has lines, and clears months that no longer do.
-pub async fn refresh_all(db: &Client) -> Result<usize, clickhouse::error::Error> {
+pub async fn refresh_all(db: &Client) -> Result<usize, Error> {
     let months = db
         .query(
             "SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM invoice_lines \
@@ -141,7 +141,7 @@ pub struct Refresher {
 impl Refresher {
     /// One pass: rebuilds the months that changed and returns how many.
     /// On an error nothing is marked done, so the next pass does it again.
-    pub async fn pass(&mut self, db: &Client) -> Result<usize, clickhouse::error::Error> {
+    pub async fn pass(&mut self, db: &Client) -> Result<usize, Error> {
         let marks = db
             .query(
                 "SELECT \
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn the_refresh_sql_has_one_statement_and_a_month() {
-        let statements = crate::schema::statements(REFRESH_MONTH);
+        let statements = crate::statements(REFRESH_MONTH);
         assert_eq!(statements.len(), 1);
         assert!(statements[0].starts_with("INSERT INTO agg_monthly_staging"));
         assert!(statements[0].contains("toDate('{month}')"));

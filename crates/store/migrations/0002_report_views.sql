@@ -1,0 +1,3 @@
+-- Version 2 created the view report_monthly_profession, which now lives in
+-- views/lines.sql and is re-created at every start. Kept so that version
+-- numbers stay what databases recorded.

@@ -1,0 +1,3 @@
+-- Version 6 created the report views, which now live in views/reports.sql
+-- and are re-created at every start. Kept so that version numbers stay
+-- what databases recorded.

@@ -1,0 +1,142 @@
+//! The one crate that speaks SQL. Everything distans keeps in ClickHouse is
+//! read and written here, through typed functions: the client and its
+//! settings ([`client`], [`database`]), the append-only migrations
+//! ([`migrations`]) and the views re-created at every start ([`views`]),
+//! the rows the sink inserts ([`rows`], [`insert`]), the reference data
+//! ([`reference`]), the monthly aggregates ([`aggregates`]), the listing
+//! register import ([`listing`]), the detector's review ([`review`]), the
+//! report panels ([`panels`]) and the counts the operator commands wait on
+//! ([`queries`]).
+//!
+//! SQL in this crate runs on ClickHouse 18.16 (what installs on a Debian
+//! machine) and on current releases: see the invariants in ARCHITECTURE.md.
+//! `make lint` checks that no other crate holds SQL or uses the clickhouse
+//! crate (`deploy/lint/sql-only-in-store.sh`).
+
+pub mod aggregates;
+pub mod listing;
+pub mod migrations;
+pub mod panels;
+pub mod queries;
+pub mod reference;
+pub mod review;
+pub mod rows;
+pub mod views;
+
+pub use clickhouse::Client;
+use distans_runtime::config::ClickHouseSettings;
+
+/// What the ClickHouse client returns on failure: a transport error, a
+/// timeout, or an exception in the server's response (`BadResponse`, whose
+/// text carries `Code: N.`; see [`exception_code`]).
+pub type Error = clickhouse::error::Error;
+
+/// A client for the server, no database selected (for `CREATE DATABASE`).
+pub fn client(settings: &ClickHouseSettings) -> Client {
+    Client::default()
+        .with_url(&settings.url)
+        .with_user(&settings.user)
+        .with_password(&settings.password)
+        // ClickHouse 18.16 (what installs here) lacks RowBinaryWithNamesAndTypes.
+        .with_validation(false)
+}
+
+/// A client for the configured database: what every reader and writer uses.
+pub fn database(settings: &ClickHouseSettings) -> Client {
+    client(settings).with_database(&settings.database)
+}
+
+/// ClickHouse error codes that mean the data itself is bad: retrying the
+/// same rows cannot succeed. Every other error is treated as transient, so
+/// an outage or a misconfiguration never sends good lines to the dead
+/// letters. Codes from ClickHouse's `src/Common/ErrorCodes.cpp`.
+const DATA_ERROR_CODES: [u32; 12] = [
+    6,   // CANNOT_PARSE_TEXT
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    33,  // CANNOT_READ_ALL_DATA
+    38,  // CANNOT_PARSE_DATE
+    41,  // CANNOT_PARSE_DATETIME
+    53,  // TYPE_MISMATCH
+    69,  // ARGUMENT_OUT_OF_BOUND
+    70,  // CANNOT_CONVERT_TYPE
+    72,  // CANNOT_PARSE_NUMBER
+    117, // INCORRECT_DATA
+    131, // TOO_LARGE_STRING_SIZE
+    321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+];
+
+/// The `Code: N.` of a ClickHouse exception in an error response.
+pub fn exception_code(message: &str) -> Option<u32> {
+    let rest = &message[message.find("Code: ")? + "Code: ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Whether ClickHouse rejected the data itself (see [`DATA_ERROR_CODES`]):
+/// the rows must not be retried.
+pub fn is_data_error(error: &Error) -> bool {
+    match error {
+        clickhouse::error::Error::BadResponse(message) => {
+            exception_code(message).is_some_and(|code| DATA_ERROR_CODES.contains(&code))
+        }
+        _ => false,
+    }
+}
+
+/// A row type that can be inserted with [`insert`].
+pub trait Row: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync {}
+impl<R: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync> Row for R {}
+
+/// Inserts `rows` into `table` in one INSERT (RowBinary), once: no retry.
+/// `Err` is a transient failure or, when [`is_data_error`] holds, rows
+/// ClickHouse refused.
+pub async fn insert<R: Row>(db: &Client, table: &str, rows: &[R]) -> Result<(), Error> {
+    let mut insert = db.insert::<R>(table).await?;
+    for row in rows {
+        insert.write(row).await?;
+    }
+    insert.end().await
+}
+
+/// Splits a SQL file into statements: comment lines dropped, split on `;`.
+/// (No statement here has a `;` inside a string literal.)
+pub fn statements(sql: &str) -> Vec<String> {
+    let without_comments: String =
+        sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// Runs every statement of a SQL file in order.
+async fn execute_all(db: &Client, sql: &str) -> Result<(), Error> {
+    for statement in statements(sql) {
+        db.query(&statement).execute().await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exception_codes() {
+        let cases = [
+            ("Code: 27. DB::Exception: Cannot parse input", Some(27)),
+            ("bad response: Code: 252, e.displayText() = DB::Exception: Too many parts", Some(252)),
+            ("connection refused", None),
+            ("Code: x", None),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(exception_code(message), expected, "{message}");
+        }
+        assert!(is_data_error(&Error::BadResponse("Code: 53. DB::Exception: Type mismatch".into())));
+        assert!(!is_data_error(&Error::BadResponse("Code: 252. Too many parts".into())));
+        assert!(!is_data_error(&Error::TimedOut));
+    }
+
+    #[test]
+    fn statements_drop_comments_and_split() {
+        assert_eq!(statements("-- c\nCREATE A;\n\n-- d\nCREATE B;\n"), ["CREATE A", "CREATE B"]);
+        assert!(statements("-- only a comment\n").is_empty());
+    }
+}

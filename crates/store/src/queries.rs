@@ -1,0 +1,117 @@
+//! Counts and listings for the operator commands (`distans wait`,
+//! `distans report`), the notifier's digests and the end-to-end tests.
+
+use serde::Deserialize;
+
+use crate::{Client, Error};
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Count {
+    count: u64,
+}
+
+/// Distinct invoice lines in ClickHouse (a line written twice counts once),
+/// or only those last written at or after `since` (Unix seconds).
+pub async fn current_line_count(db: &Client, since: Option<u32>) -> Result<u64, Error> {
+    let query = match since {
+        None => db.query("SELECT count() AS count FROM invoice_lines FINAL"),
+        Some(since) => db.query("SELECT count() AS count FROM invoice_lines FINAL WHERE inserted_at >= ?").bind(since),
+    };
+    Ok(query.fetch_one::<Count>().await?.count)
+}
+
+/// Rows of `invoice_lines` physically stored, duplicates not yet merged
+/// included.
+pub async fn stored_line_rows(db: &Client) -> Result<u64, Error> {
+    Ok(db.query("SELECT count() AS count FROM invoice_lines").fetch_one::<Count>().await?.count)
+}
+
+/// Findings in `anomalies` (a finding published twice counts once).
+pub async fn current_finding_count(db: &Client) -> Result<u64, Error> {
+    Ok(db.query("SELECT count() AS count FROM anomalies FINAL").fetch_one::<Count>().await?.count)
+}
+
+/// What `invoice_lines` holds, duplicates collapsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clickhouse::Row)]
+pub struct Totals {
+    pub lines: u64,
+    /// Net of patient fees, credit notes negative, öre.
+    pub net_amount_ore: i64,
+    /// Contacts: invoices' quantities minus credit notes'.
+    pub contacts: i64,
+}
+
+/// The lines, net amount and contacts of `invoice_lines`, each line once.
+pub async fn totals(db: &Client) -> Result<Totals, Error> {
+    db.query(
+        "SELECT count() AS lines, sum(signed_net_amount_ore) AS net_amount_ore, \
+         sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS contacts \
+         FROM invoice_lines FINAL",
+    )
+    .fetch_one()
+    .await
+}
+
+/// Findings and amount at stake of one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, clickhouse::Row)]
+pub struct RuleFindings {
+    pub rule_id: String,
+    pub findings: u64,
+    pub providers: u64,
+    /// Öre.
+    pub amount_at_stake_ore: i64,
+}
+
+/// Findings per rule in `anomalies` (duplicates collapsed), of one home
+/// region or all, largest amount at stake first.
+pub async fn findings_by_rule(db: &Client, buyer_org_number: Option<&str>) -> Result<Vec<RuleFindings>, Error> {
+    let mut sql = String::from(
+        "SELECT rule_id, count() AS findings, uniqExact(provider_org_number) AS providers, \
+         sum(amount_at_stake_ore) AS amount_at_stake_ore FROM anomalies FINAL",
+    );
+    if buyer_org_number.is_some() {
+        sql.push_str(" WHERE buyer_org_number = ?");
+    }
+    sql.push_str(" GROUP BY rule_id ORDER BY amount_at_stake_ore DESC, rule_id");
+    let mut query = db.query(&sql);
+    if let Some(buyer) = buyer_org_number {
+        query = query.bind(buyer);
+    }
+    query.fetch_all().await
+}
+
+/// Whether `agg_monthly` agrees, month by month, with the lines and findings
+/// in ClickHouse: what reports read is up to date.
+pub async fn aggregates_fresh(db: &Client) -> Result<bool, Error> {
+    Ok(crate::aggregates::stale_months(db).await?.is_empty())
+}
+
+/// The SQL a person runs to list the findings of one rule and provider
+/// detected on one day (`YYYY-MM-DD`), for the notifier's digests.
+pub fn findings_of_day_sql(rule_id: &str, provider_org_number: &str, day: &str) -> String {
+    format!(
+        "SELECT * FROM anomalies_current WHERE rule_id = '{}' AND provider_org_number = '{}' AND toDate(detected_at) = '{}'",
+        quote(rule_id),
+        quote(provider_org_number),
+        quote(day)
+    )
+}
+
+/// `s` as the inside of a ClickHouse string literal.
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_query_quotes_what_it_is_given() {
+        assert_eq!(
+            findings_of_day_sql("wrong_price", "55'9", "2025-03-01"),
+            "SELECT * FROM anomalies_current WHERE rule_id = 'wrong_price' AND provider_org_number = '55\\'9' \
+             AND toDate(detected_at) = '2025-03-01'"
+        );
+    }
+}

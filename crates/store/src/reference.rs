@@ -1,0 +1,168 @@
+//! Reference data written at every start: county, municipality and
+//! profession names and ICD-10 chapters from the domain's tables
+//! (`distans_domain::codes`), tariffs, cost allocation, provider groups and
+//! peer parameters from config.
+
+use distans_domain::codes::{COUNTY_NAMES, ICD10_CHAPTERS, MUNICIPALITY_NAMES, PROFESSION_LABELS};
+use distans_domain::Tariffs;
+use distans_runtime::config::ReportingSettings;
+use serde::Serialize;
+
+use crate::rows::clickhouse_time::days_since_epoch;
+use crate::{insert, Client, Error};
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct County {
+    county_code: &'static str,
+    name: &'static str,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Municipality {
+    municipality_code: &'static str,
+    name: &'static str,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Profession {
+    profession_code: String,
+    label_sv: String,
+    label_en: String,
+    tariff_class: &'static str,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Tariff {
+    tariff_class: &'static str,
+    valid_from: u16,
+    valid_to: u16,
+    amount_ore: i64,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Allocation {
+    home_county: String,
+    valid_from: u16,
+    valid_to: u16,
+    health_centre_percent: u8,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Chapter {
+    chapter: &'static str,
+    first_code: &'static str,
+    last_code: &'static str,
+    title_sv: &'static str,
+    title_en: &'static str,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct ProviderGroup {
+    provider_org_number: String,
+    provider_group: String,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Parameter {
+    name: &'static str,
+    value: f64,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct Load {
+    loaded_at: u32,
+}
+
+/// Writes the reference tables (the newest load wins), and records the load
+/// (`ref_loads`) last, so the `*_current` views switch to it only once it
+/// is complete. `loaded_at` is Unix seconds.
+pub async fn load(db: &Client, tariffs: &Tariffs, reporting: &ReportingSettings, loaded_at: u32) -> Result<(), Error> {
+    let counties: Vec<County> =
+        COUNTY_NAMES.iter().map(|&(county_code, name)| County { county_code, name, loaded_at }).collect();
+    insert(db, "ref_counties", &counties).await?;
+    let municipalities: Vec<Municipality> = MUNICIPALITY_NAMES
+        .iter()
+        .map(|&(municipality_code, name)| Municipality { municipality_code, name, loaded_at })
+        .collect();
+    insert(db, "ref_municipalities", &municipalities).await?;
+    let professions: Vec<Profession> = tariffs
+        .professions
+        .iter()
+        .map(|(code, class)| {
+            let labels = PROFESSION_LABELS.iter().find(|(c, _, _)| c == code);
+            Profession {
+                profession_code: code.clone(),
+                label_sv: labels.map_or(code.clone(), |l| l.1.to_string()),
+                label_en: labels.map_or(code.clone(), |l| l.2.to_string()),
+                tariff_class: class.as_str(),
+                loaded_at,
+            }
+        })
+        .collect();
+    insert(db, "ref_professions", &professions).await?;
+    let chapters: Vec<Chapter> = ICD10_CHAPTERS
+        .iter()
+        .map(|&(chapter, first_code, last_code, title_sv, title_en)| Chapter {
+            chapter,
+            first_code,
+            last_code,
+            title_sv,
+            title_en,
+            loaded_at,
+        })
+        .collect();
+    insert(db, "ref_icd10_chapters", &chapters).await?;
+
+    // A date past ClickHouse's last Date reads as open-ended.
+    let days = |d| days_since_epoch(d).unwrap_or(u16::MAX);
+    let allocations: Vec<Allocation> = reporting
+        .cost_allocation
+        .iter()
+        .map(|a| Allocation {
+            home_county: a.county.clone(),
+            valid_from: days(a.valid_from),
+            valid_to: a.valid_to.map_or(u16::MAX, days),
+            health_centre_percent: a.health_centre_percent,
+            loaded_at,
+        })
+        .collect();
+    insert(db, "ref_cost_allocation", &allocations).await?;
+    let tariff_rows: Vec<Tariff> = tariffs
+        .entries
+        .iter()
+        .map(|entry| Tariff {
+            tariff_class: entry.class.as_str(),
+            valid_from: days(entry.valid_from),
+            valid_to: entry.valid_to.map_or(u16::MAX, days),
+            amount_ore: entry.amount_ore,
+            loaded_at,
+        })
+        .collect();
+    insert(db, "ref_tariffs", &tariff_rows).await?;
+    let groups: Vec<ProviderGroup> = reporting
+        .provider_groups
+        .iter()
+        .map(|(org, group)| ProviderGroup {
+            provider_org_number: org.clone(),
+            provider_group: group.clone(),
+            loaded_at,
+        })
+        .collect();
+    insert(db, "ref_provider_groups", &groups).await?;
+    let parameters = [
+        ("peer_min_contacts", f64::from(reporting.peer_min_contacts)),
+        ("peer_min_providers", f64::from(reporting.peer_min_providers)),
+        ("peer_threshold", reporting.peer_threshold),
+    ]
+    .map(|(name, value)| Parameter { name, value, loaded_at });
+    insert(db, "ref_parameters", &parameters).await?;
+    insert(db, "ref_loads", &[Load { loaded_at }]).await
+}
