@@ -24,7 +24,8 @@ use clickhouse::Client;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use distans_domain::rules::{finding_id, sek, Finding, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
+use distans_domain::money::Ore;
+use distans_domain::rules::{finding_id, Finding, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct FarFromPeers {
@@ -130,9 +131,9 @@ fn same_group(row: &SameGroup) -> Finding {
         (&row.buyer_org_number, &row.provider_org_number, &row.provider),
         row.net_amount_ore,
         format!(
-            ": {} contacts ({} SEK) of {} patients listed at {} ({}), a health centre of the provider's group {}",
+            ": {} contacts ({}) of {} patients listed at {} ({}), a health centre of the provider's group {}",
             row.contacts,
-            sek(row.net_amount_ore),
+            Ore(row.net_amount_ore),
             row.patients,
             row.listing_unit,
             row.listing_unit_hsa_id,
