@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Timelike};
 use distans_domain::codes::luhn_check_digit;
-use distans_domain::rules::RuleSettings;
+use distans_domain::rules::{self, Rule, RuleSettings};
 use distans_domain::{InvoiceLine, TariffClass, Tariffs};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -175,21 +175,21 @@ pub enum ImplausibleKind {
 }
 
 impl ImplausibleKind {
-    /// The id of the rule that should flag it.
-    pub fn as_str(self) -> &'static str {
+    /// The rule that should flag it; its id names the kind in the summary.
+    pub fn rule(self) -> &'static Rule {
         match self {
-            ImplausibleKind::WrongPrice => "wrong_price",
-            ImplausibleKind::DoubleInvoicing => "double_invoicing",
-            ImplausibleKind::PhysicalProcedure => "physical_procedure",
-            ImplausibleKind::LateInvoice => "late_invoice",
-            ImplausibleKind::WrongProduct => "wrong_product",
-            ImplausibleKind::NonBillableContact => "non_billable_contact",
-            ImplausibleKind::NoReferral => "no_referral",
-            ImplausibleKind::PatientNotResident => "patient_not_resident",
-            ImplausibleKind::MissingNeedsAssessment => "missing_needs_assessment",
-            ImplausibleKind::SameDayRepeat => "same_day_repeat",
-            ImplausibleKind::ExcessivePsychologistContacts => "excessive_psychologist_contacts",
-            ImplausibleKind::ContactBurst => "contact_burst",
+            ImplausibleKind::WrongPrice => &rules::WRONG_PRICE,
+            ImplausibleKind::DoubleInvoicing => &rules::DOUBLE_INVOICING,
+            ImplausibleKind::PhysicalProcedure => &rules::PHYSICAL_PROCEDURE,
+            ImplausibleKind::LateInvoice => &rules::LATE_INVOICE,
+            ImplausibleKind::WrongProduct => &rules::WRONG_PRODUCT,
+            ImplausibleKind::NonBillableContact => &rules::NON_BILLABLE,
+            ImplausibleKind::NoReferral => &rules::NO_REFERRAL,
+            ImplausibleKind::PatientNotResident => &rules::NOT_RESIDENT,
+            ImplausibleKind::MissingNeedsAssessment => &rules::MISSING_NEEDS_ASSESSMENT,
+            ImplausibleKind::SameDayRepeat => &rules::SAME_DAY_REPEAT,
+            ImplausibleKind::ExcessivePsychologistContacts => &rules::EXCESSIVE_PSYCHOLOGIST,
+            ImplausibleKind::ContactBurst => &rules::CONTACT_BURST,
         }
     }
 
@@ -537,8 +537,8 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
                     1
                 }
             };
-            *summary.implausible_by_kind.entry(kind.as_str().to_string()).or_default() += 1;
-            *summary.expected_findings.entry(kind.as_str().to_string()).or_default() += findings;
+            *summary.implausible_by_kind.entry(kind.rule().id.to_string()).or_default() += 1;
+            *summary.expected_findings.entry(kind.rule().id.to_string()).or_default() += findings;
         }
     }
     // Double invoicing: the same contact again, on an invoice of a later month.

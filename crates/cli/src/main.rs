@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use distans_cli::poll::poll_until;
 use distans_cli::{answers, dead_letters, files, generate, grafana, listing, panels, produce, register, report};
+use distans_domain::money::Ore;
 use distans_domain::rules::{LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
 use distans_runtime::Settings;
 use distans_store::queries;
@@ -170,14 +171,14 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
             std::fs::write(&summary_path, serde_json::to_string_pretty(&generated.summary)?)?;
             let s = &generated.summary;
             println!(
-                "generated {} lines for {} {} ({} valid, {} invalid, {} credit notes, net {} SEK) -> {} and {}",
+                "generated {} lines for {} {} ({} valid, {} invalid, {} credit notes, net {}) -> {} and {}",
                 s.lines,
                 s.region,
                 s.year,
                 s.valid,
                 s.invalid,
                 s.credit_notes,
-                report::kronor(s.valid_net_amount_ore),
+                Ore(s.valid_net_amount_ore).whole_kronor(),
                 out.display(),
                 summary_path.display()
             );

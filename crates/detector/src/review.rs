@@ -24,7 +24,8 @@ use distans_store::review::{FarFromPeers, SameGroup};
 use distans_store::Client;
 use tokio_util::sync::CancellationToken;
 
-use distans_domain::rules::{finding_id, sek, Finding, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
+use distans_domain::money::Ore;
+use distans_domain::rules::{finding_id, Finding, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
 
 /// `ZVF` + org number + YYMM of `month` (`YYYY-MM-DD`), then `:rule:detail`.
 fn subject_key(provider_org_number: &str, month: &str, rule: &str, detail: &str) -> String {
@@ -93,9 +94,9 @@ fn same_group(row: &SameGroup) -> Finding {
         (&row.buyer_org_number, &row.provider_org_number, &row.provider),
         row.net_amount_ore,
         format!(
-            ": {} contacts ({} SEK) of {} patients listed at {} ({}), a health centre of the provider's group {}",
+            ": {} contacts ({}) of {} patients listed at {} ({}), a health centre of the provider's group {}",
             row.contacts,
-            sek(row.net_amount_ore),
+            Ore(row.net_amount_ore),
             row.patients,
             row.listing_unit,
             row.listing_unit_hsa_id,

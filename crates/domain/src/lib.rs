@@ -10,6 +10,7 @@
 pub mod codes;
 pub mod enrich;
 pub mod invoice;
+pub mod money;
 pub mod patient;
 pub mod pseudonym;
 pub mod rules;

@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
-use distans_domain::rules::{Severity, RULES};
+use distans_domain::money::Ore;
+use distans_domain::rules::{Rule, Severity};
 use distans_wire::TimedFinding;
 use serde_json::{json, Value};
 
@@ -80,12 +81,8 @@ impl Digest {
     }
 }
 
-fn sek(ore: i64) -> String {
-    format!("{:.2}", ore as f64 / 100.0)
-}
-
 fn explanation(rule_id: &str) -> (&'static str, &'static str) {
-    RULES.iter().find(|r| r.id == rule_id).map_or(("", ""), |r| (r.english, r.swedish))
+    Rule::by_id(rule_id).map_or(("", ""), |r| (r.english, r.swedish))
 }
 
 /// One finding, sent at once.
@@ -95,11 +92,11 @@ pub fn finding(format: Format, timed: &TimedFinding) -> Value {
     let title =
         format!("{} finding: {} at {} ({})", f.severity.as_str(), f.rule_id, f.provider_name, f.provider_org_number);
     let text = format!(
-        "{}\n{}\nEvidence: {}\nAt stake: {} SEK. Lines: {}. Finding id: {}.",
+        "{}\n{}\nEvidence: {}\nAt stake: {}. Lines: {}. Finding id: {}.",
         english,
         swedish,
         f.evidence,
-        sek(f.amount_at_stake_ore),
+        Ore(f.amount_at_stake_ore),
         f.line_keys.join(", "),
         f.finding_id
     );
@@ -134,10 +131,10 @@ pub fn digest(format: Format, d: &Digest) -> Value {
         d.findings, d.rule_id, d.provider_name, d.provider_org_number, d.day
     );
     let text = format!(
-        "{}\n{}\nAt stake: {} SEK. Example: {}\nLines (first {}): {}\nAll of them: {}",
+        "{}\n{}\nAt stake: {}. Example: {}\nLines (first {}): {}\nAll of them: {}",
         english,
         swedish,
-        sek(d.amount_at_stake_ore),
+        Ore(d.amount_at_stake_ore),
         d.example,
         keys.len(),
         keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
@@ -194,7 +191,7 @@ mod tests {
                 patient_pseudonym: Some("ab".into()),
                 visit_date: "2025-02-14".parse().expect("date"),
                 amount_at_stake_ore: 15_000,
-                evidence: "unit price 650 SEK, tariff 500 SEK".into(),
+                evidence: "unit price 650 kr, tariff 500 kr".into(),
             },
             detected_at_ms: 0,
         }
@@ -237,5 +234,18 @@ mod tests {
         assert_eq!(generic["kind"], "finding");
         assert_eq!(generic["finding_id"], a.finding.finding_id);
         assert!(!generic.to_string().contains("\"ab\""), "no pseudonym in alerts to people");
+    }
+
+    #[test]
+    fn amounts_read_as_swedish_kronor_with_their_sign() {
+        let mut a = timed("wrong_price", "ZVF1:1", Severity::Medium);
+        a.finding.amount_at_stake_ore = 123_450;
+        let slack = finding(Format::Slack, &a);
+        assert!(slack["text"].as_str().is_some_and(|t| t.contains("At stake: 1 234,50 kr.")), "{slack}");
+        a.finding.amount_at_stake_ore = -50;
+        let mut d = Digest::new(&a, "2025-03-01".parse().expect("date"));
+        d.add(&a);
+        let slack = digest(Format::Slack, &d);
+        assert!(slack["text"].as_str().is_some_and(|t| t.contains("At stake: -0,50 kr.")), "{slack}");
     }
 }

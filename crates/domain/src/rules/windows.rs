@@ -1,0 +1,101 @@
+//! The stateful rules that count a patient's contacts within a window of
+//! days: `same_day_repeat` and `contact_burst` (per profession) and
+//! `excessive_psychologist_contacts` (psychologists and psychotherapists).
+//! Each group of contacts is kept sorted by visit; a contact's rank in the
+//! window ending at its visit date decides whether it is over the limit, so
+//! an early visit that arrives late can push later contacts over it.
+
+use super::engine::RuleEngine;
+use super::{Finding, CONTACT_BURST, EXCESSIVE_PSYCHOLOGIST, SAME_DAY_REPEAT};
+
+/// Which sorted group of contacts a contact joins.
+pub(super) enum Grouping {
+    /// Contacts of one patient with one profession (hash of both).
+    Profession(u64),
+    /// Psychologist contacts of one patient (the pseudonym as 128 bits).
+    Psychologist(u128),
+}
+
+impl RuleEngine {
+    /// Inserts contact `index` into its group, keeping the group sorted by visit.
+    pub(super) fn insert_by_visit(&mut self, grouping: Grouping, index: u32) {
+        let group = match grouping {
+            Grouping::Profession(id) => self.by_profession.entry(id).or_default(),
+            Grouping::Psychologist(patient) => self.psychologist.entry(patient).or_default(),
+        };
+        let seen = &self.seen;
+        let at = group.partition_point(|&i| seen[i as usize].visit_order() < seen[index as usize].visit_order());
+        group.insert(at, index);
+    }
+
+    /// For each contact of a group (sorted by visit), its rank among the
+    /// group's contacts within `window_days` ending at its visit date.
+    fn ranks_in_window(&self, group: &[u32], window_days: i64) -> Vec<(u32, usize)> {
+        let mut ranks = Vec::with_capacity(group.len());
+        let mut start = 0;
+        for (i, &index) in group.iter().enumerate() {
+            let date = self.seen[index as usize].visit_date;
+            while (date - self.seen[group[start] as usize].visit_date).num_days() >= window_days {
+                start += 1;
+            }
+            ranks.push((index, i - start + 1));
+        }
+        ranks
+    }
+
+    pub(super) fn psychologist_contacts(&self, patient: u128, out: &mut Vec<Finding>) {
+        if !self.settings.enabled(&EXCESSIVE_PSYCHOLOGIST) {
+            return;
+        }
+        let window = i64::from(self.settings.psychologist_window_days);
+        let limit = self.settings.psychologist_limit;
+        let group = &self.psychologist[&patient];
+        for (contact, rank) in self.ranks_in_window(group, window) {
+            if rank > limit {
+                let evidence =
+                    format!("{} psychologist/psychotherapist contact in {window} days (limit {limit})", ordinal(rank));
+                let amount = self.seen[contact as usize].net_amount_ore;
+                out.push(self.finding(&EXCESSIVE_PSYCHOLOGIST, contact, &[], amount, evidence));
+            }
+        }
+    }
+
+    pub(super) fn same_day_and_bursts(&self, group: u64, profession: &str, out: &mut Vec<Finding>) {
+        let s = &self.settings;
+        let contacts = &self.by_profession[&group];
+        for (rule, window, limit) in
+            [(&SAME_DAY_REPEAT, 1, s.same_day_limit), (&CONTACT_BURST, i64::from(s.burst_window_days), s.burst_limit)]
+        {
+            if !self.settings.enabled(rule) {
+                continue;
+            }
+            for (contact, rank) in self.ranks_in_window(contacts, window) {
+                if rank > limit {
+                    let c = &self.seen[contact as usize];
+                    let evidence = if window == 1 {
+                        format!("{} contact with {profession} on {} (limit {limit})", ordinal(rank), c.visit_date)
+                    } else {
+                        format!(
+                            "{} contact with {profession} within {window} days up to {} (limit {limit})",
+                            ordinal(rank),
+                            c.visit_date
+                        )
+                    };
+                    out.push(self.finding(rule, contact, &[], c.net_amount_ore, evidence));
+                }
+            }
+        }
+    }
+}
+
+/// `n` with its English ordinal suffix: 1st, 2nd, 3rd, 4th, 11th, 21st.
+pub(super) fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
