@@ -264,14 +264,24 @@ impl ClickHouse {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
-    /// A client for the test database, as the `default` user.
-    pub fn client(&self) -> distans_store::Client {
-        distans_store::database(&ClickHouseSettings {
+    /// The settings of the test database, as the `default` user.
+    pub fn settings(&self) -> ClickHouseSettings {
+        ClickHouseSettings {
             url: self.url(),
             database: DATABASE.to_string(),
             user: "default".to_string(),
             password: String::new(),
-        })
+        }
+    }
+
+    /// A client for the test database.
+    pub fn client(&self) -> distans_store::Client {
+        distans_store::database(&self.settings())
+    }
+
+    /// A client for the server, no database selected.
+    pub fn server_client(&self) -> distans_store::Client {
+        distans_store::client(&self.settings())
     }
 }
 

@@ -6,17 +6,18 @@
 //! Queries use two variables, written as Grafana writes them: `${buyer}`
 //! (the home region's organisation number) and `${year}`. Amounts are
 //! shown in whole kronor, rounded half away from zero as
-//! `distans_domain::money` rounds them ([`kronor!`]).
+//! `distans_domain::money` rounds them ([`kronor_sql!`]).
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{Client, Error};
 
-/// SQL for an amount in öre as whole kronor, rounded half away from zero
-/// (ClickHouse's `intDiv` truncates towards zero): the rounding of
-/// `distans_domain::money`.
-macro_rules! kronor {
+/// SQL for an amount in öre (a literal SQL expression) as whole kronor,
+/// rounded half away from zero (ClickHouse's `intDiv` truncates towards
+/// zero): the rounding of `distans_domain::money::Ore::kronor_rounded`.
+#[macro_export]
+macro_rules! kronor_sql {
     ($ore:literal) => {
         concat!("intDiv(", $ore, " + if(", $ore, " < 0, -50, 50), 100)")
     };
@@ -56,10 +57,10 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         id: "cost_by_month",
         sql: concat!(
             "SELECT substring(toString(month), 1, 7) AS month, contacts, patients, ",
-            kronor!("net_amount_ore"),
+            kronor_sql!("net_amount_ore"),
             " AS net_sek, \
               if(net_last_year_ore = 0, NULL, ",
-            kronor!("net_last_year_ore"),
+            kronor_sql!("net_last_year_ore"),
             ") AS net_last_year_sek, net_growth_percent AS growth_percent \
               FROM report_cost_by_month WHERE buyer_org_number = '${buyer}' AND year = ${year} ORDER BY month"
         ),
@@ -68,7 +69,7 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         id: "cost_by_profession",
         sql: concat!(
             "SELECT profession, contacts, patients, ",
-            kronor!("net_amount_ore"),
+            kronor_sql!("net_amount_ore"),
             " AS net_sek \
               FROM report_cost_by_profession WHERE buyer_org_number = '${buyer}' AND year = ${year} \
               ORDER BY net_amount_ore DESC"
@@ -96,12 +97,12 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         sql: concat!(
             "SELECT if(listing_unit_hsa_id = '', 'unlisted', listing_unit) AS health_centre, contacts, patients, \
               ",
-            kronor!("net_amount_ore"),
+            kronor_sql!("net_amount_ore"),
             " AS net_sek, ",
-            kronor!("health_centre_ore"),
+            kronor_sql!("health_centre_ore"),
             " AS health_centre_sek, \
               ",
-            kronor!("central_ore"),
+            kronor_sql!("central_ore"),
             " AS central_sek \
               FROM report_cost_by_health_centre WHERE buyer_org_number = '${buyer}' AND year = ${year} \
               ORDER BY net_amount_ore DESC"
@@ -118,7 +119,7 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         id: "cost_by_municipality",
         sql: concat!(
             "SELECT municipality, contacts, patients, ",
-            kronor!("net_amount_ore"),
+            kronor_sql!("net_amount_ore"),
             " AS net_sek \
               FROM report_cost_by_municipality WHERE buyer_org_number = '${buyer}' AND year = ${year} \
               ORDER BY net_amount_ore DESC"
@@ -129,7 +130,7 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         sql: concat!(
             "SELECT age_group, sex, sum(contacts) AS all_contacts, sum(patients) AS all_patients, \
               ",
-            kronor!("sum(net_amount_ore)"),
+            kronor_sql!("sum(net_amount_ore)"),
             " AS net_sek, sum(listed) AS listed_1_july, \
               if(sum(listed) = 0, NULL, round(1000 * sum(contacts) / sum(listed), 1)) AS per_1000_listed \
               FROM report_age_sex WHERE buyer_org_number = '${buyer}' AND year = ${year} \
@@ -142,7 +143,7 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         sql: concat!(
             "SELECT diagnosis_chapter AS chapter, chapter_title, contacts, patients, \
               ",
-            kronor!("net_amount_ore"),
+            kronor_sql!("net_amount_ore"),
             " AS net_sek \
               FROM report_diagnosis_groups WHERE buyer_org_number = '${buyer}' AND year = ${year} \
               ORDER BY contacts DESC LIMIT 10"
@@ -169,7 +170,7 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         sql: concat!(
             "SELECT provider, listing_provider_group AS provider_group, any(listing_unit) AS health_centre, \
               sum(contacts) AS all_contacts, ",
-            kronor!("sum(net_amount_ore)"),
+            kronor_sql!("sum(net_amount_ore)"),
             " AS net_sek \
               FROM report_same_group_listing WHERE buyer_org_number = '${buyer}' AND year = ${year} \
               GROUP BY provider, provider_group, listing_unit_hsa_id ORDER BY sum(net_amount_ore) DESC"
@@ -180,7 +181,7 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         sql: concat!(
             "SELECT rule_id AS rule, any(severity) AS severity, sum(findings) AS findings, sum(lines) AS lines, \
               ",
-            kronor!("sum(amount_at_stake_ore)"),
+            kronor_sql!("sum(amount_at_stake_ore)"),
             " AS amount_at_stake_sek \
               FROM report_findings WHERE buyer_org_number = '${buyer}' AND year = ${year} \
               GROUP BY rule_id ORDER BY sum(amount_at_stake_ore) DESC"
@@ -190,7 +191,7 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         id: "findings_by_provider",
         sql: concat!(
             "SELECT provider, rule_id AS rule, findings, ",
-            kronor!("amount_at_stake_ore"),
+            kronor_sql!("amount_at_stake_ore"),
             " AS amount_at_stake_sek \
               FROM report_findings WHERE buyer_org_number = '${buyer}' AND year = ${year} \
               ORDER BY provider, amount_at_stake_ore DESC"
@@ -200,9 +201,9 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
         id: "disputable_share",
         sql: concat!(
             "SELECT ",
-            kronor!("all_net_amount_ore"),
+            kronor_sql!("all_net_amount_ore"),
             " AS net_sek, ",
-            kronor!("all_flagged_net_ore"),
+            kronor_sql!("all_flagged_net_ore"),
             " AS flagged_sek, \
               all_flagged_contacts AS flagged_contacts, disputable_percent \
               FROM report_disputable_share WHERE buyer_org_number = '${buyer}' AND year = ${year}"
@@ -296,7 +297,7 @@ mod tests {
 
     #[test]
     fn kronor_rounds_half_away_from_zero() {
-        assert_eq!(kronor!("x"), "intDiv(x + if(x < 0, -50, 50), 100)");
+        assert_eq!(crate::kronor_sql!("x"), "intDiv(x + if(x < 0, -50, 50), 100)");
     }
 
     #[test]
