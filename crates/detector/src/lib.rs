@@ -17,16 +17,19 @@
 //! acknowledged by the broker.
 
 mod metrics;
+mod replay;
 pub mod review;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::Consumer;
-use rdkafka::message::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
@@ -36,6 +39,7 @@ use distans_runtime::{now_ms, telemetry, Health, Settings};
 use distans_wire::{Codec, DeadLetter, TimedFinding};
 
 pub use metrics::Metrics;
+use replay::{Replay, Step};
 
 const STAGE: &str = "detector";
 
@@ -53,66 +57,215 @@ pub enum DetectorError {
 
 /// Runs the detector until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), DetectorError> {
-    let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
-    let health = Health::default();
-    let (_, http) =
-        telemetry::serve(settings.detector.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
-    let topics = &settings.topics;
-    kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;
-    let consumer = kafka::consumer(&settings.kafka, &settings.detector.group_id, metrics.lag.clone())?;
-    let producer = kafka::producer(&settings.kafka)?;
+    Detector::start(&settings, shutdown).await?.run().await
+}
 
-    // Assign every partition from its beginning; remember where the
-    // committed offsets are: below them, lines only rebuild the state.
-    let (assignment, mut replay_until) = tokio::task::block_in_place(|| -> Result<_, DetectorError> {
-        let metadata = consumer.fetch_metadata(Some(&topics.valid), Duration::from_secs(10))?;
+/// A running detector: its consumer, its rules, and the replay that
+/// rebuilds their state at start.
+pub struct Detector {
+    /// Assigned every partition of `topics.valid` from its beginning; the
+    /// group only commits offsets, stored once a line's findings are acked.
+    consumer: StreamConsumer<kafka::LagContext>,
+    /// The rules, and where their findings and dead letters go.
+    rules: Rules,
+    /// Which records replay, which are live and which wait.
+    replay: Replay,
+    metrics: Metrics,
+    /// Ready once the state is rebuilt, until the drain.
+    health: Health,
+    /// Cancelled on SIGINT/SIGTERM, and by the detector when it stops.
+    shutdown: CancellationToken,
+    /// The /healthz and /metrics server, stopped by `shutdown`.
+    http: JoinHandle<()>,
+    /// The rules judged in ClickHouse (see `review`), if enabled; stopped by `shutdown`.
+    review: Option<JoinHandle<()>>,
+}
+
+impl Detector {
+    /// Starts up: serves /healthz and /metrics, creates the topics that are
+    /// missing, assigns every partition of `topics.valid` from its
+    /// beginning, and starts the review. Ready at once when there is nothing
+    /// to replay. Errors: Kafka, the http listener, or
+    /// [`DetectorError::NoPartitions`].
+    pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Detector, DetectorError> {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let health = Health::default();
+        let (_, http) =
+            telemetry::serve(settings.detector.http_listen, Arc::new(registry), health.clone(), shutdown.clone())
+                .await?;
+        let topics = &settings.topics;
+        kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;
+        let consumer = kafka::consumer(&settings.kafka, &settings.detector.group_id, metrics.lag.clone())?;
+        let producer = kafka::producer(&settings.kafka)?;
+
+        let replay = Replay::new(assign_from_beginning(&consumer, &topics.valid)?);
+        let replaying = replay.is_replaying();
+        metrics.replaying.set(i64::from(replaying));
+        health.set_ready(!replaying);
+        tracing::info!(topic = %topics.valid, replay_until = ?replay.until(), "detector running; rebuilding state up to the committed offsets");
+
+        let rules = Rules {
+            codec: Codec::embedded(),
+            engine: RuleEngine::new(settings.detector.rules.clone()),
+            producer,
+            metrics: metrics.clone(),
+            alerts: topics.alerts.clone(),
+            dead_letter: topics.dead_letter.clone(),
+        };
+        let review = spawn_review(settings, &rules.producer, &metrics, &shutdown);
+        Ok(Detector { consumer, rules, replay, metrics, health, shutdown, http, review })
+    }
+
+    /// Judges records until `shutdown` is cancelled or a finding cannot be
+    /// published (stopping); then drains. Errors: a dead letter that cannot
+    /// be encoded (a bug), returned at once.
+    pub async fn run(mut self) -> Result<(), DetectorError> {
+        loop {
+            let received = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break,
+                received = self.consumer.recv() => received,
+            };
+            let record = match received {
+                Ok(message) => Record::from(&message),
+                Err(error) => {
+                    tracing::warn!(%error, "kafka consumer error; continuing");
+                    continue;
+                }
+            };
+            match self.replay.step(&record.source) {
+                Step::Hold => {
+                    self.hold(record);
+                    continue;
+                }
+                Step::Replay => {
+                    self.rules.observe(&record, true, &self.shutdown).await?;
+                    if self.replay.replayed(&record.source) && !self.go_live().await? {
+                        break;
+                    }
+                }
+                Step::Live => {
+                    if !self.rules.observe(&record, false, &self.shutdown).await? {
+                        break;
+                    }
+                    store(&self.consumer, &record.source);
+                }
+            }
+            self.metrics.lines_in_state.set(i64::try_from(self.rules.engine.remembered_lines()).unwrap_or(i64::MAX));
+        }
+        self.drain().await;
+        Ok(())
+    }
+
+    /// Keeps a live record read while replaying, pausing its partition.
+    fn hold(&mut self, record: Record) {
+        if self.replay.hold(record) {
+            if let Err(error) = self.consumer.pause(&self.replay.paused()) {
+                tracing::warn!(%error, "cannot pause a partition; holding its records in memory");
+            }
+        }
+    }
+
+    /// The state is rebuilt: judges the held records, resumes their
+    /// partitions and reports ready. Returns false when stopped before the
+    /// broker acknowledged a finding.
+    async fn go_live(&mut self) -> Result<bool, DetectorError> {
+        self.metrics.replaying.set(0);
+        tracing::info!(
+            lines = self.metrics.lines_replayed.get(),
+            seconds = self.replay.elapsed().as_secs_f64(),
+            held = self.replay.held(),
+            "state rebuilt from the topic"
+        );
+        let mut stopped = false;
+        for record in self.replay.release() {
+            if !self.rules.observe(&record, false, &self.shutdown).await? {
+                stopped = true;
+                break;
+            }
+            store(&self.consumer, &record.source);
+        }
+        let paused = self.replay.paused();
+        if paused.count() > 0 {
+            if let Err(error) = self.consumer.resume(&paused) {
+                tracing::warn!(%error, "cannot resume paused partitions");
+            }
+        }
+        self.health.set_ready(true);
+        Ok(!stopped)
+    }
+
+    /// Stopping: commits the stored offsets, reports not ready, and waits
+    /// for the review and the http server to stop.
+    async fn drain(self) {
+        kafka::commit_stored_offsets(&self.consumer);
+        self.health.set_ready(false);
+        self.shutdown.cancel();
+        if let Some(review) = self.review {
+            let _ = review.await;
+        }
+        let _ = self.http.await;
+    }
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("replay_until", self.replay.until())
+            .field("held", &self.replay.held())
+            .field("health", &self.health)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Assigns every partition of `topic` from its beginning and returns where
+/// the committed offsets are (partition → offset): below them, lines only
+/// rebuild the state.
+fn assign_from_beginning(
+    consumer: &StreamConsumer<kafka::LagContext>,
+    topic: &str,
+) -> Result<BTreeMap<i32, i64>, DetectorError> {
+    let (assignment, replay_until) = tokio::task::block_in_place(|| -> Result<_, DetectorError> {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let partitions: Vec<i32> =
             metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
         if partitions.is_empty() {
-            return Err(DetectorError::NoPartitions(topics.valid.clone()));
+            return Err(DetectorError::NoPartitions(topic.to_string()));
         }
         let mut wanted = TopicPartitionList::new();
         for p in &partitions {
-            wanted.add_partition(&topics.valid, *p);
+            wanted.add_partition(topic, *p);
         }
         let committed = consumer.committed_offsets(wanted, Duration::from_secs(10))?;
         let mut replay_until = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
         for p in &partitions {
-            let (low, _) = consumer.fetch_watermarks(&topics.valid, *p, Duration::from_secs(10))?;
-            let until = match committed.find_partition(&topics.valid, *p).map(|e| e.offset()) {
-                // Records deleted by retention cannot be replayed: replay what is left.
-                Some(Offset::Offset(n)) if n > low => n,
-                _ => 0,
-            };
-            if until > 0 {
+            let (low, _) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10))?;
+            let committed_offset = committed.find_partition(topic, *p).map(|e| e.offset());
+            if let Some(until) = replay::replay_end(committed_offset, low) {
                 replay_until.insert(*p, until);
             }
-            assignment.add_partition_offset(&topics.valid, *p, Offset::Beginning)?;
+            assignment.add_partition_offset(topic, *p, Offset::Beginning)?;
         }
         Ok((assignment, replay_until))
     })?;
     consumer.assign(&assignment)?;
-    let replay_started = Instant::now();
-    let mut replaying = !replay_until.is_empty();
-    metrics.replaying.set(i64::from(replaying));
-    health.set_ready(!replaying);
-    tracing::info!(topic = %topics.valid, ?replay_until, "detector running; rebuilding state up to the committed offsets");
+    Ok(replay_until)
+}
 
-    let mut detector = Detector {
-        codec: Codec::embedded(),
-        engine: RuleEngine::new(settings.detector.rules.clone()),
-        producer,
-        metrics: metrics.clone(),
-        alerts: topics.alerts.clone(),
-        dead_letter: topics.dead_letter.clone(),
-    };
-    // Rules judged in ClickHouse over the aggregates (see `review`).
-    let review = (settings.detector.review_interval_ms > 0).then(|| {
+/// Starts the rules judged in ClickHouse over the aggregates (see
+/// `review`), unless `detector.review_interval_ms` is 0.
+fn spawn_review(
+    settings: &Settings,
+    producer: &FutureProducer,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) -> Option<JoinHandle<()>> {
+    (settings.detector.review_interval_ms > 0).then(|| {
         let db = distans_store::database(&settings.clickhouse);
         let (producer, alerts, metrics, stop) =
-            (detector.producer.clone(), topics.alerts.clone(), metrics.clone(), shutdown.clone());
+            (producer.clone(), settings.topics.alerts.clone(), metrics.clone(), shutdown.clone());
         let codec = Codec::embedded();
         let publisher =
             async move |findings| publish(&producer, &codec, &alerts, findings, &metrics, &stop).await.is_ok();
@@ -123,94 +276,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             publisher,
             shutdown.clone(),
         ))
-    });
-    // Records past the committed offsets that arrive while another partition
-    // is still replaying wait here (their partition paused): every replayed
-    // line must be seen before any live one, or a finding that only a live
-    // line completes could surface at a replayed line and be suppressed.
-    let mut held: Vec<Record> = Vec::new();
-    let mut paused = TopicPartitionList::new();
-    loop {
-        let received = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            received = consumer.recv() => received,
-        };
-        let message = match received {
-            Ok(message) => message,
-            Err(error) => {
-                tracing::warn!(%error, "kafka consumer error; continuing");
-                continue;
-            }
-        };
-        let record = Record {
-            source: Provenance {
-                topic: message.topic().to_string(),
-                partition: message.partition(),
-                offset: message.offset(),
-            },
-            key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().unwrap_or_default().to_vec(),
-        };
-        let replayed = replay_until.get(&record.source.partition).is_some_and(|until| record.source.offset < *until);
-        if replaying && !replayed {
-            if paused.find_partition(&record.source.topic, record.source.partition).is_none() {
-                paused.add_partition(&record.source.topic, record.source.partition);
-                if let Err(error) = consumer.pause(&paused) {
-                    tracing::warn!(%error, "cannot pause a partition; holding its records in memory");
-                }
-            }
-            held.push(record);
-            continue;
-        }
-        if replayed {
-            detector.observe(&record, true, &shutdown).await?;
-            if record.source.offset + 1 >= replay_until[&record.source.partition] {
-                replay_until.remove(&record.source.partition);
-            }
-            if replay_until.is_empty() {
-                replaying = false;
-                metrics.replaying.set(0);
-                tracing::info!(
-                    lines = metrics.lines_replayed.get(),
-                    seconds = replay_started.elapsed().as_secs_f64(),
-                    held = held.len(),
-                    "state rebuilt from the topic"
-                );
-                let mut stopped = false;
-                for record in std::mem::take(&mut held) {
-                    if !detector.observe(&record, false, &shutdown).await? {
-                        stopped = true;
-                        break;
-                    }
-                    store(&consumer, &record.source);
-                }
-                if paused.count() > 0 {
-                    if let Err(error) = consumer.resume(&paused) {
-                        tracing::warn!(%error, "cannot resume paused partitions");
-                    }
-                }
-                health.set_ready(true);
-                if stopped {
-                    break;
-                }
-            }
-        } else {
-            if !detector.observe(&record, false, &shutdown).await? {
-                break;
-            }
-            store(&consumer, &record.source);
-        }
-        metrics.lines_in_state.set(i64::try_from(detector.engine.remembered_lines()).unwrap_or(i64::MAX));
-    }
-    kafka::commit_stored_offsets(&consumer);
-    health.set_ready(false);
-    shutdown.cancel();
-    if let Some(review) = review {
-        let _ = review.await;
-    }
-    let _ = http.await;
-    Ok(())
+    })
 }
 
 /// One record of the valid topic, owned (it may wait while others replay).
@@ -221,16 +287,31 @@ struct Record {
     payload: Vec<u8>,
 }
 
-struct Detector {
+impl From<&BorrowedMessage<'_>> for Record {
+    fn from(message: &BorrowedMessage<'_>) -> Record {
+        Record {
+            source: Provenance {
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+            },
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+        }
+    }
+}
+
+/// The rules, and where what they find goes.
+struct Rules {
     codec: Codec,
     engine: RuleEngine,
-    producer: rdkafka::producer::FutureProducer,
+    producer: FutureProducer,
     metrics: Metrics,
     alerts: String,
     dead_letter: String,
 }
 
-impl Detector {
+impl Rules {
     /// Feeds the record to the rules; unless `replayed`, publishes what they
     /// find (or dead-letters a record that is not an enriched line). Returns
     /// false when stopped before the broker acknowledged.

@@ -10,17 +10,20 @@
 mod metrics;
 mod processor;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::Consumer;
-use rdkafka::message::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::FutureProducer;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
+use distans_runtime::config::Topics;
 use distans_runtime::{kafka, now_ms, telemetry, Health, Settings};
 use distans_wire::Codec;
 
@@ -44,100 +47,157 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the ingester until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), IngesterError> {
-    let pseudonymiser = settings.pseudonymiser()?;
-    let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
-    let health = Health::default();
-    let (_, http) =
-        telemetry::serve(settings.ingester.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
-
-    let topics = &settings.topics;
-    kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
-    let consumer = kafka::consumer(&settings.kafka, &settings.ingester.group_id, metrics.lag.clone())?;
-    consumer.subscribe(&[&topics.input])?;
-    let producer = kafka::producer(&settings.kafka)?;
-    let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser);
-    health.set_ready(true);
-    tracing::info!(input = %topics.input, valid = %topics.valid, dead_letter = %topics.dead_letter, "ingester running");
-
-    // Each entry resolves once its downstream record is acked (or the
-    // ingester is stopping); FuturesOrdered yields them in read order.
-    let mut pending = FuturesOrdered::new();
-    let max_in_flight = settings.ingester.max_in_flight;
-    let result = loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break Ok(()),
-            Some(delivered) = pending.next(), if !pending.is_empty() => {
-                metrics.in_flight.dec();
-                if !store(&consumer, &metrics, delivered) {
-                    break Ok(());
-                }
-            }
-            received = consumer.recv(), if pending.len() < max_in_flight => {
-                let message = match received {
-                    Ok(message) => message,
-                    Err(error) => {
-                        tracing::warn!(%error, "kafka consumer error; continuing");
-                        continue;
-                    }
-                };
-                metrics.consumed.inc();
-                let source = Provenance {
-                    topic: message.topic().to_string(),
-                    partition: message.partition(),
-                    offset: message.offset(),
-                };
-                let routed = match processor.process(message.key(), message.payload(), &source, now_ms()) {
-                    Ok(routed) => routed,
-                    Err(error) => break Err(error.into()),
-                };
-                let (topic, key, payload) = match routed {
-                    Routed::Valid { key, payload } => {
-                        metrics.valid.inc();
-                        (topics.valid.clone(), key, payload)
-                    }
-                    Routed::DeadLetter { key, payload, reason, problems } => {
-                        metrics.dead_lettered(reason, &source, problems);
-                        (topics.dead_letter.clone(), key, payload)
-                    }
-                };
-                metrics.in_flight.inc();
-                pending.push_back(deliver(producer.clone(), topic, key, payload, source, metrics.clone(), shutdown.clone()));
-            }
-        }
-    };
-
-    // Stopping: give records already produced a moment to be acked, so
-    // their offsets can be stored; whatever is not acked is read again.
-    let drain = async {
-        while let Some(delivered) = pending.next().await {
-            metrics.in_flight.dec();
-            if !store(&consumer, &metrics, delivered) {
-                break;
-            }
-        }
-    };
-    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-        tracing::warn!("records still unacked at shutdown; they will be read again");
-    }
-    kafka::commit_stored_offsets(&consumer);
-    health.set_ready(false);
-    shutdown.cancel();
-    let _ = http.await;
-    result
+    Ingester::start(&settings, shutdown).await?.run().await
 }
 
-/// Stores the offset of a delivered record. Returns false when the record
-/// was not delivered: nothing after it may be stored.
-fn store<C: Consumer<kafka::LagContext>>(consumer: &C, metrics: &Metrics, delivered: Option<Provenance>) -> bool {
-    let Some(source) = delivered else {
-        return false;
-    };
-    if !kafka::store_processed(consumer, &source.topic, source.partition, source.offset) {
-        metrics.offset_store_failures.inc();
+/// A running ingester: its clients, its logic, and what it reports.
+pub struct Ingester {
+    /// Reads `topics.input`; offsets are stored only after the downstream ack.
+    consumer: StreamConsumer<kafka::LagContext>,
+    /// Writes valid lines and dead letters, waiting for all replicas.
+    producer: FutureProducer,
+    /// One record in, one routed record out (no I/O).
+    processor: Processor,
+    /// Input, valid and dead-letter topic names.
+    topics: Topics,
+    /// Records produced but not yet acked at most (backpressure on Kafka).
+    max_in_flight: usize,
+    metrics: Metrics,
+    /// Ready from start-up to the drain.
+    health: Health,
+    /// Cancelled on SIGINT/SIGTERM, and by the ingester when it stops.
+    shutdown: CancellationToken,
+    /// The /healthz and /metrics server, stopped by `shutdown`.
+    http: JoinHandle<()>,
+}
+
+impl Ingester {
+    /// Starts up: serves /healthz and /metrics, creates the topics that are
+    /// missing, subscribes to `topics.input`, then reports ready.
+    pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Ingester, IngesterError> {
+        let pseudonymiser = settings.pseudonymiser()?;
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let health = Health::default();
+        let (_, http) =
+            telemetry::serve(settings.ingester.http_listen, Arc::new(registry), health.clone(), shutdown.clone())
+                .await?;
+
+        let topics = settings.topics.clone();
+        kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
+        let consumer = kafka::consumer(&settings.kafka, &settings.ingester.group_id, metrics.lag.clone())?;
+        consumer.subscribe(&[&topics.input])?;
+        let producer = kafka::producer(&settings.kafka)?;
+        let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser);
+        health.set_ready(true);
+        tracing::info!(input = %topics.input, valid = %topics.valid, dead_letter = %topics.dead_letter, "ingester running");
+        let max_in_flight = settings.ingester.max_in_flight;
+        Ok(Ingester { consumer, producer, processor, topics, max_in_flight, metrics, health, shutdown, http })
     }
-    true
+
+    /// Reads, routes and produces records until `shutdown` is cancelled, a
+    /// record cannot be delivered (stopping) or a record cannot be encoded
+    /// (a bug, returned); then drains.
+    pub async fn run(self) -> Result<(), IngesterError> {
+        // Each entry resolves once its downstream record is acked (or the
+        // ingester is stopping); FuturesOrdered yields them in read order.
+        let mut pending = FuturesOrdered::new();
+        let result = loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break Ok(()),
+                Some(delivered) = pending.next(), if !pending.is_empty() => {
+                    self.metrics.in_flight.dec();
+                    if !self.store(delivered) {
+                        break Ok(());
+                    }
+                }
+                received = self.consumer.recv(), if pending.len() < self.max_in_flight => {
+                    let message = match received {
+                        Ok(message) => message,
+                        Err(error) => {
+                            tracing::warn!(%error, "kafka consumer error; continuing");
+                            continue;
+                        }
+                    };
+                    match self.produce(&message) {
+                        Ok(delivery) => pending.push_back(delivery),
+                        Err(error) => break Err(error),
+                    }
+                }
+            }
+        };
+        self.drain(pending).await;
+        result
+    }
+
+    /// Routes one record and starts producing its downstream record;
+    /// the returned future resolves once it is acked (see [`deliver`]).
+    fn produce(
+        &self,
+        message: &BorrowedMessage<'_>,
+    ) -> Result<impl Future<Output = Option<Provenance>> + use<>, IngesterError> {
+        self.metrics.consumed.inc();
+        let source =
+            Provenance { topic: message.topic().to_string(), partition: message.partition(), offset: message.offset() };
+        let routed = self.processor.process(message.key(), message.payload(), &source, now_ms())?;
+        let (topic, key, payload) = match routed {
+            Routed::Valid { key, payload } => {
+                self.metrics.valid.inc();
+                (self.topics.valid.clone(), key, payload)
+            }
+            Routed::DeadLetter { key, payload, reason, problems } => {
+                self.metrics.dead_lettered(reason, &source, problems);
+                (self.topics.dead_letter.clone(), key, payload)
+            }
+        };
+        self.metrics.in_flight.inc();
+        let (producer, metrics, shutdown) = (self.producer.clone(), self.metrics.clone(), self.shutdown.clone());
+        Ok(deliver(producer, topic, key, payload, source, metrics, shutdown))
+    }
+
+    /// Stopping: gives records already produced a moment to be acked, so
+    /// their offsets can be stored (whatever is not acked is read again),
+    /// commits the stored offsets, reports not ready and stops the http server.
+    async fn drain<F: Future<Output = Option<Provenance>>>(self, mut pending: FuturesOrdered<F>) {
+        let acked = async {
+            while let Some(delivered) = pending.next().await {
+                self.metrics.in_flight.dec();
+                if !self.store(delivered) {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(DRAIN_TIMEOUT, acked).await.is_err() {
+            tracing::warn!("records still unacked at shutdown; they will be read again");
+        }
+        kafka::commit_stored_offsets(&self.consumer);
+        self.health.set_ready(false);
+        self.shutdown.cancel();
+        let _ = self.http.await;
+    }
+
+    /// Stores the offset of a delivered record. Returns false when the record
+    /// was not delivered: nothing after it may be stored.
+    fn store(&self, delivered: Option<Provenance>) -> bool {
+        let Some(source) = delivered else {
+            return false;
+        };
+        if !kafka::store_processed(&self.consumer, &source.topic, source.partition, source.offset) {
+            self.metrics.offset_store_failures.inc();
+        }
+        true
+    }
+}
+
+impl std::fmt::Debug for Ingester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingester")
+            .field("topics", &self.topics)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("health", &self.health)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Produces one record, retrying until the broker acks it. Resolves to the

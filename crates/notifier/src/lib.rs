@@ -20,12 +20,13 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::rules::Severity;
-use distans_runtime::kafka;
+use distans_runtime::kafka::{self, Stopped};
 use distans_runtime::{telemetry, Health, Settings};
 use distans_wire::Codec;
 
@@ -80,98 +81,190 @@ type Position = (String, i32, i64);
 
 /// Runs the notifier until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), NotifierError> {
-    let config = &settings.notifier;
-    if config.webhook_url.is_empty() {
-        return Err(NotifierError::Settings("notifier.webhook_url is empty".into()));
-    }
-    let format = Format::parse(&config.format).ok_or_else(|| NotifierError::Settings(config.format.clone()))?;
-    let immediate = Severity::parse(&config.immediate_severity)
-        .ok_or_else(|| NotifierError::Settings(config.immediate_severity.clone()))?;
-    let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
-    let health = Health::default();
-    let (_, http) = telemetry::serve(config.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
-    kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
-    let consumer = kafka::consumer(&settings.kafka, &config.group_id, metrics.lag.clone())?;
-    consumer.subscribe(&[&settings.topics.alerts])?;
-    let sender = Sender::new(&config.webhook_url, metrics.clone(), health.clone())?;
-    health.set_ready(true);
-    tracing::info!(topic = %settings.topics.alerts, format = %config.format, "notifier running");
+    Notifier::start(&settings, shutdown).await?.run().await;
+    Ok(())
+}
 
-    let codec = Codec::embedded();
-    let mut tracker = OffsetTracker::default();
-    let mut digests: BTreeMap<Group, (Digest, Vec<Position>)> = BTreeMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(config.digest_interval_ms));
-    tick.tick().await;
-    'run: loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {
-                for (_, (digest, offsets)) in std::mem::take(&mut digests) {
-                    if sender.send(&message::digest(format, &digest), &shutdown).await.is_err() {
-                        break 'run;
+/// A running notifier: its consumer and webhook, and the findings that
+/// wait for the next digest.
+pub struct Notifier {
+    /// Reads `topics.alerts`; offsets are stored only once delivered, in order.
+    consumer: StreamConsumer<kafka::LagContext>,
+    /// Posts to the webhook, retrying until it accepts (2xx).
+    sender: Sender,
+    /// The webhook's message format.
+    format: Format,
+    /// Findings of at least this severity are sent at once, one message each.
+    immediate: Severity,
+    /// How often the digests are sent.
+    digest_interval: Duration,
+    codec: Codec,
+    /// Offsets read but not yet delivered.
+    tracker: OffsetTracker,
+    /// The findings below `immediate` collected since the last tick, per
+    /// group, with where each was read.
+    digests: BTreeMap<Group, (Digest, Vec<Position>)>,
+    metrics: Metrics,
+    /// Ready while the webhook accepts (the sender sets it).
+    health: Health,
+    /// Cancelled on SIGINT/SIGTERM, and by the notifier when it stops.
+    shutdown: CancellationToken,
+    /// The /healthz and /metrics server, stopped by `shutdown`.
+    http: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("format", &self.format)
+            .field("immediate", &self.immediate)
+            .field("digest_interval", &self.digest_interval)
+            .field("digests", &self.digests.len())
+            .field("health", &self.health)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One record of the alerts topic, owned.
+struct Received {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    payload: Vec<u8>,
+}
+
+impl Notifier {
+    /// Starts up: checks the settings, serves /healthz and /metrics, creates
+    /// the alerts topic if missing, subscribes to it, then reports ready.
+    /// Errors: [`NotifierError::Settings`] for an empty webhook URL, or a
+    /// format or severity it does not know.
+    pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Notifier, NotifierError> {
+        let config = &settings.notifier;
+        if config.webhook_url.is_empty() {
+            return Err(NotifierError::Settings("notifier.webhook_url is empty".into()));
+        }
+        let format = Format::parse(&config.format).ok_or_else(|| NotifierError::Settings(config.format.clone()))?;
+        let immediate = Severity::parse(&config.immediate_severity)
+            .ok_or_else(|| NotifierError::Settings(config.immediate_severity.clone()))?;
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let health = Health::default();
+        let (_, http) =
+            telemetry::serve(config.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
+        kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
+        let consumer = kafka::consumer(&settings.kafka, &config.group_id, metrics.lag.clone())?;
+        consumer.subscribe(&[&settings.topics.alerts])?;
+        let sender = Sender::new(&config.webhook_url, metrics.clone(), health.clone())?;
+        health.set_ready(true);
+        tracing::info!(topic = %settings.topics.alerts, format = %config.format, "notifier running");
+        Ok(Notifier {
+            consumer,
+            sender,
+            format,
+            immediate,
+            digest_interval: Duration::from_millis(config.digest_interval_ms),
+            codec: Codec::embedded(),
+            tracker: OffsetTracker::default(),
+            digests: BTreeMap::new(),
+            metrics,
+            health,
+            shutdown,
+            http,
+        })
+    }
+
+    /// Reads findings and sends them (at once or in the next digest) until
+    /// `shutdown` is cancelled; then drains.
+    pub async fn run(mut self) {
+        let mut tick = tokio::time::interval(self.digest_interval);
+        tick.tick().await;
+        loop {
+            let delivered = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break,
+                _ = tick.tick() => self.send_digests().await,
+                received = self.consumer.recv() => match received {
+                    Ok(message) => {
+                        let received = Received {
+                            topic: message.topic().to_string(),
+                            partition: message.partition(),
+                            offset: message.offset(),
+                            payload: message.payload().unwrap_or_default().to_vec(),
+                        };
+                        self.handle(received).await
                     }
-                    metrics.digests.inc();
-                    for (topic, partition, offset) in offsets {
-                        store(&consumer, &mut tracker, &topic, partition, offset);
-                    }
-                }
-            }
-            received = consumer.recv() => {
-                let message = match received {
-                    Ok(m) => m,
                     Err(error) => {
                         tracing::warn!(%error, "kafka consumer error; continuing");
                         continue;
                     }
-                };
-                let (topic, partition, offset) = (message.topic().to_string(), message.partition(), message.offset());
-                tracker.read(partition, offset);
-                let timed = match codec.decode_finding(message.payload().unwrap_or_default()) {
-                    Ok(t) => t,
-                    Err(error) => {
-                        // Not a finding: nothing to tell anyone; say so loudly and move on.
-                        metrics.undecodable.inc();
-                        tracing::error!(%error, partition, offset, "record on the alerts topic is not a finding");
-                        store(&consumer, &mut tracker, &topic, partition, offset);
-                        continue;
-                    }
-                };
-                metrics.findings.inc();
-                if timed.finding.severity >= immediate {
-                    if sender.send(&message::finding(format, &timed), &shutdown).await.is_err() {
-                        break;
-                    }
-                    metrics.immediate.inc();
-                    store(&consumer, &mut tracker, &topic, partition, offset);
-                } else {
-                    let day = DateTime::from_timestamp_millis(timed.detected_at_ms).unwrap_or_default().date_naive();
-                    let f = &timed.finding;
-                    let group = (f.rule_id.clone(), f.provider_org_number.clone(), day.to_string());
-                    let (digest, offsets) = digests.entry(group).or_insert_with(|| (Digest::new(&timed, day), Vec::new()));
-                    digest.add(&timed);
-                    offsets.push((topic, partition, offset));
-                }
+                },
+            };
+            if delivered.is_err() {
+                break;
             }
         }
+        self.drain().await;
     }
-    kafka::commit_stored_offsets(&consumer);
-    health.set_ready(false);
-    shutdown.cancel();
-    let _ = http.await;
-    Ok(())
-}
 
-fn store<C: Consumer<kafka::LagContext>>(
-    consumer: &C,
-    tracker: &mut OffsetTracker,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) {
-    if let Some(safe) = tracker.delivered(partition, offset) {
-        kafka::store_processed(consumer, topic, partition, safe);
+    /// Sends every digest collected since the last tick and stores the
+    /// offsets of the findings it carries.
+    async fn send_digests(&mut self) -> Result<(), Stopped> {
+        for (_, (digest, offsets)) in std::mem::take(&mut self.digests) {
+            self.sender.send(&message::digest(self.format, &digest), &self.shutdown).await?;
+            self.metrics.digests.inc();
+            for (topic, partition, offset) in offsets {
+                self.store(&topic, partition, offset);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a finding of at least `immediate` severity at once, or adds it
+    /// to its group's digest; stores the offset of a record that is not a
+    /// finding at once.
+    async fn handle(&mut self, record: Received) -> Result<(), Stopped> {
+        let Received { topic, partition, offset, payload } = record;
+        self.tracker.read(partition, offset);
+        let timed = match self.codec.decode_finding(&payload) {
+            Ok(t) => t,
+            Err(error) => {
+                // Not a finding: nothing to tell anyone; say so loudly and move on.
+                self.metrics.undecodable.inc();
+                tracing::error!(%error, partition, offset, "record on the alerts topic is not a finding");
+                self.store(&topic, partition, offset);
+                return Ok(());
+            }
+        };
+        self.metrics.findings.inc();
+        if timed.finding.severity >= self.immediate {
+            self.sender.send(&message::finding(self.format, &timed), &self.shutdown).await?;
+            self.metrics.immediate.inc();
+            self.store(&topic, partition, offset);
+        } else {
+            let day = DateTime::from_timestamp_millis(timed.detected_at_ms).unwrap_or_default().date_naive();
+            let f = &timed.finding;
+            let group = (f.rule_id.clone(), f.provider_org_number.clone(), day.to_string());
+            let (digest, offsets) = self.digests.entry(group).or_insert_with(|| (Digest::new(&timed, day), Vec::new()));
+            digest.add(&timed);
+            offsets.push((topic, partition, offset));
+        }
+        Ok(())
+    }
+
+    /// Stopping: commits the stored offsets (undelivered findings are read
+    /// again), reports not ready and stops the http server.
+    async fn drain(self) {
+        kafka::commit_stored_offsets(&self.consumer);
+        self.health.set_ready(false);
+        self.shutdown.cancel();
+        let _ = self.http.await;
+    }
+
+    /// Marks a finding delivered and stores the offsets now safe to store.
+    fn store(&mut self, topic: &str, partition: i32, offset: i64) {
+        if let Some(safe) = self.tracker.delivered(partition, offset) {
+            kafka::store_processed(&self.consumer, topic, partition, safe);
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 
 use crate::config::KafkaSettings;
+use crate::retry::{always_transient, retry, RetryError, RetryPolicy};
 
 /// A client config with the brokers, `properties`, and then the operator's
 /// `kafka.client` properties, which win.
@@ -141,9 +142,13 @@ pub fn commit_stored_offsets<C: rdkafka::consumer::Consumer<LagContext>>(consume
 #[error("stopped before the broker acknowledged")]
 pub struct Stopped;
 
-/// Produces one record and waits for the broker's ack, retrying with
-/// backoff (100 ms doubling to 5 s) until it is acked or `stop` is
-/// cancelled. `on_retry` is called on each failed attempt (for a metric).
+/// How `deliver` retries: 100 ms doubling to 5 s, until the service stops.
+pub const PRODUCE_RETRY: RetryPolicy = RetryPolicy::until_stopped(Duration::from_millis(100), Duration::from_secs(5));
+
+/// Produces one record and waits for the broker's ack, retrying every
+/// error with backoff ([`PRODUCE_RETRY`], with jitter) until it is acked or
+/// `stop` is cancelled. `on_retry` is called on each failed attempt (for a
+/// metric), which is also logged with the error, topic and wait.
 pub async fn deliver(
     producer: &rdkafka::producer::FutureProducer,
     topic: &str,
@@ -152,27 +157,27 @@ pub async fn deliver(
     stop: &tokio_util::sync::CancellationToken,
     on_retry: impl Fn(),
 ) -> Result<(), Stopped> {
-    let mut backoff = std::time::Duration::from_millis(100);
-    loop {
+    let produce = || async move {
         let mut record = rdkafka::producer::FutureRecord::to(topic).payload(payload);
         if let Some(key) = key {
             record = record.key(key);
         }
-        let result = tokio::select! {
-            result = producer.send(record, Duration::from_secs(5)) => result,
-            _ = stop.cancelled() => return Err(Stopped),
-        };
-        let Err((error, _)) = result else {
-            return Ok(());
-        };
+        producer.send(record, Duration::from_secs(5)).await.map(|_| ()).map_err(|(error, _)| error)
+    };
+    let log_retry = |error: &KafkaError, retry_in: Duration| {
         on_retry();
-        tracing::warn!(%error, %topic, retry_in_ms = backoff.as_millis() as u64, "produce failed; retrying");
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = stop.cancelled() => return Err(Stopped),
+        tracing::warn!(%error, %topic, retry_in_ms = retry_in.as_millis() as u64, "produce failed; retrying");
+    };
+    retry(&PRODUCE_RETRY, stop, always_transient, log_retry, produce).await.map_err(|error| match error {
+        RetryError::Stopped => Stopped,
+        // Not reached while every error is transient and there is no
+        // ceiling; should that change, the record is not acked, which
+        // callers handle as they handle a stop: no offset moves.
+        RetryError::Permanent(error) | RetryError::GaveUp { error, .. } => {
+            tracing::error!(%error, %topic, "produce abandoned");
+            Stopped
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
+    })
 }
 
 /// Marks `offset` of `topic`/`partition` as processed: librdkafka stores

@@ -1,8 +1,10 @@
 //! What every distans service shares: layered configuration, Kafka clients
-//! configured for at-least-once delivery, telemetry and shutdown.
+//! configured for at-least-once delivery, retries with backoff, telemetry and
+//! shutdown.
 
 pub mod config;
 pub mod kafka;
+pub mod retry;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

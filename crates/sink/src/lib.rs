@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use distans_domain::enrich::Provenance;
 use distans_domain::{ReasonCode, Violation};
 use distans_runtime::kafka::{self, LagContext};
+use distans_runtime::retry::{retry, ErrorClass, RetryError, RetryPolicy};
 use distans_runtime::{now_ms, telemetry, Health, Settings};
 use distans_store::migrations::MigrateError;
 use distans_store::rows::{AnomalyRow, LineRow, OutOfRange};
@@ -177,23 +178,26 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         telemetry::serve(settings.sink.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
 
     let server = distans_store::client(&settings.clickhouse);
-    let mut backoff = Duration::from_millis(settings.sink.retry_initial_ms);
-    loop {
-        match prepare_clickhouse(&server, &settings).await {
-            Ok(applied) => {
-                tracing::info!(?applied, database = %settings.clickhouse.database, "clickhouse schema, views and reference data up to date");
-                break;
-            }
-            Err(error) if error.is_permanent() => return Err(error.into()),
-            Err(error) => {
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "clickhouse not reachable for migrations and reference data");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.cancelled() => return Ok(()),
-                }
-                backoff = (backoff * 2).min(Duration::from_millis(settings.sink.retry_max_ms));
-            }
+    let policy = RetryPolicy::until_stopped(
+        Duration::from_millis(settings.sink.retry_initial_ms),
+        Duration::from_millis(settings.sink.retry_max_ms),
+    );
+    let classify = |error: &MigrateError| {
+        if error.is_permanent() {
+            ErrorClass::Permanent
+        } else {
+            ErrorClass::Transient
         }
+    };
+    let on_retry = |error: &MigrateError, retry_in: Duration| {
+        tracing::warn!(%error, retry_in_ms = retry_in.as_millis() as u64, "clickhouse not reachable for migrations and reference data");
+    };
+    match retry(&policy, &shutdown, classify, on_retry, || prepare_clickhouse(&server, &settings)).await {
+        Ok(applied) => {
+            tracing::info!(?applied, database = %settings.clickhouse.database, "clickhouse schema, views and reference data up to date");
+        }
+        Err(RetryError::Permanent(error) | RetryError::GaveUp { error, .. }) => return Err(error.into()),
+        Err(RetryError::Stopped) => return Ok(()),
     }
     health.set_ready(true);
     metrics.clickhouse_up.set(1);

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use distans_runtime::retry::{retry, ErrorClass, RetryError, RetryPolicy};
 use distans_store::{is_data_error, Client, Row};
 use tokio_util::sync::CancellationToken;
 
@@ -16,8 +17,7 @@ pub struct Writer {
     client: Client,
     metrics: Metrics,
     health: Health,
-    retry_initial: Duration,
-    retry_max: Duration,
+    policy: RetryPolicy,
 }
 
 impl Writer {
@@ -28,7 +28,7 @@ impl Writer {
         retry_initial: Duration,
         retry_max: Duration,
     ) -> Writer {
-        Writer { client, metrics, health, retry_initial, retry_max }
+        Writer { client, metrics, health, policy: RetryPolicy::until_stopped(retry_initial, retry_max) }
     }
 
     /// Inserts `rows`, retrying transient failures until ClickHouse acks or
@@ -69,35 +69,40 @@ impl Writer {
         rows: &[R],
         stop: &CancellationToken,
     ) -> Result<Result<(), String>, Stopped> {
-        let mut backoff = self.retry_initial;
-        loop {
-            match distans_store::insert(&self.client, table, rows).await {
-                Ok(()) => {
-                    self.up(true);
-                    return Ok(Ok(()));
-                }
-                Err(error) if is_data_error(&error) => {
-                    self.up(true);
-                    tracing::warn!(%error, rows = rows.len(), "clickhouse rejected the data");
-                    return Ok(Err(error.to_string()));
-                }
-                Err(error) => {
-                    self.up(false);
-                    self.metrics.insert_retries.inc();
-                    tracing::warn!(%error, rows = rows.len(), retry_in_ms = backoff.as_millis() as u64,
-                        "clickhouse insert failed; retrying, no offset moves");
-                }
+        let on_retry = |error: &distans_store::Error, retry_in: Duration| {
+            self.up(false);
+            self.metrics.insert_retries.inc();
+            tracing::warn!(%error, rows = rows.len(), retry_in_ms = retry_in.as_millis() as u64,
+                "clickhouse insert failed; retrying, no offset moves");
+        };
+        let attempt = || distans_store::insert(&self.client, table, rows);
+        match retry(&self.policy, stop, classify, on_retry, attempt).await {
+            Ok(()) => {
+                self.up(true);
+                Ok(Ok(()))
             }
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = stop.cancelled() => return Err(Stopped),
+            Err(RetryError::Permanent(error)) => {
+                self.up(true);
+                tracing::warn!(%error, rows = rows.len(), "clickhouse rejected the data");
+                Ok(Err(error.to_string()))
             }
-            backoff = (backoff * 2).min(self.retry_max);
+            // No ceiling on elapsed time: an outage is waited out until the sink stops.
+            Err(RetryError::Stopped | RetryError::GaveUp { .. }) => Err(Stopped),
         }
     }
 
     fn up(&self, up: bool) {
         self.metrics.clickhouse_up.set(i64::from(up));
         self.health.set_ready(up);
+    }
+}
+
+/// Rows ClickHouse refused as bad data are permanent (isolated by
+/// bisection, then dead-lettered); everything else is an outage, retried.
+pub fn classify(error: &distans_store::Error) -> ErrorClass {
+    if is_data_error(error) {
+        ErrorClass::Permanent
+    } else {
+        ErrorClass::Transient
     }
 }
