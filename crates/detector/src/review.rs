@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::NaiveDate;
+use distans_runtime::shutdown::Ticks;
 use distans_store::review::{FarFromPeers, SameGroup};
 use distans_store::Client;
 use tokio_util::sync::CancellationToken;
@@ -128,15 +129,11 @@ pub async fn run(
 ) {
     // Finding id -> the amount at stake last published.
     let mut published: Option<HashMap<String, i64>> = None;
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
+    let reviewed = [PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id];
+    let mut ticks = Ticks::every(every, &shutdown);
+    while ticks.next().await {
         if published.is_none() {
-            match distans_store::review::published(&db, &[PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id]).await {
+            match distans_store::review::published(&db, &reviewed).await {
                 Ok(rows) => published = Some(rows.into_iter().collect()),
                 Err(error) => {
                     tracing::warn!(%error, "review: cannot read the findings already made; trying again");

@@ -94,13 +94,8 @@ fn out_of_range(e: OutOfRange) -> Violation {
 /// failed pass (ClickHouse down) is logged and done again at the next tick.
 async fn refresh_aggregates(db: &distans_store::Client, every: Duration, shutdown: &CancellationToken) {
     let mut refresher = aggregates::Refresher::default();
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
+    let mut ticks = distans_runtime::shutdown::Ticks::every(every, shutdown);
+    while ticks.next().await {
         let started = Instant::now();
         match refresher.pass(db).await {
             Ok(0) => {}
