@@ -364,7 +364,7 @@ impl Env {
         variables.insert("DISTANS__REPORTING__PROVIDER_GROUPS__5591000012".into(), "Nordvård".into());
         // The generated home regions, for `patient_not_resident`.
         for county in ["23", "19"] {
-            let home = distans_cli::generate::region_org_number(county);
+            let home = distans_synth::profile::region_org_number(county);
             variables.insert(format!("DISTANS__DETECTOR__RULES__HOME_REGIONS__{home}"), county.to_string());
         }
         variables.insert("DISTANS__NOTIFIER__HTTP_LISTEN".into(), format!("127.0.0.1:{}", self.notifier_http));

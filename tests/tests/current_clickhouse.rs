@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use distans_cli::panels::PANELS;
+use distans_report::panels::PANELS;
 use distans_store::views::VIEW_FILES;
 
 #[test]

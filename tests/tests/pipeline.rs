@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use distans_cli::generate::{self, Generated, Options};
-use distans_cli::{dead_letters, produce};
+use distans_cli::cmd::{dead_letters, produce};
 use distans_e2e::{http_get, metric, physical_rows, wait_for, wait_for_lines, Env};
+use distans_synth::generate::{self, Generated, Options};
 use distans_wire::frame;
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]

@@ -7,11 +7,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use distans_cli::answers::{self, Answer};
-use distans_cli::generate::{self, Options};
-use distans_cli::panels::Chart;
-use distans_cli::{listing, produce, register};
+use distans_cli::cmd::produce;
 use distans_e2e::{wait_for_lines, Env};
+use distans_files::listing;
+use distans_report::answers::{self, Answer};
+use distans_report::panels::Chart;
+use distans_synth::generate::{self, Options};
+use distans_synth::register;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 /// Västmanland: 20 % of a listed patient's cost on the health centre (default config).
@@ -182,7 +184,7 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     }
 
     // Cost per month: the generator's months.
-    let months = answers::answer(&db, &distans_cli::panels::PANELS[0], &buyer, 2025).await?;
+    let months = answers::answer(&db, &distans_report::panels::PANELS[0], &buyer, 2025).await?;
     let by_month: BTreeMap<String, i64> = (0..months.rows.len())
         .map(|r| (months.text(r, 0), months.number(r, "net_sek").unwrap_or_default() as i64 * 100))
         .collect();
@@ -360,8 +362,8 @@ async fn unit_costs(db: &distans_store::Client, buyer: &str) -> Result<Vec<UnitC
     .await
 }
 
-fn panel(id: &str) -> &'static distans_cli::panels::Panel {
-    distans_cli::panels::PANELS.iter().find(|p| p.id() == id).expect("a panel with that id")
+fn panel(id: &str) -> &'static distans_report::panels::Panel {
+    distans_report::panels::PANELS.iter().find(|p| p.id() == id).expect("a panel with that id")
 }
 
 /// Bars with a value above zero: what the chart must draw.

@@ -1,17 +1,13 @@
-//! `distans`: the operator's command.
+//! `distans`: the operator's command. The flags are defined here; each
+//! command is one `run` function in `distans_cli::cmd`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
-use distans_cli::poll::poll_until;
-use distans_cli::{answers, dead_letters, files, generate, grafana, listing, panels, produce, register, report};
-use distans_domain::money::Ore;
-use distans_domain::rules::{LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
+use distans_cli::cmd;
 use distans_runtime::Settings;
-use distans_store::queries;
 
 #[derive(Parser)]
 #[command(name = "distans", version, about = "Watch the invoices a region pays for digital out-of-county care")]
@@ -110,7 +106,7 @@ enum Command {
 #[derive(Subcommand)]
 enum ListingCommand {
     /// Import a register CSV as a new version for a home region (see
-    /// `distans_cli::listing` for the columns). Clear-text patient ids are
+    /// `distans_files::listing` for the columns). Clear-text patient ids are
     /// pseudonymised with pseudonym.key; all bad rows are reported and
     /// nothing is written if there is one.
     Import {
@@ -152,202 +148,24 @@ fn main() -> ExitCode {
 async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Generate { region, year, lines, seed, invalid_share, implausible_share, out, produce } => {
-            let profile = generate::region(&region).with_context(|| format!("unknown region {region}"))?;
-            let lines = lines.unwrap_or(profile.yearly_lines);
-            let mut options = generate::Options::new(&region, year, lines, seed, &settings.detector.rules);
-            options.invalid_share = invalid_share;
-            options.implausible_share = implausible_share;
-            let generated = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
-            let file = std::fs::File::create(&out).with_context(|| format!("cannot create {}", out.display()))?;
-            files::write_json_lines(&generated.lines, file)?;
-            let generated_register = register::generate(&generated, &options).map_err(anyhow::Error::msg)?;
-            let listing_path = sibling(&out, ".listing.csv");
-            let file = std::fs::File::create(&listing_path)
-                .with_context(|| format!("cannot create {}", listing_path.display()))?;
-            listing::write_clear_csv(&generated_register.listings, file)?;
-            let mut generated = generated;
-            generated.summary.listing = Some(generated_register.summary);
-            let summary_path = sibling(&out, ".summary.json");
-            std::fs::write(&summary_path, serde_json::to_string_pretty(&generated.summary)?)?;
-            let s = &generated.summary;
-            println!(
-                "generated {} lines for {} {} ({} valid, {} invalid, {} credit notes, net {}) -> {} and {}",
-                s.lines,
-                s.region,
-                s.year,
-                s.valid,
-                s.invalid,
-                s.credit_notes,
-                Ore(s.valid_net_amount_ore).whole_kronor(),
-                out.display(),
-                summary_path.display()
-            );
-            println!(
-                "listing register: {} people at {} health centres -> {}",
-                s.listing.as_ref().map_or(0, |l| l.listed_people),
-                s.listing.as_ref().map_or(0, |l| l.listed_mid_year_by_unit.len()),
-                listing_path.display()
-            );
-            if produce {
-                let produced = produce::produce_lines(&settings, &generated.lines, true).await?;
-                print_produced(&settings, produced);
-            }
+            let args =
+                cmd::generate::Args { region, year, lines, seed, invalid_share, implausible_share, out, produce };
+            cmd::generate::run(args, &settings).await
         }
-        Command::Produce { file, no_progress } => {
-            let lines = files::read_lines(&file)?;
-            let produced = produce::produce_lines(&settings, &lines, !no_progress).await?;
-            print_produced(&settings, produced);
-        }
+        Command::Produce { file, no_progress } => cmd::produce::run(&file, !no_progress, &settings).await,
         Command::Wait { lines, summary, written_since, timeout_secs } => {
-            let (lines, findings) = match (lines, summary) {
-                (Some(lines), _) => (lines, 0),
-                (None, Some(path)) => {
-                    let text =
-                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-                    let summary = serde_json::from_str::<generate::Summary>(&text)?;
-                    (summary.valid as u64, summary.expected_findings.values().sum::<usize>() as u64)
-                }
-                (None, None) => anyhow::bail!("give --lines or --summary"),
-            };
-            let client = distans_store::database(&settings.clickhouse);
-            let started = Instant::now();
-            let deadline = started + Duration::from_secs(timeout_secs);
-            let timed_out = |last: String| anyhow::anyhow!("timed out after {timeout_secs} s: {last}");
-            let count = poll_until(deadline, async || {
-                let count = queries::current_line_count(&client, written_since).await.unwrap_or(0);
-                if count >= lines {
-                    Ok(count)
-                } else {
-                    Err(format!("{count} of {lines} lines in ClickHouse"))
-                }
-            })
-            .await
-            .map_err(timed_out)?;
-            println!("{count} lines in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
-            // The findings a generated file should give (the anomalies it injected).
-            if findings > 0 {
-                let count = poll_until(deadline, async || {
-                    let count = queries::current_finding_count(&client).await.unwrap_or(0);
-                    if count >= findings {
-                        Ok(count)
-                    } else {
-                        Err(format!("{count} of {findings} findings in ClickHouse"))
-                    }
-                })
-                .await
-                .map_err(timed_out)?;
-                println!("{count} findings in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
-            }
-            // The aggregates that reports read: rebuilt by the sink as lines arrive.
-            let reviewed = [PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id];
-            poll_until(deadline, async || {
-                let fresh = queries::aggregates_fresh(&client).await.unwrap_or(false)
-                    && (settings.detector.review_interval_ms == 0
-                        || distans_store::review::caught_up(&client, &reviewed).await.unwrap_or(false));
-                if fresh {
-                    Ok(())
-                } else {
-                    Err("aggregates not up to date".to_string())
-                }
-            })
-            .await
-            .map_err(timed_out)?;
-            println!(
-                "aggregates (and the review's findings) up to date after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
+            cmd::wait::run(lines, summary.as_deref(), written_since, Duration::from_secs(timeout_secs), &settings).await
         }
         Command::Report { buyer, year, html } => {
-            let client = distans_store::database(&settings.clickhouse);
-            let (buyer, year) = answers::default_scope(&client, buyer.as_deref(), year).await?;
-            let all = answers::answer_all(&client, &buyer, year).await?;
-            print!("{}", answers::render_terminal(&all, &buyer, year));
-            let findings = queries::findings_by_rule(&client, Some(&buyer)).await?;
-            if !findings.is_empty() {
-                print!("\nWhat the rules mean (all years)\n{}", report::render_findings(&findings));
-            }
-            if let Some(path) = html {
-                let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-                std::fs::write(&path, answers::render_html(&all, &buyer, year, &now))
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                println!("\nHTML report: {}", path.display());
-            }
+            cmd::report::run(buyer.as_deref(), year, html.as_deref(), &settings).await
         }
         Command::Listing { command: ListingCommand::Import { file, county } } => {
-            if distans_domain::codes::COUNTY_NAMES.iter().all(|(code, _)| *code != county) {
-                anyhow::bail!("{county:?} is not an SCB county code");
-            }
-            let pseudonymiser = settings.pseudonymiser().ok();
-            let parsed = listing::read(&file, pseudonymiser.as_ref())?;
-            let client = distans_store::database(&settings.clickhouse);
-            let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-            let imported = distans_store::listing::import(
-                &client,
-                &county,
-                &name,
-                &parsed.sha256,
-                &parsed.listings,
-                distans_runtime::now_ms(),
-            )
-            .await?;
-            println!(
-                "imported listing register version {} for county {county}: {} periods, {} patients, {} health centres \
-                 (the sink rebuilds the aggregates now; without a running sink, run `distans refresh`)",
-                imported.import_id, imported.rows, imported.patients, imported.units
-            );
+            cmd::listing::run(&file, &county, &settings).await
         }
-        Command::Refresh => {
-            let client = distans_store::database(&settings.clickhouse);
-            let started = Instant::now();
-            let months = distans_store::aggregates::refresh_all(&client).await?;
-            println!("aggregates rebuilt: {months} months in {:.1} s", started.elapsed().as_secs_f64());
-        }
-        Command::Grafana => print!("{}", grafana::dashboard_file()),
-        Command::Panels => println!("{}", serde_json::to_string_pretty(&panels::PANELS)?),
-        Command::DeadLetters { list } => {
-            let topic = settings.topics.dead_letter.clone();
-            let letters =
-                tokio::task::spawn_blocking(move || dead_letters::read_all(&settings, &topic, Duration::from_secs(60)))
-                    .await??;
-            if list {
-                for l in &letters {
-                    println!(
-                        "{}/{}@{}\t{}\t{}",
-                        l.source_topic, l.source_partition, l.source_offset, l.reason_code, l.reason
-                    );
-                }
-            }
-            println!("{} dead letters", letters.len());
-            for (reason, count) in dead_letters::count_by_reason(&letters) {
-                println!("{count:>8}  {reason}");
-            }
-        }
-        Command::Migrate => {
-            let applied = distans_store::migrations::migrate(
-                &distans_store::client(&settings.clickhouse),
-                &settings.clickhouse.database,
-            )
-            .await?;
-            let views = distans_store::views::recreate(&distans_store::database(&settings.clickhouse)).await?;
-            println!("applied migrations: {applied:?}; views re-created: {views}");
-        }
+        Command::Refresh => cmd::refresh::run(&settings).await,
+        Command::Grafana => cmd::grafana::run(),
+        Command::Panels => cmd::panels::run(),
+        Command::DeadLetters { list } => cmd::dead_letters::run(list, settings).await,
+        Command::Migrate => cmd::migrate::run(&settings).await,
     }
-    Ok(())
-}
-
-/// `FILE` + `suffix`, beside `FILE`.
-fn sibling(out: &std::path::Path, suffix: &str) -> PathBuf {
-    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(suffix);
-    out.with_file_name(name)
-}
-
-fn print_produced(settings: &Settings, produced: produce::Produced) {
-    println!(
-        "produced {} records to {} in {:.1} s ({:.0} records/s)",
-        produced.records,
-        settings.topics.input,
-        produced.seconds,
-        produced.records as f64 / produced.seconds.max(1e-9)
-    );
 }

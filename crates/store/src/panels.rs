@@ -1,7 +1,7 @@
 //! The report panels' SQL: one query per question over the report views
 //! (`views/reports.sql`). The terminal report, the HTML report and the
 //! Grafana dashboard all run these (their titles and charts are
-//! `distans_cli::panels`), so they never disagree.
+//! `distans_report::panels`), so they never disagree.
 //!
 //! Queries use two variables, written as Grafana writes them: `${buyer}`
 //! (the home region's organisation number) and `${year}`. Amounts are

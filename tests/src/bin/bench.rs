@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use distans_cli::generate::{self, Options};
-use distans_cli::produce;
+use distans_cli::cmd::produce;
 use distans_domain::enrich::Provenance;
 use distans_e2e::{http_get, metric, wait_for, wait_for_lines, Env, TEST_KEY};
 use distans_ingester::{Processor, Routed};
+use distans_synth::generate::{self, Options};
 use distans_wire::Codec;
 
 fn rate(n: usize, seconds: f64) -> String {

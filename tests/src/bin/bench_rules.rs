@@ -5,12 +5,13 @@
 
 use std::time::Instant;
 
-use distans_cli::generate::{self, Options};
 use distans_domain::enrich::Provenance;
 use distans_domain::rules::RuleEngine;
 use distans_domain::validate::Context;
 use distans_domain::{validate_and_enrich, Pseudonymiser};
 use distans_e2e::TEST_KEY;
+use distans_synth::generate::{self, Options};
+use distans_synth::profile;
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -21,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     let total: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(3_000_000);
     let settings = distans_runtime::Settings::load_with_env(None, Some(Default::default()))?;
     let mut rules = settings.detector.rules.clone();
-    rules.home_regions.insert(generate::region_org_number("23"), "23".into());
+    rules.home_regions.insert(profile::region_org_number("23"), "23".into());
     // One generated region-year, enriched once; copies with other keys and
     // patients stand in for the other regions and years.
     let options = Options::new("23", 2025, 25_000, 7, &rules);

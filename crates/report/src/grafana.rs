@@ -13,6 +13,8 @@ use crate::panels::{Chart, PANELS};
 /// The data source uid the provisioning file gives.
 pub const DATASOURCE_UID: &str = "distans-clickhouse";
 
+/// The dashboard as JSON: the two variables (home region, visit year) and
+/// one Grafana panel per report panel, running the same SQL.
 pub fn dashboard() -> Value {
     let datasource = json!({ "type": "grafana-clickhouse-datasource", "uid": DATASOURCE_UID });
     let mut y = 0;

@@ -11,10 +11,13 @@ use chrono::{Days, NaiveDate};
 use distans_domain::{InvoiceLine, PatientId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
-use crate::generate::{new_patient, region, region_org_number, Generated, Options};
-use crate::listing::ClearListing;
+use distans_files::listing::ClearListing;
+
+use crate::error::Error;
+use crate::generate::{Generated, Options};
+use crate::profile::{new_patient, region, region_org_number, REGIONS};
+use crate::summary::RegisterSummary;
 
 /// Share of patients with digital contacts who are not listed.
 const UNLISTED_SHARE: f64 = 0.06;
@@ -35,27 +38,7 @@ const UNITS: [(&str, &str, &str, bool); 8] = [
     ("HC0008", "Läkarhuset Sjöstaden", "Läkarhuset", true),
 ];
 
-/// What the register implies for the generated year's valid lines.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegisterSummary {
-    pub home_county: String,
-    pub rows: usize,
-    pub listed_people: usize,
-    /// Valid lines whose patient is listed on the visit date, and the rest.
-    pub listed_lines: usize,
-    pub unlisted_lines: usize,
-    /// Net amount of valid lines per listing unit HSA-id ("" = unlisted),
-    /// credit notes negative, öre.
-    pub net_by_unit: BTreeMap<String, i64>,
-    /// Contacts (credit notes negative) per listing unit ("" = unlisted).
-    pub contacts_by_unit: BTreeMap<String, i64>,
-    /// Contacts per invoicing provider and listing unit, keyed
-    /// `"<provider org number> <unit HSA-id>"` (listed lines only).
-    pub contacts_by_provider_and_unit: BTreeMap<String, i64>,
-    /// People listed on 1 July of the year per unit.
-    pub listed_mid_year_by_unit: BTreeMap<String, usize>,
-}
-
+/// The register and what it implies.
 #[derive(Debug, Clone)]
 pub struct GeneratedRegister {
     pub listings: Vec<ClearListing>,
@@ -68,11 +51,16 @@ fn unit_hsa_id(county: &str, local: &str) -> String {
 }
 
 /// The register for `generated` (same seed, same register).
-pub fn generate(generated: &Generated, options: &Options) -> Result<GeneratedRegister, String> {
-    let profile = region(&options.county_code).ok_or("no region profile")?;
+/// Errors: [`Error::UnknownRegion`] or [`Error::YearOutOfRange`] for
+/// options [`crate::generate::generate`] would also refuse.
+pub fn generate(generated: &Generated, options: &Options) -> Result<GeneratedRegister, Error> {
+    let profile = region(&options.county_code).ok_or_else(|| Error::UnknownRegion {
+        county: options.county_code.clone(),
+        known: REGIONS.iter().map(|r| r.county_code).collect::<Vec<_>>().join(", "),
+    })?;
     let county = profile.county_code;
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x4c49_5354);
-    let year_start = NaiveDate::from_ymd_opt(options.year, 1, 1).ok_or("year out of range")?;
+    let year_start = NaiveDate::from_ymd_opt(options.year, 1, 1).ok_or(Error::YearOutOfRange)?;
     let org = region_org_number(county);
     let unit = |i: usize| {
         let (local, name, group, private) = UNITS[i];

@@ -8,21 +8,7 @@ use std::path::Path;
 use distans_domain::InvoiceLine;
 use serde_json::{Map, Value};
 
-/// A row that is not an invoice line, with its 1-based line number.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct RowError {
-    pub line: usize,
-    pub message: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("{} bad row(s) in {path}:\n  {}", .errors.len(), .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
-    Rows { path: String, errors: Vec<RowError> },
-}
+use crate::errors::{ReadError, RowError};
 
 const MAX_REPORTED: usize = 20;
 

@@ -1,5 +1,6 @@
-//! Sending invoice lines to Kafka in the wire format.
+//! `distans produce`: sending invoice lines to Kafka in the wire format.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use distans_domain::InvoiceLine;
@@ -13,6 +14,7 @@ use rdkafka::producer::FutureRecord;
 /// Records awaiting the broker's ack, at most.
 const MAX_IN_FLIGHT: usize = 10_000;
 
+/// What was sent: records acknowledged, and the seconds it took.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Produced {
     pub records: usize,
@@ -77,4 +79,24 @@ pub async fn send(
         );
     }
     Ok(Produced { records: total, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// `distans produce FILE`: reads a JSON-lines or CSV invoice file (all rows
+/// good or nothing sent) and sends it to the input topic.
+pub async fn run(file: &Path, progress: bool, settings: &Settings) -> anyhow::Result<()> {
+    let lines = distans_files::invoices::read_lines(file)?;
+    let produced = produce_lines(settings, &lines, progress).await?;
+    print_produced(settings, produced);
+    Ok(())
+}
+
+/// Prints how many records went to the input topic, and how fast.
+pub fn print_produced(settings: &Settings, produced: Produced) {
+    println!(
+        "produced {} records to {} in {:.1} s ({:.0} records/s)",
+        produced.records,
+        settings.topics.input,
+        produced.seconds,
+        produced.records as f64 / produced.seconds.max(1e-9)
+    );
 }

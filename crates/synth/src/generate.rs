@@ -17,50 +17,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-/// A home region the generator knows.
-#[derive(Debug, Clone, Copy)]
-pub struct Region {
-    pub county_code: &'static str,
-    pub name: &'static str,
-    /// Invoiced contacts in a year (seed figures where the papers give them).
-    pub yearly_lines: usize,
-    pub municipalities: &'static [&'static str],
-}
-
-pub const REGIONS: [Region; 3] = [
-    Region {
-        county_code: "23",
-        name: "Region Jämtland Härjedalen",
-        yearly_lines: 23_000,
-        municipalities: &["2303", "2305", "2309", "2313", "2321", "2326", "2361", "2380"],
-    },
-    Region {
-        county_code: "25",
-        name: "Region Norrbotten",
-        yearly_lines: 25_812,
-        municipalities: &[
-            "2505", "2506", "2510", "2513", "2514", "2518", "2521", "2523", "2560", "2580", "2581", "2582", "2583",
-            "2584",
-        ],
-    },
-    Region {
-        county_code: "19",
-        name: "Region Västmanland",
-        yearly_lines: 20_000,
-        municipalities: &["1904", "1907", "1960", "1961", "1962", "1980", "1981", "1982", "1983", "1984"],
-    },
-];
-
-pub fn region(county_code: &str) -> Option<Region> {
-    REGIONS.iter().copied().find(|r| r.county_code == county_code)
-}
-
-/// A synthetic, Luhn-valid organisation number for a region: `2321000` +
-/// county code + check digit.
-pub fn region_org_number(county_code: &str) -> String {
-    let body = format!("2321000{county_code}");
-    format!("{body}{}", luhn_check_digit(&body))
-}
+use crate::error::Error;
+use crate::profile::{new_patient, pick_weighted, region, region_org_number, Patient, REGIONS};
+use crate::summary::Summary;
 
 /// The two regions where most digital providers are established.
 const SELLERS: [(&str, &str); 2] = [("04", "Region Sörmland"), ("06", "Region Jönköpings län")];
@@ -92,20 +51,6 @@ pub const OUTLIER_MIN_LINES: usize = 3_000;
 const PROFESSIONS: [(&str, f64); 6] =
     [("LK", 0.67), ("SJ", 0.18), ("FT", 0.10), ("PS", 0.03), ("PT", 0.01), ("HK", 0.01)];
 
-/// Age groups by Norrbotten's 2020 table (contacts per group), as
-/// (lowest age, highest age, weight).
-const AGE_GROUPS: [(u32, u32, f64); 7] = [
-    (0, 6, 1597.0),
-    (7, 18, 3245.0),
-    (19, 39, 12927.0),
-    (40, 64, 6764.0),
-    (65, 74, 1050.0),
-    (75, 84, 214.0),
-    (85, 99, 15.0),
-];
-
-/// Women use the services about twice as often as men (seed 001).
-const FEMALE_SHARE: f64 = 0.65;
 const REFERRAL_SHARE: f64 = 0.12;
 const CREDIT_NOTE_SHARE: f64 = 0.005;
 const DIAGNOSES: [&str; 10] = ["J06.9", "R05", "N39.0", "L30.9", "H10.9", "B34.9", "M54.5", "J02.9", "Z76.0", "R51"];
@@ -209,6 +154,8 @@ impl ImplausibleKind {
     ];
 }
 
+/// What to generate: region (SCB county code), visit year, number of lines,
+/// seed, and the shares (0 to 1) of invalid and implausible lines.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub county_code: String,
@@ -241,32 +188,7 @@ impl Options {
     }
 }
 
-/// What was generated, for checking the pipeline's results against.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Summary {
-    pub region: String,
-    pub buyer_org_number: String,
-    pub year: i32,
-    pub seed: u64,
-    pub lines: usize,
-    pub valid: usize,
-    pub invalid: usize,
-    pub invalid_by_reason: BTreeMap<String, usize>,
-    pub implausible_by_kind: BTreeMap<String, usize>,
-    /// Findings the detector should make, by rule id: exactly these.
-    pub expected_findings: BTreeMap<String, usize>,
-    pub credit_notes: usize,
-    /// Sum of net amounts of the valid lines, credit notes negative, öre.
-    pub valid_net_amount_ore: i64,
-    /// Invoices minus credit notes, in contacts, of the valid lines.
-    pub valid_contacts: i64,
-    /// Valid net amount per visit month (`YYYY-MM`), öre.
-    pub valid_net_by_month: BTreeMap<String, i64>,
-    /// The listing register written beside the lines, and what it implies.
-    #[serde(default)]
-    pub listing: Option<crate::register::RegisterSummary>,
-}
-
+/// The lines, in order, with their summary.
 #[derive(Debug, Clone)]
 pub struct Generated {
     pub lines: Vec<InvoiceLine>,
@@ -275,73 +197,22 @@ pub struct Generated {
     pub invalid: Vec<bool>,
 }
 
-pub(crate) struct Patient {
-    pub(crate) id: String,
-    birth: NaiveDate,
-    municipality: &'static str,
-    female: bool,
-}
-
-fn pick_weighted<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) -> &'a T {
-    let total: f64 = items.iter().map(|(_, w)| w).sum();
-    let mut x = rng.random::<f64>() * total;
-    for (item, weight) in items {
-        if x < *weight {
-            return item;
-        }
-        x -= weight;
-    }
-    &items[items.len() - 1].0
-}
-
-pub(crate) fn personnummer(rng: &mut ChaCha8Rng, birth: NaiveDate, female: bool, samordning: bool) -> String {
-    let day = birth.day() + if samordning { 60 } else { 0 };
-    let serial = rng.random_range(0..100u32);
-    let sex_digit = {
-        let d = rng.random_range(0..5u32) * 2;
-        if female {
-            d
-        } else {
-            d + 1
-        }
-    };
-    let body = format!("{:02}{:02}{:02}{:02}{}", birth.year() % 100, birth.month(), day, serial, sex_digit);
-    format!("{}{body}{}", birth.year() / 100, luhn_check_digit(&body))
-}
-
-pub(crate) fn new_patient(rng: &mut ChaCha8Rng, region: &Region, year: i32) -> Patient {
-    let groups: Vec<((u32, u32), f64)> = AGE_GROUPS.iter().map(|(lo, hi, w)| ((*lo, *hi), *w)).collect();
-    let (lo, hi) = *pick_weighted(rng, &groups);
-    let age = rng.random_range(lo..=hi);
-    // Born before the year starts, so that no visit precedes the birth.
-    let new_year = NaiveDate::from_ymd_opt(year, 1, 1).expect("1 January exists");
-    let birth = new_year
-        .checked_sub_days(Days::new(u64::from(age) * 365 + rng.random_range(1..365u64)))
-        .expect("a birth date after year 0");
-    let female = rng.random_bool(FEMALE_SHARE);
-    let samordning = rng.random_bool(0.01);
-    Patient {
-        id: personnummer(rng, birth, female, samordning),
-        birth,
-        municipality: region.municipalities[rng.random_range(0..region.municipalities.len())],
-        female,
-    }
-}
-
 fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
     let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
     NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.pred_opt()).expect("valid month")
 }
 
 /// Generates `options.lines` lines (credit notes included) for the region's year.
-pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, String> {
+/// Errors: an unknown region, a share outside 0 to 0.5, or a profession or
+/// tariff missing from `tariffs` ([`Error`]).
+pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Error> {
     let region = region(&options.county_code).ok_or_else(|| {
         let known: Vec<&str> = REGIONS.iter().map(|r| r.county_code).collect();
-        format!("no region profile for county {:?}; known: {}", options.county_code, known.join(", "))
+        Error::UnknownRegion { county: options.county_code.clone(), known: known.join(", ") }
     })?;
     for (name, share) in [("invalid share", options.invalid_share), ("implausible share", options.implausible_share)] {
         if !(0.0..=0.5).contains(&share) {
-            return Err(format!("{name} must be between 0 and 0.5, got {share}"));
+            return Err(Error::ShareOutOfRange { name, share });
         }
     }
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
@@ -371,7 +242,7 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         seed: options.seed,
         ..Summary::default()
     };
-    let start = NaiveDate::from_ymd_opt(options.year, 1, 1).ok_or("year out of range")?;
+    let start = NaiveDate::from_ymd_opt(options.year, 1, 1).ok_or(Error::YearOutOfRange)?;
     let days_in_year = if NaiveDate::from_ymd_opt(options.year, 2, 29).is_some() { 366 } else { 365 };
 
     let mut invoice_id_for = |seller: usize, year: i32, month: u32, credit: bool| -> (String, i32) {
@@ -393,8 +264,7 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         let provider_index = rng.random_range(0..PROVIDERS.len());
         let provider = &PROVIDERS[provider_index];
         let profession = *pick_weighted(&mut rng, &PROFESSIONS);
-        let class =
-            tariffs.class_of(profession).ok_or_else(|| format!("profession {profession} not in the tariff table"))?;
+        let class = tariffs.class_of(profession).ok_or_else(|| Error::UnknownProfession(profession.to_string()))?;
         // One contact per patient, profession and day: the rest of the same
         // day would be a finding nobody injected.
         let patient_index = patients.iter().position(|p| std::ptr::eq(p, patient)).unwrap_or(0);
@@ -409,7 +279,7 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
             }
         };
         let price =
-            tariffs.price(class, visit_date).ok_or_else(|| format!("no {} tariff on {visit_date}", class.as_str()))?;
+            tariffs.price(class, visit_date).ok_or(Error::NoTariffOn { class: class.as_str(), date: visit_date })?;
         let age = visit_date.years_since(patient.birth).unwrap_or(0);
         let fee = if (20..85).contains(&age) && rng.random_bool(0.3) { 10_000 } else { 0 };
         let (invoice_id, line_number) = invoice_id_for(provider.seller, visit_date.year(), visit_date.month(), false);
@@ -574,7 +444,7 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
         let org = &providers[3];
         for week in 0..options.psychologist_limit + 2 {
             let visit_date = start + Days::new(7 * week as u64);
-            let price = tariffs.price(TariffClass::Psychologist, visit_date).ok_or("no psychologist tariff")?;
+            let price = tariffs.price(TariffClass::Psychologist, visit_date).ok_or(Error::NoTariff("psychologist"))?;
             let (invoice_id, line_number) =
                 invoice_id_for(provider.seller, visit_date.year(), visit_date.month(), false);
             let mut line = own_choice_contact(&patient, provider, org, "PS", visit_date, price);
@@ -595,7 +465,7 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Strin
             let patient = new_patient(&mut rng, &region, options.year);
             let mut visit_date = start + Days::new(rng.random_range(0..8u64));
             while visit_date.year() == options.year {
-                let price = tariffs.price(TariffClass::Physician, visit_date).ok_or("no physician tariff")?;
+                let price = tariffs.price(TariffClass::Physician, visit_date).ok_or(Error::NoTariff("physician"))?;
                 let (invoice_id, line_number) =
                     invoice_id_for(OUTLIER.seller, visit_date.year(), visit_date.month(), false);
                 let mut line = own_choice_contact(&patient, &OUTLIER, &org, "LK", visit_date, price);

@@ -1,4 +1,5 @@
-//! Reading the dead-letter topic from the start, for operators and tests.
+//! `distans dead-letters`: reading the dead-letter topic from the start,
+//! for operators and tests.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -59,4 +60,21 @@ pub fn count_by_reason(letters: &[DeadLetter]) -> BTreeMap<String, usize> {
         *counts.entry(letter.reason_code.clone()).or_default() += 1;
     }
     counts
+}
+
+/// Counts the dead-letter topic's records by reason (with `list`, prints
+/// each first: source position, reason code, reason). Reads for at most 60 s.
+pub async fn run(list: bool, settings: Settings) -> anyhow::Result<()> {
+    let topic = settings.topics.dead_letter.clone();
+    let letters = tokio::task::spawn_blocking(move || read_all(&settings, &topic, Duration::from_secs(60))).await??;
+    if list {
+        for l in &letters {
+            println!("{}/{}@{}\t{}\t{}", l.source_topic, l.source_partition, l.source_offset, l.reason_code, l.reason);
+        }
+    }
+    println!("{} dead letters", letters.len());
+    for (reason, count) in count_by_reason(&letters) {
+        println!("{count:>8}  {reason}");
+    }
+    Ok(())
 }

@@ -11,6 +11,30 @@ use serde_json::Value;
 
 use crate::panels::{Chart, Panel, PANELS};
 
+/// Why the regions' questions could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// ClickHouse refused or failed a panel's query.
+    #[error("panel {panel}")]
+    Panel {
+        panel: String,
+        #[source]
+        source: distans_store::Error,
+    },
+    /// ClickHouse could not list the regions and years in the data.
+    #[error(transparent)]
+    Store(#[from] distans_store::Error),
+    /// No aggregated lines at all, so no region to default to.
+    #[error("no aggregated lines in ClickHouse yet")]
+    NoData,
+    /// Several home regions in the data and none chosen (their org numbers).
+    #[error("several regions in the data ({0}); choose one with --buyer")]
+    SeveralRegions(String),
+    /// The chosen region has no aggregated lines (its org number).
+    #[error("no aggregated lines for {0}")]
+    NoLinesFor(String),
+}
+
 /// A panel's result: column names and rows of JSON values.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -35,6 +59,7 @@ impl Answer {
         }
     }
 
+    /// A cell as text: strings as they are, NULL or missing as "–".
     pub fn text(&self, row: usize, column: usize) -> String {
         match self.rows.get(row).and_then(|r| r.get(column)) {
             Some(Value::String(s)) => s.clone(),
@@ -44,31 +69,40 @@ impl Answer {
     }
 }
 
-/// Runs one panel for a region and year.
-pub async fn answer(db: &Client, panel: &Panel, buyer: &str, year: i32) -> anyhow::Result<Answer> {
+/// Runs one panel for a region (`buyer`: the home region's 10-digit
+/// organisation number) and visit year. Errors: [`Error::Store`] when
+/// ClickHouse fails the query.
+pub async fn answer(db: &Client, panel: &Panel, buyer: &str, year: i32) -> Result<Answer, Error> {
     let rows = distans_store::panels::run(db, panel.query, buyer, year).await?;
     Ok(Answer { panel: *panel, columns: rows.columns, rows: rows.rows })
 }
 
-/// Every panel, in order.
-pub async fn answer_all(db: &Client, buyer: &str, year: i32) -> anyhow::Result<Vec<Answer>> {
+/// Every panel of [`PANELS`], in order. Errors: [`Error::Panel`] naming
+/// the first panel whose query failed.
+pub async fn answer_all(db: &Client, buyer: &str, year: i32) -> Result<Vec<Answer>, Error> {
     let mut answers = Vec::with_capacity(PANELS.len());
     for panel in &PANELS {
-        answers.push(answer(db, panel, buyer, year).await.map_err(|e| e.context(format!("panel {}", panel.id())))?);
+        let rows = distans_store::panels::run(db, panel.query, buyer, year)
+            .await
+            .map_err(|source| Error::Panel { panel: panel.id().to_string(), source })?;
+        answers.push(Answer { panel: *panel, columns: rows.columns, rows: rows.rows });
     }
     Ok(answers)
 }
 
 /// The region and year to report when not given: the only region in the
-/// data (an error if there are several), and its latest visit year.
-pub async fn default_scope(db: &Client, buyer: Option<&str>, year: Option<i32>) -> anyhow::Result<(String, i32)> {
+/// data, and its latest visit year. Returns (organisation number, year).
+/// Errors: [`Error::NoData`], [`Error::SeveralRegions`] when no `buyer` is
+/// given, [`Error::NoLinesFor`] when the region has no data, or
+/// [`Error::Store`].
+pub async fn default_scope(db: &Client, buyer: Option<&str>, year: Option<i32>) -> Result<(String, i32), Error> {
     let scopes = distans_store::panels::scopes(db).await?;
     let buyers: std::collections::BTreeSet<&str> = scopes.iter().map(|(b, _)| b.as_str()).collect();
     let buyer = match buyer {
         Some(b) => b.to_string(),
         None if buyers.len() == 1 => buyers.iter().next().map(|b| b.to_string()).unwrap_or_default(),
-        None if buyers.is_empty() => anyhow::bail!("no aggregated lines in ClickHouse yet"),
-        None => anyhow::bail!("several regions in the data ({}); choose one with --buyer", itertools_join(&buyers)),
+        None if buyers.is_empty() => return Err(Error::NoData),
+        None => return Err(Error::SeveralRegions(itertools_join(&buyers))),
     };
     let year = match year {
         Some(y) => y,
@@ -77,7 +111,7 @@ pub async fn default_scope(db: &Client, buyer: Option<&str>, year: Option<i32>) 
             .filter(|(b, _)| *b == buyer)
             .map(|(_, y)| *y)
             .max()
-            .ok_or_else(|| anyhow::anyhow!("no aggregated lines for {buyer}"))?,
+            .ok_or_else(|| Error::NoLinesFor(buyer.clone()))?,
     };
     Ok((buyer, year))
 }

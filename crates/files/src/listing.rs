@@ -27,7 +27,7 @@ use distans_domain::{PatientId, Pseudonymiser, Sex};
 use distans_store::rows::clickhouse_time::days_since_epoch;
 use sha2::{Digest, Sha256};
 
-use crate::files::{ReadError, RowError};
+use crate::errors::{ReadError, RowError};
 
 pub use distans_store::listing::{Imported, Listing};
 

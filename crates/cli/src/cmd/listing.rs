@@ -1,0 +1,34 @@
+//! `distans listing import`: a register CSV as a new version of a home
+//! region's listing register.
+
+use std::path::Path;
+
+use distans_runtime::Settings;
+
+/// Reads and pseudonymises `file` (columns: `distans_files::listing`), then
+/// imports it for `county` (SCB county code). Errors: an unknown county,
+/// every bad row (nothing written), or ClickHouse's error.
+pub async fn run(file: &Path, county: &str, settings: &Settings) -> anyhow::Result<()> {
+    if distans_domain::codes::COUNTY_NAMES.iter().all(|(code, _)| *code != county) {
+        anyhow::bail!("{county:?} is not an SCB county code");
+    }
+    let pseudonymiser = settings.pseudonymiser().ok();
+    let parsed = distans_files::listing::read(file, pseudonymiser.as_ref())?;
+    let client = distans_store::database(&settings.clickhouse);
+    let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let imported = distans_store::listing::import(
+        &client,
+        county,
+        &name,
+        &parsed.sha256,
+        &parsed.listings,
+        distans_runtime::now_ms(),
+    )
+    .await?;
+    println!(
+        "imported listing register version {} for county {county}: {} periods, {} patients, {} health centres \
+         (the sink rebuilds the aggregates now; without a running sink, run `distans refresh`)",
+        imported.import_id, imported.rows, imported.patients, imported.units
+    );
+    Ok(())
+}

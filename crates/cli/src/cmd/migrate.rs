@@ -1,0 +1,13 @@
+//! `distans migrate`: ClickHouse migrations applied and views re-created.
+
+use distans_runtime::Settings;
+
+/// Applies the migrations not yet applied, re-creates the views, and prints both.
+pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let applied =
+        distans_store::migrations::migrate(&distans_store::client(&settings.clickhouse), &settings.clickhouse.database)
+            .await?;
+    let views = distans_store::views::recreate(&distans_store::database(&settings.clickhouse)).await?;
+    println!("applied migrations: {applied:?}; views re-created: {views}");
+    Ok(())
+}

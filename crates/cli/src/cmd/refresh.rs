@@ -1,0 +1,14 @@
+//! `distans refresh`: every month of the aggregates rebuilt now.
+
+use std::time::Instant;
+
+use distans_runtime::Settings;
+
+/// Rebuilds every month and prints how many, and how long it took.
+pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let client = distans_store::database(&settings.clickhouse);
+    let started = Instant::now();
+    let months = distans_store::aggregates::refresh_all(&client).await?;
+    println!("aggregates rebuilt: {months} months in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! `distans wait`: until ClickHouse holds the lines (and the findings a
+//! generated file should give), and the aggregates are up to date.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use distans_domain::rules::{LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
+use distans_runtime::Settings;
+use distans_store::queries;
+use distans_synth::summary::Summary;
+
+use crate::poll::poll_until;
+
+/// Waits for `lines` distinct lines (written at or after `written_since`,
+/// Unix seconds), or for the valid lines and expected findings of a
+/// generator `summary`; then for fresh aggregates (and, when the detector
+/// reviews, its review). Errors: "timed out after N s" with what was missing.
+pub async fn run(
+    lines: Option<u64>,
+    summary: Option<&Path>,
+    written_since: Option<u32>,
+    timeout: Duration,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let (lines, findings) = match (lines, summary) {
+        (Some(lines), _) => (lines, 0),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let summary = serde_json::from_str::<Summary>(&text)?;
+            (summary.valid as u64, summary.expected_findings.values().sum::<usize>() as u64)
+        }
+        (None, None) => anyhow::bail!("give --lines or --summary"),
+    };
+    let client = distans_store::database(&settings.clickhouse);
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let timeout_secs = timeout.as_secs();
+    let timed_out = |last: String| anyhow::anyhow!("timed out after {timeout_secs} s: {last}");
+    let count = poll_until(deadline, async || {
+        let count = queries::current_line_count(&client, written_since).await.unwrap_or(0);
+        if count >= lines {
+            Ok(count)
+        } else {
+            Err(format!("{count} of {lines} lines in ClickHouse"))
+        }
+    })
+    .await
+    .map_err(timed_out)?;
+    println!("{count} lines in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
+    // The findings a generated file should give (the anomalies it injected).
+    if findings > 0 {
+        let count = poll_until(deadline, async || {
+            let count = queries::current_finding_count(&client).await.unwrap_or(0);
+            if count >= findings {
+                Ok(count)
+            } else {
+                Err(format!("{count} of {findings} findings in ClickHouse"))
+            }
+        })
+        .await
+        .map_err(timed_out)?;
+        println!("{count} findings in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
+    }
+    // The aggregates that reports read: rebuilt by the sink as lines arrive.
+    let reviewed = [PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id];
+    poll_until(deadline, async || {
+        let fresh = queries::aggregates_fresh(&client).await.unwrap_or(false)
+            && (settings.detector.review_interval_ms == 0
+                || distans_store::review::caught_up(&client, &reviewed).await.unwrap_or(false));
+        if fresh {
+            Ok(())
+        } else {
+            Err("aggregates not up to date".to_string())
+        }
+    })
+    .await
+    .map_err(timed_out)?;
+    println!("aggregates (and the review's findings) up to date after {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
