@@ -103,7 +103,7 @@ pub async fn import(
             import_id,
             home_county,
             file_name,
-            file_sha256: file_sha256,
+            file_sha256,
             rows: imported.rows,
             patients: imported.patients,
             units: imported.units,
