@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use chrono::{NaiveDate, Timelike};
 use sha2::{Digest, Sha256};
 
-use super::windows::Grouping;
 use super::{finding_id, Finding, Judged, Judgement, Rule, RuleSettings, DOUBLE_INVOICING, RULES};
 use crate::{EnrichedLine, InvoiceType};
 
@@ -18,6 +17,14 @@ fn short_hash(parts: &[&str]) -> u64 {
     }
     let digest = hasher.finalize();
     u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
+}
+
+/// Which sorted group of contacts a contact joins.
+pub(super) enum Grouping {
+    /// Contacts of one patient with one profession (hash of both).
+    Profession(u64),
+    /// Psychologist contacts of one patient (the pseudonym as 128 bits).
+    Psychologist(u128),
 }
 
 /// What the stateful rules remember of one invoice line, kept small: the

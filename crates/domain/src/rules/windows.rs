@@ -5,16 +5,8 @@
 //! window ending at its visit date decides whether it is over the limit, so
 //! an early visit that arrives late can push later contacts over it.
 
-use super::engine::RuleEngine;
+use super::engine::{Grouping, RuleEngine};
 use super::{Finding, CONTACT_BURST, EXCESSIVE_PSYCHOLOGIST, SAME_DAY_REPEAT};
-
-/// Which sorted group of contacts a contact joins.
-pub(super) enum Grouping {
-    /// Contacts of one patient with one profession (hash of both).
-    Profession(u64),
-    /// Psychologist contacts of one patient (the pseudonym as 128 bits).
-    Psychologist(u128),
-}
 
 impl RuleEngine {
     /// Inserts contact `index` into its group, keeping the group sorted by visit.
