@@ -28,19 +28,80 @@ fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
 }
 
-/// Polls `check` every 100 ms until it returns `Ok(true)` or `timeout` passes.
-pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
-    let mut last_error = None;
-    while Instant::now() < deadline {
-        match check() {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) => last_error = Some(e),
+/// How often [`poll_until`] and [`poll_until_blocking`] look again.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Waits for a condition: runs `check` every [`POLL_INTERVAL`] until it
+/// returns `Ok`, and returns that value. An `Err` means "not yet" and says
+/// why; once `timeout` has passed, the wait fails with what it waited for
+/// and the last such error:
+/// "timed out after 300s waiting for the second copy to be written (last:
+/// distans_sink_rows_inserted_total is 2980, want at least 3000)".
+pub async fn poll_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let deadline = Deadline::after(what, timeout);
+    loop {
+        if let Some(settled) = deadline.settles(check().await) {
+            return settled;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(POLL_INTERVAL).await;
     }
-    bail!("timed out after {timeout:?} waiting for {what}; last error: {last_error:?}")
+}
+
+/// [`poll_until`] for code outside an async runtime (starting processes):
+/// the same waiting, with the thread asleep in between.
+pub fn poll_until_blocking<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let deadline = Deadline::after(what, timeout);
+    loop {
+        if let Some(settled) = deadline.settles(check()) {
+            return settled;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// The end of a wait, and what a timeout says.
+struct Deadline<'a> {
+    what: &'a str,
+    timeout: Duration,
+    at: Instant,
+}
+
+impl Deadline<'_> {
+    fn after(what: &str, timeout: Duration) -> Deadline<'_> {
+        Deadline { what, timeout, at: Instant::now() + timeout }
+    }
+
+    /// What one look settles: the value when the condition holds, the
+    /// timeout with the last reason it did not once the time is up, else
+    /// nothing yet (`None`: look again).
+    fn settles<T>(&self, looked: anyhow::Result<T>) -> Option<anyhow::Result<T>> {
+        match looked {
+            Ok(value) => Some(Ok(value)),
+            Err(_) if Instant::now() < self.at => None,
+            Err(last) => Some(Err(anyhow::anyhow!(
+                "timed out after {:?} waiting for {} (last: {last:#})",
+                self.timeout,
+                self.what
+            ))),
+        }
+    }
+}
+
+/// Fails, saying what it read, unless the un-labelled metric `name` on the
+/// `/metrics` page at `port` is at least `at_least` (a missing one is 0).
+pub fn metric_at_least(port: u16, name: &str, at_least: f64) -> anyhow::Result<()> {
+    let (_, page) = http_get(port, "/metrics")?;
+    let value = metric(&page, name).unwrap_or(0.0);
+    anyhow::ensure!(value >= at_least, "{name} is {value}, want at least {at_least}");
+    Ok(())
 }
 
 /// The directory of this build's binaries: tests run from `target/<profile>/deps`.
@@ -100,11 +161,12 @@ impl Process {
         mut ready: impl FnMut() -> bool,
     ) -> anyhow::Result<Process> {
         let mut process = Process::spawn(name, command, log)?;
-        wait_for(&format!("{name} to be ready"), timeout, || {
+        poll_until_blocking(&format!("{name} to be ready"), timeout, || {
             if !process.is_running() {
                 bail!("{name} exited\n{}", process.log_tail(30));
             }
-            Ok(ready())
+            anyhow::ensure!(ready(), "{name} is not ready yet");
+            Ok(())
         })?;
         Ok(process)
     }
@@ -135,12 +197,11 @@ impl Process {
     pub fn terminate(&mut self, grace: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
         let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let exited = poll_until_blocking(&format!("{} to exit", self.name), grace, || {
+            child.try_wait()?.context("still running")
+        });
+        if let Ok(status) = exited {
+            return status.code();
         }
         let _ = child.kill();
         child.wait().ok().and_then(|s| s.code())
@@ -424,19 +485,25 @@ pub async fn findings_by_rule(client: &distans_store::Client) -> anyhow::Result<
 
 /// Waits until ClickHouse holds `lines` distinct lines.
 pub async fn wait_for_lines(client: &distans_store::Client, lines: u64, timeout: Duration) -> anyhow::Result<Totals> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let current = totals(client).await;
-        if let Ok(t) = current {
-            if t.lines >= lines {
-                return Ok(t);
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {timeout:?}: ClickHouse holds {current:?}, want {lines} lines");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll_until(&format!("ClickHouse to hold {lines} lines"), timeout, async || {
+        let current = totals(client).await?;
+        anyhow::ensure!(current.lines >= lines, "ClickHouse holds {current:?}");
+        Ok(current)
+    })
+    .await
+}
+
+/// Waits until the aggregates the reports read are fresh.
+pub async fn wait_for_fresh_aggregates(
+    client: &distans_store::Client,
+    what: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    poll_until(what, timeout, async || {
+        anyhow::ensure!(distans_store::queries::aggregates_fresh(client).await?, "the aggregates are not fresh yet");
+        Ok(())
+    })
+    .await
 }
 
 /// A webhook on loopback for the notifier: answers `statuses` in turn (then
@@ -476,5 +543,44 @@ pub async fn webhook(
         if let (Some(body), 200) = (body, status) {
             let _ = bodies.send(body);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wait_returns_what_it_waited_for_or_what_it_last_saw() {
+        let mut looks = 0;
+        let looked = poll_until("a third look", Duration::from_secs(5), async || {
+            looks += 1;
+            anyhow::ensure!(looks == 3, "look {looks}");
+            Ok(looks)
+        })
+        .await
+        .expect("in time");
+        assert_eq!(looked, 3);
+
+        let mut looks = 0;
+        let timed_out = poll_until::<()>("a fourth look", Duration::from_millis(300), async || {
+            looks += 1;
+            bail!("look {looks}")
+        })
+        .await
+        .expect_err("times out");
+        assert_eq!(
+            timed_out.to_string(),
+            format!("timed out after 300ms waiting for a fourth look (last: look {looks})")
+        );
+        assert!(looks >= 2, "looked again: {looks}");
+    }
+
+    #[test]
+    fn a_blocking_wait_says_the_same() {
+        let timed_out =
+            poll_until_blocking::<()>("nothing", Duration::ZERO, || bail!("not yet")).expect_err("times out");
+        assert_eq!(timed_out.to_string(), "timed out after 0ns waiting for nothing (last: not yet)");
+        assert_eq!(poll_until_blocking("at once", Duration::ZERO, || Ok(7)).expect("at once"), 7);
     }
 }

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use distans_cli::cmd::{dead_letters, produce};
-use distans_e2e::{http_get, metric, physical_rows, wait_for, wait_for_lines, Env};
+use distans_e2e::{
+    http_get, metric, metric_at_least, physical_rows, poll_until, wait_for_fresh_aggregates, wait_for_lines, Env,
+};
 use distans_synth::generate::{self, Generated, Options};
 use distans_wire::frame;
 
@@ -18,20 +20,6 @@ struct Count {
 struct MonthNet {
     month: String,
     net_amount_ore: i64,
-}
-
-/// Polls an async check until it holds (errors count as not yet).
-async fn wait_for_async<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, distans_store::Error>>,
-{
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while !check().await.unwrap_or(false) {
-        anyhow::ensure!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(())
 }
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
@@ -88,13 +76,12 @@ async fn valid_lines_reach_clickhouse_and_invalid_ones_the_dead_letters() -> any
         *expected.entry(reason.to_string()).or_default() += 1;
     }
     let expected_count: usize = expected.values().sum();
-    let letters_settings = settings.clone();
-    let mut letters = Vec::new();
-    wait_for("all dead letters", TIMEOUT, || {
-        letters =
-            dead_letters::read_all(&letters_settings, &letters_settings.topics.dead_letter, Duration::from_secs(30))?;
-        Ok(letters.len() >= expected_count)
-    })?;
+    let letters = poll_until("all dead letters", TIMEOUT, async || {
+        let letters = dead_letters::read_all(&settings, &settings.topics.dead_letter, Duration::from_secs(30))?;
+        anyhow::ensure!(letters.len() >= expected_count, "{} of {expected_count} dead letters", letters.len());
+        Ok(letters)
+    })
+    .await?;
     assert_eq!(dead_letters::count_by_reason(&letters), expected);
     for letter in &letters {
         assert_eq!(letter.stage, "ingester");
@@ -213,11 +200,13 @@ async fn clickhouse_down_moves_no_offset_and_loses_nothing() -> anyhow::Result<(
     env.clickhouse.kill();
     let second = generated(&env, 2025, 1_000, 14, 0.0);
     produce::produce_lines(&settings, &second.lines, false).await?;
-    wait_for("the sink to retry and report unhealthy", TIMEOUT, || {
-        let (_, page) = http_get(env.sink_http, "/metrics")?;
+    poll_until("the sink to retry and report unhealthy", TIMEOUT, async || {
+        metric_at_least(env.sink_http, "distans_sink_insert_retries_total", 2.0)?;
         let (health, _) = http_get(env.sink_http, "/healthz")?;
-        Ok(metric(&page, "distans_sink_insert_retries_total").unwrap_or(0.0) >= 2.0 && health == 503)
-    })?;
+        anyhow::ensure!(health == 503, "/healthz answers {health}");
+        Ok(())
+    })
+    .await?;
     // Kill the sink while it waits: if it had moved an offset past the
     // unwritten lines, they would now be lost.
     sink.kill();
@@ -253,10 +242,10 @@ async fn a_file_sent_twice_counts_once() -> anyhow::Result<()> {
     wait_for_lines(&client, data.summary.valid as u64, TIMEOUT).await?;
     produce::produce_lines(&settings, &data.lines, false).await?;
     let expected_rows = 2 * data.summary.valid as u64;
-    wait_for("the second copy to be written", TIMEOUT, || {
-        let (_, page) = http_get(env.sink_http, "/metrics")?;
-        Ok(metric(&page, "distans_sink_rows_inserted_total").unwrap_or(0.0) >= expected_rows as f64)
-    })?;
+    poll_until("the second copy to be written", TIMEOUT, async || {
+        metric_at_least(env.sink_http, "distans_sink_rows_inserted_total", expected_rows as f64)
+    })
+    .await?;
     let totals = distans_e2e::totals(&client).await?;
     assert_eq!(totals.lines, data.summary.valid as u64);
     assert_eq!(totals.net_amount_ore, data.summary.valid_net_amount_ore);
@@ -274,16 +263,16 @@ async fn a_file_sent_twice_counts_once() -> anyhow::Result<()> {
         .collect();
     produce::produce_lines(&settings, &corrected, false).await?;
     let expected_rows = 3 * data.summary.valid as u64;
-    wait_for("the corrected copy to be written", TIMEOUT, || {
-        let (_, page) = http_get(env.sink_http, "/metrics")?;
-        Ok(metric(&page, "distans_sink_rows_inserted_total").unwrap_or(0.0) >= expected_rows as f64)
-    })?;
+    poll_until("the corrected copy to be written", TIMEOUT, async || {
+        metric_at_least(env.sink_http, "distans_sink_rows_inserted_total", expected_rows as f64)
+    })
+    .await?;
     let totals = distans_e2e::totals(&client).await?;
     assert_eq!(totals.lines, data.summary.valid as u64);
     assert_eq!(totals.net_amount_ore, data.summary.valid_net_amount_ore);
     // The aggregates the reports read: rebuilt from the newest versions, so
     // each moved line counts once, in its new visit month.
-    wait_for_async("fresh aggregates", || distans_store::queries::aggregates_fresh(&client)).await?;
+    wait_for_fresh_aggregates(&client, "fresh aggregates", TIMEOUT).await?;
     let mut want: BTreeMap<String, i64> = BTreeMap::new();
     for line in &corrected {
         let sign = if line.invoice_type == "381" { -1 } else { 1 };
@@ -355,10 +344,11 @@ async fn the_detector_finds_exactly_the_injected_anomalies_across_a_kill() -> an
     let _sink = env.spawn("sink")?;
     let mut detector = env.spawn("detector")?;
     produce::produce_lines(&settings, &first.lines, false).await?;
-    wait_for("first findings in ClickHouse", TIMEOUT, || {
-        let (_, page) = http_get(env.detector_http, "/metrics")?;
-        Ok(metric(&page, "distans_detector_lines_observed_total").unwrap_or(0.0) > 500.0)
-    })?;
+    poll_until("first findings in ClickHouse", TIMEOUT, async || {
+        // More than 500 lines.
+        metric_at_least(env.detector_http, "distans_detector_lines_observed_total", 501.0)
+    })
+    .await?;
     // Past an automatic offset commit (every second), SIGKILL mid-stream: the
     // restarted detector rebuilds its state from the topic and must neither
     // lose a finding nor raise one twice.
@@ -373,13 +363,15 @@ async fn the_detector_finds_exactly_the_injected_anomalies_across_a_kill() -> an
     );
 
     let total: usize = expected.values().sum();
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while std::time::Instant::now() < deadline {
-        let found = distans_e2e::findings_by_rule(&client).await.unwrap_or_default();
-        if found.values().sum::<usize>() >= total {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let all_found = poll_until("every injected finding in ClickHouse", TIMEOUT, async || {
+        let found = distans_e2e::findings_by_rule(&client).await?;
+        anyhow::ensure!(found.values().sum::<usize>() >= total, "{found:?}");
+        Ok(())
+    })
+    .await;
+    // On a timeout, the comparison below says what is missing.
+    if let Err(timed_out) = all_found {
+        eprintln!("{timed_out:#}");
     }
     // Let late duplicates land, then compare: exactly the injected findings.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -407,10 +399,10 @@ async fn findings_reach_people_grouped_and_none_is_lost_while_the_webhook_is_dow
     let _detector = env.spawn("detector")?;
     let _notifier = env.spawn("notifier")?;
     produce::produce_lines(&settings, &data.lines, false).await?;
-    wait_for("the notifier to fail against the down webhook", TIMEOUT, || {
-        let (_, page) = http_get(env.notifier_http, "/metrics")?;
-        Ok(metric(&page, "distans_notifier_webhook_failures_total").unwrap_or(0.0) >= 2.0)
-    })?;
+    poll_until("the notifier to fail against the down webhook", TIMEOUT, async || {
+        metric_at_least(env.notifier_http, "distans_notifier_webhook_failures_total", 2.0)
+    })
+    .await?;
 
     // The webhook comes up; everything found must arrive, grouped.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -443,13 +435,12 @@ async fn findings_reach_people_grouped_and_none_is_lost_while_the_webhook_is_dow
     assert_eq!(digested, expected_digested, "every other finding in a digest, once");
     assert!(groups.len() < total - high, "grouped: {} digests for {} findings", groups.len(), total - high);
     // And ClickHouse holds the same findings (the sink writes them in batches).
-    let mut stored = BTreeMap::new();
-    wait_for("the findings in ClickHouse", TIMEOUT, || {
-        stored = tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(distans_e2e::findings_by_rule(&client))
-        })?;
-        Ok(stored.values().sum::<usize>() >= total)
-    })?;
+    let stored = poll_until("the findings in ClickHouse", TIMEOUT, async || {
+        let stored = distans_e2e::findings_by_rule(&client).await?;
+        anyhow::ensure!(stored.values().sum::<usize>() >= total, "{stored:?}");
+        Ok(stored)
+    })
+    .await?;
     assert_eq!(stored, *expected);
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use distans_cli::cmd::produce;
-use distans_e2e::{wait_for_lines, Env};
+use distans_e2e::{poll_until, wait_for_fresh_aggregates, wait_for_lines, Env};
 use distans_files::listing;
 use distans_report::answers::{self, Answer};
 use distans_report::panels::Chart;
@@ -66,19 +66,6 @@ struct RuleTotal {
     findings: u64,
 }
 
-async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> anyhow::Result<bool>) -> anyhow::Result<()> {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let last = match check().await {
-            Ok(true) => return Ok(()),
-            Ok(false) => "not yet".to_string(),
-            Err(error) => format!("{error:#}"),
-        };
-        anyhow::ensure!(Instant::now() < deadline, "timed out waiting for {what} (last: {last})");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> anyhow::Result<()> {
     let mut env = Env::start()?;
@@ -99,7 +86,7 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     produce::produce_lines(&settings, &data.lines, false).await?;
     let db = env.clickhouse.client();
     wait_for_lines(&db, summary.valid as u64, TIMEOUT).await?;
-    wait_until("fresh aggregates", async || Ok(distans_store::queries::aggregates_fresh(&db).await?)).await?;
+    wait_for_fresh_aggregates(&db, "fresh aggregates", TIMEOUT).await?;
     eprintln!(
         "lines, findings and aggregates fresh {:.1} s after produce started",
         produced_at.elapsed().as_secs_f64()
@@ -125,7 +112,7 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     )
     .await?;
     let unlisted_contacts = expected.contacts_by_unit[""];
-    wait_until("the register joined", async || {
+    poll_until("the register joined", TIMEOUT, async || {
         let sum: Sum = db
             .query(
                 "SELECT sum(contacts) AS contacts, sum(net_amount_ore) AS net_amount_ore \
@@ -133,7 +120,12 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
             )
             .fetch_one()
             .await?;
-        Ok(sum.contacts == unlisted_contacts)
+        anyhow::ensure!(
+            sum.contacts == unlisted_contacts,
+            "{} unlisted contacts, want {unlisted_contacts}",
+            sum.contacts
+        );
+        Ok(())
     })
     .await?;
 
@@ -272,23 +264,23 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     let mut want = summary.expected_findings.clone();
     want.insert("provider_far_from_peers".into(), outlier_months.len());
     want.insert("listed_at_same_group".into(), same_group_months.len());
-    wait_until("all findings", async || {
+    poll_until("all findings", TIMEOUT, async || {
         let rules: Vec<RuleTotal> = db
             .query("SELECT rule_id, sum(findings) AS findings FROM report_findings GROUP BY rule_id")
             .fetch_all()
             .await?;
         let got: BTreeMap<String, usize> = rules.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect();
-        Ok(got == want)
+        anyhow::ensure!(got == want, "findings per rule {got:?}");
+        Ok(())
     })
     .await?;
     let rules: Vec<RuleTotal> =
         db.query("SELECT rule_id, sum(findings) AS findings FROM report_findings GROUP BY rule_id").fetch_all().await?;
     assert_eq!(rules.into_iter().map(|r| (r.rule_id, r.findings as usize)).collect::<BTreeMap<_, _>>(), want);
-    wait_until("fresh aggregates with the findings", async || Ok(distans_store::queries::aggregates_fresh(&db).await?))
-        .await?;
+    wait_for_fresh_aggregates(&db, "fresh aggregates with the findings", TIMEOUT).await?;
     // The review's findings carry the figures of the whole month: published
     // again, same id, as the month filled up.
-    wait_until("the review's amounts up to date", async || {
+    poll_until("the review's amounts up to date", TIMEOUT, async || {
         let at_stake: Sum = db
             .query(
                 "SELECT toInt64(count()) AS findings, sum(amount_at_stake_ore) AS at_stake FROM anomalies FINAL \
@@ -304,9 +296,11 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
             .fetch_one()
             .await?;
         if at_stake.net_amount_ore != listed.net_amount_ore {
-            eprintln!("review amounts: published {at_stake:?}, judged now {listed:?}");
+            let state = format!("review amounts: published {at_stake:?}, judged now {listed:?}");
+            eprintln!("{state}");
+            anyhow::bail!(state);
         }
-        Ok(at_stake.net_amount_ore == listed.net_amount_ore)
+        Ok(())
     })
     .await?;
 

@@ -15,6 +15,8 @@ pub mod patient;
 pub mod pseudonym;
 pub mod rules;
 pub mod tariff;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod validate;
 
 pub use enrich::{AgeGroup, EnrichedLine, Initiative, Provenance, Sex};

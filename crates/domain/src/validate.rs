@@ -327,55 +327,14 @@ pub fn validate_and_enrich(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{TariffClass, TariffEntry};
+    use crate::testing::{self, tariffs};
+    use crate::TariffClass;
 
-    fn tariffs() -> Tariffs {
-        Tariffs {
-            entries: vec![TariffEntry {
-                class: TariffClass::Physician,
-                valid_from: "2019-07-01".parse().expect("date"),
-                valid_to: None,
-                amount_ore: 50_000,
-            }],
-            professions: [("LK".to_string(), TariffClass::Physician), ("PS".to_string(), TariffClass::Psychologist)]
-                .into_iter()
-                .collect(),
-        }
-    }
-
+    /// The shared fixture, as these tests assert on it: the seller written
+    /// with a hyphen (validation normalises it) and no referral (an
+    /// own-initiative contact).
     fn line() -> InvoiceLine {
-        serde_json::from_value(serde_json::json!({
-            "invoice_id": "ZVF23210001152503000042",
-            "invoice_type": "380",
-            "line_number": 1,
-            "seller_org_number": "232100-0115",
-            "buyer_org_number": "2321000198",
-            "invoice_date": "2025-03-31",
-            "payable_amount_ore": 50000,
-            "patient_id": "198112189876",
-            "patient_county_code": "23",
-            "patient_municipality_code": "2380",
-            "patient_sex": 1,
-            "agreement_chapter": "4",
-            "agreement_point": "4.1",
-            "care_type": "outpatient",
-            "visit_type": "new",
-            "visit_date": "2025-03-02",
-            "visit_time": "14:05:00",
-            "performing_unit_hsa_id": "SE2321000115-094882",
-            "provider_org_number": "5567000004",
-            "provider_name": "Exempel Digital Vård AB",
-            "profession_code": "LK",
-            "product_category": "04",
-            "quantity": 1,
-            "unit_price_ore": 50000,
-            "patient_fee_ore": 0,
-            "gross_amount_ore": 50000,
-            "net_amount_ore": 50000,
-            "diagnosis_codes": ["J06.9"],
-            "procedure_codes": ["ZV051"]
-        }))
-        .expect("fixture parses")
+        InvoiceLine { seller_org_number: "232100-0115".into(), remittance_number: None, ..testing::invoice_line() }
     }
 
     fn check(mutate: impl FnOnce(&mut InvoiceLine), expected: &[ReasonCode]) {

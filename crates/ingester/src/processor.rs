@@ -73,34 +73,10 @@ impl Processor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use distans_domain::{InvoiceLine, TariffClass, TariffEntry};
+    use distans_domain::testing;
 
     fn processor() -> Processor {
-        let tariffs = Tariffs {
-            entries: vec![TariffEntry {
-                class: TariffClass::Physician,
-                valid_from: "2019-07-01".parse().expect("date"),
-                valid_to: None,
-                amount_ore: 50_000,
-            }],
-            professions: [("LK".to_string(), TariffClass::Physician)].into_iter().collect(),
-        };
-        Processor::new(Codec::embedded(), tariffs, Pseudonymiser::new(&[1u8; 32]).expect("key"))
-    }
-
-    fn line() -> InvoiceLine {
-        serde_json::from_value(serde_json::json!({
-            "invoice_id": "ZVF23210001152503000042", "invoice_type": "380", "line_number": 1,
-            "seller_org_number": "2321000115", "buyer_org_number": "2321000198",
-            "invoice_date": "2025-03-31", "payable_amount_ore": 50000,
-            "patient_id": "198112189876", "patient_county_code": "23", "patient_municipality_code": "2380",
-            "agreement_chapter": "4", "agreement_point": "4.1", "care_type": "outpatient", "visit_type": "new",
-            "visit_date": "2025-03-02", "performing_unit_hsa_id": "SE2321000115-094882",
-            "provider_org_number": "5567000004", "provider_name": "Exempel", "profession_code": "LK",
-            "product_category": "04", "quantity": 1, "unit_price_ore": 50000, "patient_fee_ore": 0,
-            "gross_amount_ore": 50000, "net_amount_ore": 50000
-        }))
-        .expect("fixture")
+        Processor::new(Codec::embedded(), testing::tariffs(), Pseudonymiser::new(&[1u8; 32]).expect("key"))
     }
 
     fn source() -> Provenance {
@@ -110,7 +86,7 @@ mod tests {
     #[test]
     fn a_valid_line_goes_on_pseudonymised() {
         let p = processor();
-        let bytes = Codec::embedded().encode_invoice_line(&line()).expect("encodes");
+        let bytes = Codec::embedded().encode_invoice_line(&testing::invoice_line()).expect("encodes");
         let Routed::Valid { key, payload } = p.process(Some(b"k"), Some(&bytes), &source(), 7).expect("ok") else {
             panic!("expected a valid line");
         };
@@ -125,7 +101,7 @@ mod tests {
     #[test]
     fn bad_records_become_dead_letters_with_the_original_bytes() {
         let p = processor();
-        let mut bad = line();
+        let mut bad = testing::invoice_line();
         bad.patient_id = "198112189875".into();
         bad.net_amount_ore = -1;
         let bad_bytes = Codec::embedded().encode_invoice_line(&bad).expect("encodes");

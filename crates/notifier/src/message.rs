@@ -175,34 +175,26 @@ fn teams(title: &str, text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use distans_domain::rules::{finding_id, Finding};
+    use distans_domain::rules::{Finding, DOUBLE_INVOICING, LISTED_AT_SAME_GROUP, WRONG_PRICE};
+    use distans_domain::testing;
 
-    fn timed(rule: &str, key: &str, severity: Severity) -> TimedFinding {
-        TimedFinding {
-            finding: Finding {
-                finding_id: finding_id(rule, key),
-                rule_id: rule.into(),
-                severity,
-                line_keys: vec![key.into()],
-                buyer_org_number: "2321000230".into(),
-                provider_org_number: "5591000010".into(),
-                provider_name: "Nordvård Digital AB".into(),
-                performing_unit_hsa_id: "SE5591000010-E0001".into(),
-                patient_pseudonym: Some("ab".into()),
-                visit_date: "2025-02-14".parse().expect("date"),
-                amount_at_stake_ore: 15_000,
-                evidence: "unit price 650 kr, tariff 500 kr".into(),
-            },
-            detected_at_ms: 0,
-        }
+    /// The fixture finding with the amount these tests add up and a
+    /// pseudonym they look for in the messages.
+    fn timed(rule: &Rule, key: &str) -> TimedFinding {
+        let finding = Finding {
+            amount_at_stake_ore: 15_000,
+            patient_pseudonym: Some("ab".into()),
+            ..testing::finding(rule, key)
+        };
+        TimedFinding { finding, detected_at_ms: 0 }
     }
 
     #[test]
     fn a_digest_counts_and_sums() {
-        let a = timed("wrong_price", "ZVF1:1", Severity::Medium);
+        let a = timed(&WRONG_PRICE, "ZVF1:1");
         let mut d = Digest::new(&a, "2025-03-01".parse().expect("date"));
         d.add(&a);
-        d.add(&timed("wrong_price", "ZVF1:2", Severity::Medium));
+        d.add(&timed(&WRONG_PRICE, "ZVF1:2"));
         let v = digest(Format::Generic, &d);
         assert_eq!(v["findings"], 2);
         assert_eq!(v["amount_at_stake_ore"], 30_000);
@@ -213,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_finding_published_again_counts_once_at_its_latest_amount() {
-        let first = timed("listed_at_same_group", "ZVF559100001225 01:listed_at_same_group:HC", Severity::Medium);
+        let first = timed(&LISTED_AT_SAME_GROUP, "ZVF559100001225 01:listed_at_same_group:HC");
         let mut again = first.clone();
         again.finding.amount_at_stake_ore = 40_000;
         let mut d = Digest::new(&first, "2025-03-01".parse().expect("date"));
@@ -224,7 +216,7 @@ mod tests {
 
     #[test]
     fn formats() {
-        let a = timed("double_invoicing", "ZVF1:1", Severity::High);
+        let a = timed(&DOUBLE_INVOICING, "ZVF1:1");
         let teams = finding(Format::Teams, &a);
         assert_eq!(teams["@type"], "MessageCard");
         assert!(teams["title"].as_str().is_some_and(|t| t.contains("double_invoicing")));
@@ -238,7 +230,7 @@ mod tests {
 
     #[test]
     fn amounts_read_as_swedish_kronor_with_their_sign() {
-        let mut a = timed("wrong_price", "ZVF1:1", Severity::Medium);
+        let mut a = timed(&WRONG_PRICE, "ZVF1:1");
         a.finding.amount_at_stake_ore = 123_450;
         let slack = finding(Format::Slack, &a);
         assert!(slack["text"].as_str().is_some_and(|t| t.contains("At stake: 1 234,50 kr.")), "{slack}");

@@ -1,45 +1,22 @@
 //! The wire format against the schemas in `schemas/`.
 
-use distans_domain::enrich::{AgeGroup, Initiative, Provenance, Sex};
-use distans_domain::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, ReasonCode, TariffClass};
+use chrono::NaiveTime;
+use distans_domain::enrich::{AgeGroup, Initiative, Provenance};
+use distans_domain::rules::{Finding, DOUBLE_INVOICING};
+use distans_domain::{testing, EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, ReasonCode, TariffClass};
 use distans_wire::{frame, Codec, DeadLetter, DeadLetterViolation, EmbeddedSchemas, SchemaResolver, Subject};
 
+/// The shared fixture on line 3 of an invoice payable 12 500 kr, with a
+/// visit time to the millisecond and two diagnoses: values the defaults do
+/// not cover.
 fn invoice_line() -> InvoiceLine {
-    serde_json::from_value(serde_json::json!({
-        "invoice_id": "ZVF23210001152503000042",
-        "invoice_type": "380",
-        "line_number": 3,
-        "seller_org_number": "2321000115",
-        "buyer_org_number": "2321000198",
-        "invoice_date": "2025-03-31",
-        "payable_amount_ore": 1_250_000,
-        "patient_id": "198112189876",
-        "patient_county_code": "23",
-        "patient_municipality_code": "2380",
-        "patient_sex": 1,
-        "remittance_number": "R-77",
-        "agreement_chapter": "4",
-        "agreement_point": "4.1",
-        "care_type": "outpatient",
-        "visit_type": "new",
-        "visit_date": "2025-03-02",
-        "visit_time": "14:05:30.250",
-        "performing_unit_hsa_id": "SE2321000115-094882",
-        "provider_org_number": "5567000004",
-        "provider_name": "Exempel Digital Vård AB",
-        "profession_code": "LK",
-        "product_category": "04",
-        "quantity": 1,
-        "unit_price_ore": 50000,
-        "patient_fee_ore": 0,
-        "gross_amount_ore": 50000,
-        "net_amount_ore": 50000,
-        "diagnosis_codes": ["J06.9", "R05"],
-        "procedure_codes": ["ZV051"],
-        "contact_channel": "video",
-        "needs_assessment": true
-    }))
-    .expect("fixture parses")
+    InvoiceLine {
+        line_number: 3,
+        payable_amount_ore: 1_250_000,
+        visit_time: NaiveTime::from_hms_milli_opt(14, 5, 30, 250),
+        diagnosis_codes: vec!["J06.9".into(), "R05".into()],
+        ..testing::invoice_line()
+    }
 }
 
 #[test]
@@ -61,14 +38,7 @@ fn invoice_line_round_trips_with_and_without_optionals() {
     assert_eq!(&bytes[..5], &[0, 0, 0, 0, 1], "magic byte and schema id 1");
     assert_eq!(codec.decode_invoice_line(&bytes).expect("decodes"), full);
 
-    let mut bare = invoice_line();
-    bare.patient_sex = None;
-    bare.remittance_number = None;
-    bare.visit_time = None;
-    bare.diagnosis_codes.clear();
-    bare.procedure_codes.clear();
-    bare.contact_channel = None;
-    bare.needs_assessment = None;
+    let bare = testing::invoice_line_without_optionals();
     let bytes = codec.encode_invoice_line(&bare).expect("encodes");
     assert_eq!(codec.decode_invoice_line(&bytes).expect("decodes"), bare);
 }
@@ -76,47 +46,32 @@ fn invoice_line_round_trips_with_and_without_optionals() {
 #[test]
 fn enriched_line_round_trips() {
     let codec = Codec::embedded();
+    // The clean line as a credited, referred psychologist contact: other
+    // enum variants, the optionals the other way round, large numbers.
     let line = EnrichedLine {
-        invoice_id: "ZVF23210001152503000042".into(),
-        line_number: 3,
         invoice_type: InvoiceType::CreditNote,
         credited_invoice_id: Some("ZVF23210001152502000007".into()),
-        seller_org_number: "2321000115".into(),
-        buyer_org_number: "2321000198".into(),
-        invoice_date: "2025-03-31".parse().expect("date"),
-        patient_pseudonym: "00112233445566778899aabbccddeeff".into(),
         patient_id_kind: PatientIdKind::Samordningsnummer,
-        patient_county_code: "23".into(),
-        patient_municipality_code: "2380".into(),
-        sex: Sex::Female,
         age_years: Some(85),
         age_group: AgeGroup::Age85Plus,
         initiative: Initiative::Referral,
         remittance_number: Some("R-77".into()),
-        agreement_chapter: "4".into(),
-        agreement_point: "4.1".into(),
-        care_type: "outpatient".into(),
         visit_type: "return".into(),
-        visit_date: "2025-03-02".parse().expect("date"),
         visit_time: None,
-        performing_unit_hsa_id: "SE2321000115-094882".into(),
-        provider_org_number: "5567000004".into(),
-        provider_name: "Exempel".into(),
         profession_code: "PS".into(),
         tariff_class: TariffClass::Psychologist,
         tariff_ore: None,
-        product_category: "04".into(),
         quantity: 2,
         unit_price_ore: 42_500,
         patient_fee_ore: 10_000,
         gross_amount_ore: 85_000,
         net_amount_ore: 75_000,
-        diagnosis_codes: vec!["F43.1".into()],
         procedure_codes: vec![],
         contact_channel: Some("chat".into()),
         needs_assessment: Some(false),
         source: Provenance { topic: "invoice-lines".into(), partition: 2, offset: 12_345 },
         ingested_at_ms: 1_743_400_000_123,
+        ..testing::enriched_line()
     };
     let bytes = codec.encode_enriched_line(&line).expect("encodes");
     assert_eq!(bytes[4], 2, "schema id 2");
@@ -242,19 +197,12 @@ fn an_older_writer_schema_is_resolved_to_the_current_one() {
 fn finding_round_trips() {
     let codec = Codec::embedded();
     let timed = distans_wire::TimedFinding {
-        finding: distans_domain::rules::Finding {
-            finding_id: distans_domain::rules::finding_id("double_invoicing", "ZVF1:2"),
-            rule_id: "double_invoicing".into(),
-            severity: distans_domain::rules::Severity::High,
+        finding: Finding {
             line_keys: vec!["ZVF1:2".into(), "ZVF0:1".into()],
-            buyer_org_number: "2321000230".into(),
-            provider_org_number: "5591000010".into(),
-            provider_name: "Nordvård Digital AB".into(),
-            performing_unit_hsa_id: "SE5591000010-E0001".into(),
             patient_pseudonym: None,
-            visit_date: "2025-02-14".parse().expect("date"),
             amount_at_stake_ore: 50_000,
             evidence: "the contact of 2025-02-14 is also invoiced on line ZVF0:1".into(),
+            ..testing::finding(&DOUBLE_INVOICING, "ZVF1:2")
         },
         detected_at_ms: 1_760_000_000_000,
     };

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use distans_cli::cmd::produce;
 use distans_domain::enrich::Provenance;
-use distans_e2e::{http_get, metric, wait_for, wait_for_lines, Env, TEST_KEY};
+use distans_e2e::{http_get, metric, metric_at_least, poll_until, wait_for_lines, Env, TEST_KEY};
 use distans_ingester::{Processor, Routed};
 use distans_synth::generate::{self, Options};
 use distans_wire::Codec;
@@ -63,11 +63,14 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let ingester = env.spawn("ingester")?;
     let expected = first.lines.len() as f64;
-    wait_for("the ingester to consume every record", Duration::from_secs(600), || {
+    poll_until("the ingester to consume every record", Duration::from_secs(600), async || {
         let (_, page) = http_get(env.ingester_http, "/metrics")?;
-        Ok(metric(&page, "distans_ingester_records_consumed_total").unwrap_or(0.0) >= expected
-            && metric(&page, "distans_ingester_in_flight") == Some(0.0))
-    })?;
+        let consumed = metric(&page, "distans_ingester_records_consumed_total").unwrap_or(0.0);
+        let in_flight = metric(&page, "distans_ingester_in_flight");
+        anyhow::ensure!(consumed >= expected && in_flight == Some(0.0), "{consumed} consumed, {in_flight:?} in flight");
+        Ok(())
+    })
+    .await?;
     println!("ingester service (incl. start):  {}", rate(first.lines.len(), started.elapsed().as_secs_f64()));
 
     // 4. The sink service: enriched lines into ClickHouse.
@@ -81,10 +84,10 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let detector = env.spawn("detector")?;
     let valid = first.summary.valid as f64;
-    wait_for("the detector to observe every valid line", Duration::from_secs(600), || {
-        let (_, page) = http_get(env.detector_http, "/metrics")?;
-        Ok(metric(&page, "distans_detector_lines_observed_total").unwrap_or(0.0) >= valid)
-    })?;
+    poll_until("the detector to observe every valid line", Duration::from_secs(600), async || {
+        metric_at_least(env.detector_http, "distans_detector_lines_observed_total", valid)
+    })
+    .await?;
     println!("detector service (incl. start):  {}", rate(first.summary.valid, started.elapsed().as_secs_f64()));
 
     // 5. End to end with all three running: from the first record produced to the last line queryable.

@@ -7,8 +7,9 @@ use chrono::{NaiveDate, NaiveTime};
 
 use super::windows::ordinal;
 use super::*;
-use crate::enrich::{AgeGroup, Initiative, Provenance, Sex};
-use crate::{EnrichedLine, InvoiceType, PatientIdKind, TariffClass};
+// The clean physician line (no rule fires on it) on invoice n, line m.
+use crate::testing::enriched_line_on as line;
+use crate::{testing, EnrichedLine, InvoiceType, TariffClass};
 
 fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")
@@ -30,52 +31,6 @@ fn settings() -> RuleSettings {
         burst_limit: 3,
         burst_window_days: 7,
         needs_assessment_from: Some(date("2025-10-01")),
-    }
-}
-
-/// A clean physician line: no rule fires on it.
-fn line(invoice: u32, number: i32) -> EnrichedLine {
-    EnrichedLine {
-        invoice_id: format!("ZVF2321000040250{invoice:07}"),
-        line_number: number,
-        invoice_type: InvoiceType::Invoice,
-        credited_invoice_id: None,
-        seller_org_number: "2321000040".into(),
-        buyer_org_number: "2321000230".into(),
-        invoice_date: date("2025-03-10"),
-        patient_pseudonym: "p1".into(),
-        patient_id_kind: PatientIdKind::Personnummer,
-        patient_county_code: "23".into(),
-        patient_municipality_code: "2380".into(),
-        sex: Sex::Female,
-        age_years: Some(30),
-        age_group: AgeGroup::Age19To39,
-        initiative: Initiative::OwnInitiative,
-        remittance_number: None,
-        agreement_chapter: "4".into(),
-        agreement_point: "4.1".into(),
-        care_type: "outpatient".into(),
-        visit_type: "new".into(),
-        visit_date: date("2025-02-14"),
-        visit_time: NaiveTime::from_hms_opt(10, 0, 0),
-        performing_unit_hsa_id: "SE5591000010-E0001".into(),
-        provider_org_number: "5591000010".into(),
-        provider_name: "Nordvård Digital AB".into(),
-        profession_code: "LK".into(),
-        tariff_class: TariffClass::Physician,
-        tariff_ore: Some(50_000),
-        product_category: "04".into(),
-        quantity: 1,
-        unit_price_ore: 50_000,
-        patient_fee_ore: 0,
-        gross_amount_ore: 50_000,
-        net_amount_ore: 50_000,
-        diagnosis_codes: vec!["J06.9".into()],
-        procedure_codes: vec!["ZV051".into()],
-        contact_channel: Some("video".into()),
-        needs_assessment: Some(true),
-        source: Provenance { topic: "t".into(), partition: 0, offset: 0 },
-        ingested_at_ms: 0,
     }
 }
 
@@ -156,6 +111,17 @@ fn evidence_and_amount_at_stake() {
     assert_eq!(f.finding_id, finding_id("wrong_price", &l.key()));
     assert_eq!(f.line_keys, vec![l.key()]);
     assert!(engine.observe(&l).is_empty(), "a finding is returned once");
+}
+
+/// The fixture finding is what the engine finds on the clean line at 650 kr,
+/// but for the pseudonym, which the engine hashes.
+#[test]
+fn the_fixture_finding_is_the_engines() {
+    let mut l = line(1, 1);
+    l.unit_price_ore = 65_000;
+    let found = RuleEngine::new(settings()).observe(&l);
+    let pseudonym = found.first().and_then(|f| f.patient_pseudonym.clone());
+    assert_eq!(found, vec![Finding { patient_pseudonym: pseudonym, ..testing::finding(&WRONG_PRICE, &l.key()) }]);
 }
 
 #[test]
