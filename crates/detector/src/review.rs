@@ -26,7 +26,7 @@ use distans_store::Client;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::money::Ore;
-use distans_domain::rules::{finding_id, Finding, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
+use distans_domain::rules::{finding_id, Finding, FindingStatus, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
 
 /// `ZVF` + org number + YYMM of `month` (`YYYY-MM-DD`), then `:rule:detail`.
 fn subject_key(provider_org_number: &str, month: &str, rule: &str, detail: &str) -> String {
@@ -49,6 +49,7 @@ fn month_finding(
         finding_id: finding_id(rule.id, &key),
         rule_id: rule.id.to_string(),
         severity: rule.severity,
+        status: FindingStatus::Active,
         line_keys: vec![key],
         buyer_org_number: buyer_org_number.to_string(),
         provider_org_number: provider_org_number.to_string(),

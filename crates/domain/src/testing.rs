@@ -14,7 +14,7 @@
 use chrono::{NaiveDate, NaiveTime};
 
 use crate::enrich::{AgeGroup, Initiative, Provenance, Sex};
-use crate::rules::{finding_id, Finding, Rule};
+use crate::rules::{finding_id, Finding, FindingStatus, Rule};
 use crate::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, TariffClass, TariffEntry, Tariffs};
 
 fn date(year: i32, month: u32, day: u32) -> NaiveDate {
@@ -183,6 +183,7 @@ pub fn finding(rule: &Rule, line_key: &str) -> Finding {
         finding_id: finding_id(rule.id, line_key),
         rule_id: rule.id.into(),
         severity: rule.severity,
+        status: FindingStatus::Active,
         line_keys: vec![line_key.into()],
         buyer_org_number: line.buyer_org_number,
         provider_org_number: line.provider_org_number,

@@ -25,10 +25,10 @@ use rdkafka::message::Message;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use distans_domain::rules::Severity;
+use distans_domain::rules::{FindingStatus, Severity};
 use distans_runtime::kafka::{self, Stopped};
 use distans_runtime::{telemetry, Health, Settings};
-use distans_wire::Codec;
+use distans_wire::{Codec, TimedFinding};
 
 pub use message::{Digest, Format};
 pub use metrics::Metrics;
@@ -236,6 +236,9 @@ impl Notifier {
             }
         };
         self.metrics.findings.inc();
+        if timed.finding.status != FindingStatus::Active {
+            return self.withdraw(&timed, topic, partition, offset).await;
+        }
         if timed.finding.severity >= self.immediate {
             self.sender.send(&message::finding(self.format, &timed), &self.shutdown).await?;
             self.metrics.immediate.inc();
@@ -248,6 +251,39 @@ impl Notifier {
             digest.add(&timed);
             offsets.push((topic, partition, offset));
         }
+        Ok(())
+    }
+
+    /// A withdrawn finding: one that was sent at once (at least `immediate`
+    /// severity) gets a short withdrawal; one still waiting in a digest is
+    /// left out of it (a digest left empty is not sent, its records are
+    /// done); one already sent in a digest is not mentioned again.
+    async fn withdraw(
+        &mut self,
+        timed: &TimedFinding,
+        topic: String,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), Stopped> {
+        if timed.finding.severity >= self.immediate {
+            self.sender.send(&message::withdrawal(self.format, timed), &self.shutdown).await?;
+            self.metrics.withdrawals.inc();
+        } else {
+            let mut emptied = Vec::new();
+            for (group, (digest, _)) in self.digests.iter_mut() {
+                if digest.withdraw(&timed.finding.finding_id) && digest.findings == 0 {
+                    emptied.push(group.clone());
+                }
+            }
+            for group in emptied {
+                if let Some((_, offsets)) = self.digests.remove(&group) {
+                    for (topic, partition, offset) in offsets {
+                        self.store(&topic, partition, offset);
+                    }
+                }
+            }
+        }
+        self.store(&topic, partition, offset);
         Ok(())
     }
 

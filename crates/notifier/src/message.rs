@@ -43,9 +43,9 @@ pub struct Digest {
     pub line_keys: BTreeSet<String>,
     /// The evidence of one finding, as an example.
     pub example: String,
-    /// The latest amount at stake per finding id: a finding published again
-    /// with new figures (the review's) counts once, at its latest amount.
-    amounts: std::collections::BTreeMap<String, i64>,
+    /// The latest amount at stake and line key per finding id: a finding
+    /// published again with new figures counts once, at its latest amount.
+    latest: std::collections::BTreeMap<String, (i64, String)>,
 }
 
 impl Digest {
@@ -62,17 +62,29 @@ impl Digest {
             amount_at_stake_ore: 0,
             line_keys: BTreeSet::new(),
             example: f.evidence.clone(),
-            amounts: std::collections::BTreeMap::new(),
+            latest: std::collections::BTreeMap::new(),
         }
     }
 
     pub fn add(&mut self, timed: &TimedFinding) {
-        self.amounts.insert(timed.finding.finding_id.clone(), timed.finding.amount_at_stake_ore);
-        self.findings = self.amounts.len();
-        self.amount_at_stake_ore = self.amounts.values().sum();
-        if let Some(key) = timed.finding.line_keys.first() {
-            self.line_keys.insert(key.clone());
-        }
+        let f = &timed.finding;
+        let key = f.line_keys.first().cloned().unwrap_or_default();
+        self.latest.insert(f.finding_id.clone(), (f.amount_at_stake_ore, key));
+        self.tally();
+    }
+
+    /// Leaves out a finding withdrawn before the digest was sent. Returns
+    /// whether the digest held it.
+    pub fn withdraw(&mut self, finding_id: &str) -> bool {
+        let held = self.latest.remove(finding_id).is_some();
+        self.tally();
+        held
+    }
+
+    fn tally(&mut self) {
+        self.findings = self.latest.len();
+        self.amount_at_stake_ore = self.latest.values().map(|(amount, _)| amount).sum();
+        self.line_keys = self.latest.values().map(|(_, key)| key.clone()).collect();
     }
 
     /// The SQL that lists the findings behind the digest.
@@ -114,6 +126,31 @@ pub fn finding(format: Format, timed: &TimedFinding) -> Value {
             "visit_date": f.visit_date.to_string(),
             "amount_at_stake_ore": f.amount_at_stake_ore,
             "evidence": f.evidence,
+            "line_keys": f.line_keys,
+            "detected_at_ms": timed.detected_at_ms,
+        }),
+        Format::Teams => teams(&title, &text),
+        Format::Slack => json!({"text": format!("*{title}*\n{text}")}),
+    }
+}
+
+/// A finding sent at once that no longer holds: a short withdrawal.
+pub fn withdrawal(format: Format, timed: &TimedFinding) -> Value {
+    let f = &timed.finding;
+    let reason = f.status.withdrawal().map_or("", |w| w.as_str());
+    let title = format!("withdrawn: {} at {} ({})", f.rule_id, f.provider_name, f.provider_org_number);
+    let text = format!(
+        "The finding {} about line {} no longer holds ({reason}). Återkallad: fyndet gäller inte längre.",
+        f.finding_id,
+        f.line_keys.first().map_or("", String::as_str)
+    );
+    match format {
+        Format::Generic => json!({
+            "kind": "withdrawal",
+            "finding_id": f.finding_id,
+            "rule_id": f.rule_id,
+            "reason": reason,
+            "provider_org_number": f.provider_org_number,
             "line_keys": f.line_keys,
             "detected_at_ms": timed.detected_at_ms,
         }),

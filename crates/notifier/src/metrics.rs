@@ -11,6 +11,7 @@ pub struct Metrics {
     pub digests: Counter,
     pub webhook_failures: Counter,
     pub undecodable: Counter,
+    pub withdrawals: Counter,
     pub lag: ConsumerLag,
 }
 
@@ -22,6 +23,7 @@ impl Metrics {
         r.register("immediate_messages", "Findings sent at once, one message each", m.immediate.clone());
         r.register("digests", "Digest messages sent (one per rule, provider and day)", m.digests.clone());
         r.register("webhook_failures", "Webhook calls that failed and were retried", m.webhook_failures.clone());
+        r.register("withdrawals", "Withdrawals sent for findings sent at once", m.withdrawals.clone());
         r.register("undecodable", "Records on the alerts topic that are not findings", m.undecodable.clone());
         r.register("consumer_lag", "Records behind the end of each partition", m.lag.clone());
         m

@@ -127,7 +127,7 @@ FROM
         ANY LEFT JOIN
         (
             SELECT line_key, toUInt8(1) AS flagged
-            FROM anomalies FINAL
+            FROM findings_active
             GROUP BY line_key
         ) AS finding USING (line_key)
     ) AS flagged_line

@@ -49,7 +49,7 @@ pub async fn stale_months(db: &Client) -> Result<Vec<String>, Error> {
                  concat(invoice_id, ':', toString(line_number)) AS line_key \
                FROM invoice_lines FINAL \
              ) AS line \
-             ANY LEFT JOIN (SELECT line_key, toUInt8(1) AS flagged FROM anomalies FINAL GROUP BY line_key) AS finding \
+             ANY LEFT JOIN (SELECT line_key, toUInt8(1) AS flagged FROM findings_active GROUP BY line_key) AS finding \
              USING (line_key) \
              GROUP BY month",
         )

@@ -106,14 +106,6 @@ pub fn statements(sql: &str) -> Vec<String> {
     without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
-/// Runs every statement of a SQL file in order.
-async fn execute_all(db: &Client, sql: &str) -> Result<(), Error> {
-    for statement in statements(sql) {
-        db.query(&statement).execute().await?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,13 +43,14 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. Append only: a released migration never changes.
-pub const MIGRATIONS: [Migration; 6] = [
+pub const MIGRATIONS: [Migration; 7] = [
     migration!(1, "0001_invoice_lines.sql"),
     migration!(2, "0002_report_views.sql"),
     migration!(3, "0003_anomalies.sql"),
     migration!(4, "0004_reference.sql"),
     migration!(5, "0005_listing_and_aggregates.sql"),
     migration!(6, "0006_report_questions.sql"),
+    migration!(7, "0007_finding_status.sql"),
 ];
 
 /// Why the database could not be brought up to date.
@@ -130,7 +131,7 @@ pub async fn migrate_with(server: &Client, database: &str, migrations: &[Migrati
     for migration in migrations {
         let is_applied = applied.contains(&migration.version);
         if !is_applied {
-            crate::execute_all(&db, migration.sql).await?;
+            apply(&db, migration).await?;
             db.query("INSERT INTO schema_migrations (version, name, applied_at) SELECT ?, ?, now()")
                 .bind(migration.version)
                 .bind(migration.file.trim_end_matches(".sql"))
@@ -158,6 +159,33 @@ pub async fn migrate_with(server: &Client, database: &str, migrations: &[Migrati
         }
     }
     Ok(now_applied)
+}
+
+/// Runs a migration's statements. Each is idempotent: `CREATE … IF NOT
+/// EXISTS`, or an `ALTER TABLE … ADD COLUMN` whose "column with this name
+/// already exists" (ILLEGAL_COLUMN, code 44, on 18.16 and current releases;
+/// 18.16 has no `ADD COLUMN IF NOT EXISTS`) means an earlier, interrupted
+/// run already made it.
+async fn apply(db: &Client, migration: &Migration) -> Result<(), Error> {
+    for statement in crate::statements(migration.sql) {
+        match db.query(&statement).execute().await {
+            Err(Error::BadResponse(message))
+                if is_add_column(&statement)
+                    && crate::exception_code(&message) == Some(ILLEGAL_COLUMN)
+                    && message.contains("already exists") =>
+            {
+                tracing::info!(file = migration.file, "column already added by an earlier run");
+            }
+            result => result?,
+        }
+    }
+    Ok(())
+}
+
+const ILLEGAL_COLUMN: u32 = 44;
+
+fn is_add_column(statement: &str) -> bool {
+    statement.starts_with("ALTER TABLE") && statement.contains("ADD COLUMN")
 }
 
 /// `Err(Edited)` for the first migration whose recorded checksum differs
@@ -188,7 +216,7 @@ mod tests {
         for migration in MIGRATIONS {
             assert!(migration.file.starts_with(&format!("{:04}_", migration.version)), "{}", migration.file);
             for s in crate::statements(migration.sql) {
-                assert!(s.contains("IF NOT EXISTS"), "not idempotent: {s}");
+                assert!(s.contains("IF NOT EXISTS") || is_add_column(&s), "not idempotent: {s}");
                 assert!(!s.contains("CREATE VIEW"), "{}: views belong in views/, not in a migration", migration.file);
             }
         }

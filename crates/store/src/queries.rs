@@ -26,9 +26,9 @@ pub async fn stored_line_rows(db: &Client) -> Result<u64, Error> {
     Ok(db.query("SELECT count() AS count FROM invoice_lines").fetch_one::<Count>().await?.count)
 }
 
-/// Findings in `anomalies` (a finding published twice counts once).
+/// Active findings (a finding published twice counts once; withdrawn ones not at all).
 pub async fn current_finding_count(db: &Client) -> Result<u64, Error> {
-    Ok(db.query("SELECT count() AS count FROM anomalies FINAL").fetch_one::<Count>().await?.count)
+    Ok(db.query("SELECT count() AS count FROM findings_active").fetch_one::<Count>().await?.count)
 }
 
 /// What `invoice_lines` holds, duplicates collapsed.
@@ -62,12 +62,12 @@ pub struct RuleFindings {
     pub amount_at_stake_ore: i64,
 }
 
-/// Findings per rule in `anomalies` (duplicates collapsed), of one home
+/// Active findings per rule (duplicates collapsed), of one home
 /// region or all, largest amount at stake first.
 pub async fn findings_by_rule(db: &Client, buyer_org_number: Option<&str>) -> Result<Vec<RuleFindings>, Error> {
     let mut sql = String::from(
         "SELECT rule_id, count() AS findings, uniqExact(provider_org_number) AS providers, \
-         sum(amount_at_stake_ore) AS amount_at_stake_ore FROM anomalies FINAL",
+         sum(amount_at_stake_ore) AS amount_at_stake_ore FROM findings_active",
     );
     if buyer_org_number.is_some() {
         sql.push_str(" WHERE buyer_org_number = ?");

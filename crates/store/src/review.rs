@@ -101,7 +101,7 @@ pub async fn caught_up(db: &Client, rule_ids: &[&str]) -> Result<bool, Error> {
         .await?
         .count;
     let published = db
-        .query("SELECT count() AS count FROM anomalies FINAL WHERE has(?, rule_id)")
+        .query("SELECT count() AS count FROM findings_active WHERE has(?, rule_id)")
         .bind(rule_ids)
         .fetch_one::<Count>()
         .await?

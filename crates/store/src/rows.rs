@@ -169,6 +169,10 @@ pub struct AnomalyRow {
     pub evidence: String,
     pub detected_at: u32,
     pub inserted_at: u32,
+    /// `active` or `withdrawn` (migration 0007).
+    pub status: &'static str,
+    /// `corrected`, `credited`, `superseded`, or empty when active.
+    pub withdrawn_reason: &'static str,
 }
 
 impl AnomalyRow {
@@ -192,6 +196,8 @@ impl AnomalyRow {
             evidence: f.evidence.clone(),
             detected_at: clickhouse_time::seconds_since_epoch(detected_at_ms).ok_or(range("detected_at"))?,
             inserted_at: inserted_at_s,
+            status: f.status.as_str(),
+            withdrawn_reason: f.status.withdrawal().map_or("", |w| w.as_str()),
         })
     }
 }

@@ -292,7 +292,7 @@ SELECT
     count() AS findings,
     uniqExact(line_key) AS lines,
     sum(amount_at_stake_ore) AS amount_at_stake_ore
-FROM anomalies FINAL
+FROM findings_active
 GROUP BY buyer_org_number, year, rule_id, severity, provider_org_number;
 
 -- The share of the cost that is disputable: net amount of lines with at

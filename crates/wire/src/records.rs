@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use apache_avro::types::Value;
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use distans_domain::enrich::{AgeGroup, Initiative, Provenance, Sex};
-use distans_domain::rules::{Finding, Severity};
+use distans_domain::rules::{Finding, FindingStatus, Severity};
 use distans_domain::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, TariffClass};
 
 /// A record that could not be processed, as written to the dead-letter topic.
@@ -415,6 +415,8 @@ pub(crate) fn finding_to_value(timed: &TimedFinding) -> Value {
         ("amount_at_stake_ore", Value::Long(f.amount_at_stake_ore)),
         ("evidence", string(&f.evidence)),
         ("detected_at", Value::TimestampMillis(timed.detected_at_ms)),
+        ("status", string(f.status.as_str())),
+        ("withdrawn_reason", optional(f.status.withdrawal().map(|w| string(w.as_str())))),
     ])
 }
 
@@ -433,6 +435,16 @@ pub(crate) fn finding_from_value(value: Value) -> Result<TimedFinding, FieldErro
         visit_date: f.date("visit_date")?,
         amount_at_stake_ore: f.long("amount_at_stake_ore")?,
         evidence: f.string("evidence")?,
+        status: {
+            let status = f.string("status")?;
+            let reason = f.optional_string("withdrawn_reason")?;
+            FindingStatus::parse(&status, reason.as_deref()).ok_or_else(|| {
+                field_error(
+                    "status",
+                    format!("{status:?} with reason {reason:?} is not active or withdrawn with a reason"),
+                )
+            })?
+        },
     };
     Ok(TimedFinding { finding, detected_at_ms: f.timestamp_ms("detected_at")? })
 }

@@ -131,6 +131,7 @@ pub static RULES: &[&Rule] = &[
     &MISSING_NEEDS_ASSESSMENT,
     &PROVIDER_FAR_FROM_PEERS,
     &LISTED_AT_SAME_GROUP,
+    &OVER_CREDITED,
 ];
 
 /// A date in an example; the literals are valid dates.
@@ -454,4 +455,17 @@ pub static LISTED_AT_SAME_GROUP: Rule = Rule {
     english: "Patients listed at a health centre of the provider's own group were invoiced digitally via another region.",
     swedish: "Patienter listade på en vårdcentral i vårdgivarens egen koncern har fakturerats för digitala kontakter via en annan region.",
     judged: Judged::InClickHouse,
+};
+
+/// Credit notes that credit a contact's line on an invoice more than once, or
+/// for more than it was invoiced: the region got back more than it paid, so
+/// its books no longer match the seller's. At stake: what was credited beyond
+/// what was invoiced.
+pub static OVER_CREDITED: Rule = Rule {
+    id: "over_credited",
+    severity: Severity::Medium,
+    riv_reason: None,
+    english: "Credit notes credit a line more than once, or for more than it was invoiced: the region's books no longer match the seller's.",
+    swedish: "Kreditnotor krediterar en rad mer än en gång, eller med mer än vad som fakturerades: regionens bokföring stämmer inte längre med säljarens.",
+    judged: Judged::Stateful,
 };

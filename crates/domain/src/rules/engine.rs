@@ -1,15 +1,43 @@
-//! [`RuleEngine`]: runs the line rules of the catalogue on each line and
-//! keeps what the stateful rules need of the lines seen so far.
+//! [`RuleEngine`]: keeps the latest version of every invoice line and credit
+//! note seen, and after each one returns how the active findings changed.
+//!
+//! A line's identity is [`LineIdentity`] (seller, invoice id, line number);
+//! the buyer, dates and amounts are attributes a correction may change. A
+//! line seen again with a newer version replaces the old one; an older or
+//! the same version changes nothing. After each change the engine judges
+//! again everything the change can touch, for the old and the new version:
+//! the contact (patient, provider, profession, visit date and time) with its
+//! invoice lines and credit notes (line rules, double invoicing,
+//! over-crediting), the patient's contacts with the profession (same-day
+//! repeats, bursts) and the patient's psychologist contacts. What it finds
+//! there now is compared with what was active there before: new or changed
+//! findings come back [`FindingStatus::Active`], findings no longer found
+//! come back [`FindingStatus::Withdrawn`] with why. So the active findings
+//! are always the rules applied to the latest versions, whatever order the
+//! lines arrived in.
+//!
+//! Credit notes: a credit note credits the invoice lines of the same contact
+//! on the invoice it names (`credited_invoice_id`). Together, the credit
+//! notes of an invoice cancel its lines of that contact whole, in line order,
+//! as far as their amount reaches (a partial credit cancels nothing). A
+//! cancelled line is not payable: no rule judges it, and it is not a contact.
+//! More credit notes than lines they credit, or credit for more than those
+//! lines were invoiced, is `over_credited`. A credit note whose line has not
+//! arrived is weighed when it does.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{NaiveDate, Timelike};
 use sha2::{Digest, Sha256};
 
-use super::{finding_id, Finding, Judged, Judgement, Rule, RuleSettings, DOUBLE_INVOICING, RULES};
+use super::{
+    finding_id, Finding, FindingStatus, Judged, Judgement, Rule, RuleSettings, Withdrawal, DOUBLE_INVOICING,
+    OVER_CREDITED, RULES,
+};
+use crate::money::Ore;
 use crate::{EnrichedLine, InvoiceType};
 
-fn short_hash(parts: &[&str]) -> u64 {
+pub(super) fn short_hash(parts: &[&str]) -> u64 {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update(part.as_bytes());
@@ -19,33 +47,80 @@ fn short_hash(parts: &[&str]) -> u64 {
     u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
 }
 
-/// Which sorted group of contacts a contact joins.
-pub(super) enum Grouping {
-    /// Contacts of one patient with one profession (hash of both).
-    Profession(u64),
-    /// Psychologist contacts of one patient (the pseudonym as 128 bits).
-    Psychologist(u128),
+/// What makes an invoice line the same line across versions: the seller's
+/// organisation number, the seller's invoice number and the line number (an
+/// invoice number is unique only within its seller; ML 17 kap 24 §).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LineIdentity(u64);
+
+impl LineIdentity {
+    pub fn of(line: &EnrichedLine) -> LineIdentity {
+        LineIdentity(short_hash(&[&line.seller_org_number, &line.invoice_id, &line.line_number.to_string()]))
+    }
 }
 
-/// What the stateful rules remember of one invoice line, kept small: the
-/// strings many lines share are interned, the pseudonym is 128 bits.
+/// Which version of a line is the latest: the position of its input record
+/// (topic partition, offset). Producers key records by line, so every version
+/// of a line is on one partition, in the order the seller sent them; two
+/// versions on different partitions are taken in arrival order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Version {
+    partition: i32,
+    offset: i64,
+}
+
+impl Version {
+    fn of(line: &EnrichedLine) -> Version {
+        Version { partition: line.source.partition, offset: line.source.offset }
+    }
+
+    /// Whether `self` may replace `older`.
+    fn replaces(self, older: Version) -> bool {
+        self.partition != older.partition || self.offset > older.offset
+    }
+}
+
+/// What the rules remember of the latest version of one line or credit note,
+/// kept small: the strings many lines share are interned, the pseudonym is
+/// 128 bits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Seen {
+    pub(super) version: Version,
+    pub(super) is_credit: bool,
+    /// For a credit note: the invoice it credits (hashed), else 0.
+    pub(super) credits_invoice: u64,
     pub(super) invoice_date: NaiveDate,
+    /// `invoice_id:line_number`.
     pub(super) key: Box<str>,
     pub(super) invoice_id: u64,
+    pub(super) line_number: i32,
     pub(super) visit_date: NaiveDate,
     /// Seconds since midnight; `u32::MAX` when the invoice has no time.
     pub(super) visit_time: u32,
     pub(super) net_amount_ore: i64,
     pub(super) place: u32,
+    /// Index into the engine's interned profession codes.
+    pub(super) profession: u32,
     pub(super) patient: u128,
+    /// The contact: patient, provider, profession, visit date and time.
+    pub(super) contact: u64,
+    /// The patient and profession.
+    pub(super) profession_group: u64,
+    pub(super) psychologist: bool,
+    /// The line rules' verdicts on this version (computed once per version).
+    pub(super) judged: Vec<(&'static Rule, Judgement)>,
 }
 
 impl Seen {
-    /// Order between lines of one contact: invoice date, then line key.
-    pub(super) fn invoice_order(&self) -> (NaiveDate, &str) {
-        (self.invoice_date, &self.key)
+    /// The invoice id part of the key.
+    fn invoice_id_text(&self) -> &str {
+        self.key.rsplit_once(':').map_or(&self.key, |(id, _)| id)
+    }
+
+    /// Order between lines of one contact: invoice date, invoice id, then
+    /// line number as a number (line 9 before line 10).
+    pub(super) fn invoice_order(&self) -> (NaiveDate, &str, i32) {
+        (self.invoice_date, self.invoice_id_text(), self.line_number)
     }
 
     /// Order between contacts: visit date and time, then line key.
@@ -63,27 +138,51 @@ pub(super) struct Place {
     pub(super) unit: String,
 }
 
-/// Evaluates the rules over a stream of lines. Holds the state of the
-/// stateful rules; see the [rules module](super).
+/// A part of the state that is judged as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Scope {
+    /// One contact's lines and credit notes: line rules, doubles, over-crediting.
+    Contact(u64),
+    /// One patient's contacts with one profession: same-day repeats, bursts.
+    Profession(u64),
+    /// One patient's psychologist contacts.
+    Psychologist(u128),
+}
+
+/// What one contact's lines and credit notes come to.
+#[derive(Debug, Default)]
+pub(super) struct ContactState {
+    /// Payable lines, in invoice order: the first is the original.
+    pub(super) live: Vec<u32>,
+    /// Lines a credit note cancels.
+    pub(super) cancelled: Vec<u32>,
+    /// (credit note, the lines it credits, invoiced and credited öre) where
+    /// the credit notes exceed what they credit.
+    pub(super) over_credited: Vec<(u32, Vec<u32>, i64, i64)>,
+}
+
+/// Evaluates the rules over a stream of lines. Holds the latest version of
+/// every line and credit note; see the module docs.
 #[derive(Debug)]
 pub struct RuleEngine {
     pub(super) settings: RuleSettings,
-    /// Every invoice line seen, once; the maps below hold indices into it.
+    /// The latest version of every line and credit note seen, one slot each.
     pub(super) seen: Vec<Seen>,
-    /// The first invoice line of each contact fingerprint (patient, provider,
-    /// profession, date, time) …
-    pub(super) contacts: HashMap<u64, u32>,
-    /// … and the other lines of the few contacts invoiced more than once.
-    pub(super) repeated: HashMap<u64, Vec<u32>>,
-    /// Contacts a credit note cancels on an invoice: (fingerprint, credited invoice id).
-    pub(super) credited: HashSet<(u64, u64)>,
-    /// Contacts per patient and profession (one line per fingerprint).
-    pub(super) by_profession: HashMap<u64, Vec<u32>>,
-    /// Psychologist contacts per patient (one line per fingerprint).
-    pub(super) psychologist: HashMap<u128, Vec<u32>>,
+    identities: HashMap<LineIdentity, u32>,
+    /// Lines and credit notes per contact.
+    pub(super) contacts: HashMap<u64, Vec<u32>>,
+    /// Contacts per patient and profession.
+    pub(super) by_profession: HashMap<u64, BTreeSet<u64>>,
+    /// Psychologist contacts per patient.
+    pub(super) psychologist: HashMap<u128, BTreeSet<u64>>,
     pub(super) places: Vec<Place>,
-    pub(super) place_ids: HashMap<u64, u32>,
-    pub(super) emitted: HashSet<String>,
+    place_ids: HashMap<u64, u32>,
+    /// Profession codes, interned.
+    pub(super) professions: Vec<String>,
+    /// The active findings, by id.
+    active: HashMap<String, Finding>,
+    /// The ids each scope found when last judged.
+    found_in: HashMap<Scope, Vec<String>>,
 }
 
 impl RuleEngine {
@@ -92,14 +191,15 @@ impl RuleEngine {
         RuleEngine {
             settings,
             seen: Vec::new(),
+            identities: HashMap::new(),
             contacts: HashMap::new(),
-            repeated: HashMap::new(),
-            credited: HashSet::new(),
             by_profession: HashMap::new(),
             psychologist: HashMap::new(),
             places: Vec::new(),
             place_ids: HashMap::new(),
-            emitted: HashSet::new(),
+            professions: Vec::new(),
+            active: HashMap::new(),
+            found_in: HashMap::new(),
         }
     }
 
@@ -108,94 +208,280 @@ impl RuleEngine {
         &self.settings
     }
 
-    /// Lines remembered by the stateful rules (for memory figures).
+    /// Lines and credit notes remembered, one per identity (for memory figures).
     pub fn remembered_lines(&self) -> usize {
         self.seen.len()
     }
 
-    fn lines_of(&self, fingerprint: u64) -> Vec<u32> {
-        let mut lines: Vec<u32> = self.contacts.get(&fingerprint).copied().into_iter().collect();
-        lines.extend(self.repeated.get(&fingerprint).into_iter().flatten());
-        lines
+    /// The findings active now, in no particular order.
+    pub fn active_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.active.values()
     }
 
-    /// The findings `line` brings to light that were not returned before.
+    /// Takes `line` (a new line, a new version of one, or one seen before)
+    /// and returns how the active findings changed: findings that became
+    /// active or changed (amount, evidence, related lines), then findings
+    /// withdrawn. Empty for a line seen before at this version or later.
     pub fn observe(&mut self, line: &EnrichedLine) -> Vec<Finding> {
-        let mut findings = Vec::new();
-        let fingerprint = short_hash(&[
-            &line.patient_pseudonym,
-            &line.provider_org_number,
-            &line.profession_code,
-            &line.visit_date.to_string(),
-            &line.visit_time.map(|t| t.to_string()).unwrap_or_default(),
-        ]);
-        if line.invoice_type == InvoiceType::CreditNote {
-            if let Some(credited) = &line.credited_invoice_id {
-                self.credited.insert((fingerprint, short_hash(&[credited])));
+        let identity = LineIdentity::of(line);
+        let version = Version::of(line);
+        let old = self.identities.get(&identity).copied();
+        if let Some(slot) = old {
+            if !version.replaces(self.seen[slot as usize].version) {
+                return Vec::new();
             }
-            return findings;
         }
-        let key = line.key();
-        if self.lines_of(fingerprint).iter().any(|&i| *self.seen[i as usize].key == *key) {
-            // A redelivered line: everything it shows was returned the first time.
-            return findings;
+        let seen = self.remember(line, version);
+        let mut scopes: BTreeSet<Scope> = BTreeSet::new();
+        let slot = match old {
+            Some(slot) => {
+                scopes.extend(self.scopes_of(slot));
+                self.forget(slot);
+                self.seen[slot as usize] = seen;
+                slot
+            }
+            None => {
+                let slot = u32::try_from(self.seen.len()).unwrap_or(u32::MAX);
+                self.seen.push(seen);
+                self.identities.insert(identity, slot);
+                slot
+            }
+        };
+        self.index(slot);
+        scopes.extend(self.scopes_of(slot));
+        self.judge_again(&scopes, slot)
+    }
+
+    /// What the rules keep of `line`.
+    fn remember(&mut self, line: &EnrichedLine, version: Version) -> Seen {
+        let place = self.place(line);
+        let profession = match self.professions.iter().position(|p| *p == line.profession_code) {
+            Some(index) => index,
+            None => {
+                self.professions.push(line.profession_code.clone());
+                self.professions.len() - 1
+            }
+        };
+        let profession = u32::try_from(profession).unwrap_or(u32::MAX);
+        let patient = u128::from_str_radix(&line.patient_pseudonym, 16)
+            .unwrap_or_else(|_| u128::from(short_hash(&[&line.patient_pseudonym])));
+        let is_credit = line.invoice_type == InvoiceType::CreditNote;
+        let judged = if is_credit {
+            Vec::new()
+        } else {
+            RULES
+                .iter()
+                .filter(|rule| self.settings.enabled(rule))
+                .filter_map(|&rule| match rule.judged {
+                    Judged::Line { judge, .. } => judge(line, &self.settings).map(|j| (rule, j)),
+                    _ => None,
+                })
+                .collect()
+        };
+        Seen {
+            version,
+            is_credit,
+            credits_invoice: line.credited_invoice_id.as_deref().filter(|_| is_credit).map_or(0, |c| short_hash(&[c])),
+            invoice_date: line.invoice_date,
+            key: line.key().into_boxed_str(),
+            invoice_id: short_hash(&[&line.invoice_id]),
+            line_number: line.line_number,
+            visit_date: line.visit_date,
+            visit_time: line.visit_time.map_or(u32::MAX, |t| t.num_seconds_from_midnight()),
+            net_amount_ore: line.net_amount_ore,
+            place,
+            profession,
+            patient,
+            contact: short_hash(&[
+                &line.patient_pseudonym,
+                &line.provider_org_number,
+                &line.profession_code,
+                &line.visit_date.to_string(),
+                &line.visit_time.map(|t| t.to_string()).unwrap_or_default(),
+            ]),
+            profession_group: short_hash(&[&line.patient_pseudonym, &line.profession_code]),
+            psychologist: self.settings.psychologist_professions.contains(&line.profession_code),
+            judged,
         }
-        let place_id = short_hash(&[
+    }
+
+    /// The interned place of `line`.
+    fn place(&mut self, line: &EnrichedLine) -> u32 {
+        let id = short_hash(&[
             &line.buyer_org_number,
             &line.provider_org_number,
             &line.provider_name,
             &line.performing_unit_hsa_id,
         ]);
-        let place = match self.place_ids.get(&place_id) {
-            Some(&index) => index,
-            None => {
-                self.places.push(Place {
-                    buyer: line.buyer_org_number.clone(),
-                    provider_org: line.provider_org_number.clone(),
-                    provider_name: line.provider_name.clone(),
-                    unit: line.performing_unit_hsa_id.clone(),
-                });
-                let index = u32::try_from(self.places.len() - 1).unwrap_or(u32::MAX);
-                self.place_ids.insert(place_id, index);
-                index
-            }
-        };
-        let patient = u128::from_str_radix(&line.patient_pseudonym, 16)
-            .unwrap_or_else(|_| u128::from(short_hash(&[&line.patient_pseudonym])));
-        let index = u32::try_from(self.seen.len()).unwrap_or(u32::MAX);
-        self.seen.push(Seen {
-            invoice_date: line.invoice_date,
-            key: key.into_boxed_str(),
-            invoice_id: short_hash(&[&line.invoice_id]),
-            visit_date: line.visit_date,
-            visit_time: line.visit_time.map_or(u32::MAX, |t| t.num_seconds_from_midnight()),
-            net_amount_ore: line.net_amount_ore,
-            place,
-            patient,
+        if let Some(&index) = self.place_ids.get(&id) {
+            return index;
+        }
+        self.places.push(Place {
+            buyer: line.buyer_org_number.clone(),
+            provider_org: line.provider_org_number.clone(),
+            provider_name: line.provider_name.clone(),
+            unit: line.performing_unit_hsa_id.clone(),
         });
-        self.line_rules(line, index, &mut findings);
-        let first_of_contact = match self.contacts.get(&fingerprint) {
-            None => {
-                self.contacts.insert(fingerprint, index);
-                true
+        let index = u32::try_from(self.places.len() - 1).unwrap_or(u32::MAX);
+        self.place_ids.insert(id, index);
+        index
+    }
+
+    /// Adds `slot` to its contact and the contact to its groups.
+    fn index(&mut self, slot: u32) {
+        let s = &self.seen[slot as usize];
+        let (contact, group, patient, psychologist) = (s.contact, s.profession_group, s.patient, s.psychologist);
+        self.contacts.entry(contact).or_default().push(slot);
+        self.by_profession.entry(group).or_default().insert(contact);
+        if psychologist {
+            self.psychologist.entry(patient).or_default().insert(contact);
+        }
+    }
+
+    /// Removes `slot` from its contact, and the contact from its groups when
+    /// nothing is left of it.
+    fn forget(&mut self, slot: u32) {
+        let s = &self.seen[slot as usize];
+        let (contact, group, patient) = (s.contact, s.profession_group, s.patient);
+        let Some(lines) = self.contacts.get_mut(&contact) else { return };
+        lines.retain(|&i| i != slot);
+        if lines.is_empty() {
+            self.contacts.remove(&contact);
+            if let Some(set) = self.by_profession.get_mut(&group) {
+                set.remove(&contact);
             }
-            Some(_) => {
-                self.repeated.entry(fingerprint).or_default().push(index);
-                false
-            }
-        };
-        self.double_invoicing(fingerprint, &mut findings);
-        if first_of_contact {
-            let group = short_hash(&[&line.patient_pseudonym, &line.profession_code]);
-            self.insert_by_visit(Grouping::Profession(group), index);
-            self.same_day_and_bursts(group, &line.profession_code, &mut findings);
-            if self.settings.psychologist_professions.contains(&line.profession_code) {
-                self.insert_by_visit(Grouping::Psychologist(patient), index);
-                self.psychologist_contacts(patient, &mut findings);
+            if let Some(set) = self.psychologist.get_mut(&patient) {
+                set.remove(&contact);
             }
         }
-        findings.retain(|f| self.emitted.insert(f.finding_id.clone()));
-        findings
+    }
+
+    /// The scopes a record is part of.
+    fn scopes_of(&self, slot: u32) -> Vec<Scope> {
+        let s = &self.seen[slot as usize];
+        let mut scopes = vec![Scope::Contact(s.contact), Scope::Profession(s.profession_group)];
+        if s.psychologist {
+            scopes.push(Scope::Psychologist(s.patient));
+        }
+        scopes
+    }
+
+    /// Judges `scopes` again and returns the changes against what they found
+    /// before. `changed` is the record just replaced or added.
+    fn judge_again(&mut self, scopes: &BTreeSet<Scope>, changed: u32) -> Vec<Finding> {
+        let mut before: Vec<String> = Vec::new();
+        let mut now: Vec<Finding> = Vec::new();
+        for &scope in scopes {
+            before.extend(self.found_in.remove(&scope).unwrap_or_default());
+            let found = self.judge(scope);
+            self.found_in.insert(scope, found.iter().map(|f| f.finding_id.clone()).collect());
+            now.extend(found);
+        }
+        let found_now: BTreeSet<&str> = now.iter().map(|f| f.finding_id.as_str()).collect();
+        let mut withdrawn: Vec<Finding> = Vec::new();
+        before.sort();
+        before.dedup();
+        for id in before.iter().filter(|id| !found_now.contains(id.as_str())) {
+            if let Some(mut finding) = self.active.remove(id) {
+                finding.status = FindingStatus::Withdrawn(self.why_withdrawn(&finding, changed));
+                withdrawn.push(finding);
+            }
+        }
+        let mut changes: Vec<Finding> = Vec::new();
+        for finding in now {
+            if self.active.get(&finding.finding_id) != Some(&finding) {
+                self.active.insert(finding.finding_id.clone(), finding.clone());
+                changes.push(finding);
+            }
+        }
+        changes.extend(withdrawn);
+        changes
+    }
+
+    /// Why `finding` no longer holds: the line it is about was credited, or
+    /// corrected (it is the record just changed), or something else changed
+    /// around it (superseded).
+    fn why_withdrawn(&self, finding: &Finding, changed: u32) -> Withdrawal {
+        let subject = finding.line_keys.first().map(String::as_str);
+        let is_subject = |&i: &u32| Some(&*self.seen[i as usize].key) == subject && !self.seen[i as usize].is_credit;
+        let slot = self.contacts.values().flatten().copied().find(is_subject);
+        match slot {
+            Some(slot) if self.contact_state(self.seen[slot as usize].contact).cancelled.contains(&slot) => {
+                Withdrawal::Credited
+            }
+            Some(slot) if slot == changed => Withdrawal::Corrected,
+            _ if Some(&*self.seen[changed as usize].key) == subject => Withdrawal::Corrected,
+            _ => Withdrawal::Superseded,
+        }
+    }
+
+    /// What `scope` finds now, in a stable order.
+    fn judge(&self, scope: Scope) -> Vec<Finding> {
+        let mut out = Vec::new();
+        match scope {
+            Scope::Contact(contact) => {
+                let state = self.contact_state(contact);
+                for &line in &state.live {
+                    for (rule, judgement) in &self.seen[line as usize].judged {
+                        out.push(self.finding(
+                            rule,
+                            line,
+                            &[],
+                            judgement.amount_at_stake.0,
+                            judgement.evidence.clone(),
+                        ));
+                    }
+                }
+                self.double_invoicing(&state, &mut out);
+                self.over_crediting(&state, &mut out);
+            }
+            Scope::Profession(group) => self.same_day_and_bursts(group, &mut out),
+            Scope::Psychologist(patient) => self.psychologist_contacts(patient, &mut out),
+        }
+        out
+    }
+
+    /// The contact's payable lines, cancelled lines and over-credits.
+    pub(super) fn contact_state(&self, contact: u64) -> ContactState {
+        let mut state = ContactState::default();
+        let records = self.contacts.get(&contact).map(Vec::as_slice).unwrap_or_default();
+        let seen = |i: u32| &self.seen[i as usize];
+        let mut lines: Vec<u32> = records.iter().copied().filter(|&i| !seen(i).is_credit).collect();
+        lines.sort_by(|&a, &b| seen(a).invoice_order().cmp(&seen(b).invoice_order()));
+        let mut credits: Vec<u32> = records.iter().copied().filter(|&i| seen(i).is_credit).collect();
+        credits.sort_by(|&a, &b| seen(a).invoice_order().cmp(&seen(b).invoice_order()));
+        let invoices: BTreeSet<u64> = credits.iter().map(|&c| seen(c).credits_invoice).collect();
+        for invoice in invoices {
+            let credited: Vec<u32> = lines.iter().copied().filter(|&l| seen(l).invoice_id == invoice).collect();
+            if credited.is_empty() {
+                // The credited line is not here (yet): nothing to weigh it against.
+                continue;
+            }
+            let notes: Vec<u32> = credits.iter().copied().filter(|&c| seen(c).credits_invoice == invoice).collect();
+            let invoiced: i64 = credited.iter().map(|&l| seen(l).net_amount_ore).sum();
+            let credited_ore: i64 = notes.iter().map(|&c| seen(c).net_amount_ore).sum();
+            // The credits cancel whole lines in line order, as far as they reach.
+            let mut remaining = credited_ore;
+            for &line in &credited {
+                if remaining < seen(line).net_amount_ore {
+                    break;
+                }
+                remaining -= seen(line).net_amount_ore;
+                state.cancelled.push(line);
+            }
+            if notes.len() > credited.len() || credited_ore > invoiced {
+                if let Some(&last) = notes.last() {
+                    state.over_credited.push((last, credited, invoiced, credited_ore));
+                }
+            }
+        }
+        state.live = lines.into_iter().filter(|l| !state.cancelled.contains(l)).collect();
+        state
+    }
+
+    /// The contact's representative: its original payable line.
+    pub(super) fn representative(&self, contact: u64) -> Option<u32> {
+        self.contact_state(contact).live.first().copied()
     }
 
     pub(super) fn finding(&self, rule: &Rule, about: u32, related: &[u32], amount: i64, evidence: String) -> Finding {
@@ -207,6 +493,7 @@ impl RuleEngine {
             finding_id: finding_id(rule.id, &about.key),
             rule_id: rule.id.to_string(),
             severity: rule.severity,
+            status: FindingStatus::Active,
             line_keys,
             buyer_org_number: place.buyer.clone(),
             provider_org_number: place.provider_org.clone(),
@@ -219,32 +506,13 @@ impl RuleEngine {
         }
     }
 
-    /// Every line rule of [`RULES`] that is switched on, in the table's order.
-    fn line_rules(&self, line: &EnrichedLine, seen: u32, out: &mut Vec<Finding>) {
-        for &rule in RULES {
-            let Judged::Line { judge, .. } = rule.judged else { continue };
-            if !self.settings.enabled(rule) {
-                continue;
-            }
-            if let Some(Judgement { amount_at_stake, evidence }) = judge(line, &self.settings) {
-                out.push(self.finding(rule, seen, &[], amount_at_stake.0, evidence));
-            }
-        }
-    }
-
-    /// Every uncancelled invoice line of a contact but the first (by
+    /// Every payable line of a contact but the original (the earliest by
     /// invoice date, invoice id, line number) is a double.
-    fn double_invoicing(&self, fingerprint: u64, out: &mut Vec<Finding>) {
+    fn double_invoicing(&self, state: &ContactState, out: &mut Vec<Finding>) {
         if !self.settings.enabled(&DOUBLE_INVOICING) {
             return;
         }
-        let mut live: Vec<u32> = self
-            .lines_of(fingerprint)
-            .into_iter()
-            .filter(|&i| !self.credited.contains(&(fingerprint, self.seen[i as usize].invoice_id)))
-            .collect();
-        live.sort_by(|&a, &b| self.seen[a as usize].invoice_order().cmp(&self.seen[b as usize].invoice_order()));
-        if let Some((&first, doubles)) = live.split_first() {
+        if let Some((&first, doubles)) = state.live.split_first() {
             for &double in doubles {
                 let d = &self.seen[double as usize];
                 let evidence = format!(
@@ -253,6 +521,31 @@ impl RuleEngine {
                 );
                 out.push(self.finding(&DOUBLE_INVOICING, double, &[first], d.net_amount_ore, evidence));
             }
+        }
+    }
+
+    /// Credit notes beyond the lines they credit, or for more than those were
+    /// invoiced: at stake, what was credited beyond what was invoiced.
+    fn over_crediting(&self, state: &ContactState, out: &mut Vec<Finding>) {
+        if !self.settings.enabled(&OVER_CREDITED) {
+            return;
+        }
+        for (note, lines, invoiced, credited) in &state.over_credited {
+            let notes = self.contacts[&self.seen[*note as usize].contact]
+                .iter()
+                .filter(|&&c| {
+                    let s = &self.seen[c as usize];
+                    s.is_credit && s.credits_invoice == self.seen[*note as usize].credits_invoice
+                })
+                .count();
+            let evidence = format!(
+                "{notes} credit note(s) credit {} line(s) of invoice {}: {} credited against {} invoiced",
+                lines.len(),
+                self.seen[lines[0] as usize].invoice_id_text(),
+                Ore(*credited),
+                Ore(*invoiced)
+            );
+            out.push(self.finding(&OVER_CREDITED, *note, lines, (credited - invoiced).max(0), evidence));
         }
     }
 }

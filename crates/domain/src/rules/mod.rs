@@ -8,11 +8,13 @@
 //!   keeps the state of the stateful ones.
 //! - `windows`: the stateful rules that count contacts within a window of days.
 //!
-//! [`RuleEngine::observe`] takes enriched lines in any order and returns the
-//! findings each new line brings to light, about that line or about lines
-//! seen before (an early visit arriving late can push a later contact over
-//! a limit). The set of findings depends only on the set of lines seen, not
-//! on their order, and every finding has a stable id: replaying a topic
+//! [`RuleEngine::observe`] takes enriched lines, corrections and credit notes
+//! in any order and returns how the active findings changed: findings that
+//! became active or changed, about that line or about lines seen before (an
+//! early visit arriving late can push a later contact over a limit), and
+//! findings withdrawn (a correction, a credit note). The active findings
+//! depend only on the latest version of each line, not on the order the
+//! lines arrived in, and every finding has a stable id: replaying a topic
 //! gives the same findings with the same ids.
 
 use chrono::NaiveDate;
@@ -25,14 +27,16 @@ pub mod settings;
 mod windows;
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;
 
 pub use catalogue::{
     Example, Judged, Judgement, LineRule, Rule, Severity, CONTACT_BURST, DOUBLE_INVOICING, EXCESSIVE_PSYCHOLOGIST,
     LATE_INVOICE, LISTED_AT_SAME_GROUP, MISSING_NEEDS_ASSESSMENT, NON_BILLABLE, NOT_RESIDENT, NO_REFERRAL,
-    PHYSICAL_PROCEDURE, PROVIDER_FAR_FROM_PEERS, RULES, SAME_DAY_REPEAT, WRONG_PRICE, WRONG_PRODUCT,
+    OVER_CREDITED, PHYSICAL_PROCEDURE, PROVIDER_FAR_FROM_PEERS, RULES, SAME_DAY_REPEAT, WRONG_PRICE, WRONG_PRODUCT,
 };
-pub use engine::RuleEngine;
+pub use engine::{LineIdentity, RuleEngine};
 pub use settings::RuleSettings;
 
 /// Something a region's monitoring staff should look at.
@@ -42,6 +46,8 @@ pub struct Finding {
     pub finding_id: String,
     pub rule_id: String,
     pub severity: Severity,
+    /// Whether the finding holds now, or was withdrawn (and why).
+    pub status: FindingStatus,
     /// The line the finding is about first, then related lines.
     pub line_keys: Vec<String>,
     pub buyer_org_number: String,
@@ -54,6 +60,69 @@ pub struct Finding {
     pub amount_at_stake_ore: i64,
     /// Why, with the figures: "23rd psychologist contact in 365 days (limit 20)".
     pub evidence: String,
+}
+
+/// Whether a finding holds. A finding keeps its id for life: it is published
+/// again with [`FindingStatus::Withdrawn`] when the lines no longer show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatus {
+    Active,
+    Withdrawn(Withdrawal),
+}
+
+impl FindingStatus {
+    /// `active` or `withdrawn`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Active => "active",
+            FindingStatus::Withdrawn(_) => "withdrawn",
+        }
+    }
+
+    /// Why it was withdrawn, if it was.
+    pub fn withdrawal(self) -> Option<Withdrawal> {
+        match self {
+            FindingStatus::Active => None,
+            FindingStatus::Withdrawn(why) => Some(why),
+        }
+    }
+
+    /// From the stored `status` and `withdrawn_reason`.
+    pub fn parse(status: &str, reason: Option<&str>) -> Option<FindingStatus> {
+        match (status, reason) {
+            ("active", _) => Some(FindingStatus::Active),
+            ("withdrawn", Some(reason)) => Withdrawal::parse(reason).map(FindingStatus::Withdrawn),
+            _ => None,
+        }
+    }
+}
+
+/// Why a finding no longer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Withdrawal {
+    /// A new version of the line it is about changed what the rules see.
+    Corrected,
+    /// A credit note cancelled the line it is about.
+    Credited,
+    /// Other lines changed: e.g. the original of a double was credited, or
+    /// an earlier contact in a window was corrected away.
+    Superseded,
+}
+
+impl Withdrawal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Withdrawal::Corrected => "corrected",
+            Withdrawal::Credited => "credited",
+            Withdrawal::Superseded => "superseded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Withdrawal> {
+        [Withdrawal::Corrected, Withdrawal::Credited, Withdrawal::Superseded].into_iter().find(|w| w.as_str() == s)
+    }
 }
 
 /// A finding's id: the first 128 bits of SHA-256 over the rule id, a zero

@@ -191,10 +191,14 @@ fn psychologist_contacts_over_the_limit_by_visit_date() {
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].line_keys, vec![visits[21].key()]);
     assert_eq!(findings[0].evidence, "21st psychologist/psychotherapist contact in 365 days (limit 20)");
-    // The earliest visit arrives late: now the 21st contact is over the limit too.
+    // The earliest visit arrives late: now the 21st contact is over the limit
+    // too, and the last one is the 22nd (its evidence changes, same id).
     findings = engine.observe(&visits[0]);
-    assert_eq!(findings.len(), 1);
+    assert_eq!(findings.len(), 2, "{findings:?}");
     assert_eq!(findings[0].line_keys, vec![visits[20].key()]);
+    assert_eq!(findings[1].line_keys, vec![visits[21].key()]);
+    assert_eq!(findings[1].evidence, "22nd psychologist/psychotherapist contact in 365 days (limit 20)");
+    assert!(findings.iter().all(|f| f.status == FindingStatus::Active));
     // A contact a year later starts a fresh window.
     let mut next_year = psychologist_visit(99, start + chrono::Days::new(21 * 7 + 365));
     next_year.invoice_date = next_year.visit_date + chrono::Days::new(1);

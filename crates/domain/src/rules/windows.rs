@@ -1,23 +1,24 @@
 //! The stateful rules that count a patient's contacts within a window of
 //! days: `same_day_repeat` and `contact_burst` (per profession) and
 //! `excessive_psychologist_contacts` (psychologists and psychotherapists).
-//! Each group of contacts is kept sorted by visit; a contact's rank in the
-//! window ending at its visit date decides whether it is over the limit, so
-//! an early visit that arrives late can push later contacts over it.
+//! A contact counts once, by its original payable line; a contact whose
+//! lines are all cancelled does not count. The contacts of a group are
+//! sorted by visit; a contact's rank in the window ending at its visit date
+//! decides whether it is over the limit, so an early visit that arrives late
+//! can push later contacts over it.
 
-use super::engine::{Grouping, RuleEngine};
+use std::collections::BTreeSet;
+
+use super::engine::RuleEngine;
 use super::{Finding, CONTACT_BURST, EXCESSIVE_PSYCHOLOGIST, SAME_DAY_REPEAT};
 
 impl RuleEngine {
-    /// Inserts contact `index` into its group, keeping the group sorted by visit.
-    pub(super) fn insert_by_visit(&mut self, grouping: Grouping, index: u32) {
-        let group = match grouping {
-            Grouping::Profession(id) => self.by_profession.entry(id).or_default(),
-            Grouping::Psychologist(patient) => self.psychologist.entry(patient).or_default(),
-        };
-        let seen = &self.seen;
-        let at = group.partition_point(|&i| seen[i as usize].visit_order() < seen[index as usize].visit_order());
-        group.insert(at, index);
+    /// The representatives of `contacts`, sorted by visit.
+    fn by_visit(&self, contacts: Option<&BTreeSet<u64>>) -> Vec<u32> {
+        let mut lines: Vec<u32> =
+            contacts.into_iter().flatten().filter_map(|&contact| self.representative(contact)).collect();
+        lines.sort_by(|&a, &b| self.seen[a as usize].visit_order().cmp(&self.seen[b as usize].visit_order()));
+        lines
     }
 
     /// For each contact of a group (sorted by visit), its rank among the
@@ -41,8 +42,8 @@ impl RuleEngine {
         }
         let window = i64::from(self.settings.psychologist_window_days);
         let limit = self.settings.psychologist_limit;
-        let group = &self.psychologist[&patient];
-        for (contact, rank) in self.ranks_in_window(group, window) {
+        let group = self.by_visit(self.psychologist.get(&patient));
+        for (contact, rank) in self.ranks_in_window(&group, window) {
             if rank > limit {
                 let evidence =
                     format!("{} psychologist/psychotherapist contact in {window} days (limit {limit})", ordinal(rank));
@@ -52,18 +53,19 @@ impl RuleEngine {
         }
     }
 
-    pub(super) fn same_day_and_bursts(&self, group: u64, profession: &str, out: &mut Vec<Finding>) {
+    pub(super) fn same_day_and_bursts(&self, group: u64, out: &mut Vec<Finding>) {
         let s = &self.settings;
-        let contacts = &self.by_profession[&group];
+        let contacts = self.by_visit(self.by_profession.get(&group));
         for (rule, window, limit) in
             [(&SAME_DAY_REPEAT, 1, s.same_day_limit), (&CONTACT_BURST, i64::from(s.burst_window_days), s.burst_limit)]
         {
             if !self.settings.enabled(rule) {
                 continue;
             }
-            for (contact, rank) in self.ranks_in_window(contacts, window) {
+            for (contact, rank) in self.ranks_in_window(&contacts, window) {
                 if rank > limit {
                     let c = &self.seen[contact as usize];
+                    let profession = &self.professions[c.profession as usize];
                     let evidence = if window == 1 {
                         format!("{} contact with {profession} on {} (limit {limit})", ordinal(rank), c.visit_date)
                     } else {
