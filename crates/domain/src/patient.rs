@@ -5,7 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | personnummer | `YYYYMMDDNNNC`: birth date, birth number `NNN`, Luhn check digit `C` over the last ten digits | birth date; sex from the third `N` (odd male, even female) | folkbokföringslagen (1991:481) 18 §; Skatteverket SKV 704 |
 //! | samordningsnummer | as a personnummer with 60 added to the day (`DD` 61–91) | birth date; sex as above | folkbokföringslagen 18 a §; Skatteverket SKV 707 |
-//! | samordningsnummer, birth day unknown | day `60` (day `00` + 60), month `01`–`12` | birth year and month; sex | Skatteverket: numbers issued since 2022 where the day of birth is not known |
+//! | samordningsnummer, birth day unknown | day `60` (day `00` + 60), month `01`–`12` | birth year and month; sex | Skatteverket: where it did not know the day of birth (domain.md; SKV 707) |
 //! | samordningsnummer, birth month unknown | month `00`, day `61`–`91` | birth year and day of month; sex | as above, month not known |
 //! | samordningsnummer, month and day unknown | month `00`, day `60` (e.g. `198500603835`) | birth year; sex | as above, neither known |
 //! | reservnummer | a region's own format, configured per region ([`ReservnummerFormat`]) | what the format says: sex and birth date only where the format places them | the region's rules, see `defaults.toml` `[[validation.reservnummer]]` |
