@@ -73,6 +73,7 @@ impl Ingester {
     /// missing, subscribes to `topics.input`, then reports ready.
     pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Ingester, IngesterError> {
         let pseudonymiser = settings.pseudonymiser()?;
+        let validation = settings.validation()?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let http = Server::start(settings.ingester.http_listen, registry, &shutdown).await?;
@@ -82,7 +83,7 @@ impl Ingester {
         let consumer = kafka::Input::new(&settings.kafka, &settings.ingester.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&topics.input])?;
         let producer = kafka::producer(&settings.kafka)?;
-        let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser);
+        let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser, validation);
         http.health.set_ready(true);
         tracing::info!(input = %topics.input, valid = %topics.valid, dead_letter = %topics.dead_letter, "ingester running");
         let max_in_flight = settings.ingester.max_in_flight;
@@ -128,8 +129,11 @@ impl Ingester {
             Provenance { topic: message.topic().to_string(), partition: message.partition(), offset: message.offset() };
         let routed = self.processor.process(message.key(), message.payload(), &source, now_ms())?;
         let (topic, key, payload) = match routed {
-            Routed::Valid { key, payload } => {
+            Routed::Valid { key, payload, warnings } => {
                 self.metrics.valid.inc();
+                for reason in warnings {
+                    self.metrics.warned(reason, &source);
+                }
                 (self.topics.valid.clone(), key, payload)
             }
             Routed::DeadLetter { key, payload, reason, problems } => {

@@ -21,6 +21,7 @@ pub struct Metrics {
     pub consumer: ConsumerMetrics,
     pub valid: Counter,
     pub dead_lettered: Family<ReasonLabels, Counter>,
+    pub line_warnings: Family<ReasonLabels, Counter>,
     pub produce_retries: Counter,
     pub in_flight: Gauge,
 }
@@ -35,9 +36,26 @@ impl Metrics {
             "Records sent to the dead-letter topic, by reason",
             m.dead_lettered.clone(),
         );
+        r.register(
+            "line_warnings",
+            "Valid lines that failed a check configured to warn, by reason",
+            m.line_warnings.clone(),
+        );
         r.register("produce_retries", "Produce attempts that failed and were retried", m.produce_retries.clone());
         r.register("in_flight", "Produced records awaiting the broker's ack", m.in_flight.clone());
         m
+    }
+
+    /// A valid line failed a check configured to warn (`[validation.checks]`).
+    pub fn warned(&self, reason: ReasonCode, source: &Provenance) {
+        self.line_warnings.get_or_create(&ReasonLabels { reason: reason.as_str().to_string() }).inc();
+        tracing::info!(
+            reason = reason.as_str(),
+            topic = %source.topic,
+            partition = source.partition,
+            offset = source.offset,
+            "line accepted with a warning"
+        );
     }
 
     pub fn dead_lettered(&self, reason: ReasonCode, source: &Provenance, problems: usize) {
