@@ -21,7 +21,6 @@ mod replay;
 pub mod review;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
@@ -35,7 +34,8 @@ use tokio_util::sync::CancellationToken;
 use distans_domain::enrich::Provenance;
 use distans_domain::rules::RuleEngine;
 use distans_runtime::kafka::{self, Stopped};
-use distans_runtime::{now_ms, telemetry, Health, Settings};
+use distans_runtime::telemetry::Server;
+use distans_runtime::{now_ms, Settings};
 use distans_wire::{Codec, DeadLetter, TimedFinding};
 
 pub use metrics::Metrics;
@@ -65,18 +65,17 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 pub struct Detector {
     /// Assigned every partition of `topics.valid` from its beginning; the
     /// group only commits offsets, stored once a line's findings are acked.
-    consumer: StreamConsumer<kafka::LagContext>,
+    consumer: kafka::Input,
     /// The rules, and where their findings and dead letters go.
     rules: Rules,
     /// Which records replay, which are live and which wait.
     replay: Replay,
     metrics: Metrics,
-    /// Ready once the state is rebuilt, until the drain.
-    health: Health,
     /// Cancelled on SIGINT/SIGTERM, and by the detector when it stops.
     shutdown: CancellationToken,
-    /// The /healthz and /metrics server, stopped by `shutdown`.
-    http: JoinHandle<()>,
+    /// The /healthz and /metrics server, ready once the state is rebuilt,
+    /// until the drain.
+    http: Server,
     /// The rules judged in ClickHouse (see `review`), if enabled; stopped by `shutdown`.
     review: Option<JoinHandle<()>>,
 }
@@ -90,19 +89,16 @@ impl Detector {
     pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Detector, DetectorError> {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
-        let health = Health::default();
-        let (_, http) =
-            telemetry::serve(settings.detector.http_listen, Arc::new(registry), health.clone(), shutdown.clone())
-                .await?;
+        let http = Server::start(settings.detector.http_listen, registry, &shutdown).await?;
         let topics = &settings.topics;
         kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;
-        let consumer = kafka::consumer(&settings.kafka, &settings.detector.group_id, metrics.lag.clone())?;
+        let consumer = kafka::Input::new(&settings.kafka, &settings.detector.group_id, metrics.consumer.clone())?;
         let producer = kafka::producer(&settings.kafka)?;
 
-        let replay = Replay::new(assign_from_beginning(&consumer, &topics.valid)?);
+        let replay = Replay::new(assign_from_beginning(consumer.consumer(), &topics.valid)?);
         let replaying = replay.is_replaying();
         metrics.replaying.set(i64::from(replaying));
-        health.set_ready(!replaying);
+        http.health.set_ready(!replaying);
         tracing::info!(topic = %topics.valid, replay_until = ?replay.until(), "detector running; rebuilding state up to the committed offsets");
 
         let rules = Rules {
@@ -114,7 +110,7 @@ impl Detector {
             dead_letter: topics.dead_letter.clone(),
         };
         let review = spawn_review(settings, &rules.producer, &metrics, &shutdown);
-        Ok(Detector { consumer, rules, replay, metrics, health, shutdown, http, review })
+        Ok(Detector { consumer, rules, replay, metrics, shutdown, http, review })
     }
 
     /// Judges records until `shutdown` is cancelled or a finding cannot be
@@ -122,17 +118,10 @@ impl Detector {
     /// be encoded (a bug), returned at once.
     pub async fn run(mut self) -> Result<(), DetectorError> {
         loop {
-            let received = tokio::select! {
+            let record = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => break,
-                received = self.consumer.recv() => received,
-            };
-            let record = match received {
-                Ok(message) => Record::from(&message),
-                Err(error) => {
-                    tracing::warn!(%error, "kafka consumer error; continuing");
-                    continue;
-                }
+                message = self.consumer.recv() => Record::from(&message),
             };
             match self.replay.step(&record.source) {
                 Step::Hold => {
@@ -149,7 +138,7 @@ impl Detector {
                     if !self.rules.observe(&record, false, &self.shutdown).await? {
                         break;
                     }
-                    store(&self.consumer, &record.source);
+                    self.store(&record.source);
                 }
             }
             self.metrics.lines_in_state.set(i64::try_from(self.rules.engine.remembered_lines()).unwrap_or(i64::MAX));
@@ -161,7 +150,7 @@ impl Detector {
     /// Keeps a live record read while replaying, pausing its partition.
     fn hold(&mut self, record: Record) {
         if self.replay.hold(record) {
-            if let Err(error) = self.consumer.pause(&self.replay.paused()) {
+            if let Err(error) = self.consumer.consumer().pause(&self.replay.paused()) {
                 tracing::warn!(%error, "cannot pause a partition; holding its records in memory");
             }
         }
@@ -184,28 +173,31 @@ impl Detector {
                 stopped = true;
                 break;
             }
-            store(&self.consumer, &record.source);
+            self.store(&record.source);
         }
         let paused = self.replay.paused();
         if paused.count() > 0 {
-            if let Err(error) = self.consumer.resume(&paused) {
+            if let Err(error) = self.consumer.consumer().resume(&paused) {
                 tracing::warn!(%error, "cannot resume paused partitions");
             }
         }
-        self.health.set_ready(true);
+        self.http.health.set_ready(true);
         Ok(!stopped)
     }
 
     /// Stopping: commits the stored offsets, reports not ready, and waits
     /// for the review and the http server to stop.
     async fn drain(self) {
-        kafka::commit_stored_offsets(&self.consumer);
-        self.health.set_ready(false);
-        self.shutdown.cancel();
+        self.consumer.commit_stored_offsets();
+        self.http.stop().await;
         if let Some(review) = self.review {
             let _ = review.await;
         }
-        let _ = self.http.await;
+    }
+
+    /// Stores the offset of a record whose findings are acknowledged.
+    fn store(&self, source: &Provenance) {
+        self.consumer.store_processed(&source.topic, source.partition, source.offset);
     }
 }
 
@@ -214,7 +206,7 @@ impl std::fmt::Debug for Detector {
         f.debug_struct("Detector")
             .field("replay_until", self.replay.until())
             .field("held", &self.replay.held())
-            .field("health", &self.health)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -353,11 +345,6 @@ impl Rules {
         };
         Ok(outcome.is_ok())
     }
-}
-
-/// Stores the offset of a record whose findings are acknowledged.
-fn store<C: Consumer<kafka::LagContext>>(consumer: &C, source: &Provenance) {
-    kafka::store_processed(consumer, &source.topic, source.partition, source.offset);
 }
 
 /// Publishes findings, each keyed by its id, and waits for every ack.

@@ -1,6 +1,6 @@
 //! The detector's metrics.
 
-use distans_runtime::kafka::ConsumerLag;
+use distans_runtime::metrics::ConsumerMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,6 +14,8 @@ pub struct RuleLabels {
 
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
+    /// Records consumed, offsets not stored, consumer lag.
+    pub consumer: ConsumerMetrics,
     pub lines_observed: Counter,
     pub lines_replayed: Counter,
     pub findings: Family<RuleLabels, Counter>,
@@ -21,13 +23,12 @@ pub struct Metrics {
     pub dead_lettered: Counter,
     pub replaying: Gauge,
     pub lines_in_state: Gauge,
-    pub lag: ConsumerLag,
 }
 
 impl Metrics {
     pub fn register(registry: &mut Registry) -> Metrics {
-        let m = Metrics::default();
         let r = registry.sub_registry_with_prefix("distans_detector");
+        let m = Metrics { consumer: ConsumerMetrics::register(r), ..Metrics::default() };
         r.register("lines_observed", "Valid lines evaluated by the rules", m.lines_observed.clone());
         r.register("lines_replayed", "Lines read again at start to rebuild the rules' state", m.lines_replayed.clone());
         r.register("findings", "Findings published, by rule", m.findings.clone());
@@ -39,7 +40,6 @@ impl Metrics {
         );
         r.register("replaying", "1 while the state is being rebuilt from the topic", m.replaying.clone());
         r.register("lines_in_state", "Invoice lines the stateful rules remember", m.lines_in_state.clone());
-        r.register("consumer_lag", "Records behind the end of each partition", m.lag.clone());
         m
     }
 }

@@ -1,6 +1,7 @@
 //! Shape checks for the codes an invoice line carries: Luhn check digits,
 //! organisation numbers, HSA-ids, SCB county and municipality codes,
-//! ICD-10-SE and KVÅ codes, and the invoice id of the RIV claim format.
+//! ICD-10-SE and KVÅ codes, and invoice ids (any the law allows, and a
+//! seller's own stricter numbering where configured).
 
 /// SCB county codes (länskoder) of Sweden's 21 regions.
 pub const COUNTY_CODES: [&str; 21] = [
@@ -254,25 +255,65 @@ pub fn is_kva_code(raw: &str) -> bool {
         && bytes[2..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-/// The parts of an invoice id: `ZVF` + seller organisation number (10 digits)
-/// + `YYMM` + a six-digit counter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvoiceIdParts<'a> {
-    pub seller_org_number: &'a str,
-    pub year_month: &'a str,
-    pub counter: &'a str,
+/// The longest invoice id accepted, in characters: the document number of
+/// UN/EDIFACT INVOIC (`BGM` 1004, an..35), which the Swedish e-invoice
+/// formats (Svefaktura, SFTI) inherit. The VAT act asks only for a unique
+/// number in one or more series (mervärdesskattelagen 2023:200, 17 kap 24 §).
+pub const INVOICE_ID_MAX_CHARS: usize = 35;
+
+/// An invoice id as the law allows it: 1 to [`INVOICE_ID_MAX_CHARS`]
+/// printable characters (no control characters), without leading or
+/// trailing white space. Any stricter shape is a seller's own convention,
+/// configured per seller ([`InvoiceIdPattern`]).
+pub fn is_invoice_id(raw: &str) -> bool {
+    let chars = raw.chars().count();
+    (1..=INVOICE_ID_MAX_CHARS).contains(&chars) && !raw.chars().any(char::is_control) && raw.trim() == raw
 }
 
-pub fn parse_invoice_id(raw: &str) -> Option<InvoiceIdParts<'_>> {
-    let rest = raw.strip_prefix("ZVF")?;
-    if rest.len() != 20 || !rest.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// The numbering convention of the test data and the generator: `ZVF` +
+/// the seller's organisation number + `YYMM` + a six-digit counter. One
+/// seller's convention, not a national rule; `{seller}` stands for the
+/// seller's ten-digit organisation number.
+pub const ZVF_INVOICE_ID_PATTERN: &str = "ZVF{seller}[0-9]{2}(0[1-9]|1[0-2])[0-9]{6}";
+
+/// A seller's own invoice numbering, from config
+/// (`validation.invoice_id_patterns`): a regular expression (regex-lite
+/// syntax) the whole id must match, where `{seller}` stands for the
+/// seller's organisation number.
+#[derive(Debug, Clone)]
+pub struct InvoiceIdPattern {
+    own: regex_lite::Regex,
+    any_seller: Option<regex_lite::Regex>,
+}
+
+/// How an id fares against a seller's [`InvoiceIdPattern`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceIdMatch {
+    Matches,
+    /// The pattern would match with another seller's organisation number.
+    OtherSeller,
+    DoesNotMatch,
+}
+
+impl InvoiceIdPattern {
+    /// Compiles `pattern` for the seller `seller_org_number`.
+    pub fn new(pattern: &str, seller_org_number: &str) -> Result<InvoiceIdPattern, regex_lite::Error> {
+        let anchored = |p: String| regex_lite::Regex::new(&format!("^(?:{p})$"));
+        let own = anchored(pattern.replace("{seller}", seller_org_number))?;
+        let any_seller =
+            if pattern.contains("{seller}") { Some(anchored(pattern.replace("{seller}", "[0-9]{10}"))?) } else { None };
+        Ok(InvoiceIdPattern { own, any_seller })
     }
-    let month: u32 = rest[12..14].parse().ok()?;
-    if !(1..=12).contains(&month) {
-        return None;
+
+    pub fn check(&self, invoice_id: &str) -> InvoiceIdMatch {
+        if self.own.is_match(invoice_id) {
+            InvoiceIdMatch::Matches
+        } else if self.any_seller.as_ref().is_some_and(|re| re.is_match(invoice_id)) {
+            InvoiceIdMatch::OtherSeller
+        } else {
+            InvoiceIdMatch::DoesNotMatch
+        }
     }
-    Some(InvoiceIdParts { seller_org_number: &rest[..10], year_month: &rest[10..14], counter: &rest[14..] })
 }
 
 #[cfg(test)]
@@ -367,13 +408,37 @@ mod tests {
 
     #[test]
     fn invoice_ids() {
-        let parts = parse_invoice_id("ZVF2321000115250100001").map(|p| p.counter.to_string());
-        assert_eq!(parts, None, "one digit short");
-        let parts = parse_invoice_id("ZVF23210001152501000001").expect("valid id");
-        assert_eq!(parts.seller_org_number, "2321000115");
-        assert_eq!(parts.year_month, "2501");
-        assert_eq!(parts.counter, "000001");
-        assert!(parse_invoice_id("ZVF23210001152513000001").is_none(), "month 13");
-        assert!(parse_invoice_id("ABC23210001152501000001").is_none());
+        let ok = ["ZVF23210001152501000001", "2025-000123", "F123456", "1", "Faktura 12/2025", "Å-2025:7"];
+        for id in ok {
+            assert!(is_invoice_id(id), "{id}");
+        }
+        let max = "9".repeat(INVOICE_ID_MAX_CHARS);
+        assert!(is_invoice_id(&max));
+        let bad = ["", " F1", "F1 ", "F\t1", "F\n1"];
+        for id in bad.iter().map(|s| s.to_string()).chain([format!("{max}9")]) {
+            assert!(!is_invoice_id(&id), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn the_zvf_convention_as_a_seller_pattern() {
+        let p = InvoiceIdPattern::new(ZVF_INVOICE_ID_PATTERN, "2321000115").expect("compiles");
+        let cases = [
+            ("ZVF23210001152501000001", InvoiceIdMatch::Matches),
+            ("ZVF23210001152512000001", InvoiceIdMatch::Matches),
+            ("ZVF2321000115250100001", InvoiceIdMatch::DoesNotMatch), // one digit short
+            ("ZVF23210001152513000001", InvoiceIdMatch::DoesNotMatch), // month 13
+            ("ZVF23210001152500000001", InvoiceIdMatch::DoesNotMatch), // month 00
+            ("ZVF23210001982501000001", InvoiceIdMatch::OtherSeller),
+            ("ABC23210001152501000001", InvoiceIdMatch::DoesNotMatch),
+            ("2025-000123", InvoiceIdMatch::DoesNotMatch),
+        ];
+        for (id, expected) in cases {
+            assert_eq!(p.check(id), expected, "{id}");
+        }
+        let plain = InvoiceIdPattern::new("F[0-9]{6}", "2321000115").expect("compiles");
+        assert_eq!(plain.check("F123456"), InvoiceIdMatch::Matches);
+        assert_eq!(plain.check("F12345"), InvoiceIdMatch::DoesNotMatch);
+        assert!(InvoiceIdPattern::new("([", "2321000115").is_err());
     }
 }

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceLine {
-    /// `ZVF` + seller organisation number + `YYMM` + six-digit counter.
+    /// The seller's invoice number: 1 to 35 printable characters (ML 17 kap
+    /// 24 §: a unique number in one or more series); a seller may have a
+    /// stricter numbering configured (`validation.invoice_id_patterns`).
     pub invoice_id: String,
     /// `380` invoice, `381` credit note.
     pub invoice_type: String,

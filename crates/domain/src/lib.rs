@@ -21,7 +21,9 @@ pub mod validate;
 
 pub use enrich::{AgeGroup, EnrichedLine, Initiative, Provenance, Sex};
 pub use invoice::{InvoiceLine, InvoiceType};
-pub use patient::{PatientId, PatientIdKind};
+pub use patient::{BirthDate, PatientId, PatientIdFormats, PatientIdKind, ReservnummerFormat};
 pub use pseudonym::Pseudonymiser;
 pub use tariff::{TariffClass, TariffEntry, Tariffs};
-pub use validate::{validate_and_enrich, Context, ReasonCode, Violation};
+pub use validate::{
+    validate, validate_and_enrich, Accepted, CheckMode, Context, ReasonCode, Validation, ValidationSettings, Violation,
+};

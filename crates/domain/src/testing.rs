@@ -16,6 +16,7 @@ use chrono::{NaiveDate, NaiveTime};
 use crate::enrich::{AgeGroup, Initiative, Provenance, Sex};
 use crate::rules::{finding_id, Finding, FindingStatus, Rule};
 use crate::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, TariffClass, TariffEntry, Tariffs};
+use crate::{ReservnummerFormat, Validation, ValidationSettings};
 
 fn date(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day).expect("a valid fixture date")
@@ -196,6 +197,26 @@ pub fn finding(rule: &Rule, line_key: &str) -> Finding {
     }
 }
 
+/// Validation as the tests configure it: the default check modes, one
+/// reservnummer format for every region (`R` + seven digits, the sex in the
+/// last), and the ZVF numbering ([`crate::codes::ZVF_INVOICE_ID_PATTERN`])
+/// for the fixture's seller 2321000115.
+pub fn validation() -> Validation {
+    let settings = ValidationSettings {
+        reservnummer: vec![ReservnummerFormat {
+            region: "test".into(),
+            org_numbers: vec!["*".into()],
+            pattern: "R[0-9]{7}".into(),
+            sex_digit: Some(8),
+            birth_date_at: None,
+            source: "the tests".into(),
+        }],
+        invoice_id_patterns: [("2321000115".to_string(), crate::codes::ZVF_INVOICE_ID_PATTERN.to_string())].into(),
+        ..ValidationSettings::default()
+    };
+    Validation::new(&settings).expect("valid test settings")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +226,8 @@ mod tests {
     fn both_invoice_lines_are_valid() {
         let tariffs = tariffs();
         let p = Pseudonymiser::new(&[7u8; 32]).expect("key");
-        let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, ingested_at_ms: 1 };
+        let validation = validation();
+        let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, validation: &validation, ingested_at_ms: 1 };
         for line in [invoice_line(), invoice_line_without_optionals()] {
             let source = Provenance { topic: "t".into(), partition: 0, offset: 0 };
             let enriched = validate_and_enrich(&line, source, ctx).expect("valid");

@@ -2,13 +2,24 @@
 //!
 //! Every check runs, so a rejected line carries all its problems at once.
 //! Messages name the field and the rule, never the clear-text patient id.
+//!
+//! Each check rejects a line only where a source defines the format: Inera's
+//! RIV `financial:billing:claim` (the invoice line), Skatteverket (personnummer,
+//! samordningsnummer, organisation numbers), SCB (county and municipality
+//! codes), Inera HSA (HSA-ids), Socialstyrelsen (ICD-10-SE, KVÅ), the national
+//! agreement (riksavtalet) or the region's own configuration (tariff table,
+//! reservnummer formats, sellers' invoice numbering). A check without such a
+//! source is a [`CheckMode`] in config: by default a warning the ingester
+//! counts (`distans_ingester_line_warnings_total{reason}`), never a dead letter.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::codes::{is_county_code, is_hsa_id, is_icd10_code, is_kva_code, is_municipality_code};
-use crate::codes::{normalise_org_number, parse_invoice_id};
-use crate::patient::PatientIdError;
-use crate::{AgeGroup, EnrichedLine, Initiative, InvoiceLine, InvoiceType, PatientId, Provenance, Pseudonymiser};
+use crate::codes::{is_county_code, is_hsa_id, is_icd10_code, is_invoice_id, is_kva_code, is_municipality_code};
+use crate::codes::{normalise_org_number, InvoiceIdMatch, InvoiceIdPattern, INVOICE_ID_MAX_CHARS};
+use crate::patient::{PatientIdError, PatientIdFormats, ReservnummerFormat};
+use crate::{AgeGroup, EnrichedLine, Initiative, InvoiceLine, InvoiceType, Provenance, Pseudonymiser};
 use crate::{Sex, Tariffs};
 
 /// Why a line (or a record) was rejected. The code is stable: dashboards and
@@ -47,6 +58,7 @@ pub enum ReasonCode {
     InvalidDiagnosisCode,
     InvalidProcedureCode,
     InvalidContactChannel,
+    ImplausibleAge,
     // Downstream of the ingester.
     SinkRejected,
 }
@@ -83,6 +95,7 @@ impl ReasonCode {
             ReasonCode::InvalidDiagnosisCode => "invalid_diagnosis_code",
             ReasonCode::InvalidProcedureCode => "invalid_procedure_code",
             ReasonCode::InvalidContactChannel => "invalid_contact_channel",
+            ReasonCode::ImplausibleAge => "implausible_age",
             ReasonCode::SinkRejected => "sink_rejected",
         }
     }
@@ -113,38 +126,211 @@ impl Violation {
 pub struct Context<'a> {
     pub tariffs: &'a Tariffs,
     pub pseudonymiser: &'a Pseudonymiser,
+    pub validation: &'a Validation,
     pub ingested_at_ms: i64,
 }
 
 const CONTACT_CHANNELS: [&str; 3] = ["video", "chat", "phone"];
 
-/// Validates `line`; on success returns it pseudonymised and enriched.
+/// What a check without a national source does with a line that fails it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckMode {
+    /// A dead letter.
+    Reject,
+    /// The line is accepted; the ingester counts and logs the warning.
+    Warn,
+    /// Not checked.
+    Off,
+}
+
+/// The checks that no source defines, each with its [`CheckMode`]
+/// (`[validation.checks]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckModes {
+    /// The visit date is before the earliest birth date the patient id allows.
+    pub visit_before_birth: CheckMode,
+    /// The age on the visit date is above `max_age_years`.
+    pub implausible_age: CheckMode,
+    /// `gross_amount_ore` is not `quantity × unit_price_ore`.
+    pub gross_amount_mismatch: CheckMode,
+    /// `net_amount_ore` is not `gross_amount_ore − patient_fee_ore`.
+    pub net_amount_mismatch: CheckMode,
+    /// `contact_channel` is not `video`, `chat` or `phone` (distans' own
+    /// optional field; RIV has no channel).
+    pub invalid_contact_channel: CheckMode,
+}
+
+impl Default for CheckModes {
+    fn default() -> CheckModes {
+        CheckModes {
+            visit_before_birth: CheckMode::Warn,
+            implausible_age: CheckMode::Warn,
+            gross_amount_mismatch: CheckMode::Warn,
+            net_amount_mismatch: CheckMode::Warn,
+            invalid_contact_channel: CheckMode::Warn,
+        }
+    }
+}
+
+/// What validation takes from config (`[validation]` in `defaults.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSettings {
+    /// The regions' reservnummer formats.
+    #[serde(default)]
+    pub reservnummer: Vec<ReservnummerFormat>,
+    /// Seller organisation number → its invoice numbering (see
+    /// [`InvoiceIdPattern`]); sellers not listed may use any invoice id.
+    #[serde(default)]
+    pub invoice_id_patterns: BTreeMap<String, String>,
+    pub checks: CheckModes,
+    /// Ages above this (years) are `implausible_age`.
+    pub max_age_years: u32,
+}
+
+impl Default for ValidationSettings {
+    fn default() -> ValidationSettings {
+        ValidationSettings {
+            reservnummer: Vec::new(),
+            invoice_id_patterns: BTreeMap::new(),
+            checks: CheckModes::default(),
+            max_age_years: 120,
+        }
+    }
+}
+
+impl ValidationSettings {
+    /// Every problem at once: bad patterns, organisation numbers, formats.
+    pub fn problems(&self) -> Vec<String> {
+        Validation::new(self).err().unwrap_or_default()
+    }
+}
+
+/// [`ValidationSettings`], compiled.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    patient_ids: PatientIdFormats,
+    invoice_ids: BTreeMap<String, InvoiceIdPattern>,
+    checks: CheckModes,
+    max_age_years: u32,
+}
+
+impl Default for Validation {
+    /// No reservnummer formats, no seller patterns, the default check modes.
+    fn default() -> Validation {
+        Validation {
+            patient_ids: PatientIdFormats::default(),
+            invoice_ids: BTreeMap::new(),
+            checks: CheckModes::default(),
+            max_age_years: ValidationSettings::default().max_age_years,
+        }
+    }
+}
+
+impl Validation {
+    pub fn new(settings: &ValidationSettings) -> Result<Validation, Vec<String>> {
+        let mut problems = Vec::new();
+        let patient_ids = PatientIdFormats::new(&settings.reservnummer).unwrap_or_else(|p| {
+            problems.extend(p);
+            PatientIdFormats::default()
+        });
+        let mut invoice_ids = BTreeMap::new();
+        for (seller, pattern) in &settings.invoice_id_patterns {
+            if normalise_org_number(seller).as_deref() != Some(seller.as_str()) {
+                problems
+                    .push(format!("validation.invoice_id_patterns: {seller:?} is not a ten-digit organisation number"));
+            }
+            match InvoiceIdPattern::new(pattern, seller) {
+                Ok(p) => {
+                    invoice_ids.insert(seller.clone(), p);
+                }
+                Err(e) => problems.push(format!("validation.invoice_id_patterns.{seller}: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Validation { patient_ids, invoice_ids, checks: settings.checks, max_age_years: settings.max_age_years })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The compiled reservnummer formats (for registers that hold patient ids).
+    pub fn patient_ids(&self) -> &PatientIdFormats {
+        &self.patient_ids
+    }
+}
+
+/// A valid line, and the warnings of checks in [`CheckMode::Warn`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub line: EnrichedLine,
+    pub warnings: Vec<Violation>,
+}
+
+/// The problems of one line: violations reject it, warnings do not.
+#[derive(Default)]
+struct Problems {
+    rejected: Vec<Violation>,
+    warnings: Vec<Violation>,
+}
+
+impl Problems {
+    fn reject(&mut self, code: ReasonCode, field: &str, message: &str) {
+        self.rejected.push(Violation::new(code, field, message));
+    }
+
+    /// A check without a source: rejected, warned or skipped as configured.
+    fn unsourced(&mut self, mode: CheckMode, code: ReasonCode, field: &str, message: &str) {
+        match mode {
+            CheckMode::Reject => self.reject(code, field, message),
+            CheckMode::Warn => self.warnings.push(Violation::new(code, field, message)),
+            CheckMode::Off => {}
+        }
+    }
+}
+
+/// [`validate`] without the warnings.
 pub fn validate_and_enrich(
     line: &InvoiceLine,
     source: Provenance,
     ctx: Context<'_>,
 ) -> Result<EnrichedLine, Vec<Violation>> {
-    let mut v = Vec::new();
-    let mut violation = |code, field: &str, message: &str| v.push(Violation::new(code, field, message));
+    validate(line, source, ctx).map(|accepted| accepted.line)
+}
 
+/// Validates `line`; on success returns it pseudonymised and enriched, with
+/// the warnings of the checks configured to warn. Each rule's source is
+/// written beside it.
+pub fn validate(line: &InvoiceLine, source: Provenance, ctx: Context<'_>) -> Result<Accepted, Vec<Violation>> {
+    let mut f = Problems::default();
+    let checks = ctx.validation.checks;
+
+    // RIV claim: the payment commitment (agreement chapter and point) and
+    // the provider's name are required elements.
     for (field, value) in [
         ("agreement_chapter", &line.agreement_chapter),
         ("agreement_point", &line.agreement_point),
         ("provider_name", &line.provider_name),
     ] {
         if value.trim().is_empty() {
-            violation(ReasonCode::MissingField, field, "is empty");
+            f.reject(ReasonCode::MissingField, field, "is empty");
         }
     }
 
+    // RIV claim: the document type, 380 invoice or 381 credit note (UNCL 1001).
     let invoice_type = InvoiceType::from_code(&line.invoice_type);
     if invoice_type.is_none() {
-        violation(ReasonCode::InvalidInvoiceType, "invoice_type", "must be 380 (invoice) or 381 (credit note)");
+        f.reject(ReasonCode::InvalidInvoiceType, "invoice_type", "must be 380 (invoice) or 381 (credit note)");
     }
+    // RIV claim: lines are numbered from 1; the line key is invoice id + line number.
     if line.line_number < 1 {
-        violation(ReasonCode::InvalidLineNumber, "line_number", "must be 1 or more");
+        f.reject(ReasonCode::InvalidLineNumber, "line_number", "must be 1 or more");
     }
 
+    // Skatteverket (SKV 709): organisation numbers are ten digits with a
+    // Luhn check digit.
     let seller = normalise_org_number(&line.seller_org_number);
     let buyer = normalise_org_number(&line.buyer_org_number);
     let provider = normalise_org_number(&line.provider_org_number);
@@ -152,23 +338,35 @@ pub fn validate_and_enrich(
         [("seller_org_number", &seller), ("buyer_org_number", &buyer), ("provider_org_number", &provider)]
     {
         if parsed.is_none() {
-            violation(ReasonCode::InvalidOrgNumber, field, "is not ten digits with a valid check digit");
+            f.reject(ReasonCode::InvalidOrgNumber, field, "is not ten digits with a valid check digit");
         }
     }
-    match parse_invoice_id(&line.invoice_id) {
-        None => violation(ReasonCode::InvalidInvoiceId, "invoice_id", "is not ZVF + org number + YYMM + 6 digits"),
-        Some(parts) => {
-            if seller.as_deref().is_some_and(|s| s != parts.seller_org_number) {
-                violation(
-                    ReasonCode::InvoiceIdSellerMismatch,
-                    "invoice_id",
-                    "names another seller than seller_org_number",
-                );
-            }
+    // Mervärdesskattelagen 17 kap 24 §: a unique number in one or more
+    // series, any shape; at most EDIFACT's 35 characters. A seller's own
+    // stricter numbering where configured (`validation.invoice_id_patterns`).
+    if !is_invoice_id(&line.invoice_id) {
+        let message = format!("must be 1 to {INVOICE_ID_MAX_CHARS} printable characters without surrounding spaces");
+        f.reject(ReasonCode::InvalidInvoiceId, "invoice_id", &message);
+    } else if let Some(pattern) = seller.as_ref().and_then(|s| ctx.validation.invoice_ids.get(s)) {
+        match pattern.check(&line.invoice_id) {
+            InvoiceIdMatch::Matches => {}
+            InvoiceIdMatch::OtherSeller => f.reject(
+                ReasonCode::InvoiceIdSellerMismatch,
+                "invoice_id",
+                "names another seller than seller_org_number",
+            ),
+            InvoiceIdMatch::DoesNotMatch => f.reject(
+                ReasonCode::InvalidInvoiceId,
+                "invoice_id",
+                "does not follow the seller's configured numbering",
+            ),
         }
     }
 
-    let patient = match PatientId::parse(&line.patient_id) {
+    // Skatteverket (personnummer SKV 704, samordningsnummer SKV 707) and the
+    // regions' reservnummer formats (config), see `crate::patient`.
+    let regions: Vec<&str> = [seller.as_deref(), buyer.as_deref()].into_iter().flatten().collect();
+    let patient = match ctx.validation.patient_ids.parse(&line.patient_id, &regions) {
         Ok(p) => Some(p),
         Err(err) => {
             let code = match err {
@@ -176,59 +374,79 @@ pub fn validate_and_enrich(
                 PatientIdError::BirthDate => ReasonCode::InvalidBirthDate,
                 PatientIdError::CheckDigit => ReasonCode::PatientIdCheckDigit,
             };
-            violation(code, "patient_id", &err.to_string());
+            f.reject(code, "patient_id", &err.to_string());
             None
         }
     };
+    // No source: a consistency check between the id and the visit date.
     if let Some(p) = &patient {
-        if p.birth_date().is_some_and(|b| line.visit_date < b) {
-            violation(ReasonCode::VisitBeforeBirth, "visit_date", "is before the patient's birth date");
+        if p.born_after(line.visit_date) {
+            f.unsourced(
+                checks.visit_before_birth,
+                ReasonCode::VisitBeforeBirth,
+                "visit_date",
+                "is before the patient's birth date",
+            );
+        }
+        // No source: a plausibility check (the age is what the id says).
+        if p.age_on(line.visit_date).is_some_and(|age| age > ctx.validation.max_age_years) {
+            f.unsourced(checks.implausible_age, ReasonCode::ImplausibleAge, "patient_id", "gives an implausible age");
         }
     }
 
+    // SCB: county codes (länskoder) and municipality codes (kommunkoder, four
+    // digits whose first two are the county).
+
     if !is_county_code(&line.patient_county_code) {
-        violation(ReasonCode::InvalidCountyCode, "patient_county_code", "is not an SCB county code");
+        f.reject(ReasonCode::InvalidCountyCode, "patient_county_code", "is not an SCB county code");
     }
     if !is_municipality_code(&line.patient_municipality_code) {
-        violation(ReasonCode::InvalidMunicipalityCode, "patient_municipality_code", "is not an SCB municipality code");
+        f.reject(ReasonCode::InvalidMunicipalityCode, "patient_municipality_code", "is not an SCB municipality code");
     } else if line.patient_municipality_code[..2] != line.patient_county_code {
-        violation(ReasonCode::InvalidMunicipalityCode, "patient_municipality_code", "lies in another county");
+        f.reject(ReasonCode::InvalidMunicipalityCode, "patient_municipality_code", "lies in another county");
     }
+    // RIV claim: the patient's sex as ISO/IEC 5218 (0, 1, 2, 9), optional.
     let invoice_sex = match line.patient_sex {
         None => None,
         Some(code) => {
             let sex = Sex::from_iso5218(code);
             if sex.is_none() {
-                violation(ReasonCode::InvalidSexCode, "patient_sex", "must be 0, 1, 2 or 9");
+                f.reject(ReasonCode::InvalidSexCode, "patient_sex", "must be 0, 1, 2 or 9");
             }
             sex
         }
     };
 
+    // RIV claim: care type (outpatient/inpatient) and visit type (new/return).
     if !["outpatient", "inpatient"].contains(&line.care_type.as_str()) {
-        violation(ReasonCode::InvalidCareType, "care_type", "must be outpatient or inpatient");
+        f.reject(ReasonCode::InvalidCareType, "care_type", "must be outpatient or inpatient");
     }
     if !["new", "return"].contains(&line.visit_type.as_str()) {
-        violation(ReasonCode::InvalidVisitType, "visit_type", "must be new or return");
+        f.reject(ReasonCode::InvalidVisitType, "visit_type", "must be new or return");
     }
+    // Inera HSA: an HSA-id is SE + the organisation number + - + a local id.
     if !is_hsa_id(&line.performing_unit_hsa_id) {
-        violation(
+        f.reject(
             ReasonCode::InvalidHsaId,
             "performing_unit_hsa_id",
             "is not an HSA-id (SE + org number + - + local id)",
         );
     }
+    // RIV profession codes, as the region's tariff table (config) prices them.
     let tariff_class = ctx.tariffs.class_of(&line.profession_code);
     if tariff_class.is_none() {
-        violation(ReasonCode::UnknownProfessionCode, "profession_code", "is not in the profession table");
+        f.reject(ReasonCode::UnknownProfessionCode, "profession_code", "is not in the profession table");
     }
+    // RIV claim: product category, two digits (04 contact fee).
     let product_ok = line.product_category.len() == 2 && line.product_category.bytes().all(|b| b.is_ascii_digit());
     if !product_ok {
-        violation(ReasonCode::InvalidProductCategory, "product_category", "must be two digits");
+        f.reject(ReasonCode::InvalidProductCategory, "product_category", "must be two digits");
     }
 
+    // RIV claim: quantity at least 1; amounts are never negative, a credit
+    // note says so by its type 381.
     if line.quantity < 1 {
-        violation(ReasonCode::InvalidQuantity, "quantity", "must be 1 or more");
+        f.reject(ReasonCode::InvalidQuantity, "quantity", "must be 1 or more");
     }
     let amounts = [
         ("unit_price_ore", line.unit_price_ore),
@@ -241,46 +459,62 @@ pub fn validate_and_enrich(
     for (field, amount) in amounts {
         if amount < 0 {
             any_negative = true;
-            violation(
-                ReasonCode::NegativeAmount,
-                field,
-                "is negative; a credit note has type 381 and positive amounts",
+            f.reject(ReasonCode::NegativeAmount, field, "is negative; a credit note has type 381 and positive amounts");
+        }
+    }
+    // No source for the arithmetic: a line whose amounts disagree is still
+    // invoiced, and the rules judge its price (`wrong_price`).
+    if !any_negative && line.quantity >= 1 {
+        if line.unit_price_ore.checked_mul(i64::from(line.quantity)) != Some(line.gross_amount_ore) {
+            f.unsourced(
+                checks.gross_amount_mismatch,
+                ReasonCode::GrossAmountMismatch,
+                "gross_amount_ore",
+                "is not quantity × unit price",
+            );
+        }
+        if line.gross_amount_ore.checked_sub(line.patient_fee_ore) != Some(line.net_amount_ore) {
+            f.unsourced(
+                checks.net_amount_mismatch,
+                ReasonCode::NetAmountMismatch,
+                "net_amount_ore",
+                "is not gross amount − patient fee",
             );
         }
     }
-    if !any_negative && line.quantity >= 1 {
-        if line.unit_price_ore.checked_mul(i64::from(line.quantity)) != Some(line.gross_amount_ore) {
-            violation(ReasonCode::GrossAmountMismatch, "gross_amount_ore", "is not quantity × unit price");
-        }
-        if line.gross_amount_ore.checked_sub(line.patient_fee_ore) != Some(line.net_amount_ore) {
-            violation(ReasonCode::NetAmountMismatch, "net_amount_ore", "is not gross amount − patient fee");
-        }
-    }
 
+    // RIV credit reason 8: care date after the invoice date.
     if line.visit_date > line.invoice_date {
-        violation(ReasonCode::CareDateAfterInvoiceDate, "visit_date", "is after the invoice date");
+        f.reject(ReasonCode::CareDateAfterInvoiceDate, "visit_date", "is after the invoice date");
     }
+    // Socialstyrelsen: ICD-10-SE diagnosis codes and KVÅ procedure codes.
     if line.diagnosis_codes.iter().any(|c| !is_icd10_code(c)) {
-        violation(ReasonCode::InvalidDiagnosisCode, "diagnosis_codes", "holds a code that is not ICD-10-SE shaped");
+        f.reject(ReasonCode::InvalidDiagnosisCode, "diagnosis_codes", "holds a code that is not ICD-10-SE shaped");
     }
     if line.procedure_codes.iter().any(|c| !is_kva_code(c)) {
-        violation(ReasonCode::InvalidProcedureCode, "procedure_codes", "holds a code that is not KVÅ shaped");
+        f.reject(ReasonCode::InvalidProcedureCode, "procedure_codes", "holds a code that is not KVÅ shaped");
     }
+    // No source: the channel is distans' own optional field (RIV has none).
     if line.contact_channel.as_deref().is_some_and(|c| !CONTACT_CHANNELS.contains(&c)) {
-        violation(ReasonCode::InvalidContactChannel, "contact_channel", "must be video, chat or phone");
+        f.unsourced(
+            checks.invalid_contact_channel,
+            ReasonCode::InvalidContactChannel,
+            "contact_channel",
+            "must be video, chat or phone",
+        );
     }
 
     let (Some(invoice_type), Some(seller), Some(buyer), Some(provider), Some(patient), Some(tariff_class)) =
         (invoice_type, seller, buyer, provider, patient, tariff_class)
     else {
-        return Err(v);
+        return Err(f.rejected);
     };
-    if !v.is_empty() {
-        return Err(v);
+    if !f.rejected.is_empty() {
+        return Err(f.rejected);
     }
 
     let age_years = patient.age_on(line.visit_date);
-    Ok(EnrichedLine {
+    let line = EnrichedLine {
         invoice_id: line.invoice_id.clone(),
         line_number: line.line_number,
         invoice_type,
@@ -321,7 +555,8 @@ pub fn validate_and_enrich(
         needs_assessment: line.needs_assessment,
         source,
         ingested_at_ms: ctx.ingested_at_ms,
-    })
+    };
+    Ok(Accepted { line, warnings: f.warnings })
 }
 
 #[cfg(test)]
@@ -337,17 +572,30 @@ mod tests {
         InvoiceLine { seller_org_number: "232100-0115".into(), remittance_number: None, ..testing::invoice_line() }
     }
 
-    fn check(mutate: impl FnOnce(&mut InvoiceLine), expected: &[ReasonCode]) {
+    /// Validates the fixture changed by `mutate`: the codes of the
+    /// violations, or of the warnings when the line is accepted.
+    fn outcome(validation: &Validation, mutate: impl FnOnce(&mut InvoiceLine)) -> Result<Accepted, Vec<ReasonCode>> {
         let tariffs = tariffs();
         let p = Pseudonymiser::new(&[7u8; 32]).expect("key");
-        let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, ingested_at_ms: 1 };
+        let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, validation, ingested_at_ms: 1 };
         let source = Provenance { topic: "t".into(), partition: 0, offset: 0 };
         let mut l = line();
         mutate(&mut l);
-        let got: Vec<ReasonCode> = match validate_and_enrich(&l, source, ctx) {
+        validate(&l, source, ctx).map_err(|v| v.iter().map(|v| v.code).collect())
+    }
+
+    fn check(mutate: impl FnOnce(&mut InvoiceLine), expected: &[ReasonCode]) {
+        let got = match outcome(&testing::validation(), mutate) {
             Ok(_) => vec![],
-            Err(v) => v.iter().map(|v| v.code).collect(),
+            Err(codes) => codes,
         };
+        assert_eq!(got, expected);
+    }
+
+    /// A line the default validation accepts, with the codes of its warnings.
+    fn warns(mutate: impl FnOnce(&mut InvoiceLine), expected: &[ReasonCode]) {
+        let accepted = outcome(&testing::validation(), mutate).expect("accepted");
+        let got: Vec<ReasonCode> = accepted.warnings.iter().map(|w| w.code).collect();
         assert_eq!(got, expected);
     }
 
@@ -355,7 +603,8 @@ mod tests {
     fn the_fixture_is_valid_and_enriched() {
         let tariffs = tariffs();
         let p = Pseudonymiser::new(&[7u8; 32]).expect("key");
-        let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, ingested_at_ms: 1 };
+        let validation = testing::validation();
+        let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, validation: &validation, ingested_at_ms: 1 };
         let source = Provenance { topic: "t".into(), partition: 2, offset: 9 };
         let e = validate_and_enrich(&line(), source, ctx).expect("valid");
         assert_eq!(e.seller_org_number, "2321000115");
@@ -379,13 +628,38 @@ mod tests {
         check(|l| l.invoice_type = "382".into(), &[InvalidInvoiceType]);
         check(|l| l.line_number = 0, &[InvalidLineNumber]);
         check(|l| l.buyer_org_number = "2321000199".into(), &[InvalidOrgNumber]);
+        // The fixture's seller has the ZVF numbering configured.
         check(|l| l.invoice_id = "ZVF23210001152503".into(), &[InvalidInvoiceId]);
         check(|l| l.invoice_id = "ZVF23210001982503000042".into(), &[InvoiceIdSellerMismatch]);
+        check(|l| l.invoice_id = "2025-000123".into(), &[InvalidInvoiceId]);
+        // Other sellers may use any printable id of up to 35 characters.
+        let other_seller = |l: &mut InvoiceLine| l.seller_org_number = "2321000198".into();
+        for id in ["2025-000123", "F123456", "ZVF23210001152503000042", "1", &"9".repeat(35)] {
+            check(
+                |l| {
+                    other_seller(l);
+                    l.invoice_id = id.into();
+                },
+                &[],
+            );
+        }
+        for id in ["", " F1", "F\u{7}1", &"9".repeat(36)] {
+            check(
+                |l| {
+                    other_seller(l);
+                    l.invoice_id = id.into();
+                },
+                &[InvalidInvoiceId],
+            );
+        }
         check(|l| l.patient_id = "198112189875".into(), &[PatientIdCheckDigit]);
         check(|l| l.patient_id = "19811218987".into(), &[InvalidPatientId]);
         check(|l| l.patient_id = "198113189876".into(), &[InvalidBirthDate]);
+        check(|l| l.patient_id = "198500603835".into(), &[]);
         check(|l| l.patient_id = "R1234567".into(), &[]);
-        check(|l| l.visit_date = "1981-12-17".parse().expect("date"), &[VisitBeforeBirth]);
+        check(|l| l.patient_id = "R123456".into(), &[InvalidPatientId]);
+        check(|l| l.patient_id = "X1234567".into(), &[InvalidPatientId]);
+        warns(|l| l.visit_date = "1981-12-17".parse().expect("date"), &[VisitBeforeBirth]);
         check(|l| l.patient_county_code = "02".into(), &[InvalidCountyCode, InvalidMunicipalityCode]);
         check(|l| l.patient_municipality_code = "2580".into(), &[InvalidMunicipalityCode]);
         check(|l| l.patient_sex = Some(3), &[InvalidSexCode]);
@@ -397,14 +671,63 @@ mod tests {
         check(|l| l.product_category = "4".into(), &[InvalidProductCategory]);
         check(|l| l.quantity = 0, &[InvalidQuantity]);
         check(|l| l.net_amount_ore = -1, &[NegativeAmount]);
-        check(|l| l.gross_amount_ore = 49_999, &[GrossAmountMismatch, NetAmountMismatch]);
-        check(|l| l.net_amount_ore = 40_000, &[NetAmountMismatch]);
+        warns(|l| l.gross_amount_ore = 49_999, &[GrossAmountMismatch, NetAmountMismatch]);
+        warns(|l| l.net_amount_ore = 40_000, &[NetAmountMismatch]);
         check(|l| l.visit_date = l.invoice_date, &[]);
         check(|l| l.visit_date = "2025-04-01".parse().expect("date"), &[CareDateAfterInvoiceDate]);
         check(|l| l.diagnosis_codes.push("j06".into()), &[InvalidDiagnosisCode]);
         check(|l| l.procedure_codes.push("ZV05".into()), &[InvalidProcedureCode]);
-        check(|l| l.contact_channel = Some("fax".into()), &[InvalidContactChannel]);
+        warns(|l| l.contact_channel = Some("fax".into()), &[InvalidContactChannel]);
+        warns(|l| l.patient_id = "186001019873".into(), &[ImplausibleAge]);
         check(|l| l.provider_name = " ".into(), &[MissingField]);
+    }
+
+    /// Each newly accepted identity, as validation enriches it: kind, age
+    /// group and sex (the fixture's visit is on 2025-03-02).
+    #[test]
+    fn newly_accepted_identities_are_enriched_from_what_they_say() {
+        use crate::PatientIdKind::{Reserve, Samordningsnummer};
+        let cases = [
+            // Month and day unknown, born 1985: 39 (not 40) on 2025-03-02.
+            ("198500603835", Samordningsnummer, AgeGroup::Age19To39, Sex::Male),
+            // Day unknown, February 1985: 40 once 28 February has passed.
+            ("198502609848", Samordningsnummer, AgeGroup::Age40To64, Sex::Female),
+            // Month unknown, day 1: the birthday counts on 1 December, so 39.
+            ("198500619856", Samordningsnummer, AgeGroup::Age19To39, Sex::Male),
+            // A reservnummer of the configured test format: sex only.
+            ("r1234562", Reserve, AgeGroup::Unknown, Sex::Female),
+        ];
+        for (id, kind, group, sex) in cases {
+            let accepted = outcome(&testing::validation(), |l| {
+                l.patient_id = id.into();
+                l.patient_sex = None;
+            })
+            .unwrap_or_else(|codes| panic!("{id}: {codes:?}"));
+            let e = accepted.line;
+            assert_eq!((e.patient_id_kind, e.age_group, e.sex), (kind, group, sex), "{id}");
+        }
+    }
+
+    #[test]
+    fn unsourced_checks_follow_their_mode() {
+        use ReasonCode::*;
+        let mut settings = ValidationSettings::default();
+        let fax = |l: &mut InvoiceLine| l.contact_channel = Some("fax".into());
+        settings.checks.invalid_contact_channel = CheckMode::Reject;
+        let rejecting = Validation::new(&settings).expect("valid");
+        assert_eq!(outcome(&rejecting, fax).map(|_| ()), Err(vec![InvalidContactChannel]));
+        settings.checks.invalid_contact_channel = CheckMode::Off;
+        let off = Validation::new(&settings).expect("valid");
+        assert_eq!(outcome(&off, fax).map(|a| a.warnings.len()), Ok(0));
+    }
+
+    #[test]
+    fn bad_settings_are_all_reported() {
+        let settings = ValidationSettings {
+            invoice_id_patterns: [("123".to_string(), "([".to_string())].into(),
+            ..ValidationSettings::default()
+        };
+        assert_eq!(settings.problems().len(), 2, "{:?}", settings.problems());
     }
 
     #[test]

@@ -21,9 +21,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use distans_domain::codes::is_hsa_id;
-use distans_domain::{PatientId, Pseudonymiser, Sex};
+use distans_domain::{PatientIdFormats, Pseudonymiser, Sex};
 use distans_store::rows::clickhouse_time::days_since_epoch;
 use sha2::{Digest, Sha256};
 
@@ -42,10 +42,20 @@ const MAX_REPORTED: usize = 20;
 
 /// Reads and pseudonymises a register file; all bad rows or none.
 pub fn read(path: &Path, pseudonymiser: Option<&Pseudonymiser>) -> Result<Register, ReadError> {
+    read_with(path, pseudonymiser, &PatientIdFormats::default())
+}
+
+/// As [`read`], accepting clear-text reservnummer in the configured
+/// `formats` (of any region: the register does not say who issued them).
+pub fn read_with(
+    path: &Path,
+    pseudonymiser: Option<&Pseudonymiser>,
+    formats: &PatientIdFormats,
+) -> Result<Register, ReadError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: shown.clone(), source })?;
     let sha256 = hex_digest(&bytes);
-    let (listings, mut errors) = parse(&bytes, pseudonymiser);
+    let (listings, mut errors) = parse(&bytes, pseudonymiser, formats);
     errors.extend(overlaps(&listings));
     if errors.is_empty() {
         Ok(Register { listings: listings.into_iter().map(|(_, l)| l).collect(), sha256 })
@@ -60,7 +70,11 @@ fn hex_digest(bytes: &[u8]) -> String {
 }
 
 /// Rows with their 1-based line numbers, and the rows that are not listings.
-fn parse(bytes: &[u8], pseudonymiser: Option<&Pseudonymiser>) -> (Vec<(usize, Listing)>, Vec<RowError>) {
+fn parse(
+    bytes: &[u8],
+    pseudonymiser: Option<&Pseudonymiser>,
+    formats: &PatientIdFormats,
+) -> (Vec<(usize, Listing)>, Vec<RowError>) {
     let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let mut listings = Vec::new();
     let mut errors = Vec::new();
@@ -93,7 +107,7 @@ fn parse(bytes: &[u8], pseudonymiser: Option<&Pseudonymiser>) -> (Vec<(usize, Li
             }
         };
         let cells: BTreeMap<&str, &str> = headers.iter().zip(row.iter()).map(|(h, v)| (h.trim(), v.trim())).collect();
-        match listing(&|name| cells.get(name).copied().unwrap_or(""), pseudonymiser) {
+        match listing(&|name| cells.get(name).copied().unwrap_or(""), pseudonymiser, formats) {
             Ok(l) => listings.push((line, l)),
             Err(problems) => errors.push(RowError { line, message: problems.join("; ") }),
         }
@@ -101,11 +115,15 @@ fn parse(bytes: &[u8], pseudonymiser: Option<&Pseudonymiser>) -> (Vec<(usize, Li
     (listings, errors)
 }
 
-fn listing<'a>(cell: &dyn Fn(&str) -> &'a str, pseudonymiser: Option<&Pseudonymiser>) -> Result<Listing, Vec<String>> {
+fn listing<'a>(
+    cell: &dyn Fn(&str) -> &'a str,
+    pseudonymiser: Option<&Pseudonymiser>,
+    formats: &PatientIdFormats,
+) -> Result<Listing, Vec<String>> {
     let mut problems = Vec::new();
     let (patient_pseudonym, birth_year, sex) = match pseudonymiser {
         Some(p) if !cell("patient_id").is_empty() || cell("patient_pseudonym").is_empty() => {
-            match PatientId::parse(cell("patient_id")) {
+            match formats.parse_any_region(cell("patient_id")) {
                 Ok(id) => (
                     p.pseudonymise(&id),
                     id.birth_date().and_then(|d| u16::try_from(d.year()).ok()),
@@ -245,10 +263,10 @@ mod tests {
     #[test]
     fn clear_text_is_pseudonymised_with_birth_year_and_sex() {
         let text = format!("{HEADER}194001079120,SE2321000230-1001,HC Ett,2321000230,Region,2020-01-01,\n");
-        let (listings, errors) = parse(text.as_bytes(), Some(&key()));
+        let (listings, errors) = parse(text.as_bytes(), Some(&key()), &PatientIdFormats::default());
         assert_eq!(errors, vec![]);
         let l = &listings[0].1;
-        let id = PatientId::parse("194001079120").expect("valid");
+        let id = distans_domain::PatientId::parse("194001079120").expect("valid");
         assert_eq!(l.patient_pseudonym, key().pseudonymise(&id));
         assert!(!l.patient_pseudonym.contains("19400107"));
         assert_eq!((l.birth_year, l.sex, l.valid_to), (Some(1940), Sex::Female, None));
@@ -262,7 +280,7 @@ mod tests {
              194001079120,not-hsa,,,,2024-13-01,\n\
              194001079120,SE2321000230-1002,HC Två,,,2024-06-01,\n"
         );
-        let (listings, errors) = parse(text.as_bytes(), Some(&key()));
+        let (listings, errors) = parse(text.as_bytes(), Some(&key()), &PatientIdFormats::default());
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![3, 4]);
         assert!(errors[0].message.contains("Luhn"), "{}", errors[0].message);
@@ -279,13 +297,13 @@ mod tests {
         let text = "patient_pseudonym,unit_hsa_id,unit_name,valid_from,valid_to\n\
                     0123456789abcdef0123456789ABCDEF,SE2321000230-1001,HC,2020-01-01,\n\
                     0123,SE2321000230-1001,HC,2020-01-01,\n";
-        let (listings, errors) = parse(text.as_bytes(), None);
+        let (listings, errors) = parse(text.as_bytes(), None, &PatientIdFormats::default());
         assert_eq!(listings.len(), 1);
         assert_eq!(listings[0].1.patient_pseudonym, "0123456789abcdef0123456789abcdef");
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 3);
         let clear = format!("{HEADER}194001079120,SE2321000230-1001,HC Ett,,,2020-01-01,\n");
-        let (_, errors) = parse(clear.as_bytes(), None);
+        let (_, errors) = parse(clear.as_bytes(), None, &PatientIdFormats::default());
         assert!(errors[0].message.contains("pseudonym.key"));
     }
 
@@ -302,7 +320,7 @@ mod tests {
         }];
         let mut out = Vec::new();
         write_clear_csv(&rows, &mut out).expect("write");
-        let (listings, errors) = parse(&out, Some(&key()));
+        let (listings, errors) = parse(&out, Some(&key()), &PatientIdFormats::default());
         assert_eq!(errors, vec![]);
         assert_eq!(listings[0].1.unit_name, "Hälsocentralen, Ett");
         assert_eq!(listings[0].1.valid_to, rows[0].valid_to);

@@ -11,20 +11,19 @@ mod metrics;
 mod processor;
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::FutureProducer;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
 use distans_runtime::config::Topics;
-use distans_runtime::{kafka, now_ms, telemetry, Health, Settings};
+use distans_runtime::telemetry::Server;
+use distans_runtime::{kafka, now_ms, Settings};
 use distans_wire::Codec;
 
 pub use metrics::Metrics;
@@ -53,7 +52,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 /// A running ingester: its clients, its logic, and what it reports.
 pub struct Ingester {
     /// Reads `topics.input`; offsets are stored only after the downstream ack.
-    consumer: StreamConsumer<kafka::LagContext>,
+    consumer: kafka::Input,
     /// Writes valid lines and dead letters, waiting for all replicas.
     producer: FutureProducer,
     /// One record in, one routed record out (no I/O).
@@ -63,12 +62,10 @@ pub struct Ingester {
     /// Records produced but not yet acked at most (backpressure on Kafka).
     max_in_flight: usize,
     metrics: Metrics,
-    /// Ready from start-up to the drain.
-    health: Health,
     /// Cancelled on SIGINT/SIGTERM, and by the ingester when it stops.
     shutdown: CancellationToken,
-    /// The /healthz and /metrics server, stopped by `shutdown`.
-    http: JoinHandle<()>,
+    /// The /healthz and /metrics server, ready from start-up to the drain.
+    http: Server,
 }
 
 impl Ingester {
@@ -76,23 +73,21 @@ impl Ingester {
     /// missing, subscribes to `topics.input`, then reports ready.
     pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Ingester, IngesterError> {
         let pseudonymiser = settings.pseudonymiser()?;
+        let validation = settings.validation()?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
-        let health = Health::default();
-        let (_, http) =
-            telemetry::serve(settings.ingester.http_listen, Arc::new(registry), health.clone(), shutdown.clone())
-                .await?;
+        let http = Server::start(settings.ingester.http_listen, registry, &shutdown).await?;
 
         let topics = settings.topics.clone();
         kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
-        let consumer = kafka::consumer(&settings.kafka, &settings.ingester.group_id, metrics.lag.clone())?;
-        consumer.subscribe(&[&topics.input])?;
+        let consumer = kafka::Input::new(&settings.kafka, &settings.ingester.group_id, metrics.consumer.clone())?;
+        consumer.consumer().subscribe(&[&topics.input])?;
         let producer = kafka::producer(&settings.kafka)?;
-        let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser);
-        health.set_ready(true);
+        let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser, validation);
+        http.health.set_ready(true);
         tracing::info!(input = %topics.input, valid = %topics.valid, dead_letter = %topics.dead_letter, "ingester running");
         let max_in_flight = settings.ingester.max_in_flight;
-        Ok(Ingester { consumer, producer, processor, topics, max_in_flight, metrics, health, shutdown, http })
+        Ok(Ingester { consumer, producer, processor, topics, max_in_flight, metrics, shutdown, http })
     }
 
     /// Reads, routes and produces records until `shutdown` is cancelled, a
@@ -112,14 +107,7 @@ impl Ingester {
                         break Ok(());
                     }
                 }
-                received = self.consumer.recv(), if pending.len() < self.max_in_flight => {
-                    let message = match received {
-                        Ok(message) => message,
-                        Err(error) => {
-                            tracing::warn!(%error, "kafka consumer error; continuing");
-                            continue;
-                        }
-                    };
+                message = self.consumer.recv(), if pending.len() < self.max_in_flight => {
                     match self.produce(&message) {
                         Ok(delivery) => pending.push_back(delivery),
                         Err(error) => break Err(error),
@@ -137,13 +125,15 @@ impl Ingester {
         &self,
         message: &BorrowedMessage<'_>,
     ) -> Result<impl Future<Output = Option<Provenance>> + use<>, IngesterError> {
-        self.metrics.consumed.inc();
         let source =
             Provenance { topic: message.topic().to_string(), partition: message.partition(), offset: message.offset() };
         let routed = self.processor.process(message.key(), message.payload(), &source, now_ms())?;
         let (topic, key, payload) = match routed {
-            Routed::Valid { key, payload } => {
+            Routed::Valid { key, payload, warnings } => {
                 self.metrics.valid.inc();
+                for reason in warnings {
+                    self.metrics.warned(reason, &source);
+                }
                 (self.topics.valid.clone(), key, payload)
             }
             Routed::DeadLetter { key, payload, reason, problems } => {
@@ -171,10 +161,8 @@ impl Ingester {
         if tokio::time::timeout(DRAIN_TIMEOUT, acked).await.is_err() {
             tracing::warn!("records still unacked at shutdown; they will be read again");
         }
-        kafka::commit_stored_offsets(&self.consumer);
-        self.health.set_ready(false);
-        self.shutdown.cancel();
-        let _ = self.http.await;
+        self.consumer.commit_stored_offsets();
+        self.http.stop().await;
     }
 
     /// Stores the offset of a delivered record. Returns false when the record
@@ -183,19 +171,19 @@ impl Ingester {
         let Some(source) = delivered else {
             return false;
         };
-        if !kafka::store_processed(&self.consumer, &source.topic, source.partition, source.offset) {
-            self.metrics.offset_store_failures.inc();
-        }
+        self.consumer.store_processed(&source.topic, source.partition, source.offset);
         true
     }
 }
 
 impl std::fmt::Debug for Ingester {
+    /// By hand: the producer has no `Debug`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ingester")
+            .field("consumer", &self.consumer)
             .field("topics", &self.topics)
             .field("max_in_flight", &self.max_in_flight)
-            .field("health", &self.health)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }

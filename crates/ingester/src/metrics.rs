@@ -3,7 +3,7 @@
 
 use distans_domain::enrich::Provenance;
 use distans_domain::ReasonCode;
-use distans_runtime::kafka::ConsumerLag;
+use distans_runtime::metrics::ConsumerMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -17,35 +17,45 @@ pub struct ReasonLabels {
 
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
-    pub consumed: Counter,
+    /// Records consumed, offsets not stored, consumer lag.
+    pub consumer: ConsumerMetrics,
     pub valid: Counter,
     pub dead_lettered: Family<ReasonLabels, Counter>,
+    pub line_warnings: Family<ReasonLabels, Counter>,
     pub produce_retries: Counter,
     pub in_flight: Gauge,
-    pub offset_store_failures: Counter,
-    pub lag: ConsumerLag,
 }
 
 impl Metrics {
     pub fn register(registry: &mut Registry) -> Metrics {
-        let m = Metrics::default();
         let r = registry.sub_registry_with_prefix("distans_ingester");
-        r.register("records_consumed", "Records read from the input topic", m.consumed.clone());
+        let m = Metrics { consumer: ConsumerMetrics::register(r), ..Metrics::default() };
         r.register("lines_valid", "Valid lines produced to the valid topic", m.valid.clone());
         r.register(
             "records_dead_lettered",
             "Records sent to the dead-letter topic, by reason",
             m.dead_lettered.clone(),
         );
+        r.register(
+            "line_warnings",
+            "Valid lines that failed a check configured to warn, by reason",
+            m.line_warnings.clone(),
+        );
         r.register("produce_retries", "Produce attempts that failed and were retried", m.produce_retries.clone());
         r.register("in_flight", "Produced records awaiting the broker's ack", m.in_flight.clone());
-        r.register(
-            "offset_store_failures",
-            "Offsets that could not be stored (partition revoked)",
-            m.offset_store_failures.clone(),
-        );
-        r.register("consumer_lag", "Records behind the end of each input partition", m.lag.clone());
         m
+    }
+
+    /// A valid line failed a check configured to warn (`[validation.checks]`).
+    pub fn warned(&self, reason: ReasonCode, source: &Provenance) {
+        self.line_warnings.get_or_create(&ReasonLabels { reason: reason.as_str().to_string() }).inc();
+        tracing::info!(
+            reason = reason.as_str(),
+            topic = %source.topic,
+            partition = source.partition,
+            offset = source.offset,
+            "line accepted with a warning"
+        );
     }
 
     pub fn dead_lettered(&self, reason: ReasonCode, source: &Provenance, problems: usize) {

@@ -2,14 +2,15 @@
 
 use distans_domain::enrich::Provenance;
 use distans_domain::validate::Context;
-use distans_domain::{validate_and_enrich, Pseudonymiser, ReasonCode, Tariffs, Violation};
+use distans_domain::{validate, Pseudonymiser, ReasonCode, Tariffs, Validation, Violation};
 use distans_wire::{Codec, DeadLetter, EncodeError};
 
 /// Where a record goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Routed {
-    /// A valid line, encoded as an enriched line, keyed by its line key.
-    Valid { key: Vec<u8>, payload: Vec<u8> },
+    /// A valid line, encoded as an enriched line, keyed by its line key,
+    /// with the reasons of the checks that warned (counted, not rejected).
+    Valid { key: Vec<u8>, payload: Vec<u8>, warnings: Vec<ReasonCode> },
     /// A dead letter, keyed as the original record was.
     DeadLetter { key: Vec<u8>, payload: Vec<u8>, reason: ReasonCode, problems: usize },
 }
@@ -19,13 +20,14 @@ pub struct Processor {
     codec: Codec,
     tariffs: Tariffs,
     pseudonymiser: Pseudonymiser,
+    validation: Validation,
 }
 
 const STAGE: &str = "ingester";
 
 impl Processor {
-    pub fn new(codec: Codec, tariffs: Tariffs, pseudonymiser: Pseudonymiser) -> Processor {
-        Processor { codec, tariffs, pseudonymiser }
+    pub fn new(codec: Codec, tariffs: Tariffs, pseudonymiser: Pseudonymiser, validation: Validation) -> Processor {
+        Processor { codec, tariffs, pseudonymiser, validation }
     }
 
     /// Decodes, validates and enriches one record. An error here is a bug
@@ -45,11 +47,17 @@ impl Processor {
             Ok(line) => line,
             Err(error) => return self.dead_letter(key, value, source, &[error.into_violation()], now_ms),
         };
-        let ctx = Context { tariffs: &self.tariffs, pseudonymiser: &self.pseudonymiser, ingested_at_ms: now_ms };
-        match validate_and_enrich(&line, source.clone(), ctx) {
-            Ok(enriched) => {
-                let payload = self.codec.encode_enriched_line(&enriched)?;
-                Ok(Routed::Valid { key: enriched.key().into_bytes(), payload })
+        let ctx = Context {
+            tariffs: &self.tariffs,
+            pseudonymiser: &self.pseudonymiser,
+            validation: &self.validation,
+            ingested_at_ms: now_ms,
+        };
+        match validate(&line, source.clone(), ctx) {
+            Ok(accepted) => {
+                let payload = self.codec.encode_enriched_line(&accepted.line)?;
+                let warnings = accepted.warnings.iter().map(|w| w.code).collect();
+                Ok(Routed::Valid { key: accepted.line.key().into_bytes(), payload, warnings })
             }
             Err(violations) => self.dead_letter(key, value, source, &violations, now_ms),
         }
@@ -76,7 +84,8 @@ mod tests {
     use distans_domain::testing;
 
     fn processor() -> Processor {
-        Processor::new(Codec::embedded(), testing::tariffs(), Pseudonymiser::new(&[1u8; 32]).expect("key"))
+        let key = Pseudonymiser::new(&[1u8; 32]).expect("key");
+        Processor::new(Codec::embedded(), testing::tariffs(), key, testing::validation())
     }
 
     fn source() -> Provenance {
@@ -87,7 +96,7 @@ mod tests {
     fn a_valid_line_goes_on_pseudonymised() {
         let p = processor();
         let bytes = Codec::embedded().encode_invoice_line(&testing::invoice_line()).expect("encodes");
-        let Routed::Valid { key, payload } = p.process(Some(b"k"), Some(&bytes), &source(), 7).expect("ok") else {
+        let Routed::Valid { key, payload, .. } = p.process(Some(b"k"), Some(&bytes), &source(), 7).expect("ok") else {
             panic!("expected a valid line");
         };
         assert_eq!(key, b"ZVF23210001152503000042:1");

@@ -15,19 +15,18 @@ mod metrics;
 pub mod sender;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::DateTime;
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::rules::{FindingStatus, Severity};
 use distans_runtime::kafka::{self, Stopped};
-use distans_runtime::{telemetry, Health, Settings};
+use distans_runtime::telemetry::Server;
+use distans_runtime::Settings;
 use distans_wire::{Codec, TimedFinding};
 
 pub use message::{Digest, Format};
@@ -87,9 +86,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 
 /// A running notifier: its consumer and webhook, and the findings that
 /// wait for the next digest.
+#[derive(Debug)]
 pub struct Notifier {
     /// Reads `topics.alerts`; offsets are stored only once delivered, in order.
-    consumer: StreamConsumer<kafka::LagContext>,
+    consumer: kafka::Input,
     /// Posts to the webhook, retrying until it accepts (2xx).
     sender: Sender,
     /// The webhook's message format.
@@ -105,24 +105,11 @@ pub struct Notifier {
     /// group, with where each was read.
     digests: BTreeMap<Group, (Digest, Vec<Position>)>,
     metrics: Metrics,
-    /// Ready while the webhook accepts (the sender sets it).
-    health: Health,
     /// Cancelled on SIGINT/SIGTERM, and by the notifier when it stops.
     shutdown: CancellationToken,
-    /// The /healthz and /metrics server, stopped by `shutdown`.
-    http: JoinHandle<()>,
-}
-
-impl std::fmt::Debug for Notifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier")
-            .field("format", &self.format)
-            .field("immediate", &self.immediate)
-            .field("digest_interval", &self.digest_interval)
-            .field("digests", &self.digests.len())
-            .field("health", &self.health)
-            .finish_non_exhaustive()
-    }
+    /// The /healthz and /metrics server, ready while the webhook accepts
+    /// (the sender sets it).
+    http: Server,
 }
 
 /// One record of the alerts topic, owned.
@@ -148,14 +135,12 @@ impl Notifier {
             .ok_or_else(|| NotifierError::Settings(config.immediate_severity.clone()))?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
-        let health = Health::default();
-        let (_, http) =
-            telemetry::serve(config.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
+        let http = Server::start(config.http_listen, registry, &shutdown).await?;
         kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
-        let consumer = kafka::consumer(&settings.kafka, &config.group_id, metrics.lag.clone())?;
-        consumer.subscribe(&[&settings.topics.alerts])?;
-        let sender = Sender::new(&config.webhook_url, metrics.clone(), health.clone())?;
-        health.set_ready(true);
+        let consumer = kafka::Input::new(&settings.kafka, &config.group_id, metrics.consumer.clone())?;
+        consumer.consumer().subscribe(&[&settings.topics.alerts])?;
+        let sender = Sender::new(&config.webhook_url, metrics.clone(), http.health.clone())?;
+        http.health.set_ready(true);
         tracing::info!(topic = %settings.topics.alerts, format = %config.format, "notifier running");
         Ok(Notifier {
             consumer,
@@ -167,7 +152,6 @@ impl Notifier {
             tracker: OffsetTracker::default(),
             digests: BTreeMap::new(),
             metrics,
-            health,
             shutdown,
             http,
         })
@@ -183,21 +167,15 @@ impl Notifier {
                 biased;
                 _ = self.shutdown.cancelled() => break,
                 _ = tick.tick() => self.send_digests().await,
-                received = self.consumer.recv() => match received {
-                    Ok(message) => {
-                        let received = Received {
-                            topic: message.topic().to_string(),
-                            partition: message.partition(),
-                            offset: message.offset(),
-                            payload: message.payload().unwrap_or_default().to_vec(),
-                        };
-                        self.handle(received).await
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "kafka consumer error; continuing");
-                        continue;
-                    }
-                },
+                message = self.consumer.recv() => {
+                    let received = Received {
+                        topic: message.topic().to_string(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        payload: message.payload().unwrap_or_default().to_vec(),
+                    };
+                    self.handle(received).await
+                }
             };
             if delivered.is_err() {
                 break;
@@ -290,16 +268,14 @@ impl Notifier {
     /// Stopping: commits the stored offsets (undelivered findings are read
     /// again), reports not ready and stops the http server.
     async fn drain(self) {
-        kafka::commit_stored_offsets(&self.consumer);
-        self.health.set_ready(false);
-        self.shutdown.cancel();
-        let _ = self.http.await;
+        self.consumer.commit_stored_offsets();
+        self.http.stop().await;
     }
 
     /// Marks a finding delivered and stores the offsets now safe to store.
     fn store(&mut self, topic: &str, partition: i32, offset: i64) {
         if let Some(safe) = self.tracker.delivered(partition, offset) {
-            kafka::store_processed(&self.consumer, topic, partition, safe);
+            self.consumer.store_processed(topic, partition, safe);
         }
     }
 }

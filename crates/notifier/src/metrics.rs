@@ -1,31 +1,31 @@
 //! The notifier's metrics.
 
-use distans_runtime::kafka::ConsumerLag;
+use distans_runtime::metrics::ConsumerMetrics;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
+    /// Records consumed, offsets not stored, consumer lag.
+    pub consumer: ConsumerMetrics,
     pub findings: Counter,
     pub immediate: Counter,
     pub digests: Counter,
     pub webhook_failures: Counter,
     pub undecodable: Counter,
     pub withdrawals: Counter,
-    pub lag: ConsumerLag,
 }
 
 impl Metrics {
     pub fn register(registry: &mut Registry) -> Metrics {
-        let m = Metrics::default();
         let r = registry.sub_registry_with_prefix("distans_notifier");
+        let m = Metrics { consumer: ConsumerMetrics::register(r), ..Metrics::default() };
         r.register("findings", "Findings read from the alerts topic", m.findings.clone());
         r.register("immediate_messages", "Findings sent at once, one message each", m.immediate.clone());
         r.register("digests", "Digest messages sent (one per rule, provider and day)", m.digests.clone());
         r.register("webhook_failures", "Webhook calls that failed and were retried", m.webhook_failures.clone());
         r.register("withdrawals", "Withdrawals sent for findings sent at once", m.withdrawals.clone());
         r.register("undecodable", "Records on the alerts topic that are not findings", m.undecodable.clone());
-        r.register("consumer_lag", "Records behind the end of each partition", m.lag.clone());
         m
     }
 }

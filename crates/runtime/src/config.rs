@@ -26,6 +26,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub tariffs: Tariffs,
     pub reporting: ReportingSettings,
+    pub validation: distans_domain::ValidationSettings,
 }
 
 /// What reports need beyond the lines: how cost is allocated.
@@ -264,10 +265,17 @@ impl Settings {
         }
         p.extend(self.tariffs.problems().into_iter().map(|m| format!("tariffs: {m}")));
         p.extend(self.reporting.problems());
+        p.extend(self.validation.problems());
         if self.sink.aggregate_refresh_ms == 0 {
             p.push("sink.aggregate_refresh_ms must be positive".to_string());
         }
         p
+    }
+
+    /// The validation settings, compiled (checked at load, so only a
+    /// settings value built by hand can fail here).
+    pub fn validation(&self) -> Result<distans_domain::Validation, ConfigError> {
+        distans_domain::Validation::new(&self.validation).map_err(|problems| ConfigError { problems })
     }
 
     /// The pseudonymisation key; an error unless it is set and long enough.
@@ -298,6 +306,10 @@ mod tests {
         let on = "2025-06-01".parse().expect("date");
         assert_eq!(s.tariffs.price(distans_domain::TariffClass::Physician, on), Some(50_000));
         assert!(s.pseudonymiser().is_err(), "no key by default");
+        let validation = s.validation().expect("default validation compiles");
+        let stockholm = validation.patient_ids().parse("992025123456", &["2321000016"]).expect("Stockholm's format");
+        assert_eq!(stockholm.kind(), distans_domain::PatientIdKind::Reserve);
+        assert!(validation.patient_ids().parse("00252040AB14", &["2321000198"]).is_ok(), "NRID in every region");
     }
 
     #[test]
@@ -334,6 +346,36 @@ mod tests {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
         assert_eq!(err.problems.len(), 5, "{text}");
+    }
+
+    /// Bad patterns and organisation numbers are value problems: reported
+    /// with every other one. An unknown key or a bad mode stops the reading
+    /// (`deny_unknown_fields`, a type error) and is reported by its path.
+    #[test]
+    fn validation_problems_are_reported_with_the_others() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        writeln!(
+            file,
+            "[kafka]\npartitions = 0\n[validation.invoice_id_patterns]\n2321000115 = \"ZVF([\"\n\
+             [[validation.reservnummer]]\nregion = \"X\"\norg_numbers = [\"1\"]\npattern = \"R[0-9]+\""
+        )
+        .expect("write");
+        let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err("invalid");
+        let text = err.to_string();
+        for needle in ["kafka.partitions", "invoice_id_patterns.2321000115", "validation.reservnummer[0]"] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+        assert_eq!(err.problems.len(), 3, "{text}");
+
+        for (key, value) in
+            [("DISTANS__VALIDATION__CHECKS__IMPLAUSIBLE_AGE", "maybe"), ("DISTANS__VALIDATION__COLOUR", "1")]
+        {
+            let err = Settings::load_with_env(None, env(&[(key, value)])).expect_err("invalid");
+            let text = err.to_string();
+            let path = key.trim_start_matches("DISTANS__").to_lowercase().replace("__", ".");
+            let last = path.rsplit('.').next().unwrap_or_default().to_string();
+            assert!(text.contains(&last), "{key} missing from:\n{text}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 
 use crate::config::KafkaSettings;
+use crate::metrics::ConsumerMetrics;
 use crate::retry::{always_transient, retry, RetryError, RetryPolicy};
 
 /// A client config with the brokers, `properties`, and then the operator's
@@ -57,6 +58,59 @@ pub fn consumer(
         ],
     )
     .create_with_context(LagContext { lag })
+}
+
+/// A service's consumer ([`consumer`]) and its metrics: it counts the
+/// records it reads, feeds the lag gauge and counts the offsets it cannot
+/// store.
+pub struct Input {
+    consumer: StreamConsumer<LagContext>,
+    group_id: String,
+    metrics: ConsumerMetrics,
+}
+
+impl Input {
+    /// A [`consumer`] in `group_id`; subscribe or assign it through
+    /// [`Input::consumer`].
+    pub fn new(settings: &KafkaSettings, group_id: &str, metrics: ConsumerMetrics) -> Result<Input, KafkaError> {
+        let consumer = consumer(settings, group_id, metrics.lag.clone())?;
+        Ok(Input { consumer, group_id: group_id.to_string(), metrics })
+    }
+
+    pub fn consumer(&self) -> &StreamConsumer<LagContext> {
+        &self.consumer
+    }
+
+    /// The next record. A consumer error is logged and reading goes on.
+    pub async fn recv(&self) -> rdkafka::message::BorrowedMessage<'_> {
+        loop {
+            match self.consumer.recv().await {
+                Ok(message) => {
+                    self.metrics.consumed.inc();
+                    return message;
+                }
+                Err(error) => tracing::warn!(%error, "kafka consumer error; continuing"),
+            }
+        }
+    }
+
+    /// [`store_processed`], counting a failure.
+    pub fn store_processed(&self, topic: &str, partition: i32, offset: i64) {
+        if !store_processed(&self.consumer, topic, partition, offset) {
+            self.metrics.offset_store_failures.inc();
+        }
+    }
+
+    /// [`commit_stored_offsets`]: before the consumer goes away.
+    pub fn commit_stored_offsets(&self) {
+        commit_stored_offsets(&self.consumer);
+    }
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input").field("group_id", &self.group_id).finish_non_exhaustive()
+    }
 }
 
 /// A producer that waits for all in-sync replicas and retries on its own.

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod kafka;
+pub mod metrics;
 pub mod retry;
 pub mod service;
 pub mod shutdown;

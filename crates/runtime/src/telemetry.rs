@@ -92,6 +92,38 @@ pub async fn serve(
     Ok((bound, task))
 }
 
+/// A running service's `/healthz` and `/metrics` server, with the health it
+/// reports and the shutdown token that stops it.
+#[derive(Debug)]
+pub struct Server {
+    /// Not ready until the service says so.
+    pub health: Health,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Serves `registry` and a health that is not ready yet on `listen`
+    /// (see [`serve`]) until `shutdown` is cancelled.
+    pub async fn start(
+        listen: SocketAddr,
+        registry: Registry,
+        shutdown: &CancellationToken,
+    ) -> std::io::Result<Server> {
+        let health = Health::default();
+        let (_, task) = serve(listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
+        Ok(Server { health, shutdown: shutdown.clone(), task })
+    }
+
+    /// Stopping: reports not ready, cancels the shutdown token (which stops
+    /// the server and whatever else waits on it) and waits for the server.
+    pub async fn stop(self) {
+        self.health.set_ready(false);
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

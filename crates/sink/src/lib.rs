@@ -11,11 +11,10 @@ mod metrics;
 mod writer;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
 use tokio::time::Instant;
@@ -23,9 +22,10 @@ use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
 use distans_domain::{ReasonCode, Violation};
-use distans_runtime::kafka::{self, LagContext};
+use distans_runtime::kafka;
 use distans_runtime::retry::{retry, ErrorClass, RetryError, RetryPolicy};
-use distans_runtime::{now_ms, telemetry, Health, Settings};
+use distans_runtime::telemetry::Server;
+use distans_runtime::{now_ms, Health, Settings};
 use distans_store::migrations::MigrateError;
 use distans_store::rows::{AnomalyRow, LineRow, OutOfRange};
 use distans_store::{aggregates, reference, views};
@@ -155,7 +155,7 @@ impl<R> Batch<R> {
 
 struct Sink<T> {
     table: std::marker::PhantomData<T>,
-    consumer: StreamConsumer<LagContext>,
+    consumer: kafka::Input,
     producer: FutureProducer,
     codec: Codec,
     writer: Writer,
@@ -168,9 +168,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry, "distans_sink");
     let anomaly_metrics = Metrics::register(&mut registry, "distans_sink_anomalies");
-    let health = Health::default();
-    let (_, http) =
-        telemetry::serve(settings.sink.http_listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
+    let http = Server::start(settings.sink.http_listen, registry, &shutdown).await?;
 
     let server = distans_store::client(&settings.clickhouse);
     let policy = RetryPolicy::until_stopped(
@@ -194,15 +192,22 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         Err(RetryError::Permanent(error) | RetryError::GaveUp { error, .. }) => return Err(error.into()),
         Err(RetryError::Stopped) => return Ok(()),
     }
-    health.set_ready(true);
+    http.health.set_ready(true);
     metrics.clickhouse_up.set(1);
 
     let topics = &settings.topics;
     kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;
     let database = distans_store::database(&settings.clickhouse);
-    let lines: Sink<Lines> = Sink::new(&settings, &topics.valid, &settings.sink.group_id, &database, metrics, &health)?;
-    let anomalies: Sink<Anomalies> =
-        Sink::new(&settings, &topics.alerts, &settings.sink.anomalies_group_id, &database, anomaly_metrics, &health)?;
+    let lines: Sink<Lines> =
+        Sink::new(&settings, &topics.valid, &settings.sink.group_id, &database, metrics, &http.health)?;
+    let anomalies: Sink<Anomalies> = Sink::new(
+        &settings,
+        &topics.alerts,
+        &settings.sink.anomalies_group_id,
+        &database,
+        anomaly_metrics,
+        &http.health,
+    )?;
     tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
     let refresh = refresh_aggregates(&database, Duration::from_millis(settings.sink.aggregate_refresh_ms), &shutdown);
     let result =
@@ -210,9 +215,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             refresh.await;
             Ok(())
         });
-    health.set_ready(false);
-    shutdown.cancel();
-    let _ = http.await;
+    http.stop().await;
     result.map(|_| ())
 }
 
@@ -225,8 +228,8 @@ impl<T: Table> Sink<T> {
         metrics: Metrics,
         health: &Health,
     ) -> Result<Sink<T>, SinkError> {
-        let consumer = kafka::consumer(&settings.kafka, group_id, metrics.lag.clone())?;
-        consumer.subscribe(&[topic])?;
+        let consumer = kafka::Input::new(&settings.kafka, group_id, metrics.consumer.clone())?;
+        consumer.consumer().subscribe(&[topic])?;
         let writer = Writer::new(
             database.clone(),
             metrics.clone(),
@@ -259,15 +262,7 @@ impl<T: Table> Sink<T> {
                         break;
                     }
                 }
-                received = self.consumer.recv() => {
-                    let message = match received {
-                        Ok(message) => message,
-                        Err(error) => {
-                            tracing::warn!(%error, "kafka consumer error; continuing");
-                            continue;
-                        }
-                    };
-                    self.metrics.consumed.inc();
+                message = self.consumer.recv() => {
                     let source = Provenance {
                         topic: message.topic().to_string(),
                         partition: message.partition(),
@@ -308,7 +303,7 @@ impl<T: Table> Sink<T> {
                 tracing::warn!("last batch not written at shutdown; it will be read again");
             }
         }
-        kafka::commit_stored_offsets(&self.consumer);
+        self.consumer.commit_stored_offsets();
         Ok(())
     }
 
@@ -337,9 +332,7 @@ impl<T: Table> Sink<T> {
             self.metrics.dead_lettered.inc();
         }
         for ((topic, partition), offset) in &batch.high_offsets {
-            if !kafka::store_processed(&self.consumer, topic, *partition, *offset) {
-                self.metrics.offset_store_failures.inc();
-            }
+            self.consumer.store_processed(topic, *partition, *offset);
         }
         self.metrics.inserted.inc_by(inserted as u64);
         self.metrics.batches.inc();

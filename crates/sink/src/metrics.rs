@@ -1,6 +1,6 @@
 //! The sink's metrics, one set per table it writes.
 
-use distans_runtime::kafka::ConsumerLag;
+use distans_runtime::metrics::ConsumerMetrics;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -8,32 +8,28 @@ use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    pub consumed: Counter,
+    /// Records consumed, offsets not stored, consumer lag.
+    pub consumer: ConsumerMetrics,
     pub inserted: Counter,
     pub batches: Counter,
     pub insert_retries: Counter,
     pub dead_lettered: Counter,
-    pub offset_store_failures: Counter,
     pub clickhouse_up: Gauge,
     pub batch_seconds: Histogram,
-    pub lag: ConsumerLag,
 }
 
 impl Metrics {
     pub fn register(registry: &mut Registry, prefix: &str) -> Metrics {
+        let r = registry.sub_registry_with_prefix(prefix);
         let m = Metrics {
-            consumed: Counter::default(),
+            consumer: ConsumerMetrics::register(r),
             inserted: Counter::default(),
             batches: Counter::default(),
             insert_retries: Counter::default(),
             dead_lettered: Counter::default(),
-            offset_store_failures: Counter::default(),
             clickhouse_up: Gauge::default(),
             batch_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
-            lag: ConsumerLag::default(),
         };
-        let r = registry.sub_registry_with_prefix(prefix);
-        r.register("records_consumed", "Records read from the valid topic", m.consumed.clone());
         r.register("rows_inserted", "Rows acknowledged by ClickHouse", m.inserted.clone());
         r.register("batches", "Batches acknowledged by ClickHouse", m.batches.clone());
         r.register("insert_retries", "Inserts that failed transiently and were retried", m.insert_retries.clone());
@@ -42,14 +38,8 @@ impl Metrics {
             "Records the sink could not decode or ClickHouse rejected",
             m.dead_lettered.clone(),
         );
-        r.register(
-            "offset_store_failures",
-            "Offsets that could not be stored (partition revoked)",
-            m.offset_store_failures.clone(),
-        );
         r.register("clickhouse_up", "1 when the last ClickHouse request succeeded", m.clickhouse_up.clone());
         r.register("batch_seconds", "Time from a batch's first record to ClickHouse's ack", m.batch_seconds.clone());
-        r.register("consumer_lag", "Records behind the end of each partition", m.lag.clone());
         m
     }
 }

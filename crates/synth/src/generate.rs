@@ -24,6 +24,14 @@ use crate::summary::Summary;
 /// The two regions where most digital providers are established.
 const SELLERS: [(&str, &str); 2] = [("04", "Region Sörmland"), ("06", "Region Jönköpings län")];
 
+/// The generated sellers' invoice numbering, as `validation.invoice_id_patterns`
+/// holds it: every seller numbers by the ZVF convention
+/// ([`distans_domain::codes::ZVF_INVOICE_ID_PATTERN`]).
+pub fn invoice_id_patterns() -> BTreeMap<String, String> {
+    let zvf = distans_domain::codes::ZVF_INVOICE_ID_PATTERN.to_string();
+    SELLERS.iter().map(|(county, _)| (region_org_number(county), zvf.clone())).collect()
+}
+
 struct Provider {
     seller: usize,
     org_body: &'static str,
@@ -250,6 +258,7 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Error
         let bucket = format!("{seller}-{year}-{month}-{credit}");
         let next = counters.len() as u32 + 1;
         let counter = *counters.entry(bucket).or_insert(if credit { 900_000 + next } else { next });
+        // The ZVF convention (`invoice_id_patterns`).
         let id = format!("ZVF{}{:02}{:02}{:06}", sellers[seller], year % 100, month, counter);
         let number = line_numbers.entry(id.clone()).or_insert(0);
         *number += 1;
@@ -602,7 +611,15 @@ pub(crate) mod tests {
     use super::*;
     use distans_domain::enrich::Provenance;
     use distans_domain::validate::Context;
-    use distans_domain::{validate_and_enrich, Pseudonymiser, TariffEntry};
+    use distans_domain::{validate_and_enrich, Pseudonymiser, TariffEntry, Validation, ValidationSettings};
+
+    /// Validation with the generated sellers' ZVF numbering configured, so
+    /// the tests also check the generator keeps to it.
+    fn validation() -> Validation {
+        let settings =
+            ValidationSettings { invoice_id_patterns: invoice_id_patterns(), ..ValidationSettings::default() };
+        Validation::new(&settings).expect("valid settings")
+    }
 
     pub(crate) fn tariffs() -> Tariffs {
         let entry = |class, amount_ore| TariffEntry {
@@ -660,7 +677,8 @@ pub(crate) mod tests {
         let t = tariffs();
         let generated = generate(&options(5_000, 42), &t).expect("generates");
         let p = Pseudonymiser::new(&[3u8; 32]).expect("key");
-        let ctx = Context { tariffs: &t, pseudonymiser: &p, ingested_at_ms: 0 };
+        let validation = validation();
+        let ctx = Context { tariffs: &t, pseudonymiser: &p, validation: &validation, ingested_at_ms: 0 };
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let (mut net, mut contacts, mut valid) = (0i64, 0i64, 0usize);
         for line in &generated.lines {
@@ -734,7 +752,8 @@ pub(crate) mod tests {
         };
         let mut engine = distans_domain::rules::RuleEngine::new(rules);
         let p = Pseudonymiser::new(&[3u8; 32]).expect("key");
-        let ctx = Context { tariffs: &t, pseudonymiser: &p, ingested_at_ms: 0 };
+        let validation = validation();
+        let ctx = Context { tariffs: &t, pseudonymiser: &p, validation: &validation, ingested_at_ms: 0 };
         let mut found: BTreeMap<String, usize> = BTreeMap::new();
         // In a shuffled order: the findings do not depend on the order of lines.
         let mut order: Vec<&InvoiceLine> = generated.lines.iter().collect();

@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         Codec::embedded(),
         settings.tariffs.clone(),
         distans_domain::Pseudonymiser::new(TEST_KEY.as_bytes())?,
+        settings.validation()?,
     );
     let source = Provenance { topic: "bench".into(), partition: 0, offset: 0 };
     let started = Instant::now();

@@ -28,7 +28,13 @@ fn main() -> anyhow::Result<()> {
     let options = Options::new("23", 2025, 25_000, 7, &rules);
     let generated = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
     let pseudonymiser = Pseudonymiser::new(TEST_KEY.as_bytes())?;
-    let ctx = Context { tariffs: &settings.tariffs, pseudonymiser: &pseudonymiser, ingested_at_ms: 0 };
+    let validation = settings.validation()?;
+    let ctx = Context {
+        tariffs: &settings.tariffs,
+        pseudonymiser: &pseudonymiser,
+        validation: &validation,
+        ingested_at_ms: 0,
+    };
     let source = Provenance { topic: "bench".into(), partition: 0, offset: 0 };
     let template: Vec<_> =
         generated.lines.iter().filter_map(|l| validate_and_enrich(l, source.clone(), ctx).ok()).collect();

@@ -37,30 +37,18 @@ pub async fn run(
     let deadline = started + timeout;
     let timeout_secs = timeout.as_secs();
     let timed_out = |last: String| anyhow::anyhow!("timed out after {timeout_secs} s: {last}");
-    let count = poll_until(deadline, async || {
-        let count = queries::current_line_count(&client, written_since).await.unwrap_or(0);
-        if count >= lines {
-            Ok(count)
-        } else {
-            Err(format!("{count} of {lines} lines in ClickHouse"))
-        }
+    at_least(started, deadline, lines, "lines", async || {
+        queries::current_line_count(&client, written_since).await.unwrap_or(0)
     })
     .await
     .map_err(timed_out)?;
-    println!("{count} lines in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
     // The findings a generated file should give (the anomalies it injected).
     if findings > 0 {
-        let count = poll_until(deadline, async || {
-            let count = queries::current_finding_count(&client).await.unwrap_or(0);
-            if count >= findings {
-                Ok(count)
-            } else {
-                Err(format!("{count} of {findings} findings in ClickHouse"))
-            }
+        at_least(started, deadline, findings, "findings", async || {
+            queries::current_finding_count(&client).await.unwrap_or(0)
         })
         .await
         .map_err(timed_out)?;
-        println!("{count} findings in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
     }
     // The aggregates that reports read: rebuilt by the sink as lines arrive.
     let reviewed = [PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id];
@@ -77,5 +65,27 @@ pub async fn run(
     .await
     .map_err(timed_out)?;
     println!("aggregates (and the review's findings) up to date after {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Polls `count` until it is at least `target`, then prints it with the
+/// time since `started`. Err: the last "N of TARGET WHAT in ClickHouse".
+async fn at_least(
+    started: Instant,
+    deadline: Instant,
+    target: u64,
+    what: &str,
+    count: impl AsyncFn() -> u64,
+) -> Result<(), String> {
+    let count = poll_until(deadline, async || {
+        let count = count().await;
+        if count >= target {
+            Ok(count)
+        } else {
+            Err(format!("{count} of {target} {what} in ClickHouse"))
+        }
+    })
+    .await?;
+    println!("{count} {what} in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
