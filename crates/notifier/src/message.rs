@@ -277,4 +277,28 @@ mod tests {
         let slack = digest(Format::Slack, &d);
         assert!(slack["text"].as_str().is_some_and(|t| t.contains("At stake: -0,50 kr.")), "{slack}");
     }
+
+    #[test]
+    fn a_withdrawn_finding_leaves_the_digest_and_a_short_withdrawal_names_it() {
+        use distans_domain::rules::{FindingStatus, Withdrawal, DOUBLE_INVOICING, WRONG_PRICE};
+        let a = timed(&WRONG_PRICE, "ZVF1:1");
+        let b = timed(&WRONG_PRICE, "ZVF1:2");
+        let mut d = Digest::new(&a, "2025-03-01".parse().expect("date"));
+        d.add(&a);
+        d.add(&b);
+        assert!(d.withdraw(&a.finding.finding_id));
+        assert!(!d.withdraw(&a.finding.finding_id), "held once");
+        assert_eq!((d.findings, d.amount_at_stake_ore), (1, 15_000));
+        assert_eq!(d.line_keys.iter().collect::<Vec<_>>(), ["ZVF1:2"]);
+        let mut gone = timed(&DOUBLE_INVOICING, "ZVF1:3");
+        gone.finding.status = FindingStatus::Withdrawn(Withdrawal::Credited);
+        let v = withdrawal(Format::Generic, &gone);
+        assert_eq!(v["kind"], "withdrawal");
+        assert_eq!(v["reason"], "credited");
+        assert_eq!(v["finding_id"], gone.finding.finding_id);
+        let slack = withdrawal(Format::Slack, &gone);
+        assert!(slack["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("withdrawn: double_invoicing") && t.contains("credited")));
+    }
 }

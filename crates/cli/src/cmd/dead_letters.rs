@@ -10,8 +10,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-/// Every record of `topic` up to its current end, decoded as dead letters.
-/// Records that are not dead letters are reported as errors, not skipped.
+/// Every dead letter of `topic` up to its current end, once per source
+/// record (see [`once_per_source`]). Records that are not dead letters are
+/// reported as errors, not skipped.
 pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> anyhow::Result<Vec<DeadLetter>> {
     let group = format!("distans-cli-{}", std::process::id());
     let config = distans_runtime::kafka::client_config(
@@ -50,7 +51,18 @@ pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> anyhow::
             remaining.remove(&message.partition());
         }
     }
-    Ok(letters)
+    Ok(once_per_source(letters))
+}
+
+/// One dead letter per source record (topic, partition, offset), the last
+/// one read: a record read again after a restart is dead-lettered again,
+/// and it is still one record that went wrong. Order: by source.
+pub fn once_per_source(letters: Vec<DeadLetter>) -> Vec<DeadLetter> {
+    let mut by_source: BTreeMap<(String, i32, i64), DeadLetter> = BTreeMap::new();
+    for letter in letters {
+        by_source.insert((letter.source_topic.clone(), letter.source_partition, letter.source_offset), letter);
+    }
+    by_source.into_values().collect()
 }
 
 /// Dead letters counted by reason code.
@@ -77,4 +89,28 @@ pub async fn run(list: bool, settings: Settings) -> anyhow::Result<()> {
         println!("{count:>8}  {reason}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distans_domain::enrich::Provenance;
+    use distans_domain::{ReasonCode, Violation};
+
+    fn letter(offset: i64, reason: ReasonCode) -> DeadLetter {
+        let source = Provenance { topic: "invoice-lines".into(), partition: 1, offset };
+        DeadLetter::new("ingester", &[Violation::new(reason, "f", "bad")], &source, None, b"x", 0)
+    }
+
+    #[test]
+    fn a_redelivered_record_counts_once() {
+        let letters = vec![
+            letter(7, ReasonCode::InvalidPatientId),
+            letter(8, ReasonCode::NegativeAmount),
+            letter(7, ReasonCode::InvalidPatientId),
+        ];
+        let once = once_per_source(letters);
+        assert_eq!(once.iter().map(|l| l.source_offset).collect::<Vec<_>>(), [7, 8]);
+        assert_eq!(count_by_reason(&once).values().sum::<usize>(), 2);
+    }
 }
