@@ -158,6 +158,7 @@ mod tests {
         let settings = Settings::load_with_env(None, Some(Default::default())).expect("defaults");
         let args = Args { files: vec!["/nonexistent/march.jsonl".into()], json: true, listing: None };
         let error = run(&args, &settings).expect_err("no such file");
-        assert!(format!("{error:#}").starts_with("cannot read /nonexistent/march.jsonl:"), "{error:#}");
+        let expected = "cannot read /nonexistent/march.jsonl: No such file or directory (os error 2)";
+        assert_eq!(format!("{error:#}"), expected, "said once");
     }
 }
