@@ -101,6 +101,25 @@ enum Command {
     },
     /// Apply ClickHouse migrations (the sink also does this at start).
     Migrate,
+    /// Check invoice files offline: the same validation, pseudonymisation,
+    /// enrichment and rules as the pipeline, in process (no broker, no
+    /// ClickHouse); prints the dead letters and the active findings. Lines
+    /// are versions in file order, files in the order given: a later line
+    /// with the same seller, invoice id and line number corrects an earlier one.
+    Audit {
+        /// JSON-lines or CSV (by extension) invoice files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON object per line (kind: note, dead_letter or finding) instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// A listing register CSV to check as `distans listing import` reads it.
+        #[arg(long, requires = "county")]
+        listing: Option<PathBuf>,
+        /// SCB county code of the register's home region, e.g. 23.
+        #[arg(long, requires = "listing")]
+        county: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,5 +186,8 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Panels => cmd::panels::run(),
         Command::DeadLetters { list } => cmd::dead_letters::run(list, settings).await,
         Command::Migrate => cmd::migrate::run(&settings).await,
+        Command::Audit { files, json, listing, county } => {
+            cmd::audit::run(&cmd::audit::Args { files, json, listing: listing.zip(county) }, &settings)
+        }
     }
 }

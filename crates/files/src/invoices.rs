@@ -16,7 +16,7 @@ const MAX_REPORTED: usize = 20;
 /// to twenty) and returns none, so a file is sent whole or not at all.
 pub fn read_lines(path: &Path) -> Result<Vec<InvoiceLine>, ReadError> {
     let shown = path.display().to_string();
-    let io = |source| ReadError::Io { path: shown.clone(), source };
+    let io = |error| ReadError::Io { path: shown.clone(), error };
     let file = std::fs::File::open(path).map_err(io)?;
     let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let (lines, errors) =

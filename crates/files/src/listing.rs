@@ -53,7 +53,7 @@ pub fn read_with(
     formats: &PatientIdFormats,
 ) -> Result<Register, ReadError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io { path: shown.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|error| ReadError::Io { path: shown.clone(), error })?;
     let sha256 = hex_digest(&bytes);
     let (listings, mut errors) = parse(&bytes, pseudonymiser, formats);
     errors.extend(overlaps(&listings));

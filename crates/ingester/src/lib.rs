@@ -8,6 +8,7 @@
 //! has not succeeded holds back every offset after it.
 
 mod metrics;
+pub mod offline;
 mod processor;
 
 use std::future::Future;
@@ -39,6 +40,8 @@ pub enum IngesterError {
     Http(#[from] std::io::Error),
     #[error("cannot encode a record (a bug: the line was valid): {0}")]
     Encode(#[from] distans_wire::EncodeError),
+    #[error("a record the ingester encoded does not decode (a bug): {0}")]
+    Decode(#[from] distans_wire::DecodeError),
 }
 
 /// How long a stopping ingester waits for acks of records already produced.

@@ -1,6 +1,7 @@
 //! One module per `distans` command, each a `run` function taking the
 //! command's arguments and the settings (as mini-redis's `cmd/`).
 
+pub mod audit;
 pub mod dead_letters;
 pub mod generate;
 pub mod grafana;
