@@ -3,8 +3,10 @@
 The ClickHouse that installs on these machines is 18.16; production runs a
 current release. The end-to-end tests run every statement on 18.16; this
 script runs the same files on the ClickHouse inside chdb-core (26.x):
-the migrations, a month's aggregate refresh, and every report panel's query
-over a few known rows, checking the figures, not only that they parse.
+the migrations (the copy of migration 8 over rows written before it), a
+month's aggregate refresh, and every report panel's query over a few known
+rows, checking the figures, not only that they parse: each line identity
+once, in its latest version.
 
 usage: python current_clickhouse.py REPO_ROOT SQL_JSON
 SQL_JSON: {"views": [file names in crates/store/views, in the order the
@@ -45,30 +47,62 @@ def run(sql, fmt="CSV"):
 
 store = root / "crates/store"
 migrations = sorted((store / "migrations").glob("*.sql"))
-for path in migrations:
-    for s in statements(path.read_text()):
-        run(s)
+# The lines table changed in migration 8 (invoice_line_versions, keyed by the
+# line's identity, with a version): rows written before it are copied by it.
+copy = next(i for i, path in enumerate(migrations) if path.name == "0008_invoice_line_versions.sql")
+
+
+def migrate(paths):
+    for path in paths:
+        for s in statements(path.read_text()):
+            run(s)
+
+
+migrate(migrations[:copy])
+
+# Known rows: three lines of one patient listed at two health centres in
+# turn, one unlisted patient with a finding, a credit note, 20 % carried by
+# the health centre. Written before migration 8, in invoice_lines: line 2
+# also in an older version (input offset 1) with another buyer, which
+# invoice_lines kept as a second line; the copy keeps only the later.
+columns = """(invoice_id, line_number, invoice_type, seller_org_number, buyer_org_number,
+    patient_pseudonym, patient_county_code, visit_date, provider_org_number, provider_name,
+    profession_code, initiative, age_group, sex, quantity, gross_amount_ore, net_amount_ore,
+    signed_net_amount_ore, patient_fee_ore, diagnosis_codes, source_offset, inserted_at"""
+run(f"""INSERT INTO invoice_lines {columns}) VALUES
+    ('ZVF23210000402503000001', 2, 'invoice', '2321000040', '2321000255', 'p2', '19', '2025-03-05', '5560000001',
+     'Kry', 'PS', 'referral', '19-39', 'male', 1, 42500, 42500, 42500, 0, [], 1, now()),
+    ('ZVF23210000402503000001', 1, 'invoice', '2321000040', '2321000198', 'p1', '19', '2025-03-04', '5560000001',
+     'Kry', 'LK', 'own_initiative', '19-39', 'female', 1, 50000, 50000, 50000, 0, ['F43.1'], 2, now()),
+    ('ZVF23210000402503000001', 2, 'invoice', '2321000040', '2321000198', 'p2', '19', '2025-03-05', '5560000001',
+     'Kry', 'PS', 'referral', '19-39', 'male', 1, 42500, 42500, 42500, 0, [], 3, now()),
+    ('ZVF23210000402503900001', 1, 'credit_note', '2321000040', '2321000198', 'p1', '19', '2025-03-20',
+     '5560000001', 'Kry', 'LK', 'own_initiative', '19-39', 'female', 1, 50000, 50000, -50000, 0, ['J06.9'], 4,
+     now())""")
+migrate(migrations[copy:])
 views = 0
 for name in view_files:
     for s in statements((store / "views" / name).read_text()):
         run(s)
         views += 1
 
-# Known rows: three lines of one patient listed at two health centres in
-# turn, one unlisted patient with a finding, a credit note, 20 % carried by
-# the health centre.
-run("""INSERT INTO invoice_lines (invoice_id, line_number, invoice_type, buyer_org_number,
-    patient_pseudonym, patient_county_code, visit_date, provider_org_number, provider_name,
-    profession_code, initiative, age_group, sex, quantity, gross_amount_ore, net_amount_ore,
-    signed_net_amount_ore, patient_fee_ore, diagnosis_codes, inserted_at) VALUES
-    ('ZVF23210000402503000001', 1, 'invoice', '2321000198', 'p1', '19', '2025-03-04', '5560000001', 'Kry',
-     'LK', 'own_initiative', '19-39', 'female', 1, 50000, 50000, 50000, 0, ['F43.1'], now()),
-    ('ZVF23210000402503000001', 2, 'invoice', '2321000198', 'p2', '19', '2025-03-05', '5560000001', 'Kry',
-     'PS', 'referral', '19-39', 'male', 1, 42500, 42500, 42500, 0, [], now()),
-    ('ZVF23210000402503000001', 3, 'invoice', '2321000198', 'p1', '19', '2025-03-20', '5560000001', 'Kry',
-     'LK', 'own_initiative', '19-39', 'female', 1, 50000, 50000, 50000, 0, ['J06.9'], now()),
-    ('ZVF23210000402503900001', 1, 'credit_note', '2321000198', 'p1', '19', '2025-03-20', '5560000001', 'Kry',
-     'LK', 'own_initiative', '19-39', 'female', 1, 50000, 50000, -50000, 0, ['J06.9'], now())""")
+# Written after migration 8, by the sink: line 3, first in February (input
+# offset 5), then corrected to 20 March (offset 6); the later version is the
+# line. Inserted in the other order: the version decides, not the insert.
+run(f"""INSERT INTO invoice_line_versions {columns}, version) VALUES
+    ('ZVF23210000402503000001', 3, 'invoice', '2321000040', '2321000198', 'p1', '19', '2025-03-20', '5560000001',
+     'Kry', 'LK', 'own_initiative', '19-39', 'female', 1, 50000, 50000, 50000, 0, ['J06.9'], 6, now(), 6)""")
+run(f"""INSERT INTO invoice_line_versions {columns}, version) VALUES
+    ('ZVF23210000402503000001', 3, 'invoice', '2321000040', '2321000198', 'p1', '19', '2025-02-20', '5560000001',
+     'Kry', 'LK', 'own_initiative', '19-39', 'female', 1, 70000, 70000, 70000, 0, ['J06.9'], 5, now(), 5)""")
+got = run("""SELECT invoice_id, line_number, buyer_org_number, visit_date, net_amount_ore, version
+    FROM invoice_lines_current ORDER BY invoice_id, line_number""")
+want = ('"ZVF23210000402503000001",1,"2321000198","2025-03-04",50000,2\n'
+        '"ZVF23210000402503000001",2,"2321000198","2025-03-05",42500,3\n'
+        '"ZVF23210000402503000001",3,"2321000198","2025-03-20",50000,6\n'
+        '"ZVF23210000402503900001",1,"2321000198","2025-03-20",50000,4\n')
+if got != want:
+    raise SystemExit(f"invoice_lines_current on ClickHouse {version}:\n{got}\nwanted:\n{want}")
 run("""INSERT INTO listing_register VALUES
     (1, '19', 'p1', 'SE1', 'VC Ett', '5560000009', 'Grupp A', 1990, 'female', '2025-01-01', '2025-03-10'),
     (1, '19', 'p1', 'SE2', 'VC Två', '5560000009', 'Grupp B', 1990, 'female', '2025-03-11', '2149-06-06'),

@@ -165,7 +165,7 @@ async fn newly_accepted_identities_and_invoice_ids_reach_clickhouse() -> anyhow:
     let stored: Vec<Stored> = client
         .query(
             "SELECT invoice_id, line_number, patient_id_kind, age_years, age_group, sex \
-             FROM invoice_lines FINAL ORDER BY invoice_id, line_number",
+             FROM invoice_lines_current ORDER BY invoice_id, line_number",
         )
         .fetch_all()
         .await?;
@@ -179,21 +179,20 @@ async fn newly_accepted_identities_and_invoice_ids_reach_clickhouse() -> anyhow:
         eprintln!("{}: {row:?}", case.what);
     }
 
-    // The partition key stays `substring(invoice_id, 14, 4)` (migration
-    // 0001): ids of another shape land in partitions by their characters
-    // 14 to 17, a short id in the partition ''. Storage layout only: two
-    // versions of a line still share their key, so they still collapse.
+    // invoice_line_versions is not partitioned (migration 0008): every
+    // line, whatever its id's shape, is in the one partition, so two
+    // versions of a line always meet and collapse.
     let partitions: Vec<Partition> = client
         .query(&format!(
-            "SELECT DISTINCT partition FROM system.parts WHERE database = '{}' AND table = 'invoice_lines' \
+            "SELECT DISTINCT partition FROM system.parts WHERE database = '{}' AND table = 'invoice_line_versions' \
              AND active ORDER BY partition",
             distans_e2e::DATABASE
         ))
         .fetch_all()
         .await?;
     let partitions: Vec<&str> = partitions.iter().map(|p| p.partition.as_str()).collect();
-    eprintln!("invoice_lines partitions: {partitions:?}");
-    assert!(partitions.contains(&"2503"), "the ZVF id's month: {partitions:?}");
+    eprintln!("invoice_line_versions partitions: {partitions:?}");
+    assert_eq!(partitions, ["tuple()"], "one partition");
 
     // Nothing was dead-lettered, and the unsourced check was counted.
     let letters = dead_letters::read_all(&settings, &settings.topics.dead_letter, Duration::from_secs(5))?;

@@ -92,7 +92,8 @@ async fn valid_lines_reach_clickhouse_and_invalid_ones_the_dead_letters() -> any
     assert_eq!(garbage_letter.original, b"not avro at all");
 
     // No clear-text patient id reaches ClickHouse.
-    let pseudonyms: Vec<Pseudonym> = client.query("SELECT patient_pseudonym FROM invoice_lines").fetch_all().await?;
+    let pseudonyms: Vec<Pseudonym> =
+        client.query("SELECT patient_pseudonym FROM invoice_line_versions").fetch_all().await?;
     let pseudonyms: Vec<String> = pseudonyms.into_iter().map(|p| p.patient_pseudonym).collect();
     let clear: HashSet<&str> = data.lines.iter().map(|l| l.patient_id.as_str()).collect();
     assert!(!pseudonyms.is_empty());

@@ -1,11 +1,12 @@
 //! The sink: reads enriched lines from `topics.valid` and writes them to
-//! ClickHouse's `invoice_lines` in batches, flushed on size or time.
+//! ClickHouse's `invoice_line_versions` in batches, flushed on size or time.
 //!
 //! A batch's offsets are stored only after ClickHouse acknowledged its
 //! rows and the broker acknowledged its dead letters. While ClickHouse is
 //! down the sink retries with backoff and no offset moves. A line written
-//! twice (redelivery after a crash) collapses in `invoice_lines` (a
-//! ReplacingMergeTree on the line key) and every report reads it once.
+//! twice (redelivery after a crash), or in a later version (a correction),
+//! collapses in `invoice_line_versions` (a ReplacingMergeTree on the line's
+//! identity, keeping the largest version) and every report reads it once.
 
 mod metrics;
 mod writer;
@@ -58,13 +59,13 @@ pub trait Table: Send + Sync + 'static {
     fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<Self::Row, Violation>;
 }
 
-/// Enriched lines into `invoice_lines`.
+/// Enriched lines into `invoice_line_versions`, one row per version.
 #[derive(Debug)]
 pub struct Lines;
 
 impl Table for Lines {
     type Row = LineRow;
-    const NAME: &'static str = "invoice_lines";
+    const NAME: &'static str = "invoice_line_versions";
 
     fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<LineRow, Violation> {
         let line = codec.decode_enriched_line(payload).map_err(|e| e.into_violation())?;

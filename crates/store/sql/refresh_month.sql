@@ -1,6 +1,7 @@
 -- Rebuilds one visit month of agg_monthly into agg_monthly_staging (the
 -- sink then moves it with REPLACE PARTITION). {month} is the first day of
--- the month, 'YYYY-MM-DD'. Lines come deduplicated (FINAL); each line gets
+-- the month, 'YYYY-MM-DD'. Lines come as the latest version of each line
+-- identity (invoice_line_versions FINAL); each line gets
 -- the listing valid on its visit date (latest import of its home region),
 -- the cost allocation valid on its visit date, and whether any finding
 -- names it. Credit notes count negative. Runs on ClickHouse 18.16 and
@@ -100,7 +101,7 @@ FROM
                         patient_fee_ore,
                         signed_net_amount_ore,
                         concat(invoice_id, ':', toString(line_number)) AS line_key
-                    FROM invoice_lines FINAL
+                    FROM invoice_line_versions FINAL
                     WHERE toStartOfMonth(visit_date) = toDate('{month}')
                 ) AS line
                 ANY LEFT JOIN
@@ -117,7 +118,7 @@ FROM
                     WHERE (home_county, patient_pseudonym) IN
                     (
                         SELECT patient_county_code, patient_pseudonym
-                        FROM invoice_lines
+                        FROM invoice_line_versions
                         WHERE toStartOfMonth(visit_date) = toDate('{month}')
                     )
                     GROUP BY home_county, patient_pseudonym

@@ -1,19 +1,22 @@
 //! The monthly aggregates (`agg_monthly`) that reports and BI tools read.
 //!
 //! Not a ClickHouse materialized view: one fed by inserts would sum every
-//! row inserted, and `invoice_lines` receives a line again after a
-//! redelivery or a corrected file; and a new listing register changes the
-//! health centre of lines already written. Instead a visit month is rebuilt
-//! from the deduplicated lines (`sql/refresh_month.sql`) into
+//! row inserted, and `invoice_line_versions` receives a line again after a
+//! redelivery, and a new version of it after a correction; and a new listing
+//! register changes the health centre of lines already written. Instead a
+//! visit month is rebuilt from the latest version of each line
+//! (`sql/refresh_month.sql`) into
 //! `agg_monthly_staging`, then swapped in with `REPLACE PARTITION`, so
 //! readers see the month before or after, never half of it.
 //!
-//! [`Refresher`] finds the months to rebuild: those with lines or findings
-//! written since its last pass (by `inserted_at`, with the last second read
-//! again, so nothing written during a pass is missed) and those whose
-//! aggregates no longer match the lines ([`stale_months`]: a corrected line
-//! that moved to another month), or every month when the listing register
-//! or the cost allocation changed.
+//! [`Refresher`] finds the months to rebuild: those of every stored version
+//! of the lines written since its last pass (by `inserted_at`, with the last
+//! second read again, so nothing written during a pass is missed): the new
+//! version's month and the months of the older versions not yet merged
+//! away; the months of findings written since; and those whose aggregates
+//! no longer match the lines ([`stale_months`]: a corrected line that left
+//! its month after ClickHouse merged its old version away), or every month
+//! when the listing register or the cost allocation changed.
 
 use serde::Deserialize;
 
@@ -47,7 +50,7 @@ pub async fn stale_months(db: &Client) -> Result<Vec<String>, Error> {
              ( \
                SELECT toString(toStartOfMonth(visit_date)) AS month, signed_net_amount_ore, \
                  concat(invoice_id, ':', toString(line_number)) AS line_key \
-               FROM invoice_lines FINAL \
+               FROM invoice_line_versions FINAL \
              ) AS line \
              ANY LEFT JOIN (SELECT line_key, toUInt8(1) AS flagged FROM findings_active GROUP BY line_key) AS finding \
              USING (line_key) \
@@ -107,11 +110,12 @@ pub async fn refresh_month(db: &Client, month: &str) -> Result<(), Error> {
     .await
 }
 
-/// Rebuilds every month that has lines, and clears months that no longer do.
+/// Rebuilds every month that has lines (in any stored version), and clears
+/// months that no longer do.
 pub async fn refresh_all(db: &Client) -> Result<usize, Error> {
     let months = db
         .query(
-            "SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM invoice_lines \
+            "SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM invoice_line_versions \
              UNION ALL SELECT DISTINCT toString(month) AS month FROM agg_monthly",
         )
         .fetch_all::<Month>()
@@ -145,9 +149,9 @@ impl Refresher {
         let marks = db
             .query(
                 "SELECT \
-                   (SELECT toUInt32(max(inserted_at)) FROM invoice_lines) AS lines, \
+                   (SELECT toUInt32(max(inserted_at)) FROM invoice_line_versions) AS lines, \
                    (SELECT toUInt32(max(inserted_at)) FROM anomalies) AS findings, \
-                   (SELECT count() FROM invoice_lines) AS line_rows, \
+                   (SELECT count() FROM invoice_line_versions) AS line_rows, \
                    (SELECT count() FROM anomalies) AS finding_rows, \
                    (SELECT max(import_id) FROM listing_imports) AS listing_import, \
                    (SELECT toUInt32(max(loaded_at)) FROM ref_loads) AS reference_loaded",
@@ -159,10 +163,15 @@ impl Refresher {
             Some(last)
                 if (last.listing_import, last.reference_loaded) == (marks.listing_import, marks.reference_loaded) =>
             {
+                // Every stored version of each line written since: the new
+                // version's month and the old one's (until merged away;
+                // then stale_months notices the month it left).
                 let months = db
                     .query(
-                        "SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM invoice_lines \
-                         WHERE inserted_at >= toDateTime(?) \
+                        "SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM invoice_line_versions \
+                         WHERE (seller_org_number, invoice_id, line_number) IN \
+                         (SELECT seller_org_number, invoice_id, line_number FROM invoice_line_versions \
+                          WHERE inserted_at >= toDateTime(?)) \
                          UNION ALL SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM anomalies \
                          WHERE inserted_at >= toDateTime(?)",
                     )

@@ -7,8 +7,11 @@
 //! naming the file: a change to a table goes into a new migration, never
 //! into an old one (a database that applied the old text would not see
 //! it). Views are not migrations: they live in `views/` and are re-created
-//! at every start ([`crate::views`]). Every statement is idempotent (`IF NOT
-//! EXISTS`), so a migration interrupted half-way is safe to run again.
+//! at every start ([`crate::views`]). Every statement is idempotent, so a
+//! migration interrupted half-way is safe to run again: `CREATE … IF NOT
+//! EXISTS`, an `ALTER TABLE … ADD COLUMN` (see [`apply`]), or an `INSERT …
+//! SELECT` into a ReplacingMergeTree the same migration creates, where rows
+//! copied twice are equal in key and version and collapse.
 //!
 //! Checksums were first recorded in distans 0.1 after migration 6; a
 //! database migrated before then has them recorded at its first start with
@@ -43,7 +46,7 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. Append only: a released migration never changes.
-pub const MIGRATIONS: [Migration; 7] = [
+pub const MIGRATIONS: [Migration; 8] = [
     migration!(1, "0001_invoice_lines.sql"),
     migration!(2, "0002_report_views.sql"),
     migration!(3, "0003_anomalies.sql"),
@@ -51,6 +54,7 @@ pub const MIGRATIONS: [Migration; 7] = [
     migration!(5, "0005_listing_and_aggregates.sql"),
     migration!(6, "0006_report_questions.sql"),
     migration!(7, "0007_finding_status.sql"),
+    migration!(8, "0008_invoice_line_versions.sql"),
 ];
 
 /// Why the database could not be brought up to date.
@@ -162,10 +166,11 @@ pub async fn migrate_with(server: &Client, database: &str, migrations: &[Migrati
 }
 
 /// Runs a migration's statements. Each is idempotent: `CREATE … IF NOT
-/// EXISTS`, or an `ALTER TABLE … ADD COLUMN` whose "column with this name
+/// EXISTS`; an `ALTER TABLE … ADD COLUMN` whose "column with this name
 /// already exists" (ILLEGAL_COLUMN, code 44, on 18.16 and current releases;
 /// 18.16 has no `ADD COLUMN IF NOT EXISTS`) means an earlier, interrupted
-/// run already made it.
+/// run already made it; or an `INSERT … SELECT` copy into a
+/// ReplacingMergeTree that collapses what a second run copies again.
 async fn apply(db: &Client, migration: &Migration) -> Result<(), Error> {
     for statement in crate::statements(migration.sql) {
         match db.query(&statement).execute().await {
@@ -186,6 +191,13 @@ const ILLEGAL_COLUMN: u32 = 44;
 
 fn is_add_column(statement: &str) -> bool {
     statement.starts_with("ALTER TABLE") && statement.contains("ADD COLUMN")
+}
+
+/// The table an `INSERT INTO table … SELECT` writes, if `statement` is one.
+#[cfg(test)]
+fn copied_into(statement: &str) -> Option<&str> {
+    let rest = statement.strip_prefix("INSERT INTO ")?;
+    statement.contains("SELECT").then(|| rest.split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or(""))
 }
 
 /// `Err(Edited)` for the first migration whose recorded checksum differs
@@ -215,11 +227,28 @@ mod tests {
         assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
         for migration in MIGRATIONS {
             assert!(migration.file.starts_with(&format!("{:04}_", migration.version)), "{}", migration.file);
-            for s in crate::statements(migration.sql) {
-                assert!(s.contains("IF NOT EXISTS") || is_add_column(&s), "not idempotent: {s}");
+            let statements = crate::statements(migration.sql);
+            for s in &statements {
+                // A copy is idempotent in effect only into a ReplacingMergeTree
+                // this migration creates (rows copied twice collapse).
+                let collapses = copied_into(s).is_some_and(|table| {
+                    statements.iter().any(|c| {
+                        c.starts_with(&format!("CREATE TABLE IF NOT EXISTS {table}\n"))
+                            && c.contains("ENGINE = ReplacingMergeTree")
+                    })
+                });
+                assert!(s.contains("IF NOT EXISTS") || is_add_column(s) || collapses, "not idempotent: {s}");
                 assert!(!s.contains("CREATE VIEW"), "{}: views belong in views/, not in a migration", migration.file);
             }
         }
+    }
+
+    #[test]
+    fn copies_are_recognised() {
+        assert_eq!(copied_into("INSERT INTO t\n(\n    a\n)\nSELECT 1"), Some("t"));
+        assert_eq!(copied_into("INSERT INTO t (a) SELECT 1"), Some("t"));
+        assert_eq!(copied_into("INSERT INTO t (a) VALUES (1)"), None);
+        assert_eq!(copied_into("CREATE TABLE IF NOT EXISTS t (a UInt8) ENGINE = TinyLog"), None);
     }
 
     #[test]

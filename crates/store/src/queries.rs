@@ -10,20 +10,23 @@ struct Count {
     count: u64,
 }
 
-/// Distinct invoice lines in ClickHouse (a line written twice counts once),
+/// Invoice line identities in ClickHouse (a line written twice, or in
+/// several versions, counts once),
 /// or only those last written at or after `since` (Unix seconds).
 pub async fn current_line_count(db: &Client, since: Option<u32>) -> Result<u64, Error> {
     let query = match since {
-        None => db.query("SELECT count() AS count FROM invoice_lines FINAL"),
-        Some(since) => db.query("SELECT count() AS count FROM invoice_lines FINAL WHERE inserted_at >= ?").bind(since),
+        None => db.query("SELECT count() AS count FROM invoice_line_versions FINAL"),
+        Some(since) => {
+            db.query("SELECT count() AS count FROM invoice_line_versions FINAL WHERE inserted_at >= ?").bind(since)
+        }
     };
     Ok(query.fetch_one::<Count>().await?.count)
 }
 
-/// Rows of `invoice_lines` physically stored, duplicates not yet merged
-/// included.
+/// Rows of `invoice_line_versions` physically stored: redeliveries and
+/// superseded versions not yet merged away included.
 pub async fn stored_line_rows(db: &Client) -> Result<u64, Error> {
-    Ok(db.query("SELECT count() AS count FROM invoice_lines").fetch_one::<Count>().await?.count)
+    Ok(db.query("SELECT count() AS count FROM invoice_line_versions").fetch_one::<Count>().await?.count)
 }
 
 /// Active findings (a finding published twice counts once; withdrawn ones not at all).
@@ -31,7 +34,7 @@ pub async fn current_finding_count(db: &Client) -> Result<u64, Error> {
     Ok(db.query("SELECT count() AS count FROM findings_active").fetch_one::<Count>().await?.count)
 }
 
-/// What `invoice_lines` holds, duplicates collapsed.
+/// What ClickHouse holds: the latest version of each line identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clickhouse::Row)]
 pub struct Totals {
     pub lines: u64,
@@ -41,12 +44,13 @@ pub struct Totals {
     pub contacts: i64,
 }
 
-/// The lines, net amount and contacts of `invoice_lines`, each line once.
+/// The lines, net amount and contacts of the latest version of each line
+/// identity, each once.
 pub async fn totals(db: &Client) -> Result<Totals, Error> {
     db.query(
         "SELECT count() AS lines, sum(signed_net_amount_ore) AS net_amount_ore, \
          sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS contacts \
-         FROM invoice_lines FINAL",
+         FROM invoice_line_versions FINAL",
     )
     .fetch_one()
     .await

@@ -1,4 +1,4 @@
-//! The rows of `invoice_lines` and `anomalies` as ClickHouse stores them
+//! The rows of `invoice_line_versions` and `anomalies` as ClickHouse stores them
 //! (RowBinary: `Date` as days, `DateTime` as seconds).
 
 use clickhouse_time::{days_since_epoch, seconds_since_epoch};
@@ -6,7 +6,8 @@ use distans_domain::rules::Finding;
 use distans_domain::EnrichedLine;
 use serde::Serialize;
 
-/// One row of `invoice_lines`; field order is the table's column order.
+/// One row of `invoice_line_versions` (one version of a line); field order
+/// is the table's column order.
 #[derive(Debug, Clone, PartialEq, Serialize, clickhouse::Row)]
 pub struct LineRow {
     pub invoice_id: String,
@@ -53,6 +54,11 @@ pub struct LineRow {
     pub source_offset: i64,
     pub ingested_at: u32,
     pub inserted_at: u32,
+    /// Which version of the line identity this is: the offset of its input
+    /// record (`source_offset`), larger for a later version (producers key
+    /// records by line, so one line's versions share a partition). The
+    /// table keeps the largest (migration 0008).
+    pub version: u64,
 }
 
 /// Why a line cannot be a row (a value outside the column's range).
@@ -110,6 +116,7 @@ impl LineRow {
             source_offset: line.source.offset,
             ingested_at: seconds_since_epoch(line.ingested_at_ms).ok_or(range("ingested_at"))?,
             inserted_at: inserted_at_s,
+            version: u64::try_from(line.source.offset).map_err(|_| range("source_offset"))?,
         })
     }
 }
@@ -148,6 +155,16 @@ mod tests {
         assert_eq!(days_since_epoch(date("2149-06-07")), None);
         assert_eq!(seconds_since_epoch(1_743_400_000_999), Some(1_743_400_000));
         assert_eq!(seconds_since_epoch(-1), None);
+    }
+
+    #[test]
+    fn a_line_row_is_versioned_by_its_input_offset() {
+        use super::{LineRow, OutOfRange};
+        let mut line = distans_domain::testing::enriched_line();
+        line.source.offset = 41;
+        assert_eq!(LineRow::from_line(&line, 0).map(|row| row.version), Ok(41));
+        line.source.offset = -1;
+        assert_eq!(LineRow::from_line(&line, 0), Err(OutOfRange { field: "source_offset" }));
     }
 }
 

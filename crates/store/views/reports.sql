@@ -273,7 +273,7 @@ FROM
         any(provider_name) AS provider_name,
         patient_pseudonym,
         sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS sessions
-    FROM invoice_lines FINAL
+    FROM invoice_line_versions FINAL
     WHERE tariff_class = 'psychologist'
     GROUP BY buyer_org_number, year, provider_org_number, patient_pseudonym
     HAVING sessions > 0
@@ -478,7 +478,7 @@ FROM
         sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS contacts,
         uniqExact(patient_pseudonym) AS patients,
         sum(signed_net_amount_ore) AS net_amount_ore
-    FROM invoice_lines FINAL
+    FROM invoice_line_versions FINAL
     GROUP BY buyer_org_number, year, patient_municipality_code
 ) AS used
 ANY LEFT JOIN
