@@ -2,7 +2,7 @@
 
 use chrono::NaiveTime;
 use distans_domain::enrich::{AgeGroup, Initiative, Provenance};
-use distans_domain::rules::{Finding, DOUBLE_INVOICING};
+use distans_domain::rules::{Finding, FindingStatus, Withdrawal, DOUBLE_INVOICING};
 use distans_domain::{testing, EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, ReasonCode, TariffClass};
 use distans_wire::{frame, Codec, DeadLetter, DeadLetterViolation, EmbeddedSchemas, SchemaResolver, Subject};
 
@@ -26,8 +26,9 @@ fn every_subject_has_a_schema_and_ids_are_unique() {
         .into_iter()
         .map(|s| schemas.latest(s).id)
         .collect();
-    assert_eq!(ids, [1, 2, 3, 4]);
-    assert!(schemas.by_id(5).is_none());
+    assert_eq!(ids, [1, 2, 3, 5], "finding v2 (id 5) is the latest; v1 (id 4) stays");
+    assert_eq!(schemas.by_id(4).map(|s| s.version), Some(1));
+    assert!(schemas.by_id(6).is_none());
 }
 
 #[test]
@@ -207,6 +208,32 @@ fn finding_round_trips() {
         detected_at_ms: 1_760_000_000_000,
     };
     let bytes = codec.encode_finding(&timed).expect("encodes");
-    assert_eq!(bytes[4], 4, "schema id 4");
+    assert_eq!(bytes[4], 5, "schema id 5");
     assert_eq!(codec.decode_finding(&bytes).expect("decodes"), timed);
+    let mut withdrawn = timed.clone();
+    withdrawn.finding.status = FindingStatus::Withdrawn(Withdrawal::Credited);
+    let bytes = codec.encode_finding(&withdrawn).expect("encodes");
+    assert_eq!(codec.decode_finding(&bytes).expect("decodes"), withdrawn);
+}
+
+/// A finding written with v1 of the schema (id 4, before findings had a
+/// status) reads as an active finding.
+#[test]
+fn a_v1_finding_reads_as_active() {
+    let codec = Codec::embedded();
+    let schemas = EmbeddedSchemas::load().expect("schemas parse");
+    let timed = distans_wire::TimedFinding {
+        finding: testing::finding(&DOUBLE_INVOICING, "ZVF1:2"),
+        detected_at_ms: 1_760_000_000_000,
+    };
+    let v2 = codec.encode_finding(&timed).expect("encodes");
+    let latest = schemas.by_id(5).expect("v2");
+    let value = apache_avro::from_avro_datum(&latest.schema, &mut &v2[5..], None).expect("reads");
+    let apache_avro::types::Value::Record(mut fields) = value else { panic!("a record") };
+    fields.retain(|(name, _)| name != "status" && name != "withdrawn_reason");
+    let v1 = schemas.by_id(4).expect("v1");
+    let datum = apache_avro::to_avro_datum(&v1.schema, apache_avro::types::Value::Record(fields)).expect("v1 datum");
+    let decoded = codec.decode_finding(&frame(4, &datum)).expect("decodes");
+    assert_eq!(decoded, timed);
+    assert_eq!(decoded.finding.status, FindingStatus::Active);
 }
