@@ -3,33 +3,25 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
 use proptest::prelude::*;
 
 use super::*;
 use crate::testing::enriched_line_on as line;
 use crate::{EnrichedLine, InvoiceType};
 
-fn date(s: &str) -> NaiveDate {
-    s.parse().expect("date")
-}
+use super::tests::date;
 
+/// The rules' tests' settings, with small windows so that a few lines reach
+/// them: two psychologist contacts in 30 days, two contacts in a week.
 fn settings() -> RuleSettings {
     RuleSettings {
-        disabled: vec![],
-        contact_product_categories: vec!["04".into()],
-        referral_required_chapters: vec!["5".into()],
-        late_invoice_months: 6,
-        non_billable_channels: vec!["phone".into()],
-        home_regions: [("2321000230".to_string(), "23".to_string())].into_iter().collect(),
         physical_procedures: vec!["AA039".into()],
         psychologist_professions: vec!["PS".into()],
         psychologist_limit: 2,
         psychologist_window_days: 30,
-        same_day_limit: 1,
         burst_limit: 2,
-        burst_window_days: 7,
         needs_assessment_from: None,
+        ..super::tests::settings()
     }
 }
 

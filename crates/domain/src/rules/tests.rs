@@ -11,11 +11,11 @@ use super::*;
 use crate::testing::enriched_line_on as line;
 use crate::{testing, EnrichedLine, InvoiceType, TariffClass};
 
-fn date(s: &str) -> NaiveDate {
+pub(super) fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")
 }
 
-fn settings() -> RuleSettings {
+pub(super) fn settings() -> RuleSettings {
     RuleSettings {
         disabled: vec![],
         contact_product_categories: vec!["04".into()],
