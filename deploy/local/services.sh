@@ -20,7 +20,7 @@ case "${1:-}" in
         continue
       fi
       log "starting distans-$service (log: $RUN_DIR/$service.log, appended)"
-      launch "$pid_file" "$RUN_DIR/$service.log" "$ROOT" "$BIN_DIR/distans-$service"
+      launch "$pid_file" "$RUN_DIR/$service.log" "$PWD" "$BIN_DIR/distans-$service"
     done
     wait_until 60 "ingester /healthz" curl -sf "http://127.0.0.1:$INGESTER_HTTP_PORT/healthz"
     wait_until 60 "sink /healthz" curl -sf "http://127.0.0.1:$SINK_HTTP_PORT/healthz"
