@@ -67,9 +67,9 @@ running() {
   [ "${argv0##*/}" = nohup ] && [ "${argv[1]:-}" = "$program" ]
 }
 
-# Log files are appended to, never truncated. At each start a log of
-# DISTANS_LOG_MAX_BYTES or more is rotated: FILE -> FILE.1 -> ... ->
-# FILE.$DISTANS_LOG_KEEP, the oldest dropped.
+# Log files are appended to, never truncated. A log that reaches
+# DISTANS_LOG_MAX_BYTES (at a start, or while its service writes) is
+# rotated: FILE -> FILE.1 -> ... -> FILE.$DISTANS_LOG_KEEP, the oldest dropped.
 LOG_MAX_BYTES=${DISTANS_LOG_MAX_BYTES:-10485760}
 LOG_KEEP=${DISTANS_LOG_KEEP:-3}
 rotate_log() {
@@ -88,15 +88,16 @@ rotate_log() {
 }
 
 # launch PID_FILE LOG_FILE DIR PROGRAM ARGS...: runs PROGRAM in DIR in the
-# background under nohup, its output appended to LOG_FILE (rotated first),
-# records its PID and PROGRAM in PID_FILE, and waits until the process is
-# PROGRAM itself (nohup has exec'd it), so that `running` can be trusted at once.
+# background under nohup, its output appended to LOG_FILE through
+# log-writer.sh (rotated at the cap, at start and while it runs), records its
+# PID and PROGRAM in PID_FILE, and waits until the process is PROGRAM itself
+# (nohup has exec'd it), so that `running` can be trusted at once.
 launch() {
   local pid_file=$1 log_file=$2 dir=$3; shift 3
   rotate_log "$log_file"
   printf '%s starting %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >> "$log_file"
   # exec, so that the recorded PID is the program's own.
-  (cd "$dir" && exec nohup "$@") >> "$log_file" 2>&1 < /dev/null &
+  (cd "$dir" && exec nohup "$@") > >(exec bash "$ROOT/deploy/local/log-writer.sh" "$log_file") 2>&1 < /dev/null &
   printf '%s\n%s\n' "$!" "$1" > "$pid_file"
   local pid=$! i argv0 stat
   for i in $(seq 1 250); do

@@ -3,7 +3,8 @@
 # ClickHouse: a dummy long-running program started the way services.sh
 # starts a service, SIGKILLed, restarted. Run by tests/tests/deploy_local.rs.
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# The log writers end with their services' output; give them a moment.
+trap 'sleep 0.5; rm -rf "$work"' EXIT
 export DISTANS_RUN_DIR=$work/run DISTANS_DATA_DIR=$work/data
 source "$(dirname "$0")/common.sh"
 mkdir -p "$RUN_DIR"
@@ -65,6 +66,7 @@ wait "$other" "$parent" 2>/dev/null || true
 
 # 5. Rotation: a log at the size cap is rotated at the next start, the old
 # lines kept in .1, .2, ..., at most DISTANS_LOG_KEEP files.
+export DISTANS_LOG_MAX_BYTES=1000 DISTANS_LOG_KEEP=2
 LOG_MAX_BYTES=1000 LOG_KEEP=2
 for run in 1 2 3; do
   head -c 2000 /dev/zero | tr '\0' "$run" >> "$log_file"
@@ -74,6 +76,23 @@ check "the log was rotated to .1" grep -q 2 "$log_file.1"
 check "the older one to .2" grep -q 1 "$log_file.2"
 check "no more than two rotated files" not test -e "$log_file.3"
 check "the current log is below the cap" test "$(stat -c %s "$log_file")" -lt 2000
+
+# 6. A service that writes without end keeps its log capped while it runs:
+# the writer rotates it, at most DISTANS_LOG_KEEP rotated files.
+export DISTANS_LOG_MAX_BYTES=100000
+chatty=$work/distans-chatty
+cp "$(command -v yes)" "$chatty"
+chatty_log=$RUN_DIR/chatty.log
+launch "$RUN_DIR/chatty.pid" "$chatty_log" "$work" "$chatty" "a line of a service that logs a lot"
+wait_until 30 "chatty log rotated twice" test -e "$chatty_log.2"
+sleep 0.5
+check "the chatty service still runs" running "$RUN_DIR/chatty.pid"
+check "its log was rotated while it ran" test -e "$chatty_log.1" -a -e "$chatty_log.2"
+check "no more than two rotated files" not test -e "$chatty_log.3"
+check "its log stays near the cap" test "$(stat -c %s "$chatty_log")" -lt $((100000 + 70000))
+check "a rotated file holds the service's lines" grep -q "a line of a service that logs a lot" "$chatty_log.1"
+DISTANS_RUN_DIR=$RUN_DIR "$ROOT/deploy/local/down.sh" chatty
+check "down.sh stopped the chatty service" not running "$RUN_DIR/chatty.pid"
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures check(s) failed"

@@ -1,6 +1,6 @@
 //! The local scripts' process handling (deploy/local/common.sh): a
 //! SIGKILLed service is not "running", a restart appends to its log, logs
-//! are rotated at a size cap. Runs deploy/local/test-liveness.sh, which
+//! are rotated at a size cap, at a start and while a service writes. Runs deploy/local/test-liveness.sh, which
 //! starts a dummy program, not the broker or ClickHouse.
 
 use std::path::Path;
