@@ -38,8 +38,77 @@ export DISTANS__DETECTOR__REVIEW_INTERVAL_MS=${DISTANS__DETECTOR__REVIEW_INTERVA
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 
-# True while the process in pid file $1 runs.
-running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file holds two lines: the PID, and the program it was started as.
+pid_of() { head -n 1 "$1" 2>/dev/null; }
+
+# True while the process in pid file $1 runs and is the program recorded
+# there. `kill -0` alone is not enough: it succeeds for a zombie (a process
+# SIGKILLed and not yet reaped by its parent) and for a PID the kernel has
+# since given to another program.
+running() {
+  local pid_file=$1 pid program stat state argv0
+  [ -f "$pid_file" ] || return 1
+  pid=$(pid_of "$pid_file")
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  # The state is the field after the command name, which is in parentheses
+  # and may itself hold spaces or parentheses.
+  state=${stat##*) }
+  state=${state%% *}
+  case "$state" in Z | X | x | "") return 1 ;; esac
+  program=$(sed -n 2p "$pid_file")
+  [ -n "$program" ] || return 0
+  # The recorded program must be the process's argv[0] (or, under nohup,
+  # argv[1], for the instant before nohup execs it).
+  local -a argv=()
+  mapfile -d '' -t argv 2>/dev/null < "/proc/$pid/cmdline" || return 1
+  argv0=${argv[0]:-}
+  [ "$argv0" = "$program" ] && return 0
+  [ "${argv0##*/}" = nohup ] && [ "${argv[1]:-}" = "$program" ]
+}
+
+# Log files are appended to, never truncated. A log that reaches
+# DISTANS_LOG_MAX_BYTES (at a start, or while its service writes) is
+# rotated: FILE -> FILE.1 -> ... -> FILE.$DISTANS_LOG_KEEP, the oldest dropped.
+LOG_MAX_BYTES=${DISTANS_LOG_MAX_BYTES:-10485760}
+LOG_KEEP=${DISTANS_LOG_KEEP:-3}
+rotate_log() {
+  local file=$1 size i
+  [ -f "$file" ] || return 0
+  size=$(stat -c %s "$file")
+  [ "$size" -ge "$LOG_MAX_BYTES" ] || return 0
+  for ((i = LOG_KEEP - 1; i >= 1; i--)); do
+    [ -f "$file.$i" ] && mv -f "$file.$i" "$file.$((i + 1))"
+  done
+  if [ "$LOG_KEEP" -ge 1 ]; then
+    mv -f "$file" "$file.1"
+  else
+    rm -f "$file"
+  fi
+}
+
+# launch PID_FILE LOG_FILE DIR PROGRAM ARGS...: runs PROGRAM in DIR in the
+# background under nohup, its output appended to LOG_FILE through
+# log-writer.sh (rotated at the cap, at start and while it runs), records its
+# PID and PROGRAM in PID_FILE, and waits until the process is PROGRAM itself
+# (nohup has exec'd it), so that `running` can be trusted at once.
+launch() {
+  local pid_file=$1 log_file=$2 dir=$3; shift 3
+  rotate_log "$log_file"
+  printf '%s starting %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >> "$log_file"
+  # exec, so that the recorded PID is the program's own.
+  (cd "$dir" && exec nohup "$@") > >(exec bash "$ROOT/deploy/local/log-writer.sh" "$log_file") 2>&1 < /dev/null &
+  printf '%s\n%s\n' "$!" "$1" > "$pid_file"
+  local pid=$! i argv0 stat
+  for i in $(seq 1 250); do
+    argv0=$(tr '\0' '\n' 2>/dev/null < "/proc/$pid/cmdline" | head -n 1) || true
+    [ "$argv0" = "$1" ] && return 0
+    # Gone already (or a zombie): `running` says so, the caller reports it.
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+    [[ "$stat" == *") Z "* ]] && return 0
+    sleep 0.02
+  done
+}
 
 # wait_until SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.2 s.
 wait_until() {

@@ -16,12 +16,11 @@ case "${1:-}" in
     for service in ingester sink detector; do
       pid_file="$RUN_DIR/$service.pid"
       if running "$pid_file"; then
-        log "$service already running (pid $(cat "$pid_file"))"
+        log "$service already running (pid $(pid_of "$pid_file"))"
         continue
       fi
-      log "starting distans-$service (log: $RUN_DIR/$service.log)"
-      nohup "$BIN_DIR/distans-$service" > "$RUN_DIR/$service.log" 2>&1 &
-      echo $! > "$pid_file"
+      log "starting distans-$service (log: $RUN_DIR/$service.log, appended)"
+      launch "$pid_file" "$RUN_DIR/$service.log" "$PWD" "$BIN_DIR/distans-$service"
     done
     wait_until 60 "ingester /healthz" curl -sf "http://127.0.0.1:$INGESTER_HTTP_PORT/healthz"
     wait_until 60 "sink /healthz" curl -sf "http://127.0.0.1:$SINK_HTTP_PORT/healthz"

@@ -10,7 +10,7 @@ start() {
   local name=$1 port=$2 dir=$3; shift 3
   local pid_file="$RUN_DIR/$name.pid"
   if running "$pid_file"; then
-    log "$name already running (pid $(cat "$pid_file"))"
+    log "$name already running (pid $(pid_of "$pid_file"))"
     return
   fi
   # A previous instance may still be letting go of the port.
@@ -18,10 +18,8 @@ start() {
     log "port $port is in use by a process not started here; stop it or set another port (see deploy/local/common.sh)"
     return 1
   fi
-  log "starting $name on 127.0.0.1:$port"
-  # exec, so that the recorded PID is the server's own.
-  (cd "$dir" && exec nohup "$@") > "$RUN_DIR/$name.out" 2>&1 &
-  echo $! > "$pid_file"
+  log "starting $name on 127.0.0.1:$port (log: $RUN_DIR/$name.out, appended)"
+  launch "$pid_file" "$RUN_DIR/$name.out" "$dir" "$@"
   local deadline=$((SECONDS + 30))
   until tcp_open "$port"; do
     if ! running "$pid_file" || [ $SECONDS -ge $deadline ]; then

@@ -377,6 +377,8 @@ pub struct Env {
     pub webhook_url: Option<String>,
     /// Small batches by default, so that a crash lands mid-stream.
     pub sink_batch_rows: usize,
+    /// The sink's byte bound on a batch; the default's 16 MiB unless set.
+    pub sink_batch_bytes: Option<usize>,
     /// The detector's review of rules judged in ClickHouse; off (0) unless a
     /// test checks those rules, so the others count only streaming findings.
     pub review_interval_ms: u64,
@@ -398,6 +400,7 @@ impl Env {
             notifier_http,
             webhook_url: None,
             sink_batch_rows: 400,
+            sink_batch_bytes: None,
             review_interval_ms: 0,
             dir,
         })
@@ -427,6 +430,9 @@ impl Env {
         for county in ["23", "19"] {
             let home = distans_synth::profile::region_org_number(county);
             variables.insert(format!("DISTANS__DETECTOR__RULES__HOME_REGIONS__{home}"), county.to_string());
+        }
+        if let Some(bytes) = self.sink_batch_bytes {
+            variables.insert("DISTANS__SINK__BATCH_MAX_BYTES".into(), bytes.to_string());
         }
         variables.insert("DISTANS__NOTIFIER__HTTP_LISTEN".into(), format!("127.0.0.1:{}", self.notifier_http));
         if let Some(url) = &self.webhook_url {

@@ -445,3 +445,29 @@ async fn findings_reach_people_grouped_and_none_is_lost_while_the_webhook_is_dow
     assert_eq!(stored, *expected);
     Ok(())
 }
+
+/// The sink closes a batch at its byte bound even when its row bound is far
+/// off: with a bound of one byte every record is a batch of its own, and
+/// every line still arrives once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sink_bounds_a_batch_by_bytes() -> anyhow::Result<()> {
+    let mut env = Env::start()?;
+    env.sink_batch_rows = 100_000;
+    env.sink_batch_bytes = Some(1);
+    let settings = env.settings();
+    let _ingester = env.spawn("ingester")?;
+    let _sink = env.spawn("sink")?;
+
+    let data = generated(&env, 2024, 200, 5, 0.0);
+    produce::produce_lines(&settings, &data.lines, false).await?;
+    let valid = data.summary.valid as u64;
+    let totals = wait_for_lines(&env.clickhouse.client(), valid, TIMEOUT).await?;
+    assert_eq!(totals.lines, valid);
+
+    let (_, page) = http_get(env.sink_http, "/metrics")?;
+    assert_eq!(metric(&page, "distans_sink_rows_inserted_total"), Some(valid as f64));
+    // One batch per record (a redelivered record would add one).
+    let batches = metric(&page, "distans_sink_batches_total").unwrap_or_default();
+    assert!(batches >= valid as f64, "{batches} batches for {valid} records, each over the byte bound");
+    Ok(())
+}

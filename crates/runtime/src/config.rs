@@ -114,6 +114,8 @@ pub struct IngesterSettings {
 pub struct SinkSettings {
     pub group_id: String,
     pub batch_max_rows: usize,
+    /// Bytes of records (keys and payloads) that close a batch.
+    pub batch_max_bytes: usize,
     pub batch_max_wait_ms: u64,
     pub http_listen: SocketAddr,
     pub retry_initial_ms: u64,
@@ -241,6 +243,9 @@ impl Settings {
         }
         if self.sink.batch_max_rows == 0 {
             p.push("sink.batch_max_rows must be at least 1".to_string());
+        }
+        if self.sink.batch_max_bytes == 0 {
+            p.push("sink.batch_max_bytes must be at least 1".to_string());
         }
         if self.sink.retry_initial_ms == 0 || self.sink.retry_max_ms < self.sink.retry_initial_ms {
             p.push("sink.retry_initial_ms must be positive and at most sink.retry_max_ms".to_string());

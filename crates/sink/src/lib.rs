@@ -1,5 +1,8 @@
 //! The sink: reads enriched lines from `topics.valid` and writes them to
-//! ClickHouse's `invoice_line_versions` in batches, flushed on size or time.
+//! ClickHouse's `invoice_line_versions` in batches, flushed at a number of
+//! records, a number of bytes or a time, whichever comes first. A batch
+//! holds each record's bytes once: rows are built from them at flush, and
+//! a row ClickHouse rejects becomes a dead letter quoting them.
 //!
 //! A batch's offsets are stored only after ClickHouse acknowledged its
 //! rows and the broker acknowledged its dead letters. While ClickHouse is
@@ -117,40 +120,68 @@ async fn prepare_clickhouse(server: &distans_store::Client, settings: &Settings)
     Ok(applied)
 }
 
-/// Records read since the last flush.
+/// A record read and not yet written: the one copy of its bytes the sink
+/// holds. Its row is built from these bytes at flush, and a rejected row's
+/// dead letter quotes them.
 #[derive(Debug)]
-struct Batch<R> {
-    rows: Vec<R>,
-    /// For each row: where it came from, its key and bytes (a rejected row
-    /// becomes a dead letter holding them).
-    origins: Vec<(Provenance, Option<Vec<u8>>, Vec<u8>)>,
-    dead_letters: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+struct Record {
+    source: Provenance,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+/// When a batch is full: whichever bound is reached first.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    max_rows: usize,
+    max_bytes: usize,
+}
+
+/// Records read since the last flush.
+#[derive(Debug, Default)]
+struct Batch {
+    records: Vec<Record>,
+    /// Bytes of the records' keys and payloads.
+    bytes: usize,
     /// The highest offset read per (topic, partition).
     high_offsets: BTreeMap<(String, i32), i64>,
     started: Option<Instant>,
 }
 
-impl<R> Default for Batch<R> {
-    fn default() -> Self {
-        Batch {
-            rows: Vec::new(),
-            origins: Vec::new(),
-            dead_letters: Vec::new(),
-            high_offsets: BTreeMap::new(),
-            started: None,
-        }
+impl Batch {
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    fn push(&mut self, record: Record) {
+        self.started.get_or_insert_with(Instant::now);
+        let source = &record.source;
+        let high = self.high_offsets.entry((source.topic.clone(), source.partition)).or_insert(source.offset);
+        *high = (*high).max(source.offset);
+        self.bytes += record.payload.len() + record.key.as_ref().map_or(0, Vec::len);
+        self.records.push(record);
+    }
+
+    /// Full once it holds `max_rows` records or `max_bytes` bytes: a batch
+    /// exceeds the byte bound by one record at most (a record larger than
+    /// the bound is written in a batch that holds little else).
+    fn is_full(&self, bounds: Bounds) -> bool {
+        self.records.len() >= bounds.max_rows || self.bytes >= bounds.max_bytes
     }
 }
 
-impl<R> Batch<R> {
-    fn len(&self) -> usize {
-        self.rows.len() + self.dead_letters.len()
-    }
+/// Why a flush did not complete; no offset of its batch is stored.
+#[derive(Debug)]
+enum FlushError {
+    /// Stopped before ClickHouse or the broker acknowledged all of it.
+    Stopped,
+    /// A dead letter cannot be encoded (a bug).
+    Encode(distans_wire::EncodeError),
+}
 
-    fn note(&mut self, source: &Provenance) {
-        self.started.get_or_insert_with(Instant::now);
-        let high = self.high_offsets.entry((source.topic.clone(), source.partition)).or_insert(source.offset);
-        *high = (*high).max(source.offset);
+impl From<Stopped> for FlushError {
+    fn from(_: Stopped) -> FlushError {
+        FlushError::Stopped
     }
 }
 
@@ -249,46 +280,33 @@ impl<T: Table> Sink<T> {
         })
     }
     async fn consume(&self, settings: &Settings, shutdown: &CancellationToken) -> Result<(), SinkError> {
-        let max_rows = settings.sink.batch_max_rows;
+        let bounds = Bounds { max_rows: settings.sink.batch_max_rows, max_bytes: settings.sink.batch_max_bytes };
         let max_wait = Duration::from_millis(settings.sink.batch_max_wait_ms);
         let mut batch = Batch::default();
         loop {
             let deadline = batch.started.map(|s| s + max_wait);
-            tokio::select! {
+            let flush_now = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    let batch = std::mem::take(&mut batch);
-                    if self.flush(batch, shutdown).await.is_err() {
-                        break;
-                    }
-                }
+                _ = sleep_until(deadline), if deadline.is_some() => true,
                 message = self.consumer.recv() => {
-                    let source = Provenance {
-                        topic: message.topic().to_string(),
-                        partition: message.partition(),
-                        offset: message.offset(),
-                    };
-                    let key = message.key().map(<[u8]>::to_vec);
-                    let payload = message.payload().unwrap_or_default().to_vec();
-                    batch.note(&source);
-                    let inserted_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
-                    match T::to_row(&self.codec, &payload, inserted_at) {
-                        Ok(row) => {
-                            batch.rows.push(row);
-                            batch.origins.push((source, key, payload));
-                        }
-                        Err(violation) => {
-                            let dead_letter = DeadLetter::new(STAGE, &[violation], &source, key.as_deref(), &payload, now_ms());
-                            batch.dead_letters.push((key, self.codec.encode_dead_letter(&dead_letter)?));
-                        }
-                    }
-                    if batch.len() >= max_rows {
-                        let batch = std::mem::take(&mut batch);
-                        if self.flush(batch, shutdown).await.is_err() {
-                            break;
-                        }
-                    }
+                    batch.push(Record {
+                        source: Provenance {
+                            topic: message.topic().to_string(),
+                            partition: message.partition(),
+                            offset: message.offset(),
+                        },
+                        key: message.key().map(<[u8]>::to_vec),
+                        payload: message.payload().unwrap_or_default().to_vec(),
+                    });
+                    batch.is_full(bounds)
+                }
+            };
+            if flush_now {
+                match self.flush(std::mem::take(&mut batch), shutdown).await {
+                    Ok(()) => {}
+                    Err(FlushError::Stopped) => break,
+                    Err(FlushError::Encode(error)) => return Err(error.into()),
                 }
             }
         }
@@ -308,27 +326,35 @@ impl<T: Table> Sink<T> {
         Ok(())
     }
 
-    /// Writes the batch's rows, then its dead letters, then stores its
-    /// offsets. `Err` when stopped before all of it was acknowledged: then
-    /// no offset of this batch is stored.
-    async fn flush(&self, mut batch: Batch<T::Row>, stop: &CancellationToken) -> Result<(), Stopped> {
+    /// Builds the batch's rows from its records, writes them, then the dead
+    /// letters (records that are no row, rows ClickHouse rejected), then
+    /// stores the batch's offsets. `Err` when not all of it was
+    /// acknowledged: then no offset of this batch is stored.
+    async fn flush(&self, batch: Batch, stop: &CancellationToken) -> Result<(), FlushError> {
         let started = batch.started.unwrap_or_else(Instant::now);
-        let rejected = self.writer.insert(T::NAME, &batch.rows, stop).await?;
-        let inserted = batch.rows.len() - rejected.len();
-        for (index, message) in rejected {
-            let (source, key, original) = &batch.origins[index];
-            let violation =
-                Violation::new(ReasonCode::SinkRejected, "", format!("clickhouse rejected the row: {message}"));
-            let dead_letter = DeadLetter::new(STAGE, &[violation], source, key.as_deref(), original, now_ms());
-            match self.codec.encode_dead_letter(&dead_letter) {
-                Ok(payload) => batch.dead_letters.push((key.clone(), payload)),
-                Err(error) => {
-                    tracing::error!(%error, "cannot encode a dead letter; the batch will be read again");
-                    return Err(Stopped);
+        let inserted_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
+        let mut rows = Vec::with_capacity(batch.len());
+        // For each row, the index of its record.
+        let mut row_records = Vec::with_capacity(batch.len());
+        let mut dead_letters = Vec::new();
+        for (index, record) in batch.records.iter().enumerate() {
+            match T::to_row(&self.codec, &record.payload, inserted_at) {
+                Ok(row) => {
+                    rows.push(row);
+                    row_records.push(index);
                 }
+                Err(violation) => dead_letters.push(self.dead_letter(record, violation)?),
             }
         }
-        for (key, payload) in &batch.dead_letters {
+        let rejected = self.writer.insert(T::NAME, &rows, stop).await?;
+        let inserted = rows.len() - rejected.len();
+        drop(rows);
+        for (row, message) in rejected {
+            let violation =
+                Violation::new(ReasonCode::SinkRejected, "", format!("clickhouse rejected the row: {message}"));
+            dead_letters.push(self.dead_letter(&batch.records[row_records[row]], violation)?);
+        }
+        for (key, payload) in &dead_letters {
             self.send_dead_letter(key.as_deref(), payload, stop).await?;
             self.metrics.dead_lettered.inc();
         }
@@ -338,8 +364,22 @@ impl<T: Table> Sink<T> {
         self.metrics.inserted.inc_by(inserted as u64);
         self.metrics.batches.inc();
         self.metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
-        tracing::debug!(rows = inserted, dead_letters = batch.dead_letters.len(), "batch written");
+        tracing::debug!(rows = inserted, dead_letters = dead_letters.len(), bytes = batch.bytes, "batch written");
         Ok(())
+    }
+
+    /// The dead letter of `record` (its original bytes and the reason), with
+    /// the record's key.
+    fn dead_letter(&self, record: &Record, violation: Violation) -> Result<(Option<Vec<u8>>, Vec<u8>), FlushError> {
+        let dead_letter =
+            DeadLetter::new(STAGE, &[violation], &record.source, record.key.as_deref(), &record.payload, now_ms());
+        match self.codec.encode_dead_letter(&dead_letter) {
+            Ok(payload) => Ok((record.key.clone(), payload)),
+            Err(error) => {
+                tracing::error!(%error, "cannot encode a dead letter; the sink stops and the batch will be read again");
+                Err(FlushError::Encode(error))
+            }
+        }
     }
 
     async fn send_dead_letter(
@@ -356,5 +396,63 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: i64, key: Option<&[u8]>, payload_len: usize) -> Record {
+        Record {
+            source: Provenance { topic: "valid".to_string(), partition: 0, offset },
+            key: key.map(<[u8]>::to_vec),
+            payload: vec![7; payload_len],
+        }
+    }
+
+    /// (bounds, (key, payload length) of each record pushed, full after each push)
+    #[test]
+    fn a_batch_is_full_at_whichever_bound_comes_first() {
+        type Pushes<'a> = &'a [(Option<&'a [u8]>, usize)];
+        let cases: &[(Bounds, Pushes, &[bool])] = &[
+            // Bytes first: 400 + 400 + 300 reach 1 000 at the third record.
+            (Bounds { max_rows: 10, max_bytes: 1000 }, &[(None, 400), (None, 400), (None, 300)], &[false, false, true]),
+            // Keys count: 2 + 998 is exactly the bound.
+            (Bounds { max_rows: 10, max_bytes: 1000 }, &[(Some(b"k1"), 500), (Some(b"k2"), 496)], &[false, true]),
+            // Rows first: small records.
+            (Bounds { max_rows: 3, max_bytes: 1 << 20 }, &[(None, 10), (None, 10), (None, 10)], &[false, false, true]),
+            // One record larger than the bound fills a batch on its own.
+            (Bounds { max_rows: 10, max_bytes: 1000 }, &[(None, 5000)], &[true]),
+            // An empty payload weighs nothing but still counts as a row.
+            (Bounds { max_rows: 2, max_bytes: 1000 }, &[(None, 0), (None, 0)], &[false, true]),
+        ];
+        for (bounds, records, expected) in cases {
+            let mut batch = Batch::default();
+            let full: Vec<bool> = records
+                .iter()
+                .enumerate()
+                .map(|(offset, (key, len))| {
+                    batch.push(record(offset as i64, *key, *len));
+                    batch.is_full(*bounds)
+                })
+                .collect();
+            assert_eq!(&full, expected, "{bounds:?} {records:?}");
+        }
+    }
+
+    #[test]
+    fn a_batch_counts_bytes_and_the_highest_offset_per_partition() {
+        let mut batch = Batch::default();
+        batch.push(record(5, Some(b"abc"), 100));
+        batch.push(record(3, None, 50));
+        let mut other = record(9, None, 1);
+        other.source.partition = 1;
+        batch.push(other);
+        assert_eq!(batch.bytes, 3 + 100 + 50 + 1);
+        assert_eq!(batch.len(), 3);
+        assert!(batch.started.is_some());
+        let highs: Vec<_> = batch.high_offsets.iter().map(|((_, p), o)| (*p, *o)).collect();
+        assert_eq!(highs, [(0, 5), (1, 9)]);
     }
 }
