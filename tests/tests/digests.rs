@@ -74,12 +74,12 @@ async fn pending_digests_survive_a_sigkill_and_are_sent_once_when_due() -> anyho
     tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
 
     let now = chrono::Utc::now().timestamp_millis();
-    // 3 sent at once; 5 wrong prices and 3 same-group listings in two digests.
-    let mut findings: Vec<TimedFinding> =
-        (1..=3).map(|i| timed(&DOUBLE_INVOICING, &format!("ZVF1:{i}"), now)).collect();
-    findings.extend((1..=5).map(|i| timed(&WRONG_PRICE, &format!("ZVF2:{i}"), now)));
+    // 5 wrong prices and 3 same-group listings in two digests, then 3 sent
+    // at once (behind the digested ones in their partitions).
+    let mut findings: Vec<TimedFinding> = (1..=5).map(|i| timed(&WRONG_PRICE, &format!("ZVF2:{i}"), now)).collect();
     findings.extend((1..=3).map(|i| timed(&LISTED_AT_SAME_GROUP, &format!("ZVF3:{i}"), now)));
-    let withdrawn = findings[4].clone(); // a wrong price, waiting in its digest
+    findings.extend((1..=3).map(|i| timed(&DOUBLE_INVOICING, &format!("ZVF1:{i}"), now)));
+    let withdrawn = findings[1].clone(); // a wrong price, waiting in its digest
 
     let started = Instant::now();
     let mut notifier = env.spawn("notifier")?;
