@@ -145,3 +145,50 @@ async fn pending_digests_survive_a_sigkill_and_are_sent_once_when_due() -> anyho
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_notifier_exits_promptly_keeps_its_pending_digest_and_sends_it_once_when_due() -> anyhow::Result<()> {
+    const INTERVAL: Duration = Duration::from_secs(25);
+    let mut env = Env::start()?;
+    let port = distans_e2e::free_port();
+    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+    env.digest_interval_ms = INTERVAL.as_millis() as u64;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let findings: Vec<TimedFinding> = (1..=3).map(|i| timed(&WRONG_PRICE, &format!("ZVF2:{i}"), now)).collect();
+    let started = Instant::now();
+    let mut notifier = env.spawn("notifier")?;
+    publish(&env, &findings).await?;
+    poll_until("the digest findings persisted", Duration::from_secs(60), async || {
+        metric_at_least(env.notifier_http, "distans_notifier_digest_findings_persisted_total", 3.0)
+    })
+    .await?;
+    // SIGTERM before the digest is due: it is not sent early, and the
+    // notifier does not wait for it.
+    let stopping = Instant::now();
+    let status = notifier.terminate(Duration::from_secs(20));
+    assert_eq!(status, Some(0), "{}", notifier.log_tail(20));
+    assert!(stopping.elapsed() < Duration::from_secs(10), "stopped in {:?}", stopping.elapsed());
+    assert!(rx.try_recv().is_err(), "nothing sent before the digest is due");
+
+    let _notifier = env.spawn("notifier")?;
+    let mut bodies = Vec::new();
+    receive(&mut rx, &mut bodies, started + INTERVAL + Duration::from_secs(60), |b| !b.is_empty()).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(body) = rx.recv().await {
+            bodies.push((Instant::now(), serde_json::from_str(&body).unwrap_or_default()));
+        }
+    })
+    .await;
+    assert_eq!(bodies.len(), 1, "one digest, once: {bodies:?}");
+    assert_eq!(bodies[0].1["kind"], "digest");
+    assert_eq!(bodies[0].1["findings"], 3);
+    assert!(
+        bodies[0].0 < started + INTERVAL + Duration::from_secs(10),
+        "sent when due, not an interval after the restart"
+    );
+    Ok(())
+}
