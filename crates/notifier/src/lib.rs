@@ -6,7 +6,7 @@
 //! and day of detection and each group is sent as one digest
 //! `digest_interval_ms` after its first finding was read. Pending digests
 //! are durable: each is written whole, keyed by its group, to a compacted
-//! topic (`<alerts>.digests`, see [`pending`]) before the offsets of the
+//! topic (`<alerts>.digests.<group id>`, see [`pending`]) before the offsets of the
 //! findings it holds are stored, read back at start, and deleted (a
 //! tombstone) once sent; the interval counts from the persisted first-seen
 //! time, so a restart neither restarts it nor sends anything again.
@@ -92,9 +92,12 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
 /// How often the notifier looks for digests that are due, at most.
 const DUE_CHECK: Duration = Duration::from_secs(1);
 
-/// The compacted topic holding the pending digests of `alerts`.
-pub fn digests_topic(alerts: &str) -> String {
-    format!("{alerts}.digests")
+/// The compacted topic holding the pending digests of the notifier group
+/// `group_id` reading `alerts`: one per group, so that two notifiers with
+/// their own webhooks (and groups) never overwrite each other's digests.
+/// One notifier runs per group: the digests are not split by partition.
+pub fn digests_topic(alerts: &str, group_id: &str) -> String {
+    format!("{alerts}.digests.{group_id}")
 }
 
 /// Runs the notifier until `shutdown` is cancelled.
@@ -160,7 +163,8 @@ impl Notifier {
         kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
         // Before subscribing: the digests pending are known before any
         // finding is read again.
-        let (store, digests) = PendingStore::open(&settings.kafka, &digests_topic(&settings.topics.alerts)).await?;
+        let (store, digests) =
+            PendingStore::open(&settings.kafka, &digests_topic(&settings.topics.alerts, &config.group_id)).await?;
         metrics.pending_digests.set(i64::try_from(digests.len()).unwrap_or(i64::MAX));
         let consumer = kafka::Input::new(&settings.kafka, &config.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&settings.topics.alerts])?;
