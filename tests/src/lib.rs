@@ -375,6 +375,9 @@ pub struct Env {
     pub notifier_http: u16,
     /// Where the notifier posts, if one runs.
     pub webhook_url: Option<String>,
+    /// The notifier's digest interval: short (1 s) unless a test waits
+    /// across a restart.
+    pub digest_interval_ms: u64,
     /// Small batches by default, so that a crash lands mid-stream.
     pub sink_batch_rows: usize,
     /// The sink's byte bound on a batch; the default's 16 MiB unless set.
@@ -399,6 +402,7 @@ impl Env {
             detector_http,
             notifier_http,
             webhook_url: None,
+            digest_interval_ms: 1000,
             sink_batch_rows: 400,
             sink_batch_bytes: None,
             review_interval_ms: 0,
@@ -437,7 +441,7 @@ impl Env {
         variables.insert("DISTANS__NOTIFIER__HTTP_LISTEN".into(), format!("127.0.0.1:{}", self.notifier_http));
         if let Some(url) = &self.webhook_url {
             variables.insert("DISTANS__NOTIFIER__WEBHOOK_URL".into(), url.clone());
-            variables.insert("DISTANS__NOTIFIER__DIGEST_INTERVAL_MS".into(), "1000".into());
+            variables.insert("DISTANS__NOTIFIER__DIGEST_INTERVAL_MS".into(), self.digest_interval_ms.to_string());
         }
         variables
     }

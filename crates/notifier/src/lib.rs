@@ -3,21 +3,32 @@
 //!
 //! Grouped, not spammed: findings of at least `immediate_severity` are sent
 //! at once, one message each; the others are collected per rule, provider
-//! and day of detection and each group is sent as one digest every
-//! `digest_interval_ms`. Never lost: a finding's offset is stored only once
-//! the message that carries it was accepted (2xx) by the webhook, and only
-//! in order; while the webhook is down the notifier retries with backoff
-//! and moves no offset. After a crash, messages sent but not yet committed
-//! are sent again: people may see a digest twice, never miss one.
+//! and day of detection and each group is sent as one digest
+//! `digest_interval_ms` after its first finding was read. Pending digests
+//! are durable: each is written whole, keyed by its group, to a compacted
+//! topic (`<alerts>.digests.<group id>`, see [`pending`]) before the offsets of the
+//! findings it holds are stored, read back at start, and deleted (a
+//! tombstone) once sent; the interval counts from the persisted first-seen
+//! time, so a restart neither restarts it nor sends anything again.
+//!
+//! Never lost: a finding's offset is stored only once the message that
+//! carries it was accepted (2xx) by the webhook or the digest that holds it
+//! was acknowledged by the broker, and only in order; while the webhook is
+//! down the notifier retries with backoff and moves no offset. Offsets are
+//! committed (synchronously) after each message sent at once and before any
+//! digest is sent, so a finding already sent or digested is not read again
+//! after a crash; only a crash between the webhook's 2xx and that commit
+//! (or the tombstone) sends one message twice.
 
 pub mod message;
 mod metrics;
+pub mod pending;
 pub mod sender;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
@@ -31,6 +42,7 @@ use distans_wire::{Codec, TimedFinding};
 
 pub use message::{Digest, Format};
 pub use metrics::Metrics;
+pub use pending::{Group, Pending, PendingStore};
 pub use sender::Sender;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,10 +85,20 @@ impl OffsetTracker {
     }
 }
 
-/// A digest's group: rule, provider org number, day of detection.
-type Group = (String, String, String);
-/// Where a finding was read: topic, partition, offset.
-type Position = (String, i32, i64);
+/// How long the notifier may spend at shutdown sending the digests that
+/// are due; those it cannot send stay pending (persisted).
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
+
+/// How often the notifier looks for digests that are due, at most.
+const DUE_CHECK: Duration = Duration::from_secs(1);
+
+/// The compacted topic holding the pending digests of the notifier group
+/// `group_id` reading `alerts`: one per group, so that two notifiers with
+/// their own webhooks (and groups) never overwrite each other's digests.
+/// One notifier runs per group: the digests are not split by partition.
+pub fn digests_topic(alerts: &str, group_id: &str) -> String {
+    format!("{alerts}.digests.{group_id}")
+}
 
 /// Runs the notifier until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), NotifierError> {
@@ -96,14 +118,16 @@ pub struct Notifier {
     format: Format,
     /// Findings of at least this severity are sent at once, one message each.
     immediate: Severity,
-    /// How often the digests are sent.
+    /// A digest is sent this long after its first finding was read.
     digest_interval: Duration,
     codec: Codec,
     /// Offsets read but not yet delivered.
     tracker: OffsetTracker,
-    /// The findings below `immediate` collected since the last tick, per
-    /// group, with where each was read.
-    digests: BTreeMap<Group, (Digest, Vec<Position>)>,
+    /// The findings below `immediate` not sent yet, per group; each as
+    /// persisted in `store`.
+    digests: BTreeMap<Group, Pending>,
+    /// Where `digests` are persisted.
+    pending_store: PendingStore,
     metrics: Metrics,
     /// Cancelled on SIGINT/SIGTERM, and by the notifier when it stops.
     shutdown: CancellationToken,
@@ -137,6 +161,11 @@ impl Notifier {
         let metrics = Metrics::register(&mut registry);
         let http = Server::start(config.http_listen, registry, &shutdown).await?;
         kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
+        // Before subscribing: the digests pending are known before any
+        // finding is read again.
+        let (store, digests) =
+            PendingStore::open(&settings.kafka, &digests_topic(&settings.topics.alerts, &config.group_id)).await?;
+        metrics.pending_digests.set(i64::try_from(digests.len()).unwrap_or(i64::MAX));
         let consumer = kafka::Input::new(&settings.kafka, &config.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&settings.topics.alerts])?;
         let sender = Sender::new(&config.webhook_url, metrics.clone(), http.health.clone())?;
@@ -150,7 +179,8 @@ impl Notifier {
             digest_interval: Duration::from_millis(config.digest_interval_ms),
             codec: Codec::embedded(),
             tracker: OffsetTracker::default(),
-            digests: BTreeMap::new(),
+            digests,
+            pending_store: store,
             metrics,
             shutdown,
             http,
@@ -160,13 +190,16 @@ impl Notifier {
     /// Reads findings and sends them (at once or in the next digest) until
     /// `shutdown` is cancelled; then drains.
     pub async fn run(mut self) {
-        let mut tick = tokio::time::interval(self.digest_interval);
-        tick.tick().await;
+        let mut tick = tokio::time::interval(self.digest_interval.min(DUE_CHECK));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let delivered = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => break,
-                _ = tick.tick() => self.send_digests().await,
+                _ = tick.tick() => {
+                    let stop = self.shutdown.clone();
+                    self.send_due_digests(&stop).await
+                }
                 message = self.consumer.recv() => {
                     let received = Received {
                         topic: message.topic().to_string(),
@@ -184,15 +217,27 @@ impl Notifier {
         self.drain().await;
     }
 
-    /// Sends every digest collected since the last tick and stores the
-    /// offsets of the findings it carries.
-    async fn send_digests(&mut self) -> Result<(), Stopped> {
-        for (_, (digest, offsets)) in std::mem::take(&mut self.digests) {
-            self.sender.send(&message::digest(self.format, &digest), &self.shutdown).await?;
+    /// Sends the digests whose period has ended, each then deleted from
+    /// the store. The offsets of their findings were stored when they were
+    /// persisted; they are committed first, so that a crash after the send
+    /// does not read those findings again into a new digest.
+    async fn send_due_digests(&mut self, stop: &CancellationToken) -> Result<(), Stopped> {
+        let now = Utc::now().timestamp_millis();
+        let due: Vec<Group> =
+            self.digests.iter().filter(|(_, p)| p.is_due(now, self.digest_interval)).map(|(g, _)| g.clone()).collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        self.commit_now();
+        for group in due {
+            let Some(pending) = self.digests.get(&group) else { continue };
+            self.sender.send(&message::digest(self.format, &pending.digest), stop).await?;
             self.metrics.digests.inc();
-            for (topic, partition, offset) in offsets {
-                self.store(&topic, partition, offset);
-            }
+            // The tombstone is the "sent" mark: one record, so a digest is
+            // either pending or gone.
+            self.pending_store.delete(&group, stop).await?;
+            self.digests.remove(&group);
+            self.set_pending_gauge();
         }
         Ok(())
     }
@@ -221,13 +266,25 @@ impl Notifier {
             self.sender.send(&message::finding(self.format, &timed), &self.shutdown).await?;
             self.metrics.immediate.inc();
             self.store(&topic, partition, offset);
+            self.commit_now();
         } else {
             let day = DateTime::from_timestamp_millis(timed.detected_at_ms).unwrap_or_default().date_naive();
             let f = &timed.finding;
             let group = (f.rule_id.clone(), f.provider_org_number.clone(), day.to_string());
-            let (digest, offsets) = self.digests.entry(group).or_insert_with(|| (Digest::new(&timed, day), Vec::new()));
-            digest.add(&timed);
-            offsets.push((topic, partition, offset));
+            let now = Utc::now().timestamp_millis();
+            let mut pending = self
+                .digests
+                .get(&group)
+                .cloned()
+                .unwrap_or_else(|| Pending { digest: Digest::new(&timed, day), first_seen_ms: now });
+            pending.digest.add(&timed);
+            // Persisted first, then the offset: a finding is in Kafka's
+            // alerts topic or in a durable digest, never in neither.
+            self.pending_store.save(&group, &pending, &self.shutdown).await?;
+            self.metrics.persisted.inc();
+            self.digests.insert(group, pending);
+            self.set_pending_gauge();
+            self.store(&topic, partition, offset);
         }
         Ok(())
     }
@@ -246,30 +303,63 @@ impl Notifier {
         if timed.finding.severity >= self.immediate {
             self.sender.send(&message::withdrawal(self.format, timed), &self.shutdown).await?;
             self.metrics.withdrawals.inc();
-        } else {
-            let mut emptied = Vec::new();
-            for (group, (digest, _)) in self.digests.iter_mut() {
-                if digest.withdraw(&timed.finding.finding_id) && digest.findings == 0 {
-                    emptied.push(group.clone());
-                }
+            self.store(&topic, partition, offset);
+            self.commit_now();
+            return Ok(());
+        }
+        let holding: Vec<Group> = self
+            .digests
+            .iter()
+            .filter(|(_, p)| p.digest.holds(&timed.finding.finding_id))
+            .map(|(g, _)| g.clone())
+            .collect();
+        for group in holding {
+            let Some(mut pending) = self.digests.get(&group).cloned() else { continue };
+            pending.digest.withdraw(&timed.finding.finding_id);
+            if pending.digest.findings == 0 {
+                self.pending_store.delete(&group, &self.shutdown).await?;
+                self.digests.remove(&group);
+            } else {
+                self.pending_store.save(&group, &pending, &self.shutdown).await?;
+                self.digests.insert(group, pending);
             }
-            for group in emptied {
-                if let Some((_, offsets)) = self.digests.remove(&group) {
-                    for (topic, partition, offset) in offsets {
-                        self.store(&topic, partition, offset);
-                    }
-                }
-            }
+            self.set_pending_gauge();
         }
         self.store(&topic, partition, offset);
         Ok(())
     }
 
-    /// Stopping: commits the stored offsets (undelivered findings are read
-    /// again), reports not ready and stops the http server.
-    async fn drain(self) {
+    /// Stopping: sends the digests that are due, for at most
+    /// [`SHUTDOWN_FLUSH`] (the others stay persisted: sending them early
+    /// would split a day's digest at every restart), commits the stored
+    /// offsets (undelivered findings are read again), reports not ready and
+    /// stops the http server.
+    async fn drain(mut self) {
+        let deadline = CancellationToken::new();
+        let cancel = deadline.clone();
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(SHUTDOWN_FLUSH).await;
+            cancel.cancel();
+        });
+        if self.send_due_digests(&deadline).await.is_err() {
+            tracing::warn!(
+                pending = self.digests.len(),
+                "shutdown: due digests not all sent in time; they stay pending"
+            );
+        }
+        timer.abort();
         self.consumer.commit_stored_offsets();
+        tracing::info!(pending = self.digests.len(), "notifier stopped; pending digests kept");
         self.http.stop().await;
+    }
+
+    /// Commits the stored offsets now, waiting for the broker.
+    fn commit_now(&self) {
+        tokio::task::block_in_place(|| self.consumer.commit_stored_offsets());
+    }
+
+    fn set_pending_gauge(&self) {
+        self.metrics.pending_digests.set(i64::try_from(self.digests.len()).unwrap_or(i64::MAX));
     }
 
     /// Marks a finding delivered and stores the offsets now safe to store.

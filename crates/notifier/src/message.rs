@@ -29,8 +29,9 @@ impl Format {
     }
 }
 
-/// The findings of one rule at one provider detected on one day.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The findings of one rule at one provider detected on one day. It is
+/// serialised whole while pending (see `pending`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Digest {
     pub rule_id: String,
     pub severity: Severity,
@@ -71,6 +72,11 @@ impl Digest {
         let key = f.line_keys.first().cloned().unwrap_or_default();
         self.latest.insert(f.finding_id.clone(), (f.amount_at_stake_ore, key));
         self.tally();
+    }
+
+    /// Whether the digest holds `finding_id`.
+    pub fn holds(&self, finding_id: &str) -> bool {
+        self.latest.contains_key(finding_id)
     }
 
     /// Leaves out a finding withdrawn before the digest was sent. Returns

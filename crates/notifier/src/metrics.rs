@@ -2,6 +2,7 @@
 
 use distans_runtime::metrics::ConsumerMetrics;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Default)]
@@ -14,6 +15,10 @@ pub struct Metrics {
     pub webhook_failures: Counter,
     pub undecodable: Counter,
     pub withdrawals: Counter,
+    /// Findings written into a persisted digest.
+    pub persisted: Counter,
+    /// Digests pending (persisted, not sent yet).
+    pub pending_digests: Gauge,
 }
 
 impl Metrics {
@@ -26,6 +31,12 @@ impl Metrics {
         r.register("webhook_failures", "Webhook calls that failed and were retried", m.webhook_failures.clone());
         r.register("withdrawals", "Withdrawals sent for findings sent at once", m.withdrawals.clone());
         r.register("undecodable", "Records on the alerts topic that are not findings", m.undecodable.clone());
+        r.register(
+            "digest_findings_persisted",
+            "Findings written into a persisted pending digest",
+            m.persisted.clone(),
+        );
+        r.register("pending_digests", "Digests persisted and not sent yet", m.pending_digests.clone());
         m
     }
 }

@@ -1,0 +1,194 @@
+//! Durable digests: pending digests survive a SIGKILL of the notifier, are
+//! sent once, when their period ends (not a fresh interval after the
+//! restart), and nothing already sent is sent again.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use distans_domain::rules::{
+    Finding, FindingStatus, Rule, Withdrawal, DOUBLE_INVOICING, LISTED_AT_SAME_GROUP, WRONG_PRICE,
+};
+use distans_domain::testing;
+use distans_e2e::{metric_at_least, poll_until, Env};
+use distans_runtime::kafka;
+use distans_wire::{Codec, TimedFinding};
+use rdkafka::producer::FutureRecord;
+
+/// Longer than the kill, the session expiry and the restart together.
+const DIGEST_INTERVAL: Duration = Duration::from_secs(75);
+
+fn timed(rule: &Rule, key: &str, detected_at_ms: i64) -> TimedFinding {
+    TimedFinding { finding: Finding { amount_at_stake_ore: 10_000, ..testing::finding(rule, key) }, detected_at_ms }
+}
+
+async fn publish(env: &Env, findings: &[TimedFinding]) -> anyhow::Result<()> {
+    let settings = env.settings();
+    let producer = kafka::producer(&settings.kafka)?;
+    let codec = Codec::embedded();
+    for finding in findings {
+        let payload = codec.encode_finding(finding)?;
+        let record =
+            FutureRecord::to(&settings.topics.alerts).key(finding.finding.finding_id.as_bytes()).payload(&payload);
+        producer.send(record, Duration::from_secs(10)).await.map_err(|(error, _)| error)?;
+    }
+    Ok(())
+}
+
+/// The bodies received until `quiet` passes without one, or `until` is reached.
+async fn receive(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    bodies: &mut Vec<(Instant, serde_json::Value)>,
+    until: Instant,
+    stop_when: impl Fn(&[(Instant, serde_json::Value)]) -> bool,
+) -> anyhow::Result<()> {
+    while !stop_when(bodies) {
+        let left = until.saturating_duration_since(Instant::now());
+        let Ok(Some(body)) = tokio::time::timeout(left, rx.recv()).await else {
+            anyhow::bail!(
+                "timed out with {} bodies: {:?}",
+                bodies.len(),
+                bodies.iter().map(|b| &b.1).collect::<Vec<_>>()
+            );
+        };
+        bodies.push((Instant::now(), serde_json::from_str(&body)?));
+    }
+    Ok(())
+}
+
+fn kinds(bodies: &[(Instant, serde_json::Value)]) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    for (_, body) in bodies {
+        *kinds.entry(body["kind"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+    }
+    kinds
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_digests_survive_a_sigkill_and_are_sent_once_when_due() -> anyhow::Result<()> {
+    let mut env = Env::start()?;
+    let port = distans_e2e::free_port();
+    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+    env.digest_interval_ms = DIGEST_INTERVAL.as_millis() as u64;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+
+    let now = chrono::Utc::now().timestamp_millis();
+    // 5 wrong prices and 3 same-group listings in two digests, then 3 sent
+    // at once (behind the digested ones in their partitions).
+    let mut findings: Vec<TimedFinding> = (1..=5).map(|i| timed(&WRONG_PRICE, &format!("ZVF2:{i}"), now)).collect();
+    findings.extend((1..=3).map(|i| timed(&LISTED_AT_SAME_GROUP, &format!("ZVF3:{i}"), now)));
+    findings.extend((1..=3).map(|i| timed(&DOUBLE_INVOICING, &format!("ZVF1:{i}"), now)));
+    let withdrawn = findings[1].clone(); // a wrong price, waiting in its digest
+
+    let started = Instant::now();
+    let mut notifier = env.spawn("notifier")?;
+    publish(&env, &findings).await?;
+    let mut bodies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    receive(&mut rx, &mut bodies, deadline, |b| b.len() >= 3).await?;
+    poll_until("the digest findings persisted", Duration::from_secs(60), async || {
+        metric_at_least(env.notifier_http, "distans_notifier_digest_findings_persisted_total", 8.0)
+    })
+    .await?;
+    // Killed before the digests are due, maybe before any offset was committed.
+    notifier.kill();
+    assert_eq!(kinds(&bodies), BTreeMap::from([("finding".to_string(), 3)]), "only the immediate ones so far");
+
+    // After the killed member's session expired (tansu 0.6 keeps its
+    // partitions otherwise); a withdrawal arrives while the notifier is down.
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let mut gone = withdrawn.clone();
+    gone.finding.status = FindingStatus::Withdrawn(Withdrawal::Credited);
+    publish(&env, &[gone]).await?;
+    let restarted = Instant::now();
+    let _notifier = env.spawn("notifier")?;
+
+    let deadline = started + DIGEST_INTERVAL + Duration::from_secs(60);
+    receive(&mut rx, &mut bodies, deadline, |b| kinds(b).get("digest").copied().unwrap_or(0) >= 2).await?;
+    let last_digest = bodies.iter().rev().find(|(_, b)| b["kind"] == "digest").map(|(at, _)| *at).expect("a digest");
+    assert!(
+        last_digest < restarted + DIGEST_INTERVAL - Duration::from_secs(20),
+        "the digests are due an interval after their first finding was read, not after the restart: sent {:?} after the restart",
+        last_digest - restarted
+    );
+    // Anything sent twice would arrive now.
+    let _ = tokio::time::timeout(Duration::from_secs(8), async {
+        while let Some(body) = rx.recv().await {
+            bodies.push((Instant::now(), serde_json::from_str(&body).unwrap_or_default()));
+        }
+    })
+    .await;
+    assert_eq!(
+        kinds(&bodies),
+        BTreeMap::from([("digest".to_string(), 2), ("finding".to_string(), 3)]),
+        "each message once, no withdrawal for a finding still in a digest: {bodies:?}"
+    );
+    let digests: BTreeMap<String, u64> = bodies
+        .iter()
+        .filter(|(_, b)| b["kind"] == "digest")
+        .map(|(_, b)| (b["rule_id"].as_str().unwrap_or_default().to_string(), b["findings"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(
+        digests,
+        BTreeMap::from([(WRONG_PRICE.id.to_string(), 4), (LISTED_AT_SAME_GROUP.id.to_string(), 3)]),
+        "every digested finding once, the withdrawn one left out"
+    );
+    let wrong_price = bodies.iter().find(|(_, b)| b["rule_id"] == WRONG_PRICE.id).map(|(_, b)| b).expect("digest");
+    let key = withdrawn.finding.line_keys[0].as_str();
+    assert!(!wrong_price["line_keys"].as_array().is_some_and(|k| k.iter().any(|k| k == key)), "{wrong_price}");
+    poll_until("no digest pending", Duration::from_secs(10), async || {
+        let (_, page) = distans_e2e::http_get(env.notifier_http, "/metrics")?;
+        anyhow::ensure!(distans_e2e::metric(&page, "distans_notifier_pending_digests") == Some(0.0), "{page}");
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_notifier_exits_promptly_keeps_its_pending_digest_and_sends_it_once_when_due() -> anyhow::Result<()> {
+    const INTERVAL: Duration = Duration::from_secs(25);
+    let mut env = Env::start()?;
+    let port = distans_e2e::free_port();
+    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+    env.digest_interval_ms = INTERVAL.as_millis() as u64;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let findings: Vec<TimedFinding> = (1..=3).map(|i| timed(&WRONG_PRICE, &format!("ZVF2:{i}"), now)).collect();
+    let started = Instant::now();
+    let mut notifier = env.spawn("notifier")?;
+    publish(&env, &findings).await?;
+    poll_until("the digest findings persisted", Duration::from_secs(60), async || {
+        metric_at_least(env.notifier_http, "distans_notifier_digest_findings_persisted_total", 3.0)
+    })
+    .await?;
+    // SIGTERM before the digest is due: it is not sent early, and the
+    // notifier does not wait for it.
+    let stopping = Instant::now();
+    let status = notifier.terminate(Duration::from_secs(20));
+    assert_eq!(status, Some(0), "{}", notifier.log_tail(20));
+    assert!(stopping.elapsed() < Duration::from_secs(10), "stopped in {:?}", stopping.elapsed());
+    assert!(rx.try_recv().is_err(), "nothing sent before the digest is due");
+
+    let _notifier = env.spawn("notifier")?;
+    let mut bodies = Vec::new();
+    receive(&mut rx, &mut bodies, started + INTERVAL + Duration::from_secs(60), |b| !b.is_empty()).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(body) = rx.recv().await {
+            bodies.push((Instant::now(), serde_json::from_str(&body).unwrap_or_default()));
+        }
+    })
+    .await;
+    assert_eq!(bodies.len(), 1, "one digest, once: {bodies:?}");
+    assert_eq!(bodies[0].1["kind"], "digest");
+    assert_eq!(bodies[0].1["findings"], 3);
+    assert!(
+        bodies[0].0 < started + INTERVAL + Duration::from_secs(10),
+        "sent when due, not an interval after the restart"
+    );
+    Ok(())
+}
