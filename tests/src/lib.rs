@@ -380,6 +380,8 @@ pub struct Env {
     /// The detector's review of rules judged in ClickHouse; off (0) unless a
     /// test checks those rules, so the others count only streaming findings.
     pub review_interval_ms: u64,
+    /// More `DISTANS__…` variables, set last (a test's own settings).
+    pub extra_variables: BTreeMap<String, String>,
 }
 
 impl Env {
@@ -399,6 +401,7 @@ impl Env {
             webhook_url: None,
             sink_batch_rows: 400,
             review_interval_ms: 0,
+            extra_variables: BTreeMap::new(),
             dir,
         })
     }
@@ -433,6 +436,7 @@ impl Env {
             variables.insert("DISTANS__NOTIFIER__WEBHOOK_URL".into(), url.clone());
             variables.insert("DISTANS__NOTIFIER__DIGEST_INTERVAL_MS".into(), "1000".into());
         }
+        variables.extend(self.extra_variables.clone());
         variables
     }
 

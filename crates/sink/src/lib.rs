@@ -162,6 +162,8 @@ struct Sink<T> {
     writer: Writer,
     metrics: Metrics,
     dead_letter_topic: String,
+    /// `kafka.max_record_bytes`: a dead letter is cut to fit.
+    max_record_bytes: usize,
 }
 
 /// Runs the sink until `shutdown` is cancelled.
@@ -246,6 +248,7 @@ impl<T: Table> Sink<T> {
             writer,
             metrics,
             dead_letter_topic: settings.topics.dead_letter.clone(),
+            max_record_bytes: settings.kafka.max_record_bytes,
         })
     }
     async fn consume(&self, settings: &Settings, shutdown: &CancellationToken) -> Result<(), SinkError> {
@@ -280,7 +283,8 @@ impl<T: Table> Sink<T> {
                         }
                         Err(violation) => {
                             let dead_letter = DeadLetter::new(STAGE, &[violation], &source, key.as_deref(), &payload, now_ms());
-                            batch.dead_letters.push((key, self.codec.encode_dead_letter(&dead_letter)?));
+                            let encoded = self.codec.encode_dead_letter_within(&dead_letter, self.dead_letter_room(key.as_deref()))?;
+                            batch.dead_letters.push((key, encoded));
                         }
                     }
                     if batch.len() >= max_rows {
@@ -320,7 +324,7 @@ impl<T: Table> Sink<T> {
             let violation =
                 Violation::new(ReasonCode::SinkRejected, "", format!("clickhouse rejected the row: {message}"));
             let dead_letter = DeadLetter::new(STAGE, &[violation], source, key.as_deref(), original, now_ms());
-            match self.codec.encode_dead_letter(&dead_letter) {
+            match self.codec.encode_dead_letter_within(&dead_letter, self.dead_letter_room(key.as_deref())) {
                 Ok(payload) => batch.dead_letters.push((key.clone(), payload)),
                 Err(error) => {
                     tracing::error!(%error, "cannot encode a dead letter; the batch will be read again");
@@ -342,13 +346,22 @@ impl<T: Table> Sink<T> {
         Ok(())
     }
 
+    /// The largest dead letter with `key` that fits `kafka.max_record_bytes`.
+    fn dead_letter_room(&self, key: Option<&[u8]>) -> usize {
+        self.max_record_bytes.saturating_sub(key.map_or(0, <[u8]>::len) + kafka::RECORD_OVERHEAD_BYTES)
+    }
+
+    /// Sends one dead letter (already cut to fit). One the broker refuses for
+    /// good (the dead-letter topic is not writable, or takes less than
+    /// `kafka.max_record_bytes`) is logged by `deliver` and stops the sink
+    /// like a stop: no offset of the batch moves.
     async fn send_dead_letter(
         &self,
         key: Option<&[u8]>,
         payload: &[u8],
         stop: &CancellationToken,
     ) -> Result<(), Stopped> {
-        kafka::deliver(&self.producer, &self.dead_letter_topic, key, payload, stop, || {}).await
+        Ok(kafka::deliver(&self.producer, &self.dead_letter_topic, key, payload, stop, || {}).await?)
     }
 }
 
