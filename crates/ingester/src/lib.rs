@@ -117,8 +117,8 @@ impl Ingester {
                 Some(delivered) = pending.next(), if !pending.is_empty() => {
                     match self.settle(delivered) {
                         Ok(Settled::Stored) => {
-                        self.metrics.in_flight.dec();
-                    }
+                            self.metrics.in_flight.dec();
+                        }
                         // In its place, first in line: nothing after it is stored before it.
                         Ok(Settled::Replaced(dead_letter)) => pending.push_front(dead_letter),
                         Ok(Settled::Stopped) => break Ok(()),

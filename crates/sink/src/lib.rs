@@ -353,15 +353,25 @@ impl<T: Table> Sink<T> {
 
     /// Sends one dead letter (already cut to fit). One the broker refuses for
     /// good (the dead-letter topic is not writable, or takes less than
-    /// `kafka.max_record_bytes`) is logged by `deliver` and stops the sink
-    /// like a stop: no offset of the batch moves.
+    /// `kafka.max_record_bytes`) stops the whole sink (`stop` cancelled, the
+    /// error logged): no offset of the batch moves, and no pipeline keeps
+    /// running while this one cannot.
     async fn send_dead_letter(
         &self,
         key: Option<&[u8]>,
         payload: &[u8],
         stop: &CancellationToken,
     ) -> Result<(), Stopped> {
-        Ok(kafka::deliver(&self.producer, &self.dead_letter_topic, key, payload, stop, || {}).await?)
+        match kafka::deliver(&self.producer, &self.dead_letter_topic, key, payload, stop, || {}).await {
+            Ok(()) => Ok(()),
+            Err(kafka::DeliverError::Stopped) => Err(Stopped),
+            Err(kafka::DeliverError::Refused(error)) => {
+                tracing::error!(%error, topic = %self.dead_letter_topic,
+                    "a dead letter was refused for good; stopping the sink (check the topic's ACLs and that the broker takes kafka.max_record_bytes)");
+                stop.cancel();
+                Err(Stopped)
+            }
+        }
     }
 }
 
