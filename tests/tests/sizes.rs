@@ -91,3 +91,55 @@ async fn a_record_too_large_to_forward_is_dead_lettered_and_the_rest_arrives() -
     }
     Ok(())
 }
+
+/// The measured failures of issue 12, at the default limit (1 000 000 bytes):
+/// a valid line of about 1 MB (a long provider name) whose enriched record is
+/// over the limit, and an invalid line just under it whose dead letter
+/// (original + reasons) is over it. Both used to be retried forever, stalling
+/// the ingester; now both are dead letters and the lines after them arrive.
+#[tokio::test(flavor = "multi_thread")]
+async fn lines_of_about_a_megabyte_at_the_default_limit_do_not_stall_the_ingester() -> anyhow::Result<()> {
+    let env = Env::start()?;
+    let settings = env.settings();
+    assert_eq!(settings.kafka.max_record_bytes, 1_000_000, "the default");
+    let _ingester = env.spawn("ingester")?;
+    let _sink = env.spawn("sink")?;
+
+    let mut options = Options::new("23", 2025, 200, 22, &settings.detector.rules);
+    options.invalid_share = 0.0;
+    let data = generate::generate(&options, &settings.tariffs).expect("generates");
+    let template = data.lines.iter().find(|l| l.invoice_type == "380").expect("an invoice line").clone();
+    let codec = distans_wire::Codec::embedded();
+    // As large as the producer takes: a name that fills the record to the
+    // limit (the enriched line, with its pseudonym and enrichment, is larger).
+    let sized = |line_number: i32| -> anyhow::Result<distans_domain::InvoiceLine> {
+        let mut line = template.clone();
+        line.line_number = line_number;
+        let base = codec.encode_invoice_line(&line)?.len() + line.key().len() + kafka::RECORD_OVERHEAD_BYTES;
+        line.provider_name = "x".repeat(1_000_000 - base);
+        Ok(line)
+    };
+    let valid = sized(901)?;
+    let invalid = sized(0)?;
+    let mut lines = data.lines.clone();
+    lines.insert(50, valid.clone());
+    lines.insert(150, invalid.clone());
+    produce::produce_lines(&settings, &lines, false).await?;
+
+    let client = env.clickhouse.client();
+    let totals = wait_for_lines(&client, data.summary.valid as u64, TIMEOUT).await?;
+    assert_eq!(totals.lines, data.summary.valid as u64);
+    let letters = poll_until("two dead letters", TIMEOUT, async || {
+        let letters = dead_letters::read_all(&settings, &settings.topics.dead_letter, Duration::from_secs(30))?;
+        anyhow::ensure!(letters.len() >= 2, "{} dead letters", letters.len());
+        Ok(letters)
+    })
+    .await?;
+    let reason_of = |line: &distans_domain::InvoiceLine| {
+        let key = line.key().into_bytes();
+        letters.iter().find(|l| l.source_key.as_deref() == Some(&key[..])).map(|l| l.reason_code.clone())
+    };
+    assert_eq!(reason_of(&valid).as_deref(), Some("record_too_large"));
+    assert_eq!(reason_of(&invalid).as_deref(), Some("invalid_line_number"));
+    Ok(())
+}
