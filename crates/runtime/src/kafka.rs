@@ -451,4 +451,23 @@ mod tests {
         assert_eq!(partition_fetch_bytes(&large), 20_000_000 + BATCH_OVERHEAD_BYTES);
         assert_eq!(fetch_max_bytes(&large), 50 << 20);
     }
+
+    #[tokio::test]
+    async fn librdkafka_takes_the_sizes_from_the_default_to_a_hundred_megabytes() {
+        for max_record_bytes in [1_000, 1_000_000, 20_000_000, 100_000_000] {
+            let settings = KafkaSettings {
+                brokers: "127.0.0.1:1".into(),
+                partitions: 1,
+                replication_factor: 1,
+                max_record_bytes,
+                client: Default::default(),
+            };
+            if let Err(error) = consumer(&settings, "g", ConsumerLag::default()) {
+                panic!("consumer at {max_record_bytes}: {error}");
+            }
+            if let Err(error) = producer(&settings) {
+                panic!("producer at {max_record_bytes}: {error}");
+            }
+        }
+    }
 }
