@@ -385,6 +385,8 @@ pub struct Env {
     /// The detector's review of rules judged in ClickHouse; off (0) unless a
     /// test checks those rules, so the others count only streaming findings.
     pub review_interval_ms: u64,
+    /// More `DISTANS__…` variables, set last (a test's own settings).
+    pub extra_variables: BTreeMap<String, String>,
 }
 
 impl Env {
@@ -406,6 +408,7 @@ impl Env {
             sink_batch_rows: 400,
             sink_batch_bytes: None,
             review_interval_ms: 0,
+            extra_variables: BTreeMap::new(),
             dir,
         })
     }
@@ -443,6 +446,7 @@ impl Env {
             variables.insert("DISTANS__NOTIFIER__WEBHOOK_URL".into(), url.clone());
             variables.insert("DISTANS__NOTIFIER__DIGEST_INTERVAL_MS".into(), self.digest_interval_ms.to_string());
         }
+        variables.extend(self.extra_variables.clone());
         variables
     }
 

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
 use distans_domain::rules::RuleEngine;
+use distans_domain::{ReasonCode, Violation};
 use distans_runtime::kafka::{self, Stopped};
 use distans_runtime::telemetry::Server;
 use distans_runtime::{now_ms, Settings};
@@ -102,14 +103,17 @@ impl Detector {
         tracing::info!(topic = %topics.valid, replay_until = ?replay.until(), "detector running; rebuilding state up to the committed offsets");
 
         let rules = Rules {
-            codec: Codec::embedded(),
             engine: RuleEngine::new(settings.detector.rules.clone()),
-            producer,
-            metrics: metrics.clone(),
-            alerts: topics.alerts.clone(),
-            dead_letter: topics.dead_letter.clone(),
+            outlet: Outlet {
+                codec: Codec::embedded(),
+                producer,
+                metrics: metrics.clone(),
+                alerts: topics.alerts.clone(),
+                dead_letter: topics.dead_letter.clone(),
+                max_record_bytes: settings.kafka.max_record_bytes,
+            },
         };
-        let review = spawn_review(settings, &rules.producer, &metrics, &shutdown);
+        let review = spawn_review(settings, &rules.outlet, &shutdown);
         Ok(Detector { consumer, rules, replay, metrics, shutdown, http, review })
     }
 
@@ -248,19 +252,13 @@ fn assign_from_beginning(
 
 /// Starts the rules judged in ClickHouse over the aggregates (see
 /// `review`), unless `detector.review_interval_ms` is 0.
-fn spawn_review(
-    settings: &Settings,
-    producer: &FutureProducer,
-    metrics: &Metrics,
-    shutdown: &CancellationToken,
-) -> Option<JoinHandle<()>> {
+fn spawn_review(settings: &Settings, outlet: &Outlet, shutdown: &CancellationToken) -> Option<JoinHandle<()>> {
     (settings.detector.review_interval_ms > 0).then(|| {
         let db = distans_store::database(&settings.clickhouse);
-        let (producer, alerts, metrics, stop) =
-            (producer.clone(), settings.topics.alerts.clone(), metrics.clone(), shutdown.clone());
-        let codec = Codec::embedded();
-        let publisher =
-            async move |findings| publish(&producer, &codec, &alerts, findings, &metrics, &stop).await.is_ok();
+        let (outlet, stop) = (outlet.clone(), shutdown.clone());
+        // A review finding stands for no input record.
+        let source = Provenance { topic: "review".to_string(), partition: -1, offset: -1 };
+        let publisher = async move |findings| outlet.publish(findings, &source, &stop).await.is_ok();
         tokio::spawn(review::run(
             db,
             Duration::from_millis(settings.detector.review_interval_ms),
@@ -295,12 +293,20 @@ impl From<&BorrowedMessage<'_>> for Record {
 
 /// The rules, and where what they find goes.
 struct Rules {
-    codec: Codec,
     engine: RuleEngine,
+    outlet: Outlet,
+}
+
+/// Where findings and dead letters go.
+#[derive(Clone)]
+struct Outlet {
+    codec: Codec,
     producer: FutureProducer,
     metrics: Metrics,
     alerts: String,
     dead_letter: String,
+    /// `kafka.max_record_bytes`: a dead letter is cut to fit.
+    max_record_bytes: usize,
 }
 
 impl Rules {
@@ -313,63 +319,98 @@ impl Rules {
         replayed: bool,
         stop: &CancellationToken,
     ) -> Result<bool, DetectorError> {
-        let outcome = match self.codec.decode_enriched_line(&record.payload) {
+        let outcome = match self.outlet.codec.decode_enriched_line(&record.payload) {
             Ok(line) => {
                 let findings = self.engine.observe(&line);
-                self.metrics.lines_observed.inc();
+                self.outlet.metrics.lines_observed.inc();
                 if replayed {
-                    self.metrics.lines_replayed.inc();
+                    self.outlet.metrics.lines_replayed.inc();
                     Ok(())
                 } else {
-                    publish(&self.producer, &self.codec, &self.alerts, findings, &self.metrics, stop).await
+                    self.outlet.publish(findings, &record.source, stop).await
                 }
             }
             Err(_) if replayed => Ok(()),
             Err(error) => {
                 let violation = error.into_violation();
-                let letter = DeadLetter::new(
-                    STAGE,
-                    &[violation],
-                    &record.source,
-                    record.key.as_deref(),
-                    &record.payload,
-                    now_ms(),
-                );
-                let encoded = self.codec.encode_dead_letter(&letter)?;
-                self.metrics.dead_lettered.inc();
-                let on_retry = || {
-                    self.metrics.produce_retries.inc();
-                };
-                kafka::deliver(&self.producer, &self.dead_letter, record.key.as_deref(), &encoded, stop, on_retry).await
+                self.outlet.dead_letter(violation, &record.source, record.key.as_deref(), &record.payload, stop).await
             }
         };
         Ok(outcome.is_ok())
     }
 }
 
-/// Publishes findings, each keyed by its id, and waits for every ack.
-async fn publish(
-    producer: &rdkafka::producer::FutureProducer,
-    codec: &Codec,
-    topic: &str,
-    findings: Vec<distans_domain::rules::Finding>,
-    metrics: &Metrics,
-    stop: &CancellationToken,
-) -> Result<(), Stopped> {
-    for finding in findings {
-        let timed = TimedFinding { finding, detected_at_ms: now_ms() };
-        let payload = codec.encode_finding(&timed).map_err(|error| {
-            tracing::error!(%error, "cannot encode a finding (a bug); stopping");
+impl Outlet {
+    /// Publishes findings, each keyed by its id, and waits for every ack. A
+    /// finding the broker refuses for good (e.g. larger than
+    /// `kafka.max_record_bytes`) becomes a dead letter that carries it (its
+    /// source: the line that led to it), so nothing is dropped unseen.
+    async fn publish(
+        &self,
+        findings: Vec<distans_domain::rules::Finding>,
+        source: &Provenance,
+        stop: &CancellationToken,
+    ) -> Result<(), Stopped> {
+        for finding in findings {
+            let timed = TimedFinding { finding, detected_at_ms: now_ms() };
+            let payload = self.codec.encode_finding(&timed).map_err(|error| {
+                tracing::error!(%error, "cannot encode a finding (a bug); stopping");
+                Stopped
+            })?;
+            let on_retry = || {
+                self.metrics.produce_retries.inc();
+            };
+            let f = &timed.finding;
+            let key = f.finding_id.as_bytes();
+            match kafka::deliver(&self.producer, &self.alerts, Some(key), &payload, stop, on_retry).await {
+                Ok(()) => {}
+                Err(refused) if refused.refuses_record() => {
+                    let kafka::DeliverError::Refused(error) = refused else { unreachable!("refuses_record") };
+                    let code = if kafka::is_too_large(&error) {
+                        ReasonCode::RecordTooLarge
+                    } else {
+                        ReasonCode::ProduceRefused
+                    };
+                    let message = format!("the broker refused finding {} ({}): {error}", f.finding_id, f.rule_id);
+                    let violation = Violation::new(code, "", message);
+                    self.dead_letter(violation, source, Some(key), &payload, stop).await?;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            }
+            self.metrics.findings.get_or_create(&metrics::RuleLabels { rule: f.rule_id.clone() }).inc();
+            tracing::info!(rule = %f.rule_id, finding = %f.finding_id, provider = %f.provider_org_number,
+                amount_at_stake_ore = f.amount_at_stake_ore, "finding published");
+        }
+        Ok(())
+    }
+
+    /// Sends a dead letter for `original` (cut to fit
+    /// `kafka.max_record_bytes`) and counts it once acked. A dead letter the
+    /// broker refuses too stops the detector (`Stopped`, logged): the
+    /// dead-letter topic cannot be written, and no offset moves.
+    async fn dead_letter(
+        &self,
+        violation: Violation,
+        source: &Provenance,
+        key: Option<&[u8]>,
+        original: &[u8],
+        stop: &CancellationToken,
+    ) -> Result<(), Stopped> {
+        let reason = violation.code;
+        let letter = DeadLetter::new(STAGE, &[violation], source, key, original, now_ms());
+        let room = self.max_record_bytes.saturating_sub(key.map_or(0, <[u8]>::len) + kafka::RECORD_OVERHEAD_BYTES);
+        let encoded = self.codec.encode_dead_letter_within(&letter, room).map_err(|error| {
+            tracing::error!(%error, "cannot encode a dead letter (a bug); stopping");
             Stopped
         })?;
         let on_retry = || {
-            metrics.produce_retries.inc();
+            self.metrics.produce_retries.inc();
         };
-        kafka::deliver(producer, topic, Some(timed.finding.finding_id.as_bytes()), &payload, stop, on_retry).await?;
-        let f = &timed.finding;
-        metrics.findings.get_or_create(&metrics::RuleLabels { rule: f.rule_id.clone() }).inc();
-        tracing::info!(rule = %f.rule_id, finding = %f.finding_id, provider = %f.provider_org_number,
-            amount_at_stake_ore = f.amount_at_stake_ore, "finding published");
+        kafka::deliver(&self.producer, &self.dead_letter, key, &encoded, stop, on_retry).await?;
+        self.metrics.dead_lettered.inc();
+        tracing::warn!(%reason, topic = %source.topic, partition = source.partition, offset = source.offset,
+            "record dead-lettered");
+        Ok(())
     }
-    Ok(())
 }

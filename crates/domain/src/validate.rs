@@ -61,6 +61,12 @@ pub enum ReasonCode {
     ImplausibleAge,
     // Downstream of the ingester.
     SinkRejected,
+    /// A record larger than distans can produce (`kafka.max_record_bytes`),
+    /// or one the broker refused as too large.
+    RecordTooLarge,
+    /// A record the broker refused for good for another reason (e.g. an
+    /// invalid record).
+    ProduceRefused,
 }
 
 impl ReasonCode {
@@ -97,6 +103,8 @@ impl ReasonCode {
             ReasonCode::InvalidContactChannel => "invalid_contact_channel",
             ReasonCode::ImplausibleAge => "implausible_age",
             ReasonCode::SinkRejected => "sink_rejected",
+            ReasonCode::RecordTooLarge => "record_too_large",
+            ReasonCode::ProduceRefused => "produce_refused",
         }
     }
 }

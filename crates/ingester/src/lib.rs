@@ -22,7 +22,9 @@ use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
+use distans_domain::ReasonCode;
 use distans_runtime::config::Topics;
+use distans_runtime::kafka::DeliverError;
 use distans_runtime::telemetry::Server;
 use distans_runtime::{kafka, now_ms, Settings};
 use distans_wire::Codec;
@@ -42,6 +44,12 @@ pub enum IngesterError {
     Encode(#[from] distans_wire::EncodeError),
     #[error("a record the ingester encoded does not decode (a bug): {0}")]
     Decode(#[from] distans_wire::DecodeError),
+    /// The broker refused a produce for good, and a dead letter cannot take
+    /// the record's place: the topic is not writable (e.g. not authorised)
+    /// or takes less than `kafka.max_record_bytes`. Every later record
+    /// would fail too; the offset was not stored.
+    #[error("cannot produce to {topic} (record at {}/{}@{}): {error}; check the topic's ACLs and that the broker takes kafka.max_record_bytes", .record.topic, .record.partition, .record.offset)]
+    Refused { topic: String, record: Box<Provenance>, error: rdkafka::error::KafkaError },
 }
 
 /// How long a stopping ingester waits for acks of records already produced.
@@ -86,7 +94,8 @@ impl Ingester {
         let consumer = kafka::Input::new(&settings.kafka, &settings.ingester.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&topics.input])?;
         let producer = kafka::producer(&settings.kafka)?;
-        let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser, validation);
+        let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser, validation)
+            .with_max_record_bytes(settings.kafka.max_record_bytes);
         http.health.set_ready(true);
         tracing::info!(input = %topics.input, valid = %topics.valid, dead_letter = %topics.dead_letter, "ingester running");
         let max_in_flight = settings.ingester.max_in_flight;
@@ -94,20 +103,26 @@ impl Ingester {
     }
 
     /// Reads, routes and produces records until `shutdown` is cancelled, a
-    /// record cannot be delivered (stopping) or a record cannot be encoded
-    /// (a bug, returned); then drains.
+    /// record cannot be delivered (stopping), the broker refuses a record
+    /// that no dead letter can replace, or a record cannot be encoded (a
+    /// bug); then drains.
     pub async fn run(self) -> Result<(), IngesterError> {
-        // Each entry resolves once its downstream record is acked (or the
-        // ingester is stopping); FuturesOrdered yields them in read order.
-        let mut pending = FuturesOrdered::new();
+        // Each entry resolves once its downstream record is acked, refused,
+        // or the ingester is stopping; FuturesOrdered yields them in read order.
+        let mut pending: FuturesOrdered<Delivery> = FuturesOrdered::new();
         let result = loop {
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => break Ok(()),
                 Some(delivered) = pending.next(), if !pending.is_empty() => {
-                    self.metrics.in_flight.dec();
-                    if !self.store(delivered) {
-                        break Ok(());
+                    match self.settle(delivered) {
+                        Ok(Settled::Stored) => {
+                            self.metrics.in_flight.dec();
+                        }
+                        // In its place, first in line: nothing after it is stored before it.
+                        Ok(Settled::Replaced(dead_letter)) => pending.push_front(dead_letter),
+                        Ok(Settled::Stopped) => break Ok(()),
+                        Err(error) => break Err(error),
                     }
                 }
                 message = self.consumer.recv(), if pending.len() < self.max_in_flight => {
@@ -123,41 +138,112 @@ impl Ingester {
     }
 
     /// Routes one record and starts producing its downstream record;
-    /// the returned future resolves once it is acked (see [`deliver`]).
-    fn produce(
-        &self,
-        message: &BorrowedMessage<'_>,
-    ) -> Result<impl Future<Output = Option<Provenance>> + use<>, IngesterError> {
+    /// the returned future resolves once it is acked or refused (see [`deliver`]).
+    fn produce(&self, message: &BorrowedMessage<'_>) -> Result<Delivery, IngesterError> {
         let source =
             Provenance { topic: message.topic().to_string(), partition: message.partition(), offset: message.offset() };
         let routed = self.processor.process(message.key(), message.payload(), &source, now_ms())?;
-        let (topic, key, payload) = match routed {
-            Routed::Valid { key, payload, warnings } => {
-                self.metrics.valid.inc();
-                for reason in warnings {
-                    self.metrics.warned(reason, &source);
-                }
-                (self.topics.valid.clone(), key, payload)
-            }
-            Routed::DeadLetter { key, payload, reason, problems } => {
-                self.metrics.dead_lettered(reason, &source, problems);
-                (self.topics.dead_letter.clone(), key, payload)
-            }
+        let outgoing = match routed {
+            Routed::Valid { key, payload, warnings } => Outgoing {
+                topic: self.topics.valid.clone(),
+                key,
+                payload,
+                route: Route::Valid {
+                    warnings,
+                    // Kept while in flight: should the broker refuse the line,
+                    // its dead letter carries the original.
+                    original_key: message.key().map(<[u8]>::to_vec),
+                    original: message.payload().unwrap_or_default().to_vec(),
+                },
+                source,
+            },
+            Routed::DeadLetter { key, payload, reason, problems } => Outgoing {
+                topic: self.topics.dead_letter.clone(),
+                key,
+                payload,
+                route: Route::DeadLetter { reason, problems },
+                source,
+            },
         };
         self.metrics.in_flight.inc();
+        Ok(self.deliver(outgoing))
+    }
+
+    fn deliver(&self, outgoing: Outgoing) -> Delivery {
         let (producer, metrics, shutdown) = (self.producer.clone(), self.metrics.clone(), self.shutdown.clone());
-        Ok(deliver(producer, topic, key, payload, source, metrics, shutdown))
+        Box::pin(deliver(producer, outgoing, metrics, shutdown))
+    }
+
+    /// What a finished delivery means: a delivered record is counted and its
+    /// offset stored; a valid line the broker refused is replaced by its dead
+    /// letter; anything else refused stops the ingester with the error.
+    fn settle(&self, delivered: Delivered) -> Result<Settled, IngesterError> {
+        let (outgoing, error) = match delivered {
+            Delivered::Stopped => return Ok(Settled::Stopped),
+            Delivered::Acked(outgoing) => {
+                match &outgoing.route {
+                    Route::Valid { warnings, .. } => {
+                        self.metrics.valid.inc();
+                        for reason in warnings {
+                            self.metrics.warned(*reason, &outgoing.source);
+                        }
+                    }
+                    Route::DeadLetter { reason, problems } => {
+                        self.metrics.dead_lettered(*reason, &outgoing.source, *problems);
+                    }
+                }
+                let source = &outgoing.source;
+                self.consumer.store_processed(&source.topic, source.partition, source.offset);
+                return Ok(Settled::Stored);
+            }
+            Delivered::Refused(outgoing, error) => (outgoing, error),
+        };
+        let Outgoing { topic, route, source, .. } = outgoing;
+        match route {
+            Route::Valid { original_key, original, .. } if error.refuses_record() => {
+                let DeliverError::Refused(error) = error else { unreachable!("refuses_record") };
+                let too_large = kafka::is_too_large(&error);
+                let routed = self.processor.refused(
+                    original_key.as_deref(),
+                    &original,
+                    &source,
+                    &error.to_string(),
+                    too_large,
+                    now_ms(),
+                )?;
+                let Routed::DeadLetter { key, payload, reason, problems } = routed else {
+                    unreachable!("refused routes a dead letter")
+                };
+                let topic = self.topics.dead_letter.clone();
+                let route = Route::DeadLetter { reason, problems };
+                Ok(Settled::Replaced(self.deliver(Outgoing { topic, key, payload, route, source })))
+            }
+            _ => {
+                let error = match error {
+                    DeliverError::Refused(error) => error,
+                    DeliverError::Stopped => return Ok(Settled::Stopped),
+                };
+                Err(IngesterError::Refused { topic, record: Box::new(source), error })
+            }
+        }
     }
 
     /// Stopping: gives records already produced a moment to be acked, so
     /// their offsets can be stored (whatever is not acked is read again),
     /// commits the stored offsets, reports not ready and stops the http server.
-    async fn drain<F: Future<Output = Option<Provenance>>>(self, mut pending: FuturesOrdered<F>) {
+    async fn drain(self, mut pending: FuturesOrdered<Delivery>) {
         let acked = async {
             while let Some(delivered) = pending.next().await {
-                self.metrics.in_flight.dec();
-                if !self.store(delivered) {
-                    break;
+                match self.settle(delivered) {
+                    Ok(Settled::Stored) => {
+                        self.metrics.in_flight.dec();
+                    }
+                    Ok(Settled::Replaced(dead_letter)) => pending.push_front(dead_letter),
+                    Ok(Settled::Stopped) => break,
+                    Err(error) => {
+                        tracing::error!(%error, "stopping; the record will be read again");
+                        break;
+                    }
                 }
             }
         };
@@ -167,17 +253,41 @@ impl Ingester {
         self.consumer.commit_stored_offsets();
         self.http.stop().await;
     }
-
-    /// Stores the offset of a delivered record. Returns false when the record
-    /// was not delivered: nothing after it may be stored.
-    fn store(&self, delivered: Option<Provenance>) -> bool {
-        let Some(source) = delivered else {
-            return false;
-        };
-        self.consumer.store_processed(&source.topic, source.partition, source.offset);
-        true
-    }
 }
+
+/// A downstream record on its way, with what to count once it is acked.
+struct Outgoing {
+    topic: String,
+    key: Vec<u8>,
+    payload: Vec<u8>,
+    route: Route,
+    /// The input record it stands for.
+    source: Provenance,
+}
+
+enum Route {
+    Valid { warnings: Vec<ReasonCode>, original_key: Option<Vec<u8>>, original: Vec<u8> },
+    DeadLetter { reason: ReasonCode, problems: usize },
+}
+
+/// How a delivery ended.
+enum Delivered {
+    Acked(Outgoing),
+    Refused(Outgoing, DeliverError),
+    Stopped,
+}
+
+/// What the ingester did with a finished delivery.
+enum Settled {
+    /// Counted, and its offset stored.
+    Stored,
+    /// A refused valid line: its dead letter, to deliver in its place.
+    Replaced(Delivery),
+    /// Stopping: nothing after it may be stored.
+    Stopped,
+}
+
+type Delivery = std::pin::Pin<Box<dyn Future<Output = Delivered> + Send>>;
 
 impl std::fmt::Debug for Ingester {
     /// By hand: the producer has no `Debug`.
@@ -191,20 +301,22 @@ impl std::fmt::Debug for Ingester {
     }
 }
 
-/// Produces one record, retrying until the broker acks it. Resolves to the
-/// source position once acked, or `None` if the ingester stops first.
+/// Produces one record, retrying transient errors until the broker acks
+/// it; a permanent error ends it at once (see [`kafka::deliver`]).
 async fn deliver(
     producer: FutureProducer,
-    topic: String,
-    key: Vec<u8>,
-    payload: Vec<u8>,
-    source: Provenance,
+    outgoing: Outgoing,
     metrics: Metrics,
     shutdown: CancellationToken,
-) -> Option<Provenance> {
+) -> Delivered {
     let on_retry = || {
         metrics.produce_retries.inc();
     };
-    kafka::deliver(&producer, &topic, Some(&key), &payload, &shutdown, on_retry).await.ok()?;
-    Some(source)
+    let result =
+        kafka::deliver(&producer, &outgoing.topic, Some(&outgoing.key), &outgoing.payload, &shutdown, on_retry).await;
+    match result {
+        Ok(()) => Delivered::Acked(outgoing),
+        Err(DeliverError::Stopped) => Delivered::Stopped,
+        Err(error) => Delivered::Refused(outgoing, error),
+    }
 }

@@ -3,6 +3,7 @@
 use distans_domain::enrich::Provenance;
 use distans_domain::validate::Context;
 use distans_domain::{validate, Pseudonymiser, ReasonCode, Tariffs, Validation, Violation};
+use distans_runtime::kafka::RECORD_OVERHEAD_BYTES;
 use distans_wire::{Codec, DeadLetter, EncodeError};
 
 /// Where a record goes.
@@ -21,13 +22,46 @@ pub struct Processor {
     tariffs: Tariffs,
     pseudonymiser: Pseudonymiser,
     validation: Validation,
+    /// `kafka.max_record_bytes`: no routed record is larger.
+    max_record_bytes: usize,
 }
 
 const STAGE: &str = "ingester";
 
 impl Processor {
+    /// A processor whose records may be as large as the default
+    /// `kafka.max_record_bytes`; see [`Processor::with_max_record_bytes`].
     pub fn new(codec: Codec, tariffs: Tariffs, pseudonymiser: Pseudonymiser, validation: Validation) -> Processor {
-        Processor { codec, tariffs, pseudonymiser, validation }
+        Processor { codec, tariffs, pseudonymiser, validation, max_record_bytes: 1_000_000 }
+    }
+
+    /// Routes no record larger than `max_record_bytes` (key, value and
+    /// framing): a valid line whose enriched record would be larger becomes a
+    /// dead letter ([`ReasonCode::RecordTooLarge`]), and a dead letter that
+    /// would be larger keeps only a prefix of its original.
+    pub fn with_max_record_bytes(self, max_record_bytes: usize) -> Processor {
+        Processor { max_record_bytes, ..self }
+    }
+
+    /// The dead letter for a valid line whose enriched record the broker
+    /// refused for good (`error`, e.g. larger than the broker takes).
+    pub fn refused(
+        &self,
+        key: Option<&[u8]>,
+        value: &[u8],
+        source: &Provenance,
+        error: &str,
+        too_large: bool,
+        now_ms: i64,
+    ) -> Result<Routed, EncodeError> {
+        let code = if too_large { ReasonCode::RecordTooLarge } else { ReasonCode::ProduceRefused };
+        let violation = Violation::new(code, "", format!("the broker refused the enriched record: {error}"));
+        self.dead_letter(key, value, source, &[violation], now_ms)
+    }
+
+    /// The largest value that fits in a record with `key`.
+    fn room(&self, key: &[u8]) -> usize {
+        self.max_record_bytes.saturating_sub(key.len() + RECORD_OVERHEAD_BYTES)
     }
 
     /// Decodes, validates and enriches one record. An error here is a bug
@@ -56,8 +90,19 @@ impl Processor {
         match validate(&line, source.clone(), ctx) {
             Ok(accepted) => {
                 let payload = self.codec.encode_enriched_line(&accepted.line)?;
+                let line_key = accepted.line.key().into_bytes();
+                if payload.len() > self.room(&line_key) {
+                    let message = format!(
+                        "the enriched record ({} bytes, key {} bytes) is larger than kafka.max_record_bytes ({})",
+                        payload.len(),
+                        line_key.len(),
+                        self.max_record_bytes
+                    );
+                    let violation = Violation::new(ReasonCode::RecordTooLarge, "", message);
+                    return self.dead_letter(key, value, source, &[violation], now_ms);
+                }
                 let warnings = accepted.warnings.iter().map(|w| w.code).collect();
-                Ok(Routed::Valid { key: accepted.line.key().into_bytes(), payload, warnings })
+                Ok(Routed::Valid { key: line_key, payload, warnings })
             }
             Err(violations) => self.dead_letter(key, value, source, &violations, now_ms),
         }
@@ -72,7 +117,7 @@ impl Processor {
         now_ms: i64,
     ) -> Result<Routed, EncodeError> {
         let dead_letter = DeadLetter::new(STAGE, violations, source, key, value, now_ms);
-        let payload = self.codec.encode_dead_letter(&dead_letter)?;
+        let payload = self.codec.encode_dead_letter_within(&dead_letter, self.room(key.unwrap_or_default()))?;
         let reason = violations.first().map_or(ReasonCode::MalformedAvro, |v| v.code);
         Ok(Routed::DeadLetter { key: key.unwrap_or_default().to_vec(), payload, reason, problems: violations.len() })
     }
@@ -105,6 +150,41 @@ mod tests {
         assert_eq!(enriched.ingested_at_ms, 7);
         let as_text = String::from_utf8_lossy(&payload);
         assert!(!as_text.contains("8112189876"), "the patient id must not pass the ingester");
+    }
+
+    #[test]
+    fn a_line_too_large_to_forward_is_a_dead_letter_cut_to_fit() {
+        let p = processor().with_max_record_bytes(20_000);
+        let line = |provider_name: String| distans_domain::InvoiceLine { provider_name, ..testing::invoice_line() };
+        let codec = Codec::embedded();
+        // Larger than can be forwarded: read from the input (its topic may
+        // take more), but neither the enriched line nor a whole dead letter fits.
+        let large = codec.encode_invoice_line(&line("x".repeat(25_000))).expect("encodes");
+        let routed = p.process(Some(b"k"), Some(&large), &source(), 9).expect("ok");
+        let Routed::DeadLetter { key, payload, reason, problems } = routed else {
+            panic!("expected a dead letter");
+        };
+        assert_eq!((key.as_slice(), reason, problems), (&b"k"[..], ReasonCode::RecordTooLarge, 1));
+        assert!(payload.len() + key.len() + RECORD_OVERHEAD_BYTES <= 20_000, "the dead letter fits: {}", payload.len());
+        let dl = codec.decode_dead_letter(&payload).expect("decodes");
+        assert_eq!(dl.reason_code, "record_too_large");
+        assert!(large.starts_with(&dl.original) && dl.original.len() < large.len(), "a prefix");
+        assert!(dl.reason.contains(&format!("of {} bytes, sha256 ", large.len())), "{}", dl.reason);
+        // A line that fits goes on.
+        let small = codec.encode_invoice_line(&line("x".repeat(100))).expect("encodes");
+        assert!(matches!(p.process(Some(b"k"), Some(&small), &source(), 9), Ok(Routed::Valid { .. })));
+    }
+
+    #[test]
+    fn a_line_the_broker_refused_is_a_dead_letter_with_the_whole_original() {
+        let p = processor();
+        let bytes = Codec::embedded().encode_invoice_line(&testing::invoice_line()).expect("encodes");
+        let routed = p.refused(Some(b"k"), &bytes, &source(), "Broker: Message size too large", true, 9).expect("ok");
+        let Routed::DeadLetter { payload, reason, .. } = routed else { panic!("expected a dead letter") };
+        assert_eq!(reason, ReasonCode::RecordTooLarge);
+        let dl = Codec::embedded().decode_dead_letter(&payload).expect("decodes");
+        assert_eq!(dl.original, bytes);
+        assert!(dl.reason.contains("Message size too large"), "{}", dl.reason);
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub struct KafkaSettings {
     pub brokers: String,
     pub partitions: i32,
     pub replication_factor: i32,
+    /// The largest record distans produces, in bytes (key, value and
+    /// framing): the producers' `message.max.bytes`, the `max.message.bytes`
+    /// of the topics distans creates, and what the consumers can fetch.
+    pub max_record_bytes: usize,
     #[serde(default)]
     pub client: BTreeMap<String, String>,
 }

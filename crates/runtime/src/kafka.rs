@@ -18,7 +18,7 @@ use rdkafka::ClientContext;
 
 use crate::config::KafkaSettings;
 use crate::metrics::ConsumerMetrics;
-use crate::retry::{always_transient, retry, RetryError, RetryPolicy};
+use crate::retry::{retry, ErrorClass, RetryError, RetryPolicy};
 
 /// A client config with the brokers, `properties`, and then the operator's
 /// `kafka.client` properties, which win.
@@ -55,6 +55,8 @@ pub fn consumer(
             // before the group evicts it.
             ("max.poll.interval.ms", "600000"),
             ("statistics.interval.ms", "5000"),
+            ("max.partition.fetch.bytes", &partition_fetch_bytes(settings).to_string()),
+            ("fetch.max.bytes", &fetch_max_bytes(settings).to_string()),
         ],
     )
     .create_with_context(LagContext { lag })
@@ -113,11 +115,46 @@ impl std::fmt::Debug for Input {
     }
 }
 
-/// A producer that waits for all in-sync replicas and retries on its own.
+/// What a record takes in a batch besides its key and value: librdkafka
+/// counts a record as its key, value and at most this much framing (the v2
+/// record's varints and attributes, well under 64 bytes) against
+/// `message.max.bytes`.
+pub const RECORD_OVERHEAD_BYTES: usize = 64;
+
+/// What a record batch adds to its records (the v2 batch header, 61 bytes),
+/// with a margin: a topic's `max.message.bytes` is `kafka.max_record_bytes`
+/// plus this, so the broker takes every batch the producer builds.
+pub const BATCH_OVERHEAD_BYTES: usize = 1024;
+
+/// Whether a record with this key and value can be produced under
+/// `kafka.max_record_bytes`: larger ones are refused by the producer itself
+/// (`MessageSizeTooLarge`), so callers dead-letter them before trying.
+pub fn fits(settings: &KafkaSettings, key: Option<&[u8]>, payload: &[u8]) -> bool {
+    key.map_or(0, <[u8]>::len) + payload.len() + RECORD_OVERHEAD_BYTES <= settings.max_record_bytes
+}
+
+/// The consumers' `max.partition.fetch.bytes`: room for the largest record
+/// distans produces and its batch, and never below librdkafka's 1 MiB default.
+/// (Apache Kafka returns a first batch larger than this anyway, KIP-74.)
+fn partition_fetch_bytes(settings: &KafkaSettings) -> usize {
+    (settings.max_record_bytes + BATCH_OVERHEAD_BYTES).max(1 << 20)
+}
+
+/// The consumers' `fetch.max.bytes`: librdkafka's 50 MiB default, or more
+/// when one partition's fetch needs it (librdkafka raises
+/// `receive.message.max.bytes` to match).
+fn fetch_max_bytes(settings: &KafkaSettings) -> usize {
+    partition_fetch_bytes(settings).max(50 << 20)
+}
+
+/// A producer that waits for all in-sync replicas and retries on its own,
+/// and refuses a record larger than `kafka.max_record_bytes`
+/// (`message.max.bytes`) before sending it.
 pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
     client_config(
         settings,
         &[
+            ("message.max.bytes", &settings.max_record_bytes.to_string()),
             ("acks", "all"),
             ("linger.ms", "5"),
             ("message.timeout.ms", "30000"),
@@ -130,13 +167,18 @@ pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> 
     .create()
 }
 
-/// Creates the topics that do not exist yet. Topics that exist are left as
-/// they are.
+/// Creates the topics that do not exist yet, each taking batches of up to
+/// `kafka.max_record_bytes` (+ [`BATCH_OVERHEAD_BYTES`]) as its
+/// `max.message.bytes`. Topics that exist are left as they are.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(settings, &[]).create()?;
+    let max_message_bytes = (settings.max_record_bytes + BATCH_OVERHEAD_BYTES).to_string();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|name| NewTopic::new(name, settings.partitions, TopicReplication::Fixed(settings.replication_factor)))
+        .map(|name| {
+            NewTopic::new(name, settings.partitions, TopicReplication::Fixed(settings.replication_factor))
+                .set("max.message.bytes", &max_message_bytes)
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new_topics, &options).await? {
@@ -196,13 +238,115 @@ pub fn commit_stored_offsets<C: rdkafka::consumer::Consumer<LagContext>>(consume
 #[error("stopped before the broker acknowledged")]
 pub struct Stopped;
 
+/// Why [`deliver`] returned without an ack.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    /// The service is stopping (see [`Stopped`]).
+    #[error("stopped before the broker acknowledged")]
+    Stopped,
+    /// A permanent error ([`classify_produce_error`]): trying again gives
+    /// the same answer. [`DeliverError::refuses_record`] tells whether it is
+    /// about this record (dead-letter it) or about the topic or the client
+    /// (every record would fail: stop).
+    #[error("produce refused for good: {0}")]
+    Refused(KafkaError),
+}
+
+impl DeliverError {
+    /// The record itself was refused (too large, invalid): a dead letter
+    /// with [`ReasonCode::RecordTooLarge`](distans_domain::ReasonCode) or the
+    /// like is the answer, and the offset moves on.
+    pub fn refuses_record(&self) -> bool {
+        matches!(self, DeliverError::Refused(error) if record_refused(error))
+    }
+}
+
+impl From<DeliverError> for Stopped {
+    /// For callers that stop on any failure to deliver: a refused record is
+    /// logged by [`deliver`], and no offset moves.
+    fn from(_: DeliverError) -> Stopped {
+        Stopped
+    }
+}
+
+/// The produce error codes no retry can change. Everything else (brokers
+/// down or moving, timeouts, queue full, not enough replicas, unknown topic
+/// while it is being created) is what an outage causes: transient.
+const PERMANENT_PRODUCE_ERRORS: [RDKafkaErrorCode; 13] = [
+    // The record: too large for the producer (librdkafka checks
+    // message.max.bytes before sending) or for the broker or topic.
+    RDKafkaErrorCode::MessageSizeTooLarge,
+    RDKafkaErrorCode::MessageBatchTooLarge,
+    RDKafkaErrorCode::InvalidMessageSize,
+    RDKafkaErrorCode::InvalidRecord,
+    RDKafkaErrorCode::InvalidMessage,
+    RDKafkaErrorCode::InvalidTimestamp,
+    // The topic or the client: no record will get through.
+    RDKafkaErrorCode::TopicAuthorizationFailed,
+    RDKafkaErrorCode::ClusterAuthorizationFailed,
+    RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+    RDKafkaErrorCode::InvalidTopic,
+    RDKafkaErrorCode::InvalidRequiredAcks,
+    RDKafkaErrorCode::PolicyViolation,
+    RDKafkaErrorCode::UnsupportedForMessageFormat,
+];
+
+/// The codes among [`PERMANENT_PRODUCE_ERRORS`] that are about the record.
+const RECORD_ERRORS: [RDKafkaErrorCode; 6] = [
+    RDKafkaErrorCode::MessageSizeTooLarge,
+    RDKafkaErrorCode::MessageBatchTooLarge,
+    RDKafkaErrorCode::InvalidMessageSize,
+    RDKafkaErrorCode::InvalidRecord,
+    RDKafkaErrorCode::InvalidMessage,
+    RDKafkaErrorCode::InvalidTimestamp,
+];
+
+fn produce_error_code(error: &KafkaError) -> Option<RDKafkaErrorCode> {
+    match error {
+        KafkaError::MessageProduction(code) => Some(*code),
+        other => other.rdkafka_error_code(),
+    }
+}
+
+/// The one classification of produce errors, for [`retry`]'s `classify`:
+/// permanent for [`PERMANENT_PRODUCE_ERRORS`], transient for the rest.
+pub fn classify_produce_error(error: &KafkaError) -> ErrorClass {
+    match produce_error_code(error) {
+        Some(code) if PERMANENT_PRODUCE_ERRORS.contains(&code) => ErrorClass::Permanent,
+        _ => ErrorClass::Transient,
+    }
+}
+
+/// A permanent produce error about the record, not the topic or the client.
+fn record_refused(error: &KafkaError) -> bool {
+    produce_error_code(error).is_some_and(|code| RECORD_ERRORS.contains(&code))
+}
+
+/// Whether a produce error means the record is too large: the reason of
+/// the dead letter that replaces it.
+pub fn is_too_large(error: &KafkaError) -> bool {
+    matches!(
+        produce_error_code(error),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+        )
+    )
+}
+
 /// How `deliver` retries: 100 ms doubling to 5 s, until the service stops.
+/// A transient error (an outage) holds the record, and every offset after it,
+/// until the broker is back or the service stops: there is no ceiling, as
+/// giving up would leave only a dead letter that cannot be produced either.
 pub const PRODUCE_RETRY: RetryPolicy = RetryPolicy::until_stopped(Duration::from_millis(100), Duration::from_secs(5));
 
-/// Produces one record and waits for the broker's ack, retrying every
-/// error with backoff ([`PRODUCE_RETRY`], with jitter) until it is acked or
-/// `stop` is cancelled. `on_retry` is called on each failed attempt (for a
-/// metric), which is also logged with the error, topic and wait.
+/// Produces one record and waits for the broker's ack, retrying transient
+/// errors ([`classify_produce_error`]) with backoff ([`PRODUCE_RETRY`], with
+/// jitter) until it is acked or `stop` is cancelled. A permanent error is
+/// returned at once as [`DeliverError::Refused`], logged. `on_retry` is
+/// called on each failed attempt (for a metric), which is also logged with
+/// the error, topic and wait.
 pub async fn deliver(
     producer: &rdkafka::producer::FutureProducer,
     topic: &str,
@@ -210,7 +354,7 @@ pub async fn deliver(
     payload: &[u8],
     stop: &tokio_util::sync::CancellationToken,
     on_retry: impl Fn(),
-) -> Result<(), Stopped> {
+) -> Result<(), DeliverError> {
     let produce = || async move {
         let mut record = rdkafka::producer::FutureRecord::to(topic).payload(payload);
         if let Some(key) = key {
@@ -222,14 +366,11 @@ pub async fn deliver(
         on_retry();
         tracing::warn!(%error, %topic, retry_in_ms = retry_in.as_millis() as u64, "produce failed; retrying");
     };
-    retry(&PRODUCE_RETRY, stop, always_transient, log_retry, produce).await.map_err(|error| match error {
-        RetryError::Stopped => Stopped,
-        // Not reached while every error is transient and there is no
-        // ceiling; should that change, the record is not acked, which
-        // callers handle as they handle a stop: no offset moves.
+    retry(&PRODUCE_RETRY, stop, classify_produce_error, log_retry, produce).await.map_err(|error| match error {
+        RetryError::Stopped => DeliverError::Stopped,
         RetryError::Permanent(error) | RetryError::GaveUp { error, .. } => {
-            tracing::error!(%error, %topic, "produce abandoned");
-            Stopped
+            tracing::error!(%error, %topic, bytes = payload.len(), "produce refused; not retried");
+            DeliverError::Refused(error)
         }
     })
 }
@@ -249,6 +390,84 @@ pub fn store_processed<C: rdkafka::consumer::Consumer<LagContext>>(
         Err(error) => {
             tracing::warn!(%error, %topic, partition, offset, "cannot store offset (partition revoked?); the record will be read again");
             false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn produce(code: RDKafkaErrorCode) -> KafkaError {
+        KafkaError::MessageProduction(code)
+    }
+
+    #[test]
+    fn produce_errors_are_classified() {
+        use ErrorClass::{Permanent, Transient};
+        // (error, class, about the record, too large)
+        let cases = [
+            (produce(RDKafkaErrorCode::MessageSizeTooLarge), Permanent, true, true),
+            (produce(RDKafkaErrorCode::MessageBatchTooLarge), Permanent, true, true),
+            (produce(RDKafkaErrorCode::InvalidMessageSize), Permanent, true, true),
+            (produce(RDKafkaErrorCode::InvalidRecord), Permanent, true, false),
+            (produce(RDKafkaErrorCode::TopicAuthorizationFailed), Permanent, false, false),
+            (produce(RDKafkaErrorCode::ClusterAuthorizationFailed), Permanent, false, false),
+            (produce(RDKafkaErrorCode::InvalidTopic), Permanent, false, false),
+            // What an outage causes.
+            (produce(RDKafkaErrorCode::MessageTimedOut), Transient, false, false),
+            (produce(RDKafkaErrorCode::AllBrokersDown), Transient, false, false),
+            (produce(RDKafkaErrorCode::BrokerTransportFailure), Transient, false, false),
+            (produce(RDKafkaErrorCode::QueueFull), Transient, false, false),
+            (produce(RDKafkaErrorCode::NotLeaderForPartition), Transient, false, false),
+            (produce(RDKafkaErrorCode::NotEnoughReplicas), Transient, false, false),
+            (produce(RDKafkaErrorCode::RequestTimedOut), Transient, false, false),
+            (produce(RDKafkaErrorCode::UnknownTopicOrPartition), Transient, false, false),
+            (KafkaError::Canceled, Transient, false, false),
+        ];
+        for (error, class, record, too_large) in cases {
+            assert_eq!(classify_produce_error(&error), class, "{error}");
+            assert_eq!(DeliverError::Refused(error.clone()).refuses_record(), record, "{error}");
+            assert_eq!(is_too_large(&error), too_large, "{error}");
+        }
+        assert!(!DeliverError::Stopped.refuses_record());
+    }
+
+    #[test]
+    fn a_record_fits_under_the_largest_record_with_its_overhead() {
+        let settings = KafkaSettings {
+            brokers: String::new(),
+            partitions: 1,
+            replication_factor: 1,
+            max_record_bytes: 1_000,
+            client: Default::default(),
+        };
+        let key = [0u8; 36];
+        assert!(fits(&settings, Some(&key), &[0; 1_000 - 36 - RECORD_OVERHEAD_BYTES]));
+        assert!(!fits(&settings, Some(&key), &[0; 1_000 - 36 - RECORD_OVERHEAD_BYTES + 1]));
+        assert!(fits(&settings, None, &[0; 1_000 - RECORD_OVERHEAD_BYTES]));
+        assert_eq!(partition_fetch_bytes(&settings), 1 << 20, "never below librdkafka's default");
+        let large = KafkaSettings { max_record_bytes: 20_000_000, ..settings };
+        assert_eq!(partition_fetch_bytes(&large), 20_000_000 + BATCH_OVERHEAD_BYTES);
+        assert_eq!(fetch_max_bytes(&large), 50 << 20);
+    }
+
+    #[tokio::test]
+    async fn librdkafka_takes_the_sizes_from_the_default_to_a_hundred_megabytes() {
+        for max_record_bytes in [1_000, 1_000_000, 20_000_000, 100_000_000] {
+            let settings = KafkaSettings {
+                brokers: "127.0.0.1:1".into(),
+                partitions: 1,
+                replication_factor: 1,
+                max_record_bytes,
+                client: Default::default(),
+            };
+            if let Err(error) = consumer(&settings, "g", ConsumerLag::default()) {
+                panic!("consumer at {max_record_bytes}: {error}");
+            }
+            if let Err(error) = producer(&settings) {
+                panic!("producer at {max_record_bytes}: {error}");
+            }
         }
     }
 }

@@ -193,6 +193,8 @@ struct Sink<T> {
     writer: Writer,
     metrics: Metrics,
     dead_letter_topic: String,
+    /// `kafka.max_record_bytes`: a dead letter is cut to fit.
+    max_record_bytes: usize,
 }
 
 /// Runs the sink until `shutdown` is cancelled.
@@ -277,6 +279,7 @@ impl<T: Table> Sink<T> {
             writer,
             metrics,
             dead_letter_topic: settings.topics.dead_letter.clone(),
+            max_record_bytes: settings.kafka.max_record_bytes,
         })
     }
     async fn consume(&self, settings: &Settings, shutdown: &CancellationToken) -> Result<(), SinkError> {
@@ -373,7 +376,7 @@ impl<T: Table> Sink<T> {
     fn dead_letter(&self, record: &Record, violation: Violation) -> Result<(Option<Vec<u8>>, Vec<u8>), FlushError> {
         let dead_letter =
             DeadLetter::new(STAGE, &[violation], &record.source, record.key.as_deref(), &record.payload, now_ms());
-        match self.codec.encode_dead_letter(&dead_letter) {
+        match self.codec.encode_dead_letter_within(&dead_letter, self.dead_letter_room(record.key.as_deref())) {
             Ok(payload) => Ok((record.key.clone(), payload)),
             Err(error) => {
                 tracing::error!(%error, "cannot encode a dead letter; the sink stops and the batch will be read again");
@@ -382,13 +385,32 @@ impl<T: Table> Sink<T> {
         }
     }
 
+    /// The largest dead letter with `key` that fits `kafka.max_record_bytes`.
+    fn dead_letter_room(&self, key: Option<&[u8]>) -> usize {
+        self.max_record_bytes.saturating_sub(key.map_or(0, <[u8]>::len) + kafka::RECORD_OVERHEAD_BYTES)
+    }
+
+    /// Sends one dead letter (already cut to fit). One the broker refuses for
+    /// good (the dead-letter topic is not writable, or takes less than
+    /// `kafka.max_record_bytes`) stops the whole sink (`stop` cancelled, the
+    /// error logged): no offset of the batch moves, and no pipeline keeps
+    /// running while this one cannot.
     async fn send_dead_letter(
         &self,
         key: Option<&[u8]>,
         payload: &[u8],
         stop: &CancellationToken,
     ) -> Result<(), Stopped> {
-        kafka::deliver(&self.producer, &self.dead_letter_topic, key, payload, stop, || {}).await
+        match kafka::deliver(&self.producer, &self.dead_letter_topic, key, payload, stop, || {}).await {
+            Ok(()) => Ok(()),
+            Err(kafka::DeliverError::Stopped) => Err(Stopped),
+            Err(kafka::DeliverError::Refused(error)) => {
+                tracing::error!(%error, topic = %self.dead_letter_topic,
+                    "a dead letter was refused for good; stopping the sink (check the topic's ACLs and that the broker takes kafka.max_record_bytes)");
+                stop.cancel();
+                Err(Stopped)
+            }
+        }
     }
 }
 

@@ -78,6 +78,44 @@ impl Codec {
         self.encode(Subject::DeadLetter, records::dead_letter_to_value(dead_letter))
     }
 
+    /// [`Codec::encode_dead_letter`], at most `max_bytes` long: a dead letter
+    /// that would be larger keeps only a prefix of its original, and says in
+    /// its reason how long the original was and its SHA-256 (hex), so the
+    /// record can still be found and checked at its source.
+    pub fn encode_dead_letter_within(
+        &self,
+        dead_letter: &DeadLetter,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, EncodeError> {
+        let whole = self.encode_dead_letter(dead_letter)?;
+        if whole.len() <= max_bytes {
+            return Ok(whole);
+        }
+        let original = &dead_letter.original;
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(original));
+        let cut = |prefix: usize| {
+            let mut letter = dead_letter.clone();
+            letter.reason = format!(
+                "{}; original cut to its first {prefix} of {} bytes, sha256 {sha256}",
+                dead_letter.reason,
+                original.len()
+            );
+            letter.original = original[..prefix].to_vec();
+            letter
+        };
+        // The letter without its original, with the longest note; the
+        // original's length prefix takes at most 10 bytes more.
+        let rest = self.encode_dead_letter(&cut(0))?.len() + 2 * original.len().to_string().len() + 10;
+        let mut prefix = max_bytes.saturating_sub(rest).min(original.len());
+        loop {
+            let encoded = self.encode_dead_letter(&cut(prefix))?;
+            if encoded.len() <= max_bytes || prefix == 0 {
+                return Ok(encoded);
+            }
+            prefix = prefix.saturating_sub(encoded.len() - max_bytes);
+        }
+    }
+
     pub fn decode_dead_letter(&self, bytes: &[u8]) -> Result<DeadLetter, DecodeError> {
         Ok(records::dead_letter_from_value(self.decode(Subject::DeadLetter, bytes)?)?)
     }

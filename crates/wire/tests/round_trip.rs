@@ -103,6 +103,45 @@ fn dead_letter_round_trips() {
 }
 
 #[test]
+fn a_dead_letter_too_large_keeps_a_prefix_its_size_and_sha256() {
+    let codec = Codec::embedded();
+    let original: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let dl = DeadLetter {
+        reason_code: "record_too_large".into(),
+        reason: "too large".into(),
+        violations: vec![],
+        stage: "ingester".into(),
+        source_topic: "invoice-lines".into(),
+        source_partition: 0,
+        source_offset: 3,
+        source_key: Some(b"k".to_vec()),
+        original: original.clone(),
+        failed_at_ms: 5,
+    };
+    let whole = codec.encode_dead_letter(&dl).expect("encodes");
+    assert_eq!(codec.encode_dead_letter_within(&dl, whole.len()).expect("encodes"), whole, "fits: unchanged");
+    for max_bytes in [whole.len() - 1, 20_000, 1_000] {
+        let bytes = codec.encode_dead_letter_within(&dl, max_bytes).expect("encodes");
+        assert!(bytes.len() <= max_bytes, "{} > {max_bytes}", bytes.len());
+        assert!(bytes.len() + 40 >= max_bytes, "uses the room it has: {} of {max_bytes}", bytes.len());
+        let cut = codec.decode_dead_letter(&bytes).expect("decodes");
+        assert!(original.starts_with(&cut.original), "a prefix of the original");
+        let expected = format!(
+            "too large; original cut to its first {} of 50000 bytes, sha256 {}",
+            cut.original.len(),
+            hex_sha256(&original)
+        );
+        assert_eq!(cut.reason, expected);
+        assert_eq!((cut.reason_code.as_str(), cut.source_offset), ("record_too_large", 3));
+    }
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
 fn bad_input_gets_a_reason() {
     let codec = Codec::embedded();
     let good = codec.encode_invoice_line(&invoice_line()).expect("encodes");
