@@ -139,6 +139,7 @@ impl Notifier {
         kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
         let consumer = kafka::Input::new(&settings.kafka, &config.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&settings.topics.alerts])?;
+        http.health.watch(consumer.watch());
         let sender = Sender::new(&config.webhook_url, metrics.clone(), http.health.clone())?;
         http.health.set_ready(true);
         tracing::info!(topic = %settings.topics.alerts, format = %config.format, "notifier running");
