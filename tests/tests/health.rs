@@ -166,3 +166,45 @@ async fn the_detector_with_a_committed_offset_past_the_end_is_ready_and_publishe
     assert_eq!(readyz(port)?.0, 200);
     Ok(())
 }
+
+/// The tansu fault, reproduced on demand (not in CI: minutes): an ingester
+/// SIGKILLed and restarted at once, `REPRO_CYCLES` times (10), waiting at
+/// most 120 s each for an assignment. `REPRO_STALL_MS` sets the stall
+/// timeout (default one hour: the watchdog off; 10000 to see it heal).
+/// Prints the seconds to readiness of each cycle, `hang` for none.
+///
+/// `REPRO_STALL_MS=3600000 cargo nextest run -p distans-e2e --test health --run-ignored only --no-capture`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "minutes long; a reproduction, not a check"]
+async fn reproduce_the_assignment_hang_after_a_kill_and_an_immediate_restart() -> anyhow::Result<()> {
+    let cycles: usize = std::env::var("REPRO_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let stall = std::env::var("REPRO_STALL_MS").unwrap_or_else(|_| "3600000".into());
+    let mut env = Env::start()?;
+    env.extra.insert("DISTANS__KAFKA__STALL_TIMEOUT_MS".into(), stall.clone());
+    let settings = env.settings();
+    let port = env.ingester_http;
+    let mut ingester = env.spawn("ingester")?;
+    let mut figures = Vec::new();
+    for cycle in 0..cycles {
+        // Some lines in flight, as under load.
+        let options = Options::new("23", 2025, 300, cycle as u64, &settings.detector.rules);
+        let data = generate::generate(&options, &settings.tariffs)?;
+        produce::produce_lines(&settings, &data.lines, false).await?;
+        ingester.kill();
+        let started = std::time::Instant::now();
+        ingester = env.spawn_alive("ingester")?;
+        let ready = poll_until("ready", Duration::from_secs(120), async || {
+            anyhow::ensure!(readyz(port)?.0 == 200, "not ready");
+            Ok(started.elapsed())
+        })
+        .await;
+        let figure = match ready {
+            Ok(after) => format!("{:.1}", after.as_secs_f64()),
+            Err(_) => "hang".to_string(),
+        };
+        eprintln!("stall timeout {stall} ms, cycle {cycle}: {figure}");
+        figures.push(figure);
+    }
+    eprintln!("stall timeout {stall} ms: seconds to readiness after kill + immediate restart: {figures:?}");
+    Ok(())
+}

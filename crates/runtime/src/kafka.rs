@@ -77,7 +77,9 @@ const WATCHDOG_TICK: Duration = Duration::from_secs(1);
 /// The watchdog (a task started with the consumer, ticking every second):
 /// when a subscribed consumer has had no partition for
 /// `kafka.stall_timeout_ms`, or a partition has had records to read and
-/// none was read for as long, it leaves the group and subscribes again,
+/// none was read for as long while the service waited for records (a
+/// service that holds back by itself, its downstream down, is not ready but
+/// keeps its partitions), it leaves the group and subscribes again,
 /// backing off while that does not help. It re-joins rather than exiting
 /// because the process's in-flight work and state survive a re-join, and a
 /// fresh member of the same group is what a restart gives too, without
@@ -148,7 +150,9 @@ impl Input {
     }
 
     /// The next record. A consumer error is logged and reading goes on.
+    /// Cancel-safe.
     pub async fn recv(&self) -> rdkafka::message::BorrowedMessage<'_> {
+        let _waiting = Waiting::start(&self.progress);
         loop {
             match self.consumer.recv().await {
                 Ok(message) => {
@@ -179,6 +183,23 @@ impl Input {
 impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Input").field("group_id", &self.group_id).finish_non_exhaustive()
+    }
+}
+
+/// Marks the service as waiting for a record until dropped (also when the
+/// `recv` future is cancelled).
+struct Waiting<'a>(&'a Mutex<Progress>);
+
+impl<'a> Waiting<'a> {
+    fn start(progress: &'a Mutex<Progress>) -> Waiting<'a> {
+        lock(progress).waiting(Some(Instant::now()));
+        Waiting(progress)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        lock(self.0).waiting(None);
     }
 }
 

@@ -49,11 +49,29 @@ pub struct Progress {
     /// without the consumer becoming healthy (for the backoff).
     last_rejoin: Option<Instant>,
     rejoins_in_a_row: u32,
+    /// Since when the service has been waiting for a record (in `recv`),
+    /// if it is: a stall while it waits is the broker's or the group's,
+    /// which a re-join may heal; a stall while it does not wait is the
+    /// service's own (a downstream down, too much in flight), which a
+    /// re-join would not heal.
+    waiting_since: Option<Instant>,
 }
 
 impl Progress {
     pub fn new(now: Instant) -> Progress {
-        Progress { partitions: BTreeMap::new(), assignment_changed: now, last_rejoin: None, rejoins_in_a_row: 0 }
+        Progress {
+            partitions: BTreeMap::new(),
+            assignment_changed: now,
+            last_rejoin: None,
+            rejoins_in_a_row: 0,
+            waiting_since: None,
+        }
+    }
+
+    /// The service waits for a record from now on (`Some`), or no longer
+    /// (`None`).
+    pub fn waiting(&mut self, since: Option<Instant>) {
+        self.waiting_since = since;
     }
 
     /// The group assigned these partitions (in addition to any it had).
@@ -121,7 +139,8 @@ impl Progress {
 
     /// Whether the stall watchdog should re-join the group now: the
     /// consumer has had no partition for `stall`, or a partition has been
-    /// stalled for `stall`, and the last re-join is long enough ago (`stall`,
+    /// stalled for `stall` while the service waited for records all along
+    /// (see [`Progress::waiting`]), and the last re-join is long enough ago (`stall`,
     /// doubling with each re-join that did not help, at most 16 × `stall`,
     /// so an idle member of a group with more members than partitions
     /// does not keep the group rebalancing).
@@ -133,10 +152,14 @@ impl Progress {
             }
             Err(problem) => problem,
         };
-        if let NotReady::NoPartitions { for_ } = problem {
-            if for_ < stall {
+        match problem {
+            NotReady::NoPartitions { for_ } if for_ < stall => return None,
+            NotReady::Stalled { .. }
+                if self.waiting_since.is_none_or(|since| now.saturating_duration_since(since) < stall) =>
+            {
                 return None;
             }
+            _ => {}
         }
         let backoff = stall.saturating_mul(1 << self.rejoins_in_a_row.min(4));
         if self.last_rejoin.is_some_and(|last| now.saturating_duration_since(last) < backoff) {
@@ -223,6 +246,23 @@ mod tests {
         assert_eq!(progress.should_rejoin(t0 + s(201), STALL), None);
         progress.revoked_all(t0 + s(300));
         assert!(progress.should_rejoin(t0 + s(360), STALL).is_some(), "backoff reset by the healthy check");
+    }
+
+    #[test]
+    fn a_stall_of_the_service_itself_is_not_healed_by_a_rejoin() {
+        let t0 = Instant::now();
+        let mut progress = Progress::new(t0);
+        progress.assigned(t0, [tp(0)]);
+        progress.lag("valid", 0, 10);
+        // Not reading (ClickHouse down, too much in flight): not ready, no re-join.
+        assert!(progress.readiness(t0 + s(61), STALL).is_err());
+        assert_eq!(progress.should_rejoin(t0 + s(61), STALL), None);
+        // Waiting for records that do not come, for the stall time: re-join.
+        progress.waiting(Some(t0 + s(61)));
+        assert_eq!(progress.should_rejoin(t0 + s(100), STALL), None, "waiting for 39 s only");
+        assert!(progress.should_rejoin(t0 + s(121), STALL).is_some());
+        progress.waiting(None);
+        assert_eq!(progress.should_rejoin(t0 + s(122), STALL), None);
     }
 
     #[test]
