@@ -168,7 +168,8 @@ async fn the_detector_with_a_committed_offset_past_the_end_is_ready_and_publishe
 }
 
 /// The tansu fault, reproduced on demand (not in CI: minutes): an ingester
-/// SIGKILLed and restarted at once, `REPRO_CYCLES` times (10), waiting at
+/// (and, with `REPRO_WITH_SINK=1`, the sink beside it, killed and restarted
+/// together) SIGKILLed and restarted at once, `REPRO_CYCLES` times (10), waiting at
 /// most 120 s each for an assignment. `REPRO_STALL_MS` sets the stall
 /// timeout (default one hour: the watchdog off; 10000 to see it heal).
 /// Prints the seconds to readiness of each cycle, `hang` for none.
@@ -183,7 +184,9 @@ async fn reproduce_the_assignment_hang_after_a_kill_and_an_immediate_restart() -
     env.extra.insert("DISTANS__KAFKA__STALL_TIMEOUT_MS".into(), stall.clone());
     let settings = env.settings();
     let port = env.ingester_http;
+    let with_sink = std::env::var("REPRO_WITH_SINK").is_ok_and(|v| v == "1");
     let mut ingester = env.spawn("ingester")?;
+    let mut sink = if with_sink { Some(env.spawn("sink")?) } else { None };
     let mut figures = Vec::new();
     for cycle in 0..cycles {
         // Some lines in flight, as under load.
@@ -191,10 +194,17 @@ async fn reproduce_the_assignment_hang_after_a_kill_and_an_immediate_restart() -
         let data = generate::generate(&options, &settings.tariffs)?;
         produce::produce_lines(&settings, &data.lines, false).await?;
         ingester.kill();
+        if let Some(sink) = sink.as_mut() {
+            sink.kill();
+        }
         let started = std::time::Instant::now();
         ingester = env.spawn_alive("ingester")?;
+        if with_sink {
+            sink = Some(env.spawn_alive("sink")?);
+        }
         let ready = poll_until("ready", Duration::from_secs(120), async || {
-            anyhow::ensure!(readyz(port)?.0 == 200, "not ready");
+            anyhow::ensure!(readyz(port)?.0 == 200, "ingester not ready");
+            anyhow::ensure!(!with_sink || readyz(env.sink_http)?.0 == 200, "sink not ready");
             Ok(started.elapsed())
         })
         .await;
