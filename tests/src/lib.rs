@@ -385,7 +385,7 @@ pub struct Env {
     /// The detector's review of rules judged in ClickHouse; off (0) unless a
     /// test checks those rules, so the others count only streaming findings.
     pub review_interval_ms: u64,
-    /// More `DISTANS__…` variables, set last (a test's own settings).
+    /// More `DISTANS__…` variables, set last: a test's own settings (they win).
     pub extra_variables: BTreeMap<String, String>,
 }
 
@@ -454,8 +454,31 @@ impl Env {
         Settings::load_with_env(None, Some(self.variables())).expect("test settings are valid")
     }
 
-    /// Starts `distans-<service>` from this build, logging into the temp dir.
+    /// Starts `distans-<service>` from this build, logging into the temp
+    /// dir, and waits until it is ready (`/readyz`: partitions assigned).
     pub fn spawn(&self, service: &str) -> anyhow::Result<Process> {
+        self.spawn_on(service, self.http_port(service), "/readyz")
+    }
+
+    /// As [`Env::spawn`], but waits only until it is alive (`/livez`): a
+    /// consumer that may get no partition.
+    pub fn spawn_alive(&self, service: &str) -> anyhow::Result<Process> {
+        self.spawn_on(service, self.http_port(service), "/livez")
+    }
+
+    /// The HTTP port of `service`.
+    pub fn http_port(&self, service: &str) -> u16 {
+        match service {
+            "ingester" => self.ingester_http,
+            "detector" => self.detector_http,
+            "notifier" => self.notifier_http,
+            _ => self.sink_http,
+        }
+    }
+
+    /// Starts `distans-<service>` serving HTTP on `port` (a second instance
+    /// of a service), waiting until `probe` answers 200.
+    pub fn spawn_on(&self, service: &str, port: u16, probe: &str) -> anyhow::Result<Process> {
         let bin = require(
             &bin_dir().join(format!("distans-{service}")),
             "run `cargo build --workspace --bins` first (make test does)",
@@ -465,15 +488,11 @@ impl Env {
         for (key, value) in self.variables() {
             command.env(key, value);
         }
-        let port = match service {
-            "ingester" => self.ingester_http,
-            "detector" => self.detector_http,
-            "notifier" => self.notifier_http,
-            _ => self.sink_http,
-        };
-        let log = self.dir.path().join(format!("{service}.log"));
+        let listen = format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase());
+        command.env(listen, format!("127.0.0.1:{port}"));
+        let log = self.dir.path().join(format!("{service}-{port}.log"));
         let process = Process::start_ready(service, command, log, Duration::from_secs(60), || {
-            http_get(port, "/healthz").is_ok_and(|(status, _)| status == 200)
+            http_get(port, probe).is_ok_and(|(status, _)| status == 200)
         })?;
         Ok(process)
     }

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
@@ -96,7 +96,8 @@ impl Detector {
         let consumer = kafka::Input::new(&settings.kafka, &settings.detector.group_id, metrics.consumer.clone())?;
         let producer = kafka::producer(&settings.kafka)?;
 
-        let replay = Replay::new(assign_from_beginning(consumer.consumer(), &topics.valid)?);
+        http.health.watch(consumer.watch());
+        let replay = Replay::new(assign_from_beginning(&consumer, &topics.valid)?);
         let replaying = replay.is_replaying();
         metrics.replaying.set(i64::from(replaying));
         http.health.set_ready(!replaying);
@@ -218,10 +219,10 @@ impl std::fmt::Debug for Detector {
 /// Assigns every partition of `topic` from its beginning and returns where
 /// the committed offsets are (partition → offset): below them, lines only
 /// rebuild the state.
-fn assign_from_beginning(
-    consumer: &StreamConsumer<kafka::LagContext>,
-    topic: &str,
-) -> Result<BTreeMap<i32, i64>, DetectorError> {
+/// A committed offset past the end of the log (see [`replay::replay_end`])
+/// is logged and counted as an offset reset.
+fn assign_from_beginning(input: &kafka::Input, topic: &str) -> Result<BTreeMap<i32, i64>, DetectorError> {
+    let consumer = input.consumer();
     let (assignment, replay_until) = tokio::task::block_in_place(|| -> Result<_, DetectorError> {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let partitions: Vec<i32> =
@@ -237,16 +238,23 @@ fn assign_from_beginning(
         let mut replay_until = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
         for p in &partitions {
-            let (low, _) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10))?;
+            let (low, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10))?;
             let committed_offset = committed.find_partition(topic, *p).map(|e| e.offset());
-            if let Some(until) = replay::replay_end(committed_offset, low) {
+            if replay::is_past_the_end(committed_offset, high) {
+                input.count_offset_reset();
+                tracing::warn!(
+                    %topic, partition = *p, committed = ?committed_offset, low, high,
+                    "committed offset past the end of the log (topic recreated?): nothing to replay, every record is live"
+                );
+            }
+            if let Some(until) = replay::replay_end(committed_offset, low, high) {
                 replay_until.insert(*p, until);
             }
             assignment.add_partition_offset(topic, *p, Offset::Beginning)?;
         }
         Ok((assignment, replay_until))
     })?;
-    consumer.assign(&assignment)?;
+    input.assign(&assignment)?;
     Ok(replay_until)
 }
 

@@ -45,14 +45,24 @@ pub(crate) struct Replay {
 }
 
 /// Where a partition's replay ends, from its committed offset and its low
-/// watermark (offsets in records): `None` when there is nothing to replay
-/// (no committed offset, or every record below it deleted by retention).
-pub(crate) fn replay_end(committed: Option<Offset>, low_watermark: i64) -> Option<i64> {
+/// and high watermarks (offsets in records): `None` when there is nothing
+/// to replay: no committed offset, every record below it deleted by
+/// retention, or a committed offset past the end of the log (the topic was
+/// recreated, or the group's offsets were set by hand: no record there was
+/// judged by this group, and a replay up to it would never end). A
+/// committed offset at the end replays every record, and ends with the last.
+pub(crate) fn replay_end(committed: Option<Offset>, low_watermark: i64, high_watermark: i64) -> Option<i64> {
     match committed {
+        _ if is_past_the_end(committed, high_watermark) => None,
         // Records deleted by retention cannot be replayed: replay what is left.
         Some(Offset::Offset(n)) if n > low_watermark && n > 0 => Some(n),
         _ => None,
     }
+}
+
+/// Whether a committed offset is past the end of its partition's log.
+pub(crate) fn is_past_the_end(committed: Option<Offset>, high_watermark: i64) -> bool {
+    matches!(committed, Some(Offset::Offset(n)) if n > high_watermark)
 }
 
 impl Replay {
@@ -138,16 +148,26 @@ mod tests {
 
     #[test]
     fn replay_ends_at_the_committed_offset_if_its_records_are_left() {
-        let check =
-            |committed, low, expected| assert_eq!(replay_end(committed, low), expected, "{committed:?}, low {low}");
-        check(None, 0, None);
-        check(Some(Offset::Invalid), 0, None);
-        check(Some(Offset::Beginning), 0, None);
-        check(Some(Offset::Offset(0)), 0, None);
-        check(Some(Offset::Offset(5)), 0, Some(5));
-        check(Some(Offset::Offset(5)), 4, Some(5));
-        check(Some(Offset::Offset(5)), 5, None);
-        check(Some(Offset::Offset(5)), 7, None);
+        let check = |committed, low, high, expected| {
+            assert_eq!(replay_end(committed, low, high), expected, "{committed:?}, low {low}, high {high}")
+        };
+        check(None, 0, 9, None);
+        check(Some(Offset::Invalid), 0, 9, None);
+        check(Some(Offset::Beginning), 0, 9, None);
+        check(Some(Offset::Offset(0)), 0, 9, None);
+        check(Some(Offset::Offset(5)), 0, 9, Some(5));
+        check(Some(Offset::Offset(5)), 4, 9, Some(5));
+        check(Some(Offset::Offset(5)), 5, 9, None);
+        check(Some(Offset::Offset(5)), 7, 9, None);
+        // At the end: every record replays, the last one ends it.
+        check(Some(Offset::Offset(9)), 0, 9, Some(9));
+        // Past the end (a recreated topic, an offset set by hand): nothing
+        // of this log was judged; nothing replays.
+        check(Some(Offset::Offset(10)), 0, 9, None);
+        check(Some(Offset::Offset(5_000)), 0, 0, None);
+        assert!(is_past_the_end(Some(Offset::Offset(10)), 9));
+        assert!(!is_past_the_end(Some(Offset::Offset(9)), 9));
+        assert!(!is_past_the_end(Some(Offset::End), 9));
     }
 
     #[test]

@@ -93,6 +93,7 @@ impl Ingester {
         kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
         let consumer = kafka::Input::new(&settings.kafka, &settings.ingester.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&topics.input])?;
+        http.health.watch(consumer.watch());
         let producer = kafka::producer(&settings.kafka)?;
         let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser, validation)
             .with_max_record_bytes(settings.kafka.max_record_bytes);

@@ -168,6 +168,7 @@ impl Notifier {
         metrics.pending_digests.set(i64::try_from(digests.len()).unwrap_or(i64::MAX));
         let consumer = kafka::Input::new(&settings.kafka, &config.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&settings.topics.alerts])?;
+        http.health.watch(consumer.watch());
         let sender = Sender::new(&config.webhook_url, metrics.clone(), http.health.clone())?;
         http.health.set_ready(true);
         tracing::info!(topic = %settings.topics.alerts, format = %config.format, "notifier running");

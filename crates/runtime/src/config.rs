@@ -97,6 +97,28 @@ pub struct KafkaSettings {
     pub max_record_bytes: usize,
     #[serde(default)]
     pub client: BTreeMap<String, String>,
+    /// A consumer is not ready, and its stall watchdog re-joins the group,
+    /// after this long with no partition assigned, or with records to read
+    /// on a partition and none read.
+    pub stall_timeout_ms: u64,
+    /// Where a consumer starts when its committed offset is out of range
+    /// (below the log start after retention, or past the end after the
+    /// topic was recreated): `earliest`, `latest` or `error`.
+    pub offset_reset: String,
+    /// The same per consumer group, overriding `offset_reset`.
+    #[serde(default)]
+    pub offset_reset_by_group: BTreeMap<String, String>,
+}
+
+impl KafkaSettings {
+    /// The `auto.offset.reset` policy of the consumers in `group_id`.
+    pub fn offset_reset_of(&self, group_id: &str) -> &str {
+        self.offset_reset_by_group.get(group_id).unwrap_or(&self.offset_reset)
+    }
+
+    pub fn stall_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.stall_timeout_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,6 +263,17 @@ impl Settings {
         }
         if self.kafka.partitions < 1 {
             p.push("kafka.partitions must be at least 1".to_string());
+        }
+        let policies = std::iter::once(("kafka.offset_reset".to_string(), &self.kafka.offset_reset)).chain(
+            self.kafka.offset_reset_by_group.iter().map(|(g, v)| (format!("kafka.offset_reset_by_group.{g}"), v)),
+        );
+        for (key, policy) in policies {
+            if !["earliest", "latest", "error"].contains(&policy.as_str()) {
+                p.push(format!("{key} must be earliest, latest or error, not {policy:?}"));
+            }
+        }
+        if self.kafka.stall_timeout_ms < 1000 {
+            p.push("kafka.stall_timeout_ms must be at least 1000".to_string());
         }
         if self.ingester.max_in_flight == 0 {
             p.push("ingester.max_in_flight must be at least 1".to_string());

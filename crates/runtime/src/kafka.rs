@@ -2,7 +2,8 @@
 //! store offsets only when told to (after the downstream ack), producers
 //! that wait for all replicas.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -10,14 +11,17 @@ use prometheus_client::metrics::gauge::Gauge;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{ConsumerContext, StreamConsumer};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
 use rdkafka::statistics::Statistics;
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, TopicPartitionList};
 
 use crate::config::KafkaSettings;
-use crate::metrics::ConsumerMetrics;
+use crate::metrics::{ConsumerMetrics, RebalanceLabels};
+use crate::progress::{NotReady, Progress};
 use crate::retry::{retry, ErrorClass, RetryError, RetryPolicy};
 
 /// A client config with the brokers, `properties`, and then the operator's
@@ -36,11 +40,12 @@ pub fn client_config(settings: &KafkaSettings, properties: &[(&str, &str)]) -> C
 
 /// A consumer in `group_id` that never stores an offset by itself: the
 /// service calls `store_offset` once the record's output is acknowledged,
-/// and the stored offsets are committed in the background.
+/// and the stored offsets are committed in the background. A committed
+/// offset out of range is replaced by the group's `offset_reset` policy.
 pub fn consumer(
     settings: &KafkaSettings,
     group_id: &str,
-    lag: ConsumerLag,
+    context: LagContext,
 ) -> Result<StreamConsumer<LagContext>, KafkaError> {
     client_config(
         settings,
@@ -49,7 +54,7 @@ pub fn consumer(
             ("enable.auto.commit", "true"),
             ("auto.commit.interval.ms", "1000"),
             ("enable.auto.offset.store", "false"),
-            ("auto.offset.reset", "earliest"),
+            ("auto.offset.reset", settings.offset_reset_of(group_id)),
             ("session.timeout.ms", "30000"),
             // The sink holds a batch while ClickHouse is down; give it room
             // before the group evicts it.
@@ -59,36 +64,102 @@ pub fn consumer(
             ("fetch.max.bytes", &fetch_max_bytes(settings).to_string()),
         ],
     )
-    .create_with_context(LagContext { lag })
+    .create_with_context(context)
 }
 
+/// How often the stall watchdog looks at a consumer's progress.
+const WATCHDOG_TICK: Duration = Duration::from_secs(1);
+
 /// A service's consumer ([`consumer`]) and its metrics: it counts the
-/// records it reads, feeds the lag gauge and counts the offsets it cannot
-/// store.
+/// records it reads, feeds the lag gauge, logs and counts every assignment
+/// and revocation, counts the offsets it cannot store, and keeps each
+/// partition's progress, which readiness ([`Input::readiness`]) and the
+/// stall watchdog read.
+///
+/// The watchdog (a task started with the consumer, ticking every second):
+/// when a subscribed consumer has had no partition for
+/// `kafka.stall_timeout_ms`, or a partition has had records to read and
+/// none was read for as long while the service waited for records (a
+/// service that holds back by itself, its downstream down, is not ready but
+/// keeps its partitions), it leaves the group and subscribes again,
+/// backing off while that does not help. It re-joins rather than exiting
+/// because the process's in-flight work and state survive a re-join, and a
+/// fresh member of the same group is what a restart gives too, without
+/// depending on a supervisor.
 pub struct Input {
-    consumer: StreamConsumer<LagContext>,
+    consumer: Arc<StreamConsumer<LagContext>>,
     group_id: String,
     metrics: ConsumerMetrics,
+    progress: Arc<Mutex<Progress>>,
+    stall: Duration,
 }
 
 impl Input {
-    /// A [`consumer`] in `group_id`; subscribe or assign it through
-    /// [`Input::consumer`].
+    /// A [`consumer`] in `group_id`; subscribe it through
+    /// [`Input::consumer`], or assign it with [`Input::assign`].
     pub fn new(settings: &KafkaSettings, group_id: &str, metrics: ConsumerMetrics) -> Result<Input, KafkaError> {
-        let consumer = consumer(settings, group_id, metrics.lag.clone())?;
-        Ok(Input { consumer, group_id: group_id.to_string(), metrics })
+        let progress = Arc::new(Mutex::new(Progress::new(Instant::now())));
+        let context =
+            LagContext { metrics: metrics.clone(), progress: progress.clone(), group_id: group_id.to_string() };
+        let consumer = Arc::new(consumer(settings, group_id, context)?);
+        let input =
+            Input { consumer, group_id: group_id.to_string(), metrics, progress, stall: settings.stall_timeout() };
+        tracing::info!(
+            group_id,
+            offset_reset = settings.offset_reset_of(group_id),
+            stall_timeout_s = input.stall.as_secs(),
+            "consumer created"
+        );
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(watchdog(Arc::downgrade(&input.consumer), input.watch()));
+        }
+        Ok(input)
     }
 
     pub fn consumer(&self) -> &StreamConsumer<LagContext> {
         &self.consumer
     }
 
+    /// Assigns `partitions` (no group rebalance), and records them as the
+    /// consumer's assignment.
+    pub fn assign(&self, partitions: &TopicPartitionList) -> Result<(), KafkaError> {
+        self.consumer.assign(partitions)?;
+        let assigned = partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        self.consumer.context().on_assigned("assigned", assigned);
+        Ok(())
+    }
+
+    /// A committed offset out of range that the service handled itself (the
+    /// detector's replay): counted with librdkafka's resets.
+    pub fn count_offset_reset(&self) {
+        self.metrics.offset_resets.inc();
+    }
+
+    /// What readiness and the watchdog read of this consumer.
+    pub fn watch(&self) -> ConsumerWatch {
+        ConsumerWatch {
+            group_id: self.group_id.clone(),
+            progress: self.progress.clone(),
+            metrics: self.metrics.clone(),
+            stall: self.stall,
+        }
+    }
+
+    /// Ready unless no partition is assigned or a partition stalls (see
+    /// [`Progress::readiness`]).
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        self.watch().readiness()
+    }
+
     /// The next record. A consumer error is logged and reading goes on.
+    /// Cancel-safe.
     pub async fn recv(&self) -> rdkafka::message::BorrowedMessage<'_> {
+        let _waiting = Waiting::start(&self.progress);
         loop {
             match self.consumer.recv().await {
                 Ok(message) => {
                     self.metrics.consumed.inc();
+                    self.consumer.context().on_progress(message.topic(), message.partition());
                     return message;
                 }
                 Err(error) => tracing::warn!(%error, "kafka consumer error; continuing"),
@@ -98,14 +169,16 @@ impl Input {
 
     /// [`store_processed`], counting a failure.
     pub fn store_processed(&self, topic: &str, partition: i32, offset: i64) {
-        if !store_processed(&self.consumer, topic, partition, offset) {
+        if store_processed(&*self.consumer, topic, partition, offset) {
+            self.consumer.context().on_progress(topic, partition);
+        } else {
             self.metrics.offset_store_failures.inc();
         }
     }
 
     /// [`commit_stored_offsets`]: before the consumer goes away.
     pub fn commit_stored_offsets(&self) {
-        commit_stored_offsets(&self.consumer);
+        commit_stored_offsets(&*self.consumer);
     }
 }
 
@@ -145,6 +218,82 @@ fn partition_fetch_bytes(settings: &KafkaSettings) -> usize {
 /// `receive.message.max.bytes` to match).
 fn fetch_max_bytes(settings: &KafkaSettings) -> usize {
     partition_fetch_bytes(settings).max(50 << 20)
+}
+
+/// Marks the service as waiting for a record until dropped (also when the
+/// `recv` future is cancelled).
+struct Waiting<'a>(&'a Mutex<Progress>);
+
+impl<'a> Waiting<'a> {
+    fn start(progress: &'a Mutex<Progress>) -> Waiting<'a> {
+        lock(progress).waiting(Some(Instant::now()));
+        Waiting(progress)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        lock(self.0).waiting(None);
+    }
+}
+
+/// A consumer's progress as readiness sees it (see [`Input::watch`]).
+#[derive(Debug, Clone)]
+pub struct ConsumerWatch {
+    group_id: String,
+    progress: Arc<Mutex<Progress>>,
+    metrics: ConsumerMetrics,
+    stall: Duration,
+}
+
+impl ConsumerWatch {
+    pub fn group_id(&self) -> &str {
+        &self.group_id
+    }
+
+    /// See [`Progress::readiness`].
+    pub fn readiness(&self) -> Result<(), NotReady> {
+        lock(&self.progress).readiness(Instant::now(), self.stall)
+    }
+}
+
+fn lock(progress: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
+    progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The stall watchdog of a consumer (see [`Input`]), until it is dropped.
+async fn watchdog(consumer: Weak<StreamConsumer<LagContext>>, watch: ConsumerWatch) {
+    let mut ticks = tokio::time::interval(WATCHDOG_TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_ready = true;
+    loop {
+        ticks.tick().await;
+        let Some(consumer) = consumer.upgrade() else { return };
+        let readiness = watch.readiness();
+        match (&readiness, was_ready) {
+            (Err(problem), true) => {
+                tracing::warn!(group_id = %watch.group_id, %problem, "consumer not ready")
+            }
+            (Ok(()), false) => tracing::info!(group_id = %watch.group_id, "consumer ready"),
+            _ => {}
+        }
+        was_ready = readiness.is_ok();
+        let subscription = match consumer.subscription() {
+            Ok(subscription) if subscription.count() > 0 => subscription,
+            // Assigned by hand (the detector): there is no group to re-join.
+            _ => continue,
+        };
+        let Some(problem) = lock(&watch.progress).should_rejoin(Instant::now(), watch.stall) else { continue };
+        let topics: Vec<String> = subscription.elements().iter().map(|e| e.topic().to_string()).collect();
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        tracing::warn!(group_id = %watch.group_id, %problem, ?topics, "stall watchdog: leaving and re-joining the group");
+        watch.metrics.rejoins.inc();
+        lock(&watch.progress).rejoined(Instant::now());
+        consumer.unsubscribe();
+        if let Err(error) = consumer.subscribe(&topics) {
+            tracing::error!(group_id = %watch.group_id, %error, "stall watchdog: cannot subscribe again");
+        }
+    }
 }
 
 /// A producer that waits for all in-sync replicas and retries on its own,
@@ -201,30 +350,125 @@ pub struct PartitionLabels {
 /// Consumer lag per partition, as librdkafka reports it in its statistics.
 pub type ConsumerLag = Family<PartitionLabels, Gauge>;
 
-/// Client context that turns librdkafka's statistics into the lag gauge.
+/// Client context of a consumer: turns librdkafka's statistics into the
+/// lag gauge, logs and counts rebalances and offset resets, and keeps the
+/// consumer's [`Progress`].
 #[derive(Debug, Clone)]
 pub struct LagContext {
-    lag: ConsumerLag,
+    metrics: ConsumerMetrics,
+    progress: Arc<Mutex<Progress>>,
+    group_id: String,
+}
+
+impl LagContext {
+    fn on_assigned(&self, event: &str, partitions: Vec<(String, i32)>) {
+        let now_s = crate::now_ms() / 1000;
+        for (topic, partition) in &partitions {
+            self.metrics.last_progress.get_or_create(&partition_labels(topic, *partition)).set(now_s);
+        }
+        self.count(event, partitions.len());
+        let mut progress = lock(&self.progress);
+        progress.assigned(Instant::now(), partitions.iter().cloned());
+        let total = progress.partitions().count();
+        self.metrics.assigned.set(total as i64);
+        tracing::info!(group_id = %self.group_id, partitions = %describe(&partitions), assigned_now = total, "partitions assigned");
+    }
+
+    fn on_revoked(&self, partitions: Vec<(String, i32)>) {
+        for (topic, partition) in &partitions {
+            let labels = partition_labels(topic, *partition);
+            self.metrics.last_progress.remove(&labels);
+            self.metrics.lag.remove(&labels);
+        }
+        self.count("revoked", partitions.len());
+        let mut progress = lock(&self.progress);
+        progress.revoked(Instant::now(), partitions.iter().cloned());
+        let total = progress.partitions().count();
+        self.metrics.assigned.set(total as i64);
+        tracing::info!(group_id = %self.group_id, partitions = %describe(&partitions), assigned_now = total, "partitions revoked");
+    }
+
+    fn on_progress(&self, topic: &str, partition: i32) {
+        lock(&self.progress).progressed(Instant::now(), topic, partition);
+        self.metrics.last_progress.get_or_create(&partition_labels(topic, partition)).set(crate::now_ms() / 1000);
+    }
+
+    fn count(&self, event: &str, partitions: usize) {
+        self.metrics.rebalances.get_or_create(&RebalanceLabels { event: event.to_string() }).inc_by(partitions as u64);
+    }
+}
+
+fn partition_labels(topic: &str, partition: i32) -> PartitionLabels {
+    PartitionLabels { topic: topic.to_string(), partition }
+}
+
+fn partitions_of(list: &TopicPartitionList) -> Vec<(String, i32)> {
+    list.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect()
+}
+
+fn describe(partitions: &[(String, i32)]) -> String {
+    partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect::<Vec<_>>().join(",")
+}
+
+/// Whether a librdkafka log line reports an offset reset: "<topic> [<p>]:
+/// offset reset (at offset 12 (leader epoch 0), broker 1) to offset
+/// BEGINNING: fetch failed due to requested offset not available on the
+/// broker: Broker: Offset out of range". librdkafka logs a reset caused by
+/// an error (out of range) as a warning; a reset because nothing was
+/// committed yet is only debug-logged and is not one.
+fn is_offset_reset(facility: &str, message: &str) -> bool {
+    facility == "OFFSET" && message.contains("offset reset")
 }
 
 impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
+        let mut progress = lock(&self.progress);
         for (topic, t) in statistics.topics {
             for (partition, p) in t.partitions {
                 // librdkafka reports the internal UA partition as -1, and -1 lag when unknown.
                 if partition >= 0 && p.consumer_lag >= 0 {
-                    self.lag.get_or_create(&PartitionLabels { topic: topic.clone(), partition }).set(p.consumer_lag);
+                    progress.lag(&topic, partition, p.consumer_lag);
+                    self.metrics.lag.get_or_create(&partition_labels(&topic, partition)).set(p.consumer_lag);
                 }
+            }
+        }
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if is_offset_reset(facility, message) {
+            self.metrics.offset_resets.inc();
+            tracing::warn!(target: "librdkafka", group_id = %self.group_id, "committed offset out of range, reset by the offset_reset policy: {message}");
+            return;
+        }
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {facility} {message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "librdkafka: {facility} {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "librdkafka: {facility} {message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "librdkafka: {facility} {message}"),
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => self.on_assigned("assigned", partitions_of(list)),
+            Rebalance::Revoke(list) => self.on_revoked(partitions_of(list)),
+            Rebalance::Error(error) => {
+                self.count("error", 1);
+                tracing::warn!(group_id = %self.group_id, %error, "rebalance failed");
             }
         }
     }
 }
 
-impl ConsumerContext for LagContext {}
-
 /// Commits the stored offsets before the consumer goes away. Nothing stored
 /// since the last automatic commit is not a failure.
-pub fn commit_stored_offsets<C: rdkafka::consumer::Consumer<LagContext>>(consumer: &C) {
+pub fn commit_stored_offsets<C: Consumer<LagContext>>(consumer: &C) {
     match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
         Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
         Err(error) => {
@@ -379,12 +623,7 @@ pub async fn deliver(
 /// offset + 1 (the next record to read) and commits it in the background.
 /// Returns false, with a warning, when it cannot (the partition was revoked):
 /// the record will then be read again, which the idempotent outputs absorb.
-pub fn store_processed<C: rdkafka::consumer::Consumer<LagContext>>(
-    consumer: &C,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) -> bool {
+pub fn store_processed<C: Consumer<LagContext>>(consumer: &C, topic: &str, partition: i32, offset: i64) -> bool {
     match consumer.store_offset(topic, partition, offset) {
         Ok(()) => true,
         Err(error) => {
@@ -441,6 +680,9 @@ mod tests {
             replication_factor: 1,
             max_record_bytes: 1_000,
             client: Default::default(),
+            stall_timeout_ms: 60_000,
+            offset_reset: "earliest".into(),
+            offset_reset_by_group: Default::default(),
         };
         let key = [0u8; 36];
         assert!(fits(&settings, Some(&key), &[0; 1_000 - 36 - RECORD_OVERHEAD_BYTES]));
@@ -461,13 +703,29 @@ mod tests {
                 replication_factor: 1,
                 max_record_bytes,
                 client: Default::default(),
+                stall_timeout_ms: 60_000,
+                offset_reset: "earliest".into(),
+                offset_reset_by_group: Default::default(),
             };
-            if let Err(error) = consumer(&settings, "g", ConsumerLag::default()) {
+            if let Err(error) = Input::new(&settings, "g", ConsumerMetrics::default()) {
                 panic!("consumer at {max_record_bytes}: {error}");
             }
             if let Err(error) = producer(&settings) {
                 panic!("producer at {max_record_bytes}: {error}");
             }
         }
+    }
+
+    #[test]
+    fn offset_resets_are_recognised_in_librdkafka_logs() {
+        let check = |facility, message, expected| assert_eq!(is_offset_reset(facility, message), expected, "{message}");
+        check(
+            "OFFSET",
+            "invoice-lines [0]: offset reset (at offset 5000 (leader epoch -1), broker 1) to offset BEGINNING \
+             (leader epoch -1): fetch failed due to requested offset not available on the broker: Broker: Offset out of range",
+            true,
+        );
+        check("OFFSET", "invoice-lines [0]: stored offset 12, committed offset 10", false);
+        check("FETCH", "offset reset", false);
     }
 }

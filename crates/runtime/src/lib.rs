@@ -5,6 +5,7 @@
 pub mod config;
 pub mod kafka;
 pub mod metrics;
+pub mod progress;
 pub mod retry;
 pub mod service;
 pub mod shutdown;

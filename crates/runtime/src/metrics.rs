@@ -3,10 +3,20 @@
 //! `distans_sink_records_consumed_total` and
 //! `distans_ingester_records_consumed_total` mean the same thing.
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::kafka::ConsumerLag;
+use crate::kafka::{ConsumerLag, PartitionLabels};
+
+/// What happened to a partition in a rebalance.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RebalanceLabels {
+    /// `assigned`, `revoked` or `error`.
+    pub event: String,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ConsumerMetrics {
@@ -17,6 +27,19 @@ pub struct ConsumerMetrics {
     /// Records behind the end of each input partition (`consumer_lag`), fed
     /// by the consumer's statistics (see [`crate::kafka::Input`]).
     pub lag: ConsumerLag,
+    /// Partitions assigned and revoked, and failed rebalances
+    /// (`partition_rebalances{event}`), counted per partition.
+    pub rebalances: Family<RebalanceLabels, Counter>,
+    /// Partitions assigned now (`partitions_assigned`).
+    pub assigned: Gauge,
+    /// Unix time (seconds) a record of each assigned partition was last
+    /// read or processed, or it was assigned (`partition_last_progress_seconds`).
+    pub last_progress: Family<PartitionLabels, Gauge>,
+    /// Committed offsets out of range (below the log start or past its
+    /// end) that the `auto.offset.reset` policy replaced (`offset_resets`).
+    pub offset_resets: Counter,
+    /// Times the stall watchdog re-joined the group (`group_rejoins`).
+    pub rejoins: Counter,
 }
 
 impl ConsumerMetrics {
@@ -30,6 +53,23 @@ impl ConsumerMetrics {
             m.offset_store_failures.clone(),
         );
         registry.register("consumer_lag", "Records behind the end of each input partition", m.lag.clone());
+        registry.register(
+            "partition_rebalances",
+            "Partitions assigned or revoked by the consumer group, and failed rebalances",
+            m.rebalances.clone(),
+        );
+        registry.register("partitions_assigned", "Input partitions assigned to this consumer now", m.assigned.clone());
+        registry.register(
+            "partition_last_progress_seconds",
+            "Unix time a record of the partition was last read or processed (or it was assigned)",
+            m.last_progress.clone(),
+        );
+        registry.register(
+            "offset_resets",
+            "Committed offsets out of range replaced by the auto.offset.reset policy",
+            m.offset_resets.clone(),
+        );
+        registry.register("group_rejoins", "Times the stall watchdog re-joined the consumer group", m.rejoins.clone());
         m
     }
 }

@@ -1,9 +1,10 @@
-//! Logging and the HTTP endpoints every service serves: `/healthz` and
-//! Prometheus `/metrics`.
+//! Logging and the HTTP endpoints every service serves: `/livez` (the
+//! process answers), `/readyz` (it can do its work; `/healthz` is the same)
+//! and Prometheus `/metrics`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogSettings;
+use crate::kafka::ConsumerWatch;
 
 /// Installs the global tracing subscriber. `RUST_LOG` wins over the config.
 pub fn init_tracing(settings: &LogSettings) {
@@ -26,10 +28,14 @@ pub fn init_tracing(settings: &LogSettings) {
     }
 }
 
-/// Whether the service can do its work; `/healthz` answers 503 until it can.
+/// Whether the service can do its work: `/readyz` (and `/healthz`) answer
+/// 503 until the service says it is ready ([`Health::set_ready`]: started,
+/// its state rebuilt, its downstream reachable) and while any of its
+/// consumers ([`Health::watch`]) has no partition assigned or stalls.
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     ready: Arc<AtomicBool>,
+    consumers: Arc<Mutex<Vec<ConsumerWatch>>>,
 }
 
 impl Health {
@@ -37,8 +43,31 @@ impl Health {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
+    /// Readiness also needs `consumer` to have partitions and progress.
+    pub fn watch(&self, consumer: ConsumerWatch) {
+        self.consumers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(consumer);
+    }
+
+    /// Ready, or every reason it is not.
+    pub fn readiness(&self) -> Result<(), Vec<String>> {
+        let mut reasons = Vec::new();
+        if !self.ready.load(Ordering::Relaxed) {
+            reasons.push("starting, stopping, or a downstream is unreachable".to_string());
+        }
+        for consumer in self.consumers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+            if let Err(problem) = consumer.readiness() {
+                reasons.push(format!("consumer {}: {problem}", consumer.group_id()));
+            }
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
+    }
+
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
+        self.readiness().is_ok()
     }
 }
 
@@ -48,11 +77,16 @@ struct Endpoints {
     health: Health,
 }
 
-async fn healthz(State(endpoints): State<Endpoints>) -> impl IntoResponse {
-    if endpoints.health.is_ready() {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting or degraded\n")
+/// The process and its async runtime answer: a restart would not help
+/// anything that `/readyz` reports.
+async fn livez() -> impl IntoResponse {
+    (StatusCode::OK, "alive\n")
+}
+
+async fn readyz(State(endpoints): State<Endpoints>) -> impl IntoResponse {
+    match endpoints.health.readiness() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+        Err(reasons) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", reasons.join("; "))),
     }
 }
 
@@ -79,7 +113,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let bound = listener.local_addr()?;
     let app = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/healthz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(Endpoints { registry, health });
     let task = tokio::spawn(async move {
@@ -88,7 +124,7 @@ pub async fn serve(
             tracing::error!(%error, "http server failed");
         }
     });
-    tracing::info!(address = %bound, "serving /healthz and /metrics");
+    tracing::info!(address = %bound, "serving /livez, /readyz (and /healthz) and /metrics");
     Ok((bound, task))
 }
 
@@ -152,8 +188,12 @@ mod tests {
                 .await
                 .expect("binds");
 
+        assert!(get(addr, "/livez").await.starts_with("HTTP/1.1 200"));
+        let starting = get(addr, "/readyz").await;
+        assert!(starting.starts_with("HTTP/1.1 503") && starting.contains("starting"), "{starting}");
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 503"));
         health.set_ready(true);
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
         let metrics = get(addr, "/metrics").await;
         assert!(metrics.contains("lines_consumed_total 3"), "{metrics}");

@@ -264,6 +264,7 @@ impl<T: Table> Sink<T> {
     ) -> Result<Sink<T>, SinkError> {
         let consumer = kafka::Input::new(&settings.kafka, group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[topic])?;
+        health.watch(consumer.watch());
         let writer = Writer::new(
             database.clone(),
             metrics.clone(),
