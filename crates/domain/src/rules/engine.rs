@@ -383,7 +383,7 @@ impl RuleEngine {
         before.dedup();
         for id in before.iter().filter(|id| !found_now.contains(id.as_str())) {
             if let Some(mut finding) = self.active.remove(id) {
-                finding.status = FindingStatus::Withdrawn(self.why_withdrawn(&finding, changed));
+                finding.status = FindingStatus::Withdrawn(self.why_withdrawn(&finding, changed, scopes));
                 withdrawn.push(finding);
             }
         }
@@ -401,10 +401,19 @@ impl RuleEngine {
     /// Why `finding` no longer holds: the line it is about was credited, or
     /// corrected (it is the record just changed), or something else changed
     /// around it (superseded).
-    fn why_withdrawn(&self, finding: &Finding, changed: u32) -> Withdrawal {
+    /// The line is looked for in the contacts of the scopes just judged,
+    /// where every finding they withdraw was found.
+    fn why_withdrawn(&self, finding: &Finding, changed: u32, scopes: &BTreeSet<Scope>) -> Withdrawal {
         let subject = finding.line_keys.first().map(String::as_str);
         let is_subject = |&i: &u32| Some(&*self.seen[i as usize].key) == subject && !self.seen[i as usize].is_credit;
-        let slot = self.contacts.values().flatten().copied().find(is_subject);
+        let contacts = scopes.iter().flat_map(|scope| -> Vec<u64> {
+            match scope {
+                Scope::Contact(contact) => vec![*contact],
+                Scope::Profession(group) => self.by_profession.get(group).into_iter().flatten().copied().collect(),
+                Scope::Psychologist(patient) => self.psychologist.get(patient).into_iter().flatten().copied().collect(),
+            }
+        });
+        let slot = contacts.filter_map(|c| self.contacts.get(&c)).flatten().copied().find(is_subject);
         match slot {
             Some(slot) if self.contact_state(self.seen[slot as usize].contact).cancelled.contains(&slot) => {
                 Withdrawal::Credited
