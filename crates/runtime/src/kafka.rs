@@ -5,9 +5,6 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -20,6 +17,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, TopicPartitionList};
 
 use crate::config::KafkaSettings;
+pub use crate::metrics::{ConsumerLag, PartitionLabels};
 use crate::metrics::{ConsumerMetrics, RebalanceLabels};
 use crate::progress::{NotReady, Progress};
 use crate::retry::{retry, ErrorClass, RetryError, RetryPolicy};
@@ -340,15 +338,6 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<
     }
     Ok(())
 }
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PartitionLabels {
-    pub topic: String,
-    pub partition: i32,
-}
-
-/// Consumer lag per partition, as librdkafka reports it in its statistics.
-pub type ConsumerLag = Family<PartitionLabels, Gauge>;
 
 /// Client context of a consumer: turns librdkafka's statistics into the
 /// lag gauge, logs and counts rebalances and offset resets, and keeps the

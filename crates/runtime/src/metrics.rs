@@ -9,7 +9,15 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::kafka::{ConsumerLag, PartitionLabels};
+/// A topic partition, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// Consumer lag per partition, as librdkafka reports it in its statistics.
+pub type ConsumerLag = Family<PartitionLabels, Gauge>;
 
 /// What happened to a partition in a rebalance.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
