@@ -223,12 +223,12 @@ async fn reproduce_the_assignment_hang_after_a_kill_and_an_immediate_restart() -
 /// topic was recreated): librdkafka's offset reset is logged and counted,
 /// and the `earliest` policy reads the input from its start.
 ///
-/// Fails on tansu 0.6 (open, issue 12): the broker answers a fetch past
-/// the end without OFFSET_OUT_OF_RANGE, so librdkafka never resets, the
-/// ingester reads nothing (consumed 0, resets 0 after 120 s), and, the lag
-/// being unknown, `/readyz` says 200. Apache Kafka answers out of range.
+/// tansu 0.6 answers a fetch past the end without OFFSET_OUT_OF_RANGE, so
+/// librdkafka never resets by itself (the ingester read nothing for 120 s,
+/// `/readyz` 200): the consumers' watchdog seeks a position past the high
+/// watermark by the policy (`kafka::reset_past_the_end`). Apache Kafka
+/// answers out of range and librdkafka resets first.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "tansu 0.6 does not answer OFFSET_OUT_OF_RANGE past the end; see the doc comment"]
 async fn an_offset_past_the_end_is_reset_counted_and_the_input_read() -> anyhow::Result<()> {
     let env = Env::start()?;
     let settings = env.settings();

@@ -2,6 +2,7 @@
 //! store offsets only when told to (after the downstream ack), producers
 //! that wait for all replicas.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -109,7 +110,8 @@ impl Input {
             "consumer created"
         );
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(watchdog(Arc::downgrade(&input.consumer), input.watch()));
+            let policy = settings.offset_reset_of(group_id).to_string();
+            runtime.spawn(watchdog(Arc::downgrade(&input.consumer), input.watch(), policy));
         }
         Ok(input)
     }
@@ -260,10 +262,11 @@ fn lock(progress: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
 }
 
 /// The stall watchdog of a consumer (see [`Input`]), until it is dropped.
-async fn watchdog(consumer: Weak<StreamConsumer<LagContext>>, watch: ConsumerWatch) {
+async fn watchdog(consumer: Weak<StreamConsumer<LagContext>>, watch: ConsumerWatch, policy: String) {
     let mut ticks = tokio::time::interval(WATCHDOG_TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_ready = true;
+    let mut checked: HashSet<(String, i32, i64)> = HashSet::new();
     loop {
         ticks.tick().await;
         let Some(consumer) = consumer.upgrade() else { return };
@@ -278,9 +281,12 @@ async fn watchdog(consumer: Weak<StreamConsumer<LagContext>>, watch: ConsumerWat
         was_ready = readiness.is_ok();
         let subscription = match consumer.subscription() {
             Ok(subscription) if subscription.count() > 0 => subscription,
-            // Assigned by hand (the detector): there is no group to re-join.
+            // Assigned by hand (the detector, which replays from the start and
+            // takes a committed offset past the end as nothing to replay):
+            // there is no group to re-join.
             _ => continue,
         };
+        reset_past_the_end(&consumer, &watch, &policy, &mut checked);
         let Some(problem) = lock(&watch.progress).should_rejoin(Instant::now(), watch.stall) else { continue };
         let topics: Vec<String> = subscription.elements().iter().map(|e| e.topic().to_string()).collect();
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -292,6 +298,61 @@ async fn watchdog(consumer: Weak<StreamConsumer<LagContext>>, watch: ConsumerWat
             tracing::error!(group_id = %watch.group_id, %error, "stall watchdog: cannot subscribe again");
         }
     }
+}
+
+/// Seeks, by the group's `offset_reset` policy, each assigned partition
+/// whose committed offset is past its high watermark: a committed offset beyond the
+/// end (a recreated topic). Apache Kafka answers such a fetch with
+/// OFFSET_OUT_OF_RANGE and librdkafka resets by `auto.offset.reset`; tansu
+/// 0.6 answers it with no records, so nothing would ever be read. Each
+/// (partition, committed offset) is looked at once; the two queries block
+/// for at most 5 s each. Logged and counted as an offset reset.
+fn reset_past_the_end(
+    consumer: &StreamConsumer<LagContext>,
+    watch: &ConsumerWatch,
+    policy: &str,
+    checked: &mut HashSet<(String, i32, i64)>,
+) {
+    let Ok(assignment) = consumer.assignment() else { return };
+    if assignment.count() == 0 {
+        checked.clear();
+        return;
+    }
+    let committed =
+        tokio::task::block_in_place(|| consumer.committed_offsets(assignment.clone(), Duration::from_secs(5)));
+    let Ok(positions) = committed else { return };
+    let mut current = HashSet::new();
+    for element in positions.elements() {
+        let rdkafka::Offset::Offset(position) = element.offset() else { continue };
+        let seen = (element.topic().to_string(), element.partition(), position);
+        current.insert(seen.clone());
+        if checked.contains(&seen) {
+            continue;
+        }
+        let (topic, partition) = (element.topic(), element.partition());
+        let watermarks =
+            tokio::task::block_in_place(|| consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)));
+        let Ok((low, high)) = watermarks else { continue };
+        if position <= high {
+            continue;
+        }
+        let to = match policy {
+            "earliest" => rdkafka::Offset::Offset(low),
+            "latest" => rdkafka::Offset::Offset(high),
+            _ => {
+                tracing::error!(group_id = %watch.group_id, %topic, partition, position, high,
+                    "committed offset past the end of the partition; offset_reset is \"error\": not reading it");
+                continue;
+            }
+        };
+        watch.metrics.offset_resets.inc();
+        tracing::warn!(group_id = %watch.group_id, %topic, partition, position, high, policy,
+            "position past the end of the partition; resetting by the offset_reset policy");
+        if let Err(error) = consumer.seek(topic, partition, to, Duration::from_secs(5)) {
+            tracing::error!(group_id = %watch.group_id, %topic, partition, %error, "cannot seek past-the-end partition");
+        }
+    }
+    *checked = current;
 }
 
 /// A producer that waits for all in-sync replicas and retries on its own,
