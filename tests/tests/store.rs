@@ -253,5 +253,14 @@ async fn a_corrected_line_leaves_its_old_month_and_buyer_in_the_aggregates() -> 
     refresher.pass(&db).await?;
     assert_eq!(aggregated(&db).await?, [month("2321000255", "2025-01-01", 1, 45_000)]);
     assert_eq!(distans_store::queries::totals(&db).await?.lines, 1);
+
+    // Corrected to another buyer only, within its month: the month's totals
+    // are as they were, yet the aggregates are stale until rebuilt (what
+    // `distans wait` and the tests wait on must see it).
+    distans_store::insert(&db, "invoice_line_versions", &[version(13, "2321000230", (2025, 1, 14), 45_000)]).await?;
+    assert_eq!(stale_months(&db).await?, ["2025-01-01"]);
+    refresher.pass(&db).await?;
+    assert_eq!(aggregated(&db).await?, [month("2321000230", "2025-01-01", 1, 45_000)]);
+    assert!(stale_months(&db).await?.is_empty());
     Ok(())
 }

@@ -32,48 +32,53 @@ struct Month {
 #[derive(Debug, PartialEq, Eq, Deserialize, clickhouse::Row)]
 struct MonthFigures {
     month: String,
+    buyer_org_number: String,
     line_count: u64,
     net_ore: i64,
     flagged_count: u64,
 }
 
 /// Months (`YYYY-MM-01`) where `agg_monthly` disagrees with the lines and
-/// findings in ClickHouse: in its count of lines, net amount or lines with
-/// a finding. Catches what `inserted_at` cannot: a corrected line that moved
-/// to another month leaves its old month, where nothing new was written.
+/// findings in ClickHouse, per home region (buyer): in its count of lines,
+/// net amount or lines with a finding. Catches what `inserted_at` cannot: a
+/// corrected line that moved to another month leaves its old month, where
+/// nothing new was written; and, per buyer, a line corrected to another
+/// buyer within its month, which leaves the month's totals as they were.
 pub async fn stale_months(db: &Client) -> Result<Vec<String>, Error> {
     let direct: Vec<MonthFigures> = db
         .query(
-            "SELECT month, count() AS line_count, sum(signed_net_amount_ore) AS net_ore, \
+            "SELECT month, buyer_org_number, count() AS line_count, sum(signed_net_amount_ore) AS net_ore, \
                toUInt64(sum(flagged)) AS flagged_count \
              FROM \
              ( \
-               SELECT toString(toStartOfMonth(visit_date)) AS month, signed_net_amount_ore, \
+               SELECT toString(toStartOfMonth(visit_date)) AS month, buyer_org_number, signed_net_amount_ore, \
                  concat(invoice_id, ':', toString(line_number)) AS line_key \
                FROM invoice_line_versions FINAL \
              ) AS line \
              ANY LEFT JOIN (SELECT line_key, toUInt8(1) AS flagged FROM findings_active GROUP BY line_key) AS finding \
              USING (line_key) \
-             GROUP BY month",
+             GROUP BY month, buyer_org_number",
         )
         .fetch_all()
         .await?;
     let aggregated: Vec<MonthFigures> = db
         .query(
-            "SELECT toString(month) AS month, sum(lines) AS line_count, sum(net_amount_ore) AS net_ore, \
-               sum(flagged_lines) AS flagged_count \
-             FROM agg_monthly GROUP BY month",
+            "SELECT toString(month) AS month, buyer_org_number, sum(lines) AS line_count, \
+               sum(net_amount_ore) AS net_ore, sum(flagged_lines) AS flagged_count \
+             FROM agg_monthly GROUP BY month, buyer_org_number",
         )
         .fetch_all()
         .await?;
-    let aggregated: std::collections::BTreeMap<&str, &MonthFigures> =
-        aggregated.iter().map(|m| (m.month.as_str(), m)).collect();
-    let direct_months: std::collections::BTreeSet<&str> = direct.iter().map(|m| m.month.as_str()).collect();
+    let key = |m: &MonthFigures| (m.month.clone(), m.buyer_org_number.clone());
+    let aggregated: std::collections::BTreeMap<(String, String), &MonthFigures> =
+        aggregated.iter().map(|m| (key(m), m)).collect();
+    let direct_keys: std::collections::BTreeSet<(String, String)> = direct.iter().map(key).collect();
     let mut stale: Vec<String> =
-        direct.iter().filter(|m| aggregated.get(m.month.as_str()) != Some(m)).map(|m| m.month.clone()).collect();
-    // Months that only the aggregates still hold.
-    stale.extend(aggregated.keys().filter(|m| !direct_months.contains(*m)).map(|m| m.to_string()));
+        direct.iter().filter(|m| aggregated.get(&key(m)) != Some(m)).map(|m| m.month.clone()).collect();
+    // Months and buyers that only the aggregates still hold.
+    stale.extend(aggregated.keys().filter(|k| !direct_keys.contains(*k)).map(|(month, _)| month.clone()));
     stale.sort();
+    stale.dedup();
     Ok(stale)
 }
 
