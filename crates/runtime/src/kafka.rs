@@ -266,7 +266,7 @@ async fn watchdog(consumer: Weak<StreamConsumer<LagContext>>, watch: ConsumerWat
     let mut ticks = tokio::time::interval(WATCHDOG_TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_ready = true;
-    let mut checked: HashSet<(String, i32, i64)> = HashSet::new();
+    let mut checked: HashSet<(String, i32)> = HashSet::new();
     loop {
         ticks.tick().await;
         let Some(consumer) = consumer.upgrade() else { return };
@@ -305,34 +305,39 @@ async fn watchdog(consumer: Weak<StreamConsumer<LagContext>>, watch: ConsumerWat
 /// end (a recreated topic). Apache Kafka answers such a fetch with
 /// OFFSET_OUT_OF_RANGE and librdkafka resets by `auto.offset.reset`; tansu
 /// 0.6 answers it with no records, so nothing would ever be read. Each
-/// (partition, committed offset) is looked at once; the two queries block
-/// for at most 5 s each. Logged and counted as an offset reset.
+/// partition is looked at once per assignment (a tick with nothing newly
+/// assigned asks the broker nothing); the two queries block for at most 5 s
+/// each. Logged and counted as an offset reset.
 fn reset_past_the_end(
     consumer: &StreamConsumer<LagContext>,
     watch: &ConsumerWatch,
     policy: &str,
-    checked: &mut HashSet<(String, i32, i64)>,
+    checked: &mut HashSet<(String, i32)>,
 ) {
     let Ok(assignment) = consumer.assignment() else { return };
-    if assignment.count() == 0 {
-        checked.clear();
+    let assigned: HashSet<(String, i32)> =
+        assignment.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+    checked.retain(|partition| assigned.contains(partition));
+    let mut unchecked = TopicPartitionList::new();
+    for (topic, partition) in assigned.iter().filter(|p| !checked.contains(*p)) {
+        unchecked.add_partition(topic, *partition);
+    }
+    if unchecked.count() == 0 {
         return;
     }
-    let committed =
-        tokio::task::block_in_place(|| consumer.committed_offsets(assignment.clone(), Duration::from_secs(5)));
-    let Ok(positions) = committed else { return };
-    let mut current = HashSet::new();
-    for element in positions.elements() {
-        let rdkafka::Offset::Offset(position) = element.offset() else { continue };
-        let seen = (element.topic().to_string(), element.partition(), position);
-        current.insert(seen.clone());
-        if checked.contains(&seen) {
-            continue;
-        }
+    let committed = tokio::task::block_in_place(|| consumer.committed_offsets(unchecked, Duration::from_secs(5)));
+    let Ok(committed) = committed else { return };
+    for element in committed.elements() {
         let (topic, partition) = (element.topic(), element.partition());
+        let rdkafka::Offset::Offset(position) = element.offset() else {
+            // Nothing committed: the group starts by its policy already.
+            checked.insert((topic.to_string(), partition));
+            continue;
+        };
         let watermarks =
             tokio::task::block_in_place(|| consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)));
         let Ok((low, high)) = watermarks else { continue };
+        checked.insert((topic.to_string(), partition));
         if position <= high {
             continue;
         }
@@ -352,7 +357,6 @@ fn reset_past_the_end(
             tracing::error!(group_id = %watch.group_id, %topic, partition, %error, "cannot seek past-the-end partition");
         }
     }
-    *checked = current;
 }
 
 /// A producer that waits for all in-sync replicas and retries on its own,
