@@ -331,7 +331,7 @@ impl ClickHouse {
             url: self.url(),
             database: DATABASE.to_string(),
             user: "default".to_string(),
-            password: String::new(),
+            password: distans_runtime::Secret::default(),
         }
     }
 

@@ -169,7 +169,7 @@ impl Notifier {
         let consumer = kafka::Input::new(&settings.kafka, &config.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&settings.topics.alerts])?;
         http.health.watch(consumer.watch());
-        let sender = Sender::new(&config.webhook_url, metrics.clone(), http.health.clone())?;
+        let sender = Sender::new(config.webhook_url.expose(), metrics.clone(), http.health.clone())?;
         http.health.set_ready(true);
         tracing::info!(topic = %settings.topics.alerts, format = %config.format, "notifier running");
         Ok(Notifier {

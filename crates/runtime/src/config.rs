@@ -10,6 +10,8 @@ use config::{Config, Environment, File, FileFormat};
 use distans_domain::Tariffs;
 use serde::Deserialize;
 
+use crate::secret::Secret;
+
 const DEFAULTS: &str = include_str!("defaults.toml");
 const ENV_PREFIX: &str = "DISTANS";
 
@@ -165,39 +167,24 @@ pub struct DetectorSettings {
 pub struct NotifierSettings {
     pub group_id: String,
     pub http_listen: SocketAddr,
-    pub webhook_url: String,
+    /// Slack's and Teams' incoming-webhook URLs carry their secret in the path.
+    pub webhook_url: Secret,
     pub format: String,
     pub immediate_severity: String,
     pub digest_interval_ms: u64,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ClickHouseSettings {
     pub url: String,
     pub database: String,
     pub user: String,
-    pub password: String,
+    pub password: Secret,
 }
 
-impl std::fmt::Debug for ClickHouseSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClickHouseSettings")
-            .field("url", &self.url)
-            .field("database", &self.database)
-            .field("user", &self.user)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct PseudonymSettings {
-    pub key: String,
-}
-
-impl std::fmt::Debug for PseudonymSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PseudonymSettings { key: <redacted> }")
-    }
+    pub key: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,7 +309,7 @@ impl Settings {
 
     /// The pseudonymisation key; an error unless it is set and long enough.
     pub fn pseudonymiser(&self) -> Result<distans_domain::Pseudonymiser, ConfigError> {
-        distans_domain::Pseudonymiser::new(self.pseudonym.key.as_bytes()).map_err(|e| ConfigError {
+        distans_domain::Pseudonymiser::new(self.pseudonym.key.expose().as_bytes()).map_err(|e| ConfigError {
             problems: vec![format!(
                 "pseudonym.key: {e} (set DISTANS__PSEUDONYM__KEY or pseudonym.key in the config file)"
             )],

@@ -7,11 +7,13 @@ pub mod kafka;
 pub mod metrics;
 pub mod progress;
 pub mod retry;
+pub mod secret;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use config::{ConfigError, Settings};
+pub use secret::Secret;
 pub use telemetry::Health;
 
 /// Milliseconds since the Unix epoch, now.

@@ -36,7 +36,7 @@ pub fn client(settings: &ClickHouseSettings) -> Client {
     Client::default()
         .with_url(&settings.url)
         .with_user(&settings.user)
-        .with_password(&settings.password)
+        .with_password(settings.password.expose())
         // ClickHouse 18.16 (what installs here) lacks RowBinaryWithNamesAndTypes.
         .with_validation(false)
 }
