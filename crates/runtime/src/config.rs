@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
+mod sources;
+pub use sources::{is_secret_property, is_secret_setting, FILE_SUFFIX, SECRET_SETTINGS};
+
 const DEFAULTS: &str = include_str!("defaults.toml");
 const ENV_PREFIX: &str = "DISTANS";
 
@@ -97,8 +100,10 @@ pub struct KafkaSettings {
     /// framing): the producers' `message.max.bytes`, the `max.message.bytes`
     /// of the topics distans creates, and what the consumers can fetch.
     pub max_record_bytes: usize,
+    /// Extra librdkafka properties, by property name (see
+    /// [`sources`](self) for how they are spelled in the environment).
     #[serde(default)]
-    pub client: BTreeMap<String, String>,
+    pub client: ClientProperties,
     /// A consumer is not ready, and its stall watchdog re-joins the group,
     /// after this long with no partition assigned, or with records to read
     /// on a partition and none read.
@@ -120,6 +125,48 @@ impl KafkaSettings {
 
     pub fn stall_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.stall_timeout_ms)
+    }
+}
+
+/// librdkafka properties given by the operator. `Debug` prints the value of
+/// a property that holds a credential ([`is_secret_property`]) as
+/// `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ClientProperties(BTreeMap<String, String>);
+
+impl ClientProperties {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(name.into(), value.into());
+    }
+}
+
+impl<'a> IntoIterator for &'a ClientProperties {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for ClientProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = Secret::default();
+        let mut map = f.debug_map();
+        for (name, value) in &self.0 {
+            let value: &dyn std::fmt::Debug = if is_secret_property(name) { &redacted } else { value };
+            map.entry(name, value);
+        }
+        map.finish()
     }
 }
 
@@ -212,17 +259,25 @@ impl Settings {
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
         }
-        let mut environment =
-            Environment::with_prefix(ENV_PREFIX).prefix_separator("__").separator("__").try_parsing(true);
-        if let Some(env) = env {
-            environment = environment.source(Some(env.into_iter().collect()));
-        }
-        builder = builder.add_source(environment);
+        let vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = match env {
+            Some(env) => env.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            None => std::env::vars_os().collect(),
+        };
+        // Credentials and librdkafka properties are taken verbatim and applied
+        // below; the config crate parses the rest.
+        let environment = sources::Environment::split(ENV_PREFIX, vars);
+        builder = builder.add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(environment.parsed.clone().into_iter().collect())),
+        );
 
         let one = |e: config::ConfigError| ConfigError { problems: vec![e.to_string()] };
-        let tree: config::Value = builder.build().map_err(one)?.try_deserialize().map_err(one)?;
+        let mut tree: config::Value = builder.build().map_err(one)?.try_deserialize().map_err(one)?;
 
-        let mut problems = Vec::new();
+        let mut problems = environment.apply(&mut tree);
         let settings: Result<Settings, _> = serde_ignored::deserialize(tree, |path| {
             problems.push(format!("unknown key `{path}`"));
         });
@@ -404,6 +459,136 @@ mod tests {
             let path = key.trim_start_matches("DISTANS__").to_lowercase().replace("__", ".");
             let last = path.rsplit('.').next().unwrap_or_default().to_string();
             assert!(text.contains(&last), "{key} missing from:\n{text}");
+        }
+    }
+
+    /// librdkafka properties from the environment: an underscore stands for
+    /// a dot (today's `SASL.USERNAME` spelling works too), values verbatim.
+    #[test]
+    fn kafka_client_properties_from_the_environment_and_the_file() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        writeln!(file, "[kafka.client]\n\"security.protocol\" = \"sasl_plaintext\"\n\"sasl.mechanism\" = \"PLAIN\"")
+            .expect("write");
+        let s = Settings::load_with_env(
+            Some(file.path()),
+            env(&[
+                ("DISTANS__KAFKA__CLIENT__SASL_USERNAME", "distans"),
+                ("DISTANS__KAFKA__CLIENT__SASL.PASSWORD", "0123"),
+                ("DISTANS__KAFKA__CLIENT__SASL_MECHANISM", "SCRAM-SHA-512"),
+                ("DISTANS__KAFKA__CLIENT__LOG_LEVEL", "7"),
+                ("DISTANS__KAFKA__CLIENT__ENABLE_SSL_CERTIFICATE_VERIFICATION", "TRUE"),
+            ]),
+        )
+        .expect("valid");
+        let client = &s.kafka.client;
+        assert_eq!(client.get("security.protocol"), Some("sasl_plaintext"), "from the file");
+        assert_eq!(client.get("sasl.username"), Some("distans"));
+        assert_eq!(client.get("sasl.password"), Some("0123"), "verbatim, not the integer 123");
+        assert_eq!(client.get("sasl.mechanism"), Some("SCRAM-SHA-512"), "the environment wins over the file");
+        assert_eq!(client.get("log_level"), Some("7"));
+        assert_eq!(client.get("enable.ssl.certificate.verification"), Some("TRUE"));
+        assert_eq!(client.iter().count(), 6, "{client:?}");
+        let shown = format!("{s:?}");
+        assert!(shown.contains("\"sasl.username\": \"distans\""), "{shown}");
+        assert!(shown.contains("\"sasl.password\": <redacted>"), "{shown}");
+        assert!(!shown.contains("0123"), "{shown}");
+    }
+
+    #[test]
+    fn credentials_verbatim_and_from_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path.display().to_string()
+        };
+        let password = write("ch", "s3cr3t-from-file\n");
+        let sasl = write("sasl", "sasl-from-file\r\n");
+        let key = write("key", &format!("{}\n", "k".repeat(40)));
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        writeln!(file, "[pseudonym]\nkey_file = \"{key}\"").expect("write");
+        let s = Settings::load_with_env(
+            Some(file.path()),
+            env(&[
+                ("DISTANS__CLICKHOUSE__PASSWORD_FILE", password.as_str()),
+                ("DISTANS__KAFKA__CLIENT__SASL_PASSWORD_FILE", sasl.as_str()),
+                ("DISTANS__NOTIFIER__WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/0123"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.clickhouse.password.expose(), "s3cr3t-from-file", "trailing newline trimmed");
+        assert_eq!(s.kafka.client.get("sasl.password"), Some("sasl-from-file"));
+        assert_eq!(s.pseudonym.key.expose(), "k".repeat(40));
+        assert_eq!(s.notifier.webhook_url.expose(), "https://hooks.slack.com/services/T0/B0/0123");
+        let shown = format!("{s:?}");
+        for secret in ["s3cr3t", "sasl-from-file", "kkkk", "hooks.slack.com"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+
+        // A password that the config crate would parse as a number or a
+        // boolean stays as given.
+        for value in ["0123", "1e3", "TRUE", " spaced "] {
+            let s = Settings::load_with_env(None, env(&[("DISTANS__CLICKHOUSE__PASSWORD", value)])).expect("valid");
+            assert_eq!(s.clickhouse.password.expose(), value);
+        }
+    }
+
+    #[test]
+    fn unreadable_credential_files_are_problems_naming_the_setting() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let present = dir.path().join("present");
+        std::fs::write(&present, "secret-value-9").expect("write");
+        let missing = dir.path().join("missing").display().to_string();
+        let err = Settings::load_with_env(
+            None,
+            env(&[
+                ("DISTANS__CLICKHOUSE__PASSWORD_FILE", missing.as_str()),
+                ("DISTANS__KAFKA__CLIENT__SASL_PASSWORD_FILE", missing.as_str()),
+                ("DISTANS__PSEUDONYM__KEY", "secret-value-8"),
+                ("DISTANS__PSEUDONYM__KEY_FILE", present.to_str().expect("utf-8")),
+                ("DISTANS__KAFKA__BROKERS_FILE", "/etc/hostname"),
+            ]),
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        for needle in [
+            "clickhouse.password_file: cannot read the file",
+            "DISTANS__KAFKA__CLIENT__SASL_PASSWORD_FILE: cannot read the file",
+            "pseudonym.key and pseudonym.key_file are both set",
+            "unknown key `kafka.brokers_file`",
+            &missing,
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+        assert!(!text.contains("secret-value"), "{text}");
+        assert_eq!(err.problems.len(), 4, "{text}");
+    }
+
+    /// Every setting whose `Debug` is `<redacted>` (a `Secret`) can be given
+    /// from a file and verbatim, and every such setting is a `Secret`.
+    #[test]
+    fn every_secret_is_a_secret_setting() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults");
+        let shown = format!("{s:#?}");
+        let mut path: Vec<String> = Vec::new();
+        let mut redacted = Vec::new();
+        for line in shown.lines() {
+            let depth = (line.len() - line.trim_start().len()) / 4;
+            let Some((name, value)) = line.trim_start().split_once(": ") else { continue };
+            if !name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                continue;
+            }
+            path.truncate(depth.saturating_sub(1));
+            path.push(name.to_string());
+            if value.trim_end_matches(',') == "<redacted>" {
+                redacted.push(path.join("."));
+            }
+        }
+        for setting in &redacted {
+            assert!(is_secret_setting(setting), "{setting} is a Secret but not in SECRET_SETTINGS");
+        }
+        for setting in SECRET_SETTINGS {
+            assert!(redacted.iter().any(|r| r == setting), "{setting} is not a Secret: {redacted:?}");
         }
     }
 
