@@ -274,6 +274,8 @@ impl Broker {
 #[derive(Debug)]
 pub struct ClickHouse {
     pub http_port: u16,
+    /// The native protocol's port (what `remote()` connects to).
+    pub tcp_port: u16,
     dir: PathBuf,
     process: Option<Process>,
 }
@@ -283,6 +285,12 @@ const USERS_TEMPLATE: &str = include_str!("../../deploy/local/clickhouse/users.x
 
 impl ClickHouse {
     pub fn start(dir: &Path) -> anyhow::Result<ClickHouse> {
+        Self::start_with_users(dir, |users| users)
+    }
+
+    /// As [`ClickHouse::start`], with the users file (deploy/local's, filled
+    /// in) passed through `edit` first (a test's own quota).
+    pub fn start_with_users(dir: &Path, edit: impl FnOnce(String) -> String) -> anyhow::Result<ClickHouse> {
         let dir = dir.join("clickhouse");
         std::fs::create_dir_all(&dir)?;
         let (http, tcp) = (free_port(), free_port());
@@ -293,8 +301,8 @@ impl ClickHouse {
                 .replace("@TCP_PORT@", &tcp.to_string())
         };
         std::fs::write(dir.join("config.xml"), fill(CONFIG_TEMPLATE))?;
-        std::fs::write(dir.join("users.xml"), fill(USERS_TEMPLATE))?;
-        let mut clickhouse = ClickHouse { http_port: http, dir, process: None };
+        std::fs::write(dir.join("users.xml"), edit(fill(USERS_TEMPLATE)))?;
+        let mut clickhouse = ClickHouse { http_port: http, tcp_port: tcp, dir, process: None };
         clickhouse.restart()?;
         Ok(clickhouse)
     }
