@@ -487,6 +487,22 @@ impl Env {
     /// Starts `distans-<service>` serving HTTP on `port` (a second instance
     /// of a service), waiting until `probe` answers 200.
     pub fn spawn_on(&self, service: &str, port: u16, probe: &str) -> anyhow::Result<Process> {
+        let mut command = self.command(service)?;
+        let listen = format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase());
+        command.env(listen, format!("127.0.0.1:{port}"));
+        let log = self.dir.path().join(format!("{service}-{port}.log"));
+        let process = Process::start_ready(service, command, log, Duration::from_secs(60), || {
+            http_get(port, probe).is_ok_and(|(status, _)| status == 200)
+        })?;
+        Ok(process)
+    }
+}
+
+impl Env {
+    /// `distans-<service>` from this build with this environment's
+    /// variables and nothing else, not started (a test that expects it to
+    /// refuse to start runs it to its end).
+    pub fn command(&self, service: &str) -> anyhow::Result<Command> {
         let bin = require(
             &bin_dir().join(format!("distans-{service}")),
             "run `cargo build --workspace --bins` first (make test does)",
@@ -496,13 +512,7 @@ impl Env {
         for (key, value) in self.variables() {
             command.env(key, value);
         }
-        let listen = format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase());
-        command.env(listen, format!("127.0.0.1:{port}"));
-        let log = self.dir.path().join(format!("{service}-{port}.log"));
-        let process = Process::start_ready(service, command, log, Duration::from_secs(60), || {
-            http_get(port, probe).is_ok_and(|(status, _)| status == 200)
-        })?;
-        Ok(process)
+        Ok(command)
     }
 }
 

@@ -26,7 +26,7 @@ use distans_domain::ReasonCode;
 use distans_runtime::config::Topics;
 use distans_runtime::kafka::DeliverError;
 use distans_runtime::telemetry::Server;
-use distans_runtime::{kafka, now_ms, Settings};
+use distans_runtime::{kafka, now_ms, pseudonym_keys, Settings};
 use distans_wire::Codec;
 
 pub use metrics::Metrics;
@@ -38,6 +38,10 @@ pub enum IngesterError {
     Config(#[from] distans_runtime::ConfigError),
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The key is not the one recorded for its version, or a new version
+    /// without `pseudonym.rotate` (`distans_runtime::pseudonym_keys`).
+    #[error(transparent)]
+    PseudonymKey(#[from] distans_runtime::pseudonym_keys::CheckError),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
     #[error("cannot encode a record (a bug: the line was valid): {0}")]
@@ -81,7 +85,9 @@ pub struct Ingester {
 
 impl Ingester {
     /// Starts up: serves /healthz and /metrics, creates the topics that are
-    /// missing, subscribes to `topics.input`, then reports ready.
+    /// missing, checks the pseudonym key against the recorded one (recording
+    /// it on a first start or an explicit rotation), subscribes to
+    /// `topics.input`, then reports ready.
     pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Ingester, IngesterError> {
         let pseudonymiser = settings.pseudonymiser()?;
         let validation = settings.validation()?;
@@ -91,6 +97,9 @@ impl Ingester {
 
         let topics = settings.topics.clone();
         kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
+        // Before any line is pseudonymised: a key other than the recorded
+        // one would give every patient a second pseudonym.
+        pseudonym_keys::check(settings, "distans-ingester").await?;
         let consumer = kafka::Input::new(&settings.kafka, &settings.ingester.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&topics.input])?;
         http.health.watch(consumer.watch());

@@ -232,6 +232,13 @@ pub struct ClickHouseSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PseudonymSettings {
     pub key: Secret,
+    /// The version of `key`, from 1. A new key is a new version; its
+    /// fingerprint is recorded in `<topics.valid>.pseudonym-keys`
+    /// ([`crate::pseudonym_keys`]).
+    pub key_version: u32,
+    /// Accept a `key_version` never recorded (with its new key) and record
+    /// it: an explicit rotation. Without it a service refuses to start.
+    pub rotate: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -350,10 +357,18 @@ impl Settings {
         p.extend(self.tariffs.problems().into_iter().map(|m| format!("tariffs: {m}")));
         p.extend(self.reporting.problems());
         p.extend(self.validation.problems());
+        if self.pseudonym.key_version == 0 {
+            p.push("pseudonym.key_version must be at least 1".to_string());
+        }
         if self.sink.aggregate_refresh_ms == 0 {
             p.push("sink.aggregate_refresh_ms must be positive".to_string());
         }
         p
+    }
+
+    /// The topic recording each pseudonym key version's fingerprint.
+    pub fn pseudonym_keys_topic(&self) -> String {
+        format!("{}.pseudonym-keys", self.topics.valid)
     }
 
     /// The validation settings, compiled (checked at load, so only a

@@ -6,6 +6,7 @@ pub mod config;
 pub mod kafka;
 pub mod metrics;
 pub mod progress;
+pub mod pseudonym_keys;
 pub mod retry;
 pub mod secret;
 pub mod service;
