@@ -2,15 +2,19 @@
 //! A records it; started with key B for the same version it refuses to
 //! start, saying why; B as a new version without `pseudonym.rotate` is
 //! refused too; with it, it starts and B is recorded as version 2; then A
-//! (version 1) is refused as superseded.
+//! (version 1) is refused as superseded. Each line in ClickHouse carries
+//! the version of the key that made its pseudonym.
 
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use distans_domain::Pseudonymiser;
-use distans_e2e::{Env, TEST_KEY};
+use distans_cli::cmd::produce;
+use distans_domain::{InvoiceLine, Pseudonymiser};
+use distans_e2e::{wait_for_lines, Env, TEST_KEY};
 use distans_runtime::pseudonym_keys;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
 
 const KEY_B: &str = "the-other-key-BBBBBBBBBBBBBBBBBBBBBBBBBBBB";
 
@@ -37,6 +41,18 @@ fn run_to_exit(env: &Env, variables: &[(&str, &str)]) -> anyhow::Result<(bool, S
     Ok((status.success(), output))
 }
 
+/// The test line with another invoice id: the same patient.
+fn line(invoice_id: &str) -> InvoiceLine {
+    InvoiceLine { invoice_id: invoice_id.to_string(), ..distans_domain::testing::invoice_line() }
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct Pseudonym {
+    invoice_id: String,
+    patient_pseudonym: String,
+    pseudonym_key_version: u16,
+}
+
 fn fingerprint(key: &str) -> String {
     Pseudonymiser::new(key.as_bytes()).expect("key").fingerprint()
 }
@@ -48,8 +64,12 @@ async fn another_key_is_refused_unless_rotated_explicitly() -> anyhow::Result<()
     let topic = settings.pseudonym_keys_topic();
     let (a, b) = (fingerprint(TEST_KEY), fingerprint(KEY_B));
 
-    // Key A: recorded as version 1 at the first start.
+    // Key A: recorded as version 1 at the first start; its line carries version 1.
+    let _sink = env.spawn("sink")?;
+    let client = env.clickhouse.client();
     let mut ingester = env.spawn("ingester")?;
+    produce::produce_lines(&settings, &[line("ZVF23210001152503000101")], false).await?;
+    wait_for_lines(&client, 1, TIMEOUT).await?;
     ingester.terminate(Duration::from_secs(15));
     let recorded = pseudonym_keys::records(&settings.kafka, &topic).await?;
     assert_eq!(recorded.iter().map(|r| (r.version, r.fingerprint.as_str())).collect::<Vec<_>>(), [(1, a.as_str())]);
@@ -75,10 +95,26 @@ async fn another_key_is_refused_unless_rotated_explicitly() -> anyhow::Result<()
     env.extra_variables.extend(b_as_2.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env.extra_variables.insert("DISTANS__PSEUDONYM__ROTATE".into(), "true".into());
     let mut ingester = env.spawn("ingester")?;
+    produce::produce_lines(&settings, &[line("ZVF23210001152503000102")], false).await?;
+    wait_for_lines(&client, 2, TIMEOUT).await?;
     ingester.terminate(Duration::from_secs(15));
     let recorded = pseudonym_keys::records(&settings.kafka, &topic).await?;
     let versions: Vec<(u32, &str)> = recorded.iter().map(|r| (r.version, r.fingerprint.as_str())).collect();
     assert_eq!(versions, [(1, a.as_str()), (2, b.as_str())]);
+
+    // The same patient under each key: two pseudonyms, each with its version.
+    let rows: Vec<Pseudonym> = client
+        .query(
+            "SELECT invoice_id, patient_pseudonym, pseudonym_key_version FROM invoice_lines_current ORDER BY invoice_id",
+        )
+        .fetch_all()
+        .await?;
+    let patient = distans_domain::PatientId::parse("198112189876").expect("valid");
+    let expected = |key: &str| Pseudonymiser::new(key.as_bytes()).expect("key").pseudonymise(&patient);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0].patient_pseudonym.clone(), rows[0].pseudonym_key_version), (expected(TEST_KEY), 1));
+    assert_eq!((rows[1].patient_pseudonym.clone(), rows[1].pseudonym_key_version), (expected(KEY_B), 2));
+    assert_eq!(rows[0].invoice_id, "ZVF23210001152503000101");
     assert!(ingester.log_tail(50).contains("pseudonym key rotated"), "{}", ingester.log_tail(50));
 
     // Version 2 from now on, without rotate; version 1 is superseded.

@@ -74,6 +74,9 @@ pub struct Ingester {
     processor: Processor,
     /// Input, valid and dead-letter topic names.
     topics: Topics,
+    /// `pseudonym.key_version` as checked at start, as text: the header
+    /// (`pseudonym_keys::KEY_VERSION_HEADER`) of every valid line.
+    key_version: String,
     /// Records produced but not yet acked at most (backpressure on Kafka).
     max_in_flight: usize,
     metrics: Metrics,
@@ -99,7 +102,7 @@ impl Ingester {
         kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
         // Before any line is pseudonymised: a key other than the recorded
         // one would give every patient a second pseudonym.
-        pseudonym_keys::check(settings, "distans-ingester").await?;
+        let key_version = pseudonym_keys::check(settings, "distans-ingester").await?;
         let consumer = kafka::Input::new(&settings.kafka, &settings.ingester.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&topics.input])?;
         http.health.watch(consumer.watch());
@@ -109,7 +112,8 @@ impl Ingester {
         http.health.set_ready(true);
         tracing::info!(input = %topics.input, valid = %topics.valid, dead_letter = %topics.dead_letter, "ingester running");
         let max_in_flight = settings.ingester.max_in_flight;
-        Ok(Ingester { consumer, producer, processor, topics, max_in_flight, metrics, shutdown, http })
+        let key_version = key_version.to_string();
+        Ok(Ingester { consumer, producer, processor, topics, key_version, max_in_flight, metrics, shutdown, http })
     }
 
     /// Reads, routes and produces records until `shutdown` is cancelled, a
@@ -181,7 +185,8 @@ impl Ingester {
 
     fn deliver(&self, outgoing: Outgoing) -> Delivery {
         let (producer, metrics, shutdown) = (self.producer.clone(), self.metrics.clone(), self.shutdown.clone());
-        Box::pin(deliver(producer, outgoing, metrics, shutdown))
+        let key_version = matches!(outgoing.route, Route::Valid { .. }).then(|| self.key_version.clone());
+        Box::pin(deliver(producer, outgoing, key_version, metrics, shutdown))
     }
 
     /// What a finished delivery means: a delivered record is counted and its
@@ -313,17 +318,21 @@ impl std::fmt::Debug for Ingester {
 
 /// Produces one record, retrying transient errors until the broker acks
 /// it; a permanent error ends it at once (see [`kafka::deliver`]).
+/// A valid line carries its pseudonym's `key_version` in a header.
 async fn deliver(
     producer: FutureProducer,
     outgoing: Outgoing,
+    key_version: Option<String>,
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Delivered {
     let on_retry = || {
         metrics.produce_retries.inc();
     };
-    let result =
-        kafka::deliver(&producer, &outgoing.topic, Some(&outgoing.key), &outgoing.payload, &shutdown, on_retry).await;
+    let headers: Vec<(&str, &[u8])> =
+        key_version.iter().map(|v| (pseudonym_keys::KEY_VERSION_HEADER, v.as_bytes())).collect();
+    let (topic, key, payload) = (&outgoing.topic, Some(outgoing.key.as_slice()), &outgoing.payload);
+    let result = kafka::deliver_with_headers(&producer, topic, key, payload, &headers, &shutdown, on_retry).await;
     match result {
         Ok(()) => Delivered::Acked(outgoing),
         Err(DeliverError::Stopped) => Delivered::Stopped,

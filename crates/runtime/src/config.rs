@@ -235,7 +235,7 @@ pub struct PseudonymSettings {
     /// The version of `key`, from 1. A new key is a new version; its
     /// fingerprint is recorded in `<topics.valid>.pseudonym-keys`
     /// ([`crate::pseudonym_keys`]).
-    pub key_version: u32,
+    pub key_version: u16,
     /// Accept a `key_version` never recorded (with its new key) and record
     /// it: an explicit rotation. Without it a service refuses to start.
     pub rotate: bool,

@@ -653,10 +653,29 @@ pub async fn deliver(
     stop: &tokio_util::sync::CancellationToken,
     on_retry: impl Fn(),
 ) -> Result<(), DeliverError> {
+    deliver_with_headers(producer, topic, key, payload, &[], stop, on_retry).await
+}
+
+/// As [`deliver`], with record headers (name, value).
+pub async fn deliver_with_headers(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: &[u8],
+    headers: &[(&str, &[u8])],
+    stop: &tokio_util::sync::CancellationToken,
+    on_retry: impl Fn(),
+) -> Result<(), DeliverError> {
     let produce = || async move {
         let mut record = rdkafka::producer::FutureRecord::to(topic).payload(payload);
         if let Some(key) = key {
             record = record.key(key);
+        }
+        if !headers.is_empty() {
+            let owned = headers.iter().fold(rdkafka::message::OwnedHeaders::new(), |all, (name, value)| {
+                all.insert(rdkafka::message::Header { key: name, value: Some(*value) })
+            });
+            record = record.headers(owned);
         }
         producer.send(record, Duration::from_secs(5)).await.map(|_| ()).map_err(|(error, _)| error)
     };

@@ -35,6 +35,20 @@ use serde::{Deserialize, Serialize};
 use crate::config::KafkaSettings;
 use crate::{kafka, Settings};
 
+/// The header of a valid line's record that carries its pseudonym's key
+/// version (decimal text); a record without it is version 1.
+pub const KEY_VERSION_HEADER: &str = "distans-pseudonym-key-version";
+
+/// The key version in `headers`: 1 when absent (written before versions),
+/// `None` when present and not a version.
+pub fn key_version_of(headers: Option<&rdkafka::message::BorrowedHeaders>) -> Option<u16> {
+    use rdkafka::message::Headers;
+    let Some(header) = headers.and_then(|h| h.iter().find(|h| h.key == KEY_VERSION_HEADER)) else {
+        return Some(1);
+    };
+    std::str::from_utf8(header.value?).ok()?.parse().ok().filter(|v| *v >= 1)
+}
+
 /// The longest reading the topic may take at start.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -144,12 +158,12 @@ pub enum CheckError {
 /// Checks the configured key against the recorded ones, recording it on a
 /// first start or an explicit rotation (see the module's doc). `service`
 /// names the recorder. Returns the key version in use.
-pub async fn check(settings: &Settings, service: &str) -> Result<u32, CheckError> {
+pub async fn check(settings: &Settings, service: &str) -> Result<u16, CheckError> {
     let fingerprint = settings.pseudonymiser()?.fingerprint();
     let topic = settings.pseudonym_keys_topic();
     let kafka_error = |error| CheckError::Kafka { topic: topic.clone(), error };
     let current =
-        CurrentKey { version: settings.pseudonym.key_version, fingerprint, rotate: settings.pseudonym.rotate };
+        CurrentKey { version: settings.pseudonym.key_version.into(), fingerprint, rotate: settings.pseudonym.rotate };
     ensure_compacted_topic(&settings.kafka, &topic).await.map_err(kafka_error)?;
     let records = load(&settings.kafka, &topic).await.map_err(kafka_error)?;
     let decision = decide(&records, &current)?;
@@ -161,7 +175,7 @@ pub async fn check(settings: &Settings, service: &str) -> Result<u32, CheckError
             );
         }
         tracing::info!(%topic, version = current.version, fingerprint = %current.fingerprint, "pseudonym key as recorded");
-        return Ok(current.version);
+        return Ok(settings.pseudonym.key_version);
     }
     let record = KeyRecord {
         version: current.version,
@@ -189,7 +203,7 @@ pub async fn check(settings: &Settings, service: &str) -> Result<u32, CheckError
             tracing::info!(%topic, version = current.version, fingerprint = %current.fingerprint, "pseudonym key recorded")
         }
     }
-    Ok(current.version)
+    Ok(settings.pseudonym.key_version)
 }
 
 /// The records of `topic` in offset order (one partition); unreadable
@@ -296,6 +310,22 @@ mod tests {
                 }
                 _ => panic!("{current:?} after {records:?}: expected {expected:?}, got {got:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_key_version_header() {
+        use rdkafka::message::{Header, OwnedHeaders};
+        let with = |value: &str| {
+            OwnedHeaders::new()
+                .insert(Header { key: "other", value: Some("9") })
+                .insert(Header { key: KEY_VERSION_HEADER, value: Some(value) })
+        };
+        assert_eq!(key_version_of(None), Some(1), "no headers: written before versions");
+        assert_eq!(key_version_of(Some(OwnedHeaders::new().as_borrowed())), Some(1));
+        assert_eq!(key_version_of(Some(with("2").as_borrowed())), Some(2));
+        for bad in ["0", "x", "70000", ""] {
+            assert_eq!(key_version_of(Some(with(bad).as_borrowed())), None, "{bad:?}");
         }
     }
 
