@@ -7,6 +7,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod progress;
 pub mod retry;
+pub mod schema_registry;
 pub mod secret;
 pub mod service;
 pub mod shutdown;
