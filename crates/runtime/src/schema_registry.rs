@@ -52,6 +52,9 @@ pub enum RegistryError {
     /// schema, 422 an invalid one).
     #[error("schema registry {url}: {status} ({message})")]
     Refused { url: String, status: u16, message: String },
+    /// The schema under the id is not Avro (`schemaType` PROTOBUF or JSON).
+    #[error("schema registry {url}: schema {id} is a {schema_type} schema; distans reads Avro")]
+    NotAvro { url: String, id: u32, schema_type: String },
     /// Not reached, timed out, a 5xx, or an answer that is not the API's.
     #[error("schema registry {url} unavailable: {message}")]
     Unavailable { url: String, message: String },
@@ -150,17 +153,13 @@ impl SchemaRegistry {
     }
 
     /// The text of the schema registered under `id` (`GET /schemas/ids/{id}`).
-    /// Only Avro schemas are taken: another `schemaType` is `Refused`.
+    /// Only Avro schemas are taken: another `schemaType` is `NotAvro`.
     pub async fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {
         let url = format!("{}/schemas/ids/{id}", self.base);
         let answer: SchemaAnswer = self.call(self.client.get(&url), &url).await?;
         match answer.schema_type.as_deref() {
             None | Some("AVRO") => Ok(answer.schema),
-            Some(other) => Err(RegistryError::Refused {
-                url,
-                status: 200,
-                message: format!("schema {id} is a {other} schema; distans reads Avro"),
-            }),
+            Some(other) => Err(RegistryError::NotAvro { url, id, schema_type: other.to_string() }),
         }
     }
 

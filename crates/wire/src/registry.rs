@@ -196,6 +196,10 @@ impl RegistrySchemas {
                 Ok(()) => Ok(Arc::new(RegisteredSchema { id, subject: self.subject, version: 0, schema: writer })),
             },
         };
+        self.put(id, entry);
+    }
+
+    fn put(&self, id: u32, entry: Result<Arc<RegisteredSchema>, String>) {
         let mut cache = self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.entries.insert(id, entry).is_none() {
             cache.order.push_back(id);
@@ -205,6 +209,12 @@ impl RegistrySchemas {
                 cache.entries.remove(&oldest);
             }
         }
+    }
+
+    /// Records `id` as a schema distans cannot read, for `reason` (e.g. the
+    /// registry holds a Protobuf schema under it).
+    pub fn insert_unreadable(&self, id: u32, reason: String) {
+        self.put(id, Err(reason));
     }
 
     /// The writer's schema of `id` (version 0: the registry's versions are
