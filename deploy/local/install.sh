@@ -17,6 +17,8 @@ command -v chromium >/dev/null || packages+=(chromium)
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3 python3-venv)
 # The JavaScript example producer (examples/javascript), run by the registry test.
 command -v npm >/dev/null || packages+=(nodejs npm)
+# The registry test makes its own CA and server certificate.
+command -v openssl >/dev/null || packages+=(openssl)
 if [ ${#packages[@]} -gt 0 ]; then
   log "installing Debian packages: ${packages[*]}"
   sudo=""

@@ -175,6 +175,63 @@ pub fn run_to_end(mut command: Command, timeout: Duration) -> anyhow::Result<Str
     Ok(out)
 }
 
+/// A test CA and a server certificate it signed for 127.0.0.1 (openssl,
+/// installed by deploy/local/install.sh), in `dir`: `(ca.pem, server.pem,
+/// server.key)`.
+pub fn test_certificates(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
+    let openssl = |args: &[&str]| -> anyhow::Result<()> {
+        let mut command = Command::new("openssl");
+        command.current_dir(dir).args(args);
+        run_to_end(command, Duration::from_secs(60)).map(|_| ())
+    };
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")?;
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=distans test CA",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ])?;
+    Ok((dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key")))
+}
+
 /// The schema-registry STAND-IN (`tests/registry-standin`, Python standard
 /// library: no Confluent-compatible registry server installs from the
 /// reachable package registries) with basic auth, its store kept in a file
@@ -185,11 +242,33 @@ pub struct RegistryStandIn {
     pub user: String,
     pub password: String,
     dir: PathBuf,
+    /// Its certificate chain and key (PEM), when it serves https.
+    tls: Option<(PathBuf, PathBuf)>,
     process: Option<Process>,
 }
 
 impl RegistryStandIn {
     pub fn start(dir: &Path, user: &str, password: &str) -> anyhow::Result<RegistryStandIn> {
+        Self::start_with(dir, user, password, None)
+    }
+
+    /// As [`RegistryStandIn::start`], serving https with `certificate` and `key` (PEM files).
+    pub fn start_tls(
+        dir: &Path,
+        user: &str,
+        password: &str,
+        certificate: &Path,
+        key: &Path,
+    ) -> anyhow::Result<RegistryStandIn> {
+        Self::start_with(dir, user, password, Some((certificate.to_path_buf(), key.to_path_buf())))
+    }
+
+    fn start_with(
+        dir: &Path,
+        user: &str,
+        password: &str,
+        tls: Option<(PathBuf, PathBuf)>,
+    ) -> anyhow::Result<RegistryStandIn> {
         let dir = dir.join("registry");
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("password"), password)?;
@@ -198,6 +277,7 @@ impl RegistryStandIn {
             user: user.to_string(),
             password: password.to_string(),
             dir,
+            tls,
             process: None,
         };
         registry.restart()?;
@@ -211,6 +291,9 @@ impl RegistryStandIn {
         command.args(["--port", &self.port.to_string(), "--user", &self.user]);
         command.arg("--password-file").arg(self.password_file());
         command.arg("--state").arg(self.dir.join("state.json"));
+        if let Some((certificate, key)) = &self.tls {
+            command.arg("--certfile").arg(certificate).arg("--keyfile").arg(key);
+        }
         let port = self.port;
         let log = self.dir.join("registry.log");
         self.process =
@@ -224,7 +307,8 @@ impl RegistryStandIn {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn password_file(&self) -> PathBuf {

@@ -168,3 +168,35 @@ async fn producers_on_confluent_clients_through_a_schema_registry_reach_clickhou
     assert_eq!(fetched, 3.0, "58, 59 and 60 fetched once each (57 known at start): {page}");
     Ok(())
 }
+
+/// The registry over https: trusted through `schema_registry.ca_file`; with
+/// the public roots only, or a wrong password, one clear error that names
+/// the setting (permanent: the ingester stops at start instead of retrying).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_over_https_is_trusted_through_the_ca_file() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ca, certificate, key) = distans_e2e::test_certificates(dir.path())?;
+    let registry = RegistryStandIn::start_tls(dir.path(), "distans", "tls-pw", &certificate, &key)?;
+    assert!(registry.url().starts_with("https://"));
+    let settings = |ca_file: &Path, password: &str| -> anyhow::Result<distans_runtime::Settings> {
+        let env = [
+            ("DISTANS__SCHEMA_REGISTRY__URL", registry.url()),
+            ("DISTANS__SCHEMA_REGISTRY__USER", "distans".to_string()),
+            ("DISTANS__SCHEMA_REGISTRY__PASSWORD", password.to_string()),
+            ("DISTANS__SCHEMA_REGISTRY__CA_FILE", ca_file.display().to_string()),
+        ];
+        let env = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        Ok(distans_runtime::Settings::load_with_env(None, Some(env))?)
+    };
+    let registered = schemas::register(&settings(&ca, "tls-pw")?).await?;
+    assert_eq!(registered.id, 57);
+
+    let untrusted = schemas::register(&settings(Path::new(""), "tls-pw")?).await.expect_err("not trusted");
+    let text = format!("{untrusted:#}");
+    assert!(text.contains("not trusted") && text.contains("schema_registry.ca_file"), "{text}");
+    let wrong = schemas::register(&settings(&ca, "wrong-pw")?).await.expect_err("unauthorised");
+    let text = format!("{wrong:#}");
+    assert!(text.contains("401") && text.contains("schema_registry.password"), "{text}");
+    assert!(!text.contains("wrong-pw"), "{text}");
+    Ok(())
+}

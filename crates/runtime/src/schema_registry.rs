@@ -58,7 +58,8 @@ pub enum RegistryError {
     /// Not reached, timed out, a 5xx, or an answer that is not the API's.
     #[error("schema registry {url} unavailable: {message}")]
     Unavailable { url: String, message: String },
-    /// The client could not be built (e.g. `schema_registry.ca_file`).
+    /// The client could not be built (e.g. `schema_registry.ca_file`), or
+    /// the registry's TLS certificate is not trusted.
     #[error("schema registry: {0}")]
     Setup(String),
 }
@@ -212,7 +213,17 @@ impl SchemaRegistry {
         }
         let unavailable = |message: String| RegistryError::Unavailable { url: url.to_string(), message };
         // reqwest's errors name the URL, never the basic-auth header.
-        let response = request.send().await.map_err(|e| unavailable(error_chain(&e)))?;
+        let response = request.send().await.map_err(|e| {
+            let chain = error_chain(&e);
+            // rustls: "invalid peer certificate: UnknownIssuer", "…: NotValidForName", ….
+            if chain.contains("invalid peer certificate") {
+                RegistryError::Setup(format!(
+                    "{url}: the registry's TLS certificate is not trusted ({chain}); check schema_registry.ca_file and the host name in schema_registry.url"
+                ))
+            } else {
+                unavailable(chain)
+            }
+        })?;
         let status = response.status();
         let body = response.text().await.map_err(|e| unavailable(error_chain(&e)))?;
         if status.is_success() {
