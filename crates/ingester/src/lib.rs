@@ -10,6 +10,7 @@
 mod metrics;
 pub mod offline;
 mod processor;
+mod schemas;
 
 use std::future::Future;
 use std::time::Duration;
@@ -48,6 +49,10 @@ pub enum IngesterError {
     Encode(#[from] distans_wire::EncodeError),
     #[error("a record the ingester encoded does not decode (a bug): {0}")]
     Decode(#[from] distans_wire::DecodeError),
+    /// The schema registry refused distans for good (credentials, a CA
+    /// file, a request it does not take): every record would wait on it.
+    #[error(transparent)]
+    SchemaRegistry(#[from] distans_runtime::schema_registry::RegistryError),
     /// The broker refused a produce for good, and a dead letter cannot take
     /// the record's place: the topic is not writable (e.g. not authorised)
     /// or takes less than `kafka.max_record_bytes`. Every later record
@@ -72,6 +77,8 @@ pub struct Ingester {
     producer: FutureProducer,
     /// One record in, one routed record out (no I/O).
     processor: Processor,
+    /// The input topic's writer schemas from a schema registry, if configured.
+    schemas: Option<schemas::InputSchemas>,
     /// Input, valid and dead-letter topic names.
     topics: Topics,
     /// `pseudonym.key_version` as checked at start, as text: the header
@@ -107,13 +114,29 @@ impl Ingester {
         consumer.consumer().subscribe(&[&topics.input])?;
         http.health.watch(consumer.watch());
         let producer = kafka::producer(&settings.kafka)?;
-        let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser, validation)
+        let schemas = schemas::InputSchemas::connect(settings).await?;
+        let codec = match &schemas {
+            Some(schemas) => schemas.codec(Codec::embedded()),
+            None => Codec::embedded(),
+        };
+        let processor = Processor::new(codec, settings.tariffs.clone(), pseudonymiser, validation)
             .with_max_record_bytes(settings.kafka.max_record_bytes);
         http.health.set_ready(true);
         tracing::info!(input = %topics.input, valid = %topics.valid, dead_letter = %topics.dead_letter, "ingester running");
         let max_in_flight = settings.ingester.max_in_flight;
         let key_version = key_version.to_string();
-        Ok(Ingester { consumer, producer, processor, topics, key_version, max_in_flight, metrics, shutdown, http })
+        Ok(Ingester {
+            consumer,
+            producer,
+            processor,
+            schemas,
+            topics,
+            key_version,
+            max_in_flight,
+            metrics,
+            shutdown,
+            http,
+        })
     }
 
     /// Reads, routes and produces records until `shutdown` is cancelled, a
@@ -140,6 +163,15 @@ impl Ingester {
                     }
                 }
                 message = self.consumer.recv(), if pending.len() < self.max_in_flight => {
+                    if let Some(schemas) = &self.schemas {
+                        // The writer's schema, fetched before the record is decoded; while the
+                        // registry is unreachable the record waits here (and so does every later one).
+                        match schemas.fetch_for(message.payload(), &self.shutdown, &self.metrics, &self.http.health).await {
+                            Ok(()) => {}
+                            Err(schemas::FetchFailed::Stopped) => break Ok(()),
+                            Err(schemas::FetchFailed::Refused(error)) => break Err(error.into()),
+                        }
+                    }
                     match self.produce(&message) {
                         Ok(delivery) => pending.push_back(delivery),
                         Err(error) => break Err(error),

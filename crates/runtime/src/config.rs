@@ -27,6 +27,7 @@ pub struct Settings {
     pub detector: DetectorSettings,
     pub notifier: NotifierSettings,
     pub clickhouse: ClickHouseSettings,
+    pub schema_registry: SchemaRegistrySettings,
     pub pseudonym: PseudonymSettings,
     pub log: LogSettings,
     pub tariffs: Tariffs,
@@ -229,6 +230,59 @@ pub struct ClickHouseSettings {
     pub password: Secret,
 }
 
+/// A Confluent-compatible schema registry (Confluent Schema Registry,
+/// Karapace, Redpanda, Apicurio's `ccompat` API) for the input topic's
+/// writer schemas; `url` empty: the schemas compiled in from `schemas/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchemaRegistrySettings {
+    /// Base URL, `http://` or `https://`, without credentials
+    /// (e.g. `https://registry.region.se:8081`); empty: no registry.
+    pub url: String,
+    /// HTTP basic-auth user; empty: no authentication.
+    pub user: String,
+    pub password: Secret,
+    /// A PEM file of CA certificates trusted for `https://`, besides the
+    /// public roots (webpki-roots); empty: the public roots only.
+    pub ca_file: String,
+    /// Writer schemas kept, by id (schemas under an id never change, so
+    /// they never expire; the oldest fetched is evicted first).
+    pub cache_capacity: usize,
+    /// The longest one request to the registry may take, milliseconds; a
+    /// request that times out is retried like an unreachable registry.
+    pub request_timeout_ms: u64,
+}
+
+impl SchemaRegistrySettings {
+    pub fn is_configured(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.is_configured() {
+            let url = self.url.trim();
+            let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+            match rest {
+                None => p.push(format!("schema_registry.url must start with http:// or https://, not {url:?}")),
+                Some(rest) if rest.split('/').next().unwrap_or_default().contains('@') => p.push(
+                    "schema_registry.url must not hold credentials: set schema_registry.user and password".to_string(),
+                ),
+                Some(_) => {}
+            }
+        }
+        if self.user.is_empty() && !self.password.is_empty() {
+            p.push("schema_registry.password is set but schema_registry.user is empty".to_string());
+        }
+        if self.cache_capacity == 0 {
+            p.push("schema_registry.cache_capacity must be at least 1".to_string());
+        }
+        if self.request_timeout_ms == 0 {
+            p.push("schema_registry.request_timeout_ms must be positive".to_string());
+        }
+        p
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct PseudonymSettings {
     pub key: Secret,
@@ -360,6 +414,7 @@ impl Settings {
         if self.pseudonym.key_version == 0 {
             p.push("pseudonym.key_version must be at least 1".to_string());
         }
+        p.extend(self.schema_registry.problems());
         if self.sink.aggregate_refresh_ms == 0 {
             p.push("sink.aggregate_refresh_ms must be positive".to_string());
         }
@@ -409,6 +464,30 @@ mod tests {
         let stockholm = validation.patient_ids().parse("992025123456", &["2321000016"]).expect("Stockholm's format");
         assert_eq!(stockholm.kind(), distans_domain::PatientIdKind::Reserve);
         assert!(validation.patient_ids().parse("00252040AB14", &["2321000198"]).is_ok(), "NRID in every region");
+    }
+
+    #[test]
+    fn schema_registry_settings_are_checked() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert!(!s.schema_registry.is_configured(), "no registry by default");
+        let https = env(&[
+            ("DISTANS__SCHEMA_REGISTRY__URL", "https://registry.example:8081"),
+            ("DISTANS__SCHEMA_REGISTRY__USER", "distans"),
+            ("DISTANS__SCHEMA_REGISTRY__PASSWORD", "s3cret"),
+        ]);
+        let s = Settings::load_with_env(None, https).expect("valid");
+        assert!(s.schema_registry.is_configured());
+        assert_eq!(format!("{:?}", s.schema_registry.password), "<redacted>");
+        let bad = env(&[
+            ("DISTANS__SCHEMA_REGISTRY__URL", "https://u:s3cret@registry.example"),
+            ("DISTANS__SCHEMA_REGISTRY__PASSWORD", "s3cret"),
+            ("DISTANS__SCHEMA_REGISTRY__CACHE_CAPACITY", "0"),
+        ]);
+        let problems = Settings::load_with_env(None, bad).expect_err("invalid").problems;
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems.iter().all(|p| p.starts_with("schema_registry.")), "{problems:?}");
+        let ftp = env(&[("DISTANS__SCHEMA_REGISTRY__URL", "ftp://registry")]);
+        assert!(Settings::load_with_env(None, ftp).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod progress;
 pub mod pseudonym_keys;
 pub mod retry;
+pub mod schema_registry;
 pub mod secret;
 pub mod service;
 pub mod shutdown;
