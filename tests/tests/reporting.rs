@@ -318,7 +318,25 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
 
     // The report: every panel answers; the terminal tables carry the known figures.
     let all = answers::answer_all(&db, &buyer, 2025).await?;
-    let text = answers::render_terminal(&all, &buyer, 2025);
+    let regions = distans_store::panels::region_names(&db).await?;
+    let scope = answers::Scope {
+        buyer: &buyer,
+        region: regions.get(&buyer).map(String::as_str),
+        year: 2025,
+        language: distans_domain::text::Language::Swedish,
+    };
+    assert!(
+        scope.region.is_some_and(|r| r.starts_with("Region ")),
+        "the harness's home region has a name: {regions:?}"
+    );
+    let text = answers::render_terminal(&all, &scope);
+    // Grafana's variables run here too; the region selector shows the name.
+    for (name, sql) in distans_store::panels::VARIABLE_QUERIES {
+        let values = String::from_utf8(db.query(sql).fetch_bytes("TSV")?.collect().await?.to_vec())?;
+        if name == "buyer" {
+            assert!(values.contains(&format!("\t{} ({buyer})", scope.region.unwrap_or_default())), "{values}");
+        }
+    }
     let disputable = all.iter().find(|a| a.panel.id() == "disputable_share").expect("panel");
     let flagged_sek = disputable.number(0, "flagged_sek").unwrap_or_default();
     assert!(flagged_sek > 0.0 && flagged_sek < (summary.valid_net_amount_ore / 100) as f64, "{flagged_sek}");
@@ -328,7 +346,7 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
 
     // The HTML report, rendered by Chromium from a file: every chart drew its bars.
     let html_path = env.dir.path().join("report.html");
-    std::fs::write(&html_path, answers::render_html(&all, &buyer, 2025, "test"))?;
+    std::fs::write(&html_path, answers::render_html(&all, &scope, "test"))?;
     let dom = chromium(&["--dump-dom"], &html_path)?;
     for answer in all.iter().filter(|a| a.panel.chart != Chart::Table) {
         let drawn = drawn_bars(&dom, answer.panel.id());

@@ -22,10 +22,46 @@
 //!   CommonMark gives a meaning to, for Adaptive Card `TextBlock`s
 //!   (Teams renders a subset of Markdown there), so a name cannot make a
 //!   link, bold text or a list.
+//! - [`Language`]: the language people read the output in.
 //! - [`html`]: `printable`, then `&`, `<`, `>`, `"`, `'` as entities, for
 //!   text and attribute values.
 
 use std::borrow::Cow;
+
+/// The language people read distans' output in (`notifier.language`,
+/// `reporting.language`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Swedish,
+    English,
+}
+
+impl Language {
+    /// `sv` or `en`.
+    pub fn parse(s: &str) -> Option<Language> {
+        match s {
+            "sv" => Some(Language::Swedish),
+            "en" => Some(Language::English),
+            _ => None,
+        }
+    }
+
+    /// The BCP 47 tag: `sv` or `en`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Language::Swedish => "sv",
+            Language::English => "en",
+        }
+    }
+
+    /// `sv` in Swedish, `en` in English.
+    pub fn pick<T>(self, sv: T, en: T) -> T {
+        match self {
+            Language::Swedish => sv,
+            Language::English => en,
+        }
+    }
+}
 
 /// The longest free-text field the ingester accepts, in characters: the
 /// Peppol BIS / EN 16931 party name has no limit, but the RIV

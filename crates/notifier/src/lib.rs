@@ -40,7 +40,8 @@ use distans_runtime::telemetry::Server;
 use distans_runtime::Settings;
 use distans_wire::{Codec, TimedFinding};
 
-pub use message::{Digest, Format, Language, Messages};
+pub use distans_domain::text::Language;
+pub use message::{Digest, Format, Messages};
 pub use metrics::Metrics;
 pub use pending::{Group, Pending, PendingStore};
 pub use sender::Sender;

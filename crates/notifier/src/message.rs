@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Datelike, NaiveDate};
 use distans_domain::money::Ore;
 use distans_domain::rules::{Rule, Severity, Withdrawal};
-use distans_domain::text;
+use distans_domain::text::{self, Language};
 use distans_wire::TimedFinding;
 use reqwest::Url;
 use serde_json::{json, Value};
@@ -115,39 +115,6 @@ impl Digest {
         self.findings = self.latest.len();
         self.amount_at_stake_ore = self.latest.values().map(|(amount, _)| amount).sum();
         self.line_keys = self.latest.values().map(|(_, key)| key.clone()).collect();
-    }
-}
-
-/// The language of the messages (`notifier.language`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    Swedish,
-    English,
-}
-
-impl Language {
-    /// `sv` or `en`.
-    pub fn parse(s: &str) -> Option<Language> {
-        match s {
-            "sv" => Some(Language::Swedish),
-            "en" => Some(Language::English),
-            _ => None,
-        }
-    }
-
-    /// The BCP 47 tag: `sv` or `en`.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Language::Swedish => "sv",
-            Language::English => "en",
-        }
-    }
-
-    fn pick(self, sv: &'static str, en: &'static str) -> &'static str {
-        match self {
-            Language::Swedish => sv,
-            Language::English => en,
-        }
     }
 }
 
