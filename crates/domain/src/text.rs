@@ -1,10 +1,11 @@
 //! Free text from invoices (provider names, unit names, evidence quoting
 //! them) made safe for the places people read it. No I/O.
 //!
-//! The ingester already refuses free text with control characters or over
-//! [`MAX_FREE_TEXT_CHARS`] (`validate.rs`, reason `invalid_free_text`), but
-//! outputs do not trust that: data written before the check, the listing
-//! register and ClickHouse's own text pass through here too.
+//! The ingester refuses free text with control characters or over
+//! [`MAX_FREE_TEXT_CHARS`] by default (`validate.rs`, reason
+//! `invalid_free_text`), but outputs do not trust that: the check may be set
+//! to warn, and data written before it, the listing register and
+//! ClickHouse's own text pass through here too.
 //!
 //! - [`printable`]: one line of text with every character that could steer a
 //!   terminal or reorder what is shown replaced by U+FFFD (`�`): C0 controls
@@ -63,10 +64,10 @@ impl Language {
     }
 }
 
-/// The longest free-text field the ingester accepts, in characters: the
-/// Peppol BIS / EN 16931 party name has no limit, but the RIV
-/// `Faktureringsunderlag` names are at most 256 characters, and no real
-/// provider or unit name comes near it.
+/// The longest free-text field the ingester accepts, in characters
+/// (`validation.checks.invalid_free_text`). distans' own limit: no source
+/// defines one for these fields; it is far above any real provider name and
+/// far below what would burden a message, a report cell or the detector.
 pub const MAX_FREE_TEXT_CHARS: usize = 256;
 
 /// How many characters of a name outputs show at most.

@@ -8,7 +8,8 @@
 //! to the dashboard filtered to the region, provider and rule.
 //!
 //! - generic: JSON described by `schemas/alert.v1.json` (`"schema":
-//!   "distans.alert.v1"`); free text as the invoice gave it, JSON-escaped:
+//!   "distans.alert.v1"`); free text through [`text::printable`] (one line,
+//!   no control or bidi character, at most 256 characters), JSON-escaped:
 //!   the receiver escapes it for wherever it shows it.
 //! - teams: an Adaptive Card 1.4 in the message a Teams Workflows webhook
 //!   ("Post to a channel when a webhook request is received") expects:
@@ -118,6 +119,12 @@ impl Digest {
     }
 }
 
+/// Free text for the generic payload: one line, no control or bidi
+/// character, at most [`text::SHOWN_CHARS`] characters.
+fn safe(s: &str) -> String {
+    text::printable(s, text::SHOWN_CHARS).into_owned()
+}
+
 /// Rules about one patient's pattern of contacts: staff need the
 /// pseudonym to find the patient's other lines, so only their messages
 /// carry it.
@@ -215,13 +222,17 @@ impl Messages {
         let link =
             self.dashboard_link(&f.buyer_org_number, &f.provider_org_number, &f.rule_id, Some(f.visit_date.year()));
         let pseudonym = f.patient_pseudonym.as_ref().filter(|_| PATIENT_RULES.contains(&f.rule_id.as_str()));
+        let title = match self.language {
+            Language::Swedish => format!("{rule_name} hos {}", f.provider_name),
+            Language::English => format!("{rule_name} at {}", f.provider_name),
+        };
         if self.format == Format::Generic {
             let (english, swedish) = Rule::by_id(&f.rule_id).map_or(("", ""), |r| (r.english, r.swedish));
             return json!({
                 "schema": GENERIC_SCHEMA,
                 "kind": "finding",
                 "language": self.language.tag(),
-                "title": format!("{rule_name}: {}", f.provider_name),
+                "title": safe(&title),
                 "text": meaning,
                 "finding_id": f.finding_id,
                 "rule_id": f.rule_id,
@@ -231,12 +242,12 @@ impl Messages {
                 "buyer_org_number": f.buyer_org_number,
                 "buyer_name": self.regions.get(&f.buyer_org_number),
                 "provider_org_number": f.provider_org_number,
-                "provider_name": f.provider_name,
+                "provider_name": safe(&f.provider_name),
                 "performing_unit_hsa_id": f.performing_unit_hsa_id,
                 "visit_date": f.visit_date.to_string(),
                 "amount_at_stake_ore": f.amount_at_stake_ore,
                 "amount_at_stake": amount,
-                "evidence": f.evidence,
+                "evidence": safe(&f.evidence),
                 "line_keys": f.line_keys,
                 "patient_pseudonym": pseudonym,
                 "detected_at_ms": timed.detected_at_ms,
@@ -257,10 +268,6 @@ impl Messages {
         }
         facts.push((self.say("Fakturarader", "Invoice lines"), Self::line_keys(&keys)));
         facts.push((self.say("Fynd-id", "Finding id"), f.finding_id.clone()));
-        let title = match self.language {
-            Language::Swedish => format!("{rule_name} hos {}", f.provider_name),
-            Language::English => format!("{rule_name} at {}", f.provider_name),
-        };
         self.write(Content { title, summary: meaning.to_string(), facts, link })
     }
 
@@ -293,7 +300,7 @@ impl Messages {
                 "schema": GENERIC_SCHEMA,
                 "kind": "withdrawal",
                 "language": self.language.tag(),
-                "title": title,
+                "title": safe(&title),
                 "text": why,
                 "finding_id": f.finding_id,
                 "rule_id": f.rule_id,
@@ -301,7 +308,7 @@ impl Messages {
                 "reason": reason,
                 "buyer_org_number": f.buyer_org_number,
                 "provider_org_number": f.provider_org_number,
-                "provider_name": f.provider_name,
+                "provider_name": safe(&f.provider_name),
                 "line_keys": f.line_keys,
                 "detected_at_ms": timed.detected_at_ms,
                 "dashboard_url": link.as_ref().map(Url::as_str),
@@ -342,7 +349,7 @@ impl Messages {
                 "schema": GENERIC_SCHEMA,
                 "kind": "digest",
                 "language": self.language.tag(),
-                "title": title,
+                "title": safe(&title),
                 "text": meaning,
                 "rule_id": d.rule_id,
                 "rule_name": rule_name,
@@ -351,13 +358,13 @@ impl Messages {
                 "buyer_org_number": d.buyer_org_number,
                 "buyer_name": self.regions.get(&d.buyer_org_number),
                 "provider_org_number": d.provider_org_number,
-                "provider_name": d.provider_name,
+                "provider_name": safe(&d.provider_name),
                 "day": d.day.to_string(),
                 "findings": d.findings,
                 "amount_at_stake_ore": d.amount_at_stake_ore,
                 "amount_at_stake": amount,
                 "line_keys": shown,
-                "example": d.example,
+                "example": safe(&d.example),
                 "dashboard_url": link.as_ref().map(Url::as_str),
             });
         }
@@ -659,5 +666,55 @@ mod tests {
         bad["amount_at_stake"] = json!("300 kr");
         bad["query"] = json!("a query");
         assert!(schemas.validate(&bad, index).is_err(), "no field outside the schema");
+    }
+
+    /// Names a hostile seller could send reach no one as they are: no
+    /// escape sequence, NUL or bidi override in any format, no Slack
+    /// mention, no Markdown link in Teams, nothing longer than 256 characters.
+    #[test]
+    fn hostile_names_are_escaped_in_every_format() {
+        let long = "x".repeat(900_000);
+        let hostile = [
+            "Vård\u{1b}[2J\u{1b}[HAB",
+            "Vård\u{1b}]0;owned\u{7}AB",
+            "\u{1b}]8;;https://evil.example\u{1b}\\Klicka\u{1b}]8;;\u{1b}\\",
+            "Vård\0AB",
+            "Vård\u{202E}BA gnidloh",
+            "<!channel> <@U024BE7LH> Vård & Co",
+            "[Klicka här](https://evil.example) **AB**",
+            long.as_str(),
+        ];
+        for name in hostile {
+            let mut f = timed(&WRONG_PRICE, "ZVF1:1");
+            f.finding.provider_name = name.to_string();
+            f.finding.evidence = format!("unit price 650 kr at {name}");
+            let digest = digest_of(&[f.clone()]);
+            for format in [Format::Generic, Format::Teams, Format::Slack] {
+                let m = messages(format, Language::Swedish);
+                for v in [m.finding(&f), m.digest(&digest)] {
+                    let seen = shown(&v);
+                    for bad in ['\u{1b}', '\0', '\u{7}', '\u{202E}'] {
+                        assert!(!seen.contains(bad), "{format:?} {bad:?} in {seen:?}");
+                    }
+                    assert!(v.to_string().len() < 20_000, "{format:?}: a long name is cut");
+                    if format == Format::Slack {
+                        assert!(!seen.contains("<!channel>") && !seen.contains("<@U"), "{seen}");
+                    }
+                    if format == Format::Teams {
+                        assert!(!seen.contains("[Klicka här](") && !seen.contains("**AB**"), "{seen}");
+                    }
+                }
+            }
+        }
+        let mut f = timed(&WRONG_PRICE, "ZVF1:1");
+        f.finding.provider_name = "<!channel> Vård & Co".into();
+        let slack = messages(Format::Slack, Language::Swedish).finding(&f);
+        assert_eq!(slack["blocks"][0]["text"]["text"], "Fel pris hos &lt;!channel&gt; Vård &amp; Co");
+        f.finding.provider_name = "[Klicka](https://evil.example)".into();
+        let teams = messages(Format::Teams, Language::Swedish).finding(&f);
+        assert_eq!(
+            teams["attachments"][0]["content"]["body"][0]["text"],
+            r"Fel pris hos \[Klicka\](https://evil.example)"
+        );
     }
 }
