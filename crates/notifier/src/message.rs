@@ -395,8 +395,10 @@ impl Messages {
         let mut card = json!({
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "type": "AdaptiveCard",
+            // No `lang`: optional (it only localises date functions), and
+            // the Adaptive Cards renderer 3.0.6 checks it with a global
+            // regex that rejects every second card (see alert_previews.rs).
             "version": "1.4",
-            "lang": self.language.tag(),
             "msteams": {"width": "Full"},
             "body": [
                 {"type": "TextBlock", "text": text::markdown(&c.title), "weight": "Bolder", "size": "Medium", "wrap": true},
@@ -531,10 +533,7 @@ mod tests {
         let attachment = &v["attachments"][0];
         assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
         let card = &attachment["content"];
-        assert_eq!(
-            (&card["type"], &card["version"], &card["lang"]),
-            (&json!("AdaptiveCard"), &json!("1.4"), &json!("sv"))
-        );
+        assert_eq!((&card["type"], &card["version"]), (&json!("AdaptiveCard"), &json!("1.4")));
         assert_eq!(card["body"][0]["text"], "Fel pris hos Nordvård Digital AB");
         assert_eq!(card["body"][1]["text"], WRONG_PRICE.swedish);
         let facts = &card["body"][2]["facts"];
