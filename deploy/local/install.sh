@@ -15,7 +15,8 @@ command -v pkg-config >/dev/null || packages+=(pkg-config)
 # The HTML report's test renders it in headless Chromium.
 command -v chromium >/dev/null || packages+=(chromium)
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3 python3-venv)
-# The JavaScript example producer (examples/javascript), run by the registry test.
+# The JavaScript example producer (examples/javascript), run by the registry
+# test, and the Adaptive Cards renderer the alert previews' test runs.
 command -v npm >/dev/null || packages+=(nodejs npm)
 # The registry test makes its own CA and server certificate.
 command -v openssl >/dev/null || packages+=(openssl)
@@ -60,6 +61,20 @@ if [ ! -f "$TOOLS_DIR/registry-js/node_modules/kafkajs/package.json" ] \
   (cd "$TOOLS_DIR/registry-js" && [ -f package.json ] || echo '{"private": true}' > package.json)
   npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/registry-js" \
     "kafkajs@$KAFKAJS_VERSION" "@kafkajs/confluent-schema-registry@$SCHEMA_REGISTRY_JS_VERSION"
+fi
+
+# Microsoft's Adaptive Cards renderer, and markdown-it for the Markdown
+# Teams renders in a card's text, for the alert previews' test
+# (tests/tests/alert_previews.rs).
+ADAPTIVECARDS_VERSION=3.0.6
+MARKDOWN_IT_VERSION=14.1.0
+if ! grep -q "\"version\": \"$ADAPTIVECARDS_VERSION\"" "$TOOLS_DIR/adaptivecards/node_modules/adaptivecards/package.json" 2>/dev/null \
+  || ! grep -q "\"version\": \"$MARKDOWN_IT_VERSION\"" "$TOOLS_DIR/adaptivecards/node_modules/markdown-it/package.json" 2>/dev/null; then
+  log "installing adaptivecards $ADAPTIVECARDS_VERSION and markdown-it $MARKDOWN_IT_VERSION into $TOOLS_DIR/adaptivecards"
+  mkdir -p "$TOOLS_DIR/adaptivecards"
+  (cd "$TOOLS_DIR/adaptivecards" && [ -f package.json ] || echo '{"private": true}' > package.json)
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/adaptivecards" \
+    "adaptivecards@$ADAPTIVECARDS_VERSION" "markdown-it@$MARKDOWN_IT_VERSION"
 fi
 
 log "tools ready: $("$TANSU_BIN" --version | head -1), ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)"

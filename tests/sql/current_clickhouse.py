@@ -114,6 +114,7 @@ run(f"INSERT INTO ref_cost_allocation VALUES ('19', '2020-01-01', '2149-06-06', 
 run(f"INSERT INTO ref_provider_groups VALUES ('5560000001', 'Grupp B', {loaded})")
 run(f"INSERT INTO ref_parameters VALUES ('peer_min_contacts', 1, {loaded}), ('peer_min_providers', 3, {loaded}), "
     f"('peer_threshold', 3.5, {loaded})")
+run(f"INSERT INTO ref_regions VALUES ('2321000198', '19', 'Region Västmanland', {loaded})")
 run(f"INSERT INTO ref_loads VALUES ({loaded})")
 run("""INSERT INTO anomalies (finding_id, rule_id, line_key, buyer_org_number, visit_date, amount_at_stake_ore)
     VALUES ('f1', 'wrong_price', 'ZVF23210000402503000001:2', '2321000198', '2025-03-05', 42500)""")
@@ -137,8 +138,15 @@ if got != '"SE2",0,0\n':
     raise SystemExit(f"report_same_group_listing on ClickHouse {version}: {got!r}")
 
 for panel in panels:
-    sql = panel["sql"].replace("${buyer}", "2321000198").replace("${year}", "2025")
+    sql = panel["sql"].replace("${buyer}", "2321000198").replace("${year}", "2025") \
+        .replace("${provider}", "").replace("${rule}", "")
     run(sql)
+
+# Grafana's variables: the region selector shows names.
+for name, sql in given.get("variables", []):
+    got = run(sql)
+    if name == "buyer" and "Region Västmanland (2321000198)" not in got:
+        raise SystemExit(f"the region variable has no name: {got}")
 
 # The BI user's profile (deploy/clickhouse/users.d/bi.xml) is readonly=1:
 # on this release too, the panels run, and table functions that reach
@@ -146,7 +154,8 @@ for panel in panels:
 # profile's constraints, grants and quota are not checked here.
 run("SET readonly = 1")
 for panel in panels:
-    run(panel["sql"].replace("${buyer}", "2321000198").replace("${year}", "2025"))
+    run(panel["sql"].replace("${buyer}", "2321000198").replace("${year}", "2025")
+        .replace("${provider}", "").replace("${rule}", ""))
 for sql in ["SELECT * FROM url('http://127.0.0.1:9/', TSV, 'x String')",
             "SELECT * FROM remote('127.0.0.1:9', system.one, 'default', '')",
             "SELECT * FROM file('/etc/hostname', TSV, 'x String')",

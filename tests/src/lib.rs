@@ -127,6 +127,43 @@ pub fn chdb_python() -> anyhow::Result<PathBuf> {
     require(&tools_dir().join("chdb/bin/python"), "run deploy/local/install.sh (make test does)")
 }
 
+/// Microsoft's Adaptive Cards renderer and markdown-it (npm), installed by
+/// deploy/local/install.sh: the directory holding their `node_modules`.
+pub fn adaptivecards_dir() -> anyhow::Result<PathBuf> {
+    let dir = tools_dir().join("adaptivecards");
+    require(
+        &dir.join("node_modules/adaptivecards/dist/adaptivecards.min.js"),
+        "run deploy/local/install.sh (make test does)",
+    )?;
+    Ok(dir)
+}
+
+/// Runs headless Chromium (Debian's, installed by deploy/local/install.sh)
+/// on a file with `args` (e.g. `--dump-dom`, `--screenshot=…`), in a new
+/// empty profile, with no network of its own; returns its stdout.
+pub fn chromium(args: &[&str], page: &Path) -> anyhow::Result<String> {
+    let profile = tempfile::tempdir()?;
+    let output = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run chromium (make install puts it there): {e}"))?;
+    anyhow::ensure!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 fn require(path: &Path, hint: &str) -> anyhow::Result<PathBuf> {
     if path.exists() {
         Ok(path.to_path_buf())

@@ -7,6 +7,7 @@
 use std::process::Command;
 
 use distans_report::panels::PANELS;
+use distans_store::panels::VARIABLE_QUERIES;
 use distans_store::views::VIEW_FILES;
 
 #[test]
@@ -15,7 +16,10 @@ fn the_sql_runs_on_a_current_clickhouse_release() -> anyhow::Result<()> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let panels = tempfile::NamedTempFile::new()?;
     let views: Vec<&str> = VIEW_FILES.iter().map(|(file, _)| *file).collect();
-    std::fs::write(panels.path(), serde_json::to_vec(&serde_json::json!({ "views": views, "panels": PANELS }))?)?;
+    std::fs::write(
+        panels.path(),
+        serde_json::to_vec(&serde_json::json!({ "views": views, "panels": PANELS, "variables": VARIABLE_QUERIES }))?,
+    )?;
     let output = Command::new(python)
         .arg(format!("{root}/tests/sql/current_clickhouse.py"))
         .arg(root)

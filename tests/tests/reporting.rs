@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use distans_cli::cmd::produce;
@@ -318,7 +317,25 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
 
     // The report: every panel answers; the terminal tables carry the known figures.
     let all = answers::answer_all(&db, &buyer, 2025).await?;
-    let text = answers::render_terminal(&all, &buyer, 2025);
+    let regions = distans_store::panels::region_names(&db).await?;
+    let scope = answers::Scope {
+        buyer: &buyer,
+        region: regions.get(&buyer).map(String::as_str),
+        year: 2025,
+        language: distans_domain::text::Language::Swedish,
+    };
+    assert!(
+        scope.region.is_some_and(|r| r.starts_with("Region ")),
+        "the harness's home region has a name: {regions:?}"
+    );
+    let text = answers::render_terminal(&all, &scope);
+    // Grafana's variables run here too; the region selector shows the name.
+    for (name, sql) in distans_store::panels::VARIABLE_QUERIES {
+        let values = String::from_utf8(db.query(sql).fetch_bytes("TSV")?.collect().await?.to_vec())?;
+        if name == "buyer" {
+            assert!(values.contains(&format!("\t{} ({buyer})", scope.region.unwrap_or_default())), "{values}");
+        }
+    }
     let disputable = all.iter().find(|a| a.panel.id() == "disputable_share").expect("panel");
     let flagged_sek = disputable.number(0, "flagged_sek").unwrap_or_default();
     assert!(flagged_sek > 0.0 && flagged_sek < (summary.valid_net_amount_ore / 100) as f64, "{flagged_sek}");
@@ -328,14 +345,14 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
 
     // The HTML report, rendered by Chromium from a file: every chart drew its bars.
     let html_path = env.dir.path().join("report.html");
-    std::fs::write(&html_path, answers::render_html(&all, &buyer, 2025, "test"))?;
-    let dom = chromium(&["--dump-dom"], &html_path)?;
+    std::fs::write(&html_path, answers::render_html(&all, &scope, "test"))?;
+    let dom = distans_e2e::chromium(&["--dump-dom"], &html_path)?;
     for answer in all.iter().filter(|a| a.panel.chart != Chart::Table) {
         let drawn = drawn_bars(&dom, answer.panel.id());
         assert_eq!(drawn, Some(bars_expected(answer)), "panel {}", answer.panel.id());
     }
     let shot = env.dir.path().join("report.png");
-    chromium(&["--window-size=1200,3000", &format!("--screenshot={}", shot.display())], &html_path)?;
+    distans_e2e::chromium(&["--window-size=1200,3000", &format!("--screenshot={}", shot.display())], &html_path)?;
     let png = std::fs::read(&shot)?;
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot with content");
     if let Ok(dir) = std::env::var("DISTANS_REPORT_SCREENSHOT_DIR") {
@@ -374,28 +391,4 @@ fn drawn_bars(dom: &str, panel: &str) -> Option<usize> {
     let tag = &dom[start..tag_end];
     let value = tag.split("data-drawn-bars=\"").nth(1)?;
     value.split('"').next()?.parse().ok()
-}
-
-/// Runs headless Chromium (Debian's, installed by deploy/local/install.sh) on a file.
-fn chromium(args: &[&str], page: &Path) -> anyhow::Result<String> {
-    let profile = tempfile::tempdir()?;
-    let output = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=2000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .map_err(|e| anyhow::anyhow!("cannot run chromium (make install puts it there): {e}"))?;
-    anyhow::ensure!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -39,11 +39,12 @@ async fn a_record_too_large_to_forward_is_dead_lettered_and_the_rest_arrives() -
     let data = generate::generate(&options, &settings.tariffs).expect("generates");
     assert_eq!(data.summary.valid, data.lines.len());
     let template = data.lines.iter().find(|l| l.invoice_type == "380").expect("an invoice line").clone();
-    // A valid line with a provider name of 30 000 characters: its enriched
-    // record would be larger than the limit.
+    // A valid line with 6 000 diagnosis codes (about 36 KB; free text is
+    // limited to 256 characters, codes are not): its enriched record would
+    // be larger than the limit.
     let mut too_large = template.clone();
     too_large.line_number = 900;
-    too_large.provider_name = "Vårdcentralen ".repeat(2_000);
+    too_large.diagnosis_codes = vec!["J06.9".to_string(); 6_000];
     // An invalid line as large: its dead letter cannot hold all of it.
     let mut invalid_too_large = too_large.clone();
     invalid_too_large.line_number = 0;
@@ -93,7 +94,7 @@ async fn a_record_too_large_to_forward_is_dead_lettered_and_the_rest_arrives() -
 }
 
 /// The measured failures of issue 12, at the default limit (1 000 000 bytes):
-/// a valid line of about 1 MB (a long provider name) whose enriched record is
+/// a valid line of about 1 MB (many diagnosis codes) whose enriched record is
 /// over the limit, and an invalid line just under it whose dead letter
 /// (original + reasons) is over it. Both used to be retried forever, stalling
 /// the ingester; now both are dead letters and the lines after them arrive.
@@ -110,13 +111,24 @@ async fn lines_of_about_a_megabyte_at_the_default_limit_do_not_stall_the_ingeste
     let data = generate::generate(&options, &settings.tariffs).expect("generates");
     let template = data.lines.iter().find(|l| l.invoice_type == "380").expect("an invoice line").clone();
     let codec = distans_wire::Codec::embedded();
-    // As large as the producer takes: a name that fills the record to the
-    // limit (the enriched line, with its pseudonym and enrichment, is larger).
+    // As large as the producer takes: diagnosis codes (free text is limited
+    // to 256 characters, codes are not) and a few characters of the name
+    // that fill the record to the limit (the enriched line, with its
+    // pseudonym and enrichment, is larger).
     let sized = |line_number: i32| -> anyhow::Result<distans_domain::InvoiceLine> {
         let mut line = template.clone();
         line.line_number = line_number;
-        let base = codec.encode_invoice_line(&line)?.len() + line.key().len() + kafka::RECORD_OVERHEAD_BYTES;
-        line.provider_name = "x".repeat(1_000_000 - base);
+        let size = |line: &distans_domain::InvoiceLine| -> anyhow::Result<usize> {
+            Ok(codec.encode_invoice_line(line)?.len() + line.key().len() + kafka::RECORD_OVERHEAD_BYTES)
+        };
+        let codes = (1_000_000 - size(&line)?) / 6 - 4;
+        line.diagnosis_codes.extend(std::iter::repeat_n("J06.9".to_string(), codes));
+        let short = 1_000_000 - size(&line)?;
+        line.provider_name = format!("{}{}", line.provider_name, "x".repeat(short));
+        while size(&line)? > 1_000_000 {
+            line.provider_name.pop();
+        }
+        anyhow::ensure!(line.provider_name.chars().count() <= 256, "the name stays within the limit");
         Ok(line)
     };
     let valid = sized(901)?;

@@ -79,6 +79,9 @@ enum Command {
         /// Also write the report as HTML to this file.
         #[arg(long)]
         html: Option<PathBuf>,
+        /// `sv` (Swedish) or `en` (English); default: reporting.language.
+        #[arg(long)]
+        language: Option<String>,
     },
     /// The home region's listing register.
     Listing {
@@ -89,8 +92,13 @@ enum Command {
     /// arrive; run it when no sink runs (two rebuilding the same month at
     /// once can leave it wrong until the sink's next check sees and redoes it).
     Refresh,
-    /// Print the Grafana dashboard (deploy/grafana/dashboards/distans.json).
-    Grafana,
+    /// Print the Grafana dashboard (deploy/grafana/dashboards/distans.json
+    /// is its Swedish output).
+    Grafana {
+        /// `sv` (Swedish) or `en` (English).
+        #[arg(long, default_value = "sv")]
+        language: String,
+    },
     /// Print the report's panels (id, title, SQL) as JSON.
     Panels,
     /// Count the dead-letter topic's records by reason.
@@ -188,14 +196,14 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Wait { lines, summary, written_since, timeout_secs } => {
             cmd::wait::run(lines, summary.as_deref(), written_since, Duration::from_secs(timeout_secs), &settings).await
         }
-        Command::Report { buyer, year, html } => {
-            cmd::report::run(buyer.as_deref(), year, html.as_deref(), &settings).await
+        Command::Report { buyer, year, html, language } => {
+            cmd::report::run(buyer.as_deref(), year, html.as_deref(), language.as_deref(), &settings).await
         }
         Command::Listing { command: ListingCommand::Import { file, county } } => {
             cmd::listing::run(&file, &county, &settings).await
         }
         Command::Refresh => cmd::refresh::run(&settings).await,
-        Command::Grafana => cmd::grafana::run(),
+        Command::Grafana { language } => cmd::grafana::run(&language),
         Command::Panels => cmd::panels::run(),
         Command::DeadLetters { list } => cmd::dead_letters::run(list, settings).await,
         Command::Migrate => cmd::migrate::run(&settings).await,

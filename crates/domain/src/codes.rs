@@ -34,6 +34,43 @@ pub const COUNTY_NAMES: [(&str, &str); 21] = [
     ("25", "Norrbottens län"),
 ];
 
+/// SCB county code → the name of the region (regionen, the county
+/// council) that pays for its residents' care, as the regions call themselves.
+pub const REGION_NAMES: [(&str, &str); 21] = [
+    ("01", "Region Stockholm"),
+    ("03", "Region Uppsala"),
+    ("04", "Region Sörmland"),
+    ("05", "Region Östergötland"),
+    ("06", "Region Jönköpings län"),
+    ("07", "Region Kronoberg"),
+    ("08", "Region Kalmar län"),
+    ("09", "Region Gotland"),
+    ("10", "Region Blekinge"),
+    ("12", "Region Skåne"),
+    ("13", "Region Halland"),
+    ("14", "Västra Götalandsregionen"),
+    ("17", "Region Värmland"),
+    ("18", "Region Örebro län"),
+    ("19", "Region Västmanland"),
+    ("20", "Region Dalarna"),
+    ("21", "Region Gävleborg"),
+    ("22", "Region Västernorrland"),
+    ("23", "Region Jämtland Härjedalen"),
+    ("24", "Region Västerbotten"),
+    ("25", "Region Norrbotten"),
+];
+
+/// The region of SCB county `county_code` ("23" → "Region Jämtland Härjedalen").
+pub fn region_name(county_code: &str) -> Option<&'static str> {
+    REGION_NAMES.iter().find(|(code, _)| *code == county_code).map(|(_, name)| *name)
+}
+
+/// A RIV profession code's label in Swedish or English ("PS" → "psykolog"
+/// or "psychologist"); `None` for a code not in [`PROFESSION_LABELS`].
+pub fn profession_label(code: &str, swedish: bool) -> Option<&'static str> {
+    PROFESSION_LABELS.iter().find(|(c, _, _)| *c == code).map(|(_, sv, en)| if swedish { *sv } else { *en })
+}
+
 /// SCB municipality code → name, for the counties of the regions' papers
 /// (Södermanland and Jönköping, where most digital providers are; the
 /// home regions Västmanland, Jämtland Härjedalen and Norrbotten). The other

@@ -17,6 +17,7 @@ pub mod rules;
 pub mod tariff;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod text;
 pub mod validate;
 
 pub use enrich::{AgeGroup, EnrichedLine, Initiative, Provenance, Sex};

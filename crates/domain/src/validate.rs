@@ -10,7 +10,9 @@
 //! agreement (riksavtalet) or the region's own configuration (tariff table,
 //! reservnummer formats, sellers' invoice numbering). A check without such a
 //! source is a [`CheckMode`] in config: by default a warning the ingester
-//! counts (`distans_ingester_line_warnings_total{reason}`), never a dead letter.
+//! counts (`distans_ingester_line_warnings_total{reason}`), never a dead
+//! letter. Free text is also normalised on every accepted line (see
+//! [`CheckModes::invalid_free_text`]).
 
 use std::collections::BTreeMap;
 
@@ -19,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::codes::{is_county_code, is_hsa_id, is_icd10_code, is_invoice_id, is_kva_code, is_municipality_code};
 use crate::codes::{normalise_org_number, InvoiceIdMatch, InvoiceIdPattern, INVOICE_ID_MAX_CHARS};
 use crate::patient::{PatientIdError, PatientIdFormats, ReservnummerFormat};
+use crate::{text, Sex, Tariffs};
 use crate::{AgeGroup, EnrichedLine, Initiative, InvoiceLine, InvoiceType, Provenance, Pseudonymiser};
-use crate::{Sex, Tariffs};
 
 /// Why a line (or a record) was rejected. The code is stable: dashboards and
 /// the dead-letter topic use it.
@@ -64,6 +66,10 @@ pub enum ReasonCode {
     InvalidProcedureCode,
     InvalidContactChannel,
     ImplausibleAge,
+    /// Free text (a name, an agreement point, a referral number …) longer
+    /// than [`text::MAX_FREE_TEXT_CHARS`] or holding a control or
+    /// bidirectional formatting character ([`text::is_hostile`]).
+    InvalidFreeText,
     // Downstream of the ingester.
     SinkRejected,
     /// A record larger than distans can produce (`kafka.max_record_bytes`),
@@ -108,6 +114,7 @@ impl ReasonCode {
             ReasonCode::InvalidProcedureCode => "invalid_procedure_code",
             ReasonCode::InvalidContactChannel => "invalid_contact_channel",
             ReasonCode::ImplausibleAge => "implausible_age",
+            ReasonCode::InvalidFreeText => "invalid_free_text",
             ReasonCode::SinkRejected => "sink_rejected",
             ReasonCode::RecordTooLarge => "record_too_large",
             ReasonCode::ProduceRefused => "produce_refused",
@@ -174,6 +181,15 @@ pub struct CheckModes {
     /// `contact_channel` is not `video`, `chat` or `phone` (distans' own
     /// optional field; RIV has no channel).
     pub invalid_contact_channel: CheckMode,
+    /// Free text (`provider_name`, `agreement_chapter`, `agreement_point`,
+    /// `remittance_number`, `contact_channel`) longer than
+    /// [`text::MAX_FREE_TEXT_CHARS`] characters or holding a control or
+    /// bidirectional formatting character ([`text::is_hostile`]). Whatever
+    /// the mode, an accepted line carries these fields normalised by
+    /// [`text::printable`] (each such character as U+FFFD, cut to the limit
+    /// with `…`), so no such text is stored or reaches the detector and the
+    /// people it alerts; `reject` makes the line a dead letter instead.
+    pub invalid_free_text: CheckMode,
 }
 
 impl Default for CheckModes {
@@ -184,6 +200,7 @@ impl Default for CheckModes {
             gross_amount_mismatch: CheckMode::Warn,
             net_amount_mismatch: CheckMode::Warn,
             invalid_contact_channel: CheckMode::Warn,
+            invalid_free_text: CheckMode::Warn,
         }
     }
 }
@@ -303,6 +320,28 @@ impl Problems {
             CheckMode::Off => {}
         }
     }
+}
+
+/// Free text as an accepted line carries it: [`text::printable`] within
+/// [`text::MAX_FREE_TEXT_CHARS`] (unchanged when it was acceptable).
+fn free_text(value: &str) -> String {
+    text::printable(value, text::MAX_FREE_TEXT_CHARS).into_owned()
+}
+
+/// Why `value` is not acceptable free text, if it is not: too long, or
+/// holding a character that could steer a terminal or reorder text (named
+/// by code point and position, never quoted).
+fn free_text_problem(value: &str) -> Option<String> {
+    let chars = value.chars().count();
+    if chars > text::MAX_FREE_TEXT_CHARS {
+        return Some(format!("is {chars} characters long, at most {} are accepted", text::MAX_FREE_TEXT_CHARS));
+    }
+    let (at, c) = value.chars().enumerate().find(|(_, c)| text::is_hostile(*c))?;
+    Some(format!(
+        "holds a control or bidirectional formatting character (U+{:04X} at character {})",
+        u32::from(c),
+        at + 1
+    ))
 }
 
 /// [`validate`] without the warnings.
@@ -518,6 +557,25 @@ pub fn validate(line: &InvoiceLine, source: Provenance, ctx: Context<'_>) -> Res
         );
     }
 
+    // No source limits free text; distans does, because people read it in
+    // terminals, Teams, Slack and browsers: one line of printable text (no
+    // C0/C1 control such as ESC or NUL, no bidirectional override) of at
+    // most text::MAX_FREE_TEXT_CHARS characters. By default a warning and
+    // the accepted line normalised (below, `free_text`); `reject` makes it
+    // a dead letter. Fields with a shape of their own (codes, ids, amounts)
+    // are checked by their shape above.
+    for (field, value) in [
+        ("provider_name", Some(&line.provider_name)),
+        ("agreement_chapter", Some(&line.agreement_chapter)),
+        ("agreement_point", Some(&line.agreement_point)),
+        ("remittance_number", line.remittance_number.as_ref()),
+        ("contact_channel", line.contact_channel.as_ref()),
+    ] {
+        if let Some(problem) = value.and_then(|v| free_text_problem(v)) {
+            f.unsourced(checks.invalid_free_text, ReasonCode::InvalidFreeText, field, &problem);
+        }
+    }
+
     let (Some(invoice_type), Some(seller), Some(buyer), Some(provider), Some(patient), Some(tariff_class)) =
         (invoice_type, seller, buyer, provider, patient, tariff_class)
     else {
@@ -544,16 +602,16 @@ pub fn validate(line: &InvoiceLine, source: Provenance, ctx: Context<'_>) -> Res
         age_years,
         age_group: AgeGroup::of_age(age_years),
         initiative: Initiative::classify(line.remittance_number.as_deref(), &line.agreement_chapter),
-        remittance_number: line.remittance_number.clone().filter(|r| !r.trim().is_empty()),
-        agreement_chapter: line.agreement_chapter.trim().to_string(),
-        agreement_point: line.agreement_point.trim().to_string(),
+        remittance_number: line.remittance_number.as_deref().filter(|r| !r.trim().is_empty()).map(free_text),
+        agreement_chapter: free_text(line.agreement_chapter.trim()),
+        agreement_point: free_text(line.agreement_point.trim()),
         care_type: line.care_type.clone(),
         visit_type: line.visit_type.clone(),
         visit_date: line.visit_date,
         visit_time: line.visit_time,
         performing_unit_hsa_id: line.performing_unit_hsa_id.clone(),
         provider_org_number: provider,
-        provider_name: line.provider_name.clone(),
+        provider_name: free_text(&line.provider_name),
         profession_code: line.profession_code.clone(),
         tariff_class,
         tariff_ore: ctx.tariffs.price(tariff_class, line.visit_date),
@@ -565,7 +623,7 @@ pub fn validate(line: &InvoiceLine, source: Provenance, ctx: Context<'_>) -> Res
         net_amount_ore: line.net_amount_ore,
         diagnosis_codes: line.diagnosis_codes.clone(),
         procedure_codes: line.procedure_codes.clone(),
-        contact_channel: line.contact_channel.clone(),
+        contact_channel: line.contact_channel.as_deref().map(free_text),
         needs_assessment: line.needs_assessment,
         source,
         ingested_at_ms: ctx.ingested_at_ms,
@@ -762,5 +820,65 @@ mod tests {
         for code in [ReasonCode::MalformedAvro, ReasonCode::CareDateAfterInvoiceDate, ReasonCode::SinkRejected] {
             assert_eq!(serde_json::to_value(code).expect("json"), serde_json::json!(code.as_str()));
         }
+    }
+
+    /// Hostile free text is a dead letter with its own reason, the
+    /// character named by code point, the text itself never quoted.
+    #[test]
+    fn free_text_is_one_printable_line_of_limited_length() {
+        use ReasonCode::InvalidFreeText;
+        let mut settings = ValidationSettings::default();
+        settings.checks.invalid_free_text = CheckMode::Reject;
+        let rejecting = Validation::new(&settings).expect("valid");
+        let hostile = [
+            ("clear screen", "Vård\u{1b}[2J\u{1b}[HAB", "U+001B at character 5"),
+            ("window title", "Vård\u{1b}]0;owned\u{7}AB", "U+001B"),
+            ("OSC-8 link", "\u{1b}]8;;https://evil.example\u{1b}\\Klicka\u{1b}]8;;\u{1b}\\", "U+001B at character 1"),
+            ("NUL", "Vård\0AB", "U+0000"),
+            ("right-to-left override", "Vård\u{202E}BA gnidloh", "U+202E"),
+            ("8-bit CSI", "Vård\u{9b}2J", "U+009B"),
+            ("line break", "Vård\nAB", "U+000A"),
+        ];
+        let tariffs = tariffs();
+        let p = Pseudonymiser::new(&[7u8; 32]).expect("key");
+        let source = Provenance { topic: "t".into(), partition: 0, offset: 0 };
+        for (case, name, named) in hostile {
+            // reject: a dead letter naming the character, never quoting the text.
+            let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, validation: &rejecting, ingested_at_ms: 1 };
+            let line = InvoiceLine { provider_name: name.into(), ..line() };
+            let violations = validate(&line, source.clone(), ctx).err().unwrap_or_default();
+            assert_eq!(violations.iter().map(|v| v.code).collect::<Vec<_>>(), [InvalidFreeText], "{case}");
+            assert!(violations[0].message.contains(named), "{case}: {violations:?}");
+            assert!(violations[0].message.is_ascii(), "{case}: the text is not quoted: {violations:?}");
+            // By default: accepted with a warning, the name normalised.
+            let validation = testing::validation();
+            let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, validation: &validation, ingested_at_ms: 1 };
+            let accepted = validate(&line, source.clone(), ctx).expect("accepted");
+            assert_eq!(accepted.warnings.iter().map(|w| w.code).collect::<Vec<_>>(), [InvalidFreeText], "{case}");
+            assert!(
+                !accepted.line.provider_name.chars().any(text::is_hostile),
+                "{case}: {:?}",
+                accepted.line.provider_name
+            );
+            assert!(accepted.line.provider_name.contains(text::REPLACEMENT), "{case}");
+        }
+        let rejected = |mutate: fn(&mut InvoiceLine)| outcome(&rejecting, mutate).err().unwrap_or_default();
+        assert_eq!(rejected(|l| l.provider_name = "x".repeat(900_000)), [InvalidFreeText]);
+        assert_eq!(rejected(|l| l.provider_name = "å".repeat(text::MAX_FREE_TEXT_CHARS)), []);
+        assert_eq!(rejected(|l| l.provider_name = "å".repeat(text::MAX_FREE_TEXT_CHARS + 1)), [InvalidFreeText]);
+        assert_eq!(rejected(|l| l.provider_name = "<!channel> & <@U024BE7LH>".into()), [], "escaped at the outputs");
+        assert_eq!(rejected(|l| l.agreement_point = "4.1\u{1b}[2J".into()), [InvalidFreeText]);
+        assert_eq!(rejected(|l| l.remittance_number = Some("R\u{202E}1".into())), [InvalidFreeText]);
+        assert_eq!(rejected(|l| l.contact_channel = Some("video\0".into())), [InvalidFreeText]);
+        // A 900 KB name is accepted by default as 256 characters, not carried whole.
+        let long = outcome(&testing::validation(), |l| l.provider_name = "x".repeat(900_000)).expect("accepted");
+        assert_eq!(long.line.provider_name.chars().count(), text::MAX_FREE_TEXT_CHARS);
+        let off = Validation::new(&ValidationSettings {
+            checks: CheckModes { invalid_free_text: CheckMode::Off, ..CheckModes::default() },
+            ..ValidationSettings::default()
+        })
+        .expect("valid");
+        let quiet = outcome(&off, |l| l.provider_name = "Vård\0".into()).expect("accepted");
+        assert!(quiet.warnings.is_empty() && quiet.line.provider_name == "Vård\u{FFFD}", "normalised even when off");
     }
 }

@@ -40,7 +40,8 @@ use distans_runtime::telemetry::Server;
 use distans_runtime::Settings;
 use distans_wire::{Codec, TimedFinding};
 
-pub use message::{Digest, Format};
+pub use distans_domain::text::Language;
+pub use message::{Digest, Format, Messages};
 pub use metrics::Metrics;
 pub use pending::{Group, Pending, PendingStore};
 pub use sender::Sender;
@@ -100,6 +101,32 @@ pub fn digests_topic(alerts: &str, group_id: &str) -> String {
     format!("{alerts}.digests.{group_id}")
 }
 
+/// How the notifier writes its messages, from `[notifier]` (format,
+/// language, dashboard URL) and `detector.rules.home_regions` (the home
+/// regions' names). Errors: [`NotifierError::Settings`] naming the bad value.
+pub fn messages(settings: &Settings) -> Result<Messages, NotifierError> {
+    let config = &settings.notifier;
+    let format = Format::parse(&config.format).ok_or_else(|| NotifierError::Settings(config.format.clone()))?;
+    let language = Language::parse(&config.language).ok_or_else(|| NotifierError::Settings(config.language.clone()))?;
+    let dashboard = match config.dashboard_url.as_str() {
+        "" => None,
+        url => Some(
+            reqwest::Url::parse(url)
+                .map_err(|e| NotifierError::Settings(format!("notifier.dashboard_url {url:?}: {e}")))?,
+        ),
+    };
+    let regions = settings
+        .detector
+        .rules
+        .home_regions
+        .iter()
+        .filter_map(|(org, county)| {
+            distans_domain::codes::region_name(county).map(|name| (org.clone(), name.to_string()))
+        })
+        .collect();
+    Ok(Messages { format, language, dashboard, regions })
+}
+
 /// Runs the notifier until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), NotifierError> {
     Notifier::start(&settings, shutdown).await?.run().await;
@@ -114,8 +141,8 @@ pub struct Notifier {
     consumer: kafka::Input,
     /// Posts to the webhook, retrying until it accepts (2xx).
     sender: Sender,
-    /// The webhook's message format.
-    format: Format,
+    /// How messages are written: format, language, dashboard link.
+    messages: Messages,
     /// Findings of at least this severity are sent at once, one message each.
     immediate: Severity,
     /// A digest is sent this long after its first finding was read.
@@ -154,7 +181,7 @@ impl Notifier {
         if config.webhook_url.is_empty() {
             return Err(NotifierError::Settings("notifier.webhook_url is empty".into()));
         }
-        let format = Format::parse(&config.format).ok_or_else(|| NotifierError::Settings(config.format.clone()))?;
+        let messages = messages(settings)?;
         let immediate = Severity::parse(&config.immediate_severity)
             .ok_or_else(|| NotifierError::Settings(config.immediate_severity.clone()))?;
         let mut registry = Registry::default();
@@ -175,7 +202,7 @@ impl Notifier {
         Ok(Notifier {
             consumer,
             sender,
-            format,
+            messages,
             immediate,
             digest_interval: Duration::from_millis(config.digest_interval_ms),
             codec: Codec::embedded(),
@@ -232,7 +259,7 @@ impl Notifier {
         self.commit_now();
         for group in due {
             let Some(pending) = self.digests.get(&group) else { continue };
-            self.sender.send(&message::digest(self.format, &pending.digest), stop).await?;
+            self.sender.send(&self.messages.digest(&pending.digest), stop).await?;
             self.metrics.digests.inc();
             // The tombstone is the "sent" mark: one record, so a digest is
             // either pending or gone.
@@ -264,7 +291,7 @@ impl Notifier {
             return self.withdraw(&timed, topic, partition, offset).await;
         }
         if timed.finding.severity >= self.immediate {
-            self.sender.send(&message::finding(self.format, &timed), &self.shutdown).await?;
+            self.sender.send(&self.messages.finding(&timed), &self.shutdown).await?;
             self.metrics.immediate.inc();
             self.store(&topic, partition, offset);
             self.commit_now();
@@ -302,7 +329,7 @@ impl Notifier {
         offset: i64,
     ) -> Result<(), Stopped> {
         if timed.finding.severity >= self.immediate {
-            self.sender.send(&message::withdrawal(self.format, timed), &self.shutdown).await?;
+            self.sender.send(&self.messages.withdrawal(timed), &self.shutdown).await?;
             self.metrics.withdrawals.inc();
             self.store(&topic, partition, offset);
             self.commit_now();

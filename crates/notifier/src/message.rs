@@ -1,12 +1,37 @@
-//! What a message says, and its JSON for each webhook format. No I/O.
+//! What a message says, in the staff's language, and its JSON for each
+//! webhook format. No I/O.
+//!
+//! Every message says what was found in words: the rule's name and
+//! meaning (from the rule catalogue), the provider, the home region, the
+//! evidence, the amount at stake as "1 234,50 kr", the patient's pseudonym
+//! only for the rules about one patient's pattern of contacts, and a link
+//! to the dashboard filtered to the region, provider and rule.
+//!
+//! - generic: JSON described by `schemas/alert.v1.json` (`"schema":
+//!   "distans.alert.v1"`); free text through [`text::printable`] (one line,
+//!   no control or bidi character, at most 256 characters), JSON-escaped:
+//!   the receiver escapes it for wherever it shows it.
+//! - teams: an Adaptive Card 1.4 in the message a Teams Workflows webhook
+//!   ("Post to a channel when a webhook request is received") expects:
+//!   `{"type": "message", "attachments": [{"contentType":
+//!   "application/vnd.microsoft.card.adaptive", "content": card}]}`; free
+//!   text through [`text::markdown`].
+//! - slack: Block Kit (`blocks`, and `text` as the notification's
+//!   fallback) for a Slack incoming webhook; free text through
+//!   [`text::slack`], so `<!channel>` in a name pings no one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use distans_domain::money::Ore;
-use distans_domain::rules::{Rule, Severity};
+use distans_domain::rules::{Rule, Severity, Withdrawal};
+use distans_domain::text::{self, Language};
 use distans_wire::TimedFinding;
+use reqwest::Url;
 use serde_json::{json, Value};
+
+/// The `schema` of generic payloads; `schemas/alert.v1.json` describes it.
+pub const GENERIC_SCHEMA: &str = "distans.alert.v1";
 
 /// Line keys shown in one message, at most; the query finds them all.
 const MAX_KEYS: usize = 10;
@@ -92,133 +117,344 @@ impl Digest {
         self.amount_at_stake_ore = self.latest.values().map(|(amount, _)| amount).sum();
         self.line_keys = self.latest.values().map(|(_, key)| key.clone()).collect();
     }
+}
 
-    /// The SQL that lists the findings behind the digest.
-    pub fn query(&self) -> String {
-        distans_store::queries::findings_of_day_sql(&self.rule_id, &self.provider_org_number, &self.day.to_string())
+/// Free text for the generic payload: one line, no control or bidi
+/// character, at most [`text::SHOWN_CHARS`] characters.
+fn safe(s: &str) -> String {
+    text::printable(s, text::SHOWN_CHARS).into_owned()
+}
+
+/// Rules about one patient's pattern of contacts: staff need the
+/// pseudonym to find the patient's other lines, so only their messages
+/// carry it.
+const PATIENT_RULES: [&str; 3] = ["excessive_psychologist_contacts", "same_day_repeat", "contact_burst"];
+
+/// How the notifier writes its messages: the format, the language, the
+/// dashboard messages link to, and the names of the home regions.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    pub format: Format,
+    pub language: Language,
+    /// The dashboard's URL; each message links to it with `var-buyer`,
+    /// `var-provider`, `var-rule` (and `var-year` for one finding). `None`:
+    /// no link.
+    pub dashboard: Option<Url>,
+    /// Home region organisation number → name ("Region Jämtland Härjedalen").
+    pub regions: BTreeMap<String, String>,
+}
+
+/// What one message says, before it is written in a format: plain text,
+/// escaped by each format's writer.
+struct Content {
+    title: String,
+    summary: String,
+    facts: Vec<(&'static str, String)>,
+    link: Option<Url>,
+}
+
+impl Messages {
+    /// Messages in `format` and `language`, without a dashboard link or
+    /// region names.
+    pub fn new(format: Format, language: Language) -> Messages {
+        Messages { format, language, dashboard: None, regions: BTreeMap::new() }
     }
-}
 
-fn explanation(rule_id: &str) -> (&'static str, &'static str) {
-    Rule::by_id(rule_id).map_or(("", ""), |r| (r.english, r.swedish))
-}
-
-/// One finding, sent at once.
-pub fn finding(format: Format, timed: &TimedFinding) -> Value {
-    let f = &timed.finding;
-    let (english, swedish) = explanation(&f.rule_id);
-    let title =
-        format!("{} finding: {} at {} ({})", f.severity.as_str(), f.rule_id, f.provider_name, f.provider_org_number);
-    let text = format!(
-        "{}\n{}\nEvidence: {}\nAt stake: {}. Lines: {}. Finding id: {}.",
-        english,
-        swedish,
-        f.evidence,
-        Ore(f.amount_at_stake_ore),
-        f.line_keys.join(", "),
-        f.finding_id
-    );
-    match format {
-        Format::Generic => json!({
-            "kind": "finding",
-            "finding_id": f.finding_id,
-            "rule_id": f.rule_id,
-            "severity": f.severity.as_str(),
-            "explanation": {"en": english, "sv": swedish},
-            "buyer_org_number": f.buyer_org_number,
-            "provider_org_number": f.provider_org_number,
-            "provider_name": f.provider_name,
-            "performing_unit_hsa_id": f.performing_unit_hsa_id,
-            "visit_date": f.visit_date.to_string(),
-            "amount_at_stake_ore": f.amount_at_stake_ore,
-            "evidence": f.evidence,
-            "line_keys": f.line_keys,
-            "detected_at_ms": timed.detected_at_ms,
-        }),
-        Format::Teams => teams(&title, &text),
-        Format::Slack => json!({"text": format!("*{title}*\n{text}")}),
+    fn say(&self, sv: &'static str, en: &'static str) -> &'static str {
+        self.language.pick(sv, en)
     }
-}
 
-/// A finding sent at once that no longer holds: a short withdrawal.
-pub fn withdrawal(format: Format, timed: &TimedFinding) -> Value {
-    let f = &timed.finding;
-    let reason = f.status.withdrawal().map_or("", |w| w.as_str());
-    let title = format!("withdrawn: {} at {} ({})", f.rule_id, f.provider_name, f.provider_org_number);
-    let text = format!(
-        "The finding {} about line {} no longer holds ({reason}). Återkallad: fyndet gäller inte längre.",
-        f.finding_id,
-        f.line_keys.first().map_or("", String::as_str)
-    );
-    match format {
-        Format::Generic => json!({
-            "kind": "withdrawal",
-            "finding_id": f.finding_id,
-            "rule_id": f.rule_id,
-            "reason": reason,
-            "provider_org_number": f.provider_org_number,
-            "line_keys": f.line_keys,
-            "detected_at_ms": timed.detected_at_ms,
-        }),
-        Format::Teams => teams(&title, &text),
-        Format::Slack => json!({"text": format!("*{title}*\n{text}")}),
+    fn rule_words(&self, rule_id: &str) -> (String, &'static str) {
+        match Rule::by_id(rule_id) {
+            Some(rule) => (
+                self.language.pick(rule.name_swedish, rule.name_english).to_string(),
+                self.language.pick(rule.swedish, rule.english),
+            ),
+            None => (rule_id.to_string(), ""),
+        }
     }
-}
 
-/// A group of findings, sent as one message.
-pub fn digest(format: Format, d: &Digest) -> Value {
-    let (english, swedish) = explanation(&d.rule_id);
-    let keys: Vec<&String> = d.line_keys.iter().take(MAX_KEYS).collect();
-    let title = format!(
-        "{} {} finding(s) at {} ({}) on {}",
-        d.findings, d.rule_id, d.provider_name, d.provider_org_number, d.day
-    );
-    let text = format!(
-        "{}\n{}\nAt stake: {}. Example: {}\nLines (first {}): {}\nAll of them: {}",
-        english,
-        swedish,
-        Ore(d.amount_at_stake_ore),
-        d.example,
-        keys.len(),
-        keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
-        d.query()
-    );
-    match format {
-        Format::Generic => json!({
-            "kind": "digest",
-            "rule_id": d.rule_id,
-            "severity": d.severity.as_str(),
-            "explanation": {"en": english, "sv": swedish},
-            "buyer_org_number": d.buyer_org_number,
-            "provider_org_number": d.provider_org_number,
-            "provider_name": d.provider_name,
-            "day": d.day.to_string(),
-            "findings": d.findings,
-            "amount_at_stake_ore": d.amount_at_stake_ore,
-            "line_keys": keys,
-            "example": d.example,
-            "query": d.query(),
-        }),
-        Format::Teams => teams(&title, &text),
-        Format::Slack => json!({"text": format!("*{title}*\n{text}")}),
+    fn severity(&self, severity: Severity) -> &'static str {
+        match severity {
+            Severity::High => self.say("hög", "high"),
+            Severity::Medium => self.say("medel", "medium"),
+            Severity::Low => self.say("låg", "low"),
+        }
     }
-}
 
-/// A Microsoft Teams incoming-webhook MessageCard.
-fn teams(title: &str, text: &str) -> Value {
-    json!({
-        "@type": "MessageCard",
-        "@context": "https://schema.org/extensions",
-        "summary": title,
-        "title": title,
-        "text": text.replace('\n', "\n\n"),
-    })
+    fn region(&self, org_number: &str) -> String {
+        match self.regions.get(org_number) {
+            Some(name) => format!("{name} ({org_number})"),
+            None => org_number.to_string(),
+        }
+    }
+
+    /// The dashboard filtered to a region, provider and rule (and visit year).
+    pub fn dashboard_link(&self, buyer: &str, provider: &str, rule_id: &str, year: Option<i32>) -> Option<Url> {
+        let mut url = self.dashboard.clone()?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("var-buyer", buyer);
+            if let Some(year) = year {
+                query.append_pair("var-year", &year.to_string());
+            }
+            query.append_pair("var-provider", provider);
+            query.append_pair("var-rule", rule_id);
+        }
+        Some(url)
+    }
+
+    fn line_keys(keys: &[&str]) -> String {
+        let shown: Vec<&str> = keys.iter().take(MAX_KEYS).copied().collect();
+        let more = keys.len().saturating_sub(MAX_KEYS);
+        if more == 0 {
+            shown.join(", ")
+        } else {
+            format!("{} (+{more})", shown.join(", "))
+        }
+    }
+
+    /// One finding, sent at once.
+    pub fn finding(&self, timed: &TimedFinding) -> Value {
+        let f = &timed.finding;
+        let (rule_name, meaning) = self.rule_words(&f.rule_id);
+        let amount = Ore(f.amount_at_stake_ore).to_string();
+        let link =
+            self.dashboard_link(&f.buyer_org_number, &f.provider_org_number, &f.rule_id, Some(f.visit_date.year()));
+        let pseudonym = f.patient_pseudonym.as_ref().filter(|_| PATIENT_RULES.contains(&f.rule_id.as_str()));
+        let title = match self.language {
+            Language::Swedish => format!("{rule_name} hos {}", f.provider_name),
+            Language::English => format!("{rule_name} at {}", f.provider_name),
+        };
+        if self.format == Format::Generic {
+            let (english, swedish) = Rule::by_id(&f.rule_id).map_or(("", ""), |r| (r.english, r.swedish));
+            return json!({
+                "schema": GENERIC_SCHEMA,
+                "kind": "finding",
+                "language": self.language.tag(),
+                "title": safe(&title),
+                "text": meaning,
+                "finding_id": f.finding_id,
+                "rule_id": f.rule_id,
+                "rule_name": rule_name,
+                "severity": f.severity.as_str(),
+                "explanation": {"en": english, "sv": swedish},
+                "buyer_org_number": f.buyer_org_number,
+                "buyer_name": self.regions.get(&f.buyer_org_number),
+                "provider_org_number": f.provider_org_number,
+                "provider_name": safe(&f.provider_name),
+                "performing_unit_hsa_id": f.performing_unit_hsa_id,
+                "visit_date": f.visit_date.to_string(),
+                "amount_at_stake_ore": f.amount_at_stake_ore,
+                "amount_at_stake": amount,
+                "evidence": safe(&f.evidence),
+                "line_keys": f.line_keys,
+                "patient_pseudonym": pseudonym,
+                "detected_at_ms": timed.detected_at_ms,
+                "dashboard_url": link.as_ref().map(Url::as_str),
+            });
+        }
+        let keys: Vec<&str> = f.line_keys.iter().map(String::as_str).collect();
+        let mut facts = vec![
+            (self.say("Vårdgivare", "Provider"), format!("{} ({})", f.provider_name, f.provider_org_number)),
+            (self.say("Belopp i fråga", "Amount at stake"), amount),
+            (self.say("Underlag", "Evidence"), f.evidence.clone()),
+            (self.say("Besöksdag", "Visit date"), f.visit_date.to_string()),
+            (self.say("Region", "Region"), self.region(&f.buyer_org_number)),
+            (self.say("Allvarlighetsgrad", "Severity"), self.severity(f.severity).to_string()),
+        ];
+        if let Some(pseudonym) = pseudonym {
+            facts.push((self.say("Patient (pseudonym)", "Patient (pseudonym)"), pseudonym.clone()));
+        }
+        facts.push((self.say("Fakturarader", "Invoice lines"), Self::line_keys(&keys)));
+        facts.push((self.say("Fynd-id", "Finding id"), f.finding_id.clone()));
+        self.write(Content { title, summary: meaning.to_string(), facts, link })
+    }
+
+    /// A finding sent at once that no longer holds: a short withdrawal.
+    pub fn withdrawal(&self, timed: &TimedFinding) -> Value {
+        let f = &timed.finding;
+        let (rule_name, _) = self.rule_words(&f.rule_id);
+        let withdrawal = f.status.withdrawal();
+        let reason = withdrawal.map_or("", Withdrawal::as_str);
+        let why = match withdrawal {
+            Some(Withdrawal::Corrected) => {
+                self.say("Raden har rättats i en ny version.", "The line was corrected in a new version.")
+            }
+            Some(Withdrawal::Credited) => {
+                self.say("En kreditnota har tagit bort raden.", "A credit note cancelled the line.")
+            }
+            Some(Withdrawal::Superseded) => self.say(
+                "Andra rader har ändrats så att fyndet inte längre gäller.",
+                "Other lines changed, so the finding no longer holds.",
+            ),
+            None => "",
+        };
+        let link = self.dashboard_link(&f.buyer_org_number, &f.provider_org_number, &f.rule_id, None);
+        let title = match self.language {
+            Language::Swedish => format!("Återkallat: {rule_name} hos {}", f.provider_name),
+            Language::English => format!("Withdrawn: {rule_name} at {}", f.provider_name),
+        };
+        if self.format == Format::Generic {
+            return json!({
+                "schema": GENERIC_SCHEMA,
+                "kind": "withdrawal",
+                "language": self.language.tag(),
+                "title": safe(&title),
+                "text": why,
+                "finding_id": f.finding_id,
+                "rule_id": f.rule_id,
+                "rule_name": rule_name,
+                "reason": reason,
+                "buyer_org_number": f.buyer_org_number,
+                "provider_org_number": f.provider_org_number,
+                "provider_name": safe(&f.provider_name),
+                "line_keys": f.line_keys,
+                "detected_at_ms": timed.detected_at_ms,
+                "dashboard_url": link.as_ref().map(Url::as_str),
+            });
+        }
+        let summary = format!(
+            "{} {why}",
+            self.say("Fyndet gäller inte längre och kan strykas.", "The finding no longer holds and can be set aside.")
+        );
+        let keys: Vec<&str> = f.line_keys.iter().map(String::as_str).collect();
+        let facts = vec![
+            (self.say("Vårdgivare", "Provider"), format!("{} ({})", f.provider_name, f.provider_org_number)),
+            (self.say("Fakturarader", "Invoice lines"), Self::line_keys(&keys)),
+            (self.say("Fynd-id", "Finding id"), f.finding_id.clone()),
+        ];
+        self.write(Content { title, summary, facts, link })
+    }
+
+    /// A group of findings, sent as one message.
+    pub fn digest(&self, d: &Digest) -> Value {
+        let (rule_name, meaning) = self.rule_words(&d.rule_id);
+        let amount = Ore(d.amount_at_stake_ore).to_string();
+        let link = self.dashboard_link(&d.buyer_org_number, &d.provider_org_number, &d.rule_id, None);
+        let keys: Vec<&str> = d.line_keys.iter().map(String::as_str).collect();
+        let title = match self.language {
+            Language::Swedish => format!("{} fynd: {rule_name} hos {}", d.findings, d.provider_name),
+            Language::English => format!(
+                "{} {}: {rule_name} at {}",
+                d.findings,
+                if d.findings == 1 { "finding" } else { "findings" },
+                d.provider_name
+            ),
+        };
+        if self.format == Format::Generic {
+            let (english, swedish) = Rule::by_id(&d.rule_id).map_or(("", ""), |r| (r.english, r.swedish));
+            let shown: Vec<&str> = keys.iter().take(MAX_KEYS).copied().collect();
+            return json!({
+                "schema": GENERIC_SCHEMA,
+                "kind": "digest",
+                "language": self.language.tag(),
+                "title": safe(&title),
+                "text": meaning,
+                "rule_id": d.rule_id,
+                "rule_name": rule_name,
+                "severity": d.severity.as_str(),
+                "explanation": {"en": english, "sv": swedish},
+                "buyer_org_number": d.buyer_org_number,
+                "buyer_name": self.regions.get(&d.buyer_org_number),
+                "provider_org_number": d.provider_org_number,
+                "provider_name": safe(&d.provider_name),
+                "day": d.day.to_string(),
+                "findings": d.findings,
+                "amount_at_stake_ore": d.amount_at_stake_ore,
+                "amount_at_stake": amount,
+                "line_keys": shown,
+                "example": safe(&d.example),
+                "dashboard_url": link.as_ref().map(Url::as_str),
+            });
+        }
+        let facts = vec![
+            (self.say("Vårdgivare", "Provider"), format!("{} ({})", d.provider_name, d.provider_org_number)),
+            (self.say("Antal fynd", "Findings"), d.findings.to_string()),
+            (self.say("Belopp i fråga", "Amount at stake"), amount),
+            (self.say("Exempel", "Example"), d.example.clone()),
+            (self.say("Upptäckt", "Detected"), d.day.to_string()),
+            (self.say("Region", "Region"), self.region(&d.buyer_org_number)),
+            (self.say("Allvarlighetsgrad", "Severity"), self.severity(d.severity).to_string()),
+            (self.say("Fakturarader", "Invoice lines"), Self::line_keys(&keys)),
+        ];
+        self.write(Content { title, summary: meaning.to_string(), facts, link })
+    }
+
+    fn write(&self, content: Content) -> Value {
+        match self.format {
+            Format::Teams => self.adaptive_card(&content),
+            Format::Slack | Format::Generic => self.block_kit(&content),
+        }
+    }
+
+    /// The Teams Workflows message: one Adaptive Card 1.4 attachment.
+    fn adaptive_card(&self, c: &Content) -> Value {
+        let facts: Vec<Value> =
+            c.facts.iter().map(|(title, value)| json!({"title": title, "value": text::markdown(value)})).collect();
+        let mut card = json!({
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "type": "AdaptiveCard",
+            // No `lang`: optional (it only localises date functions), and
+            // the Adaptive Cards renderer 3.0.6 checks it with a global
+            // regex that rejects every second card (see alert_previews.rs).
+            "version": "1.4",
+            "msteams": {"width": "Full"},
+            "body": [
+                {"type": "TextBlock", "text": text::markdown(&c.title), "weight": "Bolder", "size": "Medium", "wrap": true},
+                {"type": "TextBlock", "text": text::markdown(&c.summary), "wrap": true},
+                {"type": "FactSet", "facts": facts},
+            ],
+        });
+        if let Some(url) = &c.link {
+            card["actions"] = json!([{
+                "type": "Action.OpenUrl",
+                "title": self.say("Öppna i dashboarden", "Open in the dashboard"),
+                "url": url.as_str(),
+            }]);
+        }
+        json!({
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": card,
+            }],
+        })
+    }
+
+    /// Slack Block Kit: a header, the rule's meaning, the facts as fields
+    /// and a button to the dashboard; `text` is the notification's fallback.
+    fn block_kit(&self, c: &Content) -> Value {
+        // A header's text is at most 150 characters.
+        let title = text::slack(&text::printable(&c.title, 150));
+        let fields: Vec<Value> = c
+            .facts
+            .iter()
+            .map(|(label, value)| json!({"type": "mrkdwn", "text": format!("*{label}*\n{}", text::slack(value))}))
+            .collect();
+        let mut blocks = vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": title, "emoji": false}}),
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": text::slack(&c.summary)}}),
+            json!({"type": "section", "fields": fields}),
+        ];
+        if let Some(url) = &c.link {
+            blocks.push(json!({"type": "actions", "elements": [{
+                "type": "button",
+                "text": {"type": "plain_text", "text": self.say("Öppna i dashboarden", "Open in the dashboard")},
+                "url": url.as_str(),
+            }]}));
+        }
+        json!({"text": format!("{title}: {}", text::slack(&c.summary)), "blocks": blocks})
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use distans_domain::rules::{Finding, DOUBLE_INVOICING, LISTED_AT_SAME_GROUP, WRONG_PRICE};
+    use distans_domain::rules::{
+        Finding, FindingStatus, CONTACT_BURST, DOUBLE_INVOICING, LISTED_AT_SAME_GROUP, WRONG_PRICE,
+    };
     use distans_domain::testing;
 
     /// The fixture finding with the amount these tests add up and a
@@ -232,18 +468,51 @@ mod tests {
         TimedFinding { finding, detected_at_ms: 0 }
     }
 
+    fn messages(format: Format, language: Language) -> Messages {
+        Messages {
+            dashboard: Some(Url::parse("https://grafana.example/d/distans-overview?orgId=1").expect("url")),
+            regions: [("2321000230".to_string(), "Region Jämtland Härjedalen".to_string())].into_iter().collect(),
+            ..Messages::new(format, language)
+        }
+    }
+
+    fn digest_of(findings: &[TimedFinding]) -> Digest {
+        let mut d = Digest::new(&findings[0], "2025-03-01".parse().expect("date"));
+        for f in findings {
+            d.add(f);
+        }
+        d
+    }
+
+    /// Every text a person reads in a Teams card or a Slack message.
+    fn shown(message: &Value) -> String {
+        fn walk(v: &Value, out: &mut String) {
+            match v {
+                Value::String(s) => {
+                    out.push_str(s);
+                    out.push('\n');
+                }
+                Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+                Value::Object(map) => map.values().for_each(|i| walk(i, out)),
+                _ => {}
+            }
+        }
+        let mut out = String::new();
+        walk(message, &mut out);
+        out
+    }
+
     #[test]
     fn a_digest_counts_and_sums() {
         let a = timed(&WRONG_PRICE, "ZVF1:1");
-        let mut d = Digest::new(&a, "2025-03-01".parse().expect("date"));
-        d.add(&a);
-        d.add(&timed(&WRONG_PRICE, "ZVF1:2"));
-        let v = digest(Format::Generic, &d);
+        let d = digest_of(&[a.clone(), a, timed(&WRONG_PRICE, "ZVF1:2")]);
+        let v = messages(Format::Generic, Language::Swedish).digest(&d);
         assert_eq!(v["findings"], 2);
         assert_eq!(v["amount_at_stake_ore"], 30_000);
+        assert_eq!(v["amount_at_stake"], "300 kr");
         assert_eq!(v["line_keys"], json!(["ZVF1:1", "ZVF1:2"]));
-        assert_eq!(v["query"], distans_store::queries::findings_of_day_sql("wrong_price", "5591000010", "2025-03-01"));
         assert!(v["explanation"]["sv"].as_str().is_some_and(|s| s.contains("taxan")));
+        assert_eq!(v["title"], "2 fynd: Fel pris hos Nordvård Digital AB");
     }
 
     #[test]
@@ -251,60 +520,200 @@ mod tests {
         let first = timed(&LISTED_AT_SAME_GROUP, "ZVF559100001225 01:listed_at_same_group:HC");
         let mut again = first.clone();
         again.finding.amount_at_stake_ore = 40_000;
-        let mut d = Digest::new(&first, "2025-03-01".parse().expect("date"));
-        d.add(&first);
-        d.add(&again);
+        let d = digest_of(&[first, again]);
         assert_eq!((d.findings, d.amount_at_stake_ore), (1, 40_000));
     }
 
     #[test]
-    fn formats() {
+    fn teams_gets_an_adaptive_card_for_a_workflows_webhook() {
+        let mut a = timed(&WRONG_PRICE, "ZVF1:1");
+        a.finding.amount_at_stake_ore = 123_450;
+        let v = messages(Format::Teams, Language::Swedish).finding(&a);
+        assert_eq!(v["type"], "message");
+        let attachment = &v["attachments"][0];
+        assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
+        let card = &attachment["content"];
+        assert_eq!((&card["type"], &card["version"]), (&json!("AdaptiveCard"), &json!("1.4")));
+        assert_eq!(card["body"][0]["text"], "Fel pris hos Nordvård Digital AB");
+        assert_eq!(card["body"][1]["text"], WRONG_PRICE.swedish);
+        let facts = &card["body"][2]["facts"];
+        assert_eq!(facts[0], json!({"title": "Vårdgivare", "value": "Nordvård Digital AB (5591000010)"}));
+        assert_eq!(facts[1], json!({"title": "Belopp i fråga", "value": "1 234,50 kr"}));
+        assert!(shown(&v).contains("Region Jämtland Härjedalen (2321000230)"), "{v}");
+        assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
+        assert_eq!(
+            card["actions"][0]["url"],
+            "https://grafana.example/d/distans-overview?orgId=1&var-buyer=2321000230&var-year=2025&var-provider=5591000010&var-rule=wrong_price"
+        );
+    }
+
+    #[test]
+    fn slack_gets_block_kit_with_a_fallback_text() {
         let a = timed(&DOUBLE_INVOICING, "ZVF1:1");
-        let teams = finding(Format::Teams, &a);
-        assert_eq!(teams["@type"], "MessageCard");
-        assert!(teams["title"].as_str().is_some_and(|t| t.contains("double_invoicing")));
-        let slack = finding(Format::Slack, &a);
-        assert!(slack["text"].as_str().is_some_and(|t| t.starts_with("*high finding: double_invoicing")));
-        let generic = finding(Format::Generic, &a);
-        assert_eq!(generic["kind"], "finding");
-        assert_eq!(generic["finding_id"], a.finding.finding_id);
-        assert!(!generic.to_string().contains("\"ab\""), "no pseudonym in alerts to people");
+        let v = messages(Format::Slack, Language::Swedish).finding(&a);
+        let blocks = v["blocks"].as_array().expect("blocks");
+        assert_eq!(blocks[0]["type"], "header");
+        assert_eq!(blocks[0]["text"]["text"], "Dubbelfakturering hos Nordvård Digital AB");
+        assert_eq!(blocks[1]["text"]["text"], DOUBLE_INVOICING.swedish);
+        assert_eq!(blocks[2]["fields"][1]["text"], "*Belopp i fråga*\n150 kr");
+        assert_eq!(blocks[3]["elements"][0]["type"], "button");
+        assert!(blocks[3]["elements"][0]["url"].as_str().is_some_and(|u| u.ends_with("var-rule=double_invoicing")));
+        assert!(v["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Dubbelfakturering hos Nordvård Digital AB: Samma kontakt")));
+        assert!(
+            blocks.len() <= 50 && blocks[2]["fields"].as_array().is_some_and(|f| f.len() <= 10),
+            "Block Kit limits"
+        );
+    }
+
+    #[test]
+    fn english_is_a_setting() {
+        let a = timed(&WRONG_PRICE, "ZVF1:1");
+        let v = messages(Format::Slack, Language::English).finding(&a);
+        assert_eq!(v["blocks"][0]["text"]["text"], "Wrong price at Nordvård Digital AB");
+        assert_eq!(v["blocks"][1]["text"]["text"], WRONG_PRICE.english);
+        assert!(!shown(&v).contains(WRONG_PRICE.swedish), "one language at a time");
+        let d = messages(Format::Generic, Language::English).digest(&digest_of(&[a]));
+        assert_eq!(
+            (&d["language"], &d["title"]),
+            (&json!("en"), &json!("1 finding: Wrong price at Nordvård Digital AB"))
+        );
+    }
+
+    #[test]
+    fn the_pseudonym_only_where_the_rule_is_about_one_patient() {
+        for format in [Format::Generic, Format::Teams, Format::Slack] {
+            let m = messages(format, Language::Swedish);
+            let line = m.finding(&timed(&DOUBLE_INVOICING, "ZVF1:1"));
+            assert!(!shown(&line).lines().any(|l| l == "ab" || l.ends_with("\nab")), "{format:?}: {line}");
+            assert!(!line.to_string().contains("\"ab\""), "{format:?}: {line}");
+            let patient = m.finding(&timed(&CONTACT_BURST, "ZVF1:1"));
+            assert!(patient.to_string().contains("ab\""), "{format:?}: {patient}");
+        }
     }
 
     #[test]
     fn amounts_read_as_swedish_kronor_with_their_sign() {
         let mut a = timed(&WRONG_PRICE, "ZVF1:1");
-        a.finding.amount_at_stake_ore = 123_450;
-        let slack = finding(Format::Slack, &a);
-        assert!(slack["text"].as_str().is_some_and(|t| t.contains("At stake: 1 234,50 kr.")), "{slack}");
         a.finding.amount_at_stake_ore = -50;
-        let mut d = Digest::new(&a, "2025-03-01".parse().expect("date"));
-        d.add(&a);
-        let slack = digest(Format::Slack, &d);
-        assert!(slack["text"].as_str().is_some_and(|t| t.contains("At stake: -0,50 kr.")), "{slack}");
+        let slack = messages(Format::Slack, Language::English).digest(&digest_of(&[a]));
+        assert!(shown(&slack).contains("*Amount at stake*\n-0,50 kr"), "{slack}");
+    }
+
+    #[test]
+    fn a_digest_ends_with_a_link_not_sql() {
+        let d = digest_of(&[timed(&WRONG_PRICE, "ZVF1:1")]);
+        for format in [Format::Generic, Format::Teams, Format::Slack] {
+            let v = messages(format, Language::Swedish).digest(&d);
+            assert!(!v.to_string().contains("anomalies_current"), "no query: {format:?}: {v}");
+            assert!(v.to_string().contains("var-provider=5591000010&var-rule=wrong_price"), "{format:?}: {v}");
+        }
+        let no_link = Messages::new(Format::Generic, Language::Swedish).digest(&d);
+        assert_eq!(no_link["dashboard_url"], Value::Null);
+        assert!(Messages::new(Format::Teams, Language::Swedish).digest(&d)["attachments"][0]["content"]["actions"]
+            .is_null());
     }
 
     #[test]
     fn a_withdrawn_finding_leaves_the_digest_and_a_short_withdrawal_names_it() {
-        use distans_domain::rules::{FindingStatus, Withdrawal, DOUBLE_INVOICING, WRONG_PRICE};
+        use distans_domain::rules::Withdrawal;
         let a = timed(&WRONG_PRICE, "ZVF1:1");
         let b = timed(&WRONG_PRICE, "ZVF1:2");
-        let mut d = Digest::new(&a, "2025-03-01".parse().expect("date"));
-        d.add(&a);
-        d.add(&b);
+        let mut d = digest_of(&[a.clone(), b]);
         assert!(d.withdraw(&a.finding.finding_id));
         assert!(!d.withdraw(&a.finding.finding_id), "held once");
         assert_eq!((d.findings, d.amount_at_stake_ore), (1, 15_000));
         assert_eq!(d.line_keys.iter().collect::<Vec<_>>(), ["ZVF1:2"]);
         let mut gone = timed(&DOUBLE_INVOICING, "ZVF1:3");
         gone.finding.status = FindingStatus::Withdrawn(Withdrawal::Credited);
-        let v = withdrawal(Format::Generic, &gone);
+        let v = messages(Format::Generic, Language::Swedish).withdrawal(&gone);
         assert_eq!(v["kind"], "withdrawal");
         assert_eq!(v["reason"], "credited");
         assert_eq!(v["finding_id"], gone.finding.finding_id);
-        let slack = withdrawal(Format::Slack, &gone);
-        assert!(slack["text"]
-            .as_str()
-            .is_some_and(|t| t.contains("withdrawn: double_invoicing") && t.contains("credited")));
+        let slack = messages(Format::Slack, Language::Swedish).withdrawal(&gone);
+        assert_eq!(slack["blocks"][0]["text"]["text"], "Återkallat: Dubbelfakturering hos Nordvård Digital AB");
+        assert!(shown(&slack).contains("En kreditnota har tagit bort raden."), "{slack}");
+    }
+
+    /// Every generic payload validates against `schemas/alert.v1.json`.
+    #[test]
+    fn generic_payloads_follow_their_schema() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/alert.v1.json");
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("json");
+        let mut schemas = boon::Schemas::new();
+        let mut compiler = boon::Compiler::new();
+        compiler.enable_format_assertions();
+        compiler.add_resource("alert.v1.json", schema).expect("resource");
+        let index = compiler.compile("alert.v1.json", &mut schemas).expect("the schema compiles");
+        let mut gone = timed(&DOUBLE_INVOICING, "ZVF1:3");
+        gone.finding.status = FindingStatus::Withdrawn(distans_domain::rules::Withdrawal::Superseded);
+        let burst = timed(&CONTACT_BURST, "ZVF1:4");
+        let digest = digest_of(&[timed(&WRONG_PRICE, "ZVF1:1"), timed(&WRONG_PRICE, "ZVF1:2")]);
+        for m in [messages(Format::Generic, Language::Swedish), Messages::new(Format::Generic, Language::English)] {
+            for payload in
+                [m.finding(&timed(&WRONG_PRICE, "ZVF1:1")), m.finding(&burst), m.withdrawal(&gone), m.digest(&digest)]
+            {
+                if let Err(e) = schemas.validate(&payload, index) {
+                    panic!("{payload}\ndoes not follow alert.v1.json: {e:#}");
+                }
+            }
+        }
+        let mut bad = messages(Format::Generic, Language::Swedish).digest(&digest);
+        bad["amount_at_stake"] = json!("300.00 SEK");
+        assert!(schemas.validate(&bad, index).is_err(), "the schema checks the amount's form");
+        bad["amount_at_stake"] = json!("300 kr");
+        bad["query"] = json!("a query");
+        assert!(schemas.validate(&bad, index).is_err(), "no field outside the schema");
+    }
+
+    /// Names a hostile seller could send reach no one as they are: no
+    /// escape sequence, NUL or bidi override in any format, no Slack
+    /// mention, no Markdown link in Teams, nothing longer than 256 characters.
+    #[test]
+    fn hostile_names_are_escaped_in_every_format() {
+        let long = "x".repeat(900_000);
+        let hostile = [
+            "Vård\u{1b}[2J\u{1b}[HAB",
+            "Vård\u{1b}]0;owned\u{7}AB",
+            "\u{1b}]8;;https://evil.example\u{1b}\\Klicka\u{1b}]8;;\u{1b}\\",
+            "Vård\0AB",
+            "Vård\u{202E}BA gnidloh",
+            "<!channel> <@U024BE7LH> Vård & Co",
+            "[Klicka här](https://evil.example) **AB**",
+            long.as_str(),
+        ];
+        for name in hostile {
+            let mut f = timed(&WRONG_PRICE, "ZVF1:1");
+            f.finding.provider_name = name.to_string();
+            f.finding.evidence = format!("unit price 650 kr at {name}");
+            let digest = digest_of(&[f.clone()]);
+            for format in [Format::Generic, Format::Teams, Format::Slack] {
+                let m = messages(format, Language::Swedish);
+                for v in [m.finding(&f), m.digest(&digest)] {
+                    let seen = shown(&v);
+                    for bad in ['\u{1b}', '\0', '\u{7}', '\u{202E}'] {
+                        assert!(!seen.contains(bad), "{format:?} {bad:?} in {seen:?}");
+                    }
+                    assert!(v.to_string().len() < 20_000, "{format:?}: a long name is cut");
+                    if format == Format::Slack {
+                        assert!(!seen.contains("<!channel>") && !seen.contains("<@U"), "{seen}");
+                    }
+                    if format == Format::Teams {
+                        assert!(!seen.contains("[Klicka här](") && !seen.contains("**AB**"), "{seen}");
+                    }
+                }
+            }
+        }
+        let mut f = timed(&WRONG_PRICE, "ZVF1:1");
+        f.finding.provider_name = "<!channel> Vård & Co".into();
+        let slack = messages(Format::Slack, Language::Swedish).finding(&f);
+        assert_eq!(slack["blocks"][0]["text"]["text"], "Fel pris hos &lt;!channel&gt; Vård &amp; Co");
+        f.finding.provider_name = "[Klicka](https://evil.example)".into();
+        let teams = messages(Format::Teams, Language::Swedish).finding(&f);
+        assert_eq!(
+            teams["attachments"][0]["content"]["body"][0]["text"],
+            r"Fel pris hos \[Klicka\](https://evil.example)"
+        );
     }
 }

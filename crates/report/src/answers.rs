@@ -9,6 +9,9 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, Table};
 use distans_store::Client;
 use serde_json::Value;
 
+use distans_domain::text::{self, Language};
+
+use crate::labels;
 use crate::panels::{Chart, Panel, PANELS};
 
 /// Why the regions' questions could not be answered.
@@ -129,40 +132,64 @@ fn is_numeric(answer: &Answer, column: usize) -> bool {
         }) && !answer.rows.is_empty()
 }
 
-/// Numbers with a space every three digits, as Swedish reports write them.
-fn grouped(text: &str) -> String {
-    let (sign, rest) = text.strip_prefix('-').map_or(("", text), |r| ("-", r));
-    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
-    if int.len() <= 4 || !int.bytes().all(|b| b.is_ascii_digit()) {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(' ');
+/// Which report: the home region (organisation number, and its name where
+/// `ref_regions` has one), the visit year and the language.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub buyer: &'a str,
+    pub region: Option<&'a str>,
+    pub year: i32,
+    pub language: Language,
+}
+
+impl Scope<'_> {
+    /// "Region Jämtland Härjedalen (2321000230)", or the number alone.
+    fn region_shown(&self) -> String {
+        match self.region {
+            Some(name) => format!("{} ({})", text::printable(name, text::SHOWN_CHARS), self.buyer),
+            None => self.buyer.to_string(),
         }
-        out.push(c);
-    }
-    match frac {
-        Some(f) => format!("{sign}{out}.{f}"),
-        None => format!("{sign}{out}"),
     }
 }
 
-/// The answers as terminal tables.
-pub fn render_terminal(answers: &[Answer], buyer: &str, year: i32) -> String {
-    let mut out = format!("distans report for home region {buyer}, visit year {year}\n");
+/// A cell as shown: a name for a code, a number as readers write it, free
+/// text as one safe line (`text::printable`).
+fn shown_cell(a: &Answer, row: usize, column: usize, language: Language) -> String {
+    let name = a.columns.get(column).map_or("", String::as_str);
+    let raw = a.text(row, column);
+    let named = labels::cell(name, &raw, language);
+    labels::number(&text::printable(&named, text::SHOWN_CHARS), language)
+}
+
+/// The explanations of the rules an answer shows.
+fn rules_of(a: &Answer, language: Language) -> Vec<(&'static str, &'static str)> {
+    let rule_column = a.column("rule");
+    let cells = (0..a.rows.len()).filter_map(move |r| rule_column.map(|c| a.text(r, c)));
+    labels::rules_shown(a.panel.rules(), cells, language)
+}
+
+/// The answers as terminal tables, in `scope.language`. Every cell from
+/// the data goes through `text::printable`: no escape sequence, control or
+/// bidi character from an invoice reaches the terminal.
+pub fn render_terminal(answers: &[Answer], scope: &Scope) -> String {
+    let lang = scope.language;
+    let mut out = match lang {
+        Language::Swedish => {
+            format!("distans rapport: {}, besöksår {}\n", scope.region_shown(), scope.year)
+        }
+        Language::English => format!("distans report: {}, visit year {}\n", scope.region_shown(), scope.year),
+    };
     for a in answers {
-        let _ = write!(out, "\n{}\n{}\n", a.panel.title, a.panel.question);
+        let _ = write!(out, "\n{}\n{}\n", a.panel.title_in(lang), a.panel.question_in(lang));
         if a.rows.is_empty() {
-            out.push_str("  (no data)\n");
+            let _ = writeln!(out, "  ({})", lang.pick("inga uppgifter", "no data"));
             continue;
         }
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED);
-        table.set_header(a.columns.clone());
+        table.set_header(a.columns.iter().map(|c| labels::column(c, lang)).collect::<Vec<_>>());
         for row in 0..a.rows.len() {
-            table.add_row((0..a.columns.len()).map(|c| grouped(&a.text(row, c))).collect::<Vec<_>>());
+            table.add_row((0..a.columns.len()).map(|c| shown_cell(a, row, c, lang)).collect::<Vec<_>>());
         }
         for c in 0..a.columns.len() {
             if is_numeric(a, c) {
@@ -172,6 +199,9 @@ pub fn render_terminal(answers: &[Answer], buyer: &str, year: i32) -> String {
             }
         }
         let _ = writeln!(out, "{table}");
+        for (name, meaning) in rules_of(a, lang) {
+            let _ = writeln!(out, "  {name}: {meaning}");
+        }
     }
     out
 }
@@ -179,50 +209,72 @@ pub fn render_terminal(answers: &[Answer], buyer: &str, year: i32) -> String {
 const COLOURS: [&str; 4] = ["#1f6fb2", "#e07b24", "#4c9a2a", "#8a5cb8"];
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text::html(s)
 }
 
-/// The answers as one HTML page with an SVG chart for every charted panel.
-pub fn render_html(answers: &[Answer], buyer: &str, year: i32, generated_at: &str) -> String {
+/// The answers as one HTML page (`lang` set, headings in words, each rule
+/// explained beside its findings) with an SVG chart for every charted panel.
+pub fn render_html(answers: &[Answer], scope: &Scope, generated_at: &str) -> String {
+    let lang = scope.language;
+    let region = escape(&scope.region_shown());
+    let year = scope.year;
     let mut html = String::new();
     let _ = write!(
         html,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>distans report {buyer} {year}</title><style>{CSS}</style></head><body>\
-         <h1>Digital out-of-county care: home region {buyer}, {year}</h1>\
-         <p class=\"meta\">Visit year {year}. Amounts in SEK, net of patient fees, credit notes deducted. \
-         Generated {generated_at} from ClickHouse by <code>distans report --html</code>.</p>",
-        buyer = escape(buyer)
+        "<!DOCTYPE html>\n<html lang=\"{tag}\"><head><meta charset=\"utf-8\">\
+         <title>distans: {region} {year}</title><style>{CSS}</style></head><body>\
+         <h1>{heading}: {region}, {year}</h1><p class=\"meta\">{meta}</p>",
+        tag = lang.tag(),
+        heading = lang.pick("Digital utomlänsvård", "Digital out-of-county care"),
+        meta = match lang {
+            Language::Swedish => format!(
+                "Besöksår {year}. Belopp i kronor, netto efter patientavgift, kreditnotor avdragna. \
+                 Skapad {generated_at} ur ClickHouse med <code>distans report --html</code>."
+            ),
+            Language::English => format!(
+                "Visit year {year}. Amounts in SEK, net of patient fees, credit notes deducted. \
+                 Generated {generated_at} from ClickHouse by <code>distans report --html</code>."
+            ),
+        }
     );
     for a in answers {
         let _ = write!(
             html,
             "<section id=\"{id}\"><h2>{title}</h2><p class=\"question\">{question}</p>",
             id = a.panel.id(),
-            title = escape(a.panel.title),
-            question = escape(a.panel.question)
+            title = escape(a.panel.title_in(lang)),
+            question = escape(a.panel.question_in(lang))
         );
         if a.rows.is_empty() {
-            html.push_str("<p class=\"empty\">No data.</p></section>");
+            let _ = write!(html, "<p class=\"empty\">{}</p></section>", lang.pick("Inga uppgifter.", "No data."));
             continue;
         }
         if a.panel.chart != Chart::Table {
-            html.push_str(&chart_svg(a));
+            html.push_str(&chart_svg(a, lang));
         }
         html.push_str("<table><thead><tr>");
         for c in &a.columns {
-            let _ = write!(html, "<th>{}</th>", escape(c));
+            let _ = write!(html, "<th>{}</th>", escape(&labels::column(c, lang)));
         }
         html.push_str("</tr></thead><tbody>");
         for row in 0..a.rows.len() {
             html.push_str("<tr>");
             for c in 0..a.columns.len() {
                 let class = if is_numeric(a, c) { " class=\"n\"" } else { "" };
-                let _ = write!(html, "<td{class}>{}</td>", escape(&grouped(&a.text(row, c))));
+                let _ = write!(html, "<td{class}>{}</td>", escape(&shown_cell(a, row, c, lang)));
             }
             html.push_str("</tr>");
         }
-        html.push_str("</tbody></table></section>");
+        html.push_str("</tbody></table>");
+        let rules = rules_of(a, lang);
+        if !rules.is_empty() {
+            let _ = write!(html, "<dl class=\"rules\"><p>{}</p>", lang.pick("Reglerna:", "The rules:"));
+            for (name, meaning) in rules {
+                let _ = write!(html, "<dt>{}</dt><dd>{}</dd>", escape(name), escape(meaning));
+            }
+            html.push_str("</dl>");
+        }
+        html.push_str("</section>");
     }
     // Marks every chart with how many bars laid out with a non-zero size, so
     // a headless browser can tell that the charts drew.
@@ -238,15 +290,19 @@ const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-wid
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}\
 .question,.meta{color:#555;font-style:italic}table{border-collapse:collapse;font-size:.85em;margin:.5em 0}\
 th,td{border:1px solid #ddd;padding:.2em .6em}th{background:#f3f3f3}td.n{text-align:right}\
-svg.chart{display:block;margin:.5em 0}svg text{font-size:11px;fill:#333}";
+svg.chart{display:block;margin:.5em 0}svg text{font-size:11px;fill:#333}\
+dl.rules{font-size:.85em;color:#333;background:#f7f7f2;padding:.5em 1em}dl.rules dt{font-weight:bold}\
+dl.rules dd{margin:0 0 .4em 1em}";
 
-fn series_values(a: &Answer) -> Vec<(String, Vec<f64>)> {
+fn series_values(a: &Answer, lang: Language) -> Vec<(String, Vec<f64>)> {
     (0..a.rows.len())
-        .map(|r| (a.text(r, 0), a.panel.series.iter().map(|s| a.number(r, s).unwrap_or(0.0).max(0.0)).collect()))
+        .map(|r| {
+            (shown_cell(a, r, 0, lang), a.panel.series.iter().map(|s| a.number(r, s).unwrap_or(0.0).max(0.0)).collect())
+        })
         .collect()
 }
 
-fn legend(a: &Answer, x: f64, y: f64) -> String {
+fn legend(a: &Answer, x: f64, y: f64, lang: Language) -> String {
     let mut svg = String::new();
     for (i, s) in a.panel.series.iter().enumerate() {
         let lx = x + i as f64 * 170.0;
@@ -257,22 +313,22 @@ fn legend(a: &Answer, x: f64, y: f64) -> String {
             COLOURS[i % COLOURS.len()],
             lx + 16.0,
             y + 10.0,
-            escape(s)
+            escape(&labels::column(s, lang))
         );
     }
     svg
 }
 
-fn chart_svg(a: &Answer) -> String {
-    let data = series_values(a);
+fn chart_svg(a: &Answer, lang: Language) -> String {
+    let data = series_values(a, lang);
     match a.panel.chart {
-        Chart::Columns => columns_svg(a, &data),
-        _ => stacked_bars_svg(a, &data),
+        Chart::Columns => columns_svg(a, &data, lang),
+        _ => stacked_bars_svg(a, &data, lang),
     }
 }
 
 /// Vertical bars per category, series side by side.
-fn columns_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
+fn columns_svg(a: &Answer, data: &[(String, Vec<f64>)], lang: Language) -> String {
     let (width, height, left, bottom, top) = (1000.0, 300.0, 70.0, 40.0, 30.0);
     let max = data.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0_f64, f64::max).max(1.0);
     let plot_h = height - bottom - top;
@@ -282,7 +338,7 @@ fn columns_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
         "<svg class=\"chart\" data-panel=\"{}\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">",
         a.panel.id()
     );
-    svg.push_str(&legend(a, left, 4.0));
+    svg.push_str(&legend(a, left, 4.0, lang));
     for tick in 0..=4 {
         let v = max * f64::from(tick) / 4.0;
         let y = top + plot_h - plot_h * f64::from(tick) / 4.0;
@@ -292,7 +348,7 @@ fn columns_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
              <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
             left - 6.0,
             y + 4.0,
-            grouped(&format!("{v:.0}"))
+            labels::number(&format!("{v:.0}"), lang)
         );
     }
     for (i, (label, values)) in data.iter().enumerate() {
@@ -307,7 +363,7 @@ fn columns_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
                 bar,
                 COLOURS[s % COLOURS.len()],
                 escape(label),
-                grouped(&format!("{v:.0}"))
+                labels::number(&format!("{v:.0}"), lang)
             );
         }
         let _ = write!(
@@ -323,7 +379,7 @@ fn columns_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
 }
 
 /// Horizontal bars per category, series stacked.
-fn stacked_bars_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
+fn stacked_bars_svg(a: &Answer, data: &[(String, Vec<f64>)], lang: Language) -> String {
     let (width, left, row_h, top) = (1000.0, 260.0, 22.0, 26.0);
     let height = top + row_h * data.len() as f64 + 10.0;
     let max = data.iter().map(|(_, v)| v.iter().sum::<f64>()).fold(0.0_f64, f64::max).max(1.0);
@@ -332,7 +388,7 @@ fn stacked_bars_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
         "<svg class=\"chart\" data-panel=\"{}\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">",
         a.panel.id()
     );
-    svg.push_str(&legend(a, left, 4.0));
+    svg.push_str(&legend(a, left, 4.0, lang));
     for (i, (label, values)) in data.iter().enumerate() {
         let y = top + row_h * i as f64;
         let _ = write!(
@@ -351,8 +407,8 @@ fn stacked_bars_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
                 y + 3.0,
                 row_h - 6.0,
                 COLOURS[s % COLOURS.len()],
-                escape(a.panel.series[s]),
-                grouped(&format!("{v:.0}"))
+                escape(&labels::column(a.panel.series[s], lang)),
+                labels::number(&format!("{v:.0}"), lang)
             );
             x += w;
         }
@@ -361,7 +417,7 @@ fn stacked_bars_svg(a: &Answer, data: &[(String, Vec<f64>)]) -> String {
             "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
             x + 6.0,
             y + row_h * 0.65,
-            grouped(&format!("{:.0}", values.iter().sum::<f64>()))
+            labels::number(&format!("{:.0}", values.iter().sum::<f64>()), lang)
         );
     }
     svg.push_str("</svg>");
@@ -377,13 +433,12 @@ mod tests {
         Answer { panel: PANELS[panel], columns: columns.iter().map(|c| c.to_string()).collect(), rows }
     }
 
-    #[test]
-    fn numbers_group_by_thousands() {
-        assert_eq!(grouped("9336450"), "9 336 450");
-        assert_eq!(grouped("-1234567.5"), "-1 234 567.5");
-        assert_eq!(grouped("2025"), "2025");
-        assert_eq!(grouped("2025-01-01"), "2025-01-01");
-    }
+    const SV: Scope<'static> = Scope {
+        buyer: "2321000230",
+        region: Some("Region Jämtland Härjedalen"),
+        year: 2025,
+        language: Language::Swedish,
+    };
 
     #[test]
     fn html_has_a_chart_per_charted_panel_with_bars_to_scale() {
@@ -391,18 +446,48 @@ mod tests {
             0,
             &["month", "contacts", "patients", "net_sek", "net_last_year_sek", "growth_percent"],
             vec![
-                vec![json!("2025-01-01"), json!("10"), json!(8), json!("5000"), json!("2500"), json!(100.0)],
+                vec![json!("2025-01-01"), json!("10"), json!(8), json!("5000"), json!("2500"), json!(100.5)],
                 vec![json!("2025-02-01"), json!("5"), json!(5), json!("2500"), json!("0"), Value::Null],
             ],
         );
-        let html = render_html(&[months], "2321000230", 2025, "now");
+        let html = render_html(&[months], &SV, "now");
         assert_eq!(html.matches("<svg class=\"chart\"").count(), 1);
         assert_eq!(html.matches("<rect class=\"bar\"").count(), 4);
         // 5000 is the largest value: the full plot height (230 px); 2500 half of it.
         assert!(html.contains("height=\"230.0\""), "{html}");
         assert!(html.contains("height=\"115.0\""));
         assert!(html.contains("<td class=\"n\">5000</td>"));
+        assert!(html.contains("<td class=\"n\">100,5</td>"), "a decimal comma");
         assert!(html.contains("<td class=\"n\">–</td>"), "a NULL growth shows as a dash");
+    }
+
+    #[test]
+    fn the_page_is_swedish_with_headings_in_words() {
+        let months = answer(0, &["month", "net_sek"], vec![vec![json!("2025-01"), json!("5000")]]);
+        let html = render_html(&[months], &SV, "now");
+        assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"sv\">"), "{html}");
+        assert!(html.contains("<h1>Digital utomlänsvård: Region Jämtland Härjedalen (2321000230), 2025</h1>"));
+        assert!(html.contains("<th>Nettokostnad, kr</th>") && !html.contains(">net_sek<"), "{html}");
+        assert!(html.contains("<h2>Kostnad och kontakter per månad</h2>"));
+        let en = Scope { language: Language::English, region: None, ..SV };
+        let html = render_html(&[answer(0, &["month"], vec![])], &en, "now");
+        assert!(html.contains("<html lang=\"en\">") && !html.contains("home region"));
+        assert!(html.contains("<h1>Digital out-of-county care: 2321000230, 2025</h1>"), "{html}");
+    }
+
+    #[test]
+    fn findings_name_and_explain_their_rules() {
+        let findings = answer(
+            13,
+            &["provider", "provider_org_number", "rule", "findings", "amount_at_stake_sek"],
+            vec![vec![json!("Vård AB"), json!("5591000010"), json!("wrong_price"), json!("2"), json!("1300")]],
+        );
+        let html = render_html(std::slice::from_ref(&findings), &SV, "now");
+        assert!(html.contains("<td>Fel pris</td>"), "{html}");
+        assert!(html.contains(&format!("<dt>Fel pris</dt><dd>{}</dd>", distans_domain::rules::WRONG_PRICE.swedish)));
+        let text = render_terminal(&[findings], &SV);
+        assert!(text.contains(&format!("Fel pris: {}", distans_domain::rules::WRONG_PRICE.swedish)), "{text}");
+        assert!(text.contains("Belopp i fråga, kr"), "{text}");
     }
 
     #[test]
@@ -412,10 +497,42 @@ mod tests {
             &["provider", "referred", "own_initiative", "other", "referred_percent"],
             vec![vec![json!("A & <B>"), json!("1"), json!("2"), json!("0"), json!(33.3)]],
         );
-        let html = render_html(std::slice::from_ref(&a), "2321000230", 2025, "now");
+        let html = render_html(std::slice::from_ref(&a), &SV, "now");
         assert!(html.contains("A &amp; &lt;B&gt;") && !html.contains("<B>"));
-        let text = render_terminal(&[a], "2321000230", 2025);
-        assert!(text.contains("Referred or own initiative, per provider"));
+        let text = render_terminal(&[a], &SV);
+        assert!(text.contains("Remiss eller egen vårdbegäran, per vårdgivare"));
         assert!(text.contains("A & <B>"));
+        assert!(text.contains("33,3"));
+    }
+
+    /// Provider names a hostile seller could send reach neither the
+    /// terminal nor the page as they are.
+    #[test]
+    fn hostile_names_are_made_harmless_in_the_terminal_and_the_page() {
+        let hostile = [
+            "Vård\u{1b}[2J\u{1b}[HAB",
+            "Vård\u{1b}]0;owned\u{7}AB",
+            "\u{1b}]8;;https://evil.example\u{1b}\\Klicka\u{1b}]8;;\u{1b}\\",
+            "Vård\0AB",
+            "Vård\u{202E}BA gnidloh",
+            "<script>alert(1)</script>",
+        ];
+        let long = "x".repeat(900_000);
+        let rows: Vec<Vec<Value>> = hostile
+            .iter()
+            .copied()
+            .chain(std::iter::once(long.as_str()))
+            .map(|name| vec![json!(name), json!("1"), json!("1"), json!("0"), json!(50.0)])
+            .collect();
+        let a = answer(2, &["provider", "referred", "own_initiative", "other", "referred_percent"], rows);
+        let text = render_terminal(std::slice::from_ref(&a), &SV);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\0') && !text.contains('\u{202E}') && !text.contains('\u{7}')
+        );
+        assert!(text.len() < 100_000, "a 900 KB name is cut: {} bytes", text.len());
+        let html = render_html(&[a], &SV, "now");
+        assert!(!html.contains('\u{1b}') && !html.contains('\0') && !html.contains('\u{202E}'));
+        assert!(!html.contains("<script>alert") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.len() < 100_000, "{} bytes", html.len());
     }
 }

@@ -4,17 +4,26 @@
 use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, Table};
 use distans_domain::money::Ore;
 use distans_domain::rules::Rule;
+use distans_domain::text::{self, Language};
 use distans_store::queries::RuleFindings;
 
-/// Findings per rule with what each rule means.
-pub fn render_findings(rows: &[RuleFindings]) -> String {
+/// Findings per rule (all years) with what each rule means, in `language`.
+pub fn render_findings(rows: &[RuleFindings], language: Language) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["Rule", "Findings", "Providers", "At stake, SEK", "What it means"]);
+    table.set_header(match language {
+        Language::Swedish => ["Regel", "Fynd", "Vårdgivare", "Belopp i fråga, kr", "Vad den betyder"],
+        Language::English => ["Rule", "Findings", "Providers", "At stake, SEK", "What it means"],
+    });
     for row in rows {
-        let meaning = Rule::by_id(&row.rule_id).map_or("", |r| r.english);
+        let rule = Rule::by_id(&row.rule_id);
+        let meaning = rule.map_or("", |r| language.pick(r.swedish, r.english));
+        let name = rule.map_or_else(
+            || text::printable(&row.rule_id, text::SHOWN_CHARS).into_owned(),
+            |r| language.pick(r.name_swedish, r.name_english).to_string(),
+        );
         table.add_row([
-            row.rule_id.clone(),
+            name,
             row.findings.to_string(),
             row.providers.to_string(),
             Ore(row.amount_at_stake_ore).whole_kronor_number(),
@@ -24,7 +33,7 @@ pub fn render_findings(rows: &[RuleFindings]) -> String {
     let total: u64 = rows.iter().map(|r| r.findings).sum();
     let at_stake: Ore = rows.iter().map(|r| Ore(r.amount_at_stake_ore)).sum();
     table.add_row([
-        "Total".to_string(),
+        language.pick("Totalt", "Total").to_string(),
         total.to_string(),
         String::new(),
         at_stake.whole_kronor_number(),
@@ -35,7 +44,7 @@ pub fn render_findings(rows: &[RuleFindings]) -> String {
             column.set_cell_alignment(CellAlignment::Right);
         }
     }
-    format!("Findings per rule\n{table}\n")
+    format!("{}\n{table}\n", language.pick("Fynd per regel (alla år)", "Findings per rule (all years)"))
 }
 
 #[cfg(test)]
@@ -48,10 +57,13 @@ mod tests {
             RuleFindings { rule_id: "wrong_price".into(), findings: 2, providers: 1, amount_at_stake_ore: 920_000_050 },
             RuleFindings { rule_id: "retired_rule".into(), findings: 1, providers: 1, amount_at_stake_ore: -149 },
         ];
-        let text = render_findings(&rows);
+        let text = render_findings(&rows, Language::English);
         assert!(text.contains("9 200 001"), "{text}");
         assert!(text.contains(" -1 "), "{text}");
         assert!(text.contains(distans_domain::rules::WRONG_PRICE.english), "{text}");
         assert!(text.contains("9 199 999"), "total: {text}");
+        let text = render_findings(&rows, Language::Swedish);
+        assert!(text.contains("Fel pris") && text.contains(distans_domain::rules::WRONG_PRICE.swedish), "{text}");
+        assert!(text.contains("Totalt") && text.contains("retired_rule"), "{text}");
     }
 }

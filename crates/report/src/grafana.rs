@@ -8,14 +8,20 @@ use serde_json::{json, Value};
 
 use distans_store::panels::VARIABLE_QUERIES;
 
+use distans_domain::text::Language;
+
+use crate::labels;
 use crate::panels::{Chart, PANELS};
 
 /// The data source uid the provisioning file gives.
 pub const DATASOURCE_UID: &str = "distans-clickhouse";
 
-/// The dashboard as JSON: the two variables (home region, visit year) and
-/// one Grafana panel per report panel, running the same SQL.
-pub fn dashboard() -> Value {
+/// The dashboard as JSON, its texts in `language`: the variables (home
+/// region, shown by name; visit year; provider and rule, empty for all,
+/// which the findings panels filter by and alerts link with) and one
+/// Grafana panel per report panel, running the same SQL, its columns
+/// renamed to the report's headings.
+pub fn dashboard(language: Language) -> Value {
     let datasource = json!({ "type": "grafana-clickhouse-datasource", "uid": DATASOURCE_UID });
     let mut y = 0;
     let panels: Vec<Value> = PANELS
@@ -30,8 +36,8 @@ pub fn dashboard() -> Value {
             let mut panel = json!({
                 "id": i + 1,
                 "type": kind,
-                "title": p.title,
-                "description": p.question,
+                "title": p.title_in(language),
+                "description": p.question_in(language),
                 "datasource": datasource,
                 "gridPos": { "x": 0, "y": y, "w": 24, "h": height },
                 "targets": [{
@@ -43,6 +49,16 @@ pub fn dashboard() -> Value {
                     "rawSql": p.query.sql,
                 }],
             });
+            // Every column under the report's heading for it.
+            let renames: serde_json::Map<String, Value> = p.query.columns()
+                .into_iter()
+                .map(|name| {
+                    let heading = labels::column(&name, language);
+                    (name, Value::String(heading))
+                })
+                .collect();
+            let organize = json!({ "id": "organize", "options": { "renameByName": renames } });
+            panel["transformations"] = json!([organize]);
             if kind == "barchart" {
                 panel["options"] = json!({
                     "orientation": if p.chart == Chart::Columns { "vertical" } else { "horizontal" },
@@ -56,7 +72,7 @@ pub fn dashboard() -> Value {
                 panel["transformations"] = json!([{
                     "id": "filterFieldsByName",
                     "options": { "include": { "names": std::iter::once(p.query.first_column()).chain(p.series.iter().map(|s| s.to_string())).collect::<Vec<_>>() } }
-                }]);
+                }, organize]);
             }
             y += height;
             panel
@@ -64,8 +80,11 @@ pub fn dashboard() -> Value {
         .collect();
     json!({
         "uid": "distans-overview",
-        "title": "distans: digital out-of-county care",
-        "description": "The regions' questions about what they pay for digital out-of-county care. Same SQL as `distans report`.",
+        "title": language.pick("distans: digital utomlänsvård", "distans: digital out-of-county care"),
+        "description": language.pick(
+            "Regionernas frågor om vad de betalar för digital utomlänsvård. Samma SQL som `distans report`.",
+            "The regions' questions about what they pay for digital out-of-county care. Same SQL as `distans report`."
+        ),
         "tags": ["distans"],
         "timezone": "browser",
         "schemaVersion": 39,
@@ -75,7 +94,8 @@ pub fn dashboard() -> Value {
         "templating": { "list": [
             {
                 "name": "buyer",
-                "label": "Home region (org. number)",
+                "label": "Region",
+                "description": language.pick("Hemregionen som fakturerats", "The home region invoiced"),
                 "type": "query",
                 "datasource": datasource,
                 "query": variable_query("buyer"),
@@ -83,11 +103,27 @@ pub fn dashboard() -> Value {
             },
             {
                 "name": "year",
-                "label": "Visit year",
+                "label": language.pick("Besöksår", "Visit year"),
                 "type": "query",
                 "datasource": datasource,
                 "query": variable_query("year"),
                 "refresh": 1,
+            },
+            {
+                "name": "provider",
+                "label": language.pick("Vårdgivare (organisationsnummer)", "Provider (organisation number)"),
+                "description": language.pick("Tomt: alla. Gäller fynden.", "Empty: all. Filters the findings."),
+                "type": "textbox",
+                "query": "",
+                "current": { "text": "", "value": "" },
+            },
+            {
+                "name": "rule",
+                "label": language.pick("Regel (id)", "Rule (id)"),
+                "description": language.pick("Tomt: alla. Gäller fynden.", "Empty: all. Filters the findings."),
+                "type": "textbox",
+                "query": "",
+                "current": { "text": "", "value": "" },
             },
         ]},
         "panels": panels,
@@ -99,9 +135,10 @@ fn variable_query(name: &str) -> &'static str {
     VARIABLE_QUERIES.iter().find(|(n, _)| *n == name).map_or("", |(_, sql)| sql)
 }
 
-/// The dashboard as the committed file holds it.
-pub fn dashboard_file() -> String {
-    let mut text = serde_json::to_string_pretty(&dashboard()).unwrap_or_default();
+/// The dashboard as the committed file holds it (Swedish); `distans grafana
+/// --language en` prints it in English.
+pub fn dashboard_file(language: Language) -> String {
+    let mut text = serde_json::to_string_pretty(&dashboard(language)).unwrap_or_default();
     text.push('\n');
     text
 }
@@ -115,14 +152,14 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/dashboards/distans.json");
         let committed = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
-            committed == dashboard_file(),
+            committed == dashboard_file(Language::Swedish),
             "deploy/grafana/dashboards/distans.json is stale: run `distans grafana > deploy/grafana/dashboards/distans.json`"
         );
     }
 
     #[test]
     fn every_panel_runs_its_report_query() {
-        let d = dashboard();
+        let d = dashboard(Language::Swedish);
         let panels = d["panels"].as_array().expect("panels");
         assert_eq!(panels.len(), PANELS.len());
         for (g, p) in panels.iter().zip(PANELS) {
@@ -130,5 +167,11 @@ mod tests {
         }
         assert_eq!(PANELS[0].query.first_column(), "month");
         assert_eq!(PANELS[4].query.first_column(), "health_centre");
+        assert_eq!(panels[0]["title"], "Kostnad och kontakter per månad");
+        assert_eq!(panels[0]["transformations"][1]["options"]["renameByName"]["net_sek"], "Nettokostnad, kr");
+        let variables = d["templating"]["list"].as_array().expect("variables");
+        let names: Vec<&str> = variables.iter().filter_map(|v| v["name"].as_str()).collect();
+        assert_eq!(names, ["buyer", "year", "provider", "rule"]);
+        assert!(variables[0]["query"].as_str().is_some_and(|q| q.contains("ref_regions_current")), "named regions");
     }
 }

@@ -10,4 +10,5 @@
 pub mod answers;
 pub mod findings;
 pub mod grafana;
+pub mod labels;
 pub mod panels;

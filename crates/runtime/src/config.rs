@@ -38,6 +38,8 @@ pub struct Settings {
 /// What reports need beyond the lines: how cost is allocated.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReportingSettings {
+    /// The language of `distans report` and the Grafana dashboard: "sv" or "en".
+    pub language: String,
     pub cost_allocation: Vec<CostAllocation>,
     /// Provider organisation number -> provider group, for the digital
     /// providers whose group also runs health centres (compared with the
@@ -218,6 +220,12 @@ pub struct NotifierSettings {
     /// Slack's and Teams' incoming-webhook URLs carry their secret in the path.
     pub webhook_url: Secret,
     pub format: String,
+    /// The language of the messages: "sv" (Swedish) or "en" (English).
+    pub language: String,
+    /// The Grafana dashboard's URL (e.g. `https://grafana.example/d/distans-overview`);
+    /// each message links to it filtered to the finding's region, provider
+    /// and rule. Empty: no link.
+    pub dashboard_url: String,
     pub immediate_severity: String,
     pub digest_interval_ms: u64,
 }
@@ -400,7 +408,20 @@ impl Settings {
         }
         p.extend(self.detector.rules.problems());
         if !["generic", "teams", "slack"].contains(&self.notifier.format.as_str()) {
-            p.push(format!("notifier.format must be generic, teams or slack, not {:?}", self.notifier.format));
+            p.push(format!(
+                "notifier.format must be generic, teams (Adaptive Card through a Workflows webhook) or slack, not {:?}",
+                self.notifier.format
+            ));
+        }
+        if !["sv", "en"].contains(&self.notifier.language.as_str()) {
+            p.push(format!("notifier.language must be sv or en, not {:?}", self.notifier.language));
+        }
+        let url = &self.notifier.dashboard_url;
+        if !url.is_empty() && !url.starts_with("https://") && !url.starts_with("http://") {
+            p.push(format!("notifier.dashboard_url must be an http(s) URL, not {:?}", self.notifier.dashboard_url));
+        }
+        if !["sv", "en"].contains(&self.reporting.language.as_str()) {
+            p.push(format!("reporting.language must be sv or en, not {:?}", self.reporting.language));
         }
         if distans_domain::rules::Severity::parse(&self.notifier.immediate_severity).is_none() {
             p.push("notifier.immediate_severity must be low, medium or high".to_string());

@@ -136,7 +136,14 @@ async fn prepare_clickhouse(server: &distans_store::Client, settings: &Settings)
     let database = distans_store::database(&settings.clickhouse);
     views::recreate(&database).await?;
     let loaded_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
-    reference::load(&database, &settings.tariffs, &settings.reporting, loaded_at).await?;
+    reference::load(
+        &database,
+        &settings.tariffs,
+        &settings.reporting,
+        &settings.detector.rules.home_regions,
+        loaded_at,
+    )
+    .await?;
     Ok(applied)
 }
 

@@ -4,7 +4,8 @@
 //! `distans_report::panels`), so they never disagree.
 //!
 //! Queries use two variables, written as Grafana writes them: `${buyer}`
-//! (the home region's organisation number) and `${year}`. Amounts are
+//! (the home region's organisation number) and `${year}`; the findings
+//! panels also `${provider}` and `${rule}` (empty: all). Amounts are
 //! shown in whole kronor, rounded half away from zero as
 //! `distans_domain::money` rounds them ([`kronor_sql!`]).
 
@@ -31,6 +32,29 @@ pub struct PanelQuery {
 }
 
 impl PanelQuery {
+    /// The names of the columns it selects: each top-level item of the
+    /// SELECT list, after `AS` where there is one.
+    pub fn columns(&self) -> Vec<String> {
+        let select = self.sql.trim_start().trim_start_matches("SELECT");
+        let (mut depth, mut start, mut items) = (0i32, 0usize, Vec::new());
+        for (i, c) in select.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(&select[start..i]);
+                    start = i + 1;
+                }
+                _ if depth == 0 && select[i..].starts_with(" FROM ") => {
+                    items.push(&select[start..i]);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        items.iter().map(|item| item.rsplit(" AS ").next().unwrap_or(item).trim().to_string()).collect()
+    }
+
     /// The name of the first selected column (the category of a chart).
     pub fn first_column(&self) -> String {
         let select = self.sql.trim_start().trim_start_matches("SELECT").trim_start();
@@ -184,16 +208,18 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
             kronor_sql!("sum(amount_at_stake_ore)"),
             " AS amount_at_stake_sek \
               FROM report_findings WHERE buyer_org_number = '${buyer}' AND year = ${year} \
+              AND ('${provider}' = '' OR provider_org_number = '${provider}') AND ('${rule}' = '' OR rule_id = '${rule}') \
               GROUP BY rule_id ORDER BY sum(amount_at_stake_ore) DESC"
         ),
     },
     PanelQuery {
         id: "findings_by_provider",
         sql: concat!(
-            "SELECT provider, rule_id AS rule, findings, ",
+            "SELECT provider, provider_org_number, rule_id AS rule, findings, ",
             kronor_sql!("amount_at_stake_ore"),
             " AS amount_at_stake_sek \
               FROM report_findings WHERE buyer_org_number = '${buyer}' AND year = ${year} \
+              AND ('${provider}' = '' OR provider_org_number = '${provider}') AND ('${rule}' = '' OR rule_id = '${rule}') \
               ORDER BY provider, amount_at_stake_ore DESC"
         ),
     },
@@ -216,19 +242,48 @@ pub fn panel_query(id: &str) -> Option<&'static PanelQuery> {
     PANEL_QUERIES.iter().find(|q| q.id == id)
 }
 
-/// Grafana's variables: (name, query listing its values).
+/// Grafana's query variables: (name, query listing its values). A query
+/// with two columns gives each value (the first) a label (the second): the
+/// home regions by name, from `ref_regions_current` (org number where none).
+/// `${provider}` and `${rule}` are text variables (empty: every provider or
+/// rule) that only the findings panels filter by; alerts link with them.
 pub const VARIABLE_QUERIES: [(&str, &str); 2] = [
-    ("buyer", "SELECT DISTINCT buyer_org_number FROM agg_monthly ORDER BY buyer_org_number"),
+    (
+        "buyer",
+        "SELECT buyer_org_number, if(name = '', buyer_org_number, concat(name, ' (', buyer_org_number, ')')) AS region \
+         FROM (SELECT DISTINCT buyer_org_number FROM agg_monthly) AS used \
+         ANY LEFT JOIN (SELECT buyer_org_number, name FROM ref_regions_current) AS names USING (buyer_org_number) \
+         ORDER BY region",
+    ),
     ("year", "SELECT DISTINCT toYear(month) AS year FROM agg_monthly ORDER BY year DESC"),
 ];
 
-/// A panel's SQL for one region and year. The organisation number must be
+/// A panel's SQL for one region and year, every provider and rule
+/// (`${provider}` and `${rule}` empty). The organisation number must be
 /// ten digits, so nothing but digits reaches the query text.
 pub fn sql_for(query: &PanelQuery, buyer_org_number: &str, year: i32) -> Result<String, String> {
     if buyer_org_number.len() != 10 || !buyer_org_number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("organisation number must be ten digits, not {buyer_org_number:?}"));
     }
-    Ok(query.sql.replace("${buyer}", buyer_org_number).replace("${year}", &year.to_string()))
+    Ok(query
+        .sql
+        .replace("${buyer}", buyer_org_number)
+        .replace("${year}", &year.to_string())
+        .replace("${provider}", "")
+        .replace("${rule}", ""))
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct RegionRow {
+    buyer_org_number: String,
+    name: String,
+}
+
+/// The home regions' names (organisation number → "Region Jämtland
+/// Härjedalen") of the latest reference load.
+pub async fn region_names(db: &Client) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    let rows: Vec<RegionRow> = db.query("SELECT buyer_org_number, name FROM ref_regions_current").fetch_all().await?;
+    Ok(rows.into_iter().map(|r| (r.buyer_org_number, r.name)).collect())
 }
 
 /// A query's result: column names and rows of JSON values (ClickHouse
@@ -296,6 +351,13 @@ mod tests {
     }
 
     #[test]
+    fn columns_are_the_names_selected() {
+        let q = panel_query("findings_by_provider").expect("panel");
+        assert_eq!(q.columns(), ["provider", "provider_org_number", "rule", "findings", "amount_at_stake_sek"]);
+        assert_eq!(PANEL_QUERIES[0].columns()[0], PANEL_QUERIES[0].first_column());
+    }
+
+    #[test]
     fn kronor_rounds_half_away_from_zero() {
         assert_eq!(crate::kronor_sql!("x"), "intDiv(x + if(x < 0, -50, 50), 100)");
     }
@@ -305,6 +367,8 @@ mod tests {
         let p = &PANEL_QUERIES[0];
         let sql = sql_for(p, "2321000230", 2025).expect("valid");
         assert!(sql.contains("buyer_org_number = '2321000230' AND year = 2025"));
+        let findings = sql_for(panel_query("findings_by_provider").expect("panel"), "2321000230", 2025).expect("valid");
+        assert!(findings.contains("('' = '' OR provider_org_number = '')") && !findings.contains('$'), "{findings}");
         assert!(sql_for(p, "2321000230' OR 1=1 --", 2025).is_err());
         assert!(sql_for(p, "232100023", 2025).is_err());
     }

@@ -1,5 +1,5 @@
 //! Counts and listings for the operator commands (`distans wait`,
-//! `distans report`), the notifier's digests and the end-to-end tests.
+//! `distans report`) and the end-to-end tests.
 
 use serde::Deserialize;
 
@@ -88,34 +88,4 @@ pub async fn findings_by_rule(db: &Client, buyer_org_number: Option<&str>) -> Re
 /// in ClickHouse: what reports read is up to date.
 pub async fn aggregates_fresh(db: &Client) -> Result<bool, Error> {
     Ok(crate::aggregates::stale_months(db).await?.is_empty())
-}
-
-/// The SQL a person runs to list the findings of one rule and provider
-/// detected on one day (`YYYY-MM-DD`), for the notifier's digests.
-pub fn findings_of_day_sql(rule_id: &str, provider_org_number: &str, day: &str) -> String {
-    format!(
-        "SELECT * FROM anomalies_current WHERE rule_id = '{}' AND provider_org_number = '{}' AND toDate(detected_at) = '{}'",
-        quote(rule_id),
-        quote(provider_org_number),
-        quote(day)
-    )
-}
-
-/// `s` as the inside of a ClickHouse string literal.
-fn quote(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\'', "\\'")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_digest_query_quotes_what_it_is_given() {
-        assert_eq!(
-            findings_of_day_sql("wrong_price", "55'9", "2025-03-01"),
-            "SELECT * FROM anomalies_current WHERE rule_id = 'wrong_price' AND provider_org_number = '55\\'9' \
-             AND toDate(detected_at) = '2025-03-01'"
-        );
-    }
 }

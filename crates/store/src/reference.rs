@@ -1,9 +1,12 @@
 //! Reference data written at every start: county, municipality and
 //! profession names and ICD-10 chapters from the domain's tables
-//! (`distans_domain::codes`), tariffs, cost allocation, provider groups and
+//! (`distans_domain::codes`), the home regions' names (by their county
+//! in `detector.rules.home_regions`), tariffs, cost allocation, provider groups and
 //! peer parameters from config.
 
-use distans_domain::codes::{COUNTY_NAMES, ICD10_CHAPTERS, MUNICIPALITY_NAMES, PROFESSION_LABELS};
+use std::collections::BTreeMap;
+
+use distans_domain::codes::{region_name, COUNTY_NAMES, ICD10_CHAPTERS, MUNICIPALITY_NAMES, PROFESSION_LABELS};
 use distans_domain::Tariffs;
 use distans_runtime::config::ReportingSettings;
 use serde::Serialize;
@@ -15,6 +18,14 @@ use crate::{insert, Client, Error};
 struct County {
     county_code: &'static str,
     name: &'static str,
+    loaded_at: u32,
+}
+
+#[derive(Debug, Serialize, clickhouse::Row)]
+struct RegionName {
+    buyer_org_number: String,
+    county_code: String,
+    name: String,
     loaded_at: u32,
 }
 
@@ -83,11 +94,32 @@ struct Load {
 
 /// Writes the reference tables (the newest load wins), and records the load
 /// (`ref_loads`) last, so the `*_current` views switch to it only once it
-/// is complete. `loaded_at` is Unix seconds.
-pub async fn load(db: &Client, tariffs: &Tariffs, reporting: &ReportingSettings, loaded_at: u32) -> Result<(), Error> {
+/// is complete. `home_regions` is `detector.rules.home_regions` (home
+/// region organisation number → SCB county code), which names the regions
+/// (`ref_regions`; a county code no region has is left out). `loaded_at` is
+/// Unix seconds.
+pub async fn load(
+    db: &Client,
+    tariffs: &Tariffs,
+    reporting: &ReportingSettings,
+    home_regions: &BTreeMap<String, String>,
+    loaded_at: u32,
+) -> Result<(), Error> {
     let counties: Vec<County> =
         COUNTY_NAMES.iter().map(|&(county_code, name)| County { county_code, name, loaded_at }).collect();
     insert(db, "ref_counties", &counties).await?;
+    let regions: Vec<RegionName> = home_regions
+        .iter()
+        .filter_map(|(org, county)| {
+            Some(RegionName {
+                buyer_org_number: org.clone(),
+                county_code: county.clone(),
+                name: region_name(county)?.to_string(),
+                loaded_at,
+            })
+        })
+        .collect();
+    insert(db, "ref_regions", &regions).await?;
     let municipalities: Vec<Municipality> = MUNICIPALITY_NAMES
         .iter()
         .map(|&(municipality_code, name)| Municipality { municipality_code, name, loaded_at })

@@ -51,7 +51,7 @@ mod tests {
                 assert!(names.insert(name.to_string()), "{file}: {name} created twice");
             }
         }
-        assert_eq!(names.len(), 25);
+        assert_eq!(names.len(), 26);
         assert_eq!(view_name("CREATE VIEW a_b AS SELECT 1"), Some("a_b"));
         assert_eq!(view_name("CREATE TABLE a (x UInt8)"), None);
         assert_eq!(view_name("CREATE VIEW a;DROP AS"), None);

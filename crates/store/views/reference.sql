@@ -15,3 +15,9 @@ CREATE VIEW ref_provider_groups_current AS
 SELECT provider_org_number, provider_group
 FROM ref_provider_groups
 WHERE loaded_at = (SELECT max(loaded_at) FROM ref_loads);
+
+-- The home regions' names of the latest load (migration 0010).
+CREATE VIEW ref_regions_current AS
+SELECT buyer_org_number, county_code, name
+FROM ref_regions
+WHERE loaded_at = (SELECT max(loaded_at) FROM ref_loads);

@@ -98,16 +98,19 @@ fn register_note(register: Option<&(String, usize)>) -> String {
     })
 }
 
-/// The dead letters and the active findings as terminal tables.
+/// The dead letters and the active findings as terminal tables; text from
+/// the invoices (a rejected line's key, evidence) as one safe line each
+/// (`distans_domain::text::printable`), so no escape sequence reaches the terminal.
 pub fn render_tables(audit: &Audit) -> String {
+    let safe = |s: &str| distans_domain::text::printable(s, distans_domain::text::SHOWN_CHARS).into_owned();
     let mut dead = table(&["File", "Offset", "Line", "Reason", "Net, SEK", "Problems"]);
     for d in &audit.dead_letters {
         let problems: Vec<String> =
-            d.violations.iter().map(|v| format!("{} {}: {}", v.code, v.field, v.message)).collect();
+            d.violations.iter().map(|v| safe(&format!("{} {}: {}", v.code, v.field, v.message))).collect();
         dead.add_row([
             d.source.topic.clone(),
             d.source.offset.to_string(),
-            d.line_key.clone(),
+            safe(&d.line_key),
             d.reason.to_string(),
             Ore(d.net_amount_ore).whole_kronor_number(),
             problems.join("\n"),
@@ -118,11 +121,11 @@ pub fn render_tables(audit: &Audit) -> String {
         found.add_row([
             f.rule_id.clone(),
             f.severity.as_str().to_string(),
-            f.line_keys.join("\n"),
+            f.line_keys.iter().map(|k| safe(k)).collect::<Vec<_>>().join("\n"),
             f.visit_date.to_string(),
             f.provider_org_number.clone(),
             Ore(f.amount_at_stake_ore).whole_kronor_number(),
-            f.evidence.clone(),
+            safe(&f.evidence),
         ]);
     }
     let at_stake: Ore = audit.findings.iter().map(|f| Ore(f.amount_at_stake_ore)).sum();

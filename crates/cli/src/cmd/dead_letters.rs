@@ -81,7 +81,9 @@ pub async fn run(list: bool, settings: Settings) -> anyhow::Result<()> {
     let letters = tokio::task::spawn_blocking(move || read_all(&settings, &topic, Duration::from_secs(60))).await??;
     if list {
         for l in &letters {
-            println!("{}/{}@{}\t{}\t{}", l.source_topic, l.source_partition, l.source_offset, l.reason_code, l.reason);
+            // The reason may quote what a producer sent: one safe line.
+            let reason = distans_domain::text::printable(&l.reason, 4 * distans_domain::text::SHOWN_CHARS);
+            println!("{}/{}@{}\t{}\t{reason}", l.source_topic, l.source_partition, l.source_offset, l.reason_code);
         }
     }
     println!("{} dead letters", letters.len());

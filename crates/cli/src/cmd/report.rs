@@ -4,30 +4,38 @@
 use std::path::Path;
 
 use anyhow::Context;
-use distans_report::{answers, findings};
+use distans_domain::text::Language;
+use distans_report::answers::{self, Scope};
+use distans_report::findings;
 use distans_runtime::Settings;
 
 /// Reports for `buyer` (10-digit organisation number; default: the only
-/// region in the data) and visit `year` (default: its latest).
+/// region in the data) and visit `year` (default: its latest), in
+/// `language` (`sv` or `en`; default `reporting.language`).
 pub async fn run(
     buyer: Option<&str>,
     year: Option<i32>,
     html: Option<&Path>,
+    language: Option<&str>,
     settings: &Settings,
 ) -> anyhow::Result<()> {
+    let language = language.unwrap_or(&settings.reporting.language);
+    let language = Language::parse(language).ok_or_else(|| anyhow::anyhow!("--language must be sv or en"))?;
     let client = distans_store::database(&settings.clickhouse);
     let (buyer, year) = answers::default_scope(&client, buyer, year).await?;
     let all = answers::answer_all(&client, &buyer, year).await?;
-    print!("{}", answers::render_terminal(&all, &buyer, year));
+    let regions = distans_store::panels::region_names(&client).await?;
+    let scope = Scope { buyer: &buyer, region: regions.get(&buyer).map(String::as_str), year, language };
+    print!("{}", answers::render_terminal(&all, &scope));
     let rule_findings = distans_store::queries::findings_by_rule(&client, Some(&buyer)).await?;
     if !rule_findings.is_empty() {
-        print!("\nWhat the rules mean (all years)\n{}", findings::render_findings(&rule_findings));
+        print!("\n{}", findings::render_findings(&rule_findings, language));
     }
     if let Some(path) = html {
         let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-        std::fs::write(path, answers::render_html(&all, &buyer, year, &now))
+        std::fs::write(path, answers::render_html(&all, &scope, &now))
             .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("\nHTML report: {}", path.display());
+        println!("\n{}: {}", language.pick("HTML-rapport", "HTML report"), path.display());
     }
     Ok(())
 }

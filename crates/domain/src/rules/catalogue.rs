@@ -94,7 +94,13 @@ pub struct Rule {
     pub severity: Severity,
     /// The RIV credit reason it corresponds to, if any (1–9).
     pub riv_reason: Option<u8>,
+    /// Its name in a few words, for headings and alert titles: "Wrong price".
+    pub name_english: &'static str,
+    /// Its Swedish name, for headings and alert titles: "Fel pris".
+    pub name_swedish: &'static str,
+    /// What it means, in a sentence or two.
     pub english: &'static str,
+    /// What it means in Swedish, in a sentence or two.
     pub swedish: &'static str,
     pub judged: Judged,
 }
@@ -148,6 +154,8 @@ fn net(line: &EnrichedLine, evidence: String) -> Option<Judgement> {
 /// times the quantity (nothing when it is below).
 pub static WRONG_PRICE: Rule = Rule {
     id: "wrong_price",
+    name_english: "Wrong price",
+    name_swedish: "Fel pris",
     severity: Severity::Medium,
     riv_reason: Some(2),
     english: "The unit price differs from the tariff for the profession on the visit date.",
@@ -180,6 +188,8 @@ pub static WRONG_PRICE: Rule = Rule {
 /// RIV credit reason 3. Contact fees are `contact_product_categories`.
 pub static WRONG_PRODUCT: Rule = Rule {
     id: "wrong_product",
+    name_english: "Wrong product category",
+    name_swedish: "Fel produktkategori",
     severity: Severity::Medium,
     riv_reason: Some(3),
     english: "The product category is not the contact fee that digital care is invoiced with.",
@@ -206,6 +216,8 @@ pub static WRONG_PRODUCT: Rule = Rule {
 /// RIV credit reason 5. Chapters needing a referral are `referral_required_chapters`.
 pub static NO_REFERRAL: Rule = Rule {
     id: "no_referral",
+    name_english: "Referral missing",
+    name_swedish: "Remiss saknas",
     severity: Severity::Medium,
     riv_reason: Some(5),
     english: "The agreement point requires a referral, but the line has no referral number.",
@@ -238,6 +250,8 @@ pub static NO_REFERRAL: Rule = Rule {
 /// RIV credit reason 6: invoiced more than `late_invoice_months` after the visit.
 pub static LATE_INVOICE: Rule = Rule {
     id: "late_invoice",
+    name_english: "Late invoice",
+    name_swedish: "Sen faktura",
     severity: Severity::Medium,
     riv_reason: Some(6),
     english: "Invoiced more than six months after the care was given.",
@@ -266,6 +280,8 @@ pub static LATE_INVOICE: Rule = Rule {
 /// invoice line of a contact but the first is a double.
 pub static DOUBLE_INVOICING: Rule = Rule {
     id: "double_invoicing",
+    name_english: "Invoiced twice",
+    name_swedish: "Dubbelfakturering",
     severity: Severity::High,
     riv_reason: Some(7),
     english: "The same contact (patient, provider, profession, date and time) is invoiced on more than one line that no credit note cancels.",
@@ -276,6 +292,8 @@ pub static DOUBLE_INVOICING: Rule = Rule {
 /// RIV credit reason 9. Channels that are not billable are `non_billable_channels`.
 pub static NON_BILLABLE: Rule = Rule {
     id: "non_billable_contact",
+    name_english: "Contact not billable",
+    name_swedish: "Ej ersättningsberättigad kontakt",
     severity: Severity::Medium,
     riv_reason: Some(9),
     english: "The contact was of a kind that is not billable (e.g. phone advice).",
@@ -295,6 +313,8 @@ pub static NON_BILLABLE: Rule = Rule {
 /// RIV credit reason 1. Only for buyers in `home_regions`, whose county is known.
 pub static NOT_RESIDENT: Rule = Rule {
     id: "patient_not_resident",
+    name_english: "Patient not resident in the region",
+    name_swedish: "Patienten är inte folkbokförd i regionen",
     severity: Severity::High,
     riv_reason: Some(1),
     english: "The patient's county is not the county of the region invoiced.",
@@ -330,6 +350,8 @@ pub static NOT_RESIDENT: Rule = Rule {
 /// No RIV reason. Procedures needing a physical meeting are `physical_procedures` (KVÅ).
 pub static PHYSICAL_PROCEDURE: Rule = Rule {
     id: "physical_procedure",
+    name_english: "Procedure that needs a physical visit",
+    name_swedish: "Åtgärd som kräver fysiskt besök",
     severity: Severity::Medium,
     riv_reason: None,
     english: "A procedure that needs a physical meeting is invoiced as a digital contact.",
@@ -359,6 +381,8 @@ pub static PHYSICAL_PROCEDURE: Rule = Rule {
 /// `psychologist_window_days` days.
 pub static EXCESSIVE_PSYCHOLOGIST: Rule = Rule {
     id: "excessive_psychologist_contacts",
+    name_english: "Many psychologist contacts",
+    name_swedish: "Många psykologkontakter",
     severity: Severity::Medium,
     riv_reason: None,
     english: "More psychologist or psychotherapist contacts for one patient within the window than the limit.",
@@ -369,6 +393,8 @@ pub static EXCESSIVE_PSYCHOLOGIST: Rule = Rule {
 /// Judged over each patient's contacts per profession: more than `same_day_limit` on one day.
 pub static SAME_DAY_REPEAT: Rule = Rule {
     id: "same_day_repeat",
+    name_english: "Repeated contacts on one day",
+    name_swedish: "Upprepade kontakter samma dag",
     severity: Severity::Low,
     riv_reason: None,
     english: "More contacts with one profession on the same day for one patient than the limit.",
@@ -380,6 +406,8 @@ pub static SAME_DAY_REPEAT: Rule = Rule {
 /// `burst_limit` within `burst_window_days` days.
 pub static CONTACT_BURST: Rule = Rule {
     id: "contact_burst",
+    name_english: "Many contacts in a few days",
+    name_swedish: "Många kontakter på kort tid",
     severity: Severity::Low,
     riv_reason: None,
     english: "More contacts with one profession for one patient within a few days than the limit.",
@@ -391,6 +419,8 @@ pub static CONTACT_BURST: Rule = Rule {
 /// say whether an assessment was made is not flagged.
 pub static MISSING_NEEDS_ASSESSMENT: Rule = Rule {
     id: "missing_needs_assessment",
+    name_english: "Needs assessment missing",
+    name_swedish: "Behovsbedömning saknas",
     severity: Severity::Medium,
     riv_reason: None,
     english: "The distance contact was not preceded by a needs and suitability assessment (Ds 2023:27), after the date the rule applies from.",
@@ -439,6 +469,8 @@ pub static MISSING_NEEDS_ASSESSMENT: Rule = Rule {
 /// published by the detector's review (see `distans_detector::review`).
 pub static PROVIDER_FAR_FROM_PEERS: Rule = Rule {
     id: "provider_far_from_peers",
+    name_english: "Provider far from its peers",
+    name_swedish: "Vårdgivare som avviker från jämförbara",
     severity: Severity::Medium,
     riv_reason: None,
     english: "The provider's contacts per patient or share of repeat contacts that month are far above those of other providers of the same profession (median and MAD).",
@@ -450,6 +482,8 @@ pub static PROVIDER_FAR_FROM_PEERS: Rule = Rule {
 /// `report_same_group_listing`; see [`PROVIDER_FAR_FROM_PEERS`].
 pub static LISTED_AT_SAME_GROUP: Rule = Rule {
     id: "listed_at_same_group",
+    name_english: "Listed within the provider's own group",
+    name_swedish: "Listad i vårdgivarens egen koncern",
     severity: Severity::Medium,
     riv_reason: None,
     english: "Patients listed at a health centre of the provider's own group were invoiced digitally via another region.",
@@ -463,6 +497,8 @@ pub static LISTED_AT_SAME_GROUP: Rule = Rule {
 /// what was invoiced.
 pub static OVER_CREDITED: Rule = Rule {
     id: "over_credited",
+    name_english: "Credited more than invoiced",
+    name_swedish: "Överkrediterad rad",
     severity: Severity::Medium,
     riv_reason: None,
     english: "Credit notes credit a line more than once, or for more than it was invoiced: the region's books no longer match the seller's.",
