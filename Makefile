@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 LOCAL := deploy/local
 
-.PHONY: help install up down demo build test unit lint bench clean
+.PHONY: help install up down demo build test unit lint bench fuzz clean
 
 help:
 	@echo "make demo   install what is missing, start broker + ClickHouse + services, run a year of lines, print the report"
@@ -11,6 +11,7 @@ help:
 	@echo "make down   stop everything the demo started"
 	@echo "make lint   no SQL outside crates/store, rustfmt --check and clippy"
 	@echo "make bench  throughput figures of the pipeline's stages"
+	@echo "make fuzz   the fuzz targets, FUZZ_SECONDS (600) each, one after another (cargo-fuzz)"
 
 install:
 	$(LOCAL)/install.sh
@@ -46,6 +47,12 @@ bench: install
 	cargo build --release --workspace --bins
 	target/release/distans-bench $(LINES)
 	target/release/distans-bench-rules
+
+# Fuzz targets for what distans reads from outside (fuzz/run.sh): the wire
+# decoder and the ingester's path, invoice files (JSON lines, CSV), the
+# listing register. Long, so not part of `make test`.
+fuzz:
+	fuzz/run.sh
 
 clean: down
 	rm -rf .data .run

@@ -776,7 +776,7 @@ pub async fn wait_for_fresh_aggregates(
 }
 
 /// A webhook on loopback for the notifier: answers `statuses` in turn (then
-/// 200) and passes each accepted body on.
+/// 200; a 429 with `Retry-After: 2`) and passes each accepted body on.
 pub async fn webhook(
     listener: tokio::net::TcpListener,
     mut statuses: Vec<u16>,
@@ -807,7 +807,8 @@ pub async fn webhook(
             }
         };
         let status = statuses.pop().unwrap_or(200);
-        let response = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        let retry_after = if status == 429 { "retry-after: 2\r\n" } else { "" };
+        let response = format!("HTTP/1.1 {status} X\r\n{retry_after}content-length: 0\r\nconnection: close\r\n\r\n");
         let _ = stream.write_all(response.as_bytes()).await;
         if let (Some(body), 200) = (body, status) {
             let _ = bodies.send(body);

@@ -3,7 +3,8 @@
 //! database migrated before checksums were kept adopted at its next start,
 //! and the lines of `invoice_lines` copied to `invoice_line_versions`, where
 //! each line identity counts once in its latest version, also in the
-//! monthly aggregates.
+//! monthly aggregates; and 18.16's answers to a client it refuses,
+//! classified as `Refused` (never retried, never dead letters).
 
 use distans_domain::money::Ore;
 use distans_e2e::ClickHouse;
@@ -262,5 +263,47 @@ async fn a_corrected_line_leaves_its_old_month_and_buyer_in_the_aggregates() -> 
     refresher.pass(&db).await?;
     assert_eq!(aggregated(&db).await?, [month("2321000230", "2025-01-01", 1, 45_000)]);
     assert!(stale_months(&db).await?.is_empty());
+    Ok(())
+}
+
+/// What ClickHouse 18.16 answers a client it refuses (wrong password,
+/// unknown user, a database not allowed or missing, a readonly user's
+/// insert) is classified [`ErrorKind::Refused`]: the sink stops with it
+/// rather than retry forever or dead-letter good rows, and migrations at
+/// start give up at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_client_is_refused_not_transient_nor_bad_data() -> anyhow::Result<()> {
+    use distans_store::{classify_error, ErrorKind};
+    let dir = tempfile::tempdir()?;
+    let clickhouse = ClickHouse::start(dir.path())?;
+    migrate(&clickhouse.server_client(), distans_e2e::DATABASE).await?;
+    let as_user = |user: &str, password: &str, database: &str| {
+        let mut settings = clickhouse.settings();
+        settings.user = user.to_string();
+        settings.password = distans_runtime::Secret::new(password);
+        settings.database = database.to_string();
+        distans_store::database(&settings)
+    };
+    let row = LineRow::from_line(&distans_domain::testing::enriched_line(), 0).expect("a row");
+    let db = distans_e2e::DATABASE;
+    let cases = [
+        ("wrong password", as_user("default", "wrong", db)),
+        ("unknown user", as_user("nobody", "", db)),
+        ("a database the user may not read", as_user("bi", "bi", "default")),
+        ("a readonly user's insert", as_user("bi", "bi", db)),
+        ("an unknown database", as_user("default", "", "missing")),
+    ];
+    for (what, client) in cases {
+        let error =
+            distans_store::insert(&client, "invoice_line_versions", std::slice::from_ref(&row)).await.expect_err(what);
+        eprintln!("{what}: {error}");
+        assert_eq!(classify_error(&error), ErrorKind::Refused, "{what}: {error}");
+    }
+    let mut wrong = clickhouse.settings();
+    wrong.password = distans_runtime::Secret::new("wrong");
+    let error = migrate(&distans_store::client(&wrong), db).await.expect_err("wrong password");
+    assert!(error.is_permanent(), "migrations give up at once: {error}");
+    // The same row as the right user is written: the refusals were about the client.
+    distans_store::insert(&clickhouse.client(), "invoice_line_versions", &[row]).await?;
     Ok(())
 }

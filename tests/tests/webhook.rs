@@ -1,10 +1,10 @@
 //! The webhook sender against a real HTTP listener on loopback: down, then
-//! failing, then back.
+//! failing, then back; a message refused for good; a 429's `Retry-After`.
 
 use std::time::Duration;
 
 use distans_e2e::webhook;
-use distans_notifier::{Metrics, Sender};
+use distans_notifier::{Delivery, Metrics, Sender};
 use distans_runtime::Health;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -33,7 +33,7 @@ async fn a_message_waits_while_the_webhook_is_down_and_arrives_when_it_is_back()
     let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("rebind the port");
     tokio::spawn(webhook(listener, vec![503], tx));
     let result = tokio::time::timeout(Duration::from_secs(20), sending).await.expect("delivered in time");
-    assert!(result.expect("task").is_ok());
+    assert_eq!(result.expect("task").ok(), Some(Delivery::Accepted));
     let received = rx.recv().await.expect("a body");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&received).expect("json"), body);
     assert!(rx.try_recv().is_err(), "delivered once");
@@ -52,4 +52,50 @@ async fn stopping_abandons_a_message_without_claiming_it_was_sent() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.cancel();
     assert!(sending.await.expect("task").is_err());
+}
+
+#[tokio::test]
+async fn a_message_refused_for_good_is_counted_not_retried_and_the_next_one_goes() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(webhook(listener, vec![400], tx));
+    let metrics = Metrics::default();
+    let health = Health::default();
+    health.set_ready(true);
+    let sender =
+        Sender::new(&format!("http://127.0.0.1:{port}/hook"), metrics.clone(), health.clone()).expect("client");
+    let stop = CancellationToken::new();
+
+    let refused = tokio::time::timeout(Duration::from_secs(10), sender.send(&json!({"n": 1}), &stop))
+        .await
+        .expect("answered without retrying");
+    assert!(matches!(refused, Ok(Delivery::Refused(status)) if status.as_u16() == 400), "{refused:?}");
+    assert_eq!((metrics.webhook_refused.get(), metrics.webhook_failures.get()), (1, 0), "counted once, no retry");
+    assert!(!health.is_ready(), "not ready after a refusal");
+    assert!(rx.try_recv().is_err(), "nothing delivered");
+
+    let next = sender.send(&json!({"n": 2}), &stop).await;
+    assert_eq!(next.ok(), Some(Delivery::Accepted));
+    assert!(health.is_ready(), "ready again once the webhook accepts");
+    let received = rx.recv().await.expect("the next message");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&received).expect("json"), json!({"n": 2}));
+}
+
+#[tokio::test]
+async fn a_429_is_retried_after_the_wait_it_asks_for() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(webhook(listener, vec![429], tx));
+    let metrics = Metrics::default();
+    let sender =
+        Sender::new(&format!("http://127.0.0.1:{port}/hook"), metrics.clone(), Health::default()).expect("client");
+    let started = tokio::time::Instant::now();
+    let result = sender.send(&json!({"n": 1}), &CancellationToken::new()).await;
+    assert_eq!(result.ok(), Some(Delivery::Accepted));
+    // The backoff alone would have waited at most 200 ms; the webhook said 2 s.
+    assert!(started.elapsed() >= Duration::from_secs(2), "retried after {:?}", started.elapsed());
+    assert_eq!((metrics.webhook_failures.get(), metrics.webhook_refused.get()), (1, 0));
+    assert!(rx.recv().await.is_some(), "delivered");
 }

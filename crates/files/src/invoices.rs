@@ -2,7 +2,7 @@
 //! header row naming the fields (`diagnosis_codes` and `procedure_codes`
 //! separated by `|`, empty cells for absent optional fields).
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 
 use distans_domain::InvoiceLine;
@@ -12,36 +12,72 @@ use crate::errors::{ReadError, RowError};
 
 const MAX_REPORTED: usize = 20;
 
+/// What an invoice file holds, by its name: `.csv` (any case) is CSV,
+/// anything else JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    JsonLines,
+    Csv,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Format {
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            Format::Csv
+        } else {
+            Format::JsonLines
+        }
+    }
+}
+
 /// Reads every line of the file; if any row is bad, reports all of them (up
 /// to twenty) and returns none, so a file is sent whole or not at all.
 pub fn read_lines(path: &Path) -> Result<Vec<InvoiceLine>, ReadError> {
     let shown = path.display().to_string();
-    let io = |error| ReadError::Io { path: shown.clone(), error };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let (lines, errors) =
-        if is_csv { read_csv(file) } else { read_json_lines(std::io::BufReader::new(file)).map_err(io)? };
+    let bytes = std::fs::read(path).map_err(|error| ReadError::Io { path: shown.clone(), error })?;
+    parse_lines(&bytes, Format::of(path))
+        .map_err(|errors| ReadError::Rows { path: shown, errors: errors.into_iter().take(MAX_REPORTED).collect() })
+}
+
+/// The invoice lines of a whole file's bytes, or every bad row (1-based
+/// line numbers, in file order; a row that is not UTF-8 is a bad row).
+/// Never panics, whatever the bytes (`fuzz/` checks it).
+pub fn parse_lines(bytes: &[u8], format: Format) -> Result<Vec<InvoiceLine>, Vec<RowError>> {
+    let (lines, errors) = match format {
+        Format::JsonLines => parse_json_lines(bytes),
+        Format::Csv => parse_csv(bytes),
+    };
     if errors.is_empty() {
         Ok(lines)
     } else {
-        Err(ReadError::Rows { path: shown, errors: errors.into_iter().take(MAX_REPORTED).collect() })
+        Err(errors)
     }
 }
 
-fn read_json_lines(reader: impl BufRead) -> std::io::Result<(Vec<InvoiceLine>, Vec<RowError>)> {
+fn parse_json_lines(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
     let mut lines = Vec::new();
     let mut errors = Vec::new();
-    for (index, text) in reader.lines().enumerate() {
-        let text = text?;
+    // As `BufRead::lines`: `\n` ends a line, a `\r` before it is dropped.
+    let rows = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    for (index, row) in rows.split(|b| *b == b'\n').enumerate() {
+        let line = index + 1;
+        let row = row.strip_suffix(b"\r").unwrap_or(row);
+        let text = match std::str::from_utf8(row) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(RowError { line, message: format!("not UTF-8: {e}") });
+                continue;
+            }
+        };
         if text.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<InvoiceLine>(&text) {
-            Ok(line) => lines.push(line),
-            Err(e) => errors.push(RowError { line: index + 1, message: e.to_string() }),
+        match serde_json::from_str::<InvoiceLine>(text) {
+            Ok(l) => lines.push(l),
+            Err(e) => errors.push(RowError { line, message: e.to_string() }),
         }
     }
-    Ok((lines, errors))
+    (lines, errors)
 }
 
 const NUMBER_FIELDS: [&str; 8] = [
@@ -56,8 +92,8 @@ const NUMBER_FIELDS: [&str; 8] = [
 ];
 const LIST_FIELDS: [&str; 2] = ["diagnosis_codes", "procedure_codes"];
 
-fn read_csv(reader: impl std::io::Read) -> (Vec<InvoiceLine>, Vec<RowError>) {
-    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+fn parse_csv(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
+    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let headers = match csv.headers() {
         Ok(h) => h.clone(),
         Err(e) => return (vec![], vec![RowError { line: 1, message: format!("no header row: {e}") }]),
@@ -137,6 +173,24 @@ mod tests {
         assert_eq!(errors.len(), 1);
         let good = temp("good.jsonl", &format!("{JSON}\n{JSON}\n"));
         assert_eq!(read_lines(&good).expect("reads").len(), 2);
+    }
+
+    /// A row that is not UTF-8 is a bad row with its line number, like any
+    /// other (it was an I/O error for the whole file); `\r\n` ends a line.
+    #[test]
+    fn a_row_that_is_not_utf8_is_a_bad_row() {
+        let mut bytes = format!("{JSON}\r\n").into_bytes();
+        bytes.extend_from_slice(b"{\"invoice_id\": \"\xff\"}\n");
+        bytes.extend_from_slice(format!("{JSON}\n").as_bytes());
+        let errors = parse_lines(&bytes, Format::JsonLines).expect_err("bad row");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2);
+        assert!(errors[0].message.starts_with("not UTF-8"), "{}", errors[0].message);
+        let good = format!("{JSON}\r\n\r\n{JSON}");
+        assert_eq!(parse_lines(good.as_bytes(), Format::JsonLines).expect("reads").len(), 2);
+        assert_eq!(parse_lines(b"", Format::JsonLines).expect("an empty file"), vec![]);
+        assert_eq!(Format::of(Path::new("a.CSV")), Format::Csv);
+        assert_eq!(Format::of(Path::new("a.jsonl")), Format::JsonLines);
     }
 
     #[test]

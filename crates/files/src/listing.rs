@@ -55,13 +55,27 @@ pub fn read_with(
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| ReadError::Io { path: shown.clone(), error })?;
     let sha256 = hex_digest(&bytes);
-    let (listings, mut errors) = parse(&bytes, pseudonymiser, formats);
+    match parse_register(&bytes, pseudonymiser, formats) {
+        Ok(listings) => Ok(Register { listings, sha256 }),
+        Err(errors) => Err(ReadError::Rows { path: shown, errors: errors.into_iter().take(MAX_REPORTED).collect() }),
+    }
+}
+
+/// The listings of a whole register file's bytes, pseudonymised as
+/// [`read_with`] does, or every bad row and overlap (1-based line numbers,
+/// in line order). Never panics, whatever the bytes (`fuzz/` checks it).
+pub fn parse_register(
+    bytes: &[u8],
+    pseudonymiser: Option<&Pseudonymiser>,
+    formats: &PatientIdFormats,
+) -> Result<Vec<Listing>, Vec<RowError>> {
+    let (listings, mut errors) = parse(bytes, pseudonymiser, formats);
     errors.extend(overlaps(&listings));
     if errors.is_empty() {
-        Ok(Register { listings: listings.into_iter().map(|(_, l)| l).collect(), sha256 })
+        Ok(listings.into_iter().map(|(_, l)| l).collect())
     } else {
         errors.sort_by_key(|e| e.line);
-        Err(ReadError::Rows { path: shown, errors: errors.into_iter().take(MAX_REPORTED).collect() })
+        Err(errors)
     }
 }
 

@@ -14,7 +14,12 @@
 //! Never lost: a finding's offset is stored only once the message that
 //! carries it was accepted (2xx) by the webhook or the digest that holds it
 //! was acknowledged by the broker, and only in order; while the webhook is
-//! down the notifier retries with backoff and moves no offset. Offsets are
+//! down (5xx, 408, 429, no connection) the notifier retries with backoff,
+//! honouring `Retry-After`, and moves no offset. A message the webhook
+//! refuses for good (another 4xx: the same message would be refused again)
+//! is not retried: it is counted (`webhook_refused`) and logged with the
+//! status, the notifier is not ready until the webhook next accepts one,
+//! and the offset moves on; the finding stays in ClickHouse's `anomalies`. Offsets are
 //! committed (synchronously) after each message sent at once and before any
 //! digest is sent, so a finding already sent or digested is not read again
 //! after a crash; only a crash between the webhook's 2xx and that commit
@@ -44,7 +49,7 @@ pub use distans_domain::text::Language;
 pub use message::{Digest, Format, Messages};
 pub use metrics::Metrics;
 pub use pending::{Group, Pending, PendingStore};
-pub use sender::Sender;
+pub use sender::{Delivery, Sender};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
@@ -259,8 +264,9 @@ impl Notifier {
         self.commit_now();
         for group in due {
             let Some(pending) = self.digests.get(&group) else { continue };
-            self.sender.send(&self.messages.digest(&pending.digest), stop).await?;
-            self.metrics.digests.inc();
+            if self.sender.send(&self.messages.digest(&pending.digest), stop).await? == Delivery::Accepted {
+                self.metrics.digests.inc();
+            }
             // The tombstone is the "sent" mark: one record, so a digest is
             // either pending or gone.
             self.pending_store.delete(&group, stop).await?;
@@ -291,8 +297,9 @@ impl Notifier {
             return self.withdraw(&timed, topic, partition, offset).await;
         }
         if timed.finding.severity >= self.immediate {
-            self.sender.send(&self.messages.finding(&timed), &self.shutdown).await?;
-            self.metrics.immediate.inc();
+            if self.sender.send(&self.messages.finding(&timed), &self.shutdown).await? == Delivery::Accepted {
+                self.metrics.immediate.inc();
+            }
             self.store(&topic, partition, offset);
             self.commit_now();
         } else {
@@ -329,8 +336,9 @@ impl Notifier {
         offset: i64,
     ) -> Result<(), Stopped> {
         if timed.finding.severity >= self.immediate {
-            self.sender.send(&self.messages.withdrawal(timed), &self.shutdown).await?;
-            self.metrics.withdrawals.inc();
+            if self.sender.send(&self.messages.withdrawal(timed), &self.shutdown).await? == Delivery::Accepted {
+                self.metrics.withdrawals.inc();
+            }
             self.store(&topic, partition, offset);
             self.commit_now();
             return Ok(());

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub immediate: Counter,
     pub digests: Counter,
     pub webhook_failures: Counter,
+    /// Messages the webhook refused for good (a 4xx other than 408 and 429).
+    pub webhook_refused: Counter,
     pub undecodable: Counter,
     pub withdrawals: Counter,
     /// Findings written into a persisted digest.
@@ -29,6 +31,11 @@ impl Metrics {
         r.register("immediate_messages", "Findings sent at once, one message each", m.immediate.clone());
         r.register("digests", "Digest messages sent (one per rule, provider and day)", m.digests.clone());
         r.register("webhook_failures", "Webhook calls that failed and were retried", m.webhook_failures.clone());
+        r.register(
+            "webhook_refused",
+            "Messages the webhook refused for good (a 4xx other than 408 and 429): not retried, not delivered",
+            m.webhook_refused.clone(),
+        );
         r.register("withdrawals", "Withdrawals sent for findings sent at once", m.withdrawals.clone());
         r.register("undecodable", "Records on the alerts topic that are not findings", m.undecodable.clone());
         r.register(

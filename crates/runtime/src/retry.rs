@@ -119,6 +119,28 @@ pub async fn retry<T, E, Fut>(
     policy: &RetryPolicy,
     stop: &CancellationToken,
     classify: impl Fn(&E) -> ErrorClass,
+    on_retry: impl FnMut(&E, Duration),
+    operation: impl FnMut() -> Fut,
+) -> Result<T, RetryError<E>>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    retry_honouring(policy, stop, classify, |_| None, on_retry, operation).await
+}
+
+/// The longest wait a server's own hint ([`retry_honouring`]) may ask for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// As [`retry`], honouring the wait the other side asks for:
+/// `retry_after(error)` (e.g. an HTTP `Retry-After` on a 429 or 503), when
+/// `Some`, is the least wait before the next attempt (capped at
+/// [`MAX_RETRY_AFTER`]); the backoff's own wait applies when it is longer.
+/// `on_retry` is told the wait actually taken.
+pub async fn retry_honouring<T, E, Fut>(
+    policy: &RetryPolicy,
+    stop: &CancellationToken,
+    classify: impl Fn(&E) -> ErrorClass,
+    retry_after: impl Fn(&E) -> Option<Duration>,
     mut on_retry: impl FnMut(&E, Duration),
     operation: impl FnMut() -> Fut,
 ) -> Result<T, RetryError<E>>
@@ -133,7 +155,13 @@ where
         .retry(policy.backoff())
         .when(|error| classify(error) == ErrorClass::Transient)
         // backon computes the jitter in f32: clamp, so that a rounding never exceeds the max.
-        .adjust(|_, wait| wait.map(|wait| wait.min(policy.max)).filter(|wait| within_ceiling(wait)))
+        .adjust(|error, wait| {
+            wait.map(|wait| {
+                let wait = wait.min(policy.max);
+                retry_after(error).map_or(wait, |asked| wait.max(asked.min(MAX_RETRY_AFTER)))
+            })
+            .filter(|wait| within_ceiling(wait))
+        })
         .notify(|error, wait| {
             attempts += 1;
             on_retry(error, wait);
@@ -230,6 +258,45 @@ mod tests {
             "gave up only when the next wait would pass it: {elapsed:?}"
         );
         assert_eq!(started.elapsed(), elapsed);
+    }
+
+    /// (the other side's hint, the first wait taken): a hint longer than the
+    /// backoff's wait is honoured up to `MAX_RETRY_AFTER`, a shorter one
+    /// does not shorten the backoff.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_hint_is_the_least_wait() {
+        let cases = [
+            (Some(Duration::from_secs(7)), Duration::from_secs(7)),
+            (Some(Duration::from_secs(3600)), MAX_RETRY_AFTER),
+            (Some(Duration::ZERO), POLICY.initial),
+            (None, POLICY.initial),
+        ];
+        for (hint, expected) in cases {
+            let calls = Cell::new(0);
+            let waits = RefCell::new(Vec::new());
+            let started = Instant::now();
+            let operation = || {
+                calls.set(calls.get() + 1);
+                let n = calls.get();
+                async move {
+                    if n < 2 {
+                        Err(Failure::Down)
+                    } else {
+                        Ok(())
+                    }
+                }
+            };
+            let on_retry = |_: &Failure, wait| waits.borrow_mut().push(wait);
+            let result =
+                retry_honouring(&POLICY, &CancellationToken::new(), classify, |_| hint, on_retry, operation).await;
+            assert!(result.is_ok());
+            let waits = waits.into_inner();
+            assert_eq!(waits.len(), 1);
+            // The backoff's first wait is drawn from [initial/2, initial).
+            let (low, high) = if expected == POLICY.initial { (expected / 2, expected) } else { (expected, expected) };
+            assert!(waits[0] >= low && waits[0] <= high, "hint {hint:?}: waited {:?}", waits[0]);
+            assert!(started.elapsed() >= waits[0], "the wait was taken");
+        }
     }
 
     #[tokio::test(start_paused = true)]

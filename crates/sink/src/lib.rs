@@ -37,7 +37,7 @@ use distans_wire::{Codec, DeadLetter};
 
 pub use distans_runtime::kafka::Stopped;
 pub use metrics::Metrics;
-pub use writer::Writer;
+pub use writer::{WriteError, Writer};
 
 const STAGE: &str = "sink";
 /// How long a stopping sink tries to flush its last batch.
@@ -53,6 +53,9 @@ pub enum SinkError {
     Migrate(#[from] MigrateError),
     #[error("cannot encode a dead letter (a bug): {0}")]
     Encode(#[from] distans_wire::EncodeError),
+    /// ClickHouse refuses the sink itself (credentials, grants, database).
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// A topic written to a table: how a record becomes a row.
@@ -206,11 +209,22 @@ enum FlushError {
     Stopped,
     /// A dead letter cannot be encoded (a bug).
     Encode(distans_wire::EncodeError),
+    /// ClickHouse refuses the sink itself: the sink stops with the error.
+    Refused(WriteError),
 }
 
 impl From<Stopped> for FlushError {
     fn from(_: Stopped) -> FlushError {
         FlushError::Stopped
+    }
+}
+
+impl From<WriteError> for FlushError {
+    fn from(error: WriteError) -> FlushError {
+        match error {
+            WriteError::Stopped => FlushError::Stopped,
+            refused @ WriteError::Refused(_) => FlushError::Refused(refused),
+        }
     }
 }
 
@@ -341,6 +355,7 @@ impl<T: Table> Sink<T> {
                     Ok(()) => {}
                     Err(FlushError::Stopped) => break,
                     Err(FlushError::Encode(error)) => return Err(error.into()),
+                    Err(FlushError::Refused(error)) => return Err(error.into()),
                 }
             }
         }

@@ -1,16 +1,41 @@
-//! Inserts into ClickHouse: transient failures are retried with backoff
-//! until they succeed; rows ClickHouse rejects as bad data are isolated by
-//! bisection and handed back, never retried.
+//! Inserts into ClickHouse, each error classified once
+//! ([`distans_store::classify_error`]): transient failures are retried with
+//! backoff until they succeed; rows ClickHouse rejects as bad data are
+//! isolated by bisection and handed back, never retried; a server that
+//! refuses the sink itself (credentials, grants, database) is returned as
+//! [`WriteError::Refused`], and no row becomes a dead letter for it.
 
 use std::time::Duration;
 
-use distans_runtime::retry::{retry, ErrorClass, RetryError, RetryPolicy};
-use distans_store::{is_data_error, Client, Row};
+use distans_runtime::retry::{retry, RetryError, RetryPolicy};
+use distans_store::{classify_error, Client, ErrorKind, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use distans_runtime::kafka::Stopped;
 use distans_runtime::Health;
+
+/// Why [`Writer::insert`] did not write the rows.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The sink is stopping.
+    #[error("stopped before clickhouse acknowledged")]
+    Stopped,
+    /// ClickHouse refuses the sink whatever it sends ([`ErrorKind::Refused`]):
+    /// the sink stops with this error rather than dead-letter good rows or
+    /// retry what an operator has to fix.
+    #[error(
+        "clickhouse refused the sink for good (check clickhouse.url, user, password and database, and the \
+         user's grants): {0}"
+    )]
+    Refused(distans_store::Error),
+}
+
+impl From<Stopped> for WriteError {
+    fn from(_: Stopped) -> WriteError {
+        WriteError::Stopped
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Writer {
@@ -33,13 +58,14 @@ impl Writer {
 
     /// Inserts `rows`, retrying transient failures until ClickHouse acks or
     /// `stop` is cancelled. Returns the rows ClickHouse rejected as bad data,
-    /// by index, with its message.
+    /// by index, with its message; [`WriteError::Refused`] when ClickHouse
+    /// refuses the sink itself (then none of `rows` is known to be written).
     pub async fn insert<R: Row>(
         &self,
         table: &str,
         rows: &[R],
         stop: &CancellationToken,
-    ) -> Result<Vec<(usize, String)>, Stopped> {
+    ) -> Result<Vec<(usize, String)>, WriteError> {
         let mut rejected = Vec::new();
         // A stack of index ranges still to insert; a rejected range is split in two.
         let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
@@ -68,7 +94,7 @@ impl Writer {
         table: &str,
         rows: &[R],
         stop: &CancellationToken,
-    ) -> Result<Result<(), String>, Stopped> {
+    ) -> Result<Result<(), String>, WriteError> {
         let on_retry = |error: &distans_store::Error, retry_in: Duration| {
             self.up(false);
             self.metrics.insert_retries.inc();
@@ -76,33 +102,29 @@ impl Writer {
                 "clickhouse insert failed; retrying, no offset moves");
         };
         let attempt = || distans_store::insert(&self.client, table, rows);
+        let classify = |error: &distans_store::Error| classify_error(error).retry_class();
         match retry(&self.policy, stop, classify, on_retry, attempt).await {
             Ok(()) => {
                 self.up(true);
                 Ok(Ok(()))
             }
-            Err(RetryError::Permanent(error)) => {
+            Err(RetryError::Permanent(error)) if classify_error(&error) == ErrorKind::Data => {
                 self.up(true);
                 tracing::warn!(%error, rows = rows.len(), "clickhouse rejected the data");
                 Ok(Err(error.to_string()))
             }
+            Err(RetryError::Permanent(error)) => {
+                self.up(false);
+                tracing::error!(%error, rows = rows.len(), "clickhouse refused the sink; stopping, no offset moves");
+                Err(WriteError::Refused(error))
+            }
             // No ceiling on elapsed time: an outage is waited out until the sink stops.
-            Err(RetryError::Stopped | RetryError::GaveUp { .. }) => Err(Stopped),
+            Err(RetryError::Stopped | RetryError::GaveUp { .. }) => Err(WriteError::Stopped),
         }
     }
 
     fn up(&self, up: bool) {
         self.metrics.clickhouse_up.set(i64::from(up));
         self.health.set_ready(up);
-    }
-}
-
-/// Rows ClickHouse refused as bad data are permanent (isolated by
-/// bisection, then dead-lettered); everything else is an outage, retried.
-pub fn classify(error: &distans_store::Error) -> ErrorClass {
-    if is_data_error(error) {
-        ErrorClass::Permanent
-    } else {
-        ErrorClass::Transient
     }
 }

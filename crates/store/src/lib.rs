@@ -47,9 +47,8 @@ pub fn database(settings: &ClickHouseSettings) -> Client {
 }
 
 /// ClickHouse error codes that mean the data itself is bad: retrying the
-/// same rows cannot succeed. Every other error is treated as transient, so
-/// an outage or a misconfiguration never sends good lines to the dead
-/// letters. Codes from ClickHouse's `src/Common/ErrorCodes.cpp`.
+/// same rows cannot succeed. Codes from ClickHouse's
+/// `src/Common/ErrorCodes.cpp` (the same numbers in 18.16 and today).
 const DATA_ERROR_CODES: [u32; 12] = [
     6,   // CANNOT_PARSE_TEXT
     27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
@@ -65,22 +64,82 @@ const DATA_ERROR_CODES: [u32; 12] = [
     321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
 ];
 
-/// The `Code: N.` of a ClickHouse exception in an error response.
+/// ClickHouse error codes that refuse this client or this statement,
+/// whatever rows it sends: the credentials, the grants, the database, or a
+/// statement this server cannot run. Retrying gives the same answer until
+/// an operator changes something. (`UNKNOWN_TABLE` is not here: a view is
+/// briefly missing while another service re-creates it at its start.)
+const REFUSED_CODES: [u32; 11] = [
+    46,  // UNKNOWN_FUNCTION: SQL this server version lacks
+    62,  // SYNTAX_ERROR
+    81,  // UNKNOWN_DATABASE
+    164, // READONLY: the user may not write
+    192, // UNKNOWN_USER
+    193, // WRONG_PASSWORD
+    194, // REQUIRED_PASSWORD
+    195, // IP_ADDRESS_NOT_ALLOWED
+    291, // DATABASE_ACCESS_DENIED
+    497, // ACCESS_DENIED
+    516, // AUTHENTICATION_FAILED (what current servers answer for 192-194)
+];
+
+/// What a ClickHouse error means for the caller: the one classification of
+/// ClickHouse errors (as `distans_runtime::kafka::classify_produce_error`
+/// is of produce errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The rows are bad ([`DATA_ERROR_CODES`]): not retried; a writer
+    /// isolates the offending rows and dead-letters them with the message.
+    Data,
+    /// The server refuses this client or statement ([`REFUSED_CODES`]):
+    /// not retried, and not the rows' fault: the caller stops with the
+    /// error, so that good rows never become dead letters.
+    Refused,
+    /// Anything else: connection refused or reset, timeouts, an HTTP error
+    /// without an exception, and every other exception, such as
+    /// `TOO_MANY_SIMULTANEOUS_QUERIES` (202), `MEMORY_LIMIT_EXCEEDED` (241)
+    /// and `TOO_MANY_PARTS` (252). Retried with backoff: an outage is waited
+    /// out, never turned into dead letters.
+    Transient,
+}
+
+impl ErrorKind {
+    /// The class for `distans_runtime::retry`: only [`ErrorKind::Transient`]
+    /// is retried.
+    pub fn retry_class(self) -> distans_runtime::retry::ErrorClass {
+        match self {
+            ErrorKind::Transient => distans_runtime::retry::ErrorClass::Transient,
+            ErrorKind::Data | ErrorKind::Refused => distans_runtime::retry::ErrorClass::Permanent,
+        }
+    }
+}
+
+/// Classifies a ClickHouse error by the exception code in the server's
+/// answer ([`exception_code`]); an error without one is transient.
+pub fn classify_error(error: &Error) -> ErrorKind {
+    let code = match error {
+        clickhouse::error::Error::BadResponse(message) => exception_code(message),
+        _ => None,
+    };
+    match code {
+        Some(code) if DATA_ERROR_CODES.contains(&code) => ErrorKind::Data,
+        Some(code) if REFUSED_CODES.contains(&code) => ErrorKind::Refused,
+        _ => ErrorKind::Transient,
+    }
+}
+
+/// The `Code: N.` of a ClickHouse exception in an error response (18.16
+/// writes `Code: N, e.displayText() = …`, current servers `Code: N. DB::…`).
 pub fn exception_code(message: &str) -> Option<u32> {
     let rest = &message[message.find("Code: ")? + "Code: ".len()..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
 
-/// Whether ClickHouse rejected the data itself (see [`DATA_ERROR_CODES`]):
-/// the rows must not be retried.
+/// Whether ClickHouse rejected the data itself ([`ErrorKind::Data`]): the
+/// rows must not be retried.
 pub fn is_data_error(error: &Error) -> bool {
-    match error {
-        clickhouse::error::Error::BadResponse(message) => {
-            exception_code(message).is_some_and(|code| DATA_ERROR_CODES.contains(&code))
-        }
-        _ => false,
-    }
+    classify_error(error) == ErrorKind::Data
 }
 
 /// A row type that can be inserted with [`insert`].
@@ -124,6 +183,40 @@ mod tests {
         assert!(is_data_error(&Error::BadResponse("Code: 53. DB::Exception: Type mismatch".into())));
         assert!(!is_data_error(&Error::BadResponse("Code: 252. Too many parts".into())));
         assert!(!is_data_error(&Error::TimedOut));
+    }
+
+    /// (error, kind): the answers of 18.16 and of current servers.
+    #[test]
+    fn errors_are_data_refused_or_transient() {
+        let bad = |text: &str| Error::BadResponse(text.to_string());
+        let cases = [
+            // The rows: dead letters.
+            (bad("Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected ( before: x"), ErrorKind::Data),
+            (bad("Code: 321. DB::Exception: Value 70000 is out of range of Date"), ErrorKind::Data),
+            // The client: stop with the error.
+            (bad("Code: 193, e.displayText() = DB::Exception: Wrong password for user default, e.what() = DB::Exception"), ErrorKind::Refused),
+            (bad("Code: 516. DB::Exception: default: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)"), ErrorKind::Refused),
+            (bad("Code: 192, e.displayText() = DB::Exception: Unknown user distans"), ErrorKind::Refused),
+            (bad("Code: 81. DB::Exception: Database distans does not exist. (UNKNOWN_DATABASE)"), ErrorKind::Refused),
+            (bad("Code: 497. DB::Exception: bi: Not enough privileges. To execute this query, it's necessary to have the grant INSERT ON distans.anomalies. (ACCESS_DENIED)"), ErrorKind::Refused),
+            (bad("Code: 164, e.displayText() = DB::Exception: Cannot execute query in readonly mode"), ErrorKind::Refused),
+            (bad("Code: 62. DB::Exception: Syntax error: failed at position 1"), ErrorKind::Refused),
+            // An outage or overload: retried.
+            (bad("Code: 202, e.displayText() = DB::Exception: Too many simultaneous queries. Maximum: 100"), ErrorKind::Transient),
+            (bad("Code: 241. DB::Exception: Memory limit (for query) exceeded: would use 3.73 GiB. (MEMORY_LIMIT_EXCEEDED)"), ErrorKind::Transient),
+            (bad("Code: 252. DB::Exception: Too many parts (300). Merges are processing significantly slower than inserts"), ErrorKind::Transient),
+            (bad("Code: 159. DB::Exception: Timeout exceeded: elapsed 30.1 seconds"), ErrorKind::Transient),
+            (bad("Code: 60. DB::Exception: Table distans.report_cost_by_month doesn't exist"), ErrorKind::Transient),
+            (bad("bad response: 502 Bad Gateway"), ErrorKind::Transient),
+            (Error::TimedOut, ErrorKind::Transient),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(classify_error(&error), kind, "{error}");
+        }
+        use distans_runtime::retry::ErrorClass;
+        assert_eq!(ErrorKind::Data.retry_class(), ErrorClass::Permanent);
+        assert_eq!(ErrorKind::Refused.retry_class(), ErrorClass::Permanent);
+        assert_eq!(ErrorKind::Transient.retry_class(), ErrorClass::Transient);
     }
 
     #[test]

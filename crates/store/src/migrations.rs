@@ -73,13 +73,15 @@ pub enum MigrateError {
 }
 
 impl MigrateError {
-    /// Whether trying again cannot help: an edited migration, or a statement
-    /// whose data ClickHouse refused. Anything else (a server that is down,
-    /// slow, or busy re-creating a view) is worth another try.
+    /// Whether trying again cannot help: an edited migration, a statement
+    /// whose data ClickHouse refused, or a server that refuses this client
+    /// (credentials, grants: [`crate::ErrorKind::Refused`]). Anything else (a
+    /// server that is down, slow, or busy re-creating a view) is worth
+    /// another try.
     pub fn is_permanent(&self) -> bool {
         match self {
             MigrateError::Edited { .. } => true,
-            MigrateError::ClickHouse(error) => crate::is_data_error(error),
+            MigrateError::ClickHouse(error) => crate::classify_error(error) != crate::ErrorKind::Transient,
         }
     }
 }
