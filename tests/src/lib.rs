@@ -135,6 +135,47 @@ fn require(path: &Path, hint: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// A certificate authority and a server certificate it signs, made with
+/// the openssl CLI in `dir`: the CA is `ca.pem`, the server's certificate
+/// (for the DNS name `localhost` only, no IP address) `server.pem` with its
+/// key `server.key`. Each call makes a new CA, so a second one is a wrong CA.
+#[derive(Debug, Clone)]
+pub struct TestCa {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    pub fn generate(dir: &Path, name: &str) -> anyhow::Result<TestCa> {
+        let dir = dir.join(name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\n",
+        )?;
+        let subject = format!("/CN=distans test CA {name}");
+        let steps: [&[&str]; 3] = [
+            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem"],
+            &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr"],
+            &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"],
+        ];
+        for (i, step) in steps.iter().enumerate() {
+            let mut command = Command::new("openssl");
+            command.current_dir(&dir).args(*step).args(["-days", "2"]);
+            match i {
+                0 => command.args(["-subj", &subject]),
+                1 => command.args(["-subj", "/CN=localhost"]),
+                _ => command.args(["-extfile", "server.ext", "-out", "server.pem"]),
+            };
+            let output = command.output().context("cannot run openssl (Debian package openssl)")?;
+            anyhow::ensure!(output.status.success(), "openssl {step:?}: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(TestCa { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server.key") })
+    }
+}
+
 /// A child process that is killed when dropped.
 #[derive(Debug)]
 pub struct Process {
@@ -207,6 +248,22 @@ impl Process {
         child.wait().ok().and_then(|s| s.code())
     }
 
+    /// Waits up to `timeout` for the process to exit by itself: its exit
+    /// status code (`None` for a signal), or an error if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<i32>> {
+        let name = self.name.clone();
+        let child = self.child.as_mut().context("not started")?;
+        let status =
+            poll_until_blocking(&format!("{name} to exit"), timeout, || child.try_wait()?.context("still running"))?;
+        self.child = None;
+        Ok(status.code())
+    }
+
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
@@ -231,13 +288,52 @@ pub struct Broker {
     pub port: u16,
     dir: PathBuf,
     process: Option<Process>,
+    /// With TLS: stunnel on `port` (certificate of `ca`) in front of tansu
+    /// on `plain_port`, and tansu advertising `localhost:port`.
+    tls: Option<(TestCa, u16)>,
+    stunnel: Option<Process>,
 }
 
 impl Broker {
     pub fn start(dir: &Path) -> anyhow::Result<Broker> {
         let dir = dir.join("tansu");
         std::fs::create_dir_all(&dir)?;
-        let mut broker = Broker { port: free_port(), dir, process: None };
+        let mut broker = Broker { port: free_port(), dir, process: None, tls: None, stunnel: None };
+        broker.restart()?;
+        Ok(broker)
+    }
+
+    /// tansu behind TLS: tansu 0.6 takes `--cert`/`--key` but serves every
+    /// connection in plain text (`tansu-broker` `src/broker.rs`: the
+    /// `TlsAcceptor` is built and never used), so Debian's stunnel4
+    /// terminates TLS on [`Broker::port`] and forwards to tansu on a
+    /// loopback port of its own; tansu advertises `localhost:<port>`, so
+    /// every connection a client makes goes through stunnel.
+    pub fn start_tls(dir: &Path, ca: &TestCa) -> anyhow::Result<Broker> {
+        let dir = dir.join("tansu");
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port();
+        let mut broker =
+            Broker { port, dir: dir.clone(), process: None, tls: Some((ca.clone(), free_port())), stunnel: None };
+        let (_, plain_port) = broker.tls.clone().context("tls")?;
+        let config = format!(
+            "foreground = yes\npid =\noutput = {log}\n[kafka]\naccept = 127.0.0.1:{port}\n\
+             connect = 127.0.0.1:{plain_port}\ncert = {cert}\nkey = {key}\n",
+            log = dir.join("stunnel.log").display(),
+            cert = ca.cert.display(),
+            key = ca.key.display(),
+        );
+        std::fs::write(dir.join("stunnel.conf"), config)?;
+        let bin = require(Path::new("/usr/bin/stunnel4"), "run deploy/local/install.sh (make test does)")?;
+        let mut command = Command::new(bin);
+        command.arg(dir.join("stunnel.conf"));
+        broker.stunnel = Some(Process::start_ready(
+            "stunnel",
+            command,
+            dir.join("stunnel.stdout"),
+            Duration::from_secs(30),
+            || port_open(port),
+        )?);
         broker.restart()?;
         Ok(broker)
     }
@@ -245,13 +341,15 @@ impl Broker {
     /// Starts the broker (again) on the same port and storage.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         let bin = require(&tools_dir().join("bin/tansu"), "run deploy/local/install.sh (make test does)")?;
-        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let (listener, advertised, port) = match &self.tls {
+            None => (format!("tcp://127.0.0.1:{}", self.port), format!("tcp://127.0.0.1:{}", self.port), self.port),
+            Some((_, plain)) => (format!("tcp://127.0.0.1:{plain}"), format!("tcp://localhost:{}", self.port), *plain),
+        };
         let mut command = Command::new(bin);
         command
             .current_dir(&self.dir)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "sqlite://tansu.db"]);
-        let port = self.port;
         let process =
             Process::start_ready("tansu", command, self.dir.join("tansu.log"), Duration::from_secs(30), || {
                 port_open(port)
@@ -266,7 +364,22 @@ impl Broker {
     }
 
     pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        match &self.tls {
+            None => format!("127.0.0.1:{}", self.port),
+            Some(_) => format!("localhost:{}", self.port),
+        }
+    }
+
+    /// The `[kafka.client]` properties a client needs to reach this broker
+    /// (TLS with the test CA), as TOML lines.
+    pub fn client_toml(&self) -> String {
+        match &self.tls {
+            None => String::new(),
+            Some((ca, _)) => format!(
+                "\"security.protocol\" = \"ssl\"\n\"ssl.ca.location\" = {:?}\n\"broker.address.family\" = \"v4\"\n",
+                ca.ca.display().to_string()
+            ),
+        }
     }
 }
 
@@ -276,6 +389,8 @@ pub struct ClickHouse {
     pub http_port: u16,
     dir: PathBuf,
     process: Option<Process>,
+    /// With TLS: the server's `https_port` and the CA of its certificate.
+    tls: Option<(u16, TestCa)>,
 }
 
 const CONFIG_TEMPLATE: &str = include_str!("../../deploy/local/clickhouse/config.xml.in");
@@ -283,6 +398,17 @@ const USERS_TEMPLATE: &str = include_str!("../../deploy/local/clickhouse/users.x
 
 impl ClickHouse {
     pub fn start(dir: &Path) -> anyhow::Result<ClickHouse> {
+        Self::start_with(dir, None)
+    }
+
+    /// A server that also listens on an `https_port` with `ca`'s server
+    /// certificate (for `localhost`); [`ClickHouse::url`] is then
+    /// `https://localhost:<https_port>`.
+    pub fn start_tls(dir: &Path, ca: &TestCa) -> anyhow::Result<ClickHouse> {
+        Self::start_with(dir, Some(ca))
+    }
+
+    fn start_with(dir: &Path, ca: Option<&TestCa>) -> anyhow::Result<ClickHouse> {
         let dir = dir.join("clickhouse");
         std::fs::create_dir_all(&dir)?;
         let (http, tcp) = (free_port(), free_port());
@@ -292,9 +418,24 @@ impl ClickHouse {
                 .replace("@HTTP_PORT@", &http.to_string())
                 .replace("@TCP_PORT@", &tcp.to_string())
         };
-        std::fs::write(dir.join("config.xml"), fill(CONFIG_TEMPLATE))?;
+        let mut config = fill(CONFIG_TEMPLATE);
+        let tls = ca.map(|ca| (free_port(), ca.clone()));
+        if let Some((https, ca)) = &tls {
+            // ClickHouse 18.16's server TLS: https_port and the openSSL.server section.
+            let server = format!(
+                "    <https_port>{https}</https_port>\n    <openSSL><server>\n        \
+                 <certificateFile>{}</certificateFile>\n        <privateKeyFile>{}</privateKeyFile>\n        \
+                 <verificationMode>none</verificationMode>\n        <loadDefaultCAFile>false</loadDefaultCAFile>\n        \
+                 <cacheSessions>true</cacheSessions>\n        <disableProtocols>sslv2,sslv3</disableProtocols>\n        \
+                 <preferServerCiphers>true</preferServerCiphers>\n    </server></openSSL>\n</yandex>",
+                ca.cert.display(),
+                ca.key.display()
+            );
+            config = config.replace("</yandex>", &server);
+        }
+        std::fs::write(dir.join("config.xml"), config)?;
         std::fs::write(dir.join("users.xml"), fill(USERS_TEMPLATE))?;
-        let mut clickhouse = ClickHouse { http_port: http, dir, process: None };
+        let mut clickhouse = ClickHouse { http_port: http, dir, process: None, tls };
         clickhouse.restart()?;
         Ok(clickhouse)
     }
@@ -322,13 +463,22 @@ impl ClickHouse {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        match &self.tls {
+            None => format!("http://127.0.0.1:{}", self.http_port),
+            Some((https, _)) => format!("https://localhost:{https}"),
+        }
+    }
+
+    /// The CA file of an `https://` url ([`ClickHouse::start_tls`]), else empty.
+    pub fn ca_file(&self) -> String {
+        self.tls.as_ref().map(|(_, ca)| ca.ca.display().to_string()).unwrap_or_default()
     }
 
     /// The settings of the test database, as the `default` user.
     pub fn settings(&self) -> ClickHouseSettings {
         ClickHouseSettings {
             url: self.url(),
+            ca_file: self.ca_file(),
             database: DATABASE.to_string(),
             user: "default".to_string(),
             password: distans_runtime::Secret::default(),
@@ -387,6 +537,11 @@ pub struct Env {
     pub review_interval_ms: u64,
     /// More `DISTANS__…` variables, set last: a test's own settings (they win).
     pub extra_variables: BTreeMap<String, String>,
+    /// A settings file for the services and the test's clients
+    /// (`--config` / `DISTANS_CONFIG`): written by [`Env::start_tls`] with
+    /// the `[kafka.client]` TLS properties, which no variable can set
+    /// (their names hold dots).
+    pub config_file: Option<PathBuf>,
 }
 
 impl Env {
@@ -394,9 +549,44 @@ impl Env {
         let dir = tempfile::Builder::new().prefix("distans-e2e-").tempdir()?;
         let broker = Broker::start(dir.path())?;
         let clickhouse = ClickHouse::start(dir.path())?;
+        Ok(Self::with(dir, broker, clickhouse))
+    }
+
+    /// As [`Env::start`], with TLS everywhere: the broker behind stunnel
+    /// ([`Broker::start_tls`]) and ClickHouse on its `https_port`
+    /// ([`ClickHouse::start_tls`]), both with a new [`TestCa`]'s certificate
+    /// (returned), and a settings file ([`Env::config_file`]) with which
+    /// every client trusts that CA.
+    pub fn start_tls() -> anyhow::Result<(Env, TestCa)> {
+        let dir = tempfile::Builder::new().prefix("distans-e2e-tls-").tempdir()?;
+        let ca = TestCa::generate(dir.path(), "ca")?;
+        let broker = Broker::start_tls(dir.path(), &ca)?;
+        let clickhouse = ClickHouse::start_tls(dir.path(), &ca)?;
+        let mut env = Self::with(dir, broker, clickhouse);
+        env.write_config("")?;
+        Ok((env, ca))
+    }
+
+    /// Writes [`Env::config_file`]: the broker's `[kafka.client]`
+    /// properties, then `kafka_client` (TOML lines that replace some).
+    pub fn write_config(&mut self, kafka_client: &str) -> anyhow::Result<PathBuf> {
+        let mut properties: BTreeMap<String, String> = BTreeMap::new();
+        for line in self.broker.client_toml().lines().chain(kafka_client.lines()) {
+            if let Some((key, value)) = line.split_once(" = ") {
+                properties.insert(key.to_string(), value.to_string());
+            }
+        }
+        let lines: Vec<String> = properties.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let path = self.dir.path().join("distans.toml");
+        std::fs::write(&path, format!("[kafka.client]\n{}\n", lines.join("\n")))?;
+        self.config_file = Some(path.clone());
+        Ok(path)
+    }
+
+    fn with(dir: tempfile::TempDir, broker: Broker, clickhouse: ClickHouse) -> Env {
         let (ingester_http, sink_http, detector_http, notifier_http) =
             (free_port(), free_port(), free_port(), free_port());
-        Ok(Env {
+        Env {
             broker,
             clickhouse,
             ingester_http,
@@ -409,8 +599,9 @@ impl Env {
             sink_batch_bytes: None,
             review_interval_ms: 0,
             extra_variables: BTreeMap::new(),
+            config_file: None,
             dir,
-        })
+        }
     }
 
     /// The `DISTANS__…` variables for the services and the CLI code.
@@ -418,6 +609,7 @@ impl Env {
         let mut variables = [
             ("DISTANS__KAFKA__BROKERS", self.broker.brokers()),
             ("DISTANS__CLICKHOUSE__URL", self.clickhouse.url()),
+            ("DISTANS__CLICKHOUSE__CA_FILE", self.clickhouse.ca_file()),
             ("DISTANS__CLICKHOUSE__DATABASE", DATABASE.to_string()),
             ("DISTANS__PSEUDONYM__KEY", TEST_KEY.to_string()),
             ("DISTANS__INGESTER__HTTP_LISTEN", format!("127.0.0.1:{}", self.ingester_http)),
@@ -451,7 +643,7 @@ impl Env {
     }
 
     pub fn settings(&self) -> Settings {
-        Settings::load_with_env(None, Some(self.variables())).expect("test settings are valid")
+        Settings::load_with_env(self.config_file.as_deref(), Some(self.variables())).expect("test settings are valid")
     }
 
     /// Starts `distans-<service>` from this build, logging into the temp
@@ -479,6 +671,25 @@ impl Env {
     /// Starts `distans-<service>` serving HTTP on `port` (a second instance
     /// of a service), waiting until `probe` answers 200.
     pub fn spawn_on(&self, service: &str, port: u16, probe: &str) -> anyhow::Result<Process> {
+        let command = self.command(service, port)?;
+        let log = self.dir.path().join(format!("{service}-{port}.log"));
+        let process = Process::start_ready(service, command, log, Duration::from_secs(60), || {
+            http_get(port, probe).is_ok_and(|(status, _)| status == 200)
+        })?;
+        Ok(process)
+    }
+
+    /// Starts `distans-<service>` and returns at once, ready or not (a
+    /// service expected to stop by itself: see [`Process::wait_exit`]).
+    pub fn spawn_unchecked(&self, service: &str) -> anyhow::Result<Process> {
+        let port = self.http_port(service);
+        let command = self.command(service, port)?;
+        Process::spawn(service, command, self.dir.path().join(format!("{service}-{port}.log")))
+    }
+
+    /// The command of `distans-<service>` with this environment's settings
+    /// and nothing else of the test's environment, serving HTTP on `port`.
+    fn command(&self, service: &str, port: u16) -> anyhow::Result<Command> {
         let bin = require(
             &bin_dir().join(format!("distans-{service}")),
             "run `cargo build --workspace --bins` first (make test does)",
@@ -490,11 +701,10 @@ impl Env {
         }
         let listen = format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase());
         command.env(listen, format!("127.0.0.1:{port}"));
-        let log = self.dir.path().join(format!("{service}-{port}.log"));
-        let process = Process::start_ready(service, command, log, Duration::from_secs(60), || {
-            http_get(port, probe).is_ok_and(|(status, _)| status == 200)
-        })?;
-        Ok(process)
+        if let Some(config) = &self.config_file {
+            command.env("DISTANS_CONFIG", config);
+        }
+        Ok(command)
     }
 }
 

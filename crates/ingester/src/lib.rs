@@ -18,7 +18,6 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
@@ -38,6 +37,10 @@ pub enum IngesterError {
     Config(#[from] distans_runtime::ConfigError),
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The start-up check of the broker connection failed (a TLS or SASL
+    /// setting, named) or was stopped.
+    #[error(transparent)]
+    Connect(#[from] kafka::ConnectError),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
     #[error("cannot encode a record (a bug: the line was valid): {0}")]
@@ -57,7 +60,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the ingester until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), IngesterError> {
-    Ingester::start(&settings, shutdown).await?.run().await
+    match Ingester::start(&settings, shutdown).await {
+        Ok(ingester) => ingester.run().await,
+        Err(IngesterError::Connect(kafka::ConnectError::Stopped)) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// A running ingester: its clients, its logic, and what it reports.
@@ -65,7 +72,7 @@ pub struct Ingester {
     /// Reads `topics.input`; offsets are stored only after the downstream ack.
     consumer: kafka::Input,
     /// Writes valid lines and dead letters, waiting for all replicas.
-    producer: FutureProducer,
+    producer: kafka::Producer,
     /// One record in, one routed record out (no I/O).
     processor: Processor,
     /// Input, valid and dead-letter topic names.
@@ -90,6 +97,7 @@ impl Ingester {
         let http = Server::start(settings.ingester.http_listen, registry, &shutdown).await?;
 
         let topics = settings.topics.clone();
+        kafka::connect(&settings.kafka, &shutdown).await?;
         kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
         let consumer = kafka::Input::new(&settings.kafka, &settings.ingester.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&topics.input])?;
@@ -305,7 +313,7 @@ impl std::fmt::Debug for Ingester {
 /// Produces one record, retrying transient errors until the broker acks
 /// it; a permanent error ends it at once (see [`kafka::deliver`]).
 async fn deliver(
-    producer: FutureProducer,
+    producer: kafka::Producer,
     outgoing: Outgoing,
     metrics: Metrics,
     shutdown: CancellationToken,

@@ -49,6 +49,10 @@ pub use sender::Sender;
 pub enum NotifierError {
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The start-up check of the broker connection failed (a TLS or SASL
+    /// setting, named) or was stopped.
+    #[error(transparent)]
+    Connect(#[from] kafka::ConnectError),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
     #[error("invalid notifier settings: {0}")]
@@ -102,7 +106,11 @@ pub fn digests_topic(alerts: &str, group_id: &str) -> String {
 
 /// Runs the notifier until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), NotifierError> {
-    Notifier::start(&settings, shutdown).await?.run().await;
+    match Notifier::start(&settings, shutdown).await {
+        Ok(notifier) => notifier.run().await,
+        Err(NotifierError::Connect(kafka::ConnectError::Stopped)) => {}
+        Err(error) => return Err(error),
+    }
     Ok(())
 }
 
@@ -160,6 +168,7 @@ impl Notifier {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let http = Server::start(config.http_listen, registry, &shutdown).await?;
+        kafka::connect(&settings.kafka, &shutdown).await?;
         kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
         // Before subscribing: the digests pending are known before any
         // finding is read again.

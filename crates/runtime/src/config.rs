@@ -176,10 +176,33 @@ pub struct NotifierSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClickHouseSettings {
+    /// `http://host:8123` or `https://host:8443` (the server's `https_port`).
     pub url: String,
+    /// A PEM file of CA certificates trusted for an `https://` url, besides
+    /// the system's (`/etc/ssl/certs`, or `SSL_CERT_FILE`); empty: the
+    /// system's only.
+    #[serde(default)]
+    pub ca_file: String,
     pub database: String,
     pub user: String,
     pub password: Secret,
+}
+
+impl ClickHouseSettings {
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            p.push(format!("clickhouse.url must start with http:// or https://, not {:?}", self.url));
+        }
+        if !self.ca_file.is_empty() {
+            match std::fs::read_to_string(&self.ca_file) {
+                Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
+                Ok(_) => p.push(format!("clickhouse.ca_file {:?} holds no PEM certificate", self.ca_file)),
+                Err(error) => p.push(format!("clickhouse.ca_file {:?} cannot be read: {error}", self.ca_file)),
+            }
+        }
+        p
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -295,6 +318,7 @@ impl Settings {
         p.extend(self.tariffs.problems().into_iter().map(|m| format!("tariffs: {m}")));
         p.extend(self.reporting.problems());
         p.extend(self.validation.problems());
+        p.extend(self.clickhouse.problems());
         if self.sink.aggregate_refresh_ms == 0 {
             p.push("sink.aggregate_refresh_ms must be positive".to_string());
         }

@@ -60,7 +60,7 @@ pub const MIGRATIONS: [Migration; 8] = [
 /// Why the database could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("clickhouse: {0}")]
+    #[error("clickhouse: {}{}", crate::describe(.0), crate::misconfigured(.0).map(|s| format!("; check {s}")).unwrap_or_default())]
     ClickHouse(#[from] Error),
     #[error(
         "migration {file} was edited after database {database} applied it (recorded sha256 {recorded}, \
@@ -77,7 +77,7 @@ impl MigrateError {
     pub fn is_permanent(&self) -> bool {
         match self {
             MigrateError::Edited { .. } => true,
-            MigrateError::ClickHouse(error) => crate::is_data_error(error),
+            MigrateError::ClickHouse(error) => crate::is_data_error(error) || crate::misconfigured(error).is_some(),
         }
     }
 }
