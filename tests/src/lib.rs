@@ -185,7 +185,8 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(name: &str, mut command: Command, log: PathBuf) -> anyhow::Result<Process> {
+    /// Starts `command` with its output appended to `log`, and returns at once.
+    pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> anyhow::Result<Process> {
         let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
         command.stdout(out.try_clone()?).stderr(out).stdin(Stdio::null());
         let child = command.spawn().with_context(|| format!("cannot start {name}"))?;
@@ -232,6 +233,18 @@ impl Process {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Sends `signal` (`INT`, `TERM`) and waits up to `bound` for the exit:
+    /// the exit status code and how long it took, or an error (the process
+    /// is then killed when dropped).
+    pub fn stop_with(&mut self, signal: &str, bound: Duration) -> anyhow::Result<(Option<i32>, Duration)> {
+        let pid = self.pid().context("not started")?;
+        let sent = Instant::now();
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+        let code = self.wait_exit(bound)?;
+        Ok((code, sent.elapsed()))
     }
 
     /// SIGTERM, then SIGKILL if still running after `grace`. Returns the exit status code, if any.
