@@ -305,13 +305,19 @@ pub struct Broker {
     /// on `plain_port`, and tansu advertising `localhost:port`.
     tls: Option<(TestCa, u16)>,
     stunnel: Option<Process>,
+    /// With SASL/SCRAM-SHA-256: the one user (name, password); tansu then
+    /// runs with `--authentication`.
+    scram: Option<(String, String)>,
 }
+
+/// The SCRAM user of [`Broker::start_tls`].
+pub const SCRAM_USER: (&str, &str) = ("distans", "e2e-scram-password");
 
 impl Broker {
     pub fn start(dir: &Path) -> anyhow::Result<Broker> {
         let dir = dir.join("tansu");
         std::fs::create_dir_all(&dir)?;
-        let mut broker = Broker { port: free_port(), dir, process: None, tls: None, stunnel: None };
+        let mut broker = Broker { port: free_port(), dir, process: None, tls: None, stunnel: None, scram: None };
         broker.restart()?;
         Ok(broker)
     }
@@ -321,13 +327,24 @@ impl Broker {
     /// `TlsAcceptor` is built and never used), so Debian's stunnel4
     /// terminates TLS on [`Broker::port`] and forwards to tansu on a
     /// loopback port of its own; tansu advertises `localhost:<port>`, so
-    /// every connection a client makes goes through stunnel.
+    /// every connection a client makes goes through stunnel. Clients must
+    /// authenticate with SASL/SCRAM-SHA-256 as [`SCRAM_USER`]: tansu 0.6
+    /// checks SCRAM credentials against the users in its storage
+    /// (`tansu-auth` `src/lib.rs`; its PLAIN takes any password), created
+    /// here with `tansu user create` before `--authentication` is switched on
+    /// (with it on, that command is refused too).
     pub fn start_tls(dir: &Path, ca: &TestCa) -> anyhow::Result<Broker> {
         let dir = dir.join("tansu");
         std::fs::create_dir_all(&dir)?;
         let port = free_port();
-        let mut broker =
-            Broker { port, dir: dir.clone(), process: None, tls: Some((ca.clone(), free_port())), stunnel: None };
+        let mut broker = Broker {
+            port,
+            dir: dir.clone(),
+            process: None,
+            tls: Some((ca.clone(), free_port())),
+            stunnel: None,
+            scram: None,
+        };
         let (_, plain_port) = broker.tls.clone().context("tls")?;
         let config = format!(
             "foreground = yes\npid =\noutput = {log}\n[kafka]\naccept = 127.0.0.1:{port}\n\
@@ -348,6 +365,17 @@ impl Broker {
             || port_open(port),
         )?);
         broker.restart()?;
+        let bin = require(&tools_dir().join("bin/tansu"), "run deploy/local/install.sh (make test does)")?;
+        let (user, password) = SCRAM_USER;
+        let created = Command::new(bin)
+            .args(["user", "create", "--mechanism", "scram256", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{plain_port}"))
+            .args([user, password])
+            .output()?;
+        anyhow::ensure!(created.status.success(), "tansu user create: {}", String::from_utf8_lossy(&created.stderr));
+        broker.kill();
+        broker.scram = Some((user.to_string(), password.to_string()));
+        broker.restart()?;
         Ok(broker)
     }
 
@@ -363,6 +391,9 @@ impl Broker {
             .current_dir(&self.dir)
             .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "sqlite://tansu.db"]);
+        if self.scram.is_some() {
+            command.arg("--authentication");
+        }
         let process =
             Process::start_ready("tansu", command, self.dir.join("tansu.log"), Duration::from_secs(30), || {
                 port_open(port)
@@ -384,15 +415,21 @@ impl Broker {
     }
 
     /// The `[kafka.client]` properties a client needs to reach this broker
-    /// (TLS with the test CA), as TOML lines.
+    /// (TLS with the test CA, SASL/SCRAM-SHA-256), as TOML lines.
     pub fn client_toml(&self) -> String {
-        match &self.tls {
-            None => String::new(),
-            Some((ca, _)) => format!(
-                "\"security.protocol\" = \"ssl\"\n\"ssl.ca.location\" = {:?}\n\"broker.address.family\" = \"v4\"\n",
+        let mut toml = String::new();
+        if let Some((ca, _)) = &self.tls {
+            let protocol = if self.scram.is_some() { "sasl_ssl" } else { "ssl" };
+            toml += &format!(
+                "\"security.protocol\" = {protocol:?}\n\"ssl.ca.location\" = {:?}\n",
                 ca.ca.display().to_string()
-            ),
+            );
+            toml += "\"broker.address.family\" = \"v4\"\n";
         }
+        if let Some((user, password)) = &self.scram {
+            toml += &format!("\"sasl.mechanism\" = \"SCRAM-SHA-256\"\n\"sasl.username\" = {user:?}\n\"sasl.password\" = {password:?}\n");
+        }
+        toml
     }
 }
 

@@ -1,8 +1,9 @@
 //! End-to-end over TLS: the broker behind TLS (stunnel in front of tansu,
-//! which takes no TLS itself) and ClickHouse 18.16 on its `https_port`, both
-//! with a CA the test makes; the ingester and the sink reach them only over
-//! TLS. A wrong CA or host name stops a service at start with one error
-//! that names the setting.
+//! which takes no TLS itself) with SASL/SCRAM-SHA-256 (tansu's own), and
+//! ClickHouse 18.16 on its `https_port`, both with a CA the test makes; the
+//! ingester and the sink reach them only over TLS (`sasl_ssl`, `https://`).
+//! A wrong CA, host name or password stops a service at start with one
+//! error that names the setting.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ async fn lines_flow_over_tls_to_the_broker_and_to_clickhouse() -> anyhow::Result
     let (env, _ca) = Env::start_tls()?;
     assert!(env.clickhouse.url().starts_with("https://"), "{}", env.clickhouse.url());
     let settings = env.settings();
-    assert_eq!(settings.kafka.client.get("security.protocol").map(String::as_str), Some("ssl"));
+    assert_eq!(settings.kafka.client.get("security.protocol").map(String::as_str), Some("sasl_ssl"));
     let ingester = env.spawn("ingester")?;
     let sink = env.spawn("sink")?;
 
@@ -67,6 +68,16 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     assert_eq!(detector.wait_exit(STOPS_WITHIN)?, Some(1), "{}", detector.log_tail(20));
     assert!(detector.log().contains("the host names in kafka.brokers"), "{}", detector.log_tail(20));
     env.extra_variables.clear();
+
+    // Kafka: the wrong SCRAM password.
+    env.write_config("\"sasl.password\" = \"not-the-password\"")?;
+    env.webhook_url = Some(format!("http://127.0.0.1:{}/hook", distans_e2e::free_port()));
+    let mut notifier = env.spawn_unchecked("notifier")?;
+    assert_eq!(notifier.wait_exit(STOPS_WITHIN)?, Some(1), "{}", notifier.log_tail(20));
+    let log = notifier.log();
+    assert!(log.contains(r#"check kafka.client."sasl.username", "sasl.password""#), "{}", notifier.log_tail(20));
+    assert!(!log.contains("not-the-password"), "the password is not logged:\n{}", notifier.log_tail(20));
+    env.write_config("")?;
 
     // ClickHouse: Kafka is right, the server's certificate is not signed by clickhouse.ca_file.
     env.extra_variables.insert("DISTANS__CLICKHOUSE__CA_FILE".into(), other_ca);
