@@ -388,6 +388,31 @@ mod tests {
     }
 
     #[test]
+    fn the_clickhouse_url_and_ca_file_are_checked_at_load() {
+        let mut pem = tempfile::Builder::new().suffix(".pem").tempfile().expect("temp file");
+        writeln!(pem, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----").expect("write");
+        let pem_path = pem.path().display().to_string();
+        let loaded = |url: &str, ca_file: &str| {
+            Settings::load_with_env(
+                None,
+                env(&[("DISTANS__CLICKHOUSE__URL", url), ("DISTANS__CLICKHOUSE__CA_FILE", ca_file)]),
+            )
+        };
+        let s = loaded("https://ch.region.se:8443", &pem_path).expect("https with a CA file");
+        assert_eq!(s.clickhouse.ca_file, pem_path);
+        assert!(loaded("http://127.0.0.1:8123", "").is_ok(), "no CA file: the system's roots");
+        let cases = [
+            ("tcp://ch:9000", "", "clickhouse.url must start with http:// or https://"),
+            ("https://ch:8443", "/no/such/ca.pem", "clickhouse.ca_file \"/no/such/ca.pem\" cannot be read"),
+            ("https://ch:8443", "Cargo.toml", "holds no PEM certificate"),
+        ];
+        for (url, ca_file, problem) in cases {
+            let text = loaded(url, ca_file).expect_err(problem).to_string();
+            assert!(text.contains(problem), "{problem} missing from:\n{text}");
+        }
+    }
+
+    #[test]
     fn all_problems_reported_at_once() {
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
         writeln!(file, "[kafka]\nbrokerz = \"x\"\npartitions = 0\n[sink]\nbatch_max_rows = 0\n[log]\nformat = \"xml\"")

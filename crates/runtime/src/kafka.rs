@@ -960,6 +960,67 @@ mod tests {
     }
 
     #[test]
+    fn librdkafka_is_built_with_tls_sasl_scram_and_zstd() {
+        let native = ClientConfig::new().create_native_config().expect("native config");
+        let features = native.get("builtin.features").expect("builtin.features");
+        for feature in ["ssl", "sasl_plain", "sasl_scram", "zstd", "gzip"] {
+            assert!(features.split(',').any(|f| f == feature), "{feature} missing from {features}");
+        }
+        for (protocol, mechanism) in
+            [("sasl_ssl", "SCRAM-SHA-512"), ("sasl_ssl", "SCRAM-SHA-256"), ("sasl_ssl", "PLAIN")]
+        {
+            let created: Result<BaseProducer<LogContext>, _> = ClientConfig::new()
+                .set("bootstrap.servers", "127.0.0.1:1")
+                .set("security.protocol", protocol)
+                .set("sasl.mechanism", mechanism)
+                .set("sasl.username", "u")
+                .set("sasl.password", "p")
+                .set("compression.type", "zstd")
+                .create_with_context(LogContext::default());
+            if let Err(error) = created {
+                panic!("{protocol} {mechanism} with zstd: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn tls_and_authentication_errors_name_the_setting_and_outages_do_not() {
+        let global = KafkaError::Global;
+        let cases = [
+            (
+                global(RDKafkaErrorCode::SSL),
+                "ssl://broker:9093/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate \
+                 verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured",
+                Some(r#"kafka.client."ssl.ca.location""#),
+            ),
+            (
+                global(RDKafkaErrorCode::SSL),
+                "ssl://broker:9092/bootstrap: SSL handshake failed: error:0A00010B:SSL routines::wrong version number",
+                Some(r#"kafka.client."security.protocol""#),
+            ),
+            (
+                global(RDKafkaErrorCode::Authentication),
+                "SASL authentication error: SASL SCRAM authentication failed: broker responded with invalid-proof",
+                Some(r#"kafka.client."sasl.username", "sasl.password""#),
+            ),
+            (global(RDKafkaErrorCode::BrokerTransportFailure), "Connect to ipv4#127.0.0.1:1 failed: Connection refused", None),
+            (global(RDKafkaErrorCode::AllBrokersDown), "1/1 brokers are down", None),
+            (global(RDKafkaErrorCode::Resolve), "Failed to resolve 'kafka:9092'", None),
+        ];
+        for (error, reason, names) in cases {
+            let found = Misconfigured::from_error(&error, reason);
+            match names {
+                Some(setting) => {
+                    let found = found.unwrap_or_else(|| panic!("{reason}: not a misconfiguration"));
+                    assert!(found.setting.starts_with(setting), "{reason}: {}", found.setting);
+                    assert_eq!(found.problem, reason);
+                }
+                None => assert_eq!(found, None, "{reason}"),
+            }
+        }
+    }
+
+    #[test]
     fn offset_resets_are_recognised_in_librdkafka_logs() {
         let check = |facility, message, expected| assert_eq!(is_offset_reset(facility, message), expected, "{message}");
         check(

@@ -197,6 +197,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn certificates_and_logins_refused_name_the_setting() {
+        use clickhouse::error::Error::{BadResponse, Network};
+        let network = |text: &str| Network(Box::new(std::io::Error::other(text.to_string())));
+        let cases = [
+            (network("invalid peer certificate: UnknownIssuer"), Some("clickhouse.ca_file")),
+            (network("invalid peer certificate: NotValidForName"), Some("clickhouse.url")),
+            (network("received corrupt message of type InvalidContentType"), Some("clickhouse.url")),
+            (BadResponse("Code: 516. DB::Exception: default: Authentication failed".into()), Some("clickhouse.user")),
+            (
+                BadResponse("Code: 193, e.displayText() = DB::Exception: Wrong password for user default".into()),
+                Some("clickhouse.user"),
+            ),
+            (network("tcp connect error: Connection refused (os error 111)"), None),
+            (BadResponse("Code: 252. DB::Exception: Too many parts".into()), None),
+        ];
+        for (error, setting) in cases {
+            let found = misconfigured(&error);
+            match setting {
+                Some(setting) => assert!(found.is_some_and(|f| f.starts_with(setting)), "{error}: {found:?}"),
+                None => assert_eq!(found, None, "{error}"),
+            }
+        }
+    }
+
+    #[test]
     fn exception_codes() {
         let cases = [
             ("Code: 27. DB::Exception: Cannot parse input", Some(27)),
