@@ -56,6 +56,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     let mut ingester = env.spawn_unchecked("ingester")?;
     let status = ingester.wait_exit(STOPS_WITHIN)?;
     assert_eq!(status, Some(1), "{}", ingester.log_tail(20));
+    println!("{}", ingester.log_tail(1));
     let log = ingester.log();
     assert!(log.contains(r#"check kafka.client."ssl.ca.location""#), "{}", ingester.log_tail(20));
     assert_eq!(log.matches("distans-ingester: ").count(), 1, "one error:\n{}", ingester.log_tail(20));
@@ -66,6 +67,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     env.extra_variables.insert("DISTANS__KAFKA__BROKERS".into(), format!("127.0.0.1:{}", env.broker.port));
     let mut detector = env.spawn_unchecked("detector")?;
     assert_eq!(detector.wait_exit(STOPS_WITHIN)?, Some(1), "{}", detector.log_tail(20));
+    println!("{}", detector.log_tail(1));
     assert!(detector.log().contains("the host names in kafka.brokers"), "{}", detector.log_tail(20));
     env.extra_variables.clear();
 
@@ -74,6 +76,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     env.webhook_url = Some(format!("http://127.0.0.1:{}/hook", distans_e2e::free_port()));
     let mut notifier = env.spawn_unchecked("notifier")?;
     assert_eq!(notifier.wait_exit(STOPS_WITHIN)?, Some(1), "{}", notifier.log_tail(20));
+    println!("{}", notifier.log_tail(1));
     let log = notifier.log();
     assert!(log.contains(r#"check kafka.client."sasl.username", "sasl.password""#), "{}", notifier.log_tail(20));
     assert!(!log.contains("not-the-password"), "the password is not logged:\n{}", notifier.log_tail(20));
@@ -83,10 +86,20 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     env.extra_variables.insert("DISTANS__CLICKHOUSE__CA_FILE".into(), other_ca);
     let mut sink = env.spawn_unchecked("sink")?;
     assert_eq!(sink.wait_exit(STOPS_WITHIN)?, Some(1), "{}", sink.log_tail(20));
+    println!("{}", sink.log_tail(1));
     let log = sink.log();
     assert!(log.contains("check clickhouse.ca_file"), "{}", sink.log_tail(20));
     assert!(log.contains("UnknownIssuer"), "the cause is shown:\n{}", sink.log_tail(20));
     assert_eq!(log.matches("distans-sink: ").count(), 1, "one error:\n{}", sink.log_tail(20));
+
+    // ClickHouse: the right CA, a host the certificate does not name.
+    let https_url = env.clickhouse.url();
+    env.extra_variables.clear();
+    env.extra_variables.insert("DISTANS__CLICKHOUSE__URL".into(), https_url.replacen("localhost", "127.0.0.1", 1));
+    let mut sink = env.spawn_unchecked("sink")?;
+    assert_eq!(sink.wait_exit(STOPS_WITHIN)?, Some(1), "{}", sink.log_tail(20));
+    println!("{}", sink.log_tail(1));
+    assert!(sink.log().contains("check clickhouse.url"), "{}", sink.log_tail(20));
 
     Ok(())
 }

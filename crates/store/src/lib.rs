@@ -116,7 +116,7 @@ pub fn misconfigured(error: &Error) -> Option<&'static str> {
         return matches!(exception_code(message), Some(192 | 193 | 516))
             .then_some("clickhouse.user and clickhouse.password");
     }
-    if text.contains("NotValidForName") {
+    if text.contains("NotValidForName") || text.contains("not valid for name") {
         Some("clickhouse.url (its host must be named in the server's certificate)")
     } else if text.contains("invalid peer certificate") {
         Some("clickhouse.ca_file (the CA that signs the server's certificate)")
@@ -203,6 +203,10 @@ mod tests {
         let cases = [
             (network("invalid peer certificate: UnknownIssuer"), Some("clickhouse.ca_file")),
             (network("invalid peer certificate: NotValidForName"), Some("clickhouse.url")),
+            (
+                network("invalid peer certificate: certificate not valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"localhost\")"),
+                Some("clickhouse.url"),
+            ),
             (network("received corrupt message of type InvalidContentType"), Some("clickhouse.url")),
             (BadResponse("Code: 516. DB::Exception: default: Authentication failed".into()), Some("clickhouse.user")),
             (
