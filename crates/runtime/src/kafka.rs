@@ -221,11 +221,17 @@ pub async fn connect(
             }
             _ => {}
         }
-        if shutdown.is_cancelled() {
-            return Err(ConnectError::Stopped);
+        // An attempt that failed at once (a name that does not resolve) is
+        // not repeated in a busy loop.
+        tokio::select! {
+            _ = shutdown.cancelled() => return Err(ConnectError::Stopped),
+            _ = tokio::time::sleep(CONNECT_PAUSE) => {}
         }
     }
 }
+
+/// The pause between two failed attempts of [`connect`].
+const CONNECT_PAUSE: Duration = Duration::from_millis(200);
 
 /// A consumer in `group_id` that never stores an offset by itself: the
 /// service calls `store_offset` once the record's output is acknowledged,
@@ -981,6 +987,35 @@ mod tests {
                 panic!("{protocol} {mechanism} with zstd: {error}");
             }
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn connect_waits_for_a_broker_until_stopped_and_refuses_a_bad_property() {
+        let settings = KafkaSettings {
+            brokers: "127.0.0.1:1".into(),
+            partitions: 1,
+            replication_factor: 1,
+            max_record_bytes: 1_000_000,
+            client: Default::default(),
+            stall_timeout_ms: 60_000,
+            offset_reset: "earliest".into(),
+            offset_reset_by_group: Default::default(),
+        };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let cancel = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            cancel.cancel();
+        });
+        let waited = connect(&settings, &shutdown).await;
+        assert!(matches!(waited, Err(ConnectError::Stopped)), "{waited:?}");
+
+        let mut bad = settings;
+        bad.client.insert("security.protocol".into(), "ssl".into());
+        bad.client.insert("ssl.ca.location".into(), "/no/such/ca.pem".into());
+        let refused = connect(&bad, &tokio_util::sync::CancellationToken::new()).await;
+        let Err(error @ ConnectError::Client(_)) = refused else { panic!("{refused:?}") };
+        assert!(error.to_string().contains("ssl.ca.location"), "{error}");
     }
 
     #[test]
