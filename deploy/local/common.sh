@@ -124,3 +124,16 @@ wait_until() {
 }
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The demo's pseudonymisation key file: 32 random bytes as hex, made once
+# and kept with the data, so a patient keeps one pseudonym across restarts;
+# readable by its owner only (0600, also when an older release left it
+# 0644). Prints its path. The services read it as pseudonym.key_file, so the
+# key is not in their environment.
+pseudonym_key_file() {
+  local key_file="$DATA_DIR/pseudonym.key"
+  mkdir -p "$DATA_DIR"
+  [ -s "$key_file" ] || (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$key_file")
+  chmod 600 "$key_file"
+  echo "$key_file"
+}

@@ -17,7 +17,9 @@ mkdir -p "$DATA_DIR/demo"
 file="$DATA_DIR/demo/region-$REGION-$YEAR.jsonl"
 "$BIN_DIR/distans" generate --region "$REGION" --year "$YEAR" --out "$file"
 # The region's listing register, pseudonymised on import with the ingester's key.
-export DISTANS__PSEUDONYM__KEY=$(cat "$DATA_DIR/pseudonym.key")
+unset DISTANS__PSEUDONYM__KEY
+key_file=$(pseudonym_key_file)
+export DISTANS__PSEUDONYM__KEY_FILE=$key_file
 "$BIN_DIR/distans" listing import "$file.listing.csv" --county "$REGION"
 start_ns=$(date +%s%N)
 # Lines written from now on: a second run rewrites the same lines, and they

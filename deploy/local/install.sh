@@ -13,7 +13,8 @@ command -v make >/dev/null || packages+=(make)
 command -v curl >/dev/null || packages+=(curl)
 command -v pkg-config >/dev/null || packages+=(pkg-config)
 # librdkafka's TLS and SASL (system OpenSSL) and zstd (system libzstd), found
-# through pkg-config; the tests' CA (openssl CLI) and TLS in front of tansu,
+# through pkg-config; the tests' CAs (openssl CLI: the TLS and registry
+# tests make their own) and TLS in front of tansu,
 # which takes no TLS itself (stunnel4).
 pkg-config --exists openssl 2>/dev/null || packages+=(libssl-dev)
 pkg-config --exists libzstd 2>/dev/null || packages+=(libzstd-dev)
@@ -22,6 +23,8 @@ command -v openssl >/dev/null || packages+=(openssl)
 # The HTML report's test renders it in headless Chromium.
 command -v chromium >/dev/null || packages+=(chromium)
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3 python3-venv)
+# The JavaScript example producer (examples/javascript), run by the registry test.
+command -v npm >/dev/null || packages+=(nodejs npm)
 if [ ${#packages[@]} -gt 0 ]; then
   log "installing Debian packages: ${packages[*]}"
   sudo=""
@@ -42,6 +45,27 @@ if ! "$TOOLS_DIR/chdb/bin/python" -c "import chdb" 2>/dev/null; then
   log "installing chdb-core $CHDB_VERSION (a current ClickHouse in process) into $TOOLS_DIR/chdb"
   python3 -m venv "$TOOLS_DIR/chdb"
   "$TOOLS_DIR/chdb/bin/pip" install --quiet "chdb-core==$CHDB_VERSION" pandas pyarrow
+fi
+
+# The example producers' client libraries, run by the end-to-end registry
+# test (tests/tests/registry.rs) against a schema-registry stand-in: Python's
+# confluent-kafka with its AvroSerializer, and kafkajs with
+# @kafkajs/confluent-schema-registry.
+CONFLUENT_KAFKA_VERSION=2.16.1
+if ! "$TOOLS_DIR/registry-py/bin/python" -c "import importlib.metadata as m, fastavro; assert m.version('confluent-kafka') == '$CONFLUENT_KAFKA_VERSION'" 2>/dev/null; then
+  log "installing confluent-kafka $CONFLUENT_KAFKA_VERSION with its Avro serializer into $TOOLS_DIR/registry-py"
+  python3 -m venv "$TOOLS_DIR/registry-py"
+  "$TOOLS_DIR/registry-py/bin/pip" install --quiet "confluent-kafka[avro,schemaregistry]==$CONFLUENT_KAFKA_VERSION"
+fi
+KAFKAJS_VERSION=2.2.4
+SCHEMA_REGISTRY_JS_VERSION=4.1.0
+if [ ! -f "$TOOLS_DIR/registry-js/node_modules/kafkajs/package.json" ] \
+  || ! grep -q "\"version\": \"$SCHEMA_REGISTRY_JS_VERSION\"" "$TOOLS_DIR/registry-js/node_modules/@kafkajs/confluent-schema-registry/package.json" 2>/dev/null; then
+  log "installing kafkajs $KAFKAJS_VERSION and @kafkajs/confluent-schema-registry $SCHEMA_REGISTRY_JS_VERSION into $TOOLS_DIR/registry-js"
+  mkdir -p "$TOOLS_DIR/registry-js"
+  (cd "$TOOLS_DIR/registry-js" && [ -f package.json ] || echo '{"private": true}' > package.json)
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/registry-js" \
+    "kafkajs@$KAFKAJS_VERSION" "@kafkajs/confluent-schema-registry@$SCHEMA_REGISTRY_JS_VERSION"
 fi
 
 log "tools ready: $("$TANSU_BIN" --version | head -1), ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)"

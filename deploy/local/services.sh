@@ -5,11 +5,10 @@ source "$(dirname "$0")/common.sh"
 mkdir -p "$RUN_DIR" "$DATA_DIR"
 BIN_DIR=${DISTANS_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}
 
-# The demo's pseudonymisation key: random, made once, kept with the data so
-# a patient keeps one pseudonym across restarts.
-key_file="$DATA_DIR/pseudonym.key"
-[ -s "$key_file" ] || od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > "$key_file"
-export DISTANS__PSEUDONYM__KEY=$(cat "$key_file")
+# The demo's pseudonymisation key (common.sh: made once, mode 0600), read from its file.
+unset DISTANS__PSEUDONYM__KEY
+key_file=$(pseudonym_key_file)
+export DISTANS__PSEUDONYM__KEY_FILE=$key_file
 
 case "${1:-}" in
   start)

@@ -6,7 +6,8 @@ script runs the same files on the ClickHouse inside chdb-core (26.x):
 the migrations (the copy of migration 8 over rows written before it), a
 month's aggregate refresh, and every report panel's query over a few known
 rows, checking the figures, not only that they parse: each line identity
-once, in its latest version.
+once, in its latest version; and that readonly=1 (the BI user's profile)
+still runs the panels and refuses url(), remote(), file() and SET.
 
 usage: python current_clickhouse.py REPO_ROOT SQL_JSON
 SQL_JSON: {"views": [file names in crates/store/views, in the order the
@@ -139,5 +140,25 @@ for panel in panels:
     sql = panel["sql"].replace("${buyer}", "2321000198").replace("${year}", "2025")
     run(sql)
 
+# The BI user's profile (deploy/clickhouse/users.d/bi.xml) is readonly=1:
+# on this release too, the panels run, and table functions that reach
+# outside and raising a limit are refused. chdb has no users, so the
+# profile's constraints, grants and quota are not checked here.
+run("SET readonly = 1")
+for panel in panels:
+    run(panel["sql"].replace("${buyer}", "2321000198").replace("${year}", "2025"))
+for sql in ["SELECT * FROM url('http://127.0.0.1:9/', TSV, 'x String')",
+            "SELECT * FROM remote('127.0.0.1:9', system.one, 'default', '')",
+            "SELECT * FROM file('/etc/hostname', TSV, 'x String')",
+            "SET max_memory_usage = 100000000000",
+            "SELECT 1 SETTINGS max_memory_usage = 100000000000"]:
+    try:
+        db.query(sql, "CSV")
+    except Exception as e:
+        if "READONLY" not in str(e):
+            raise SystemExit(f"readonly=1 on ClickHouse {version}: {sql}: {e}")
+    else:
+        raise SystemExit(f"readonly=1 on ClickHouse {version} allowed: {sql}")
+
 print(f"ClickHouse {version}: {len(migrations)} migrations, {views} views, the aggregate refresh and "
-      f"{len(panels)} report queries ran; aggregates as expected")
+      f"{len(panels)} report queries ran; aggregates as expected; readonly=1 refuses url, remote, file and SET")

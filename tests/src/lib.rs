@@ -176,6 +176,187 @@ impl TestCa {
     }
 }
 
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The Python with confluent-kafka and its Avro serializer, installed by
+/// deploy/local/install.sh (the example producer's client library).
+pub fn registry_python() -> anyhow::Result<PathBuf> {
+    require(&tools_dir().join("registry-py/bin/python"), "run deploy/local/install.sh (make test does)")
+}
+
+/// The node_modules with kafkajs and @kafkajs/confluent-schema-registry,
+/// installed by deploy/local/install.sh (the JavaScript example's libraries).
+pub fn registry_node_modules() -> anyhow::Result<PathBuf> {
+    require(&tools_dir().join("registry-js/node_modules/kafkajs"), "run deploy/local/install.sh (make test does)")?;
+    Ok(tools_dir().join("registry-js/node_modules"))
+}
+
+/// Runs `command` to its end within `timeout`; its stdout, or an error
+/// with its status and both outputs.
+pub fn run_to_end(mut command: Command, timeout: Duration) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).spawn()?;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            break child.wait()?;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    child.stdout.take().map(|mut o| o.read_to_string(&mut out));
+    child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+    anyhow::ensure!(status.success(), "{command:?} ended with {status}\nstdout:\n{out}\nstderr:\n{err}");
+    Ok(out)
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1 (openssl,
+/// installed by deploy/local/install.sh), in `dir`: `(ca.pem, server.pem,
+/// server.key)`.
+pub fn test_certificates(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
+    let openssl = |args: &[&str]| -> anyhow::Result<()> {
+        let mut command = Command::new("openssl");
+        command.current_dir(dir).args(args);
+        run_to_end(command, Duration::from_secs(60)).map(|_| ())
+    };
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")?;
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=distans test CA",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ])?;
+    Ok((dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key")))
+}
+
+/// The schema-registry STAND-IN (`tests/registry-standin`, Python standard
+/// library: no Confluent-compatible registry server installs from the
+/// reachable package registries) with basic auth, its store kept in a file
+/// so a restart serves the same ids.
+#[derive(Debug)]
+pub struct RegistryStandIn {
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    dir: PathBuf,
+    /// Its certificate chain and key (PEM), when it serves https.
+    tls: Option<(PathBuf, PathBuf)>,
+    process: Option<Process>,
+}
+
+impl RegistryStandIn {
+    pub fn start(dir: &Path, user: &str, password: &str) -> anyhow::Result<RegistryStandIn> {
+        Self::start_with(dir, user, password, None)
+    }
+
+    /// As [`RegistryStandIn::start`], serving https with `certificate` and `key` (PEM files).
+    pub fn start_tls(
+        dir: &Path,
+        user: &str,
+        password: &str,
+        certificate: &Path,
+        key: &Path,
+    ) -> anyhow::Result<RegistryStandIn> {
+        Self::start_with(dir, user, password, Some((certificate.to_path_buf(), key.to_path_buf())))
+    }
+
+    fn start_with(
+        dir: &Path,
+        user: &str,
+        password: &str,
+        tls: Option<(PathBuf, PathBuf)>,
+    ) -> anyhow::Result<RegistryStandIn> {
+        let dir = dir.join("registry");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("password"), password)?;
+        let mut registry = RegistryStandIn {
+            port: free_port(),
+            user: user.to_string(),
+            password: password.to_string(),
+            dir,
+            tls,
+            process: None,
+        };
+        registry.restart()?;
+        Ok(registry)
+    }
+
+    /// Starts it (again) on the same port, with the same store.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let mut command = Command::new("python3");
+        command.arg(repo_root().join("tests/registry-standin/registry_standin.py"));
+        command.args(["--port", &self.port.to_string(), "--user", &self.user]);
+        command.arg("--password-file").arg(self.password_file());
+        command.arg("--state").arg(self.dir.join("state.json"));
+        if let Some((certificate, key)) = &self.tls {
+            command.arg("--certfile").arg(certificate).arg("--keyfile").arg(key);
+        }
+        let port = self.port;
+        let log = self.dir.join("registry.log");
+        self.process =
+            Some(Process::start_ready("registry", command, log, Duration::from_secs(30), || port_open(port))?);
+        Ok(())
+    }
+
+    /// Stops it (SIGKILL); the store stays in its file.
+    pub fn stop(&mut self) {
+        self.process = None;
+    }
+
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    pub fn password_file(&self) -> PathBuf {
+        self.dir.join("password")
+    }
+}
+
 /// A child process that is killed when dropped.
 #[derive(Debug)]
 pub struct Process {
@@ -437,6 +618,8 @@ impl Broker {
 #[derive(Debug)]
 pub struct ClickHouse {
     pub http_port: u16,
+    /// The native protocol's port (what `remote()` connects to).
+    pub tcp_port: u16,
     dir: PathBuf,
     process: Option<Process>,
     /// With TLS: the server's `https_port` and the CA of its certificate.
@@ -448,17 +631,23 @@ const USERS_TEMPLATE: &str = include_str!("../../deploy/local/clickhouse/users.x
 
 impl ClickHouse {
     pub fn start(dir: &Path) -> anyhow::Result<ClickHouse> {
-        Self::start_with(dir, None)
+        Self::start_with(dir, None, |users| users)
+    }
+
+    /// As [`ClickHouse::start`], with the users file (deploy/local's, filled
+    /// in) passed through `edit` first (a test's own quota).
+    pub fn start_with_users(dir: &Path, edit: impl FnOnce(String) -> String) -> anyhow::Result<ClickHouse> {
+        Self::start_with(dir, None, edit)
     }
 
     /// A server that also listens on an `https_port` with `ca`'s server
     /// certificate (for `localhost`); [`ClickHouse::url`] is then
     /// `https://localhost:<https_port>`.
     pub fn start_tls(dir: &Path, ca: &TestCa) -> anyhow::Result<ClickHouse> {
-        Self::start_with(dir, Some(ca))
+        Self::start_with(dir, Some(ca), |users| users)
     }
 
-    fn start_with(dir: &Path, ca: Option<&TestCa>) -> anyhow::Result<ClickHouse> {
+    fn start_with(dir: &Path, ca: Option<&TestCa>, edit: impl FnOnce(String) -> String) -> anyhow::Result<ClickHouse> {
         let dir = dir.join("clickhouse");
         std::fs::create_dir_all(&dir)?;
         let (http, tcp) = (free_port(), free_port());
@@ -484,8 +673,8 @@ impl ClickHouse {
             config = config.replace("</yandex>", &server);
         }
         std::fs::write(dir.join("config.xml"), config)?;
-        std::fs::write(dir.join("users.xml"), fill(USERS_TEMPLATE))?;
-        let mut clickhouse = ClickHouse { http_port: http, dir, process: None, tls };
+        std::fs::write(dir.join("users.xml"), edit(fill(USERS_TEMPLATE)))?;
+        let mut clickhouse = ClickHouse { http_port: http, tcp_port: tcp, dir, process: None, tls };
         clickhouse.restart()?;
         Ok(clickhouse)
     }
@@ -721,7 +910,9 @@ impl Env {
     /// Starts `distans-<service>` serving HTTP on `port` (a second instance
     /// of a service), waiting until `probe` answers 200.
     pub fn spawn_on(&self, service: &str, port: u16, probe: &str) -> anyhow::Result<Process> {
-        let command = self.command(service, port)?;
+        let mut command = self.command(service)?;
+        let listen = format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase());
+        command.env(listen, format!("127.0.0.1:{port}"));
         let log = self.dir.path().join(format!("{service}-{port}.log"));
         let process = Process::start_ready(service, command, log, Duration::from_secs(60), || {
             http_get(port, probe).is_ok_and(|(status, _)| status == 200)
@@ -733,13 +924,18 @@ impl Env {
     /// service expected to stop by itself: see [`Process::wait_exit`]).
     pub fn spawn_unchecked(&self, service: &str) -> anyhow::Result<Process> {
         let port = self.http_port(service);
-        let command = self.command(service, port)?;
+        let mut command = self.command(service)?;
+        command.env(format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase()), format!("127.0.0.1:{port}"));
         Process::spawn(service, command, self.dir.path().join(format!("{service}-{port}.log")))
     }
+}
 
-    /// The command of `distans-<service>` with this environment's settings
-    /// and nothing else of the test's environment, serving HTTP on `port`.
-    fn command(&self, service: &str, port: u16) -> anyhow::Result<Command> {
+impl Env {
+    /// `distans-<service>` from this build with this environment's
+    /// variables and nothing else, not started (a test that expects it to
+    /// refuse to start runs it to its end), with [`Env::config_file`] as
+    /// `DISTANS_CONFIG`.
+    pub fn command(&self, service: &str) -> anyhow::Result<Command> {
         let bin = require(
             &bin_dir().join(format!("distans-{service}")),
             "run `cargo build --workspace --bins` first (make test does)",
@@ -749,8 +945,6 @@ impl Env {
         for (key, value) in self.variables() {
             command.env(key, value);
         }
-        let listen = format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase());
-        command.env(listen, format!("127.0.0.1:{port}"));
         if let Some(config) = &self.config_file {
             command.env("DISTANS_CONFIG", config);
         }

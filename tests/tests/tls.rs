@@ -22,7 +22,7 @@ async fn lines_flow_over_tls_to_the_broker_and_to_clickhouse() -> anyhow::Result
     let (env, _ca) = Env::start_tls()?;
     assert!(env.clickhouse.url().starts_with("https://"), "{}", env.clickhouse.url());
     let settings = env.settings();
-    assert_eq!(settings.kafka.client.get("security.protocol").map(String::as_str), Some("sasl_ssl"));
+    assert_eq!(settings.kafka.client.get("security.protocol"), Some("sasl_ssl"));
     let ingester = env.spawn("ingester")?;
     let sink = env.spawn("sink")?;
 
@@ -31,7 +31,7 @@ async fn lines_flow_over_tls_to_the_broker_and_to_clickhouse() -> anyhow::Result
     let data = generate::generate(&options, &settings.tariffs)?;
     // zstd on the test's own producer: librdkafka is built with it.
     let mut zstd = settings.clone();
-    zstd.kafka.client.insert("compression.type".into(), "zstd".into());
+    zstd.kafka.client.insert("compression.type", "zstd");
     produce::produce_lines(&zstd, &data.lines, false).await?;
 
     let totals = wait_for_lines(&env.clickhouse.client(), data.summary.valid as u64, TIMEOUT).await?;

@@ -101,6 +101,11 @@ enum Command {
     },
     /// Apply ClickHouse migrations (the sink also does this at start).
     Migrate,
+    /// The input schema in the schema registry (schema_registry.url).
+    Schemas {
+        #[command(subcommand)]
+        command: SchemasCommand,
+    },
     /// Check invoice files offline: the same validation, pseudonymisation,
     /// enrichment and rules as the pipeline, in process (no broker, no
     /// ClickHouse); prints the dead letters and the active findings. Lines
@@ -120,6 +125,14 @@ enum Command {
         #[arg(long, requires = "listing")]
         county: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum SchemasCommand {
+    /// Register schemas/invoice_line.v1.avsc under <topics.input>-value
+    /// (TopicNameStrategy) and set that subject's compatibility to
+    /// FULL_TRANSITIVE; prints the id the registry assigned. Idempotent.
+    Register,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +199,7 @@ async fn execute(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Panels => cmd::panels::run(),
         Command::DeadLetters { list } => cmd::dead_letters::run(list, settings).await,
         Command::Migrate => cmd::migrate::run(&settings).await,
+        Command::Schemas { command: SchemasCommand::Register } => cmd::schemas::run_register(&settings).await,
         Command::Audit { files, json, listing, county } => {
             cmd::audit::run(&cmd::audit::Args { files, json, listing: listing.zip(county) }, &settings)
         }

@@ -10,6 +10,9 @@ use sha2::Sha256;
 
 use crate::PatientId;
 
+/// What the key's fingerprint is the HMAC of.
+pub const FINGERPRINT_MESSAGE: &[u8] = b"distans pseudonym key fingerprint";
+
 /// The shortest key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 32;
 
@@ -35,6 +38,17 @@ impl Pseudonymiser {
         }
         let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| KeyTooShort(key.len()))?;
         Ok(Pseudonymiser { mac })
+    }
+
+    /// The key's fingerprint: 128 bits of HMAC-SHA-256(key,
+    /// [`FINGERPRINT_MESSAGE`]) as 32 lower-case hex digits. Stored with the
+    /// data so that a service started with another key is noticed. Keyed,
+    /// never a plain hash of the key; the message is no patient id, so the
+    /// fingerprint is no pseudonym.
+    pub fn fingerprint(&self) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(FINGERPRINT_MESSAGE);
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
     /// 128 bits of the HMAC as 32 lower-case hex digits.
@@ -65,6 +79,20 @@ mod tests {
         assert!(!pa.contains("9876"));
         let other_key = Pseudonymiser::new(b"fedcba9876543210fedcba9876543210").expect("key");
         assert_ne!(pa, other_key.pseudonymise(&a), "another key, another pseudonym");
+    }
+
+    #[test]
+    fn the_fingerprint_tells_keys_apart_and_is_no_plain_hash() {
+        use sha2::Digest;
+        let a = Pseudonymiser::new(KEY).expect("key").fingerprint();
+        assert_eq!(a, Pseudonymiser::new(KEY).expect("key").fingerprint(), "stable");
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, Pseudonymiser::new(b"fedcba9876543210fedcba9876543210").expect("key").fingerprint());
+        assert!(!hex::encode(Sha256::digest(KEY)).starts_with(&a), "not SHA-256 of the key");
+        // Known answer: HMAC-SHA-256 of the message under KEY.
+        let mut mac = Hmac::<Sha256>::new_from_slice(KEY).expect("key");
+        mac.update(b"distans pseudonym key fingerprint");
+        assert_eq!(a, hex::encode(&mac.finalize().into_bytes()[..16]));
     }
 
     #[test]

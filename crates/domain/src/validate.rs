@@ -30,6 +30,11 @@ pub enum ReasonCode {
     // Decoding, before the line exists.
     BadWireHeader,
     UnknownSchemaId,
+    /// The writer's schema (from the schema registry) cannot be read by
+    /// distans' schema under Avro's resolution rules (a field distans needs
+    /// has no default, a type changed, another record name): the producer
+    /// broke the subject's compatibility rule.
+    IncompatibleSchema,
     MalformedAvro,
     // The line.
     MissingField,
@@ -74,6 +79,7 @@ impl ReasonCode {
         match self {
             ReasonCode::BadWireHeader => "bad_wire_header",
             ReasonCode::UnknownSchemaId => "unknown_schema_id",
+            ReasonCode::IncompatibleSchema => "incompatible_schema",
             ReasonCode::MalformedAvro => "malformed_avro",
             ReasonCode::MissingField => "missing_field",
             ReasonCode::InvalidInvoiceId => "invalid_invoice_id",

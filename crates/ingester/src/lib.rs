@@ -10,6 +10,7 @@
 mod metrics;
 pub mod offline;
 mod processor;
+mod schemas;
 
 use std::future::Future;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use distans_domain::ReasonCode;
 use distans_runtime::config::Topics;
 use distans_runtime::kafka::DeliverError;
 use distans_runtime::telemetry::Server;
-use distans_runtime::{kafka, now_ms, Settings};
+use distans_runtime::{kafka, now_ms, pseudonym_keys, Settings};
 use distans_wire::Codec;
 
 pub use metrics::Metrics;
@@ -41,12 +42,20 @@ pub enum IngesterError {
     /// setting, named) or was stopped.
     #[error(transparent)]
     Connect(#[from] kafka::ConnectError),
+    /// The key is not the one recorded for its version, or a new version
+    /// without `pseudonym.rotate` (`distans_runtime::pseudonym_keys`).
+    #[error(transparent)]
+    PseudonymKey(#[from] distans_runtime::pseudonym_keys::CheckError),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
     #[error("cannot encode a record (a bug: the line was valid): {0}")]
     Encode(#[from] distans_wire::EncodeError),
     #[error("a record the ingester encoded does not decode (a bug): {0}")]
     Decode(#[from] distans_wire::DecodeError),
+    /// The schema registry refused distans for good (credentials, a CA
+    /// file, a request it does not take): every record would wait on it.
+    #[error(transparent)]
+    SchemaRegistry(#[from] distans_runtime::schema_registry::RegistryError),
     /// The broker refused a produce for good, and a dead letter cannot take
     /// the record's place: the topic is not writable (e.g. not authorised)
     /// or takes less than `kafka.max_record_bytes`. Every later record
@@ -75,8 +84,13 @@ pub struct Ingester {
     producer: kafka::Producer,
     /// One record in, one routed record out (no I/O).
     processor: Processor,
+    /// The input topic's writer schemas from a schema registry, if configured.
+    schemas: Option<schemas::InputSchemas>,
     /// Input, valid and dead-letter topic names.
     topics: Topics,
+    /// `pseudonym.key_version` as checked at start, as text: the header
+    /// (`pseudonym_keys::KEY_VERSION_HEADER`) of every valid line.
+    key_version: String,
     /// Records produced but not yet acked at most (backpressure on Kafka).
     max_in_flight: usize,
     metrics: Metrics,
@@ -88,7 +102,9 @@ pub struct Ingester {
 
 impl Ingester {
     /// Starts up: serves /healthz and /metrics, creates the topics that are
-    /// missing, subscribes to `topics.input`, then reports ready.
+    /// missing, checks the pseudonym key against the recorded one (recording
+    /// it on a first start or an explicit rotation), subscribes to
+    /// `topics.input`, then reports ready.
     pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Ingester, IngesterError> {
         let pseudonymiser = settings.pseudonymiser()?;
         let validation = settings.validation()?;
@@ -99,16 +115,36 @@ impl Ingester {
         let topics = settings.topics.clone();
         kafka::connect(&settings.kafka, &shutdown).await?;
         kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
+        // Before any line is pseudonymised: a key other than the recorded
+        // one would give every patient a second pseudonym.
+        let key_version = pseudonym_keys::check(settings, "distans-ingester").await?;
         let consumer = kafka::Input::new(&settings.kafka, &settings.ingester.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&topics.input])?;
         http.health.watch(consumer.watch());
         let producer = kafka::producer(&settings.kafka)?;
-        let processor = Processor::new(Codec::embedded(), settings.tariffs.clone(), pseudonymiser, validation)
+        let schemas = schemas::InputSchemas::connect(settings).await?;
+        let codec = match &schemas {
+            Some(schemas) => schemas.codec(Codec::embedded()),
+            None => Codec::embedded(),
+        };
+        let processor = Processor::new(codec, settings.tariffs.clone(), pseudonymiser, validation)
             .with_max_record_bytes(settings.kafka.max_record_bytes);
         http.health.set_ready(true);
         tracing::info!(input = %topics.input, valid = %topics.valid, dead_letter = %topics.dead_letter, "ingester running");
         let max_in_flight = settings.ingester.max_in_flight;
-        Ok(Ingester { consumer, producer, processor, topics, max_in_flight, metrics, shutdown, http })
+        let key_version = key_version.to_string();
+        Ok(Ingester {
+            consumer,
+            producer,
+            processor,
+            schemas,
+            topics,
+            key_version,
+            max_in_flight,
+            metrics,
+            shutdown,
+            http,
+        })
     }
 
     /// Reads, routes and produces records until `shutdown` is cancelled, a
@@ -135,6 +171,15 @@ impl Ingester {
                     }
                 }
                 message = self.consumer.recv(), if pending.len() < self.max_in_flight => {
+                    if let Some(schemas) = &self.schemas {
+                        // The writer's schema, fetched before the record is decoded; while the
+                        // registry is unreachable the record waits here (and so does every later one).
+                        match schemas.fetch_for(message.payload(), &self.shutdown, &self.metrics, &self.http.health).await {
+                            Ok(()) => {}
+                            Err(schemas::FetchFailed::Stopped) => break Ok(()),
+                            Err(schemas::FetchFailed::Refused(error)) => break Err(error.into()),
+                        }
+                    }
                     match self.produce(&message) {
                         Ok(delivery) => pending.push_back(delivery),
                         Err(error) => break Err(error),
@@ -180,7 +225,8 @@ impl Ingester {
 
     fn deliver(&self, outgoing: Outgoing) -> Delivery {
         let (producer, metrics, shutdown) = (self.producer.clone(), self.metrics.clone(), self.shutdown.clone());
-        Box::pin(deliver(producer, outgoing, metrics, shutdown))
+        let key_version = matches!(outgoing.route, Route::Valid { .. }).then(|| self.key_version.clone());
+        Box::pin(deliver(producer, outgoing, key_version, metrics, shutdown))
     }
 
     /// What a finished delivery means: a delivered record is counted and its
@@ -312,17 +358,21 @@ impl std::fmt::Debug for Ingester {
 
 /// Produces one record, retrying transient errors until the broker acks
 /// it; a permanent error ends it at once (see [`kafka::deliver`]).
+/// A valid line carries its pseudonym's `key_version` in a header.
 async fn deliver(
     producer: kafka::Producer,
     outgoing: Outgoing,
+    key_version: Option<String>,
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Delivered {
     let on_retry = || {
         metrics.produce_retries.inc();
     };
-    let result =
-        kafka::deliver(&producer, &outgoing.topic, Some(&outgoing.key), &outgoing.payload, &shutdown, on_retry).await;
+    let headers: Vec<(&str, &[u8])> =
+        key_version.iter().map(|v| (pseudonym_keys::KEY_VERSION_HEADER, v.as_bytes())).collect();
+    let (topic, key, payload) = (&outgoing.topic, Some(outgoing.key.as_slice()), &outgoing.payload);
+    let result = kafka::deliver_with_headers(&producer, topic, key, payload, &headers, &shutdown, on_retry).await;
     match result {
         Ok(()) => Delivered::Acked(outgoing),
         Err(DeliverError::Stopped) => Delivered::Stopped,

@@ -24,6 +24,10 @@ pub struct Metrics {
     pub line_warnings: Family<ReasonLabels, Counter>,
     pub produce_retries: Counter,
     pub in_flight: Gauge,
+    /// Writer schemas fetched from the schema registry (one per id).
+    pub schemas_fetched: Counter,
+    /// Schema registry calls that failed and were retried (unreachable, 5xx).
+    pub schema_registry_retries: Counter,
 }
 
 impl Metrics {
@@ -43,6 +47,12 @@ impl Metrics {
         );
         r.register("produce_retries", "Produce attempts that failed and were retried", m.produce_retries.clone());
         r.register("in_flight", "Produced records awaiting the broker's ack", m.in_flight.clone());
+        r.register("schemas_fetched", "Writer schemas fetched from the schema registry", m.schemas_fetched.clone());
+        r.register(
+            "schema_registry_retries",
+            "Schema registry calls that failed (unreachable, timeout, 5xx) and were retried",
+            m.schema_registry_retries.clone(),
+        );
         m
     }
 

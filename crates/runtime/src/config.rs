@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::secret::Secret;
 
+mod sources;
+pub use sources::{is_secret_property, is_secret_setting, FILE_SUFFIX, SECRET_SETTINGS};
+
 const DEFAULTS: &str = include_str!("defaults.toml");
 const ENV_PREFIX: &str = "DISTANS";
 
@@ -24,6 +27,7 @@ pub struct Settings {
     pub detector: DetectorSettings,
     pub notifier: NotifierSettings,
     pub clickhouse: ClickHouseSettings,
+    pub schema_registry: SchemaRegistrySettings,
     pub pseudonym: PseudonymSettings,
     pub log: LogSettings,
     pub tariffs: Tariffs,
@@ -97,8 +101,10 @@ pub struct KafkaSettings {
     /// framing): the producers' `message.max.bytes`, the `max.message.bytes`
     /// of the topics distans creates, and what the consumers can fetch.
     pub max_record_bytes: usize,
+    /// Extra librdkafka properties, by property name (see
+    /// [`sources`](self) for how they are spelled in the environment).
     #[serde(default)]
-    pub client: BTreeMap<String, String>,
+    pub client: ClientProperties,
     /// A consumer is not ready, and its stall watchdog re-joins the group,
     /// after this long with no partition assigned, or with records to read
     /// on a partition and none read.
@@ -120,6 +126,48 @@ impl KafkaSettings {
 
     pub fn stall_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.stall_timeout_ms)
+    }
+}
+
+/// librdkafka properties given by the operator. `Debug` prints the value of
+/// a property that holds a credential ([`is_secret_property`]) as
+/// `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ClientProperties(BTreeMap<String, String>);
+
+impl ClientProperties {
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(name.into(), value.into());
+    }
+}
+
+impl<'a> IntoIterator for &'a ClientProperties {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Debug for ClientProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = Secret::default();
+        let mut map = f.debug_map();
+        for (name, value) in &self.0 {
+            let value: &dyn std::fmt::Debug = if is_secret_property(name) { &redacted } else { value };
+            map.entry(name, value);
+        }
+        map.finish()
     }
 }
 
@@ -205,9 +253,69 @@ impl ClickHouseSettings {
     }
 }
 
+/// A Confluent-compatible schema registry (Confluent Schema Registry,
+/// Karapace, Redpanda, Apicurio's `ccompat` API) for the input topic's
+/// writer schemas; `url` empty: the schemas compiled in from `schemas/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchemaRegistrySettings {
+    /// Base URL, `http://` or `https://`, without credentials
+    /// (e.g. `https://registry.region.se:8081`); empty: no registry.
+    pub url: String,
+    /// HTTP basic-auth user; empty: no authentication.
+    pub user: String,
+    pub password: Secret,
+    /// A PEM file of CA certificates trusted for `https://`, besides the
+    /// public roots (webpki-roots); empty: the public roots only.
+    pub ca_file: String,
+    /// Writer schemas kept, by id (schemas under an id never change, so
+    /// they never expire; the oldest fetched is evicted first).
+    pub cache_capacity: usize,
+    /// The longest one request to the registry may take, milliseconds; a
+    /// request that times out is retried like an unreachable registry.
+    pub request_timeout_ms: u64,
+}
+
+impl SchemaRegistrySettings {
+    pub fn is_configured(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.is_configured() {
+            let url = self.url.trim();
+            let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+            match rest {
+                None => p.push(format!("schema_registry.url must start with http:// or https://, not {url:?}")),
+                Some(rest) if rest.split('/').next().unwrap_or_default().contains('@') => p.push(
+                    "schema_registry.url must not hold credentials: set schema_registry.user and password".to_string(),
+                ),
+                Some(_) => {}
+            }
+        }
+        if self.user.is_empty() && !self.password.is_empty() {
+            p.push("schema_registry.password is set but schema_registry.user is empty".to_string());
+        }
+        if self.cache_capacity == 0 {
+            p.push("schema_registry.cache_capacity must be at least 1".to_string());
+        }
+        if self.request_timeout_ms == 0 {
+            p.push("schema_registry.request_timeout_ms must be positive".to_string());
+        }
+        p
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct PseudonymSettings {
     pub key: Secret,
+    /// The version of `key`, from 1. A new key is a new version; its
+    /// fingerprint is recorded in `<topics.valid>.pseudonym-keys`
+    /// ([`crate::pseudonym_keys`]).
+    pub key_version: u16,
+    /// Accept a `key_version` never recorded (with its new key) and record
+    /// it: an explicit rotation. Without it a service refuses to start.
+    pub rotate: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,17 +343,25 @@ impl Settings {
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
         }
-        let mut environment =
-            Environment::with_prefix(ENV_PREFIX).prefix_separator("__").separator("__").try_parsing(true);
-        if let Some(env) = env {
-            environment = environment.source(Some(env.into_iter().collect()));
-        }
-        builder = builder.add_source(environment);
+        let vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = match env {
+            Some(env) => env.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            None => std::env::vars_os().collect(),
+        };
+        // Credentials and librdkafka properties are taken verbatim and applied
+        // below; the config crate parses the rest.
+        let environment = sources::Environment::split(ENV_PREFIX, vars);
+        builder = builder.add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(environment.parsed.clone().into_iter().collect())),
+        );
 
         let one = |e: config::ConfigError| ConfigError { problems: vec![e.to_string()] };
-        let tree: config::Value = builder.build().map_err(one)?.try_deserialize().map_err(one)?;
+        let mut tree: config::Value = builder.build().map_err(one)?.try_deserialize().map_err(one)?;
 
-        let mut problems = Vec::new();
+        let mut problems = environment.apply(&mut tree);
         let settings: Result<Settings, _> = serde_ignored::deserialize(tree, |path| {
             problems.push(format!("unknown key `{path}`"));
         });
@@ -319,10 +435,19 @@ impl Settings {
         p.extend(self.reporting.problems());
         p.extend(self.validation.problems());
         p.extend(self.clickhouse.problems());
+        if self.pseudonym.key_version == 0 {
+            p.push("pseudonym.key_version must be at least 1".to_string());
+        }
+        p.extend(self.schema_registry.problems());
         if self.sink.aggregate_refresh_ms == 0 {
             p.push("sink.aggregate_refresh_ms must be positive".to_string());
         }
         p
+    }
+
+    /// The topic recording each pseudonym key version's fingerprint.
+    pub fn pseudonym_keys_topic(&self) -> String {
+        format!("{}.pseudonym-keys", self.topics.valid)
     }
 
     /// The validation settings, compiled (checked at load, so only a
@@ -363,6 +488,30 @@ mod tests {
         let stockholm = validation.patient_ids().parse("992025123456", &["2321000016"]).expect("Stockholm's format");
         assert_eq!(stockholm.kind(), distans_domain::PatientIdKind::Reserve);
         assert!(validation.patient_ids().parse("00252040AB14", &["2321000198"]).is_ok(), "NRID in every region");
+    }
+
+    #[test]
+    fn schema_registry_settings_are_checked() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert!(!s.schema_registry.is_configured(), "no registry by default");
+        let https = env(&[
+            ("DISTANS__SCHEMA_REGISTRY__URL", "https://registry.example:8081"),
+            ("DISTANS__SCHEMA_REGISTRY__USER", "distans"),
+            ("DISTANS__SCHEMA_REGISTRY__PASSWORD", "s3cret"),
+        ]);
+        let s = Settings::load_with_env(None, https).expect("valid");
+        assert!(s.schema_registry.is_configured());
+        assert_eq!(format!("{:?}", s.schema_registry.password), "<redacted>");
+        let bad = env(&[
+            ("DISTANS__SCHEMA_REGISTRY__URL", "https://u:s3cret@registry.example"),
+            ("DISTANS__SCHEMA_REGISTRY__PASSWORD", "s3cret"),
+            ("DISTANS__SCHEMA_REGISTRY__CACHE_CAPACITY", "0"),
+        ]);
+        let problems = Settings::load_with_env(None, bad).expect_err("invalid").problems;
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems.iter().all(|p| p.starts_with("schema_registry.")), "{problems:?}");
+        let ftp = env(&[("DISTANS__SCHEMA_REGISTRY__URL", "ftp://registry")]);
+        assert!(Settings::load_with_env(None, ftp).is_err());
     }
 
     #[test]
@@ -453,6 +602,136 @@ mod tests {
             let path = key.trim_start_matches("DISTANS__").to_lowercase().replace("__", ".");
             let last = path.rsplit('.').next().unwrap_or_default().to_string();
             assert!(text.contains(&last), "{key} missing from:\n{text}");
+        }
+    }
+
+    /// librdkafka properties from the environment: an underscore stands for
+    /// a dot (today's `SASL.USERNAME` spelling works too), values verbatim.
+    #[test]
+    fn kafka_client_properties_from_the_environment_and_the_file() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        writeln!(file, "[kafka.client]\n\"security.protocol\" = \"sasl_plaintext\"\n\"sasl.mechanism\" = \"PLAIN\"")
+            .expect("write");
+        let s = Settings::load_with_env(
+            Some(file.path()),
+            env(&[
+                ("DISTANS__KAFKA__CLIENT__SASL_USERNAME", "distans"),
+                ("DISTANS__KAFKA__CLIENT__SASL.PASSWORD", "0123"),
+                ("DISTANS__KAFKA__CLIENT__SASL_MECHANISM", "SCRAM-SHA-512"),
+                ("DISTANS__KAFKA__CLIENT__LOG_LEVEL", "7"),
+                ("DISTANS__KAFKA__CLIENT__ENABLE_SSL_CERTIFICATE_VERIFICATION", "TRUE"),
+            ]),
+        )
+        .expect("valid");
+        let client = &s.kafka.client;
+        assert_eq!(client.get("security.protocol"), Some("sasl_plaintext"), "from the file");
+        assert_eq!(client.get("sasl.username"), Some("distans"));
+        assert_eq!(client.get("sasl.password"), Some("0123"), "verbatim, not the integer 123");
+        assert_eq!(client.get("sasl.mechanism"), Some("SCRAM-SHA-512"), "the environment wins over the file");
+        assert_eq!(client.get("log_level"), Some("7"));
+        assert_eq!(client.get("enable.ssl.certificate.verification"), Some("TRUE"));
+        assert_eq!(client.iter().count(), 6, "{client:?}");
+        let shown = format!("{s:?}");
+        assert!(shown.contains("\"sasl.username\": \"distans\""), "{shown}");
+        assert!(shown.contains("\"sasl.password\": <redacted>"), "{shown}");
+        assert!(!shown.contains("0123"), "{shown}");
+    }
+
+    #[test]
+    fn credentials_verbatim_and_from_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path.display().to_string()
+        };
+        let password = write("ch", "s3cr3t-from-file\n");
+        let sasl = write("sasl", "sasl-from-file\r\n");
+        let key = write("key", &format!("{}\n", "k".repeat(40)));
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        writeln!(file, "[pseudonym]\nkey_file = \"{key}\"").expect("write");
+        let s = Settings::load_with_env(
+            Some(file.path()),
+            env(&[
+                ("DISTANS__CLICKHOUSE__PASSWORD_FILE", password.as_str()),
+                ("DISTANS__KAFKA__CLIENT__SASL_PASSWORD_FILE", sasl.as_str()),
+                ("DISTANS__NOTIFIER__WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/0123"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.clickhouse.password.expose(), "s3cr3t-from-file", "trailing newline trimmed");
+        assert_eq!(s.kafka.client.get("sasl.password"), Some("sasl-from-file"));
+        assert_eq!(s.pseudonym.key.expose(), "k".repeat(40));
+        assert_eq!(s.notifier.webhook_url.expose(), "https://hooks.slack.com/services/T0/B0/0123");
+        let shown = format!("{s:?}");
+        for secret in ["s3cr3t", "sasl-from-file", "kkkk", "hooks.slack.com"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+
+        // A password that the config crate would parse as a number or a
+        // boolean stays as given.
+        for value in ["0123", "1e3", "TRUE", " spaced "] {
+            let s = Settings::load_with_env(None, env(&[("DISTANS__CLICKHOUSE__PASSWORD", value)])).expect("valid");
+            assert_eq!(s.clickhouse.password.expose(), value);
+        }
+    }
+
+    #[test]
+    fn unreadable_credential_files_are_problems_naming_the_setting() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let present = dir.path().join("present");
+        std::fs::write(&present, "secret-value-9").expect("write");
+        let missing = dir.path().join("missing").display().to_string();
+        let err = Settings::load_with_env(
+            None,
+            env(&[
+                ("DISTANS__CLICKHOUSE__PASSWORD_FILE", missing.as_str()),
+                ("DISTANS__KAFKA__CLIENT__SASL_PASSWORD_FILE", missing.as_str()),
+                ("DISTANS__PSEUDONYM__KEY", "secret-value-8"),
+                ("DISTANS__PSEUDONYM__KEY_FILE", present.to_str().expect("utf-8")),
+                ("DISTANS__KAFKA__BROKERS_FILE", "/etc/hostname"),
+            ]),
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        for needle in [
+            "clickhouse.password_file: cannot read the file",
+            "DISTANS__KAFKA__CLIENT__SASL_PASSWORD_FILE: cannot read the file",
+            "pseudonym.key and pseudonym.key_file are both set",
+            "unknown key `kafka.brokers_file`",
+            &missing,
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+        assert!(!text.contains("secret-value"), "{text}");
+        assert_eq!(err.problems.len(), 4, "{text}");
+    }
+
+    /// Every setting whose `Debug` is `<redacted>` (a `Secret`) can be given
+    /// from a file and verbatim, and every such setting is a `Secret`.
+    #[test]
+    fn every_secret_is_a_secret_setting() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults");
+        let shown = format!("{s:#?}");
+        let mut path: Vec<String> = Vec::new();
+        let mut redacted = Vec::new();
+        for line in shown.lines() {
+            let depth = (line.len() - line.trim_start().len()) / 4;
+            let Some((name, value)) = line.trim_start().split_once(": ") else { continue };
+            if !name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                continue;
+            }
+            path.truncate(depth.saturating_sub(1));
+            path.push(name.to_string());
+            if value.trim_end_matches(',') == "<redacted>" {
+                redacted.push(path.join("."));
+            }
+        }
+        for setting in &redacted {
+            assert!(is_secret_setting(setting), "{setting} is a Secret but not in SECRET_SETTINGS");
+        }
+        for setting in SECRET_SETTINGS {
+            assert!(redacted.iter().any(|r| r == setting), "{setting} is not a Secret: {redacted:?}");
         }
     }
 

@@ -848,10 +848,29 @@ pub async fn deliver(
     stop: &tokio_util::sync::CancellationToken,
     on_retry: impl Fn(),
 ) -> Result<(), DeliverError> {
+    deliver_with_headers(producer, topic, key, payload, &[], stop, on_retry).await
+}
+
+/// As [`deliver`], with record headers (name, value).
+pub async fn deliver_with_headers(
+    producer: &Producer,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: &[u8],
+    headers: &[(&str, &[u8])],
+    stop: &tokio_util::sync::CancellationToken,
+    on_retry: impl Fn(),
+) -> Result<(), DeliverError> {
     let produce = || async move {
         let mut record = rdkafka::producer::FutureRecord::to(topic).payload(payload);
         if let Some(key) = key {
             record = record.key(key);
+        }
+        if !headers.is_empty() {
+            let owned = headers.iter().fold(rdkafka::message::OwnedHeaders::new(), |all, (name, value)| {
+                all.insert(rdkafka::message::Header { key: name, value: Some(*value) })
+            });
+            record = record.headers(owned);
         }
         producer.send(record, Duration::from_secs(5)).await.map(|_| ()).map_err(|(error, _)| error)
     };
@@ -1011,8 +1030,8 @@ mod tests {
         assert!(matches!(waited, Err(ConnectError::Stopped)), "{waited:?}");
 
         let mut bad = settings;
-        bad.client.insert("security.protocol".into(), "ssl".into());
-        bad.client.insert("ssl.ca.location".into(), "/no/such/ca.pem".into());
+        bad.client.insert("security.protocol", "ssl");
+        bad.client.insert("ssl.ca.location", "/no/such/ca.pem");
         let refused = connect(&bad, &tokio_util::sync::CancellationToken::new()).await;
         let Err(error @ ConnectError::Client(_)) = refused else { panic!("{refused:?}") };
         assert!(error.to_string().contains("ssl.ca.location"), "{error}");

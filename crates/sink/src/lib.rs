@@ -28,7 +28,7 @@ use distans_domain::{ReasonCode, Violation};
 use distans_runtime::kafka;
 use distans_runtime::retry::{retry, ErrorClass, RetryError, RetryPolicy};
 use distans_runtime::telemetry::Server;
-use distans_runtime::{now_ms, Health, Settings};
+use distans_runtime::{now_ms, pseudonym_keys, Health, Settings};
 use distans_store::migrations::MigrateError;
 use distans_store::rows::{AnomalyRow, LineRow, OutOfRange};
 use distans_store::{aggregates, reference, views};
@@ -62,7 +62,14 @@ pub enum SinkError {
 pub trait Table: Send + Sync + 'static {
     type Row: distans_store::Row;
     const NAME: &'static str;
-    fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<Self::Row, Violation>;
+    /// `key_version`: the record's pseudonym key version header
+    /// (`distans_runtime::pseudonym_keys::key_version_of`; `None`: unreadable).
+    fn to_row(
+        codec: &Codec,
+        payload: &[u8],
+        key_version: Option<u16>,
+        inserted_at_s: u32,
+    ) -> Result<Self::Row, Violation>;
 }
 
 /// Enriched lines into `invoice_line_versions`, one row per version.
@@ -73,9 +80,22 @@ impl Table for Lines {
     type Row = LineRow;
     const NAME: &'static str = "invoice_line_versions";
 
-    fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<LineRow, Violation> {
+    fn to_row(
+        codec: &Codec,
+        payload: &[u8],
+        key_version: Option<u16>,
+        inserted_at_s: u32,
+    ) -> Result<LineRow, Violation> {
         let line = codec.decode_enriched_line(payload).map_err(|e| e.into_violation())?;
-        LineRow::from_line(&line, inserted_at_s).map_err(out_of_range)
+        let mut row = LineRow::from_line(&line, inserted_at_s).map_err(out_of_range)?;
+        row.pseudonym_key_version = key_version.ok_or_else(|| {
+            Violation::new(
+                ReasonCode::SinkRejected,
+                pseudonym_keys::KEY_VERSION_HEADER,
+                "is not a pseudonym key version (1 to 65535)",
+            )
+        })?;
+        Ok(row)
     }
 }
 
@@ -87,7 +107,7 @@ impl Table for Anomalies {
     type Row = AnomalyRow;
     const NAME: &'static str = "anomalies";
 
-    fn to_row(codec: &Codec, payload: &[u8], inserted_at_s: u32) -> Result<AnomalyRow, Violation> {
+    fn to_row(codec: &Codec, payload: &[u8], _: Option<u16>, inserted_at_s: u32) -> Result<AnomalyRow, Violation> {
         let timed = codec.decode_finding(payload).map_err(|e| e.into_violation())?;
         AnomalyRow::from_finding(&timed.finding, timed.detected_at_ms, inserted_at_s).map_err(out_of_range)
     }
@@ -131,6 +151,8 @@ struct Record {
     source: Provenance,
     key: Option<Vec<u8>>,
     payload: Vec<u8>,
+    /// Its pseudonym key version header (1 when absent, `None` when unreadable).
+    key_version: Option<u16>,
 }
 
 /// When a batch is full: whichever bound is reached first.
@@ -310,6 +332,7 @@ impl<T: Table> Sink<T> {
                         },
                         key: message.key().map(<[u8]>::to_vec),
                         payload: message.payload().unwrap_or_default().to_vec(),
+                        key_version: pseudonym_keys::key_version_of(message.headers()),
                     });
                     batch.is_full(bounds)
                 }
@@ -350,7 +373,7 @@ impl<T: Table> Sink<T> {
         let mut row_records = Vec::with_capacity(batch.len());
         let mut dead_letters = Vec::new();
         for (index, record) in batch.records.iter().enumerate() {
-            match T::to_row(&self.codec, &record.payload, inserted_at) {
+            match T::to_row(&self.codec, &record.payload, record.key_version, inserted_at) {
                 Ok(row) => {
                     rows.push(row);
                     row_records.push(index);
@@ -439,6 +462,7 @@ mod tests {
             source: Provenance { topic: "valid".to_string(), partition: 0, offset },
             key: key.map(<[u8]>::to_vec),
             payload: vec![7; payload_len],
+            key_version: Some(1),
         }
     }
 

@@ -46,7 +46,7 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. Append only: a released migration never changes.
-pub const MIGRATIONS: [Migration; 8] = [
+pub const MIGRATIONS: [Migration; 9] = [
     migration!(1, "0001_invoice_lines.sql"),
     migration!(2, "0002_report_views.sql"),
     migration!(3, "0003_anomalies.sql"),
@@ -55,6 +55,7 @@ pub const MIGRATIONS: [Migration; 8] = [
     migration!(6, "0006_report_questions.sql"),
     migration!(7, "0007_finding_status.sql"),
     migration!(8, "0008_invoice_line_versions.sql"),
+    migration!(9, "0009_pseudonym_key_version.sql"),
 ];
 
 /// Why the database could not be brought up to date.

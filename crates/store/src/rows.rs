@@ -59,6 +59,11 @@ pub struct LineRow {
     /// records by line, so one line's versions share a partition). The
     /// table keeps the largest (migration 0008).
     pub version: u64,
+    /// The version of the key that made `patient_pseudonym`
+    /// (`pseudonym.key_version`; migration 0009). Pseudonyms of two
+    /// versions never denote the same patient by equality: a report that
+    /// counts patients across a rotation joins through a mapping.
+    pub pseudonym_key_version: u16,
 }
 
 /// Why a line cannot be a row (a value outside the column's range).
@@ -117,6 +122,9 @@ impl LineRow {
             ingested_at: seconds_since_epoch(line.ingested_at_ms).ok_or(range("ingested_at"))?,
             inserted_at: inserted_at_s,
             version: u64::try_from(line.source.offset).map_err(|_| range("source_offset"))?,
+            // The sink sets it from the record's header; 1 is every line
+            // pseudonymised before keys had versions.
+            pseudonym_key_version: 1,
         })
     }
 }

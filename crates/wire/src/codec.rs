@@ -6,7 +6,7 @@ use apache_avro::types::Value;
 use distans_domain::{EnrichedLine, InvoiceLine, ReasonCode};
 
 use crate::records::{self, DeadLetter, FieldError, TimedFinding};
-use crate::{frame, unframe, EmbeddedSchemas, SchemaResolver, Subject};
+use crate::{frame, unframe, EmbeddedSchemas, RegistrySchemas, SchemaResolver, Subject};
 
 /// The largest allocation a single decoded value may ask for. A corrupt
 /// length prefix must give an error, not exhaust memory.
@@ -21,7 +21,7 @@ pub struct DecodeError {
 }
 
 impl DecodeError {
-    fn new(code: ReasonCode, message: impl Into<String>) -> DecodeError {
+    pub(crate) fn new(code: ReasonCode, message: impl Into<String>) -> DecodeError {
         DecodeError { code, message: message.into() }
     }
 }
@@ -44,12 +44,22 @@ pub struct EncodeError {
 #[derive(Debug, Clone)]
 pub struct Codec {
     resolver: Arc<dyn SchemaResolver>,
+    /// One subject's writer schemas under a schema registry's ids, when a
+    /// registry is configured.
+    registry: Option<Arc<RegistrySchemas>>,
 }
 
 impl Codec {
     pub fn new(resolver: Arc<dyn SchemaResolver>) -> Codec {
         apache_avro::util::max_allocation_bytes(MAX_ALLOCATION_BYTES);
-        Codec { resolver }
+        Codec { resolver, registry: None }
+    }
+
+    /// The same codec, taking `registry.subject()`'s writer schemas (and
+    /// the id it encodes that subject with, when registered) from a schema
+    /// registry's ids.
+    pub fn with_registry(self, registry: Arc<RegistrySchemas>) -> Codec {
+        Codec { registry: Some(registry), ..self }
     }
 
     /// A codec over the schemas compiled in from `schemas/`.
@@ -134,15 +144,26 @@ impl Codec {
             .resolve(&latest.schema)
             .and_then(|resolved| apache_avro::to_avro_datum(&latest.schema, resolved))
             .map_err(|source| EncodeError { subject: subject.as_str(), source })?;
-        Ok(frame(latest.id, &datum))
+        let id = match &self.registry {
+            Some(registry) if registry.subject() == subject => registry.registered_id().unwrap_or(latest.id),
+            _ => latest.id,
+        };
+        Ok(frame(id, &datum))
     }
 
     fn decode(&self, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
         let (id, mut datum) = unframe(bytes).map_err(|e| DecodeError::new(ReasonCode::BadWireHeader, e.to_string()))?;
-        let writer = self
-            .resolver
-            .by_id(id)
-            .ok_or_else(|| DecodeError::new(ReasonCode::UnknownSchemaId, format!("schema id {id} is not known")))?;
+        let from_registry;
+        let writer = match &self.registry {
+            Some(registry) if registry.subject() == subject => {
+                from_registry = registry.writer(id)?;
+                &*from_registry
+            }
+            _ => self
+                .resolver
+                .by_id(id)
+                .ok_or_else(|| DecodeError::new(ReasonCode::UnknownSchemaId, format!("schema id {id} is not known")))?,
+        };
         if writer.subject != subject {
             return Err(DecodeError::new(
                 ReasonCode::UnknownSchemaId,
@@ -150,8 +171,9 @@ impl Codec {
             ));
         }
         let latest = self.resolver.latest(subject);
-        // Resolution is only needed when the writer used another version.
-        let reader = (latest.id != writer.id).then_some(&latest.schema);
+        // Resolution is only needed when the writer used another schema
+        // (a registry's id may equal an embedded one: compare the schemas).
+        let reader = (!std::ptr::eq(writer, latest)).then_some(&latest.schema);
         let value = apache_avro::from_avro_datum(&writer.schema, &mut datum, reader)
             .map_err(|e| DecodeError::new(ReasonCode::MalformedAvro, e.to_string()))?;
         if !datum.is_empty() {

@@ -3,7 +3,9 @@
 //! Every Kafka value is in the Confluent wire format: a zero magic byte, a
 //! four-byte big-endian schema id, then one Avro datum. Schema ids resolve
 //! through a [`SchemaResolver`]; the first one, [`EmbeddedSchemas`], holds
-//! the schemas in the repository's `schemas/` folder. A record is decoded
+//! the schemas in the repository's `schemas/` folder; [`RegistrySchemas`]
+//! holds the input subject's writer schemas under a schema registry's ids.
+//! A record is decoded
 //! with the schema it was written with and resolved to the schema this
 //! build reads, so a producer on an older or newer compatible version is
 //! understood.
@@ -16,4 +18,4 @@ mod registry;
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use framing::{frame, unframe, FramingError, MAGIC_BYTE};
 pub use records::{DeadLetter, DeadLetterViolation, TimedFinding};
-pub use registry::{EmbeddedSchemas, RegisteredSchema, SchemaResolver, Subject};
+pub use registry::{EmbeddedSchemas, RegisteredSchema, RegistrySchemas, SchemaResolver, Subject};

@@ -6,13 +6,20 @@ use std::path::Path;
 use distans_runtime::Settings;
 
 /// Reads and pseudonymises `file` (columns: `distans_files::listing`), then
-/// imports it for `county` (SCB county code). Errors: an unknown county,
-/// every bad row (nothing written), or ClickHouse's error.
+/// imports it for `county` (SCB county code). With `pseudonym.key` set, the
+/// key is first checked against the recorded one (Kafka,
+/// `distans_runtime::pseudonym_keys`). Errors: an unknown county, a key not
+/// the recorded one, every bad row (nothing written), or ClickHouse's error.
 pub async fn run(file: &Path, county: &str, settings: &Settings) -> anyhow::Result<()> {
     if distans_domain::codes::COUNTY_NAMES.iter().all(|(code, _)| *code != county) {
         anyhow::bail!("{county:?} is not an SCB county code");
     }
     let pseudonymiser = settings.pseudonymiser().ok();
+    if pseudonymiser.is_some() {
+        // Clear-text ids are pseudonymised with this key: it must be the
+        // ingester's, or no line would join its listing.
+        distans_runtime::pseudonym_keys::check(settings, "distans listing import").await?;
+    }
     let validation = settings.validation()?;
     let parsed = distans_files::listing::read_with(file, pseudonymiser.as_ref(), validation.patient_ids())?;
     let client = distans_store::database(&settings.clickhouse);

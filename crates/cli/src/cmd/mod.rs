@@ -11,4 +11,5 @@ pub mod panels;
 pub mod produce;
 pub mod refresh;
 pub mod report;
+pub mod schemas;
 pub mod wait;

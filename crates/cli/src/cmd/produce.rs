@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use distans_domain::InvoiceLine;
 use distans_runtime::kafka;
 use distans_runtime::Settings;
-use distans_wire::Codec;
 use futures::stream::{FuturesUnordered, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::producer::FutureRecord;
@@ -21,9 +20,10 @@ pub struct Produced {
     pub seconds: f64,
 }
 
-/// Encodes `lines` and sends them to the input topic, keyed by line key.
+/// Encodes `lines` and sends them to the input topic, keyed by line key;
+/// with a schema registry configured, framed with the registry's id.
 pub async fn produce_lines(settings: &Settings, lines: &[InvoiceLine], progress: bool) -> anyhow::Result<Produced> {
-    let codec = Codec::embedded();
+    let codec = super::schemas::input_codec(settings).await?;
     let records = lines
         .iter()
         .map(|line| Ok((line.key().into_bytes(), codec.encode_invoice_line(line)?)))
