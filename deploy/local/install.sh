@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what distans needs on a Debian machine, skipping what is there:
-# ClickHouse server and client (Debian's packages), a C toolchain for
-# librdkafka, and the tansu Kafka-protocol broker (built from crates.io
+# ClickHouse server and client (Debian's packages), a C toolchain and the
+# OpenSSL and zstd headers for librdkafka, stunnel4 for the TLS tests, and the tansu Kafka-protocol broker (built from crates.io
 # once per machine and cached in $DISTANS_TOOLS).
 source "$(dirname "$0")/common.sh"
 
@@ -12,14 +12,20 @@ command -v c++ >/dev/null || packages+=(g++)
 command -v make >/dev/null || packages+=(make)
 command -v curl >/dev/null || packages+=(curl)
 command -v pkg-config >/dev/null || packages+=(pkg-config)
+# librdkafka's TLS and SASL (system OpenSSL) and zstd (system libzstd), found
+# through pkg-config; the tests' CAs (openssl CLI: the TLS and registry
+# tests make their own) and TLS in front of tansu,
+# which takes no TLS itself (stunnel4).
+pkg-config --exists openssl 2>/dev/null || packages+=(libssl-dev)
+pkg-config --exists libzstd 2>/dev/null || packages+=(libzstd-dev)
+command -v openssl >/dev/null || packages+=(openssl)
+[ -x /usr/bin/stunnel4 ] || packages+=(stunnel4)
 # The HTML report's test renders it in headless Chromium.
 command -v chromium >/dev/null || packages+=(chromium)
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3 python3-venv)
 # The JavaScript example producer (examples/javascript), run by the registry
 # test, and the Adaptive Cards renderer the alert previews' test runs.
 command -v npm >/dev/null || packages+=(nodejs npm)
-# The registry test makes its own CA and server certificate.
-command -v openssl >/dev/null || packages+=(openssl)
 if [ ${#packages[@]} -gt 0 ]; then
   log "installing Debian packages: ${packages[*]}"
   sudo=""

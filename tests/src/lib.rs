@@ -172,6 +172,47 @@ fn require(path: &Path, hint: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// A certificate authority and a server certificate it signs, made with
+/// the openssl CLI in `dir`: the CA is `ca.pem`, the server's certificate
+/// (for the DNS name `localhost` only, no IP address) `server.pem` with its
+/// key `server.key`. Each call makes a new CA, so a second one is a wrong CA.
+#[derive(Debug, Clone)]
+pub struct TestCa {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    pub fn generate(dir: &Path, name: &str) -> anyhow::Result<TestCa> {
+        let dir = dir.join(name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth\n",
+        )?;
+        let subject = format!("/CN=distans test CA {name}");
+        let steps: [&[&str]; 3] = [
+            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem"],
+            &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr"],
+            &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial"],
+        ];
+        for (i, step) in steps.iter().enumerate() {
+            let mut command = Command::new("openssl");
+            command.current_dir(&dir).args(*step).args(["-days", "2"]);
+            match i {
+                0 => command.args(["-subj", &subject]),
+                1 => command.args(["-subj", "/CN=localhost"]),
+                _ => command.args(["-extfile", "server.ext", "-out", "server.pem"]),
+            };
+            let output = command.output().context("cannot run openssl (Debian package openssl)")?;
+            anyhow::ensure!(output.status.success(), "openssl {step:?}: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(TestCa { ca: dir.join("ca.pem"), cert: dir.join("server.pem"), key: dir.join("server.key") })
+    }
+}
+
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
@@ -362,7 +403,8 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(name: &str, mut command: Command, log: PathBuf) -> anyhow::Result<Process> {
+    /// Starts `command` with its output appended to `log`, and returns at once.
+    pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> anyhow::Result<Process> {
         let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
         command.stdout(out.try_clone()?).stderr(out).stdin(Stdio::null());
         let child = command.spawn().with_context(|| format!("cannot start {name}"))?;
@@ -411,6 +453,18 @@ impl Process {
         }
     }
 
+    /// Sends `signal` (`INT`, `TERM`) and waits up to `bound` for the exit:
+    /// the exit status code and how long it took, or an error (the process
+    /// is then killed when dropped).
+    pub fn stop_with(&mut self, signal: &str, bound: Duration) -> anyhow::Result<(Option<i32>, Duration)> {
+        let pid = self.pid().context("not started")?;
+        let sent = Instant::now();
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+        let code = self.wait_exit(bound)?;
+        Ok((code, sent.elapsed()))
+    }
+
     /// SIGTERM, then SIGKILL if still running after `grace`. Returns the exit status code, if any.
     pub fn terminate(&mut self, grace: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
@@ -423,6 +477,22 @@ impl Process {
         }
         let _ = child.kill();
         child.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself: its exit
+    /// status code (`None` for a signal), or an error if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<i32>> {
+        let name = self.name.clone();
+        let child = self.child.as_mut().context("not started")?;
+        let status =
+            poll_until_blocking(&format!("{name} to exit"), timeout, || child.try_wait()?.context("still running"))?;
+        self.child = None;
+        Ok(status.code())
+    }
+
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn log_tail(&self, lines: usize) -> String {
@@ -449,13 +519,80 @@ pub struct Broker {
     pub port: u16,
     dir: PathBuf,
     process: Option<Process>,
+    /// With TLS: stunnel on `port` (certificate of `ca`) in front of tansu
+    /// on `plain_port`, and tansu advertising `localhost:port`.
+    tls: Option<(TestCa, u16)>,
+    stunnel: Option<Process>,
+    /// With SASL/SCRAM-SHA-256: the one user (name, password); tansu then
+    /// runs with `--authentication`.
+    scram: Option<(String, String)>,
 }
+
+/// The SCRAM user of [`Broker::start_tls`].
+pub const SCRAM_USER: (&str, &str) = ("distans", "e2e-scram-password");
 
 impl Broker {
     pub fn start(dir: &Path) -> anyhow::Result<Broker> {
         let dir = dir.join("tansu");
         std::fs::create_dir_all(&dir)?;
-        let mut broker = Broker { port: free_port(), dir, process: None };
+        let mut broker = Broker { port: free_port(), dir, process: None, tls: None, stunnel: None, scram: None };
+        broker.restart()?;
+        Ok(broker)
+    }
+
+    /// tansu behind TLS: tansu 0.6 takes `--cert`/`--key` but serves every
+    /// connection in plain text (`tansu-broker` `src/broker.rs`: the
+    /// `TlsAcceptor` is built and never used), so Debian's stunnel4
+    /// terminates TLS on [`Broker::port`] and forwards to tansu on a
+    /// loopback port of its own; tansu advertises `localhost:<port>`, so
+    /// every connection a client makes goes through stunnel. Clients must
+    /// authenticate with SASL/SCRAM-SHA-256 as [`SCRAM_USER`]: tansu 0.6
+    /// checks SCRAM credentials against the users in its storage
+    /// (`tansu-auth` `src/lib.rs`; its PLAIN takes any password), created
+    /// here with `tansu user create` before `--authentication` is switched on
+    /// (with it on, that command is refused too).
+    pub fn start_tls(dir: &Path, ca: &TestCa) -> anyhow::Result<Broker> {
+        let dir = dir.join("tansu");
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port();
+        let mut broker = Broker {
+            port,
+            dir: dir.clone(),
+            process: None,
+            tls: Some((ca.clone(), free_port())),
+            stunnel: None,
+            scram: None,
+        };
+        let (_, plain_port) = broker.tls.clone().context("tls")?;
+        let config = format!(
+            "foreground = yes\npid =\noutput = {log}\n[kafka]\naccept = 127.0.0.1:{port}\n\
+             connect = 127.0.0.1:{plain_port}\ncert = {cert}\nkey = {key}\n",
+            log = dir.join("stunnel.log").display(),
+            cert = ca.cert.display(),
+            key = ca.key.display(),
+        );
+        std::fs::write(dir.join("stunnel.conf"), config)?;
+        let bin = require(Path::new("/usr/bin/stunnel4"), "run deploy/local/install.sh (make test does)")?;
+        let mut command = Command::new(bin);
+        command.arg(dir.join("stunnel.conf"));
+        broker.stunnel = Some(Process::start_ready(
+            "stunnel",
+            command,
+            dir.join("stunnel.stdout"),
+            Duration::from_secs(30),
+            || port_open(port),
+        )?);
+        broker.restart()?;
+        let bin = require(&tools_dir().join("bin/tansu"), "run deploy/local/install.sh (make test does)")?;
+        let (user, password) = SCRAM_USER;
+        let created = Command::new(bin)
+            .args(["user", "create", "--mechanism", "scram256", "--broker"])
+            .arg(format!("tcp://127.0.0.1:{plain_port}"))
+            .args([user, password])
+            .output()?;
+        anyhow::ensure!(created.status.success(), "tansu user create: {}", String::from_utf8_lossy(&created.stderr));
+        broker.kill();
+        broker.scram = Some((user.to_string(), password.to_string()));
         broker.restart()?;
         Ok(broker)
     }
@@ -463,13 +600,18 @@ impl Broker {
     /// Starts the broker (again) on the same port and storage.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         let bin = require(&tools_dir().join("bin/tansu"), "run deploy/local/install.sh (make test does)")?;
-        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let (listener, advertised, port) = match &self.tls {
+            None => (format!("tcp://127.0.0.1:{}", self.port), format!("tcp://127.0.0.1:{}", self.port), self.port),
+            Some((_, plain)) => (format!("tcp://127.0.0.1:{plain}"), format!("tcp://localhost:{}", self.port), *plain),
+        };
         let mut command = Command::new(bin);
         command
             .current_dir(&self.dir)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "sqlite://tansu.db"]);
-        let port = self.port;
+        if self.scram.is_some() {
+            command.arg("--authentication");
+        }
         let process =
             Process::start_ready("tansu", command, self.dir.join("tansu.log"), Duration::from_secs(30), || {
                 port_open(port)
@@ -484,7 +626,28 @@ impl Broker {
     }
 
     pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        match &self.tls {
+            None => format!("127.0.0.1:{}", self.port),
+            Some(_) => format!("localhost:{}", self.port),
+        }
+    }
+
+    /// The `[kafka.client]` properties a client needs to reach this broker
+    /// (TLS with the test CA, SASL/SCRAM-SHA-256), as TOML lines.
+    pub fn client_toml(&self) -> String {
+        let mut toml = String::new();
+        if let Some((ca, _)) = &self.tls {
+            let protocol = if self.scram.is_some() { "sasl_ssl" } else { "ssl" };
+            toml += &format!(
+                "\"security.protocol\" = {protocol:?}\n\"ssl.ca.location\" = {:?}\n",
+                ca.ca.display().to_string()
+            );
+            toml += "\"broker.address.family\" = \"v4\"\n";
+        }
+        if let Some((user, password)) = &self.scram {
+            toml += &format!("\"sasl.mechanism\" = \"SCRAM-SHA-256\"\n\"sasl.username\" = {user:?}\n\"sasl.password\" = {password:?}\n");
+        }
+        toml
     }
 }
 
@@ -496,6 +659,8 @@ pub struct ClickHouse {
     pub tcp_port: u16,
     dir: PathBuf,
     process: Option<Process>,
+    /// With TLS: the server's `https_port` and the CA of its certificate.
+    tls: Option<(u16, TestCa)>,
 }
 
 const CONFIG_TEMPLATE: &str = include_str!("../../deploy/local/clickhouse/config.xml.in");
@@ -503,12 +668,23 @@ const USERS_TEMPLATE: &str = include_str!("../../deploy/local/clickhouse/users.x
 
 impl ClickHouse {
     pub fn start(dir: &Path) -> anyhow::Result<ClickHouse> {
-        Self::start_with_users(dir, |users| users)
+        Self::start_with(dir, None, |users| users)
     }
 
     /// As [`ClickHouse::start`], with the users file (deploy/local's, filled
     /// in) passed through `edit` first (a test's own quota).
     pub fn start_with_users(dir: &Path, edit: impl FnOnce(String) -> String) -> anyhow::Result<ClickHouse> {
+        Self::start_with(dir, None, edit)
+    }
+
+    /// A server that also listens on an `https_port` with `ca`'s server
+    /// certificate (for `localhost`); [`ClickHouse::url`] is then
+    /// `https://localhost:<https_port>`.
+    pub fn start_tls(dir: &Path, ca: &TestCa) -> anyhow::Result<ClickHouse> {
+        Self::start_with(dir, Some(ca), |users| users)
+    }
+
+    fn start_with(dir: &Path, ca: Option<&TestCa>, edit: impl FnOnce(String) -> String) -> anyhow::Result<ClickHouse> {
         let dir = dir.join("clickhouse");
         std::fs::create_dir_all(&dir)?;
         let (http, tcp) = (free_port(), free_port());
@@ -518,9 +694,24 @@ impl ClickHouse {
                 .replace("@HTTP_PORT@", &http.to_string())
                 .replace("@TCP_PORT@", &tcp.to_string())
         };
-        std::fs::write(dir.join("config.xml"), fill(CONFIG_TEMPLATE))?;
+        let mut config = fill(CONFIG_TEMPLATE);
+        let tls = ca.map(|ca| (free_port(), ca.clone()));
+        if let Some((https, ca)) = &tls {
+            // ClickHouse 18.16's server TLS: https_port and the openSSL.server section.
+            let server = format!(
+                "    <https_port>{https}</https_port>\n    <openSSL><server>\n        \
+                 <certificateFile>{}</certificateFile>\n        <privateKeyFile>{}</privateKeyFile>\n        \
+                 <verificationMode>none</verificationMode>\n        <loadDefaultCAFile>false</loadDefaultCAFile>\n        \
+                 <cacheSessions>true</cacheSessions>\n        <disableProtocols>sslv2,sslv3</disableProtocols>\n        \
+                 <preferServerCiphers>true</preferServerCiphers>\n    </server></openSSL>\n</yandex>",
+                ca.cert.display(),
+                ca.key.display()
+            );
+            config = config.replace("</yandex>", &server);
+        }
+        std::fs::write(dir.join("config.xml"), config)?;
         std::fs::write(dir.join("users.xml"), edit(fill(USERS_TEMPLATE)))?;
-        let mut clickhouse = ClickHouse { http_port: http, tcp_port: tcp, dir, process: None };
+        let mut clickhouse = ClickHouse { http_port: http, tcp_port: tcp, dir, process: None, tls };
         clickhouse.restart()?;
         Ok(clickhouse)
     }
@@ -548,13 +739,22 @@ impl ClickHouse {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        match &self.tls {
+            None => format!("http://127.0.0.1:{}", self.http_port),
+            Some((https, _)) => format!("https://localhost:{https}"),
+        }
+    }
+
+    /// The CA file of an `https://` url ([`ClickHouse::start_tls`]), else empty.
+    pub fn ca_file(&self) -> String {
+        self.tls.as_ref().map(|(_, ca)| ca.ca.display().to_string()).unwrap_or_default()
     }
 
     /// The settings of the test database, as the `default` user.
     pub fn settings(&self) -> ClickHouseSettings {
         ClickHouseSettings {
             url: self.url(),
+            ca_file: self.ca_file(),
             database: DATABASE.to_string(),
             user: "default".to_string(),
             password: distans_runtime::Secret::default(),
@@ -613,6 +813,11 @@ pub struct Env {
     pub review_interval_ms: u64,
     /// More `DISTANS__…` variables, set last: a test's own settings (they win).
     pub extra_variables: BTreeMap<String, String>,
+    /// A settings file for the services and the test's clients
+    /// (`--config` / `DISTANS_CONFIG`): written by [`Env::start_tls`] with
+    /// the `[kafka.client]` TLS properties, which no variable can set
+    /// (their names hold dots).
+    pub config_file: Option<PathBuf>,
 }
 
 impl Env {
@@ -620,9 +825,44 @@ impl Env {
         let dir = tempfile::Builder::new().prefix("distans-e2e-").tempdir()?;
         let broker = Broker::start(dir.path())?;
         let clickhouse = ClickHouse::start(dir.path())?;
+        Ok(Self::with(dir, broker, clickhouse))
+    }
+
+    /// As [`Env::start`], with TLS everywhere: the broker behind stunnel
+    /// ([`Broker::start_tls`]) and ClickHouse on its `https_port`
+    /// ([`ClickHouse::start_tls`]), both with a new [`TestCa`]'s certificate
+    /// (returned), and a settings file ([`Env::config_file`]) with which
+    /// every client trusts that CA.
+    pub fn start_tls() -> anyhow::Result<(Env, TestCa)> {
+        let dir = tempfile::Builder::new().prefix("distans-e2e-tls-").tempdir()?;
+        let ca = TestCa::generate(dir.path(), "ca")?;
+        let broker = Broker::start_tls(dir.path(), &ca)?;
+        let clickhouse = ClickHouse::start_tls(dir.path(), &ca)?;
+        let mut env = Self::with(dir, broker, clickhouse);
+        env.write_config("")?;
+        Ok((env, ca))
+    }
+
+    /// Writes [`Env::config_file`]: the broker's `[kafka.client]`
+    /// properties, then `kafka_client` (TOML lines that replace some).
+    pub fn write_config(&mut self, kafka_client: &str) -> anyhow::Result<PathBuf> {
+        let mut properties: BTreeMap<String, String> = BTreeMap::new();
+        for line in self.broker.client_toml().lines().chain(kafka_client.lines()) {
+            if let Some((key, value)) = line.split_once(" = ") {
+                properties.insert(key.to_string(), value.to_string());
+            }
+        }
+        let lines: Vec<String> = properties.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let path = self.dir.path().join("distans.toml");
+        std::fs::write(&path, format!("[kafka.client]\n{}\n", lines.join("\n")))?;
+        self.config_file = Some(path.clone());
+        Ok(path)
+    }
+
+    fn with(dir: tempfile::TempDir, broker: Broker, clickhouse: ClickHouse) -> Env {
         let (ingester_http, sink_http, detector_http, notifier_http) =
             (free_port(), free_port(), free_port(), free_port());
-        Ok(Env {
+        Env {
             broker,
             clickhouse,
             ingester_http,
@@ -635,8 +875,9 @@ impl Env {
             sink_batch_bytes: None,
             review_interval_ms: 0,
             extra_variables: BTreeMap::new(),
+            config_file: None,
             dir,
-        })
+        }
     }
 
     /// The `DISTANS__…` variables for the services and the CLI code.
@@ -644,6 +885,7 @@ impl Env {
         let mut variables = [
             ("DISTANS__KAFKA__BROKERS", self.broker.brokers()),
             ("DISTANS__CLICKHOUSE__URL", self.clickhouse.url()),
+            ("DISTANS__CLICKHOUSE__CA_FILE", self.clickhouse.ca_file()),
             ("DISTANS__CLICKHOUSE__DATABASE", DATABASE.to_string()),
             ("DISTANS__PSEUDONYM__KEY", TEST_KEY.to_string()),
             ("DISTANS__INGESTER__HTTP_LISTEN", format!("127.0.0.1:{}", self.ingester_http)),
@@ -677,7 +919,7 @@ impl Env {
     }
 
     pub fn settings(&self) -> Settings {
-        Settings::load_with_env(None, Some(self.variables())).expect("test settings are valid")
+        Settings::load_with_env(self.config_file.as_deref(), Some(self.variables())).expect("test settings are valid")
     }
 
     /// Starts `distans-<service>` from this build, logging into the temp
@@ -714,12 +956,22 @@ impl Env {
         })?;
         Ok(process)
     }
+
+    /// Starts `distans-<service>` and returns at once, ready or not (a
+    /// service expected to stop by itself: see [`Process::wait_exit`]).
+    pub fn spawn_unchecked(&self, service: &str) -> anyhow::Result<Process> {
+        let port = self.http_port(service);
+        let mut command = self.command(service)?;
+        command.env(format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase()), format!("127.0.0.1:{port}"));
+        Process::spawn(service, command, self.dir.path().join(format!("{service}-{port}.log")))
+    }
 }
 
 impl Env {
     /// `distans-<service>` from this build with this environment's
     /// variables and nothing else, not started (a test that expects it to
-    /// refuse to start runs it to its end).
+    /// refuse to start runs it to its end), with [`Env::config_file`] as
+    /// `DISTANS_CONFIG`.
     pub fn command(&self, service: &str) -> anyhow::Result<Command> {
         let bin = require(
             &bin_dir().join(format!("distans-{service}")),
@@ -729,6 +981,9 @@ impl Env {
         command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("RUST_LOG", "info");
         for (key, value) in self.variables() {
             command.env(key, value);
+        }
+        if let Some(config) = &self.config_file {
+            command.env("DISTANS_CONFIG", config);
         }
         Ok(command)
     }

@@ -17,6 +17,7 @@ const TEST_QUOTA: u32 = 400;
 fn as_user(clickhouse: &ClickHouse, user: &str, password: &str) -> distans_store::Client {
     distans_store::database(&ClickHouseSettings {
         url: clickhouse.url(),
+        ca_file: clickhouse.ca_file(),
         database: DATABASE.to_string(),
         user: user.to_string(),
         password: Secret::new(password),

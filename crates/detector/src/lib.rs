@@ -26,7 +26,6 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +47,10 @@ const STAGE: &str = "detector";
 pub enum DetectorError {
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The start-up check of the broker connection failed (a TLS or SASL
+    /// setting, named) or was stopped.
+    #[error(transparent)]
+    Connect(#[from] kafka::ConnectError),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
     #[error("cannot encode a record (a bug): {0}")]
@@ -58,7 +61,11 @@ pub enum DetectorError {
 
 /// Runs the detector until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), DetectorError> {
-    Detector::start(&settings, shutdown).await?.run().await
+    match Detector::start(&settings, shutdown).await {
+        Ok(detector) => detector.run().await,
+        Err(DetectorError::Connect(kafka::ConnectError::Stopped)) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// A running detector: its consumer, its rules, and the replay that
@@ -92,6 +99,7 @@ impl Detector {
         let metrics = Metrics::register(&mut registry);
         let http = Server::start(settings.detector.http_listen, registry, &shutdown).await?;
         let topics = &settings.topics;
+        kafka::connect(&settings.kafka, &shutdown).await?;
         kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;
         let consumer = kafka::Input::new(&settings.kafka, &settings.detector.group_id, metrics.consumer.clone())?;
         let producer = kafka::producer(&settings.kafka)?;
@@ -309,7 +317,7 @@ struct Rules {
 #[derive(Clone)]
 struct Outlet {
     codec: Codec,
-    producer: FutureProducer,
+    producer: kafka::Producer,
     metrics: Metrics,
     alerts: String,
     dead_letter: String,

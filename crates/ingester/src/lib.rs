@@ -19,7 +19,6 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
@@ -39,6 +38,10 @@ pub enum IngesterError {
     Config(#[from] distans_runtime::ConfigError),
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The start-up check of the broker connection failed (a TLS or SASL
+    /// setting, named) or was stopped.
+    #[error(transparent)]
+    Connect(#[from] kafka::ConnectError),
     /// The key is not the one recorded for its version, or a new version
     /// without `pseudonym.rotate` (`distans_runtime::pseudonym_keys`).
     #[error(transparent)]
@@ -66,7 +69,11 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the ingester until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), IngesterError> {
-    Ingester::start(&settings, shutdown).await?.run().await
+    match Ingester::start(&settings, shutdown).await {
+        Ok(ingester) => ingester.run().await,
+        Err(IngesterError::Connect(kafka::ConnectError::Stopped)) => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 /// A running ingester: its clients, its logic, and what it reports.
@@ -74,7 +81,7 @@ pub struct Ingester {
     /// Reads `topics.input`; offsets are stored only after the downstream ack.
     consumer: kafka::Input,
     /// Writes valid lines and dead letters, waiting for all replicas.
-    producer: FutureProducer,
+    producer: kafka::Producer,
     /// One record in, one routed record out (no I/O).
     processor: Processor,
     /// The input topic's writer schemas from a schema registry, if configured.
@@ -106,6 +113,7 @@ impl Ingester {
         let http = Server::start(settings.ingester.http_listen, registry, &shutdown).await?;
 
         let topics = settings.topics.clone();
+        kafka::connect(&settings.kafka, &shutdown).await?;
         kafka::ensure_topics(&settings.kafka, &[&topics.input, &topics.valid, &topics.dead_letter]).await?;
         // Before any line is pseudonymised: a key other than the recorded
         // one would give every patient a second pseudonym.
@@ -352,7 +360,7 @@ impl std::fmt::Debug for Ingester {
 /// it; a permanent error ends it at once (see [`kafka::deliver`]).
 /// A valid line carries its pseudonym's `key_version` in a header.
 async fn deliver(
-    producer: FutureProducer,
+    producer: kafka::Producer,
     outgoing: Outgoing,
     key_version: Option<String>,
     metrics: Metrics,

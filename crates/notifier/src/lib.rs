@@ -55,6 +55,10 @@ pub use sender::{Delivery, Sender};
 pub enum NotifierError {
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The start-up check of the broker connection failed (a TLS or SASL
+    /// setting, named) or was stopped.
+    #[error(transparent)]
+    Connect(#[from] kafka::ConnectError),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
     #[error("invalid notifier settings: {0}")]
@@ -134,7 +138,11 @@ pub fn messages(settings: &Settings) -> Result<Messages, NotifierError> {
 
 /// Runs the notifier until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), NotifierError> {
-    Notifier::start(&settings, shutdown).await?.run().await;
+    match Notifier::start(&settings, shutdown).await {
+        Ok(notifier) => notifier.run().await,
+        Err(NotifierError::Connect(kafka::ConnectError::Stopped)) => {}
+        Err(error) => return Err(error),
+    }
     Ok(())
 }
 
@@ -192,6 +200,7 @@ impl Notifier {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let http = Server::start(config.http_listen, registry, &shutdown).await?;
+        kafka::connect(&settings.kafka, &shutdown).await?;
         kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
         // Before subscribing: the digests pending are known before any
         // finding is read again.

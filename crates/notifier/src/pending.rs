@@ -13,11 +13,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -93,7 +92,7 @@ pub fn fold<'a>(
 
 /// Where the pending digests are written.
 pub struct PendingStore {
-    producer: FutureProducer,
+    producer: kafka::Producer,
     topic: String,
 }
 
@@ -157,7 +156,8 @@ impl PendingStore {
 /// Creates the pending digests' topic with `cleanup.policy=compact`, one
 /// partition (the records are few and read whole at start).
 async fn ensure_compacted_topic(settings: &KafkaSettings, topic: &str) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = kafka::client_config(settings, &[]).create()?;
+    let admin: AdminClient<kafka::LogContext> =
+        kafka::client_config(settings, &[]).create_with_context(kafka::LogContext::default())?;
     let new_topic =
         NewTopic::new(topic, 1, TopicReplication::Fixed(settings.replication_factor)).set("cleanup.policy", "compact");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));

@@ -232,10 +232,33 @@ pub struct NotifierSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClickHouseSettings {
+    /// `http://host:8123` or `https://host:8443` (the server's `https_port`).
     pub url: String,
+    /// A PEM file of CA certificates trusted for an `https://` url, besides
+    /// the system's (`/etc/ssl/certs`, or `SSL_CERT_FILE`); empty: the
+    /// system's only.
+    #[serde(default)]
+    pub ca_file: String,
     pub database: String,
     pub user: String,
     pub password: Secret,
+}
+
+impl ClickHouseSettings {
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            p.push(format!("clickhouse.url must start with http:// or https://, not {:?}", self.url));
+        }
+        if !self.ca_file.is_empty() {
+            match std::fs::read_to_string(&self.ca_file) {
+                Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
+                Ok(_) => p.push(format!("clickhouse.ca_file {:?} holds no PEM certificate", self.ca_file)),
+                Err(error) => p.push(format!("clickhouse.ca_file {:?} cannot be read: {error}", self.ca_file)),
+            }
+        }
+        p
+    }
 }
 
 /// A Confluent-compatible schema registry (Confluent Schema Registry,
@@ -432,6 +455,7 @@ impl Settings {
         p.extend(self.tariffs.problems().into_iter().map(|m| format!("tariffs: {m}")));
         p.extend(self.reporting.problems());
         p.extend(self.validation.problems());
+        p.extend(self.clickhouse.problems());
         if self.pseudonym.key_version == 0 {
             p.push("pseudonym.key_version must be at least 1".to_string());
         }
@@ -531,6 +555,31 @@ mod tests {
         assert_eq!(s.sink.batch_max_rows, 10);
         assert!(s.pseudonymiser().is_ok());
         assert!(!format!("{:?}", s.pseudonym).contains("kkkk"));
+    }
+
+    #[test]
+    fn the_clickhouse_url_and_ca_file_are_checked_at_load() {
+        let mut pem = tempfile::Builder::new().suffix(".pem").tempfile().expect("temp file");
+        writeln!(pem, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----").expect("write");
+        let pem_path = pem.path().display().to_string();
+        let loaded = |url: &str, ca_file: &str| {
+            Settings::load_with_env(
+                None,
+                env(&[("DISTANS__CLICKHOUSE__URL", url), ("DISTANS__CLICKHOUSE__CA_FILE", ca_file)]),
+            )
+        };
+        let s = loaded("https://ch.region.se:8443", &pem_path).expect("https with a CA file");
+        assert_eq!(s.clickhouse.ca_file, pem_path);
+        assert!(loaded("http://127.0.0.1:8123", "").is_ok(), "no CA file: the system's roots");
+        let cases = [
+            ("tcp://ch:9000", "", "clickhouse.url must start with http:// or https://"),
+            ("https://ch:8443", "/no/such/ca.pem", "clickhouse.ca_file \"/no/such/ca.pem\" cannot be read"),
+            ("https://ch:8443", "Cargo.toml", "holds no PEM certificate"),
+        ];
+        for (url, ca_file, problem) in cases {
+            let text = loaded(url, ca_file).expect_err(problem).to_string();
+            assert!(text.contains(problem), "{problem} missing from:\n{text}");
+        }
     }
 
     #[test]

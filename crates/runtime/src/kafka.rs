@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::FutureProducer;
+use rdkafka::producer::{BaseProducer, FutureProducer, Producer as _};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, TopicPartitionList};
 
@@ -24,9 +23,13 @@ use crate::progress::{NotReady, Progress};
 use crate::retry::{retry, ErrorClass, RetryError, RetryPolicy};
 
 /// A client config with the brokers, `properties`, and then the operator's
-/// `kafka.client` properties, which win.
+/// `kafka.client` properties, which win. librdkafka logs at the most
+/// detailed level that `tracing` takes for the target `librdkafka` (see
+/// [`log_to_tracing`]; its debug lines also need the librdkafka property
+/// `debug`, e.g. `kafka.client.debug = "broker,security"`).
 pub fn client_config(settings: &KafkaSettings, properties: &[(&str, &str)]) -> ClientConfig {
     let mut config = ClientConfig::new();
+    config.set_log_level(librdkafka_log_level());
     config.set("bootstrap.servers", &settings.brokers);
     for (key, value) in properties {
         config.set(*key, *value);
@@ -36,6 +39,199 @@ pub fn client_config(settings: &KafkaSettings, properties: &[(&str, &str)]) -> C
     }
     config
 }
+
+/// The most detailed librdkafka log level that `tracing` takes for the
+/// target `librdkafka` (`RUST_LOG=librdkafka=debug`, or `log.filter`).
+fn librdkafka_log_level() -> RDKafkaLogLevel {
+    if tracing::enabled!(target: "librdkafka", tracing::Level::DEBUG) {
+        RDKafkaLogLevel::Debug
+    } else if tracing::enabled!(target: "librdkafka", tracing::Level::INFO) {
+        RDKafkaLogLevel::Info
+    } else if tracing::enabled!(target: "librdkafka", tracing::Level::WARN) {
+        RDKafkaLogLevel::Warning
+    } else {
+        RDKafkaLogLevel::Error
+    }
+}
+
+/// A librdkafka log line as a `tracing` event at its level (syslog levels:
+/// emergency to error → ERROR, warning → WARN, notice and info → INFO,
+/// debug → DEBUG), target `librdkafka`, with librdkafka's facility
+/// (`FAIL`, `SSL`, `SASL`, `OFFSET`, …) as a field.
+pub fn log_to_tracing(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            tracing::error!(target: "librdkafka", facility, "{message}")
+        }
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", facility, "{message}")
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+    }
+}
+
+/// librdkafka's error callback (a broker down, a failed TLS handshake or
+/// authentication, all brokers down) as a `tracing` event: ERROR for the
+/// errors no retry fixes ([`Misconfigured`]), WARN when all brokers are
+/// down, DEBUG for the rest, which librdkafka has logged already (facility
+/// `FAIL`) and retries by itself.
+pub fn error_to_tracing(error: &KafkaError, reason: &str) {
+    if Misconfigured::from_error(error, reason).is_some() {
+        tracing::error!(target: "librdkafka", %error, "{reason}");
+    } else if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+        tracing::warn!(target: "librdkafka", %error, "{reason}");
+    } else {
+        tracing::debug!(target: "librdkafka", %error, "{reason}");
+    }
+}
+
+/// Client context of producers and admin clients: librdkafka's logs and
+/// errors as `tracing` events ([`log_to_tracing`], [`error_to_tracing`]),
+/// and the first error that names a misconfiguration ([`Misconfigured`]),
+/// kept for [`connect`].
+#[derive(Debug, Clone, Default)]
+pub struct LogContext {
+    misconfigured: Arc<Mutex<Option<Misconfigured>>>,
+}
+
+impl LogContext {
+    fn misconfigured(&self) -> Option<Misconfigured> {
+        self.misconfigured.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+impl ClientContext for LogContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_to_tracing(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        error_to_tracing(&error, reason);
+        if let Some(found) = Misconfigured::from_error(&error, reason) {
+            self.misconfigured.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(found);
+        }
+    }
+}
+
+/// [`connect`]'s client produces nothing.
+impl rdkafka::producer::ProducerContext for LogContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: ()) {}
+}
+
+/// A broker connection that failed because of the client's settings, not
+/// an outage: retrying cannot help, so [`connect`] stops the service with it.
+/// `setting` names what to check, in the settings' own terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misconfigured {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl Misconfigured {
+    /// The misconfiguration an error of librdkafka's error callback reports,
+    /// if it is one: a TLS handshake that failed (`Local: SSL error`:
+    /// the broker's certificate is not signed by `ssl.ca.location`'s CA, does
+    /// not name the host in `kafka.brokers`, or the broker speaks no TLS)
+    /// or an authentication refused (`Local: Authentication failure`: SASL
+    /// user, password or mechanism).
+    pub fn from_error(error: &KafkaError, reason: &str) -> Option<Misconfigured> {
+        let setting = match error.rdkafka_error_code()? {
+            RDKafkaErrorCode::SSL => tls_setting(reason),
+            RDKafkaErrorCode::Authentication => r#"kafka.client."sasl.username", "sasl.password" and "sasl.mechanism""#,
+            _ => return None,
+        };
+        Some(Misconfigured { setting, problem: reason.to_string() })
+    }
+}
+
+/// The settings a failed TLS handshake points at, from librdkafka's reason.
+/// OpenSSL's "certificate verify failed" does not say whether the CA or the
+/// host name is wrong (librdkafka does not print the verify result), so
+/// both are named.
+fn tls_setting(reason: &str) -> &'static str {
+    let reason = reason.to_ascii_lowercase();
+    if reason.contains("certificate verify failed") || reason.contains("could not be verified") {
+        r#"kafka.client."ssl.ca.location" (the CA that signs the broker's certificate) and the host names in kafka.brokers (each must be named in the broker's certificate)"#
+    } else {
+        r#"kafka.client."security.protocol" (ssl or sasl_ssl only where the broker speaks TLS) and the "ssl.*" properties"#
+    }
+}
+
+/// Why [`connect`] returned without the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The service is stopping.
+    #[error("stopped before the broker answered")]
+    Stopped,
+    /// The broker refused the client's TLS or SASL settings.
+    #[error("cannot connect to the brokers {brokers}: {}; check {}", .misconfigured.problem, .misconfigured.setting)]
+    Misconfigured { brokers: String, misconfigured: Misconfigured },
+    /// The client cannot be created (an unknown property, an unreadable
+    /// `ssl.ca.location`, a mechanism this build lacks): librdkafka's message
+    /// names the property.
+    #[error("invalid kafka.client settings: {0}")]
+    Client(KafkaError),
+}
+
+/// How long one metadata request of [`connect`] waits, so that a shutdown is
+/// seen within about this long.
+const CONNECT_ATTEMPT: Duration = Duration::from_secs(1);
+
+/// The start-up check of every service: asks the brokers for their metadata
+/// until one answers (`Ok`), the answer shows a misconfiguration
+/// ([`ConnectError::Misconfigured`], naming the setting: a wrong CA, host
+/// name or password is an error at once, not an endless retry), or
+/// `shutdown` is cancelled ([`ConnectError::Stopped`]). A broker that is
+/// down or unreachable is waited for, its errors logged by librdkafka.
+pub async fn connect(
+    settings: &KafkaSettings,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<(), ConnectError> {
+    let context = LogContext::default();
+    let client: BaseProducer<LogContext> =
+        client_config(settings, &[]).create_with_context(context.clone()).map_err(ConnectError::Client)?;
+    let client = Arc::new(client);
+    let started = Instant::now();
+    let mut waiting_logged = false;
+    loop {
+        let attempt = client.clone();
+        let answered = tokio::task::spawn_blocking(move || {
+            let answer = attempt.client().fetch_metadata(None, CONNECT_ATTEMPT);
+            // Serves the error callbacks of the attempt.
+            attempt.poll(Duration::ZERO);
+            answer
+        });
+        let answered = tokio::select! {
+            _ = shutdown.cancelled() => return Err(ConnectError::Stopped),
+            answered = answered => answered,
+        };
+        if let Some(misconfigured) = context.misconfigured() {
+            return Err(ConnectError::Misconfigured { brokers: settings.brokers.clone(), misconfigured });
+        }
+        match answered {
+            Ok(Ok(metadata)) => {
+                tracing::info!(brokers = %settings.brokers, known_brokers = metadata.brokers().len(), "connected to kafka");
+                return Ok(());
+            }
+            Ok(Err(error)) if !waiting_logged && started.elapsed() >= Duration::from_secs(5) => {
+                waiting_logged = true;
+                tracing::warn!(brokers = %settings.brokers, %error, "no broker answers yet; waiting (librdkafka logs why)");
+            }
+            _ => {}
+        }
+        // An attempt that failed at once (a name that does not resolve) is
+        // not repeated in a busy loop.
+        tokio::select! {
+            _ = shutdown.cancelled() => return Err(ConnectError::Stopped),
+            _ = tokio::time::sleep(CONNECT_PAUSE) => {}
+        }
+    }
+}
+
+/// The pause between two failed attempts of [`connect`].
+const CONNECT_PAUSE: Duration = Duration::from_millis(200);
 
 /// A consumer in `group_id` that never stores an offset by itself: the
 /// service calls `store_offset` once the record's output is acknowledged,
@@ -359,10 +555,14 @@ fn reset_past_the_end(
     }
 }
 
+/// The producer every service uses: librdkafka's logs and errors go to
+/// `tracing` ([`LogContext`]).
+pub type Producer = FutureProducer<LogContext>;
+
 /// A producer that waits for all in-sync replicas and retries on its own,
 /// and refuses a record larger than `kafka.max_record_bytes`
 /// (`message.max.bytes`) before sending it.
-pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
+pub fn producer(settings: &KafkaSettings) -> Result<Producer, KafkaError> {
     client_config(
         settings,
         &[
@@ -376,14 +576,14 @@ pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> 
             ("partitioner", "murmur2_random"),
         ],
     )
-    .create()
+    .create_with_context(LogContext::default())
 }
 
 /// Creates the topics that do not exist yet, each taking batches of up to
 /// `kafka.max_record_bytes` (+ [`BATCH_OVERHEAD_BYTES`]) as its
 /// `max.message.bytes`. Topics that exist are left as they are.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(settings, &[]).create()?;
+    let admin: AdminClient<LogContext> = client_config(settings, &[]).create_with_context(LogContext::default())?;
     let max_message_bytes = (settings.max_record_bytes + BATCH_OVERHEAD_BYTES).to_string();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
@@ -494,16 +694,11 @@ impl ClientContext for LagContext {
             tracing::warn!(target: "librdkafka", group_id = %self.group_id, "committed offset out of range, reset by the offset_reset policy: {message}");
             return;
         }
-        match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                tracing::error!(target: "librdkafka", "librdkafka: {facility} {message}")
-            }
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "librdkafka: {facility} {message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", "librdkafka: {facility} {message}")
-            }
-            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "librdkafka: {facility} {message}"),
-        }
+        log_to_tracing(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        error_to_tracing(&error, reason);
     }
 }
 
@@ -646,7 +841,7 @@ pub const PRODUCE_RETRY: RetryPolicy = RetryPolicy::until_stopped(Duration::from
 /// called on each failed attempt (for a metric), which is also logged with
 /// the error, topic and wait.
 pub async fn deliver(
-    producer: &rdkafka::producer::FutureProducer,
+    producer: &Producer,
     topic: &str,
     key: Option<&[u8]>,
     payload: &[u8],
@@ -658,7 +853,7 @@ pub async fn deliver(
 
 /// As [`deliver`], with record headers (name, value).
 pub async fn deliver_with_headers(
-    producer: &rdkafka::producer::FutureProducer,
+    producer: &Producer,
     topic: &str,
     key: Option<&[u8]>,
     payload: &[u8],
@@ -785,6 +980,96 @@ mod tests {
             }
             if let Err(error) = producer(&settings) {
                 panic!("producer at {max_record_bytes}: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn librdkafka_is_built_with_tls_sasl_scram_and_zstd() {
+        let native = ClientConfig::new().create_native_config().expect("native config");
+        let features = native.get("builtin.features").expect("builtin.features");
+        for feature in ["ssl", "sasl_plain", "sasl_scram", "zstd", "gzip"] {
+            assert!(features.split(',').any(|f| f == feature), "{feature} missing from {features}");
+        }
+        for (protocol, mechanism) in
+            [("sasl_ssl", "SCRAM-SHA-512"), ("sasl_ssl", "SCRAM-SHA-256"), ("sasl_ssl", "PLAIN")]
+        {
+            let created: Result<BaseProducer<LogContext>, _> = ClientConfig::new()
+                .set("bootstrap.servers", "127.0.0.1:1")
+                .set("security.protocol", protocol)
+                .set("sasl.mechanism", mechanism)
+                .set("sasl.username", "u")
+                .set("sasl.password", "p")
+                .set("compression.type", "zstd")
+                .create_with_context(LogContext::default());
+            if let Err(error) = created {
+                panic!("{protocol} {mechanism} with zstd: {error}");
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn connect_waits_for_a_broker_until_stopped_and_refuses_a_bad_property() {
+        let settings = KafkaSettings {
+            brokers: "127.0.0.1:1".into(),
+            partitions: 1,
+            replication_factor: 1,
+            max_record_bytes: 1_000_000,
+            client: Default::default(),
+            stall_timeout_ms: 60_000,
+            offset_reset: "earliest".into(),
+            offset_reset_by_group: Default::default(),
+        };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let cancel = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            cancel.cancel();
+        });
+        let waited = connect(&settings, &shutdown).await;
+        assert!(matches!(waited, Err(ConnectError::Stopped)), "{waited:?}");
+
+        let mut bad = settings;
+        bad.client.insert("security.protocol", "ssl");
+        bad.client.insert("ssl.ca.location", "/no/such/ca.pem");
+        let refused = connect(&bad, &tokio_util::sync::CancellationToken::new()).await;
+        let Err(error @ ConnectError::Client(_)) = refused else { panic!("{refused:?}") };
+        assert!(error.to_string().contains("ssl.ca.location"), "{error}");
+    }
+
+    #[test]
+    fn tls_and_authentication_errors_name_the_setting_and_outages_do_not() {
+        let global = KafkaError::Global;
+        let cases = [
+            (
+                global(RDKafkaErrorCode::SSL),
+                "ssl://broker:9093/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate \
+                 verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured",
+                Some(r#"kafka.client."ssl.ca.location""#),
+            ),
+            (
+                global(RDKafkaErrorCode::SSL),
+                "ssl://broker:9092/bootstrap: SSL handshake failed: error:0A00010B:SSL routines::wrong version number",
+                Some(r#"kafka.client."security.protocol""#),
+            ),
+            (
+                global(RDKafkaErrorCode::Authentication),
+                "SASL authentication error: SASL SCRAM authentication failed: broker responded with invalid-proof",
+                Some(r#"kafka.client."sasl.username", "sasl.password""#),
+            ),
+            (global(RDKafkaErrorCode::BrokerTransportFailure), "Connect to ipv4#127.0.0.1:1 failed: Connection refused", None),
+            (global(RDKafkaErrorCode::AllBrokersDown), "1/1 brokers are down", None),
+            (global(RDKafkaErrorCode::Resolve), "Failed to resolve 'kafka:9092'", None),
+        ];
+        for (error, reason, names) in cases {
+            let found = Misconfigured::from_error(&error, reason);
+            match names {
+                Some(setting) => {
+                    let found = found.unwrap_or_else(|| panic!("{reason}: not a misconfiguration"));
+                    assert!(found.setting.starts_with(setting), "{reason}: {}", found.setting);
+                    assert_eq!(found.problem, reason);
+                }
+                None => assert_eq!(found, None, "{reason}"),
             }
         }
     }

@@ -12,27 +12,20 @@ use crate::{shutdown, telemetry, Settings};
 /// Runs `service` with the settings named on the command line
 /// (`--config FILE`, or the `DISTANS_CONFIG` variable) until it returns or
 /// a signal asks it to stop.
-pub fn main<F, Fut, E>(name: &str, service: F) -> ExitCode
+pub fn main<F, Fut, E>(name: &'static str, service: F) -> ExitCode
 where
     F: FnOnce(Settings, CancellationToken) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let mut args = std::env::args().skip(1);
-    let mut config_path = std::env::var_os("DISTANS_CONFIG").map(PathBuf::from);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" => match args.next() {
-                Some(path) => config_path = Some(PathBuf::from(path)),
-                None => return usage(name, "--config needs a file"),
-            },
-            "--help" | "-h" => {
-                println!("usage: {name} [--config FILE]\nSettings: built-in defaults, then FILE (or $DISTANS_CONFIG), then DISTANS__SECTION__KEY variables.");
-                return ExitCode::SUCCESS;
-            }
-            other => return usage(name, &format!("unknown argument {other:?}")),
+    let config_path = match arguments(name).try_get_matches() {
+        Ok(matches) => matches.get_one::<PathBuf>("config").cloned(),
+        // --help and --version print and succeed; a bad argument fails (status 2).
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
-    }
+    };
     let settings = match Settings::load(config_path.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
@@ -65,7 +58,45 @@ where
     }
 }
 
-fn usage(name: &str, problem: &str) -> ExitCode {
-    eprintln!("{name}: {problem}\nusage: {name} [--config FILE]");
-    ExitCode::from(2)
+/// The command line of every service: `--config FILE` (or `DISTANS_CONFIG`),
+/// `--help`, `--version` (the workspace's version, which every binary shares).
+fn arguments(name: &'static str) -> clap::Command {
+    clap::Command::new(name)
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(format!("{name}: a distans service; stops cleanly on SIGINT or SIGTERM"))
+        .after_help(
+            "Settings: built-in defaults, then FILE (or $DISTANS_CONFIG), then DISTANS__SECTION__KEY \
+             environment variables (e.g. DISTANS__KAFKA__BROKERS). Logs: RUST_LOG or log.filter \
+             (librdkafka's own lines under the target `librdkafka`).",
+        )
+        .arg(
+            clap::Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .env("DISTANS_CONFIG")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("A TOML file of settings over the built-in defaults"),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_takes_config_help_and_version() {
+        arguments("distans-test").debug_assert();
+        let matches = arguments("distans-test").try_get_matches_from(["distans-test", "--config", "a.toml"]);
+        let config = matches.expect("valid").get_one::<PathBuf>("config").cloned();
+        assert_eq!(config, Some(PathBuf::from("a.toml")));
+        for (flag, kind) in
+            [("--version", clap::error::ErrorKind::DisplayVersion), ("--help", clap::error::ErrorKind::DisplayHelp)]
+        {
+            let error = arguments("distans-test").try_get_matches_from(["distans-test", flag]).expect_err(flag);
+            assert_eq!(error.kind(), kind, "{flag}");
+            assert!(!error.use_stderr(), "{flag} prints to stdout and succeeds");
+        }
+        let error = arguments("distans-test").try_get_matches_from(["distans-test", "--bogus"]).expect_err("bogus");
+        assert!(error.use_stderr(), "an unknown argument is an error");
+    }
 }

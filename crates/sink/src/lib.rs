@@ -20,7 +20,6 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
-use rdkafka::producer::FutureProducer;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +46,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum SinkError {
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The start-up check of the broker connection failed (a TLS or SASL
+    /// setting, named) or was stopped.
+    #[error(transparent)]
+    Connect(#[from] kafka::ConnectError),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
     #[error("cannot bring the clickhouse schema up to date: {0}")]
@@ -231,7 +234,7 @@ impl From<WriteError> for FlushError {
 struct Sink<T> {
     table: std::marker::PhantomData<T>,
     consumer: kafka::Input,
-    producer: FutureProducer,
+    producer: kafka::Producer,
     codec: Codec,
     writer: Writer,
     metrics: Metrics,
@@ -247,6 +250,11 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let anomaly_metrics = Metrics::register(&mut registry, "distans_sink_anomalies");
     let http = Server::start(settings.sink.http_listen, registry, &shutdown).await?;
 
+    match kafka::connect(&settings.kafka, &shutdown).await {
+        Ok(()) => {}
+        Err(kafka::ConnectError::Stopped) => return Ok(()),
+        Err(error) => return Err(error.into()),
+    }
     let server = distans_store::client(&settings.clickhouse);
     let policy = RetryPolicy::until_stopped(
         Duration::from_millis(settings.sink.retry_initial_ms),

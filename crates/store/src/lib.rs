@@ -32,13 +32,99 @@ use distans_runtime::config::ClickHouseSettings;
 pub type Error = clickhouse::error::Error;
 
 /// A client for the server, no database selected (for `CREATE DATABASE`).
+/// `https://` urls use TLS (rustls) trusting the system's CA certificates
+/// and those in `clickhouse.ca_file`.
 pub fn client(settings: &ClickHouseSettings) -> Client {
-    Client::default()
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build(connector(settings));
+    Client::with_http_client(http)
         .with_url(&settings.url)
         .with_user(&settings.user)
         .with_password(settings.password.expose())
         // ClickHouse 18.16 (what installs here) lacks RowBinaryWithNamesAndTypes.
         .with_validation(false)
+}
+
+/// As the clickhouse crate's own client (keep-alive 60 s, idle connections
+/// dropped after 2 s, before the server's 3 s), over HTTP or HTTPS: rustls
+/// with the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` honoured) and
+/// `clickhouse.ca_file`. The settings checks that file at load; should it
+/// become unreadable since, the error is logged and the connection then
+/// fails verification naming `clickhouse.ca_file` ([`misconfigured`]).
+fn connector(
+    settings: &ClickHouseSettings,
+) -> hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> {
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use rustls_pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if !settings.ca_file.is_empty() {
+        match rustls_pki_types::CertificateDer::pem_file_iter(&settings.ca_file) {
+            Ok(certificates) => {
+                for certificate in certificates {
+                    match certificate.map_err(|e| e.to_string()).and_then(|c| roots.add(c).map_err(|e| e.to_string())) {
+                        Ok(()) => {}
+                        Err(error) => {
+                            tracing::error!(ca_file = %settings.ca_file, %error, "clickhouse.ca_file: a certificate is not usable")
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::error!(ca_file = %settings.ca_file, %error, "clickhouse.ca_file cannot be read"),
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut tcp = HttpConnector::new();
+    tcp.set_keepalive(Some(std::time::Duration::from_secs(60)));
+    tcp.enforce_http(false);
+    hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp)
+}
+
+/// An error with every cause it carries, `: `-separated (the clickhouse
+/// crate's network errors say only "client error (Connect)" at the top).
+pub fn describe(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The setting to fix when ClickHouse cannot be reached because of the
+/// client's settings, which no retry changes: the server's certificate is
+/// not signed by a trusted CA (`clickhouse.ca_file`), does not name the
+/// host (`clickhouse.url`), `https://` to a port that speaks plain HTTP or
+/// the reverse (`clickhouse.url`), or the user or password is refused
+/// (codes 192 UNKNOWN_USER, 193 WRONG_PASSWORD, 516 AUTHENTICATION_FAILED,
+/// `src/Common/ErrorCodes.cpp`). `None` for everything else (an outage).
+pub fn misconfigured(error: &Error) -> Option<&'static str> {
+    let text = describe(error);
+    if let clickhouse::error::Error::BadResponse(message) = error {
+        return matches!(exception_code(message), Some(192 | 193 | 516))
+            .then_some("clickhouse.user and clickhouse.password");
+    }
+    if text.contains("NotValidForName") || text.contains("not valid for name") {
+        Some("clickhouse.url (its host must be named in the server's certificate)")
+    } else if text.contains("invalid peer certificate") {
+        Some("clickhouse.ca_file (the CA that signs the server's certificate)")
+    } else if text.contains("InvalidContentType") || text.contains("corrupt message") {
+        Some("clickhouse.url (https:// for the server's https_port, http:// for its http_port)")
+    } else {
+        None
+    }
 }
 
 /// A client for the configured database: what every reader and writer uses.
@@ -115,7 +201,8 @@ impl ErrorKind {
 }
 
 /// Classifies a ClickHouse error by the exception code in the server's
-/// answer ([`exception_code`]); an error without one is transient.
+/// answer ([`exception_code`]), or as refused when the client's TLS
+/// settings are wrong ([`misconfigured`]); any other error is transient.
 pub fn classify_error(error: &Error) -> ErrorKind {
     let code = match error {
         clickhouse::error::Error::BadResponse(message) => exception_code(message),
@@ -124,6 +211,8 @@ pub fn classify_error(error: &Error) -> ErrorKind {
     match code {
         Some(code) if DATA_ERROR_CODES.contains(&code) => ErrorKind::Data,
         Some(code) if REFUSED_CODES.contains(&code) => ErrorKind::Refused,
+        // A certificate or a scheme the settings got wrong: no retry helps.
+        _ if misconfigured(error).is_some() => ErrorKind::Refused,
         _ => ErrorKind::Transient,
     }
 }
@@ -168,6 +257,35 @@ pub fn statements(sql: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificates_and_logins_refused_name_the_setting() {
+        use clickhouse::error::Error::{BadResponse, Network};
+        let network = |text: &str| Network(Box::new(std::io::Error::other(text.to_string())));
+        let cases = [
+            (network("invalid peer certificate: UnknownIssuer"), Some("clickhouse.ca_file")),
+            (network("invalid peer certificate: NotValidForName"), Some("clickhouse.url")),
+            (
+                network("invalid peer certificate: certificate not valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"localhost\")"),
+                Some("clickhouse.url"),
+            ),
+            (network("received corrupt message of type InvalidContentType"), Some("clickhouse.url")),
+            (BadResponse("Code: 516. DB::Exception: default: Authentication failed".into()), Some("clickhouse.user")),
+            (
+                BadResponse("Code: 193, e.displayText() = DB::Exception: Wrong password for user default".into()),
+                Some("clickhouse.user"),
+            ),
+            (network("tcp connect error: Connection refused (os error 111)"), None),
+            (BadResponse("Code: 252. DB::Exception: Too many parts".into()), None),
+        ];
+        for (error, setting) in cases {
+            let found = misconfigured(&error);
+            match setting {
+                Some(setting) => assert!(found.is_some_and(|f| f.starts_with(setting)), "{error}: {found:?}"),
+                None => assert_eq!(found, None, "{error}"),
+            }
+        }
+    }
 
     #[test]
     fn exception_codes() {

@@ -62,7 +62,7 @@ pub const MIGRATIONS: [Migration; 10] = [
 /// Why the database could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("clickhouse: {0}")]
+    #[error("clickhouse: {}{}", crate::describe(.0), crate::misconfigured(.0).map(|s| format!("; check {s}")).unwrap_or_default())]
     ClickHouse(#[from] Error),
     #[error(
         "migration {file} was edited after database {database} applied it (recorded sha256 {recorded}, \
