@@ -87,12 +87,14 @@ launch "$RUN_DIR/chatty.pid" "$chatty_log" "$work" "$chatty" "a line of a servic
 wait_until 30 "chatty log rotated twice" test -e "$chatty_log.2"
 sleep 0.5
 check "the chatty service still runs" running "$RUN_DIR/chatty.pid"
+# The files are looked at once it stopped: while it writes, a rotation may
+# be between its renames (FILE.1 -> FILE.2 done, FILE -> FILE.1 not yet).
+DISTANS_RUN_DIR=$RUN_DIR "$ROOT/deploy/local/down.sh" chatty
+check "down.sh stopped the chatty service" not running "$RUN_DIR/chatty.pid"
 check "its log was rotated while it ran" test -e "$chatty_log.1" -a -e "$chatty_log.2"
 check "no more than two rotated files" not test -e "$chatty_log.3"
 check "its log stays near the cap" test "$(stat -c %s "$chatty_log")" -lt $((100000 + 70000))
 check "a rotated file holds the service's lines" grep -q "a line of a service that logs a lot" "$chatty_log.1"
-DISTANS_RUN_DIR=$RUN_DIR "$ROOT/deploy/local/down.sh" chatty
-check "down.sh stopped the chatty service" not running "$RUN_DIR/chatty.pid"
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures check(s) failed"

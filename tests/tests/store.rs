@@ -39,7 +39,7 @@ async fn an_applied_migration_that_was_edited_is_refused_by_name() -> anyhow::Re
     for statement in distans_store::statements(MIGRATIONS[6].sql) {
         interrupted.query(&statement).execute().await?;
     }
-    assert_eq!(migrate(&server, "interrupted").await?, [7, 8, 9]);
+    assert_eq!(migrate(&server, "interrupted").await?, versions_from(7));
 
     // A database migrated before checksums were recorded: its checksums are
     // recorded at the next start, and an edit is noticed from then on.
@@ -164,7 +164,7 @@ async fn the_lines_written_before_migration_8_are_copied_once_per_identity() -> 
     let before = distans_store::queries::totals(&db).await;
     assert!(before.is_err(), "no invoice_line_versions before migration 8");
 
-    assert_eq!(migrate(&server, distans_e2e::DATABASE).await?, [8, 9]);
+    assert_eq!(migrate(&server, distans_e2e::DATABASE).await?, versions_from(8));
     distans_store::views::recreate(&db).await?;
     let want =
         [stored("F1", 1, "2321000198", "2025-02-04", 40000, 3), stored("F1", 2, "2321000198", "2025-03-05", 42500, 2)];
@@ -306,4 +306,10 @@ async fn a_refused_client_is_refused_not_transient_nor_bad_data() -> anyhow::Res
     // The same row as the right user is written: the refusals were about the client.
     distans_store::insert(&clickhouse.client(), "invoice_line_versions", &[row]).await?;
     Ok(())
+}
+
+/// The versions of the migrations from `first` on, in order: what a
+/// database that has the ones before applies.
+fn versions_from(first: u32) -> Vec<u32> {
+    MIGRATIONS.iter().map(|m| m.version).filter(|v| *v >= first).collect()
 }
