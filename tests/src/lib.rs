@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+
+pub mod chaos;
 use distans_runtime::config::ClickHouseSettings;
 use distans_runtime::Settings;
 
@@ -265,6 +267,11 @@ impl Broker {
         self.process = None;
     }
 
+    /// The running broker process, if it runs.
+    pub fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
+    }
+
     pub fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -321,6 +328,11 @@ impl ClickHouse {
         self.process = None;
     }
 
+    /// The running server process, if it runs.
+    pub fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
     }
@@ -356,6 +368,15 @@ pub fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no status line")?;
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
+}
+
+/// The sum of a labelled metric's series (`name{…} value` lines) in a
+/// Prometheus text page; 0 when it has none.
+pub fn metric_sum(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix('{'))
+        .filter_map(|rest| rest.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+        .sum()
 }
 
 /// The value of an un-labelled metric in a Prometheus text page.
@@ -479,6 +500,23 @@ impl Env {
     /// Starts `distans-<service>` serving HTTP on `port` (a second instance
     /// of a service), waiting until `probe` answers 200.
     pub fn spawn_on(&self, service: &str, port: u16, probe: &str) -> anyhow::Result<Process> {
+        let (command, log) = self.command(service, port)?;
+        let process = Process::start_ready(service, command, log, Duration::from_secs(60), || {
+            http_get(port, probe).is_ok_and(|(status, _)| status == 200)
+        })?;
+        Ok(process)
+    }
+
+    /// Starts `distans-<service>` on its HTTP port and returns at once,
+    /// without waiting for it to answer (the chaos run measures that).
+    pub fn launch(&self, service: &str) -> anyhow::Result<Process> {
+        let (command, log) = self.command(service, self.http_port(service))?;
+        Process::spawn(service, command, log)
+    }
+
+    /// The command that runs `distans-<service>` from this build with the
+    /// test's settings and HTTP on `port`, and its log in the temp dir.
+    fn command(&self, service: &str, port: u16) -> anyhow::Result<(Command, PathBuf)> {
         let bin = require(
             &bin_dir().join(format!("distans-{service}")),
             "run `cargo build --workspace --bins` first (make test does)",
@@ -490,11 +528,7 @@ impl Env {
         }
         let listen = format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase());
         command.env(listen, format!("127.0.0.1:{port}"));
-        let log = self.dir.path().join(format!("{service}-{port}.log"));
-        let process = Process::start_ready(service, command, log, Duration::from_secs(60), || {
-            http_get(port, probe).is_ok_and(|(status, _)| status == 200)
-        })?;
-        Ok(process)
+        Ok((command, self.dir.path().join(format!("{service}-{port}.log"))))
     }
 }
 
