@@ -15,10 +15,11 @@
 //! carries it was accepted (2xx) by the webhook or the digest that holds it
 //! was acknowledged by the broker, and only in order; while the webhook is
 //! down the notifier retries with backoff and moves no offset. Offsets are
-//! committed (synchronously) after each message sent at once and before any
-//! digest is sent, so a finding already sent or digested is not read again
-//! after a crash; only a crash between the webhook's 2xx and that commit
-//! (or the tombstone) sends one message twice.
+//! committed (synchronously) after each message sent at once, after each
+//! finding written into a persisted digest and before any digest is sent,
+//! so a finding already sent or digested is not read again after a crash;
+//! only a crash between the webhook's 2xx (or the digest's ack) and that
+//! commit (or the tombstone) sends one message twice.
 
 pub mod message;
 mod metrics;
@@ -286,6 +287,10 @@ impl Notifier {
             self.digests.insert(group, pending);
             self.set_pending_gauge();
             self.store(&topic, partition, offset);
+            // Committed now, not at the next auto-commit: a notifier killed
+            // in between and restarted sends the persisted digest when due,
+            // and would then read the finding again into a new digest.
+            self.commit_now();
         }
         Ok(())
     }
