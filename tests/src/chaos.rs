@@ -10,9 +10,9 @@
 //!
 //! Faults, and why these:
 //! - services: SIGKILL (nothing flushed, nothing committed on the way out),
-//!   restarted at once. A service is killed again only once it was ready
-//!   after its previous kill (or after [`MAX_DEFER`]), so each recovery is
-//!   measured on its own.
+//!   restarted at once. A service is killed again only once it has been
+//!   ready for [`MIN_UP`] after its previous kill (or after [`MAX_DEFER`]),
+//!   so each recovery is measured on its own.
 //! - tansu: SIGKILL, restarted a second later on the same port and storage.
 //!   SIGTERM is not used: tansu 0.6 panics while stopping on it.
 //! - ClickHouse: SIGKILL, restarted at once on the same data.
@@ -44,6 +44,12 @@ pub const SERVICES: [&str; 4] = ["ingester", "sink", "detector", "notifier"];
 /// How long a kill waits for the service's previous incarnation to become
 /// ready before it kills anyway.
 pub const MAX_DEFER: Duration = Duration::from_secs(120);
+
+/// How long a service that came back is left running before a kill that
+/// fell due meanwhile: else a kill deferred past its moment would strike
+/// the moment the service is ready, again and again, and nothing would
+/// move between kills.
+pub const MIN_UP: Duration = Duration::from_secs(10);
 
 /// What to do to the pipeline while the lines are sent.
 #[derive(Debug, Clone)]
@@ -493,7 +499,8 @@ impl Injector {
         match fault {
             Fault::Kill(service) => {
                 let running = self.services.get_mut(service).context("service not running")?;
-                if running.ready_at.is_none() && now.saturating_sub(running.started_at) < MAX_DEFER {
+                let up_long_enough = running.ready_at.is_some_and(|ready| now.saturating_sub(ready) >= MIN_UP);
+                if !up_long_enough && now.saturating_sub(running.started_at) < MAX_DEFER {
                     return Ok(false);
                 }
                 let kib = running.process.peak_rss_kib();
@@ -553,7 +560,16 @@ impl Injector {
                     continue;
                 }
             } else {
-                faults_done.store(true, Ordering::SeqCst);
+                // Done once every service came back from its last kill (or
+                // had MAX_DEFER to): each recovery is measured.
+                let now = self.started.elapsed();
+                let back = self
+                    .services
+                    .values()
+                    .all(|r| r.ready_at.is_some() || now.saturating_sub(r.started_at) >= MAX_DEFER);
+                if back {
+                    faults_done.store(true, Ordering::SeqCst);
+                }
             }
             if stop.load(Ordering::SeqCst) {
                 // The last incarnations' memory.
