@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 LOCAL := deploy/local
 
-.PHONY: help install up down demo build test unit lint bench fuzz clean
+.PHONY: help install up down demo build test unit lint bench fuzz chaos clean
 
 help:
 	@echo "make demo   install what is missing, start broker + ClickHouse + services, run a year of lines, print the report"
@@ -12,6 +12,7 @@ help:
 	@echo "make lint   no SQL outside crates/store, rustfmt --check and clippy"
 	@echo "make bench  throughput figures of the pipeline's stages"
 	@echo "make fuzz   the fuzz targets, FUZZ_SECONDS (600) each, one after another (cargo-fuzz)"
+	@echo "make chaos  a year of lines while services are SIGKILLed and the broker and ClickHouse restarted (~10 min)"
 
 install:
 	$(LOCAL)/install.sh
@@ -53,6 +54,13 @@ bench: install
 # listing register. Long, so not part of `make test`.
 fuzz:
 	fuzz/run.sh
+
+# The long chaos run (issue 12), kept out of `make test`: a whole generated
+# year while every service is SIGKILLed at random moments and tansu and
+# ClickHouse are restarted; prints the figures and fails on any difference.
+# The short variant is the end-to-end test tests/tests/chaos.rs.
+chaos: install build
+	cargo run --quiet -p distans-e2e --bin distans-chaos
 
 clean: down
 	rm -rf .data .run

@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+
+pub mod chaos;
 use distans_runtime::config::ClickHouseSettings;
 use distans_runtime::Settings;
 
@@ -625,6 +627,11 @@ impl Broker {
         self.process = None;
     }
 
+    /// The running broker process, if it runs.
+    pub fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
+    }
+
     pub fn brokers(&self) -> String {
         match &self.tls {
             None => format!("127.0.0.1:{}", self.port),
@@ -738,6 +745,11 @@ impl ClickHouse {
         self.process = None;
     }
 
+    /// The running server process, if it runs.
+    pub fn process(&self) -> Option<&Process> {
+        self.process.as_ref()
+    }
+
     pub fn url(&self) -> String {
         match &self.tls {
             None => format!("http://127.0.0.1:{}", self.http_port),
@@ -782,6 +794,15 @@ pub fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
     let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no status line")?;
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
+}
+
+/// The sum of a labelled metric's series (`name{…} value` lines) in a
+/// Prometheus text page; 0 when it has none.
+pub fn metric_sum(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix('{'))
+        .filter_map(|rest| rest.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+        .sum()
 }
 
 /// The value of an un-labelled metric in a Prometheus text page.

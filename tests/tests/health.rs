@@ -261,3 +261,36 @@ async fn an_offset_past_the_end_is_reset_counted_and_the_input_read() -> anyhow:
     .inspect_err(|_| eprintln!("ingester log:\n{}", ingester.log_tail(30)))?;
     Ok(())
 }
+
+/// The sink is ready only once its consumers exist and are watched. It
+/// said 200 from the moment its ClickHouse schema was up to date, before
+/// it had created the topics or any consumer (found by the chaos run: a
+/// restarted sink "ready" 0.5 s after a SIGKILL while its group could not
+/// have had partitions for 30 s). Here the broker is down, so the sink
+/// cannot get past creating its topics: it must not say ready; once the
+/// broker is back it must.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_is_not_ready_before_its_consumers_are() -> anyhow::Result<()> {
+    let mut env = Env::start()?;
+    env.broker.kill();
+    let sink = env.spawn_alive("sink")?;
+    poll_until("the sink's ClickHouse schema up to date", TIMEOUT, async || {
+        anyhow::ensure!(sink.log_tail(50).contains("clickhouse schema, views and reference data up to date"));
+        Ok(())
+    })
+    .await?;
+    for _ in 0..10 {
+        let (status, body) = readyz(env.sink_http)?;
+        assert_eq!(status, 503, "no consumer yet, the broker is down: {body}\n{}", sink.log_tail(20));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::task::block_in_place(|| env.broker.restart())?;
+    poll_until("the sink to be ready", TIMEOUT, async || {
+        let (status, body) = readyz(env.sink_http)?;
+        anyhow::ensure!(status == 200, "{status} {body}");
+        Ok(())
+    })
+    .await
+    .inspect_err(|_| eprintln!("sink log:\n{}", sink.log_tail(30)))?;
+    Ok(())
+}

@@ -20,10 +20,11 @@
 //! is not retried: it is counted (`webhook_refused`) and logged with the
 //! status, the notifier is not ready until the webhook next accepts one,
 //! and the offset moves on; the finding stays in ClickHouse's `anomalies`. Offsets are
-//! committed (synchronously) after each message sent at once and before any
-//! digest is sent, so a finding already sent or digested is not read again
-//! after a crash; only a crash between the webhook's 2xx and that commit
-//! (or the tombstone) sends one message twice.
+//! committed (synchronously) after each message sent at once, after each
+//! finding written into a persisted digest and before any digest is sent,
+//! so a finding already sent or digested is not read again after a crash;
+//! only a crash between the webhook's 2xx (or the digest's ack) and that
+//! commit (or the tombstone) sends one message twice.
 
 pub mod message;
 mod metrics;
@@ -329,6 +330,10 @@ impl Notifier {
             self.digests.insert(group, pending);
             self.set_pending_gauge();
             self.store(&topic, partition, offset);
+            // Committed now, not at the next auto-commit: a notifier killed
+            // in between and restarted sends the persisted digest when due,
+            // and would then read the finding again into a new digest.
+            self.commit_now();
         }
         Ok(())
     }

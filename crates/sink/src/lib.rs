@@ -277,7 +277,6 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         Err(RetryError::Permanent(error) | RetryError::GaveUp { error, .. }) => return Err(error.into()),
         Err(RetryError::Stopped) => return Ok(()),
     }
-    http.health.set_ready(true);
     metrics.clickhouse_up.set(1);
 
     let topics = &settings.topics;
@@ -293,6 +292,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         anomaly_metrics,
         &http.health,
     )?;
+    // Ready only now that both consumers are watched: before, readiness
+    // had no consumer to ask and said 200 while the sink could not reach
+    // the broker (tests/tests/health.rs).
+    http.health.set_ready(true);
     tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
     let refresh = refresh_aggregates(&database, Duration::from_millis(settings.sink.aggregate_refresh_ms), &shutdown);
     let result =
