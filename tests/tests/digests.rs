@@ -91,7 +91,15 @@ async fn pending_digests_survive_a_sigkill_and_are_sent_once_when_due() -> anyho
         metric_at_least(env.notifier_http, "distans_notifier_digest_findings_persisted_total", 8.0)
     })
     .await?;
-    // Killed before the digests are due, maybe before any offset was committed.
+    // The immediate messages' offsets are committed right after each 2xx
+    // (the counter moves just before): a SIGKILL between the two is the one
+    // documented way to send a message twice, so the kill waits past it.
+    poll_until("the immediate messages counted", Duration::from_secs(60), async || {
+        metric_at_least(env.notifier_http, "distans_notifier_immediate_messages_total", 3.0)
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Killed before the digests are due.
     notifier.kill();
     assert_eq!(kinds(&bodies), BTreeMap::from([("finding".to_string(), 3)]), "only the immediate ones so far");
 
