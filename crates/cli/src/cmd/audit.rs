@@ -1,15 +1,14 @@
 //! `distans audit FILE…`: what the pipeline makes of invoice files, with no
 //! broker and no ClickHouse: the dead letters and the active findings, as
 //! tables or as JSON lines. The pipeline in process is
-//! `distans_ingester::offline`; this module reads the files and renders.
+//! `distans_ingester::offline`, the tables `distans_report::audit`; this
+//! module reads the files and prints.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, Table};
-use distans_domain::money::Ore;
 use distans_domain::Pseudonymiser;
-use distans_ingester::offline::{Audit, InProcess};
+use distans_ingester::offline::InProcess;
 use distans_runtime::Settings;
 use serde_json::Value;
 
@@ -69,7 +68,7 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<()> {
         }
     } else {
         eprintln!("{}{}", audit.note(), register_note(register.as_ref()));
-        print!("{}", render_tables(&audit));
+        print!("{}", distans_report::audit::render_tables(&audit));
     }
     Ok(())
 }
@@ -96,60 +95,6 @@ fn register_note(register: Option<&(String, usize)>) -> String {
     register.map_or_else(String::new, |(county, periods)| {
         format!(" The listing register of county {county} is readable ({periods} periods); the rule that uses it is judged in ClickHouse.")
     })
-}
-
-/// The dead letters and the active findings as terminal tables; text from
-/// the invoices (a rejected line's key, evidence) as one safe line each
-/// (`distans_domain::text::printable`), so no escape sequence reaches the terminal.
-pub fn render_tables(audit: &Audit) -> String {
-    let safe = |s: &str| distans_domain::text::printable(s, distans_domain::text::SHOWN_CHARS).into_owned();
-    let mut dead = table(&["File", "Offset", "Line", "Reason", "Net, SEK", "Problems"]);
-    for d in &audit.dead_letters {
-        let problems: Vec<String> =
-            d.violations.iter().map(|v| safe(&format!("{} {}: {}", v.code, v.field, v.message))).collect();
-        dead.add_row([
-            d.source.topic.clone(),
-            d.source.offset.to_string(),
-            safe(&d.line_key),
-            d.reason.to_string(),
-            Ore(d.net_amount_ore).whole_kronor_number(),
-            problems.join("\n"),
-        ]);
-    }
-    let mut found = table(&["Rule", "Severity", "Line", "Visit", "Provider", "At stake, SEK", "Evidence"]);
-    for f in &audit.findings {
-        found.add_row([
-            f.rule_id.clone(),
-            f.severity.as_str().to_string(),
-            f.line_keys.iter().map(|k| safe(k)).collect::<Vec<_>>().join("\n"),
-            f.visit_date.to_string(),
-            f.provider_org_number.clone(),
-            Ore(f.amount_at_stake_ore).whole_kronor_number(),
-            safe(&f.evidence),
-        ]);
-    }
-    let at_stake: Ore = audit.findings.iter().map(|f| Ore(f.amount_at_stake_ore)).sum();
-    right_align(&mut dead, 4);
-    right_align(&mut found, 5);
-    format!(
-        "Dead letters: {}\n{dead}\nActive findings: {} (at stake {})\n{found}\n",
-        audit.dead_letters.len(),
-        audit.findings.len(),
-        at_stake.whole_kronor()
-    )
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(header.to_vec());
-    table
-}
-
-fn right_align(table: &mut Table, column: usize) {
-    if let Some(column) = table.column_mut(column) {
-        column.set_cell_alignment(CellAlignment::Right);
-    }
 }
 
 #[cfg(test)]
