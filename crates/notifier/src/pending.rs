@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -109,7 +108,7 @@ impl PendingStore {
         settings: &KafkaSettings,
         topic: &str,
     ) -> Result<(PendingStore, BTreeMap<Group, Pending>), KafkaError> {
-        ensure_compacted_topic(settings, topic).await?;
+        kafka::ensure_compacted_topic(settings, topic).await?;
         let pending = load(settings, topic).await?;
         let producer = kafka::producer(settings)?;
         Ok((PendingStore { producer, topic: topic.to_string() }, pending))
@@ -151,23 +150,6 @@ impl PendingStore {
             }
         })
     }
-}
-
-/// Creates the pending digests' topic with `cleanup.policy=compact`, one
-/// partition (the records are few and read whole at start).
-async fn ensure_compacted_topic(settings: &KafkaSettings, topic: &str) -> Result<(), KafkaError> {
-    let admin: AdminClient<kafka::LogContext> =
-        kafka::client_config(settings, &[]).create_with_context(kafka::LogContext::default())?;
-    let new_topic =
-        NewTopic::new(topic, 1, TopicReplication::Fixed(settings.replication_factor)).set("cleanup.policy", "compact");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in admin.create_topics(&[new_topic], &options).await? {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(KafkaError::AdminOp(code)),
-        }
-    }
-    Ok(())
 }
 
 /// Reads `topic` from the beginning to its end (as it was when loading

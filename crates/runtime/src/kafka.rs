@@ -604,6 +604,23 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> Result<
     Ok(())
 }
 
+/// Creates `topic` with `cleanup.policy=compact` and one partition, if it
+/// does not exist: the state topics distans reads whole at start (pending
+/// digests, pseudonym key fingerprints), few records each.
+pub async fn ensure_compacted_topic(settings: &KafkaSettings, topic: &str) -> Result<(), KafkaError> {
+    let admin: AdminClient<LogContext> = client_config(settings, &[]).create_with_context(LogContext::default())?;
+    let new_topic =
+        NewTopic::new(topic, 1, TopicReplication::Fixed(settings.replication_factor)).set("cleanup.policy", "compact");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&[new_topic], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(KafkaError::AdminOp(code)),
+        }
+    }
+    Ok(())
+}
+
 /// Client context of a consumer: turns librdkafka's statistics into the
 /// lag gauge, logs and counts rebalances and offset resets, and keeps the
 /// consumer's [`Progress`].

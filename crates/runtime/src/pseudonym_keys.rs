@@ -23,8 +23,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -164,7 +162,7 @@ pub async fn check(settings: &Settings, service: &str) -> Result<u16, CheckError
     let kafka_error = |error| CheckError::Kafka { topic: topic.clone(), error };
     let current =
         CurrentKey { version: settings.pseudonym.key_version.into(), fingerprint, rotate: settings.pseudonym.rotate };
-    ensure_compacted_topic(&settings.kafka, &topic).await.map_err(kafka_error)?;
+    kafka::ensure_compacted_topic(&settings.kafka, &topic).await.map_err(kafka_error)?;
     let records = load(&settings.kafka, &topic).await.map_err(kafka_error)?;
     let decision = decide(&records, &current)?;
     if decision == Decision::Recorded {
@@ -210,21 +208,6 @@ pub async fn check(settings: &Settings, service: &str) -> Result<u16, CheckError
 /// records are logged and left out.
 pub async fn records(settings: &KafkaSettings, topic: &str) -> Result<Vec<KeyRecord>, KafkaError> {
     load(settings, topic).await
-}
-
-/// Creates `topic` compacted with one partition, if missing.
-async fn ensure_compacted_topic(settings: &KafkaSettings, topic: &str) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = kafka::client_config(settings, &[]).create()?;
-    let new_topic =
-        NewTopic::new(topic, 1, TopicReplication::Fixed(settings.replication_factor)).set("cleanup.policy", "compact");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in admin.create_topics(&[new_topic], &options).await? {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(KafkaError::AdminOp(code)),
-        }
-    }
-    Ok(())
 }
 
 /// Reads `topic` from its beginning to its end as it was when reading
