@@ -11,6 +11,11 @@
 //! tombstone) once sent; the interval counts from the persisted first-seen
 //! time, so a restart neither restarts it nor sends anything again.
 //!
+//! Paced: webhook calls, retries included, are spaced to
+//! `max_messages_per_second` (by default the platform's documented rate,
+//! [`Format::default_messages_per_second`]), so a backlog does not burst
+//! past Slack's or Teams' throttling.
+//!
 //! Never lost: a finding's offset is stored only once the message that
 //! carries it was accepted (2xx) by the webhook or the digest that holds it
 //! was acknowledged by the broker, and only in order; while the webhook is
@@ -28,6 +33,7 @@
 
 pub mod message;
 mod metrics;
+pub mod pacer;
 pub mod pending;
 pub mod sender;
 
@@ -49,6 +55,7 @@ use distans_wire::{Codec, TimedFinding};
 pub use distans_domain::text::Language;
 pub use message::{Digest, Format, Messages};
 pub use metrics::Metrics;
+pub use pacer::Pacer;
 pub use pending::{Group, Pending, PendingStore};
 pub use sender::{Delivery, Sender};
 
@@ -109,6 +116,19 @@ const DUE_CHECK: Duration = Duration::from_secs(1);
 /// One notifier runs per group: the digests are not split by partition.
 pub fn digests_topic(alerts: &str, group_id: &str) -> String {
     format!("{alerts}.digests.{group_id}")
+}
+
+/// The pace of webhook calls: `notifier.max_messages_per_second`, or the
+/// format's documented rate ([`Format::default_messages_per_second`]).
+/// Errors: [`NotifierError::Settings`] for an unknown format or a rate that
+/// is not a positive number.
+pub fn pacer(settings: &Settings) -> Result<Pacer, NotifierError> {
+    let config = &settings.notifier;
+    let format = Format::parse(&config.format).ok_or_else(|| NotifierError::Settings(config.format.clone()))?;
+    let rate = config.max_messages_per_second.unwrap_or_else(|| format.default_messages_per_second());
+    Pacer::per_second(rate).ok_or_else(|| {
+        NotifierError::Settings(format!("notifier.max_messages_per_second must be positive, not {rate}"))
+    })
 }
 
 /// How the notifier writes its messages, from `[notifier]` (format,
@@ -196,6 +216,7 @@ impl Notifier {
             return Err(NotifierError::Settings("notifier.webhook_url is empty".into()));
         }
         let messages = messages(settings)?;
+        let pacer = pacer(settings)?;
         let immediate = Severity::parse(&config.immediate_severity)
             .ok_or_else(|| NotifierError::Settings(config.immediate_severity.clone()))?;
         let mut registry = Registry::default();
@@ -211,9 +232,11 @@ impl Notifier {
         let consumer = kafka::Input::new(&settings.kafka, &config.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&settings.topics.alerts])?;
         http.health.watch(consumer.watch());
-        let sender = Sender::new(config.webhook_url.expose(), metrics.clone(), http.health.clone())?;
+        let sender =
+            Sender::new(config.webhook_url.expose(), metrics.clone(), http.health.clone())?.paced(pacer.clone());
         http.health.set_ready(true);
-        tracing::info!(topic = %settings.topics.alerts, format = %config.format, "notifier running");
+        tracing::info!(topic = %settings.topics.alerts, format = %config.format,
+            spacing_ms = pacer.spacing().as_millis() as u64, "notifier running");
         Ok(Notifier {
             consumer,
             sender,

@@ -4,6 +4,9 @@
 //! 429 and connection errors are transient, retried with backoff until the
 //! webhook accepts, honouring `Retry-After` on 429 and 503.
 //!
+//! Every call, retries included, waits for its turn at the webhook's pace
+//! ([`Sender::paced`], [`crate::pacer`]): Slack and Teams throttle a burst.
+//!
 //! The URL is a credential (Slack's and Teams' incoming webhooks carry their
 //! secret in the path): it is kept as a [`Secret`] and no error that is
 //! logged or returned carries it (`reqwest::Error::without_url`).
@@ -18,6 +21,7 @@ use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::pacer::Pacer;
 
 /// 200 ms doubling to 30 s (with jitter), until the webhook accepts or the
 /// notifier stops; longer when the webhook asks for it (`Retry-After`, at
@@ -33,6 +37,8 @@ pub struct Sender {
     url: Secret,
     metrics: Metrics,
     health: Health,
+    /// Spaces every call, retries included; `None`: unpaced.
+    pacer: Option<Pacer>,
 }
 
 /// What became of a message.
@@ -110,7 +116,13 @@ impl Sender {
     pub fn new(url: &str, metrics: Metrics, health: Health) -> Result<Sender, reqwest::Error> {
         let client =
             reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.without_url())?;
-        Ok(Sender { client, url: Secret::new(url), metrics, health })
+        Ok(Sender { client, url: Secret::new(url), metrics, health, pacer: None })
+    }
+
+    /// This sender with every webhook call (retries included) paced to at
+    /// most `pacer`'s rate; its clones share the pace.
+    pub fn paced(self, pacer: Pacer) -> Sender {
+        Sender { pacer: Some(pacer), ..self }
     }
 
     /// Sends `body` until the webhook answers 2xx ([`Delivery::Accepted`])
@@ -119,6 +131,14 @@ impl Sender {
     /// a refusal until the next acceptance, the notifier is not ready.
     pub async fn send(&self, body: &serde_json::Value, stop: &CancellationToken) -> Result<Delivery, Stopped> {
         let call = || async {
+            if let Some(pacer) = &self.pacer {
+                // Stopping while waiting: the call is made at once and the
+                // retry loop, which sees `stop`, ends.
+                tokio::select! {
+                    () = pacer.wait() => {}
+                    () = stop.cancelled() => {}
+                }
+            }
             let response =
                 self.client.post(self.url.expose()).json(body).send().await.map_err(CallFailed::transport)?;
             let status = response.status();
