@@ -71,7 +71,7 @@ async fn a_message_refused_for_good_is_counted_not_retried_and_the_next_one_goes
     let refused = tokio::time::timeout(Duration::from_secs(10), sender.send(&json!({"n": 1}), &stop))
         .await
         .expect("answered without retrying");
-    assert!(matches!(refused, Ok(Delivery::Refused(status)) if status.as_u16() == 400), "{refused:?}");
+    assert!(matches!(&refused, Ok(Delivery::Refused(r)) if r.status.as_u16() == 400), "{refused:?}");
     assert_eq!((metrics.webhook_refused.get(), metrics.webhook_failures.get()), (1, 0), "counted once, no retry");
     assert!(!health.is_ready(), "not ready after a refusal");
     assert!(rx.try_recv().is_err(), "nothing delivered");

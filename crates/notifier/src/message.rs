@@ -119,6 +119,11 @@ impl Digest {
     }
 
     /// Whether the digest holds `finding_id`.
+    /// The ids of the findings it holds.
+    pub fn finding_ids(&self) -> Vec<String> {
+        self.latest.keys().cloned().collect()
+    }
+
     pub fn holds(&self, finding_id: &str) -> bool {
         self.latest.contains_key(finding_id)
     }

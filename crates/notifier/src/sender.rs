@@ -43,16 +43,24 @@ pub struct Sender {
 
 /// What became of a message.
 #[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     /// The webhook accepted it (2xx).
     Accepted,
     /// The webhook refused it for good ([`classify_status`]): it was not
     /// delivered and is not retried. Counted in
     /// `distans_notifier_webhook_refused_total` and logged as an error with
-    /// the status; the finding itself stays in the alerts topic and in
-    /// ClickHouse's `anomalies`, where the reports show it.
-    Refused(StatusCode),
+    /// the status; the notifier writes it to `<alerts>.undelivered`, which
+    /// the sink writes into ClickHouse's `undelivered_alerts`.
+    Refused(Refusal),
+}
+
+/// A webhook's refusal: its status and the start of its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    /// At most 200 characters.
+    pub answer: String,
 }
 
 /// Why one webhook call did not deliver the message.
@@ -172,8 +180,8 @@ impl Sender {
                 self.metrics.webhook_refused.inc();
                 self.health.set_ready(false);
                 tracing::error!(%status, answer = %body,
-                    "webhook refused the message for good; not retried, counted in webhook_refused (the finding stays in clickhouse)");
-                Ok(Delivery::Refused(status))
+                    "webhook refused the message for good; not retried, counted in webhook_refused, kept in undelivered_alerts");
+                Ok(Delivery::Refused(Refusal { status, answer: body }))
             }
             // Not reached: a transport error is transient and there is no
             // ceiling; should that change, the message is not delivered and

@@ -14,8 +14,10 @@ mod codec;
 mod framing;
 mod records;
 mod registry;
+mod undelivered;
 
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use framing::{frame, unframe, FramingError, MAGIC_BYTE};
 pub use records::{DeadLetter, DeadLetterViolation, TimedFinding};
 pub use registry::{EmbeddedSchemas, RegisteredSchema, RegistrySchemas, SchemaResolver, Subject};
+pub use undelivered::{undelivered_topic, UndeliveredAlert};
