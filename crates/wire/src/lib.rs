@@ -9,6 +9,10 @@
 //! with the schema it was written with and resolved to the schema this
 //! build reads, so a producer on an older or newer compatible version is
 //! understood.
+//!
+//! Topics internal to the notifier are JSON, not Avro: its pending digests
+//! (`distans_notifier::pending`) and the messages its webhook refused for
+//! good ([`UndeliveredAlert`] on `<alerts>.undelivered`, read by the sink).
 
 mod codec;
 mod framing;
