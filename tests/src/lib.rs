@@ -1055,8 +1055,26 @@ pub async fn wait_for_fresh_aggregates(
 /// 200; a 429 with `Retry-After: 2`) and passes each accepted body on.
 pub async fn webhook(
     listener: tokio::net::TcpListener,
-    mut statuses: Vec<u16>,
+    statuses: Vec<u16>,
     bodies: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    let (timed, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let forward = async move {
+        while let Some((_, body)) = received.recv().await {
+            if bodies.send(body).is_err() {
+                return;
+            }
+        }
+    };
+    tokio::join!(webhook_timed(listener, statuses, timed), forward);
+}
+
+/// As [`webhook`], passing on with each accepted body the time its request
+/// had arrived whole.
+pub async fn webhook_timed(
+    listener: tokio::net::TcpListener,
+    mut statuses: Vec<u16>,
+    bodies: tokio::sync::mpsc::UnboundedSender<(std::time::Instant, String)>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     statuses.reverse();
@@ -1082,12 +1100,13 @@ pub async fn webhook(
                 }
             }
         };
+        let arrived = std::time::Instant::now();
         let status = statuses.pop().unwrap_or(200);
         let retry_after = if status == 429 { "retry-after: 2\r\n" } else { "" };
         let response = format!("HTTP/1.1 {status} X\r\n{retry_after}content-length: 0\r\nconnection: close\r\n\r\n");
         let _ = stream.write_all(response.as_bytes()).await;
         if let (Some(body), 200) = (body, status) {
-            let _ = bodies.send(body);
+            let _ = bodies.send((arrived, body));
         }
     }
 }

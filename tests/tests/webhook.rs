@@ -1,10 +1,11 @@
 //! The webhook sender against a real HTTP listener on loopback: down, then
-//! failing, then back; a message refused for good; a 429's `Retry-After`.
+//! failing, then back; a message refused for good; a 429's `Retry-After`;
+//! messages paced to the webhook's rate.
 
 use std::time::Duration;
 
-use distans_e2e::webhook;
-use distans_notifier::{Delivery, Metrics, Sender};
+use distans_e2e::{webhook, webhook_timed};
+use distans_notifier::{Delivery, Metrics, Pacer, Sender};
 use distans_runtime::Health;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -70,7 +71,7 @@ async fn a_message_refused_for_good_is_counted_not_retried_and_the_next_one_goes
     let refused = tokio::time::timeout(Duration::from_secs(10), sender.send(&json!({"n": 1}), &stop))
         .await
         .expect("answered without retrying");
-    assert!(matches!(refused, Ok(Delivery::Refused(status)) if status.as_u16() == 400), "{refused:?}");
+    assert!(matches!(&refused, Ok(Delivery::Refused(r)) if r.status.as_u16() == 400), "{refused:?}");
     assert_eq!((metrics.webhook_refused.get(), metrics.webhook_failures.get()), (1, 0), "counted once, no retry");
     assert!(!health.is_ready(), "not ready after a refusal");
     assert!(rx.try_recv().is_err(), "nothing delivered");
@@ -98,4 +99,40 @@ async fn a_429_is_retried_after_the_wait_it_asks_for() {
     assert!(started.elapsed() >= Duration::from_secs(2), "retried after {:?}", started.elapsed());
     assert_eq!((metrics.webhook_failures.get(), metrics.webhook_refused.get()), (1, 0));
     assert!(rx.recv().await.is_some(), "delivered");
+}
+
+/// The burst: 125 messages in 1.6 s to a Slack webhook that allows
+/// one a second. Paced at 5 a second, six messages sent at once by clones
+/// of one sender arrive at least 200 ms apart (a little less allowed for
+/// the loopback's jitter between the call's start and its arrival).
+#[tokio::test]
+async fn messages_arrive_no_faster_than_the_pace() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(webhook_timed(listener, vec![], tx));
+    let pacer = Pacer::per_second(5.0).expect("a rate");
+    let sender = Sender::new(&format!("http://127.0.0.1:{port}/hook"), Metrics::default(), Health::default())
+        .expect("client")
+        .paced(pacer);
+    let stop = CancellationToken::new();
+    let sends: Vec<_> = (0..6)
+        .map(|n| {
+            let (sender, stop) = (sender.clone(), stop.clone());
+            tokio::spawn(async move { sender.send(&json!({"n": n}), &stop).await })
+        })
+        .collect();
+    for send in sends {
+        assert_eq!(send.await.expect("task").ok(), Some(Delivery::Accepted));
+    }
+    let mut arrivals = Vec::new();
+    while let Ok((at, _)) = rx.try_recv() {
+        arrivals.push(at);
+    }
+    assert_eq!(arrivals.len(), 6, "all delivered");
+    arrivals.sort_unstable();
+    let gaps: Vec<u128> = arrivals.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+    assert!(gaps.iter().all(|&gap| gap >= 180), "at most 5 a second: gaps {gaps:?} ms");
+    let span = (arrivals[5] - arrivals[0]).as_millis();
+    assert!(span >= 5 * 200 - 20, "six messages span at least five spacings: {span} ms");
 }

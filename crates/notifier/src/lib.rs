@@ -11,6 +11,11 @@
 //! tombstone) once sent; the interval counts from the persisted first-seen
 //! time, so a restart neither restarts it nor sends anything again.
 //!
+//! Paced: webhook calls, retries included, are spaced to
+//! `max_messages_per_second` (by default the platform's documented rate,
+//! [`Format::default_messages_per_second`]), so a backlog does not burst
+//! past Slack's or Teams' throttling.
+//!
 //! Never lost: a finding's offset is stored only once the message that
 //! carries it was accepted (2xx) by the webhook or the digest that holds it
 //! was acknowledged by the broker, and only in order; while the webhook is
@@ -19,7 +24,9 @@
 //! refuses for good (another 4xx: the same message would be refused again)
 //! is not retried: it is counted (`webhook_refused`) and logged with the
 //! status, the notifier is not ready until the webhook next accepts one,
-//! and the offset moves on; the finding stays in ClickHouse's `anomalies`. Offsets are
+//! it is written to `<alerts>.undelivered` (the sink writes it into
+//! ClickHouse's `undelivered_alerts`) and, once the broker acked that, the
+//! offset moves on. Offsets are
 //! committed (synchronously) after each message sent at once, after each
 //! finding written into a persisted digest and before any digest is sent,
 //! so a finding already sent or digested is not read again after a crash;
@@ -28,6 +35,7 @@
 
 pub mod message;
 mod metrics;
+pub mod pacer;
 pub mod pending;
 pub mod sender;
 
@@ -44,13 +52,14 @@ use distans_domain::rules::{FindingStatus, Severity};
 use distans_runtime::kafka::{self, Stopped};
 use distans_runtime::telemetry::Server;
 use distans_runtime::Settings;
-use distans_wire::{Codec, TimedFinding};
+use distans_wire::{undelivered_topic, Codec, TimedFinding, UndeliveredAlert};
 
 pub use distans_domain::text::Language;
 pub use message::{Digest, Format, Messages};
 pub use metrics::Metrics;
+pub use pacer::Pacer;
 pub use pending::{Group, Pending, PendingStore};
-pub use sender::{Delivery, Sender};
+pub use sender::{Delivery, Refusal, Sender};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
@@ -96,6 +105,21 @@ impl OffsetTracker {
     }
 }
 
+/// What a message is about, for the record of an undelivered one.
+struct About<'a> {
+    kind: &'static str,
+    rule_id: &'a str,
+    provider: &'a str,
+    finding_ids: Vec<String>,
+}
+
+impl<'a> About<'a> {
+    fn finding(kind: &'static str, timed: &'a TimedFinding) -> About<'a> {
+        let f = &timed.finding;
+        About { kind, rule_id: &f.rule_id, provider: &f.provider_org_number, finding_ids: vec![f.finding_id.clone()] }
+    }
+}
+
 /// How long the notifier may spend at shutdown sending the digests that
 /// are due; those it cannot send stay pending (persisted).
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
@@ -109,6 +133,19 @@ const DUE_CHECK: Duration = Duration::from_secs(1);
 /// One notifier runs per group: the digests are not split by partition.
 pub fn digests_topic(alerts: &str, group_id: &str) -> String {
     format!("{alerts}.digests.{group_id}")
+}
+
+/// The pace of webhook calls: `notifier.max_messages_per_second`, or the
+/// format's documented rate ([`Format::default_messages_per_second`]).
+/// Errors: [`NotifierError::Settings`] for an unknown format or a rate that
+/// is not a positive number.
+pub fn pacer(settings: &Settings) -> Result<Pacer, NotifierError> {
+    let config = &settings.notifier;
+    let format = Format::parse(&config.format).ok_or_else(|| NotifierError::Settings(config.format.clone()))?;
+    let rate = config.max_messages_per_second.unwrap_or_else(|| format.default_messages_per_second());
+    Pacer::per_second(rate).ok_or_else(|| {
+        NotifierError::Settings(format!("notifier.max_messages_per_second must be positive, not {rate}"))
+    })
 }
 
 /// How the notifier writes its messages, from `[notifier]` (format,
@@ -169,6 +206,8 @@ pub struct Notifier {
     digests: BTreeMap<Group, Pending>,
     /// Where `digests` are persisted.
     pending_store: PendingStore,
+    /// `<alerts>.undelivered`: the messages the webhook refused for good.
+    undelivered_topic: String,
     metrics: Metrics,
     /// Cancelled on SIGINT/SIGTERM, and by the notifier when it stops.
     shutdown: CancellationToken,
@@ -196,13 +235,15 @@ impl Notifier {
             return Err(NotifierError::Settings("notifier.webhook_url is empty".into()));
         }
         let messages = messages(settings)?;
+        let pacer = pacer(settings)?;
         let immediate = Severity::parse(&config.immediate_severity)
             .ok_or_else(|| NotifierError::Settings(config.immediate_severity.clone()))?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let http = Server::start(config.http_listen, registry, &shutdown).await?;
         kafka::connect(&settings.kafka, &shutdown).await?;
-        kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
+        let undelivered_topic = undelivered_topic(&settings.topics.alerts);
+        kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts, &undelivered_topic]).await?;
         // Before subscribing: the digests pending are known before any
         // finding is read again.
         let (store, digests) =
@@ -211,9 +252,11 @@ impl Notifier {
         let consumer = kafka::Input::new(&settings.kafka, &config.group_id, metrics.consumer.clone())?;
         consumer.consumer().subscribe(&[&settings.topics.alerts])?;
         http.health.watch(consumer.watch());
-        let sender = Sender::new(config.webhook_url.expose(), metrics.clone(), http.health.clone())?;
+        let sender =
+            Sender::new(config.webhook_url.expose(), metrics.clone(), http.health.clone())?.paced(pacer.clone());
         http.health.set_ready(true);
-        tracing::info!(topic = %settings.topics.alerts, format = %config.format, "notifier running");
+        tracing::info!(topic = %settings.topics.alerts, format = %config.format,
+            spacing_ms = pacer.spacing().as_millis() as u64, "notifier running");
         Ok(Notifier {
             consumer,
             sender,
@@ -224,6 +267,7 @@ impl Notifier {
             tracker: OffsetTracker::default(),
             digests,
             pending_store: store,
+            undelivered_topic,
             metrics,
             shutdown,
             http,
@@ -274,7 +318,14 @@ impl Notifier {
         self.commit_now();
         for group in due {
             let Some(pending) = self.digests.get(&group) else { continue };
-            if self.sender.send(&self.messages.digest(&pending.digest), stop).await? == Delivery::Accepted {
+            let d = &pending.digest;
+            let about = About {
+                kind: "digest",
+                rule_id: &d.rule_id,
+                provider: &d.provider_org_number,
+                finding_ids: d.finding_ids(),
+            };
+            if self.deliver(&self.messages.digest(d), about, stop).await? {
                 self.metrics.digests.inc();
             }
             // The tombstone is the "sent" mark: one record, so a digest is
@@ -307,7 +358,7 @@ impl Notifier {
             return self.withdraw(&timed, topic, partition, offset).await;
         }
         if timed.finding.severity >= self.immediate {
-            if self.sender.send(&self.messages.finding(&timed), &self.shutdown).await? == Delivery::Accepted {
+            if self.deliver(&self.messages.finding(&timed), About::finding("finding", &timed), &self.shutdown).await? {
                 self.metrics.immediate.inc();
             }
             self.store(&topic, partition, offset);
@@ -350,7 +401,10 @@ impl Notifier {
         offset: i64,
     ) -> Result<(), Stopped> {
         if timed.finding.severity >= self.immediate {
-            if self.sender.send(&self.messages.withdrawal(timed), &self.shutdown).await? == Delivery::Accepted {
+            if self
+                .deliver(&self.messages.withdrawal(timed), About::finding("withdrawal", timed), &self.shutdown)
+                .await?
+            {
                 self.metrics.withdrawals.inc();
             }
             self.store(&topic, partition, offset);
@@ -401,6 +455,37 @@ impl Notifier {
         self.consumer.commit_stored_offsets();
         tracing::info!(pending = self.digests.len(), "notifier stopped; pending digests kept");
         self.http.stop().await;
+    }
+
+    /// Sends `message`; returns whether the webhook accepted it. One it
+    /// refused for good is written, with the refusal, to
+    /// `<alerts>.undelivered` (acked by the broker before this returns, so
+    /// before the finding's offset moves), for the sink to write into
+    /// ClickHouse's `undelivered_alerts`.
+    async fn deliver(
+        &self,
+        message: &serde_json::Value,
+        about: About<'_>,
+        stop: &CancellationToken,
+    ) -> Result<bool, Stopped> {
+        match self.sender.send(message, stop).await? {
+            Delivery::Accepted => Ok(true),
+            Delivery::Refused(refusal) => {
+                let alert = UndeliveredAlert {
+                    kind: about.kind.to_string(),
+                    rule_id: about.rule_id.to_string(),
+                    provider_org_number: about.provider.to_string(),
+                    finding_ids: about.finding_ids,
+                    status: refusal.status.as_u16(),
+                    answer: refusal.answer,
+                    message: message.to_string(),
+                    refused_at_ms: Utc::now().timestamp_millis(),
+                };
+                self.pending_store.write_undelivered(&self.undelivered_topic, &alert, stop).await?;
+                self.metrics.undelivered.inc();
+                Ok(false)
+            }
+        }
     }
 
     /// Commits the stored offsets now, waiting for the broker.

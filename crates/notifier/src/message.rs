@@ -52,6 +52,25 @@ impl Format {
             _ => None,
         }
     }
+
+    /// The messages per second the platform takes from one webhook, the
+    /// default of `notifier.max_messages_per_second`:
+    /// - Slack: 1. Slack's "Rate limits" (docs.slack.dev/apis/web-api/rate-limits):
+    ///   incoming webhooks, one message per second per webhook, short bursts allowed.
+    /// - Teams: 0.5. Microsoft's "Create incoming webhooks"
+    ///   (learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook):
+    ///   more than four requests in one second are throttled; a Workflows
+    ///   webhook posts as the Flow bot, and bots posting to one conversation
+    ///   are held to 1800 operations an hour ("Optimize your bot with rate
+    ///   limiting in Teams", per bot per thread), i.e. 0.5 a second sustained.
+    /// - Generic: 10, a receiver of our own; set it to what it takes.
+    pub fn default_messages_per_second(self) -> f64 {
+        match self {
+            Format::Slack => 1.0,
+            Format::Teams => 0.5,
+            Format::Generic => 10.0,
+        }
+    }
 }
 
 /// The findings of one rule at one provider detected on one day. It is
@@ -100,6 +119,11 @@ impl Digest {
     }
 
     /// Whether the digest holds `finding_id`.
+    /// The ids of the findings it holds.
+    pub fn finding_ids(&self) -> Vec<String> {
+        self.latest.keys().cloned().collect()
+    }
+
     pub fn holds(&self, finding_id: &str) -> bool {
         self.latest.contains_key(finding_id)
     }

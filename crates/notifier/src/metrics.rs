@@ -15,6 +15,8 @@ pub struct Metrics {
     pub webhook_failures: Counter,
     /// Messages the webhook refused for good (a 4xx other than 408 and 429).
     pub webhook_refused: Counter,
+    /// Refused messages written to `<alerts>.undelivered` (acked).
+    pub undelivered: Counter,
     pub undecodable: Counter,
     pub withdrawals: Counter,
     /// Findings written into a persisted digest.
@@ -35,6 +37,11 @@ impl Metrics {
             "webhook_refused",
             "Messages the webhook refused for good (a 4xx other than 408 and 429): not retried, not delivered",
             m.webhook_refused.clone(),
+        );
+        r.register(
+            "undelivered_written",
+            "Refused messages written to <alerts>.undelivered for ClickHouse's undelivered_alerts",
+            m.undelivered.clone(),
         );
         r.register("withdrawals", "Withdrawals sent for findings sent at once", m.withdrawals.clone());
         r.register("undecodable", "Records on the alerts topic that are not findings", m.undecodable.clone());

@@ -127,8 +127,29 @@ impl PendingStore {
     }
 
     async fn produce(&self, group: &Group, value: Option<&[u8]>, stop: &CancellationToken) -> Result<(), Stopped> {
-        let key = key(group);
-        let topic = self.topic.as_str();
+        self.produce_to(&self.topic, &key(group), value, stop).await
+    }
+
+    /// Writes `alert` to `topic` (`<alerts>.undelivered`, created at start)
+    /// keyed by its rule and provider, and waits for the broker's ack
+    /// (retrying until acked or `stop`), with this store's producer.
+    pub async fn write_undelivered(
+        &self,
+        topic: &str,
+        alert: &distans_wire::UndeliveredAlert,
+        stop: &CancellationToken,
+    ) -> Result<(), Stopped> {
+        let key = format!("{}|{}", alert.rule_id, alert.provider_org_number);
+        self.produce_to(topic, &key, Some(&alert.encode()), stop).await
+    }
+
+    async fn produce_to(
+        &self,
+        topic: &str,
+        key: &str,
+        value: Option<&[u8]>,
+        stop: &CancellationToken,
+    ) -> Result<(), Stopped> {
         let produce = || {
             let key = key.as_bytes();
             async move {
@@ -140,12 +161,12 @@ impl PendingStore {
             }
         };
         let on_retry = |error: &KafkaError, retry_in: Duration| {
-            tracing::warn!(%error, %topic, retry_in_ms = retry_in.as_millis() as u64, "cannot write a pending digest; retrying, no offset moves");
+            tracing::warn!(%error, %topic, retry_in_ms = retry_in.as_millis() as u64, "cannot write a pending digest or undelivered alert; retrying, no offset moves");
         };
         retry(&PRODUCE_RETRY, stop, always_transient, on_retry, produce).await.map_err(|error| match error {
             RetryError::Stopped => Stopped,
             RetryError::Permanent(error) | RetryError::GaveUp { error, .. } => {
-                tracing::error!(%error, %topic, "pending digest write abandoned; no offset moves");
+                tracing::error!(%error, %topic, "write abandoned; no offset moves");
                 Stopped
             }
         })

@@ -4,6 +4,9 @@
 //! 429 and connection errors are transient, retried with backoff until the
 //! webhook accepts, honouring `Retry-After` on 429 and 503.
 //!
+//! Every call, retries included, waits for its turn at the webhook's pace
+//! ([`Sender::paced`], [`crate::pacer`]): Slack and Teams throttle a burst.
+//!
 //! The URL is a credential (Slack's and Teams' incoming webhooks carry their
 //! secret in the path): it is kept as a [`Secret`] and no error that is
 //! logged or returned carries it (`reqwest::Error::without_url`).
@@ -18,6 +21,7 @@ use reqwest::StatusCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::pacer::Pacer;
 
 /// 200 ms doubling to 30 s (with jitter), until the webhook accepts or the
 /// notifier stops; longer when the webhook asks for it (`Retry-After`, at
@@ -33,20 +37,30 @@ pub struct Sender {
     url: Secret,
     metrics: Metrics,
     health: Health,
+    /// Spaces every call, retries included; `None`: unpaced.
+    pacer: Option<Pacer>,
 }
 
 /// What became of a message.
 #[must_use]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     /// The webhook accepted it (2xx).
     Accepted,
     /// The webhook refused it for good ([`classify_status`]): it was not
     /// delivered and is not retried. Counted in
     /// `distans_notifier_webhook_refused_total` and logged as an error with
-    /// the status; the finding itself stays in the alerts topic and in
-    /// ClickHouse's `anomalies`, where the reports show it.
-    Refused(StatusCode),
+    /// the status; the notifier writes it to `<alerts>.undelivered`, which
+    /// the sink writes into ClickHouse's `undelivered_alerts`.
+    Refused(Refusal),
+}
+
+/// A webhook's refusal: its status and the start of its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    /// At most 200 characters.
+    pub answer: String,
 }
 
 /// Why one webhook call did not deliver the message.
@@ -110,7 +124,13 @@ impl Sender {
     pub fn new(url: &str, metrics: Metrics, health: Health) -> Result<Sender, reqwest::Error> {
         let client =
             reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.without_url())?;
-        Ok(Sender { client, url: Secret::new(url), metrics, health })
+        Ok(Sender { client, url: Secret::new(url), metrics, health, pacer: None })
+    }
+
+    /// This sender with every webhook call (retries included) paced to at
+    /// most `pacer`'s rate; its clones share the pace.
+    pub fn paced(self, pacer: Pacer) -> Sender {
+        Sender { pacer: Some(pacer), ..self }
     }
 
     /// Sends `body` until the webhook answers 2xx ([`Delivery::Accepted`])
@@ -119,6 +139,14 @@ impl Sender {
     /// a refusal until the next acceptance, the notifier is not ready.
     pub async fn send(&self, body: &serde_json::Value, stop: &CancellationToken) -> Result<Delivery, Stopped> {
         let call = || async {
+            if let Some(pacer) = &self.pacer {
+                // Stopping while waiting: the call is made at once and the
+                // retry loop, which sees `stop`, ends.
+                tokio::select! {
+                    () = pacer.wait() => {}
+                    () = stop.cancelled() => {}
+                }
+            }
             let response =
                 self.client.post(self.url.expose()).json(body).send().await.map_err(CallFailed::transport)?;
             let status = response.status();
@@ -152,8 +180,8 @@ impl Sender {
                 self.metrics.webhook_refused.inc();
                 self.health.set_ready(false);
                 tracing::error!(%status, answer = %body,
-                    "webhook refused the message for good; not retried, counted in webhook_refused (the finding stays in clickhouse)");
-                Ok(Delivery::Refused(status))
+                    "webhook refused the message for good; not retried, counted in webhook_refused, kept in undelivered_alerts");
+                Ok(Delivery::Refused(Refusal { status, answer: body }))
             }
             // Not reached: a transport error is transient and there is no
             // ceiling; should that change, the message is not delivered and

@@ -228,6 +228,11 @@ pub struct NotifierSettings {
     pub dashboard_url: String,
     pub immediate_severity: String,
     pub digest_interval_ms: u64,
+    /// Webhook calls per second at most, retries included, evenly spaced.
+    /// Unset: the format's documented rate (slack 1, teams 0.5, generic 10;
+    /// `distans_notifier::Format::default_messages_per_second`).
+    #[serde(default)]
+    pub max_messages_per_second: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -449,6 +454,11 @@ impl Settings {
         if distans_domain::rules::Severity::parse(&self.notifier.immediate_severity).is_none() {
             p.push("notifier.immediate_severity must be low, medium or high".to_string());
         }
+        if let Some(rate) = self.notifier.max_messages_per_second {
+            if !(rate.is_finite() && rate > 0.0) {
+                p.push(format!("notifier.max_messages_per_second must be a positive number, not {rate}"));
+            }
+        }
         if self.notifier.digest_interval_ms == 0 {
             p.push("notifier.digest_interval_ms must be positive".to_string());
         }
@@ -579,6 +589,27 @@ mod tests {
         for (url, ca_file, problem) in cases {
             let text = loaded(url, ca_file).expect_err(problem).to_string();
             assert!(text.contains(problem), "{problem} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_notifier_pace_is_unset_by_default_and_must_be_positive() {
+        let key = ("DISTANS__PSEUDONYM__KEY", "k".repeat(32));
+        let s = Settings::load_with_env(None, env(&[(key.0, key.1.as_str())])).expect("valid");
+        assert_eq!(s.notifier.max_messages_per_second, None, "the format's rate");
+        let s = Settings::load_with_env(
+            None,
+            env(&[(key.0, key.1.as_str()), ("DISTANS__NOTIFIER__MAX_MESSAGES_PER_SECOND", "2")]),
+        )
+        .expect("valid");
+        assert_eq!(s.notifier.max_messages_per_second, Some(2.0));
+        for bad in ["0", "-1"] {
+            let err = Settings::load_with_env(
+                None,
+                env(&[(key.0, key.1.as_str()), ("DISTANS__NOTIFIER__MAX_MESSAGES_PER_SECOND", bad)]),
+            )
+            .expect_err("invalid");
+            assert!(err.to_string().contains("notifier.max_messages_per_second must be a positive number"), "{err}");
         }
     }
 

@@ -30,9 +30,9 @@ use distans_runtime::retry::{retry, ErrorClass, RetryError, RetryPolicy};
 use distans_runtime::telemetry::Server;
 use distans_runtime::{now_ms, pseudonym_keys, Health, Settings};
 use distans_store::migrations::MigrateError;
-use distans_store::rows::{AnomalyRow, LineRow, OutOfRange};
+use distans_store::rows::{AnomalyRow, LineRow, OutOfRange, UndeliveredRow};
 use distans_store::{aggregates, reference, views};
-use distans_wire::{Codec, DeadLetter};
+use distans_wire::{undelivered_topic, Codec, DeadLetter, UndeliveredAlert};
 
 pub use distans_runtime::kafka::Stopped;
 pub use metrics::Metrics;
@@ -114,6 +114,39 @@ impl Table for Anomalies {
         let timed = codec.decode_finding(payload).map_err(|e| e.into_violation())?;
         AnomalyRow::from_finding(&timed.finding, timed.detected_at_ms, inserted_at_s).map_err(out_of_range)
     }
+}
+
+/// The messages the notifier's webhook refused for good into
+/// `undelivered_alerts`, where staff see what never reached them.
+#[derive(Debug)]
+pub struct Undelivered;
+
+impl Table for Undelivered {
+    type Row = UndeliveredRow;
+    const NAME: &'static str = "undelivered_alerts";
+
+    fn to_row(_: &Codec, payload: &[u8], _: Option<u16>, inserted_at_s: u32) -> Result<UndeliveredRow, Violation> {
+        let alert = UndeliveredAlert::decode(payload).map_err(|e| {
+            Violation::new(ReasonCode::SinkRejected, "undelivered_alert", format!("is not an undelivered alert: {e}"))
+        })?;
+        Ok(UndeliveredRow {
+            refused_at: UndeliveredRow::refused_at(alert.refused_at_ms).map_err(out_of_range)?,
+            kind: alert.kind,
+            rule_id: alert.rule_id,
+            provider_org_number: alert.provider_org_number,
+            finding_ids: alert.finding_ids,
+            status: alert.status,
+            answer: alert.answer,
+            message: alert.message,
+            inserted_at: inserted_at_s,
+        })
+    }
+}
+
+/// The sink's consumer group for the undelivered alerts: the findings'
+/// group with `-undelivered` appended.
+pub fn undelivered_group_id(settings: &Settings) -> String {
+    format!("{}-undelivered", settings.sink.anomalies_group_id)
 }
 
 fn out_of_range(e: OutOfRange) -> Violation {
@@ -248,6 +281,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry, "distans_sink");
     let anomaly_metrics = Metrics::register(&mut registry, "distans_sink_anomalies");
+    let undelivered_metrics = Metrics::register(&mut registry, "distans_sink_undelivered");
     let http = Server::start(settings.sink.http_listen, registry, &shutdown).await?;
 
     match kafka::connect(&settings.kafka, &shutdown).await {
@@ -280,7 +314,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     metrics.clickhouse_up.set(1);
 
     let topics = &settings.topics;
-    kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;
+    let undelivered_topic = undelivered_topic(&topics.alerts);
+    kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter, &undelivered_topic])
+        .await?;
     let database = distans_store::database(&settings.clickhouse);
     let lines: Sink<Lines> =
         Sink::new(&settings, &topics.valid, &settings.sink.group_id, &database, metrics, &http.health)?;
@@ -292,17 +328,29 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         anomaly_metrics,
         &http.health,
     )?;
-    // Ready only now that both consumers are watched: before, readiness
+    let undelivered: Sink<Undelivered> = Sink::new(
+        &settings,
+        &undelivered_topic,
+        &undelivered_group_id(&settings),
+        &database,
+        undelivered_metrics,
+        &http.health,
+    )?;
+    // Ready only now that all consumers are watched: before, readiness
     // had no consumer to ask and said 200 while the sink could not reach
     // the broker (tests/tests/health.rs).
     http.health.set_ready(true);
     tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
     let refresh = refresh_aggregates(&database, Duration::from_millis(settings.sink.aggregate_refresh_ms), &shutdown);
-    let result =
-        tokio::try_join!(lines.consume(&settings, &shutdown), anomalies.consume(&settings, &shutdown), async {
+    let result = tokio::try_join!(
+        lines.consume(&settings, &shutdown),
+        anomalies.consume(&settings, &shutdown),
+        undelivered.consume(&settings, &shutdown),
+        async {
             refresh.await;
             Ok(())
-        });
+        }
+    );
     http.stop().await;
     result.map(|_| ())
 }

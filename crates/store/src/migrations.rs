@@ -46,7 +46,7 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. Append only: a released migration never changes.
-pub const MIGRATIONS: [Migration; 10] = [
+pub const MIGRATIONS: [Migration; 11] = [
     migration!(1, "0001_invoice_lines.sql"),
     migration!(2, "0002_report_views.sql"),
     migration!(3, "0003_anomalies.sql"),
@@ -57,6 +57,7 @@ pub const MIGRATIONS: [Migration; 10] = [
     migration!(8, "0008_invoice_line_versions.sql"),
     migration!(9, "0009_pseudonym_key_version.sql"),
     migration!(10, "0010_ref_regions.sql"),
+    migration!(11, "0011_undelivered_alerts.sql"),
 ];
 
 /// Why the database could not be brought up to date.

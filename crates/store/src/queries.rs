@@ -89,3 +89,14 @@ pub async fn findings_by_rule(db: &Client, buyer_org_number: Option<&str>) -> Re
 pub async fn aggregates_fresh(db: &Client) -> Result<bool, Error> {
     Ok(crate::aggregates::stale_months(db).await?.is_empty())
 }
+
+/// The messages the webhook refused for good, latest first, at most `limit`.
+pub async fn undelivered_alerts(db: &Client, limit: u64) -> Result<Vec<crate::rows::UndeliveredRow>, Error> {
+    db.query(
+        "SELECT refused_at, kind, rule_id, provider_org_number, finding_ids, status, answer, message, inserted_at \
+             FROM undelivered_alerts ORDER BY refused_at DESC LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all()
+    .await
+}

@@ -226,3 +226,32 @@ impl AnomalyRow {
         })
     }
 }
+
+/// One row of `undelivered_alerts` (migration 0011); field order is the
+/// table's column order.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, clickhouse::Row)]
+pub struct UndeliveredRow {
+    /// Unix seconds.
+    pub refused_at: u32,
+    /// `finding`, `withdrawal` or `digest`.
+    pub kind: String,
+    pub rule_id: String,
+    pub provider_org_number: String,
+    pub finding_ids: Vec<String>,
+    /// The webhook's HTTP status.
+    pub status: u16,
+    /// The start of the webhook's answer.
+    pub answer: String,
+    /// The message as sent (JSON).
+    pub message: String,
+    /// Unix seconds.
+    pub inserted_at: u32,
+}
+
+impl UndeliveredRow {
+    /// `refused_at_ms`: Unix milliseconds. Errors: a time outside
+    /// ClickHouse's `DateTime` (1970 to 2106).
+    pub fn refused_at(refused_at_ms: i64) -> Result<u32, OutOfRange> {
+        clickhouse_time::seconds_since_epoch(refused_at_ms).ok_or(OutOfRange { field: "refused_at" })
+    }
+}

@@ -9,13 +9,19 @@
 //! with the schema it was written with and resolved to the schema this
 //! build reads, so a producer on an older or newer compatible version is
 //! understood.
+//!
+//! Topics internal to the notifier are JSON, not Avro: its pending digests
+//! (`distans_notifier::pending`) and the messages its webhook refused for
+//! good ([`UndeliveredAlert`] on `<alerts>.undelivered`, read by the sink).
 
 mod codec;
 mod framing;
 mod records;
 mod registry;
+mod undelivered;
 
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use framing::{frame, unframe, FramingError, MAGIC_BYTE};
 pub use records::{DeadLetter, DeadLetterViolation, TimedFinding};
 pub use registry::{EmbeddedSchemas, RegisteredSchema, RegistrySchemas, SchemaResolver, Subject};
+pub use undelivered::{undelivered_topic, UndeliveredAlert};
