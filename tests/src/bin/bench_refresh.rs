@@ -19,6 +19,8 @@ use distans_e2e::ClickHouse;
 use distans_store::rows::LineRow;
 
 const BATCH: u32 = 5_000;
+/// What a month's refresh query contains.
+const STAGING: &str = "INSERT INTO agg_monthly_staging";
 
 fn line(i: u32, correction: u32) -> anyhow::Result<LineRow> {
     let mut line = distans_domain::testing::enriched_line_on(i / 8, (i % 8) as i32 + 1);
@@ -52,11 +54,11 @@ struct Peak {
     peak: i64,
 }
 
-/// Runs `refresh` for `month` and returns its wall time and the largest
-/// `peak_memory_usage` seen of its INSERT while it ran.
-async fn measure<F>(db: &distans_store::Client, refresh: F) -> anyhow::Result<(Duration, i64)>
+/// Runs `refresh` and returns its wall time and the largest
+/// `peak_memory_usage` seen, while it ran, of the queries containing `text`.
+async fn measure<F, T>(db: &distans_store::Client, text: &str, refresh: F) -> anyhow::Result<(Duration, i64)>
 where
-    F: std::future::Future<Output = Result<(), distans_store::Error>>,
+    F: std::future::Future<Output = Result<T, distans_store::Error>>,
 {
     let started = Instant::now();
     let mut refresh = std::pin::pin!(refresh);
@@ -69,8 +71,9 @@ where
                 let seen: Peak = db
                     .query(
                         "SELECT toInt64(max(peak_memory_usage)) AS peak FROM system.processes \
-                         WHERE query LIKE '%INSERT INTO agg_monthly_staging%' AND query NOT LIKE '%system.processes%'",
+                         WHERE position(query, ?) > 0 AND position(query, 'system.processes') = 0",
                     )
+                    .bind(text)
                     .fetch_one()
                     .await?;
                 peak = peak.max(seen.peak);
@@ -110,9 +113,10 @@ async fn main() -> anyhow::Result<()> {
     let mib = |bytes: i64| bytes as f64 / 1024.0 / 1024.0;
     let (mut final_total, mut new_total, mut final_peak, mut new_peak) = (Duration::ZERO, Duration::ZERO, 0, 0);
     for month in (1..=12).map(|m| format!("2025-{m:02}-01")) {
-        let (old_time, old_peak) = measure(&db, distans_store::aggregates::refresh_month_final(&db, &month)).await?;
+        let (old_time, old_peak) =
+            measure(&db, STAGING, distans_store::aggregates::refresh_month_final(&db, &month)).await?;
         let old_totals = month_totals(&db, &month).await?;
-        let (time, peak) = measure(&db, distans_store::aggregates::refresh_month(&db, &month)).await?;
+        let (time, peak) = measure(&db, STAGING, distans_store::aggregates::refresh_month(&db, &month)).await?;
         let totals = month_totals(&db, &month).await?;
         anyhow::ensure!(old_totals == totals, "{month}: the two refreshes disagree: {old_totals:?} and {totals:?}");
         println!(
@@ -135,5 +139,9 @@ async fn main() -> anyhow::Result<()> {
         new_total.as_millis(),
         mib(new_peak)
     );
+    // The check for stale months (every aggregate_stale_check_ms), which
+    // reads the whole table (narrow columns, no FINAL).
+    let (time, peak) = measure(&db, "AS flagged_count", distans_store::aggregates::stale_months(&db)).await?;
+    println!("stale_months: {} ms, peak {:.1} MiB", time.as_millis(), mib(peak));
     Ok(())
 }
