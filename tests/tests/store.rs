@@ -452,3 +452,35 @@ async fn the_bounded_refresh_gives_the_aggregates_of_the_final_one() -> anyhow::
     }
     Ok(())
 }
+
+/// The refresher's limits reach ClickHouse as settings of its queries: with
+/// `max_memory_usage` of 1 byte its pass fails with the server's memory
+/// error (what the sink then logs and retries after a backoff), and with the
+/// defaults' limits the same pass goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_refresh_runs_within_its_memory_limit() -> anyhow::Result<()> {
+    use distans_store::aggregates::{RefreshLimits, Refresher};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir()?;
+    let clickhouse = ClickHouse::start(dir.path())?;
+    migrate(&clickhouse.server_client(), distans_e2e::DATABASE).await?;
+    let db = clickhouse.client();
+    distans_store::views::recreate(&db).await?;
+    let line = LineRow::from_line(&distans_domain::testing::enriched_line(), 1_750_000_000).expect("a row");
+    distans_store::insert(&db, "invoice_line_versions", &[line]).await?;
+
+    let tiny = RefreshLimits { max_memory_usage: 1, max_threads: 1 };
+    let error = Refresher::new(tiny, Duration::ZERO).pass(&db).await.expect_err("over its memory limit");
+    assert!(error.to_string().contains("Memory limit"), "{error}");
+    assert!(aggregated(&db).await?.is_empty());
+
+    let settings = distans_runtime::Settings::load_with_env(None, Some(Default::default()))?;
+    let limits = RefreshLimits {
+        max_memory_usage: settings.sink.aggregate_max_memory_bytes,
+        max_threads: settings.sink.aggregate_max_threads,
+    };
+    assert_eq!(Refresher::new(limits, Duration::ZERO).pass(&db).await?, 1);
+    assert_eq!(aggregated(&db).await?, [month("2321000230", "2025-02-01", 1, 50_000)]);
+    Ok(())
+}
