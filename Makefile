@@ -48,6 +48,7 @@ bench: install
 	cargo build --release --workspace --bins
 	target/release/distans-bench $(LINES)
 	target/release/distans-bench-rules
+	target/release/distans-bench-refresh
 
 # Fuzz targets for what distans reads from outside (fuzz/run.sh): the wire
 # decoder and the ingester's path, invoice files (JSON lines, CSV), the

@@ -313,3 +313,174 @@ async fn a_refused_client_is_refused_not_transient_nor_bad_data() -> anyhow::Res
 fn versions_from(first: u32) -> Vec<u32> {
     MIGRATIONS.iter().map(|m| m.version).filter(|v| *v >= first).collect()
 }
+
+/// One row of `agg_monthly` with its patients counted, for comparing two
+/// refreshes column by column.
+#[derive(Debug, PartialEq, Eq, serde::Deserialize, clickhouse::Row)]
+struct AggregateRow {
+    month: String,
+    buyer_org_number: String,
+    home_county: String,
+    listing_unit_hsa_id: String,
+    provider_org_number: String,
+    provider_name: String,
+    age_group: String,
+    sex: String,
+    diagnosis_chapter: String,
+    contacts: i64,
+    lines: u64,
+    patients: u64,
+    gross_amount_ore: i64,
+    net_amount_ore: i64,
+    health_centre_ore: i64,
+    flagged_lines: u64,
+}
+
+async fn aggregate_rows(db: &distans_store::Client) -> anyhow::Result<Vec<AggregateRow>> {
+    Ok(db
+        .query(
+            "SELECT toString(month) AS month, buyer_org_number, home_county, listing_unit_hsa_id, \
+             provider_org_number, provider_name, age_group, sex, diagnosis_chapter, contacts, lines, \
+             finalizeAggregation(patients) AS patients, gross_amount_ore, net_amount_ore, health_centre_ore, \
+             flagged_lines FROM agg_monthly \
+             ORDER BY month, buyer_org_number, home_county, provider_org_number, age_group, sex, \
+             diagnosis_chapter, lines, net_amount_ore",
+        )
+        .fetch_all()
+        .await?)
+}
+
+/// The bounded refresh (the identities with a version in the month, then
+/// the latest version of those; no FINAL) gives exactly the aggregates of
+/// the refresh through `invoice_line_versions FINAL`, on lines corrected
+/// once and twice across months and buyers, credit notes, late old
+/// versions and redeliveries, spread over many unmerged parts and again
+/// after they are merged; and both match the latest versions counted here.
+/// January and April end up holding only superseded versions: both leave
+/// them empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bounded_refresh_gives_the_aggregates_of_the_final_one() -> anyhow::Result<()> {
+    use distans_domain::InvoiceType;
+    use distans_store::aggregates::{refresh_month, refresh_month_final};
+    use std::collections::BTreeMap;
+
+    let dir = tempfile::tempdir()?;
+    let clickhouse = ClickHouse::start(dir.path())?;
+    migrate(&clickhouse.server_client(), distans_e2e::DATABASE).await?;
+    let db = clickhouse.client();
+    distans_store::views::recreate(&db).await?;
+    db.query("SYSTEM STOP MERGES invoice_line_versions").execute().await?;
+    let buyers = ["2321000230", "2321000255", "2321000198"];
+    let version = |i: u32, correction: u32| {
+        let mut line = distans_domain::testing::enriched_line_on(i / 4, (i % 4) as i32 + 1);
+        line.source.offset = i64::from(10 * i + correction);
+        line.buyer_org_number = buyers[((i + correction) % 3) as usize].into();
+        let month = 1 + (i + 2 * correction) % 6;
+        line.visit_date = chrono::NaiveDate::from_ymd_opt(2025, month, 1 + (i + correction) % 27).expect("a date");
+        line.patient_pseudonym = format!("p{}", i % 37);
+        line.age_years = Some(18 + i % 60);
+        line.gross_amount_ore = 1_000 + i64::from(i) * 7 + i64::from(correction) * 100;
+        line.net_amount_ore = line.gross_amount_ore;
+        if i % 10 == 7 {
+            line.invoice_type = InvoiceType::CreditNote;
+        }
+        line
+    };
+    let now = u32::try_from(distans_runtime::now_ms() / 1000)?;
+    let mut latest: BTreeMap<u32, distans_domain::EnrichedLine> = BTreeMap::new();
+    // Six inserts (six parts): first versions, then corrections of every
+    // third line, corrections again of every ninth, late old versions and
+    // redeliveries.
+    for batch in 0..6u32 {
+        let mut rows = Vec::new();
+        for i in 0..600u32 {
+            let correction = match batch {
+                0 | 1 if i % 2 == batch => Some(0),
+                2 if i % 3 == 0 => Some(1),
+                3 if i % 9 == 0 => Some(2),
+                4 if i % 9 == 0 => Some(1), // an old version, late
+                5 if i % 5 == 0 => Some(if i % 9 == 0 {
+                    2
+                } else if i % 3 == 0 {
+                    1
+                } else {
+                    0
+                }), // redelivered
+                _ => None,
+            };
+            if let Some(correction) = correction {
+                let line = version(i, correction);
+                rows.push(LineRow::from_line(&line, now).expect("a row"));
+                if latest.get(&i).is_none_or(|l| l.source.offset <= line.source.offset) {
+                    latest.insert(i, line);
+                }
+            }
+        }
+        distans_store::insert(&db, "invoice_line_versions", &rows).await?;
+    }
+    assert!(distans_store::queries::stored_line_rows(&db).await? > 600, "old versions stored, unmerged");
+    let mut want: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+    for line in latest.values() {
+        let entry = want.entry(line.visit_date.format("%Y-%m-01").to_string()).or_default();
+        entry.0 += 1;
+        entry.1 += line.signed_net_amount_ore();
+    }
+    let months: Vec<String> = (1..=6).map(|m| format!("2025-{m:02}-01")).collect();
+
+    for merged in [false, true] {
+        for month in &months {
+            refresh_month_final(&db, month).await?;
+        }
+        let through_final = aggregate_rows(&db).await?;
+        // Each month's partition replaced again, now by the bounded refresh.
+        for month in &months {
+            refresh_month(&db, month).await?;
+        }
+        let bounded = aggregate_rows(&db).await?;
+        assert_eq!(bounded, through_final, "merged: {merged}");
+        let mut got: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+        for row in &bounded {
+            let entry = got.entry(row.month.clone()).or_default();
+            entry.0 += row.lines;
+            entry.1 += row.net_amount_ore;
+        }
+        assert_eq!(got, want, "merged: {merged}");
+        eprintln!("merged: {merged}: {} aggregate rows alike, per month (lines, net öre): {got:?}", bounded.len());
+        db.query("SYSTEM START MERGES invoice_line_versions").execute().await?;
+        db.query("OPTIMIZE TABLE invoice_line_versions FINAL").execute().await?;
+        assert_eq!(distans_store::queries::stored_line_rows(&db).await?, 600, "merged");
+    }
+    Ok(())
+}
+
+/// The refresher's limits reach ClickHouse as settings of its queries: with
+/// `max_memory_usage` of 1 byte its pass fails with the server's memory
+/// error (what the sink then logs and retries after a backoff), and with the
+/// defaults' limits the same pass goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_refresh_runs_within_its_memory_limit() -> anyhow::Result<()> {
+    use distans_store::aggregates::{RefreshLimits, Refresher};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir()?;
+    let clickhouse = ClickHouse::start(dir.path())?;
+    migrate(&clickhouse.server_client(), distans_e2e::DATABASE).await?;
+    let db = clickhouse.client();
+    distans_store::views::recreate(&db).await?;
+    let line = LineRow::from_line(&distans_domain::testing::enriched_line(), 1_750_000_000).expect("a row");
+    distans_store::insert(&db, "invoice_line_versions", &[line]).await?;
+
+    let tiny = RefreshLimits { max_memory_usage: 1, max_threads: 1 };
+    let error = Refresher::new(tiny, Duration::ZERO).pass(&db).await.expect_err("over its memory limit");
+    assert!(error.to_string().contains("Memory limit"), "{error}");
+    assert!(aggregated(&db).await?.is_empty());
+
+    let settings = distans_runtime::Settings::load_with_env(None, Some(Default::default()))?;
+    let limits = RefreshLimits {
+        max_memory_usage: settings.sink.aggregate_max_memory_bytes,
+        max_threads: settings.sink.aggregate_max_threads,
+    };
+    assert_eq!(Refresher::new(limits, Duration::ZERO).pass(&db).await?, 1);
+    assert_eq!(aggregated(&db).await?, [month("2321000230", "2025-02-01", 1, 50_000)]);
+    Ok(())
+}

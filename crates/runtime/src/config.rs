@@ -201,6 +201,15 @@ pub struct SinkSettings {
     pub anomalies_group_id: String,
     /// How often the sink rebuilds the aggregate months that changed.
     pub aggregate_refresh_ms: u64,
+    /// ClickHouse `max_memory_usage` of each aggregate refresh query, bytes;
+    /// 0 leaves the server's own.
+    pub aggregate_max_memory_bytes: u64,
+    /// ClickHouse `max_threads` of each aggregate refresh query; 0 leaves
+    /// the server's own.
+    pub aggregate_max_threads: u64,
+    /// The least time between two checks for aggregate months that no
+    /// longer match their lines (a whole-table read), ms.
+    pub aggregate_stale_check_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -153,17 +153,43 @@ fn out_of_range(e: OutOfRange) -> Violation {
     Violation::new(ReasonCode::SinkRejected, e.field, "is out of range for its ClickHouse column")
 }
 
-/// Rebuilds changed aggregate months every `every` until `shutdown`. A
-/// failed pass (ClickHouse down) is logged and done again at the next tick.
-async fn refresh_aggregates(db: &distans_store::Client, every: Duration, shutdown: &CancellationToken) {
-    let mut refresher = aggregates::Refresher::default();
+/// Rebuilds changed aggregate months every `sink.aggregate_refresh_ms` until
+/// `shutdown`, each query within `sink.aggregate_max_memory_bytes` and
+/// `sink.aggregate_max_threads`. A failed pass (ClickHouse down, a memory
+/// limit) is logged and done again after a backoff doubling from
+/// `aggregate_refresh_ms` to `retry_max_ms`, so a failing refresh does not
+/// hammer ClickHouse every tick.
+async fn refresh_aggregates(
+    db: &distans_store::Client,
+    settings: &distans_runtime::config::SinkSettings,
+    shutdown: &CancellationToken,
+) {
+    let every = Duration::from_millis(settings.aggregate_refresh_ms);
+    let limits = aggregates::RefreshLimits {
+        max_memory_usage: settings.aggregate_max_memory_bytes,
+        max_threads: settings.aggregate_max_threads,
+    };
+    let mut refresher = aggregates::Refresher::new(limits, Duration::from_millis(settings.aggregate_stale_check_ms));
+    let max_backoff = Duration::from_millis(settings.retry_max_ms).max(every);
+    let mut backoff = every;
     let mut ticks = distans_runtime::shutdown::Ticks::every(every, shutdown);
     while ticks.next().await {
         let started = Instant::now();
         match refresher.pass(db).await {
-            Ok(0) => {}
-            Ok(months) => tracing::debug!(months, ms = started.elapsed().as_millis() as u64, "aggregates rebuilt"),
-            Err(error) => tracing::warn!(%error, "aggregate refresh failed; it runs again at the next tick"),
+            Ok(months) => {
+                backoff = every;
+                if months > 0 {
+                    tracing::debug!(months, ms = started.elapsed().as_millis() as u64, "aggregates rebuilt");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "aggregate refresh failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(max_backoff);
+            }
         }
     }
 }
@@ -341,7 +367,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     // the broker (tests/tests/health.rs).
     http.health.set_ready(true);
     tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
-    let refresh = refresh_aggregates(&database, Duration::from_millis(settings.sink.aggregate_refresh_ms), &shutdown);
+    let refresh = refresh_aggregates(&database, &settings.sink, &shutdown);
     let result = tokio::try_join!(
         lines.consume(&settings, &shutdown),
         anomalies.consume(&settings, &shutdown),

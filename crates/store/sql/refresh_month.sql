@@ -1,7 +1,9 @@
 -- Rebuilds one visit month of agg_monthly into agg_monthly_staging (the
 -- sink then moves it with REPLACE PARTITION). {month} is the first day of
 -- the month, 'YYYY-MM-DD'. Lines come as the latest version of each line
--- identity (invoice_line_versions FINAL); each line gets
+-- identity (largest version, then latest inserted_at: what the
+-- ReplacingMergeTree keeps) whose visit is in the month, read without
+-- FINAL from the identities with a version in the month; each line gets
 -- the listing valid on its visit date (latest import of its home region),
 -- the cost allocation valid on its visit date, and whether any finding
 -- names it. Credit notes count negative. Runs on ClickHouse 18.16 and
@@ -101,7 +103,25 @@ FROM
                         patient_fee_ore,
                         signed_net_amount_ore,
                         concat(invoice_id, ':', toString(line_number)) AS line_key
-                    FROM invoice_line_versions FINAL
+                    FROM
+                    (
+                        -- The latest version of each identity with any
+                        -- version in the month (phase 1 reads only the key
+                        -- and visit_date), kept below when that latest
+                        -- version's visit is in the month. Not FINAL: that
+                        -- merges every part of the whole (unpartitioned)
+                        -- table in memory.
+                        SELECT *
+                        FROM invoice_line_versions
+                        PREWHERE (seller_org_number, invoice_id, line_number) IN
+                        (
+                            SELECT seller_org_number, invoice_id, line_number
+                            FROM invoice_line_versions
+                            PREWHERE toStartOfMonth(visit_date) = toDate('{month}')
+                        )
+                        ORDER BY version DESC, inserted_at DESC
+                        LIMIT 1 BY seller_org_number, invoice_id, line_number
+                    ) AS latest
                     WHERE toStartOfMonth(visit_date) = toDate('{month}')
                 ) AS line
                 ANY LEFT JOIN

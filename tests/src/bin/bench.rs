@@ -99,6 +99,17 @@ async fn main() -> anyhow::Result<()> {
     let total = started.elapsed().as_secs_f64();
     println!("end to end:                      {} (produce took {produced:.2} s; last line queryable {:.2} s after produce ended)",
         rate(second.lines.len(), total), total - produced);
+    // The aggregates (agg_monthly, what reports read) agreeing with those lines.
+    let queryable = Instant::now();
+    poll_until("the aggregates to match the lines", Duration::from_secs(600), async || {
+        anyhow::ensure!(distans_store::queries::aggregates_fresh(&client).await?, "aggregates not yet current");
+        Ok(())
+    })
+    .await?;
+    println!(
+        "aggregates current:              {:.2} s after the last line was queryable",
+        queryable.elapsed().as_secs_f64()
+    );
 
     for (name, process) in [("ingester", &ingester), ("sink", &sink), ("detector", &detector)] {
         println!("peak RSS {name}: {} MiB", process.peak_rss_kib().unwrap_or(0) / 1024);
