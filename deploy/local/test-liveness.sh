@@ -87,10 +87,12 @@ launch "$RUN_DIR/chatty.pid" "$chatty_log" "$work" "$chatty" "a line of a servic
 wait_until 30 "chatty log rotated twice" test -e "$chatty_log.2"
 sleep 0.5
 check "the chatty service still runs" running "$RUN_DIR/chatty.pid"
-# The files are looked at once it stopped: while it writes, a rotation may
-# be between its renames (FILE.1 -> FILE.2 done, FILE -> FILE.1 not yet).
+# The files are looked at once it stopped, and its log writer (which may
+# finish a last rotation after the service is gone) is done: during a
+# rotation FILE.1 -> FILE.2 is done and FILE -> FILE.1 not yet.
 DISTANS_RUN_DIR=$RUN_DIR "$ROOT/deploy/local/down.sh" chatty
 check "down.sh stopped the chatty service" not running "$RUN_DIR/chatty.pid"
+wait_until 10 "the chatty log writer done" not pgrep -f "log-writer.sh $chatty_log"
 check "its log was rotated while it ran" test -e "$chatty_log.1" -a -e "$chatty_log.2"
 check "no more than two rotated files" not test -e "$chatty_log.3"
 check "its log stays near the cap" test "$(stat -c %s "$chatty_log")" -lt $((100000 + 70000))

@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
+
 use distans_cli::cmd::produce;
 use distans_e2e::{wait_for_lines, Env, TestCa};
 use distans_synth::generate::{self, Options};
@@ -54,7 +56,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     // Kafka: the broker's certificate is not signed by the CA the client trusts.
     env.write_config(&format!("\"ssl.ca.location\" = {other_ca:?}"))?;
     let mut ingester = env.spawn_unchecked("ingester")?;
-    let status = ingester.wait_exit(STOPS_WITHIN)?;
+    let status = ingester.wait_exit(STOPS_WITHIN).with_context(|| ingester.log_tail(30))?;
     assert_eq!(status, Some(1), "{}", ingester.log_tail(20));
     println!("{}", ingester.log_tail(1));
     let log = ingester.log();
@@ -66,7 +68,12 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     env.write_config("")?;
     env.extra_variables.insert("DISTANS__KAFKA__BROKERS".into(), format!("127.0.0.1:{}", env.broker.port));
     let mut detector = env.spawn_unchecked("detector")?;
-    assert_eq!(detector.wait_exit(STOPS_WITHIN)?, Some(1), "{}", detector.log_tail(20));
+    assert_eq!(
+        detector.wait_exit(STOPS_WITHIN).with_context(|| detector.log_tail(30))?,
+        Some(1),
+        "{}",
+        detector.log_tail(20)
+    );
     println!("{}", detector.log_tail(1));
     assert!(detector.log().contains("the host names in kafka.brokers"), "{}", detector.log_tail(20));
     env.extra_variables.clear();
@@ -75,7 +82,12 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     env.write_config("\"sasl.password\" = \"not-the-password\"")?;
     env.webhook_url = Some(format!("http://127.0.0.1:{}/hook", distans_e2e::free_port()));
     let mut notifier = env.spawn_unchecked("notifier")?;
-    assert_eq!(notifier.wait_exit(STOPS_WITHIN)?, Some(1), "{}", notifier.log_tail(20));
+    assert_eq!(
+        notifier.wait_exit(STOPS_WITHIN).with_context(|| notifier.log_tail(30))?,
+        Some(1),
+        "{}",
+        notifier.log_tail(20)
+    );
     println!("{}", notifier.log_tail(1));
     let log = notifier.log();
     assert!(log.contains(r#"check kafka.client."sasl.username", "sasl.password""#), "{}", notifier.log_tail(20));
@@ -85,7 +97,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     // ClickHouse: Kafka is right, the server's certificate is not signed by clickhouse.ca_file.
     env.extra_variables.insert("DISTANS__CLICKHOUSE__CA_FILE".into(), other_ca);
     let mut sink = env.spawn_unchecked("sink")?;
-    assert_eq!(sink.wait_exit(STOPS_WITHIN)?, Some(1), "{}", sink.log_tail(20));
+    assert_eq!(sink.wait_exit(STOPS_WITHIN).with_context(|| sink.log_tail(30))?, Some(1), "{}", sink.log_tail(20));
     println!("{}", sink.log_tail(1));
     let log = sink.log();
     assert!(log.contains("check clickhouse.ca_file"), "{}", sink.log_tail(20));
@@ -97,7 +109,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     env.extra_variables.clear();
     env.extra_variables.insert("DISTANS__CLICKHOUSE__URL".into(), https_url.replacen("localhost", "127.0.0.1", 1));
     let mut sink = env.spawn_unchecked("sink")?;
-    assert_eq!(sink.wait_exit(STOPS_WITHIN)?, Some(1), "{}", sink.log_tail(20));
+    assert_eq!(sink.wait_exit(STOPS_WITHIN).with_context(|| sink.log_tail(30))?, Some(1), "{}", sink.log_tail(20));
     println!("{}", sink.log_tail(1));
     assert!(sink.log().contains("check clickhouse.url"), "{}", sink.log_tail(20));
 
