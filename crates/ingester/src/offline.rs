@@ -74,6 +74,13 @@ impl InProcess {
         }
     }
 
+    /// Routes as an ingester with `kafka.max_record_bytes` = `bytes` would:
+    /// a line whose enriched record would be larger is a `record_too_large`
+    /// dead letter (the default is the setting's default, 1 000 000).
+    pub fn with_max_record_bytes(self, bytes: usize) -> Self {
+        InProcess { processor: self.processor.with_max_record_bytes(bytes), ..self }
+    }
+
     /// Takes the next line, from `topic`, as the newest version of its identity.
     pub fn take(&mut self, topic: &str, line: &InvoiceLine) -> Result<(), IngesterError> {
         let source = Provenance { topic: topic.to_string(), partition: 0, offset: self.next_offset };
@@ -269,6 +276,28 @@ mod tests {
             }),
         ];
         assert_eq!(pipeline.finish().json_lines(), expected);
+    }
+
+    /// The audit routes as an ingester with the configured record limit
+    /// would: a line whose enriched record is over it is a dead letter.
+    #[test]
+    fn a_line_over_the_record_limit_is_a_record_too_large_dead_letter() {
+        let mut large = line(42, 2, 50_000);
+        large.diagnosis_codes = (0..400).map(|i| format!("J{:02}.{}", i % 100, i % 10)).collect();
+        let settings = Settings::load_with_env(None, Some(BTreeMap::new())).expect("defaults");
+        let reasons = |limit: Option<usize>| {
+            let key = Pseudonymiser::new(&[7u8; 32]).expect("key");
+            let validation = settings.validation().expect("compiles");
+            let mut pipeline =
+                InProcess::new(settings.tariffs.clone(), key, validation, settings.detector.rules.clone());
+            if let Some(bytes) = limit {
+                pipeline = pipeline.with_max_record_bytes(bytes);
+            }
+            pipeline.take("big.jsonl", &large).expect("no bug");
+            pipeline.finish().dead_letters.iter().map(|d| d.reason).collect::<Vec<_>>()
+        };
+        assert_eq!(reasons(None), [], "within the default 1 000 000 bytes");
+        assert_eq!(reasons(Some(2_000)), [ReasonCode::RecordTooLarge]);
     }
 
     /// A generated year through the pipeline in process gives the findings

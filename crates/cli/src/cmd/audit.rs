@@ -52,7 +52,8 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<()> {
         None => None,
     };
     let mut pipeline =
-        InProcess::new(settings.tariffs.clone(), pseudonymiser, validation, settings.detector.rules.clone());
+        InProcess::new(settings.tariffs.clone(), pseudonymiser, validation, settings.detector.rules.clone())
+            .with_max_record_bytes(settings.kafka.max_record_bytes);
     for (topic, lines) in &files {
         for line in lines {
             pipeline.take(topic, line).with_context(|| format!("line {} of {topic}", line.key()))?;
