@@ -104,6 +104,9 @@ FROM
                         signed_net_amount_ore,
                         concat(invoice_id, ':', toString(line_number)) AS line_key
                     FROM
+                    -- latest lines: begin (the reference refresh,
+                    -- aggregates::refresh_month_final, reads
+                    -- invoice_line_versions FINAL in their place)
                     (
                         -- The latest version of each identity with any
                         -- version in the month (phase 1 reads only the key
@@ -122,6 +125,7 @@ FROM
                         ORDER BY version DESC, inserted_at DESC
                         LIMIT 1 BY seller_org_number, invoice_id, line_number
                     ) AS latest
+                    -- latest lines: end
                     WHERE toStartOfMonth(visit_date) = toDate('{month}')
                 ) AS line
                 ANY LEFT JOIN

@@ -32,9 +32,20 @@ use serde::Deserialize;
 use crate::{Client, Error};
 
 const REFRESH_MONTH: &str = include_str!("../sql/refresh_month.sql");
-/// The same month through `FINAL`: the reference that tests and the
-/// refresh benchmark compare [`REFRESH_MONTH`] with.
-const REFRESH_MONTH_FINAL: &str = include_str!("../sql/refresh_month_final.sql");
+/// The lines [`REFRESH_MONTH`] reads, between these two comment lines: the
+/// reference refresh reads `invoice_line_versions FINAL` in their place.
+const LATEST_LINES_BEGIN: &str = "-- latest lines: begin";
+const LATEST_LINES_END: &str = "-- latest lines: end";
+
+/// [`REFRESH_MONTH`] through `invoice_line_versions FINAL`: the reference
+/// that tests and the refresh benchmark compare it with (what the refresh
+/// read before issue 12), derived so the two differ only in their lines.
+fn refresh_month_final_sql() -> Result<String, Error> {
+    let missing = || Error::Custom("sql/refresh_month.sql lost its \"-- latest lines\" markers".to_string());
+    let (before, rest) = REFRESH_MONTH.split_once(LATEST_LINES_BEGIN).ok_or_else(missing)?;
+    let (_, after) = rest.split_once(LATEST_LINES_END).ok_or_else(missing)?;
+    Ok(format!("{before}invoice_line_versions FINAL{after}"))
+}
 
 /// Per-query limits of the aggregate refresh (ClickHouse settings sent with
 /// each of its queries); 0 leaves the server's (or user profile's) own.
@@ -150,11 +161,11 @@ pub async fn refresh_month(db: &Client, month: &str) -> Result<(), Error> {
 }
 
 /// As [`refresh_month`] through `invoice_line_versions FINAL`
-/// (`sql/refresh_month_final.sql`, what [`refresh_month`] ran before issue
+/// ([`refresh_month_final_sql`], what [`refresh_month`] ran before issue
 /// 12): the reference that tests and the refresh benchmark compare it with.
 /// Reads and merges the whole table; not for production.
 pub async fn refresh_month_final(db: &Client, month: &str) -> Result<(), Error> {
-    rebuild_month(db, month, REFRESH_MONTH_FINAL).await
+    rebuild_month(db, month, &refresh_month_final_sql()?).await
 }
 
 async fn rebuild_month(db: &Client, month: &str, sql: &str) -> Result<(), Error> {
@@ -302,12 +313,16 @@ mod tests {
 
     #[test]
     fn the_refresh_sql_has_one_statement_and_a_month() {
-        for sql in [REFRESH_MONTH, REFRESH_MONTH_FINAL] {
+        let reference = refresh_month_final_sql().expect("the markers are there");
+        for sql in [REFRESH_MONTH, reference.as_str()] {
             let statements = crate::statements(sql);
             assert_eq!(statements.len(), 1);
             assert!(statements[0].starts_with("INSERT INTO agg_monthly_staging"));
             assert!(statements[0].contains("toDate('{month}')"));
         }
         assert!(!crate::statements(REFRESH_MONTH)[0].contains("FINAL"), "the refresh reads no FINAL");
+        let reference = crate::statements(&reference).remove(0);
+        assert!(reference.contains("FROM\n                    invoice_line_versions FINAL\n"), "{reference}");
+        assert!(!reference.contains("LIMIT 1 BY"), "the reference reads no latest-version subquery");
     }
 }
