@@ -36,7 +36,7 @@ use distans_synth::summary::Summary;
 use rand::{Rng, SeedableRng};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::{http_get, metric, metric_sum, poll_until, Env, Process};
+use crate::{http_get, metric, metric_sum, poll_until, Count, Env, MonthNet, Process};
 
 /// The services, in the order they are started.
 pub const SERVICES: [&str; 4] = ["ingester", "sink", "detector", "notifier"];
@@ -586,17 +586,6 @@ struct Identity {
     seller_org_number: String,
     invoice_id: String,
     line_number: u32,
-}
-
-#[derive(Debug, serde::Deserialize, clickhouse::Row)]
-struct Count {
-    count: u64,
-}
-
-#[derive(Debug, serde::Deserialize, clickhouse::Row)]
-struct MonthNet {
-    month: String,
-    net_amount_ore: i64,
 }
 
 /// The rules the streaming detector judges (the review, judged in

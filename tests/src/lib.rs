@@ -810,6 +810,20 @@ pub fn metric(page: &str, name: &str) -> Option<f64> {
     page.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// A `count` column read back from ClickHouse (`SELECT count() AS count …`).
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct Count {
+    pub count: u64,
+}
+
+/// A month's net amount read back from ClickHouse (`month` as text,
+/// `net_amount_ore` in öre).
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+pub struct MonthNet {
+    pub month: String,
+    pub net_amount_ore: i64,
+}
+
 /// A test environment: broker, ClickHouse, and the settings that reach them.
 #[derive(Debug)]
 pub struct Env {

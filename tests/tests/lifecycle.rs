@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::Datelike;
 use distans_cli::cmd::produce;
 use distans_domain::InvoiceLine;
-use distans_e2e::{poll_until, wait_for_fresh_aggregates, Env};
+use distans_e2e::{poll_until, wait_for_fresh_aggregates, Env, MonthNet};
 use distans_ingester::offline::InProcess;
 use distans_synth::generate::{self, Options};
 use distans_synth::profile::region_org_number;
@@ -20,12 +20,6 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
-
-#[derive(Debug, serde::Deserialize, clickhouse::Row)]
-struct MonthNet {
-    month: String,
-    net_amount_ore: i64,
-}
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
 struct RuleLine {

@@ -6,21 +6,11 @@ use std::time::Duration;
 
 use distans_cli::cmd::{dead_letters, produce};
 use distans_e2e::{
-    http_get, metric, metric_at_least, physical_rows, poll_until, wait_for_fresh_aggregates, wait_for_lines, Env,
+    http_get, metric, metric_at_least, physical_rows, poll_until, wait_for_fresh_aggregates, wait_for_lines, Count,
+    Env, MonthNet,
 };
 use distans_synth::generate::{self, Generated, Options};
 use distans_wire::frame;
-
-#[derive(Debug, serde::Deserialize, clickhouse::Row)]
-struct Count {
-    count: u64,
-}
-
-#[derive(Debug, serde::Deserialize, clickhouse::Row)]
-struct MonthNet {
-    month: String,
-    net_amount_ore: i64,
-}
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
 struct Pseudonym {
