@@ -779,29 +779,9 @@ impl From<DeliverError> for Stopped {
     }
 }
 
-/// The produce error codes no retry can change. Everything else (brokers
-/// down or moving, timeouts, queue full, not enough replicas, unknown topic
-/// while it is being created) is what an outage causes: transient.
-const PERMANENT_PRODUCE_ERRORS: [RDKafkaErrorCode; 13] = [
-    // The record: too large for the producer (librdkafka checks
-    // message.max.bytes before sending) or for the broker or topic.
-    RDKafkaErrorCode::MessageSizeTooLarge,
-    RDKafkaErrorCode::MessageBatchTooLarge,
-    RDKafkaErrorCode::InvalidMessageSize,
-    RDKafkaErrorCode::InvalidRecord,
-    RDKafkaErrorCode::InvalidMessage,
-    RDKafkaErrorCode::InvalidTimestamp,
-    // The topic or the client: no record will get through.
-    RDKafkaErrorCode::TopicAuthorizationFailed,
-    RDKafkaErrorCode::ClusterAuthorizationFailed,
-    RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
-    RDKafkaErrorCode::InvalidTopic,
-    RDKafkaErrorCode::InvalidRequiredAcks,
-    RDKafkaErrorCode::PolicyViolation,
-    RDKafkaErrorCode::UnsupportedForMessageFormat,
-];
-
-/// The codes among [`PERMANENT_PRODUCE_ERRORS`] that are about the record.
+/// The produce error codes no retry can change, about the record: too large
+/// for the producer (librdkafka checks message.max.bytes before sending) or
+/// for the broker or topic, or malformed.
 const RECORD_ERRORS: [RDKafkaErrorCode; 6] = [
     RDKafkaErrorCode::MessageSizeTooLarge,
     RDKafkaErrorCode::MessageBatchTooLarge,
@@ -809,6 +789,21 @@ const RECORD_ERRORS: [RDKafkaErrorCode; 6] = [
     RDKafkaErrorCode::InvalidRecord,
     RDKafkaErrorCode::InvalidMessage,
     RDKafkaErrorCode::InvalidTimestamp,
+];
+
+/// The produce error codes no retry can change, about the topic or the
+/// client: no record will get through. With [`RECORD_ERRORS`], the
+/// permanent ones; everything else (brokers down or moving, timeouts, queue
+/// full, not enough replicas, unknown topic while it is being created) is
+/// what an outage causes: transient.
+const TOPIC_OR_CLIENT_ERRORS: [RDKafkaErrorCode; 7] = [
+    RDKafkaErrorCode::TopicAuthorizationFailed,
+    RDKafkaErrorCode::ClusterAuthorizationFailed,
+    RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+    RDKafkaErrorCode::InvalidTopic,
+    RDKafkaErrorCode::InvalidRequiredAcks,
+    RDKafkaErrorCode::PolicyViolation,
+    RDKafkaErrorCode::UnsupportedForMessageFormat,
 ];
 
 fn produce_error_code(error: &KafkaError) -> Option<RDKafkaErrorCode> {
@@ -819,10 +814,10 @@ fn produce_error_code(error: &KafkaError) -> Option<RDKafkaErrorCode> {
 }
 
 /// The one classification of produce errors, for [`retry`]'s `classify`:
-/// permanent for [`PERMANENT_PRODUCE_ERRORS`], transient for the rest.
+/// permanent for [`RECORD_ERRORS`] and [`TOPIC_OR_CLIENT_ERRORS`], transient for the rest.
 pub fn classify_produce_error(error: &KafkaError) -> ErrorClass {
     match produce_error_code(error) {
-        Some(code) if PERMANENT_PRODUCE_ERRORS.contains(&code) => ErrorClass::Permanent,
+        Some(code) if RECORD_ERRORS.contains(&code) || TOPIC_OR_CLIENT_ERRORS.contains(&code) => ErrorClass::Permanent,
         _ => ErrorClass::Transient,
     }
 }
