@@ -35,7 +35,7 @@ use distans_store::{aggregates, reference, views};
 use distans_wire::{undelivered_topic, Codec, DeadLetter, UndeliveredAlert};
 
 pub use distans_runtime::kafka::Stopped;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, RefreshMetrics};
 pub use writer::{WriteError, Writer};
 
 const STAGE: &str = "sink";
@@ -162,6 +162,7 @@ fn out_of_range(e: OutOfRange) -> Violation {
 async fn refresh_aggregates(
     db: &distans_store::Client,
     settings: &distans_runtime::config::SinkSettings,
+    metrics: &RefreshMetrics,
     shutdown: &CancellationToken,
 ) {
     let every = Duration::from_millis(settings.aggregate_refresh_ms);
@@ -178,11 +179,15 @@ async fn refresh_aggregates(
         match refresher.pass(db).await {
             Ok(months) => {
                 backoff = every;
+                metrics.passes.inc();
+                metrics.months_rebuilt.inc_by(months as u64);
+                metrics.pass_seconds.observe(started.elapsed().as_secs_f64());
                 if months > 0 {
                     tracing::debug!(months, ms = started.elapsed().as_millis() as u64, "aggregates rebuilt");
                 }
             }
             Err(error) => {
+                metrics.failures.inc();
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "aggregate refresh failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -308,6 +313,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let metrics = Metrics::register(&mut registry, "distans_sink");
     let anomaly_metrics = Metrics::register(&mut registry, "distans_sink_anomalies");
     let undelivered_metrics = Metrics::register(&mut registry, "distans_sink_undelivered");
+    let refresh_metrics = RefreshMetrics::register(&mut registry, "distans_sink_aggregates");
     let http = Server::start(settings.sink.http_listen, registry, &shutdown).await?;
 
     match kafka::connect(&settings.kafka, &shutdown).await {
@@ -367,7 +373,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     // the broker (tests/tests/health.rs).
     http.health.set_ready(true);
     tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
-    let refresh = refresh_aggregates(&database, &settings.sink, &shutdown);
+    let refresh = refresh_aggregates(&database, &settings.sink, &refresh_metrics, &shutdown);
     let result = tokio::try_join!(
         lines.consume(&settings, &shutdown),
         anomalies.consume(&settings, &shutdown),

@@ -29,6 +29,12 @@ pub async fn stored_line_rows(db: &Client) -> Result<u64, Error> {
     Ok(db.query("SELECT count() AS count FROM invoice_line_versions").fetch_one::<Count>().await?.count)
 }
 
+/// Lines counted in `agg_monthly`, what the reports read: equal to
+/// [`current_line_count`] when the aggregates are current.
+pub async fn aggregated_line_count(db: &Client) -> Result<u64, Error> {
+    Ok(db.query("SELECT toUInt64(sum(lines)) AS count FROM agg_monthly").fetch_one::<Count>().await?.count)
+}
+
 /// Active findings (a finding published twice counts once; withdrawn ones not at all).
 pub async fn current_finding_count(db: &Client) -> Result<u64, Error> {
     Ok(db.query("SELECT count() AS count FROM findings_active").fetch_one::<Count>().await?.count)
