@@ -60,27 +60,28 @@ if ! "$TOOLS_DIR/registry-py/bin/python" -c "import importlib.metadata as m, fas
 fi
 KAFKAJS_VERSION=2.2.4
 SCHEMA_REGISTRY_JS_VERSION=4.1.0
-if [ ! -f "$TOOLS_DIR/registry-js/node_modules/kafkajs/package.json" ] \
-  || ! grep -q "\"version\": \"$SCHEMA_REGISTRY_JS_VERSION\"" "$TOOLS_DIR/registry-js/node_modules/@kafkajs/confluent-schema-registry/package.json" 2>/dev/null; then
-  log "installing kafkajs $KAFKAJS_VERSION and @kafkajs/confluent-schema-registry $SCHEMA_REGISTRY_JS_VERSION into $TOOLS_DIR/registry-js"
-  mkdir -p "$TOOLS_DIR/registry-js"
-  (cd "$TOOLS_DIR/registry-js" && [ -f package.json ] || echo '{"private": true}' > package.json)
-  npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/registry-js" \
-    "kafkajs@$KAFKAJS_VERSION" "@kafkajs/confluent-schema-registry@$SCHEMA_REGISTRY_JS_VERSION"
-fi
+
+# npm_tools DIR NAME@VERSION...: installs the packages into $TOOLS_DIR/DIR
+# with npm, unless each is there at its version already.
+npm_tools() {
+  local dir=$TOOLS_DIR/$1 spec missing=()
+  shift
+  for spec in "$@"; do
+    grep -q "\"version\": \"${spec##*@}\"" "$dir/node_modules/${spec%@*}/package.json" 2>/dev/null || missing+=("$spec")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "installing $* into $dir"
+  mkdir -p "$dir"
+  (cd "$dir" && [ -f package.json ] || echo '{"private": true}' > package.json)
+  npm install --silent --no-audit --no-fund --prefix "$dir" "$@"
+}
+npm_tools registry-js "kafkajs@$KAFKAJS_VERSION" "@kafkajs/confluent-schema-registry@$SCHEMA_REGISTRY_JS_VERSION"
 
 # Microsoft's Adaptive Cards renderer, and markdown-it for the Markdown
 # Teams renders in a card's text, for the alert previews' test
 # (tests/tests/alert_previews.rs).
 ADAPTIVECARDS_VERSION=3.0.6
 MARKDOWN_IT_VERSION=14.1.0
-if ! grep -q "\"version\": \"$ADAPTIVECARDS_VERSION\"" "$TOOLS_DIR/adaptivecards/node_modules/adaptivecards/package.json" 2>/dev/null \
-  || ! grep -q "\"version\": \"$MARKDOWN_IT_VERSION\"" "$TOOLS_DIR/adaptivecards/node_modules/markdown-it/package.json" 2>/dev/null; then
-  log "installing adaptivecards $ADAPTIVECARDS_VERSION and markdown-it $MARKDOWN_IT_VERSION into $TOOLS_DIR/adaptivecards"
-  mkdir -p "$TOOLS_DIR/adaptivecards"
-  (cd "$TOOLS_DIR/adaptivecards" && [ -f package.json ] || echo '{"private": true}' > package.json)
-  npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/adaptivecards" \
-    "adaptivecards@$ADAPTIVECARDS_VERSION" "markdown-it@$MARKDOWN_IT_VERSION"
-fi
+npm_tools adaptivecards "adaptivecards@$ADAPTIVECARDS_VERSION" "markdown-it@$MARKDOWN_IT_VERSION"
 
 log "tools ready: $("$TANSU_BIN" --version | head -1), ClickHouse $(clickhouse-client --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -1)"

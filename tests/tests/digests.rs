@@ -13,6 +13,7 @@ use distans_e2e::{metric_at_least, poll_until, Env};
 use distans_runtime::kafka;
 use distans_wire::{Codec, TimedFinding};
 use rdkafka::producer::FutureRecord;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Longer than the kill, the session expiry and the restart together.
 const DIGEST_INTERVAL: Duration = Duration::from_secs(75);
@@ -63,15 +64,22 @@ fn kinds(bodies: &[(Instant, serde_json::Value)]) -> BTreeMap<String, usize> {
     kinds
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn pending_digests_survive_a_sigkill_and_are_sent_once_when_due() -> anyhow::Result<()> {
+/// A fresh environment whose notifier sends digests every `interval` to a
+/// webhook on loopback that accepts all; the bodies it received.
+async fn env_with_webhook(interval: Duration) -> anyhow::Result<(Env, UnboundedReceiver<String>)> {
     let mut env = Env::start()?;
     let port = distans_e2e::free_port();
     env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
-    env.digest_interval_ms = DIGEST_INTERVAL.as_millis() as u64;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    env.digest_interval_ms = interval.as_millis() as u64;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+    Ok((env, rx))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_digests_survive_a_sigkill_and_are_sent_once_when_due() -> anyhow::Result<()> {
+    let (env, mut rx) = env_with_webhook(DIGEST_INTERVAL).await?;
 
     let now = chrono::Utc::now().timestamp_millis();
     // 5 wrong prices and 3 same-group listings in two digests, then 3 sent
@@ -157,13 +165,7 @@ async fn pending_digests_survive_a_sigkill_and_are_sent_once_when_due() -> anyho
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_notifier_exits_promptly_keeps_its_pending_digest_and_sends_it_once_when_due() -> anyhow::Result<()> {
     const INTERVAL: Duration = Duration::from_secs(25);
-    let mut env = Env::start()?;
-    let port = distans_e2e::free_port();
-    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
-    env.digest_interval_ms = INTERVAL.as_millis() as u64;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+    let (env, mut rx) = env_with_webhook(INTERVAL).await?;
 
     let now = chrono::Utc::now().timestamp_millis();
     let findings: Vec<TimedFinding> = (1..=3).map(|i| timed(&WRONG_PRICE, &format!("ZVF2:{i}"), now)).collect();
@@ -211,13 +213,7 @@ async fn a_stopped_notifier_exits_promptly_keeps_its_pending_digest_and_sends_it
 /// and again at 40.5 s, the notifier killed at 9.7 s.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_digested_finding_is_not_sent_again_after_a_sigkill_and_an_immediate_restart() -> anyhow::Result<()> {
-    let mut env = Env::start()?;
-    let port = distans_e2e::free_port();
-    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
-    env.digest_interval_ms = 5_000;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+    let (env, mut rx) = env_with_webhook(Duration::from_millis(5_000)).await?;
 
     let now = chrono::Utc::now().timestamp_millis();
     let findings: Vec<TimedFinding> = (1..=4).map(|i| timed(&WRONG_PRICE, &format!("ZVF4:{i}"), now)).collect();

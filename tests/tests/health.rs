@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use distans_cli::cmd::produce;
-use distans_e2e::{free_port, http_get, metric, poll_until, Env};
+use distans_e2e::{free_port, http_get, metric, metric_at_least, poll_until, Env};
+use distans_runtime::Settings;
 use distans_synth::generate::{self, Options};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -107,14 +108,28 @@ async fn an_ingester_killed_and_restarted_at_once_heals() -> anyhow::Result<()> 
     let data = generate::generate(&options, &settings.tariffs)?;
     produce::produce_lines(&settings, &data.lines, false).await?;
     poll_until("the restarted ingester to consume", TIMEOUT, async || {
-        let (_, page) = http_get(port, "/metrics")?;
-        let consumed = metric(&page, "distans_ingester_records_consumed_total").unwrap_or(0.0);
-        anyhow::ensure!(consumed >= 200.0, "consumed {consumed}");
-        Ok(())
+        metric_at_least(port, "distans_ingester_records_consumed_total", 200.0)
     })
     .await
     .inspect_err(|_| eprintln!("restarted ingester log:\n{}", restarted.log_tail(60)))?;
     Ok(())
+}
+
+/// Commits offset 1 000 000, far past the end, on every partition of
+/// `topic` for the consumer group `group` (as after the topic was
+/// recreated); returns the offsets the broker then says are committed.
+fn commit_past_the_end(settings: &Settings, group: &str, topic: &str) -> anyhow::Result<TopicPartitionList> {
+    let committer: BaseConsumer =
+        distans_runtime::kafka::client_config(&settings.kafka, &[("group.id", group), ("enable.auto.commit", "false")])
+            .create()?;
+    let mut offsets = TopicPartitionList::new();
+    for partition in 0..settings.kafka.partitions {
+        offsets.add_partition_offset(topic, partition, Offset::Offset(1_000_000))?;
+    }
+    tokio::task::block_in_place(|| committer.commit(&offsets, CommitMode::Sync))?;
+    let committed =
+        tokio::task::block_in_place(|| committer.committed_offsets(offsets.clone(), Duration::from_secs(10)))?;
+    Ok(committed)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,19 +141,7 @@ async fn the_detector_with_a_committed_offset_past_the_end_is_ready_and_publishe
 
     // The detector's group committed far past the end of every partition,
     // as after the valid topic was recreated.
-    let committer: BaseConsumer = distans_runtime::kafka::client_config(
-        &settings.kafka,
-        &[("group.id", settings.detector.group_id.as_str()), ("enable.auto.commit", "false")],
-    )
-    .create()?;
-    let mut offsets = TopicPartitionList::new();
-    for partition in 0..settings.kafka.partitions {
-        offsets.add_partition_offset(&settings.topics.valid, partition, Offset::Offset(1_000_000))?;
-    }
-    tokio::task::block_in_place(|| committer.commit(&offsets, CommitMode::Sync))?;
-    let committed =
-        tokio::task::block_in_place(|| committer.committed_offsets(offsets.clone(), Duration::from_secs(10)))?;
-    drop(committer);
+    let committed = commit_past_the_end(&settings, &settings.detector.group_id, &settings.topics.valid)?;
     for element in committed.elements() {
         assert_eq!(element.offset(), Offset::Offset(1_000_000), "committed past the end: {committed:?}");
     }
@@ -236,17 +239,7 @@ async fn an_offset_past_the_end_is_reset_counted_and_the_input_read() -> anyhow:
     let options = Options::new("23", 2025, 300, 3, &settings.detector.rules);
     let data = generate::generate(&options, &settings.tariffs)?;
     produce::produce_lines(&settings, &data.lines, false).await?;
-    let committer: BaseConsumer = distans_runtime::kafka::client_config(
-        &settings.kafka,
-        &[("group.id", settings.ingester.group_id.as_str()), ("enable.auto.commit", "false")],
-    )
-    .create()?;
-    let mut offsets = TopicPartitionList::new();
-    for partition in 0..settings.kafka.partitions {
-        offsets.add_partition_offset(&settings.topics.input, partition, Offset::Offset(1_000_000))?;
-    }
-    tokio::task::block_in_place(|| committer.commit(&offsets, CommitMode::Sync))?;
-    drop(committer);
+    commit_past_the_end(&settings, &settings.ingester.group_id, &settings.topics.input)?;
 
     let ingester = env.spawn("ingester")?;
     let port = env.ingester_http;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use distans_cli::cmd::{dead_letters, produce};
 use distans_e2e::{
     http_get, metric, metric_at_least, physical_rows, poll_until, wait_for_fresh_aggregates, wait_for_lines, Count,
-    Env, MonthNet,
+    Env, MonthNet, Process, Totals,
 };
 use distans_synth::generate::{self, Generated, Options};
 use distans_wire::frame;
@@ -33,6 +33,30 @@ fn generated(env: &Env, year: i32, lines: usize, seed: u64, invalid_share: f64) 
     let mut options = Options::new("23", year, lines, seed, &settings.detector.rules);
     options.invalid_share = invalid_share;
     generate::generate(&options, &settings.tariffs).expect("generates")
+}
+
+/// Waits for `lines` lines in ClickHouse ([`wait_for_lines`]). On a timeout
+/// prints, for the tansu hang (see README), how many records the restarted
+/// `service` of `env` says it consumed and the last lines of each log
+/// (name, process, lines), then fails.
+async fn wait_for_lines_or_report(
+    client: &distans_store::Client,
+    lines: u64,
+    (env, service): (&Env, &str),
+    logs: &[(&str, &Process, usize)],
+) -> anyhow::Result<Totals> {
+    let error = match wait_for_lines(client, lines, TIMEOUT).await {
+        Ok(totals) => return Ok(totals),
+        Err(error) => error,
+    };
+    let consumed = http_get(env.http_port(service), "/metrics")
+        .ok()
+        .and_then(|(_, page)| metric(&page, &format!("distans_{service}_records_consumed_total")));
+    eprintln!("restarted {service} consumed {consumed:?} records");
+    for (name, process, tail) in logs {
+        eprintln!("{name} log:\n{}", process.log_tail(*tail));
+    }
+    Err(error)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,19 +170,13 @@ async fn services_killed_mid_stream_lose_nothing_and_count_nothing_twice() -> an
     let restarted_ingester = env.spawn("ingester")?;
     let restarted_sink = env.spawn("sink")?;
     let valid = (first.summary.valid + second.summary.valid) as u64;
-    let totals = match wait_for_lines(&client, valid, TIMEOUT).await {
-        Ok(totals) => totals,
-        Err(error) => {
-            // What the services saw, for the tansu hang (see README).
-            let consumed = http_get(env.ingester_http, "/metrics")
-                .ok()
-                .and_then(|(_, page)| metric(&page, "distans_ingester_records_consumed_total"));
-            eprintln!("restarted ingester consumed {consumed:?} records");
-            eprintln!("ingester log:\n{}", restarted_ingester.log_tail(40));
-            eprintln!("sink log:\n{}", restarted_sink.log_tail(20));
-            return Err(error);
-        }
-    };
+    let totals = wait_for_lines_or_report(
+        &client,
+        valid,
+        (&env, "ingester"),
+        &[("ingester", &restarted_ingester, 40), ("sink", &restarted_sink, 20)],
+    )
+    .await?;
     // Give redeliveries time to land, then check nothing counts twice.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let totals_after = distans_e2e::totals(&client).await?;
@@ -206,16 +224,8 @@ async fn clickhouse_down_moves_no_offset_and_loses_nothing() -> anyhow::Result<(
     let restarted_sink = env.spawn("sink")?;
 
     let expected_lines = (first.summary.valid + second.summary.valid) as u64;
-    let totals = match wait_for_lines(&client, expected_lines, TIMEOUT).await {
-        Ok(totals) => totals,
-        Err(error) => {
-            let consumed = http_get(env.sink_http, "/metrics")
-                .ok()
-                .and_then(|(_, page)| metric(&page, "distans_sink_records_consumed_total"));
-            eprintln!("restarted sink consumed {consumed:?} records; its log:\n{}", restarted_sink.log_tail(30));
-            return Err(error);
-        }
-    };
+    let totals =
+        wait_for_lines_or_report(&client, expected_lines, (&env, "sink"), &[("sink", &restarted_sink, 30)]).await?;
     assert_eq!(totals.lines, expected_lines);
     assert_eq!(totals.net_amount_ore, first.summary.valid_net_amount_ore + second.summary.valid_net_amount_ore);
     Ok(())

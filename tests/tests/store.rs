@@ -78,6 +78,16 @@ async fn the_sql_rounds_kronor_as_the_money_type_does() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A ClickHouse of its own, its data in `dir`, with distans' tables and
+/// views; and a client of its database. Dropping the server stops it.
+async fn with_schema(dir: &std::path::Path) -> anyhow::Result<(ClickHouse, distans_store::Client)> {
+    let clickhouse = ClickHouse::start(dir)?;
+    migrate(&clickhouse.server_client(), distans_e2e::DATABASE).await?;
+    let db = clickhouse.client();
+    distans_store::views::recreate(&db).await?;
+    Ok((clickhouse, db))
+}
+
 /// A withdrawn finding's older active record never shows in
 /// `findings_active`, even before ClickHouse merged the two.
 #[tokio::test(flavor = "multi_thread")]
@@ -86,10 +96,7 @@ async fn a_withdrawn_finding_is_not_active_before_or_after_a_merge() -> anyhow::
     use distans_store::rows::AnomalyRow;
 
     let dir = tempfile::tempdir()?;
-    let clickhouse = ClickHouse::start(dir.path())?;
-    migrate(&clickhouse.server_client(), distans_e2e::DATABASE).await?;
-    let db = clickhouse.client();
-    distans_store::views::recreate(&db).await?;
+    let (_clickhouse, db) = with_schema(dir.path()).await?;
     let mut finding = distans_domain::testing::finding(&WRONG_PRICE, "ZVF23210000402503000001:1");
     let active = AnomalyRow::from_finding(&finding, 1_743_400_000_000, 1_743_400_000).expect("row");
     distans_store::insert(&db, "anomalies", &[active]).await?;
@@ -211,10 +218,7 @@ async fn a_corrected_line_leaves_its_old_month_and_buyer_in_the_aggregates() -> 
     use distans_store::aggregates::{stale_months, Refresher};
 
     let dir = tempfile::tempdir()?;
-    let clickhouse = ClickHouse::start(dir.path())?;
-    migrate(&clickhouse.server_client(), distans_e2e::DATABASE).await?;
-    let db = clickhouse.client();
-    distans_store::views::recreate(&db).await?;
+    let (_clickhouse, db) = with_schema(dir.path()).await?;
     let now = || u32::try_from(distans_runtime::now_ms() / 1000).expect("a DateTime");
     let version = |offset: i64, buyer: &str, visit: (i32, u32, u32), net: i64| {
         let mut line = distans_domain::testing::enriched_line();
@@ -365,10 +369,7 @@ async fn the_bounded_refresh_gives_the_aggregates_of_the_final_one() -> anyhow::
     use std::collections::BTreeMap;
 
     let dir = tempfile::tempdir()?;
-    let clickhouse = ClickHouse::start(dir.path())?;
-    migrate(&clickhouse.server_client(), distans_e2e::DATABASE).await?;
-    let db = clickhouse.client();
-    distans_store::views::recreate(&db).await?;
+    let (_clickhouse, db) = with_schema(dir.path()).await?;
     db.query("SYSTEM STOP MERGES invoice_line_versions").execute().await?;
     let buyers = ["2321000230", "2321000255", "2321000198"];
     let version = |i: u32, correction: u32| {
@@ -463,10 +464,7 @@ async fn the_refresh_runs_within_its_memory_limit() -> anyhow::Result<()> {
     use std::time::Duration;
 
     let dir = tempfile::tempdir()?;
-    let clickhouse = ClickHouse::start(dir.path())?;
-    migrate(&clickhouse.server_client(), distans_e2e::DATABASE).await?;
-    let db = clickhouse.client();
-    distans_store::views::recreate(&db).await?;
+    let (_clickhouse, db) = with_schema(dir.path()).await?;
     let line = LineRow::from_line(&distans_domain::testing::enriched_line(), 1_750_000_000).expect("a row");
     distans_store::insert(&db, "invoice_line_versions", &[line]).await?;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use distans_cli::cmd::produce;
-use distans_e2e::{wait_for_lines, Env, TestCa};
+use distans_e2e::{wait_for_lines, Env, Process, TestCa};
 use distans_synth::generate::{self, Options};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -47,6 +47,16 @@ async fn lines_flow_over_tls_to_the_broker_and_to_clickhouse() -> anyhow::Result
     Ok(())
 }
 
+/// Starts `service`, which must stop at start with exit status 1; prints its
+/// last log line (the error) and returns it, stopped, for its log.
+fn stopped_at_start(env: &Env, service: &str) -> anyhow::Result<Process> {
+    let mut process = env.spawn_unchecked(service)?;
+    let status = process.wait_exit(STOPS_WITHIN).with_context(|| process.log_tail(30))?;
+    assert_eq!(status, Some(1), "{}", process.log_tail(20));
+    println!("{}", process.log_tail(1));
+    Ok(process)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> anyhow::Result<()> {
     let (mut env, _ca) = Env::start_tls()?;
@@ -55,10 +65,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
 
     // Kafka: the broker's certificate is not signed by the CA the client trusts.
     env.write_config(&format!("\"ssl.ca.location\" = {other_ca:?}"))?;
-    let mut ingester = env.spawn_unchecked("ingester")?;
-    let status = ingester.wait_exit(STOPS_WITHIN).with_context(|| ingester.log_tail(30))?;
-    assert_eq!(status, Some(1), "{}", ingester.log_tail(20));
-    println!("{}", ingester.log_tail(1));
+    let ingester = stopped_at_start(&env, "ingester")?;
     let log = ingester.log();
     assert!(log.contains(r#"check kafka.client."ssl.ca.location""#), "{}", ingester.log_tail(20));
     assert_eq!(log.matches("distans-ingester: ").count(), 1, "one error:\n{}", ingester.log_tail(20));
@@ -67,28 +74,14 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     // (it names localhost, not 127.0.0.1).
     env.write_config("")?;
     env.extra_variables.insert("DISTANS__KAFKA__BROKERS".into(), format!("127.0.0.1:{}", env.broker.port));
-    let mut detector = env.spawn_unchecked("detector")?;
-    assert_eq!(
-        detector.wait_exit(STOPS_WITHIN).with_context(|| detector.log_tail(30))?,
-        Some(1),
-        "{}",
-        detector.log_tail(20)
-    );
-    println!("{}", detector.log_tail(1));
+    let detector = stopped_at_start(&env, "detector")?;
     assert!(detector.log().contains("the host names in kafka.brokers"), "{}", detector.log_tail(20));
     env.extra_variables.clear();
 
     // Kafka: the wrong SCRAM password.
     env.write_config("\"sasl.password\" = \"not-the-password\"")?;
     env.webhook_url = Some(format!("http://127.0.0.1:{}/hook", distans_e2e::free_port()));
-    let mut notifier = env.spawn_unchecked("notifier")?;
-    assert_eq!(
-        notifier.wait_exit(STOPS_WITHIN).with_context(|| notifier.log_tail(30))?,
-        Some(1),
-        "{}",
-        notifier.log_tail(20)
-    );
-    println!("{}", notifier.log_tail(1));
+    let notifier = stopped_at_start(&env, "notifier")?;
     let log = notifier.log();
     assert!(log.contains(r#"check kafka.client."sasl.username", "sasl.password""#), "{}", notifier.log_tail(20));
     assert!(!log.contains("not-the-password"), "the password is not logged:\n{}", notifier.log_tail(20));
@@ -96,9 +89,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
 
     // ClickHouse: Kafka is right, the server's certificate is not signed by clickhouse.ca_file.
     env.extra_variables.insert("DISTANS__CLICKHOUSE__CA_FILE".into(), other_ca);
-    let mut sink = env.spawn_unchecked("sink")?;
-    assert_eq!(sink.wait_exit(STOPS_WITHIN).with_context(|| sink.log_tail(30))?, Some(1), "{}", sink.log_tail(20));
-    println!("{}", sink.log_tail(1));
+    let sink = stopped_at_start(&env, "sink")?;
     let log = sink.log();
     assert!(log.contains("check clickhouse.ca_file"), "{}", sink.log_tail(20));
     assert!(log.contains("UnknownIssuer"), "the cause is shown:\n{}", sink.log_tail(20));
@@ -108,9 +99,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
     let https_url = env.clickhouse.url();
     env.extra_variables.clear();
     env.extra_variables.insert("DISTANS__CLICKHOUSE__URL".into(), https_url.replacen("localhost", "127.0.0.1", 1));
-    let mut sink = env.spawn_unchecked("sink")?;
-    assert_eq!(sink.wait_exit(STOPS_WITHIN).with_context(|| sink.log_tail(30))?, Some(1), "{}", sink.log_tail(20));
-    println!("{}", sink.log_tail(1));
+    let sink = stopped_at_start(&env, "sink")?;
     assert!(sink.log().contains("check clickhouse.url"), "{}", sink.log_tail(20));
 
     Ok(())

@@ -12,6 +12,18 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// A sender to a webhook on loopback that answers `statuses` in turn, then
+/// 200; its metrics; and the bodies the webhook received.
+async fn sender_to_webhook(statuses: Vec<u16>, health: Health) -> (Sender, Metrics, mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(webhook(listener, statuses, tx));
+    let metrics = Metrics::default();
+    let sender = Sender::new(&format!("http://127.0.0.1:{port}/hook"), metrics.clone(), health).expect("client");
+    (sender, metrics, rx)
+}
+
 #[tokio::test]
 async fn a_message_waits_while_the_webhook_is_down_and_arrives_when_it_is_back() {
     // A port nobody listens on yet: the webhook is down.
@@ -57,15 +69,9 @@ async fn stopping_abandons_a_message_without_claiming_it_was_sent() {
 
 #[tokio::test]
 async fn a_message_refused_for_good_is_counted_not_retried_and_the_next_one_goes() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(webhook(listener, vec![400], tx));
-    let metrics = Metrics::default();
     let health = Health::default();
     health.set_ready(true);
-    let sender =
-        Sender::new(&format!("http://127.0.0.1:{port}/hook"), metrics.clone(), health.clone()).expect("client");
+    let (sender, metrics, mut rx) = sender_to_webhook(vec![400], health.clone()).await;
     let stop = CancellationToken::new();
 
     let refused = tokio::time::timeout(Duration::from_secs(10), sender.send(&json!({"n": 1}), &stop))
@@ -85,13 +91,7 @@ async fn a_message_refused_for_good_is_counted_not_retried_and_the_next_one_goes
 
 #[tokio::test]
 async fn a_429_is_retried_after_the_wait_it_asks_for() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(webhook(listener, vec![429], tx));
-    let metrics = Metrics::default();
-    let sender =
-        Sender::new(&format!("http://127.0.0.1:{port}/hook"), metrics.clone(), Health::default()).expect("client");
+    let (sender, metrics, mut rx) = sender_to_webhook(vec![429], Health::default()).await;
     let started = tokio::time::Instant::now();
     let result = sender.send(&json!({"n": 1}), &CancellationToken::new()).await;
     assert_eq!(result.ok(), Some(Delivery::Accepted));

@@ -104,16 +104,7 @@ pub fn printable(text: &str, max_chars: usize) -> Cow<'_, str> {
 /// Text for Slack `mrkdwn` or `plain_text`: [`printable`], then `&`, `<`,
 /// `>` escaped as Slack's docs ask.
 pub fn slack(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in printable(text, SHOWN_CHARS).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
+    entities(text, false)
 }
 
 /// Text for Markdown (Adaptive Card `TextBlock`s): [`printable`], then a
@@ -141,14 +132,20 @@ pub fn markdown(text: &str) -> String {
 /// Text for HTML (element content or a quoted attribute value):
 /// [`printable`], then `&`, `<`, `>`, `"`, `'` as entities.
 pub fn html(text: &str) -> String {
+    entities(text, true)
+}
+
+/// [`printable`], then `&`, `<`, `>` as entities, and with `quotes` also
+/// `"` and `'` (the escaping [`slack`] and [`html`] share).
+fn entities(text: &str, quotes: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in printable(text, SHOWN_CHARS).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
+            '"' if quotes => out.push_str("&quot;"),
+            '\'' if quotes => out.push_str("&#39;"),
             c => out.push(c),
         }
     }

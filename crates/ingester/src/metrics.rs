@@ -8,54 +8,41 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Metrics {
-    /// Records consumed, offsets not stored, consumer lag.
-    pub consumer: ConsumerMetrics,
-    pub valid: Counter,
-    pub dead_lettered: Family<ReasonLabels, Counter>,
-    pub line_warnings: Family<ReasonLabels, Counter>,
-    pub produce_retries: Counter,
-    pub in_flight: Gauge,
-    /// Writer schemas fetched from the schema registry (one per id).
-    pub schemas_fetched: Counter,
-    /// Schema registry calls that failed and were retried (unreachable, 5xx).
-    pub schema_registry_retries: Counter,
+distans_runtime::metrics! {
+    #[derive(Debug, Clone, Default)]
+    pub struct Metrics in "distans_ingester" {
+        /// Records consumed, offsets not stored, consumer lag.
+        #[metric(group)]
+        pub consumer: ConsumerMetrics,
+        /// Valid lines produced to the valid topic
+        #[metric(name = "lines_valid")]
+        pub valid: Counter,
+        /// Records sent to the dead-letter topic, by reason
+        #[metric(name = "records_dead_lettered")]
+        pub dead_lettered: Family<ReasonLabels, Counter>,
+        /// Valid lines that failed a check configured to warn, by reason
+        pub line_warnings: Family<ReasonLabels, Counter>,
+        /// Produce attempts that failed and were retried
+        pub produce_retries: Counter,
+        /// Produced records awaiting the broker's ack
+        pub in_flight: Gauge,
+        /// Writer schemas fetched from the schema registry
+        ///
+        /// One per schema id.
+        pub schemas_fetched: Counter,
+        /// Schema registry calls that failed (unreachable, timeout, 5xx) and
+        /// were retried
+        pub schema_registry_retries: Counter,
+    }
 }
 
 impl Metrics {
-    pub fn register(registry: &mut Registry) -> Metrics {
-        let r = registry.sub_registry_with_prefix("distans_ingester");
-        let m = Metrics { consumer: ConsumerMetrics::register(r), ..Metrics::default() };
-        r.register("lines_valid", "Valid lines produced to the valid topic", m.valid.clone());
-        r.register(
-            "records_dead_lettered",
-            "Records sent to the dead-letter topic, by reason",
-            m.dead_lettered.clone(),
-        );
-        r.register(
-            "line_warnings",
-            "Valid lines that failed a check configured to warn, by reason",
-            m.line_warnings.clone(),
-        );
-        r.register("produce_retries", "Produce attempts that failed and were retried", m.produce_retries.clone());
-        r.register("in_flight", "Produced records awaiting the broker's ack", m.in_flight.clone());
-        r.register("schemas_fetched", "Writer schemas fetched from the schema registry", m.schemas_fetched.clone());
-        r.register(
-            "schema_registry_retries",
-            "Schema registry calls that failed (unreachable, timeout, 5xx) and were retried",
-            m.schema_registry_retries.clone(),
-        );
-        m
-    }
-
     /// A valid line failed a check configured to warn (`[validation.checks]`).
     pub fn warned(&self, reason: ReasonCode, source: &Provenance) {
         self.line_warnings.get_or_create(&ReasonLabels { reason: reason.as_str().to_string() }).inc();

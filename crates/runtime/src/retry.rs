@@ -197,6 +197,12 @@ mod tests {
         }
     }
 
+    /// Attempt `attempt` (counted from 1) of an operation that is down
+    /// before attempt `up_at`: [`Failure::Down`], then `Ok(attempt)`.
+    fn down_before(up_at: usize, attempt: usize) -> std::future::Ready<Result<usize, Failure>> {
+        std::future::ready(if attempt < up_at { Err(Failure::Down) } else { Ok(attempt) })
+    }
+
     const POLICY: RetryPolicy = RetryPolicy::until_stopped(Duration::from_millis(100), Duration::from_secs(5));
 
     #[tokio::test(start_paused = true)]
@@ -205,14 +211,7 @@ mod tests {
         let retries = Cell::new(0);
         let operation = || {
             calls.set(calls.get() + 1);
-            let n = calls.get();
-            async move {
-                if n < 4 {
-                    Err(Failure::Down)
-                } else {
-                    Ok(n)
-                }
-            }
+            down_before(4, calls.get())
         };
         let result =
             retry(&POLICY, &CancellationToken::new(), classify, |_, _| retries.set(retries.get() + 1), operation).await;
@@ -277,14 +276,7 @@ mod tests {
             let started = Instant::now();
             let operation = || {
                 calls.set(calls.get() + 1);
-                let n = calls.get();
-                async move {
-                    if n < 2 {
-                        Err(Failure::Down)
-                    } else {
-                        Ok(())
-                    }
-                }
+                down_before(2, calls.get())
             };
             let on_retry = |_: &Failure, wait| waits.borrow_mut().push(wait);
             let result =
@@ -327,14 +319,7 @@ mod tests {
         let attempts_at = RefCell::new(Vec::new());
         let operation = || {
             attempts_at.borrow_mut().push(Instant::now());
-            let n = attempts_at.borrow().len();
-            async move {
-                if n < 20 {
-                    Err(Failure::Down)
-                } else {
-                    Ok(())
-                }
-            }
+            down_before(20, attempts_at.borrow().len())
         };
         let on_retry = |_: &Failure, wait| waits.borrow_mut().push(wait);
         let result = retry(&POLICY, &CancellationToken::new(), classify, on_retry, operation).await;

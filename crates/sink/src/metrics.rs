@@ -6,41 +6,34 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-#[derive(Debug, Clone)]
-pub struct Metrics {
-    /// Records consumed, offsets not stored, consumer lag.
-    pub consumer: ConsumerMetrics,
-    pub inserted: Counter,
-    pub batches: Counter,
-    pub insert_retries: Counter,
-    pub dead_lettered: Counter,
-    pub clickhouse_up: Gauge,
-    pub batch_seconds: Histogram,
+distans_runtime::metrics! {
+    #[derive(Debug, Clone)]
+    pub struct Metrics {
+        /// Records consumed, offsets not stored, consumer lag.
+        #[metric(group)]
+        pub consumer: ConsumerMetrics,
+        /// Rows acknowledged by ClickHouse
+        #[metric(name = "rows_inserted")]
+        pub inserted: Counter,
+        /// Batches acknowledged by ClickHouse
+        pub batches: Counter,
+        /// Inserts that failed transiently and were retried
+        pub insert_retries: Counter,
+        /// Records the sink could not decode or ClickHouse rejected
+        #[metric(name = "records_dead_lettered")]
+        pub dead_lettered: Counter,
+        /// 1 when the last ClickHouse request succeeded
+        pub clickhouse_up: Gauge,
+        /// Time from a batch's first record to ClickHouse's ack
+        pub batch_seconds: Histogram = Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+    }
 }
 
 impl Metrics {
+    /// Registers the set in `registry`'s sub-registry with `prefix` (one per
+    /// table the sink writes).
     pub fn register(registry: &mut Registry, prefix: &str) -> Metrics {
-        let r = registry.sub_registry_with_prefix(prefix);
-        let m = Metrics {
-            consumer: ConsumerMetrics::register(r),
-            inserted: Counter::default(),
-            batches: Counter::default(),
-            insert_retries: Counter::default(),
-            dead_lettered: Counter::default(),
-            clickhouse_up: Gauge::default(),
-            batch_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
-        };
-        r.register("rows_inserted", "Rows acknowledged by ClickHouse", m.inserted.clone());
-        r.register("batches", "Batches acknowledged by ClickHouse", m.batches.clone());
-        r.register("insert_retries", "Inserts that failed transiently and were retried", m.insert_retries.clone());
-        r.register(
-            "records_dead_lettered",
-            "Records the sink could not decode or ClickHouse rejected",
-            m.dead_lettered.clone(),
-        );
-        r.register("clickhouse_up", "1 when the last ClickHouse request succeeded", m.clickhouse_up.clone());
-        r.register("batch_seconds", "Time from a batch's first record to ClickHouse's ack", m.batch_seconds.clone());
-        m
+        Metrics::register_in(registry.sub_registry_with_prefix(prefix))
     }
 }
 

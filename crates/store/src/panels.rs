@@ -24,6 +24,26 @@ macro_rules! kronor_sql {
     };
 }
 
+/// The query of an initiative panel (`report_initiative`): the column
+/// `$first`, then referred, own-initiative and other contacts and the share
+/// referred (%, one decimal; NULL without contacts), summed per `$key`,
+/// most contacts first.
+macro_rules! initiative_sql {
+    ($first:literal, $key:literal) => {
+        concat!(
+            "SELECT ",
+            $first,
+            ", sum(referred_contacts) AS referred, sum(own_initiative_contacts) AS own_initiative, \
+              sum(other_contacts) AS other, \
+              if(sum(all_contacts) = 0, NULL, round(100 * sum(referred_contacts) / sum(all_contacts), 1)) AS referred_percent \
+              FROM report_initiative WHERE buyer_org_number = '${buyer}' AND year = ${year} \
+              GROUP BY ",
+            $key,
+            " ORDER BY sum(all_contacts) DESC"
+        )
+    };
+}
+
 /// One panel's query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PanelQuery {
@@ -101,20 +121,14 @@ pub const PANEL_QUERIES: [PanelQuery; 15] = [
     },
     PanelQuery {
         id: "initiative_by_provider",
-        sql: "SELECT provider, sum(referred_contacts) AS referred, sum(own_initiative_contacts) AS own_initiative, \
-              sum(other_contacts) AS other, \
-              if(sum(all_contacts) = 0, NULL, round(100 * sum(referred_contacts) / sum(all_contacts), 1)) AS referred_percent \
-              FROM report_initiative WHERE buyer_org_number = '${buyer}' AND year = ${year} \
-              GROUP BY provider ORDER BY sum(all_contacts) DESC",
+        sql: initiative_sql!("provider", "provider"),
     },
     PanelQuery {
         id: "initiative_by_health_centre",
-        sql: "SELECT if(listing_unit_hsa_id = '', 'unlisted', any(listing_unit)) AS health_centre, \
-              sum(referred_contacts) AS referred, sum(own_initiative_contacts) AS own_initiative, \
-              sum(other_contacts) AS other, \
-              if(sum(all_contacts) = 0, NULL, round(100 * sum(referred_contacts) / sum(all_contacts), 1)) AS referred_percent \
-              FROM report_initiative WHERE buyer_org_number = '${buyer}' AND year = ${year} \
-              GROUP BY listing_unit_hsa_id ORDER BY sum(all_contacts) DESC",
+        sql: initiative_sql!(
+            "if(listing_unit_hsa_id = '', 'unlisted', any(listing_unit)) AS health_centre",
+            "listing_unit_hsa_id"
+        ),
     },
     PanelQuery {
         id: "cost_by_health_centre",
