@@ -37,30 +37,22 @@ impl Metrics {
     }
 }
 
-/// The aggregate refresh's metrics (`distans_sink_aggregates_…`): an
-/// operator sees a refresh that keeps failing (a memory limit, ClickHouse
-/// down) before the reports go stale.
-#[derive(Debug, Clone)]
-pub struct RefreshMetrics {
-    pub passes: Counter,
-    pub months_rebuilt: Counter,
-    pub failures: Counter,
-    pub pass_seconds: Histogram,
-}
-
-impl RefreshMetrics {
-    pub fn register(registry: &mut Registry, prefix: &str) -> RefreshMetrics {
-        let r = registry.sub_registry_with_prefix(prefix);
-        let m = RefreshMetrics {
-            passes: Counter::default(),
-            months_rebuilt: Counter::default(),
-            failures: Counter::default(),
-            pass_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 16)),
-        };
-        r.register("refresh_passes", "Refresh passes that completed (with or without months to rebuild)", m.passes.clone());
-        r.register("months_rebuilt", "Months (all home regions) rebuilt in agg_monthly", m.months_rebuilt.clone());
-        r.register("refresh_failures", "Refresh passes that failed and were retried after a backoff", m.failures.clone());
-        r.register("refresh_seconds", "Duration of a completed refresh pass", m.pass_seconds.clone());
-        m
+distans_runtime::metrics! {
+    /// The aggregate refresh's metrics (`distans_sink_aggregates_…`): an
+    /// operator sees a refresh that keeps failing (a memory limit, ClickHouse
+    /// down) before the reports go stale.
+    #[derive(Debug, Clone)]
+    pub struct RefreshMetrics in "distans_sink_aggregates" {
+        /// Refresh passes that completed (with or without months to rebuild)
+        #[metric(name = "refresh_passes")]
+        pub passes: Counter,
+        /// Months (all home regions) rebuilt in agg_monthly
+        pub months_rebuilt: Counter,
+        /// Refresh passes that failed and were retried after a backoff
+        #[metric(name = "refresh_failures")]
+        pub failures: Counter,
+        /// Duration of a completed refresh pass
+        #[metric(name = "refresh_seconds")]
+        pub pass_seconds: Histogram = Histogram::new(exponential_buckets(0.005, 2.0, 16)),
     }
 }

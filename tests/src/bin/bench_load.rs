@@ -146,7 +146,9 @@ async fn measure(
         if samples.len() % 10 == 0 {
             let (_, page) = http_get(env.ingester_http, "/metrics")?;
             let consumed = metric(&page, "distans_ingester_records_consumed_total").unwrap_or(0.0);
-            println!("{at:6.1} s: {consumed} consumed by the ingester, {lines_now} lines stored, {aggregated} aggregated");
+            println!(
+                "{at:6.1} s: {consumed} consumed by the ingester, {lines_now} lines stored, {aggregated} aggregated"
+            );
         }
         if send.is_finished() && sent.is_none() {
             sent = Some((&mut send).await??);
