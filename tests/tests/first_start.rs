@@ -162,12 +162,17 @@ async fn a_sigkill_while_the_summary_is_sent_sends_none_twice_and_loses_no_new_f
     let notifier = env.spawn("notifier")?;
     let mut bodies = vec![next(&mut rx).await?];
     bodies.extend(more(&mut rx, Duration::from_secs(8)).await);
-    let ids: Vec<(&str, &str)> =
+    // Keyed by finding id, the two may sit in different partitions: any order.
+    let mut ids: Vec<(&str, &str)> =
         bodies.iter().map(|b| (b["kind"].as_str().unwrap_or("?"), b["finding_id"].as_str().unwrap_or("-"))).collect();
+    ids.sort_unstable();
+    let mut expected =
+        [("finding", during.finding.finding_id.as_str()), ("finding", after.finding.finding_id.as_str())];
+    expected.sort_unstable();
     assert_eq!(
         ids,
-        [("finding", during.finding.finding_id.as_str()), ("finding", after.finding.finding_id.as_str())],
-        "the two new findings, in order; no summary, nothing of the backlog ({:?} after the restart)\n{}",
+        expected,
+        "the two new findings; no summary, nothing of the backlog ({:?} after the restart)\n{}",
         started.elapsed(),
         notifier.log_tail(30)
     );

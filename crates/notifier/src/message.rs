@@ -88,8 +88,12 @@ pub struct Digest {
     pub findings: usize,
     pub amount_at_stake_ore: i64,
     pub line_keys: BTreeSet<String>,
-    /// The evidence of one finding, as an example.
+    /// The evidence of one finding, as an example, in English.
     pub example: String,
+    /// Its figures, to write it in the message's language (absent from
+    /// digests persisted before they were kept, and for findings without).
+    #[serde(default)]
+    pub example_data: Option<distans_domain::rules::Evidence>,
     /// The latest amount at stake and line key per finding id: a finding
     /// published again with new figures counts once, at its latest amount.
     latest: std::collections::BTreeMap<String, (i64, String)>,
@@ -109,6 +113,7 @@ impl Digest {
             amount_at_stake_ore: 0,
             line_keys: BTreeSet::new(),
             example: f.evidence.clone(),
+            example_data: f.evidence_data.clone(),
             latest: std::collections::BTreeMap::new(),
         }
     }
@@ -276,7 +281,7 @@ impl Messages {
                 "visit_date": f.visit_date.to_string(),
                 "amount_at_stake_ore": f.amount_at_stake_ore,
                 "amount_at_stake": amount,
-                "evidence": safe(&f.evidence),
+                "evidence": safe(&f.evidence_in(self.language)),
                 "line_keys": f.line_keys,
                 "patient_pseudonym": pseudonym,
                 "detected_at_ms": timed.detected_at_ms,
@@ -287,7 +292,7 @@ impl Messages {
         let mut facts = vec![
             (self.say("Vårdgivare", "Provider"), format!("{} ({})", f.provider_name, f.provider_org_number)),
             (self.say("Belopp i fråga", "Amount at stake"), amount),
-            (self.say("Underlag", "Evidence"), f.evidence.clone()),
+            (self.say("Underlag", "Evidence"), f.evidence_in(self.language)),
             (self.say("Besöksdag", "Visit date"), f.visit_date.to_string()),
             (self.say("Region", "Region"), self.region(&f.buyer_org_number)),
             (self.say("Allvarlighetsgrad", "Severity"), self.severity(f.severity).to_string()),
@@ -393,7 +398,7 @@ impl Messages {
                 "amount_at_stake_ore": d.amount_at_stake_ore,
                 "amount_at_stake": amount,
                 "line_keys": shown,
-                "example": safe(&d.example),
+                "example": safe(&self.example(d)),
                 "dashboard_url": link.as_ref().map(Url::as_str),
             });
         }
@@ -401,13 +406,19 @@ impl Messages {
             (self.say("Vårdgivare", "Provider"), format!("{} ({})", d.provider_name, d.provider_org_number)),
             (self.say("Antal fynd", "Findings"), d.findings.to_string()),
             (self.say("Belopp i fråga", "Amount at stake"), amount),
-            (self.say("Exempel", "Example"), d.example.clone()),
+            (self.say("Exempel", "Example"), self.example(d)),
             (self.say("Upptäckt", "Detected"), d.day.to_string()),
             (self.say("Region", "Region"), self.region(&d.buyer_org_number)),
             (self.say("Allvarlighetsgrad", "Severity"), self.severity(d.severity).to_string()),
             (self.say("Fakturarader", "Invoice lines"), Self::line_keys(&keys)),
         ];
         self.write(Content { title, summary: meaning.to_string(), facts, breakdown: Vec::new(), link })
+    }
+
+    /// A digest's example evidence in the message's language (English when
+    /// only its text is known).
+    fn example(&self, d: &Digest) -> String {
+        d.example_data.as_ref().map_or_else(|| d.example.clone(), |e| e.text(self.language))
     }
 
     /// "12 fynd, 3 450 kr" / "12 findings, 3 450 kr".
@@ -721,6 +732,25 @@ mod tests {
     }
 
     #[test]
+    fn the_evidence_speaks_the_messages_language() {
+        let a = timed(&WRONG_PRICE, "ZVF1:1");
+        let sv = messages(Format::Teams, Language::Swedish).finding(&a);
+        assert_eq!(
+            sv["attachments"][0]["content"]["body"][2]["facts"][2],
+            json!({"title": "Underlag", "value": "styckpris 650 kr, taxa 500 kr för läkare den 2025-02-14"})
+        );
+        let en = messages(Format::Generic, Language::English).finding(&a);
+        assert_eq!(en["evidence"], "unit price 650 kr, tariff 500 kr for physician on 2025-02-14");
+        let digest = messages(Format::Generic, Language::Swedish).digest(&digest_of(std::slice::from_ref(&a)));
+        assert_eq!(digest["example"], "styckpris 650 kr, taxa 500 kr för läkare den 2025-02-14");
+        // A finding with only the English text (a v2 record, the review's): that text.
+        let mut old = a;
+        old.finding.evidence_data = None;
+        let v = messages(Format::Generic, Language::Swedish).finding(&old);
+        assert_eq!(v["evidence"], "unit price 650 kr, tariff 500 kr for physician on 2025-02-14");
+    }
+
+    #[test]
     fn english_is_a_setting() {
         let a = timed(&WRONG_PRICE, "ZVF1:1");
         let v = messages(Format::Slack, Language::English).finding(&a);
@@ -882,6 +912,8 @@ mod tests {
             let mut f = timed(&WRONG_PRICE, "ZVF1:1");
             f.finding.provider_name = name.to_string();
             f.finding.evidence = format!("unit price 650 kr at {name}");
+            // The English text as written (a finding without its figures).
+            f.finding.evidence_data = None;
             let digest = digest_of(&[f.clone()]);
             for format in [Format::Generic, Format::Teams, Format::Slack] {
                 let m = messages(format, Language::Swedish);
