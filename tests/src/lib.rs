@@ -839,6 +839,11 @@ pub struct Env {
     /// The notifier's digest interval: short (1 s) unless a test waits
     /// across a restart.
     pub digest_interval_ms: u64,
+    /// `notifier.first_start`: "all" unless a test checks the first
+    /// start's summary (tests/tests/first_start.rs): the other tests
+    /// publish findings before the notifier starts and count each one's
+    /// message. The product's default is "summary".
+    pub notifier_first_start: &'static str,
     /// Small batches by default, so that a crash lands mid-stream.
     pub sink_batch_rows: usize,
     /// The sink's byte bound on a batch; the default's 16 MiB unless set.
@@ -906,6 +911,7 @@ impl Env {
             notifier_http,
             webhook_url: None,
             digest_interval_ms: 1000,
+            notifier_first_start: "all",
             sink_batch_rows: 400,
             sink_batch_bytes: None,
             review_interval_ms: 0,
@@ -948,6 +954,7 @@ impl Env {
         if let Some(url) = &self.webhook_url {
             variables.insert("DISTANS__NOTIFIER__WEBHOOK_URL".into(), url.clone());
             variables.insert("DISTANS__NOTIFIER__DIGEST_INTERVAL_MS".into(), self.digest_interval_ms.to_string());
+            variables.insert("DISTANS__NOTIFIER__FIRST_START".into(), self.notifier_first_start.to_string());
         }
         variables.extend(self.extra_variables.clone());
         variables
@@ -1066,7 +1073,7 @@ pub async fn wait_for_fresh_aggregates(
 }
 
 /// A webhook on loopback for the notifier: answers `statuses` in turn (then
-/// 200; a 429 with `Retry-After: 2`) and passes each accepted body on.
+/// 200; a 429 or 503 with `Retry-After: 2`) and passes each accepted body on.
 pub async fn webhook(
     listener: tokio::net::TcpListener,
     statuses: Vec<u16>,
@@ -1116,7 +1123,7 @@ pub async fn webhook_timed(
         };
         let arrived = std::time::Instant::now();
         let status = statuses.pop().unwrap_or(200);
-        let retry_after = if status == 429 { "retry-after: 2\r\n" } else { "" };
+        let retry_after = if [429, 503].contains(&status) { "retry-after: 2\r\n" } else { "" };
         let response = format!("HTTP/1.1 {status} X\r\n{retry_after}content-length: 0\r\nconnection: close\r\n\r\n");
         let _ = stream.write_all(response.as_bytes()).await;
         if let (Some(body), 200) = (body, status) {

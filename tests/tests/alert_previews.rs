@@ -14,6 +14,7 @@ use std::path::Path;
 use distans_domain::rules::{Finding, FindingStatus, Rule, Withdrawal, CONTACT_BURST, DOUBLE_INVOICING, WRONG_PRICE};
 use distans_domain::testing;
 use distans_domain::text::Language;
+use distans_notifier::summary::{Backlog, Summary};
 use distans_notifier::{Digest, Format, Messages};
 use distans_wire::TimedFinding;
 use serde_json::Value;
@@ -40,7 +41,8 @@ fn messages(format: Format, language: Language) -> Messages {
 }
 
 /// The messages to look at: a finding, a digest and a withdrawal in
-/// Swedish, a finding in English, and a finding from a hostile name.
+/// Swedish, a finding in English, a finding from a hostile name, and a
+/// first start's summary in Swedish.
 fn bodies(format: Format) -> Vec<Value> {
     let sv = messages(format, Language::Swedish);
     let price = timed(&WRONG_PRICE, "ZVF23210001152503000042:1", "Nordvård Digital AB", 123_450);
@@ -56,7 +58,29 @@ fn bodies(format: Format) -> Vec<Value> {
         sv.withdrawal(&gone),
         messages(format, Language::English).finding(&timed(&CONTACT_BURST, "ZVF1:1", "Kry Vård AB", 42_500)),
         sv.finding(&timed(&WRONG_PRICE, "ZVF1:9", HOSTILE, 50_000)),
+        sv.summary(&first_start_summary()),
     ]
+}
+
+/// A first start's backlog: 14 wrong prices, 5 doubles, 3 bursts and a
+/// credited double (withdrawn, not counted).
+fn first_start_summary() -> Summary {
+    let mut backlog = Backlog::default();
+    for i in 1..=14 {
+        let mut t = timed(&WRONG_PRICE, &format!("ZVF23210001152503000042:{i}"), "Nordvård Digital AB", 15_000);
+        t.finding.visit_date = chrono::NaiveDate::from_ymd_opt(2025, 1, i).expect("date");
+        backlog.add(t);
+    }
+    for i in 1..=5 {
+        backlog.add(timed(&DOUBLE_INVOICING, &format!("ZVF23210001152503000050:{i}"), "Kry Vård AB", 50_000));
+    }
+    for i in 1..=3 {
+        backlog.add(timed(&CONTACT_BURST, &format!("ZVF1:{i}"), "Kry Vård AB", 42_500));
+    }
+    let mut gone = timed(&DOUBLE_INVOICING, "ZVF23210001152503000050:9", "Kry Vård AB", 50_000);
+    gone.finding.status = FindingStatus::Withdrawn(Withdrawal::Credited);
+    backlog.add(gone);
+    backlog.summary()
 }
 
 /// JSON that can sit inside a `<script>` element.
@@ -203,6 +227,19 @@ fn teams_cards_render_in_the_adaptive_cards_renderer() -> anyhow::Result<()> {
     assert!(hostile.contains("[Klicka här](https://evil.example)"), "shown as text: {hostile}");
     assert!(!hostile.contains("href=\"https://evil.example"), "no link made of a name: {hostile}");
     assert!(!hostile.contains('\u{1b}') && !hostile.contains('\u{202E}'), "{hostile}");
+    let summary = message(&dom, 5);
+    for text in [
+        "Sammanfattning: 22 öppna fynd från före start",
+        "5 875 kr",
+        "2025-01-01 – 2025-02-14",
+        "Per regel",
+        "Dubbelfakturering",
+        "5 fynd, 2 500 kr",
+        "14 fynd, 2 100 kr",
+        "Återkallade (ej räknade)",
+    ] {
+        assert!(summary.contains(text), "{text} in {summary}");
+    }
     Ok(())
 }
 
@@ -219,5 +256,13 @@ fn slack_block_kit_renders_in_a_preview() -> anyhow::Result<()> {
     assert!(hostile.contains("&lt;!channel&gt;"), "shown as text: {hostile}");
     assert!(!hostile.contains("class=\"mention\""), "nobody pinged: {hostile}");
     assert!(!hostile.contains('\u{1b}') && !hostile.contains('\u{202E}'), "{hostile}");
+    let summary = message(&dom, 5);
+    for text in [
+        "Sammanfattning: 22 öppna fynd från före start",
+        "<b>Per regel</b>",
+        "<b>Dubbelfakturering</b>: 5 fynd, 2 500 kr",
+    ] {
+        assert!(summary.contains(text), "{text} in {summary}");
+    }
     Ok(())
 }

@@ -419,12 +419,38 @@ async fn findings_reach_people_grouped_and_none_is_lost_while_the_webhook_is_dow
         };
         let message: serde_json::Value = serde_json::from_str(&body)?;
         match message["kind"].as_str() {
-            Some("finding") => immediate += 1,
+            Some("finding") => {
+                immediate += 1;
+                // The evidence in the messages' language (Swedish by default).
+                let evidence = message["evidence"].as_str().unwrap_or_default();
+                assert!(
+                    evidence.starts_with("kontakten den ") || evidence.starts_with("patienten är folkbokförd i län "),
+                    "Swedish evidence: {body}"
+                );
+            }
             Some("digest") => {
                 let rule = message["rule_id"].as_str().unwrap_or_default().to_string();
                 let group = (rule.clone(), message["provider_org_number"].to_string(), message["day"].to_string());
                 groups.insert(group);
                 *digested.entry(rule).or_default() += message["findings"].as_u64().unwrap_or(0) as usize;
+                let example = message["example"].as_str().unwrap_or_default();
+                assert!(
+                    [
+                        "styckpris",
+                        "produktkategori",
+                        "avtalets",
+                        "fakturerad",
+                        "kontaktsätt",
+                        "åtgärd",
+                        "besöket",
+                        "kontakten",
+                        "psykolog",
+                        "kreditnot",
+                    ]
+                    .iter()
+                    .any(|w| example.contains(w)),
+                    "Swedish example: {body}"
+                );
             }
             other => anyhow::bail!("unexpected message kind {other:?}: {body}"),
         }

@@ -1,5 +1,5 @@
 //! The webhook sender against a real HTTP listener on loopback: down, then
-//! failing, then back; a message refused for good; a 429's `Retry-After`;
+//! failing, then back; a message refused for good; a 429's and a 503's `Retry-After`;
 //! messages paced to the webhook's rate.
 
 use std::time::Duration;
@@ -99,6 +99,25 @@ async fn a_429_is_retried_after_the_wait_it_asks_for() {
     assert!(started.elapsed() >= Duration::from_secs(2), "retried after {:?}", started.elapsed());
     assert_eq!((metrics.webhook_failures.get(), metrics.webhook_refused.get()), (1, 0));
     assert!(rx.recv().await.is_some(), "delivered");
+}
+
+#[tokio::test]
+async fn a_503_is_retried_after_the_wait_it_asks_for() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // 503 with `Retry-After: 2` (the test webhook adds it to 429 and 503).
+    tokio::spawn(webhook(listener, vec![503], tx));
+    let metrics = Metrics::default();
+    let sender =
+        Sender::new(&format!("http://127.0.0.1:{port}/hook"), metrics.clone(), Health::default()).expect("client");
+    let started = tokio::time::Instant::now();
+    let result = sender.send(&json!({"n": 1}), &CancellationToken::new()).await;
+    assert_eq!(result.ok(), Some(Delivery::Accepted));
+    assert!(started.elapsed() >= Duration::from_secs(2), "retried after {:?}", started.elapsed());
+    assert_eq!((metrics.webhook_failures.get(), metrics.webhook_refused.get()), (1, 0), "transient, not refused");
+    assert!(rx.recv().await.is_some(), "delivered");
+    assert!(rx.try_recv().is_err(), "once");
 }
 
 /// The burst: 125 messages in 1.6 s to a Slack webhook that allows

@@ -59,6 +59,8 @@ fn month_finding(
         visit_date: NaiveDate::parse_from_str(month, "%Y-%m-%d").unwrap_or_default(),
         amount_at_stake_ore: amount,
         evidence: format!("{}{evidence}", &month[..7.min(month.len())]),
+        // The review's evidence is English text only (not yet figures).
+        evidence_data: None,
     }
 }
 

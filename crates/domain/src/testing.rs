@@ -14,7 +14,7 @@
 use chrono::{NaiveDate, NaiveTime};
 
 use crate::enrich::{AgeGroup, Initiative, Provenance, Sex};
-use crate::rules::{finding_id, Finding, FindingStatus, Rule};
+use crate::rules::{finding_id, Evidence, Finding, FindingStatus, Rule};
 use crate::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, TariffClass, TariffEntry, Tariffs};
 use crate::{ReservnummerFormat, Validation, ValidationSettings};
 
@@ -194,6 +194,12 @@ pub fn finding(rule: &Rule, line_key: &str) -> Finding {
         visit_date: line.visit_date,
         amount_at_stake_ore: 15_000,
         evidence: "unit price 650 kr, tariff 500 kr for physician on 2025-02-14".into(),
+        evidence_data: Some(Evidence::WrongPrice {
+            unit_price_ore: 65_000,
+            tariff_ore: 50_000,
+            tariff_class: line.tariff_class,
+            visit_date: line.visit_date,
+        }),
     }
 }
 

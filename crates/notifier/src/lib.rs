@@ -11,6 +11,11 @@
 //! tombstone) once sent; the interval counts from the persisted first-seen
 //! time, so a restart neither restarts it nor sends anything again.
 //!
+//! A first start (the group has never committed an offset on the alerts
+//! topic) tells the findings already there as ONE summary and then each
+//! new finding as usual (`notifier.first_start = "summary"`, the default;
+//! see [`first_start`] for its order and restart safety).
+//!
 //! Paced: webhook calls, retries included, are spaced to
 //! `max_messages_per_second` (by default the platform's documented rate,
 //! [`Format::default_messages_per_second`]), so a backlog does not burst
@@ -33,11 +38,13 @@
 //! only a crash between the webhook's 2xx (or the digest's ack) and that
 //! commit (or the tombstone) sends one message twice.
 
+pub mod first_start;
 pub mod message;
 mod metrics;
 pub mod pacer;
 pub mod pending;
 pub mod sender;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -75,6 +82,10 @@ pub enum NotifierError {
     Settings(String),
     #[error("cannot build the http client: {0}")]
     Client(#[from] reqwest::Error),
+    /// Stopped (SIGINT/SIGTERM) while starting, e.g. while sending the
+    /// first start's summary.
+    #[error("stopped while starting")]
+    Stopped,
 }
 
 /// Offsets read but not yet delivered, per partition: stored in order, up
@@ -178,7 +189,7 @@ pub fn messages(settings: &Settings) -> Result<Messages, NotifierError> {
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), NotifierError> {
     match Notifier::start(&settings, shutdown).await {
         Ok(notifier) => notifier.run().await,
-        Err(NotifierError::Connect(kafka::ConnectError::Stopped)) => {}
+        Err(NotifierError::Connect(kafka::ConnectError::Stopped) | NotifierError::Stopped) => {}
         Err(error) => return Err(error),
     }
     Ok(())
@@ -246,18 +257,18 @@ impl Notifier {
         kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts, &undelivered_topic]).await?;
         // Before subscribing: the digests pending are known before any
         // finding is read again.
-        let (store, digests) =
+        let (store, digests, marker) =
             PendingStore::open(&settings.kafka, &digests_topic(&settings.topics.alerts, &config.group_id)).await?;
         metrics.pending_digests.set(i64::try_from(digests.len()).unwrap_or(i64::MAX));
         let consumer = kafka::Input::new(&settings.kafka, &config.group_id, metrics.consumer.clone())?;
-        consumer.consumer().subscribe(&[&settings.topics.alerts])?;
-        http.health.watch(consumer.watch());
         let sender =
             Sender::new(config.webhook_url.expose(), metrics.clone(), http.health.clone())?.paced(pacer.clone());
-        http.health.set_ready(true);
-        tracing::info!(topic = %settings.topics.alerts, format = %config.format,
-            spacing_ms = pacer.spacing().as_millis() as u64, "notifier running");
-        Ok(Notifier {
+        let summarise = match config.first_start.as_str() {
+            "summary" => true,
+            "all" => false,
+            other => return Err(NotifierError::Settings(format!("notifier.first_start {other:?}"))),
+        };
+        let notifier = Notifier {
             consumer,
             sender,
             messages,
@@ -271,7 +282,93 @@ impl Notifier {
             metrics,
             shutdown,
             http,
-        })
+        };
+        if summarise {
+            notifier.first_start(&settings.kafka, &settings.topics.alerts, marker).await?;
+        } else if marker.is_some() {
+            // Left by a start with first_start = "summary": its end was
+            // committed or will never be; nothing to resume.
+            notifier.pending_store.delete_marker(&notifier.shutdown).await.map_err(|_| NotifierError::Stopped)?;
+        }
+        notifier.consumer.consumer().subscribe(&[&settings.topics.alerts])?;
+        notifier.http.health.watch(notifier.consumer.watch());
+        notifier.http.health.set_ready(true);
+        tracing::info!(topic = %settings.topics.alerts, format = %config.format,
+            spacing_ms = pacer.spacing().as_millis() as u64, "notifier running");
+        Ok(notifier)
+    }
+
+    /// A first start with `first_start = "summary"`: the findings already
+    /// in the alerts topic as one summary, the backlog's end committed (see
+    /// [`first_start`] for the order and what a crash at each step does).
+    /// Nothing to do when the group has committed offsets.
+    async fn first_start(
+        &self,
+        kafka_settings: &distans_runtime::config::KafkaSettings,
+        topic: &str,
+        marker: Option<Result<first_start::Marker, serde_json::Error>>,
+    ) -> Result<(), NotifierError> {
+        let consumer = self.consumer.consumer();
+        let start = tokio::task::block_in_place(|| first_start::inspect(consumer, topic))?;
+        let stop = &self.shutdown;
+        let ranges = match (start, marker) {
+            (first_start::Start::Resumed, None) => return Ok(()),
+            (first_start::Start::Resumed, Some(_)) => {
+                // Killed after the commit, before the tombstone.
+                self.pending_store.delete_marker(stop).await.map_err(|_| NotifierError::Stopped)?;
+                return Ok(());
+            }
+            (first_start::Start::First { .. }, Some(marker)) => {
+                let ends = match marker {
+                    Ok(marker) => {
+                        tracing::warn!(findings = marker.findings, amount_at_stake_ore = marker.amount_at_stake_ore,
+                            "the previous first start stopped while sending its summary: whether the webhook took it is \
+                             unknown, so it is not sent again (at most once); the findings are in the dashboard. \
+                             Findings published since are delivered one by one");
+                        marker.ends
+                    }
+                    Err(error) => {
+                        // Cannot happen unless the topic was written by
+                        // another program; the backlog's end is lost, so
+                        // the watermarks of now stand in for it.
+                        tracing::error!(%error, "first-start marker cannot be read; taking today's end as the backlog's");
+                        match tokio::task::block_in_place(|| first_start::inspect(consumer, topic))? {
+                            first_start::Start::First { ranges } => first_start::ends(&ranges),
+                            first_start::Start::Resumed => BTreeMap::new(),
+                        }
+                    }
+                };
+                tokio::task::block_in_place(|| first_start::commit(consumer, topic, &ends))?;
+                self.pending_store.delete_marker(stop).await.map_err(|_| NotifierError::Stopped)?;
+                return Ok(());
+            }
+            (first_start::Start::First { ranges }, None) => ranges,
+        };
+        let ends = first_start::ends(&ranges);
+        let summary = tokio::select! {
+            summary = first_start::read_backlog(kafka_settings, topic, &ranges, &self.codec) => summary?,
+            () = stop.cancelled() => return Err(NotifierError::Stopped),
+        };
+        if !summary.is_empty() {
+            let marker = first_start::Marker {
+                ends: ends.clone(),
+                findings: summary.findings,
+                amount_at_stake_ore: summary.amount_at_stake_ore,
+            };
+            self.pending_store.save_marker(&marker, stop).await.map_err(|_| NotifierError::Stopped)?;
+            let about = About { kind: "summary", rule_id: "", provider: "", finding_ids: Vec::new() };
+            let message = self.messages.summary(&summary);
+            if self.deliver(&message, about, stop).await.map_err(|_| NotifierError::Stopped)? {
+                self.metrics.summaries.inc();
+            }
+        }
+        tokio::task::block_in_place(|| first_start::commit(consumer, topic, &ends))?;
+        if !summary.is_empty() {
+            self.pending_store.delete_marker(stop).await.map_err(|_| NotifierError::Stopped)?;
+        }
+        tracing::info!(open = summary.findings, withdrawn = summary.withdrawn, ends = ?ends,
+            sent = !summary.is_empty(), "first start: backlog summarised; reading on from its end");
+        Ok(())
     }
 
     /// Reads findings and sends them (at once or in the next digest) until

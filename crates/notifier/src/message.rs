@@ -27,6 +27,8 @@ use distans_domain::money::Ore;
 use distans_domain::rules::{Rule, Severity, Withdrawal};
 use distans_domain::text::{self, Language};
 use distans_wire::TimedFinding;
+
+use crate::summary::Summary;
 use reqwest::Url;
 use serde_json::{json, Value};
 
@@ -86,8 +88,12 @@ pub struct Digest {
     pub findings: usize,
     pub amount_at_stake_ore: i64,
     pub line_keys: BTreeSet<String>,
-    /// The evidence of one finding, as an example.
+    /// The evidence of one finding, as an example, in English.
     pub example: String,
+    /// Its figures, to write it in the message's language (absent from
+    /// digests persisted before they were kept, and for findings without).
+    #[serde(default)]
+    pub example_data: Option<distans_domain::rules::Evidence>,
     /// The latest amount at stake and line key per finding id: a finding
     /// published again with new figures counts once, at its latest amount.
     latest: std::collections::BTreeMap<String, (i64, String)>,
@@ -107,6 +113,7 @@ impl Digest {
             amount_at_stake_ore: 0,
             line_keys: BTreeSet::new(),
             example: f.evidence.clone(),
+            example_data: f.evidence_data.clone(),
             latest: std::collections::BTreeMap::new(),
         }
     }
@@ -174,6 +181,9 @@ struct Content {
     title: String,
     summary: String,
     facts: Vec<(&'static str, String)>,
+    /// A second table under the facts (the first start's summary: one row
+    /// per rule); empty for the other messages.
+    breakdown: Vec<(String, String)>,
     link: Option<Url>,
 }
 
@@ -271,7 +281,7 @@ impl Messages {
                 "visit_date": f.visit_date.to_string(),
                 "amount_at_stake_ore": f.amount_at_stake_ore,
                 "amount_at_stake": amount,
-                "evidence": safe(&f.evidence),
+                "evidence": safe(&f.evidence_in(self.language)),
                 "line_keys": f.line_keys,
                 "patient_pseudonym": pseudonym,
                 "detected_at_ms": timed.detected_at_ms,
@@ -282,7 +292,7 @@ impl Messages {
         let mut facts = vec![
             (self.say("Vårdgivare", "Provider"), format!("{} ({})", f.provider_name, f.provider_org_number)),
             (self.say("Belopp i fråga", "Amount at stake"), amount),
-            (self.say("Underlag", "Evidence"), f.evidence.clone()),
+            (self.say("Underlag", "Evidence"), f.evidence_in(self.language)),
             (self.say("Besöksdag", "Visit date"), f.visit_date.to_string()),
             (self.say("Region", "Region"), self.region(&f.buyer_org_number)),
             (self.say("Allvarlighetsgrad", "Severity"), self.severity(f.severity).to_string()),
@@ -292,7 +302,7 @@ impl Messages {
         }
         facts.push((self.say("Fakturarader", "Invoice lines"), Self::line_keys(&keys)));
         facts.push((self.say("Fynd-id", "Finding id"), f.finding_id.clone()));
-        self.write(Content { title, summary: meaning.to_string(), facts, link })
+        self.write(Content { title, summary: meaning.to_string(), facts, breakdown: Vec::new(), link })
     }
 
     /// A finding sent at once that no longer holds: a short withdrawal.
@@ -348,7 +358,7 @@ impl Messages {
             (self.say("Fakturarader", "Invoice lines"), Self::line_keys(&keys)),
             (self.say("Fynd-id", "Finding id"), f.finding_id.clone()),
         ];
-        self.write(Content { title, summary, facts, link })
+        self.write(Content { title, summary, facts, breakdown: Vec::new(), link })
     }
 
     /// A group of findings, sent as one message.
@@ -388,7 +398,7 @@ impl Messages {
                 "amount_at_stake_ore": d.amount_at_stake_ore,
                 "amount_at_stake": amount,
                 "line_keys": shown,
-                "example": safe(&d.example),
+                "example": safe(&self.example(d)),
                 "dashboard_url": link.as_ref().map(Url::as_str),
             });
         }
@@ -396,13 +406,110 @@ impl Messages {
             (self.say("Vårdgivare", "Provider"), format!("{} ({})", d.provider_name, d.provider_org_number)),
             (self.say("Antal fynd", "Findings"), d.findings.to_string()),
             (self.say("Belopp i fråga", "Amount at stake"), amount),
-            (self.say("Exempel", "Example"), d.example.clone()),
+            (self.say("Exempel", "Example"), self.example(d)),
             (self.say("Upptäckt", "Detected"), d.day.to_string()),
             (self.say("Region", "Region"), self.region(&d.buyer_org_number)),
             (self.say("Allvarlighetsgrad", "Severity"), self.severity(d.severity).to_string()),
             (self.say("Fakturarader", "Invoice lines"), Self::line_keys(&keys)),
         ];
-        self.write(Content { title, summary: meaning.to_string(), facts, link })
+        self.write(Content { title, summary: meaning.to_string(), facts, breakdown: Vec::new(), link })
+    }
+
+    /// A digest's example evidence in the message's language (English when
+    /// only its text is known).
+    fn example(&self, d: &Digest) -> String {
+        d.example_data.as_ref().map_or_else(|| d.example.clone(), |e| e.text(self.language))
+    }
+
+    /// "12 fynd, 3 450 kr" / "12 findings, 3 450 kr".
+    fn count_and_amount(&self, findings: usize, amount_ore: i64) -> String {
+        let amount = Ore(amount_ore);
+        match self.language {
+            Language::Swedish => format!("{findings} fynd, {amount}"),
+            Language::English if findings == 1 => format!("1 finding, {amount}"),
+            Language::English => format!("{findings} findings, {amount}"),
+        }
+    }
+
+    /// The first start's summary: the findings already in the alerts topic
+    /// when this notifier group first started, as one message (per rule:
+    /// open findings and amount at stake, largest first; the totals; the
+    /// visit dates; the withdrawn ones as a number), linking to the
+    /// dashboard (filtered to the home region when there is one).
+    pub fn summary(&self, s: &Summary) -> Value {
+        let rules = s.rules_by_amount();
+        let amount = Ore(s.amount_at_stake_ore).to_string();
+        let buyer = (s.buyers.len() == 1).then(|| s.buyers.iter().next()).flatten();
+        let link = self.dashboard.clone().map(|mut url| {
+            if let Some(buyer) = buyer {
+                url.query_pairs_mut().append_pair("var-buyer", buyer);
+            }
+            url
+        });
+        let title = match self.language {
+            Language::Swedish => format!("Sammanfattning: {} öppna fynd från före start", s.findings),
+            Language::English if s.findings == 1 => "Summary: 1 open finding from before the start".to_string(),
+            Language::English => format!("Summary: {} open findings from before the start", s.findings),
+        };
+        let text = self.say(
+            "Aviseringen startade för första gången och fann fynd som redan fanns. De skickas inte ett och ett: \
+             här är de per regel, och alla finns i dashboarden. Nya fynd skickas som vanligt.",
+            "The notifier started for the first time and found findings already there. They are not sent one \
+             by one: here they are per rule, and all are in the dashboard. New findings are sent as usual.",
+        );
+        let visits = match (s.first_visit, s.last_visit) {
+            (Some(first), Some(last)) if first == last => first.to_string(),
+            (Some(first), Some(last)) => format!("{first} – {last}"),
+            _ => String::new(),
+        };
+        if self.format == Format::Generic {
+            let rules: Vec<Value> = rules
+                .iter()
+                .map(|(id, t)| {
+                    json!({
+                        "rule_id": id,
+                        "rule_name": self.rule_words(id).0,
+                        "severity": t.severity.as_str(),
+                        "findings": t.findings,
+                        "amount_at_stake_ore": t.amount_at_stake_ore,
+                        "amount_at_stake": Ore(t.amount_at_stake_ore).to_string(),
+                    })
+                })
+                .collect();
+            return json!({
+                "schema": GENERIC_SCHEMA,
+                "kind": "summary",
+                "language": self.language.tag(),
+                "title": title,
+                "text": text,
+                "findings": s.findings,
+                "amount_at_stake_ore": s.amount_at_stake_ore,
+                "amount_at_stake": amount,
+                "withdrawn": s.withdrawn,
+                "rules": rules,
+                "first_visit_date": s.first_visit.map(|d| d.to_string()),
+                "last_visit_date": s.last_visit.map(|d| d.to_string()),
+                "first_detected_at_ms": s.first_detected_ms,
+                "last_detected_at_ms": s.last_detected_ms,
+                "buyer_org_numbers": s.buyers,
+                "dashboard_url": link.as_ref().map(Url::as_str),
+            });
+        }
+        let regions: Vec<String> = s.buyers.iter().map(|b| self.region(b)).collect();
+        let mut facts = vec![
+            (self.say("Öppna fynd", "Open findings"), s.findings.to_string()),
+            (self.say("Belopp i fråga", "Amount at stake"), amount),
+            (self.say("Besöksdagar", "Visit dates"), visits),
+            (self.say("Region", "Region"), regions.join(", ")),
+        ];
+        if s.withdrawn > 0 {
+            facts.push((self.say("Återkallade (ej räknade)", "Withdrawn (not counted)"), s.withdrawn.to_string()));
+        }
+        let breakdown = rules
+            .iter()
+            .map(|(id, t)| (self.rule_words(id).0, self.count_and_amount(t.findings, t.amount_at_stake_ore)))
+            .collect();
+        self.write(Content { title, summary: text.to_string(), facts, breakdown, link })
     }
 
     fn write(&self, content: Content) -> Value {
@@ -430,6 +537,18 @@ impl Messages {
                 {"type": "FactSet", "facts": facts},
             ],
         });
+        if !c.breakdown.is_empty() {
+            let rows: Vec<Value> = c
+                .breakdown
+                .iter()
+                .map(|(title, value)| json!({"title": text::markdown(title), "value": text::markdown(value)}))
+                .collect();
+            if let Some(body) = card["body"].as_array_mut() {
+                body.push(json!({"type": "TextBlock", "text": self.say("Per regel", "Per rule"),
+                    "weight": "Bolder", "spacing": "Medium", "wrap": true}));
+                body.push(json!({"type": "FactSet", "facts": rows}));
+            }
+        }
         if let Some(url) = &c.link {
             card["actions"] = json!([{
                 "type": "Action.OpenUrl",
@@ -462,6 +581,19 @@ impl Messages {
             json!({"type": "section", "text": {"type": "mrkdwn", "text": text::slack(&c.summary)}}),
             json!({"type": "section", "fields": fields}),
         ];
+        if !c.breakdown.is_empty() {
+            // One line per rule in one section (a section takes at most 10
+            // fields, and there are more rules; a text at most 3 000
+            // characters: the catalogue's names keep each line far below 100).
+            let lines: Vec<String> = c
+                .breakdown
+                .iter()
+                .map(|(rule, value)| format!("• *{}*: {}", text::slack(rule), text::slack(value)))
+                .collect();
+            let heading = self.say("Per regel", "Per rule");
+            let body = format!("*{heading}*\n{}", lines.join("\n"));
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": body}}));
+        }
         if let Some(url) = &c.link {
             blocks.push(json!({"type": "actions", "elements": [{
                 "type": "button",
@@ -506,6 +638,14 @@ mod tests {
             d.add(f);
         }
         d
+    }
+
+    fn summary_of(findings: &[TimedFinding]) -> Summary {
+        let mut backlog = crate::summary::Backlog::default();
+        for f in findings {
+            backlog.add(f.clone());
+        }
+        backlog.summary()
     }
 
     /// Every text a person reads in a Teams card or a Slack message.
@@ -592,6 +732,25 @@ mod tests {
     }
 
     #[test]
+    fn the_evidence_speaks_the_messages_language() {
+        let a = timed(&WRONG_PRICE, "ZVF1:1");
+        let sv = messages(Format::Teams, Language::Swedish).finding(&a);
+        assert_eq!(
+            sv["attachments"][0]["content"]["body"][2]["facts"][2],
+            json!({"title": "Underlag", "value": "styckpris 650 kr, taxa 500 kr för läkare den 2025-02-14"})
+        );
+        let en = messages(Format::Generic, Language::English).finding(&a);
+        assert_eq!(en["evidence"], "unit price 650 kr, tariff 500 kr for physician on 2025-02-14");
+        let digest = messages(Format::Generic, Language::Swedish).digest(&digest_of(std::slice::from_ref(&a)));
+        assert_eq!(digest["example"], "styckpris 650 kr, taxa 500 kr för läkare den 2025-02-14");
+        // A finding with only the English text (a v2 record, the review's): that text.
+        let mut old = a;
+        old.finding.evidence_data = None;
+        let v = messages(Format::Generic, Language::Swedish).finding(&old);
+        assert_eq!(v["evidence"], "unit price 650 kr, tariff 500 kr for physician on 2025-02-14");
+    }
+
+    #[test]
     fn english_is_a_setting() {
         let a = timed(&WRONG_PRICE, "ZVF1:1");
         let v = messages(Format::Slack, Language::English).finding(&a);
@@ -660,6 +819,43 @@ mod tests {
         assert!(shown(&slack).contains("En kreditnota har tagit bort raden."), "{slack}");
     }
 
+    #[test]
+    fn the_first_start_summary_counts_per_rule_in_every_format() {
+        let mut big = timed(&DOUBLE_INVOICING, "ZVF1:3");
+        big.finding.amount_at_stake_ore = 123_450;
+        let mut gone = timed(&WRONG_PRICE, "ZVF1:9");
+        gone.finding.status = FindingStatus::Withdrawn(distans_domain::rules::Withdrawal::Credited);
+        let s = summary_of(&[timed(&WRONG_PRICE, "ZVF1:1"), timed(&WRONG_PRICE, "ZVF1:2"), big, gone]);
+
+        let v = messages(Format::Generic, Language::Swedish).summary(&s);
+        assert_eq!((&v["kind"], &v["findings"], &v["withdrawn"]), (&json!("summary"), &json!(3), &json!(1)));
+        assert_eq!((&v["amount_at_stake_ore"], &v["amount_at_stake"]), (&json!(153_450), &json!("1 534,50 kr")));
+        assert_eq!(v["title"], "Sammanfattning: 3 öppna fynd från före start");
+        assert_eq!(v["rules"][0]["rule_id"], "double_invoicing", "the largest amount first");
+        assert_eq!(v["rules"][0]["amount_at_stake"], "1 234,50 kr");
+        assert_eq!((&v["rules"][1]["rule_name"], &v["rules"][1]["findings"]), (&json!("Fel pris"), &json!(2)));
+        assert_eq!(v["dashboard_url"], "https://grafana.example/d/distans-overview?orgId=1&var-buyer=2321000230");
+
+        let teams = messages(Format::Teams, Language::Swedish).summary(&s);
+        let body = &teams["attachments"][0]["content"]["body"];
+        assert_eq!(body[0]["text"], "Sammanfattning: 3 öppna fynd från före start");
+        assert!(shown(&teams).contains("Region Jämtland Härjedalen (2321000230)"), "{teams}");
+        assert_eq!(body[2]["facts"][4], json!({"title": "Återkallade (ej räknade)", "value": "1"}));
+        assert_eq!(body[3]["text"], "Per regel");
+        assert_eq!(body[4]["facts"][0], json!({"title": "Dubbelfakturering", "value": "1 fynd, 1 234,50 kr"}));
+        assert_eq!(body[4]["facts"][1], json!({"title": "Fel pris", "value": "2 fynd, 300 kr"}));
+
+        let slack = messages(Format::Slack, Language::English).summary(&s);
+        let blocks = slack["blocks"].as_array().expect("blocks");
+        assert_eq!(blocks[0]["text"]["text"], "Summary: 3 open findings from before the start");
+        assert_eq!(
+            blocks[3]["text"]["text"],
+            "*Per rule*\n• *Invoiced twice*: 1 finding, 1 234,50 kr\n• *Wrong price*: 2 findings, 300 kr"
+        );
+        assert_eq!(blocks[4]["elements"][0]["type"], "button");
+        assert!(!shown(&slack).contains("fynd"), "one language at a time: {slack}");
+    }
+
     /// Every generic payload validates against `schemas/alert.v1.json`.
     #[test]
     fn generic_payloads_follow_their_schema() {
@@ -674,10 +870,15 @@ mod tests {
         gone.finding.status = FindingStatus::Withdrawn(distans_domain::rules::Withdrawal::Superseded);
         let burst = timed(&CONTACT_BURST, "ZVF1:4");
         let digest = digest_of(&[timed(&WRONG_PRICE, "ZVF1:1"), timed(&WRONG_PRICE, "ZVF1:2")]);
+        let summary = summary_of(&[timed(&WRONG_PRICE, "ZVF1:1"), burst.clone(), gone.clone()]);
         for m in [messages(Format::Generic, Language::Swedish), Messages::new(Format::Generic, Language::English)] {
-            for payload in
-                [m.finding(&timed(&WRONG_PRICE, "ZVF1:1")), m.finding(&burst), m.withdrawal(&gone), m.digest(&digest)]
-            {
+            for payload in [
+                m.finding(&timed(&WRONG_PRICE, "ZVF1:1")),
+                m.finding(&burst),
+                m.withdrawal(&gone),
+                m.digest(&digest),
+                m.summary(&summary),
+            ] {
                 if let Err(e) = schemas.validate(&payload, index) {
                     panic!("{payload}\ndoes not follow alert.v1.json: {e:#}");
                 }
@@ -711,6 +912,8 @@ mod tests {
             let mut f = timed(&WRONG_PRICE, "ZVF1:1");
             f.finding.provider_name = name.to_string();
             f.finding.evidence = format!("unit price 650 kr at {name}");
+            // The English text as written (a finding without its figures).
+            f.finding.evidence_data = None;
             let digest = digest_of(&[f.clone()]);
             for format in [Format::Generic, Format::Teams, Format::Slack] {
                 let m = messages(format, Language::Swedish);

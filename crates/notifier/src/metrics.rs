@@ -17,6 +17,10 @@ distans_runtime::metrics! {
         pub immediate: Counter,
         /// Digest messages sent (one per rule, provider and day)
         pub digests: Counter,
+        /// First-start summaries sent (the findings already there when the
+        /// group first started, as one message)
+        #[metric(name = "first_start_summaries")]
+        pub summaries: Counter,
         /// Webhook calls that failed and were retried
         pub webhook_failures: Counter,
         /// Messages the webhook refused for good (a 4xx other than 408 and

@@ -24,6 +24,7 @@ use distans_runtime::config::KafkaSettings;
 use distans_runtime::kafka::{self, Stopped, PRODUCE_RETRY};
 use distans_runtime::retry::{always_transient, retry, RetryError};
 
+use crate::first_start::{Marker, MARKER_KEY};
 use crate::message::Digest;
 
 /// A digest's group: rule, provider org number, day of detection.
@@ -69,6 +70,9 @@ pub fn fold<'a>(
     let mut pending = BTreeMap::new();
     let mut unreadable = Vec::new();
     for (key, value) in records {
+        if key == MARKER_KEY {
+            continue;
+        }
         let Some(group) = group_of(key) else {
             unreadable.push(key.to_string());
             continue;
@@ -89,6 +93,20 @@ pub fn fold<'a>(
     (pending, unreadable)
 }
 
+/// The first start's marker a sequence of records leaves (see
+/// [`crate::first_start`]): the latest value under [`MARKER_KEY`], `None`
+/// after a tombstone. One that cannot be read is taken as present with no
+/// end (`Some(Err(..))`): a summary may have been sent.
+pub fn marker<'a>(
+    records: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> Option<Result<Marker, serde_json::Error>> {
+    records
+        .into_iter()
+        .filter(|(key, _)| *key == MARKER_KEY)
+        .last()
+        .and_then(|(_, value)| value.map(serde_json::from_slice::<Marker>))
+}
+
 /// Where the pending digests are written.
 pub struct PendingStore {
     producer: kafka::Producer,
@@ -107,11 +125,22 @@ impl PendingStore {
     pub async fn open(
         settings: &KafkaSettings,
         topic: &str,
-    ) -> Result<(PendingStore, BTreeMap<Group, Pending>), KafkaError> {
+    ) -> Result<(PendingStore, BTreeMap<Group, Pending>, Option<Result<Marker, serde_json::Error>>), KafkaError> {
         kafka::ensure_compacted_topic(settings, topic).await?;
-        let pending = load(settings, topic).await?;
+        let (pending, marker) = load(settings, topic).await?;
         let producer = kafka::producer(settings)?;
-        Ok((PendingStore { producer, topic: topic.to_string() }, pending))
+        Ok((PendingStore { producer, topic: topic.to_string() }, pending, marker))
+    }
+
+    /// Writes the first start's marker (acked) before its summary is sent.
+    pub async fn save_marker(&self, marker: &Marker, stop: &CancellationToken) -> Result<(), Stopped> {
+        let value = serde_json::to_vec(marker).expect("a marker serialises");
+        self.produce_to(&self.topic, MARKER_KEY, Some(&value), stop).await
+    }
+
+    /// Deletes the first start's marker once the backlog's end is committed.
+    pub async fn delete_marker(&self, stop: &CancellationToken) -> Result<(), Stopped> {
+        self.produce_to(&self.topic, MARKER_KEY, None, stop).await
     }
 
     /// Writes `pending` as the group's digest and waits for the broker's
@@ -174,9 +203,13 @@ impl PendingStore {
 }
 
 /// Reads `topic` from the beginning to its end (as it was when loading
-/// began) and folds it into the pending digests. Outside any consumer
-/// group: nothing is committed.
-async fn load(settings: &KafkaSettings, topic: &str) -> Result<BTreeMap<Group, Pending>, KafkaError> {
+/// began) and folds it into the pending digests and the first start's
+/// marker. Outside any consumer group: nothing is committed.
+#[allow(clippy::type_complexity)]
+async fn load(
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<(BTreeMap<Group, Pending>, Option<Result<Marker, serde_json::Error>>), KafkaError> {
     let consumer: StreamConsumer = kafka::client_config(
         settings,
         &[
@@ -219,13 +252,15 @@ async fn load(settings: &KafkaSettings, topic: &str) -> Result<BTreeMap<Group, P
         }
     }
     let (pending, unreadable) = fold(records.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
+    let marker = marker(records.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
     for key in unreadable {
         // Its findings' offsets were stored once it was written: they are
         // in the alerts topic still, but will not be read again by this group.
         tracing::error!(%topic, key = %key.replace('\u{1f}', "/"), "pending digest record cannot be read; left out");
     }
-    tracing::info!(%topic, pending = pending.len(), records = records.len(), "pending digests loaded");
-    Ok(pending)
+    tracing::info!(%topic, pending = pending.len(), records = records.len(), first_start_marker = marker.is_some(),
+        "pending digests loaded");
+    Ok((pending, marker))
 }
 
 #[cfg(test)]
@@ -272,6 +307,23 @@ mod tests {
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[&group("a")], pending("a", 2));
         assert_eq!(unreadable, vec!["garbage".to_string(), kb.clone()]);
+    }
+
+    #[test]
+    fn the_first_start_marker_is_kept_apart_and_a_tombstone_deletes_it() {
+        let m =
+            serde_json::to_vec(&Marker { ends: [(0, 5)].into_iter().collect(), findings: 2, amount_at_stake_ore: 7 })
+                .expect("test value");
+        let a = serde_json::to_vec(&pending("a", 1)).expect("test value");
+        let ka = key(&group("a"));
+        let written: Vec<(&str, Option<&[u8]>)> = vec![(MARKER_KEY, Some(&m)), (&ka, Some(&a))];
+        let (loaded, unreadable) = fold(written.clone());
+        assert_eq!((loaded.len(), unreadable.len()), (1, 0), "the marker is no digest and not unreadable");
+        assert_eq!(marker(written.clone()).map(|m| m.expect("reads").ends[&0]), Some(5));
+        let mut deleted = written;
+        deleted.push((MARKER_KEY, None));
+        assert!(marker(deleted).is_none());
+        assert!(marker(vec![(MARKER_KEY, Some(&b"garbage"[..]))]).is_some_and(|m| m.is_err()), "present, unreadable");
     }
 
     #[test]

@@ -242,6 +242,10 @@ pub struct NotifierSettings {
     /// `distans_notifier::Format::default_messages_per_second`).
     #[serde(default)]
     pub max_messages_per_second: Option<f64>,
+    /// What a first start (the group has no committed offset on the alerts
+    /// topic) does with the findings already there: "summary" (one message
+    /// counting them, then only new findings) or "all" (each as usual).
+    pub first_start: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -467,6 +471,9 @@ impl Settings {
             if !(rate.is_finite() && rate > 0.0) {
                 p.push(format!("notifier.max_messages_per_second must be a positive number, not {rate}"));
             }
+        }
+        if !["summary", "all"].contains(&self.notifier.first_start.as_str()) {
+            p.push(format!("notifier.first_start must be summary or all, not {:?}", self.notifier.first_start));
         }
         if self.notifier.digest_interval_ms == 0 {
             p.push("notifier.digest_interval_ms must be positive".to_string());

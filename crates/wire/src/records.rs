@@ -417,6 +417,10 @@ pub(crate) fn finding_to_value(timed: &TimedFinding) -> Value {
         ("detected_at", Value::TimestampMillis(timed.detected_at_ms)),
         ("status", string(f.status.as_str())),
         ("withdrawn_reason", optional(f.status.withdrawal().map(|w| string(w.as_str())))),
+        (
+            "evidence_data",
+            optional(f.evidence_data.as_ref().map(|e| string(&serde_json::to_string(e).expect("evidence serialises")))),
+        ),
     ])
 }
 
@@ -435,6 +439,13 @@ pub(crate) fn finding_from_value(value: Value) -> Result<TimedFinding, FieldErro
         visit_date: f.date("visit_date")?,
         amount_at_stake_ore: f.long("amount_at_stake_ore")?,
         evidence: f.string("evidence")?,
+        evidence_data: match f.optional_string("evidence_data")? {
+            None => None,
+            Some(json) => Some(
+                serde_json::from_str(&json)
+                    .map_err(|e| field_error("evidence_data", format!("not the JSON of an evidence: {e}")))?,
+            ),
+        },
         status: {
             let status = f.string("status")?;
             let reason = f.optional_string("withdrawn_reason")?;

@@ -60,12 +60,13 @@ pub struct EmbeddedSchemas {
 
 /// (id, subject, version, schema text). Ids are never reused: a new version
 /// of a subject gets a new id, and old ids stay here so old records decode.
-const EMBEDDED: [(u32, Subject, u32, &str); 5] = [
+const EMBEDDED: [(u32, Subject, u32, &str); 6] = [
     (1, Subject::InvoiceLine, 1, include_str!("../../../schemas/invoice_line.v1.avsc")),
     (2, Subject::EnrichedLine, 1, include_str!("../../../schemas/enriched_line.v1.avsc")),
     (3, Subject::DeadLetter, 1, include_str!("../../../schemas/dead_letter.v1.avsc")),
     (4, Subject::Finding, 1, include_str!("../../../schemas/finding.v1.avsc")),
     (5, Subject::Finding, 2, include_str!("../../../schemas/finding.v2.avsc")),
+    (6, Subject::Finding, 3, include_str!("../../../schemas/finding.v3.avsc")),
 ];
 
 impl EmbeddedSchemas {

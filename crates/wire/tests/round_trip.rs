@@ -26,9 +26,10 @@ fn every_subject_has_a_schema_and_ids_are_unique() {
         .into_iter()
         .map(|s| schemas.latest(s).id)
         .collect();
-    assert_eq!(ids, [1, 2, 3, 5], "finding v2 (id 5) is the latest; v1 (id 4) stays");
+    assert_eq!(ids, [1, 2, 3, 6], "finding v3 (id 6) is the latest; v1 (id 4) and v2 (id 5) stay");
     assert_eq!(schemas.by_id(4).map(|s| s.version), Some(1));
-    assert!(schemas.by_id(6).is_none());
+    assert_eq!(schemas.by_id(5).map(|s| s.version), Some(2));
+    assert!(schemas.by_id(7).is_none());
 }
 
 #[test]
@@ -242,12 +243,16 @@ fn finding_round_trips() {
             patient_pseudonym: None,
             amount_at_stake_ore: 50_000,
             evidence: "the contact of 2025-02-14 is also invoiced on line ZVF0:1".into(),
+            evidence_data: Some(distans_domain::rules::Evidence::Double {
+                visit_date: chrono::NaiveDate::from_ymd_opt(2025, 2, 14).expect("date"),
+                original_line: "ZVF0:1".into(),
+            }),
             ..testing::finding(&DOUBLE_INVOICING, "ZVF1:2")
         },
         detected_at_ms: 1_760_000_000_000,
     };
     let bytes = codec.encode_finding(&timed).expect("encodes");
-    assert_eq!(bytes[4], 5, "schema id 5");
+    assert_eq!(bytes[4], 6, "schema id 6");
     assert_eq!(codec.decode_finding(&bytes).expect("decodes"), timed);
     let mut withdrawn = timed.clone();
     withdrawn.finding.status = FindingStatus::Withdrawn(Withdrawal::Credited);
@@ -265,14 +270,42 @@ fn a_v1_finding_reads_as_active() {
         finding: testing::finding(&DOUBLE_INVOICING, "ZVF1:2"),
         detected_at_ms: 1_760_000_000_000,
     };
-    let v2 = codec.encode_finding(&timed).expect("encodes");
-    let latest = schemas.by_id(5).expect("v2");
-    let value = apache_avro::from_avro_datum(&latest.schema, &mut &v2[5..], None).expect("reads");
+    let v3 = codec.encode_finding(&timed).expect("encodes");
+    let latest = schemas.by_id(6).expect("v3");
+    let value = apache_avro::from_avro_datum(&latest.schema, &mut &v3[5..], None).expect("reads");
     let apache_avro::types::Value::Record(mut fields) = value else { panic!("a record") };
-    fields.retain(|(name, _)| name != "status" && name != "withdrawn_reason");
+    fields.retain(|(name, _)| name != "status" && name != "withdrawn_reason" && name != "evidence_data");
     let v1 = schemas.by_id(4).expect("v1");
     let datum = apache_avro::to_avro_datum(&v1.schema, apache_avro::types::Value::Record(fields)).expect("v1 datum");
     let decoded = codec.decode_finding(&frame(4, &datum)).expect("decodes");
-    assert_eq!(decoded, timed);
+    let mut expected = timed.clone();
+    expected.finding.evidence_data = None;
+    assert_eq!(decoded, expected, "no evidence data before v3: the English text only");
     assert_eq!(decoded.finding.status, FindingStatus::Active);
+}
+
+/// v3 (id 6) adds `evidence_data` with a default: a v2 record (id 5) reads
+/// with none, and a v2 reader reads a v3 record (the field ignored); Avro's
+/// own check agrees both ways (FULL compatibility).
+#[test]
+fn finding_v3_and_v2_read_each_other() {
+    let codec = Codec::embedded();
+    let schemas = EmbeddedSchemas::load().expect("schemas parse");
+    let (v2, v3) = (schemas.by_id(5).expect("v2"), schemas.by_id(6).expect("v3"));
+    let checker = apache_avro::schema_compatibility::SchemaCompatibility::can_read;
+    assert!(checker(&v2.schema, &v3.schema).is_ok(), "v3 reads v2");
+    assert!(checker(&v3.schema, &v2.schema).is_ok(), "v2 reads v3");
+    let timed = distans_wire::TimedFinding {
+        finding: testing::finding(&DOUBLE_INVOICING, "ZVF1:2"),
+        detected_at_ms: 1_760_000_000_000,
+    };
+    assert!(timed.finding.evidence_data.is_some());
+    let bytes = codec.encode_finding(&timed).expect("encodes");
+    let value = apache_avro::from_avro_datum(&v3.schema, &mut &bytes[5..], Some(&v2.schema)).expect("v2 reads v3");
+    let apache_avro::types::Value::Record(fields) = value else { panic!("a record") };
+    assert!(fields.iter().all(|(name, _)| name != "evidence_data"));
+    let datum = apache_avro::to_avro_datum(&v2.schema, apache_avro::types::Value::Record(fields)).expect("v2 datum");
+    let decoded = codec.decode_finding(&frame(5, &datum)).expect("decodes");
+    assert_eq!(decoded.finding.evidence_data, None);
+    assert_eq!(decoded.finding.evidence, timed.finding.evidence);
 }

@@ -10,7 +10,7 @@
 use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use super::RuleSettings;
+use super::{Evidence, RuleSettings};
 use crate::money::Ore;
 use crate::EnrichedLine;
 
@@ -46,8 +46,9 @@ impl Severity {
 pub struct Judgement {
     /// What the region may dispute.
     pub amount_at_stake: Ore,
-    /// Why, with the figures: "unit price 650 kr, tariff 500 kr for physician on 2025-02-14".
-    pub evidence: String,
+    /// Why, with the figures; its English text is "unit price 650 kr,
+    /// tariff 500 kr for physician on 2025-02-14".
+    pub evidence: Evidence,
 }
 
 /// A line rule: `Some` when the line is flagged, given the rules' settings.
@@ -146,7 +147,7 @@ fn day(year: i32, month: u32, day: u32) -> NaiveDate {
 }
 
 /// A line rule's judgement for the line's whole net amount.
-fn net(line: &EnrichedLine, evidence: String) -> Option<Judgement> {
+fn net(line: &EnrichedLine, evidence: Evidence) -> Option<Judgement> {
     Some(Judgement { amount_at_stake: Ore(line.net_amount_ore), evidence })
 }
 
@@ -167,13 +168,12 @@ pub static WRONG_PRICE: Rule = Rule {
                 return None;
             }
             let over = (line.unit_price_ore - tariff).max(0).saturating_mul(i64::from(line.quantity));
-            let evidence = format!(
-                "unit price {}, tariff {} for {} on {}",
-                Ore(line.unit_price_ore),
-                Ore(tariff),
-                line.tariff_class.as_str(),
-                line.visit_date
-            );
+            let evidence = Evidence::WrongPrice {
+                unit_price_ore: line.unit_price_ore,
+                tariff_ore: tariff,
+                tariff_class: line.tariff_class,
+                visit_date: line.visit_date,
+            };
             Some(Judgement { amount_at_stake: Ore(over), evidence })
         },
         examples: &[
@@ -199,11 +199,10 @@ pub static WRONG_PRODUCT: Rule = Rule {
             if s.contact_product_categories.contains(&line.product_category) {
                 return None;
             }
-            let evidence = format!(
-                "product category {}, expected one of {}",
-                line.product_category,
-                s.contact_product_categories.join(", ")
-            );
+            let evidence = Evidence::WrongProduct {
+                product_category: line.product_category.clone(),
+                expected: s.contact_product_categories.clone(),
+            };
             net(line, evidence)
         },
         examples: &[
@@ -227,10 +226,10 @@ pub static NO_REFERRAL: Rule = Rule {
             if !s.referral_required_chapters.contains(&line.agreement_chapter) || line.remittance_number.is_some() {
                 return None;
             }
-            let evidence = format!(
-                "agreement chapter {} point {} without a referral number",
-                line.agreement_chapter, line.agreement_point
-            );
+            let evidence = Evidence::NoReferral {
+                agreement_chapter: line.agreement_chapter.clone(),
+                agreement_point: line.agreement_point.clone(),
+            };
             net(line, evidence)
         },
         examples: &[
@@ -263,10 +262,12 @@ pub static LATE_INVOICE: Rule = Rule {
                 return None;
             }
             let days = (line.invoice_date - line.visit_date).num_days();
-            let evidence = format!(
-                "invoiced {} on {}, {days} days after the visit (limit {} months)",
-                line.invoice_date, line.invoice_id, s.late_invoice_months
-            );
+            let evidence = Evidence::LateInvoice {
+                invoice_date: line.invoice_date,
+                invoice_id: line.invoice_id.clone(),
+                days,
+                limit_months: s.late_invoice_months,
+            };
             net(line, evidence)
         },
         examples: &[
@@ -301,7 +302,7 @@ pub static NON_BILLABLE: Rule = Rule {
     judged: Judged::Line {
         judge: |line, s| {
             let channel = line.contact_channel.as_ref().filter(|c| s.non_billable_channels.contains(c))?;
-            net(line, format!("contact channel {channel}"))
+            net(line, Evidence::NonBillable { contact_channel: channel.clone() })
         },
         examples: &[
             Example { case: "a phone contact", change: |l| l.contact_channel = Some("phone".into()), fires: true },
@@ -325,8 +326,10 @@ pub static NOT_RESIDENT: Rule = Rule {
             if *home == line.patient_county_code {
                 return None;
             }
-            let evidence =
-                format!("patient lives in county {}, invoiced region is county {home}", line.patient_county_code);
+            let evidence = Evidence::NotResident {
+                patient_county: line.patient_county_code.clone(),
+                invoiced_county: home.clone(),
+            };
             net(line, evidence)
         },
         examples: &[
@@ -358,12 +361,12 @@ pub static PHYSICAL_PROCEDURE: Rule = Rule {
     swedish: "En åtgärd som kräver fysiskt möte är fakturerad som digital kontakt.",
     judged: Judged::Line {
         judge: |line, s| {
-            let physical: Vec<&str> =
-                line.procedure_codes.iter().filter(|c| s.physical_procedures.contains(c)).map(String::as_str).collect();
-            if physical.is_empty() {
+            let procedures: Vec<String> =
+                line.procedure_codes.iter().filter(|c| s.physical_procedures.contains(c)).cloned().collect();
+            if procedures.is_empty() {
                 return None;
             }
-            net(line, format!("procedure {} needs a physical meeting", physical.join(", ")))
+            net(line, Evidence::PhysicalProcedure { procedures })
         },
         examples: &[
             Example {
@@ -431,7 +434,7 @@ pub static MISSING_NEEDS_ASSESSMENT: Rule = Rule {
             if !applies || line.needs_assessment != Some(false) {
                 return None;
             }
-            net(line, format!("visit {} reports no needs and suitability assessment", line.visit_date))
+            net(line, Evidence::NoNeedsAssessment { visit_date: line.visit_date })
         },
         examples: &[
             Example {

@@ -31,10 +31,9 @@ use chrono::{NaiveDate, Timelike};
 use sha2::{Digest, Sha256};
 
 use super::{
-    finding_id, Finding, FindingStatus, Judged, Judgement, Rule, RuleSettings, Withdrawal, DOUBLE_INVOICING,
+    finding_id, Evidence, Finding, FindingStatus, Judged, Judgement, Rule, RuleSettings, Withdrawal, DOUBLE_INVOICING,
     OVER_CREDITED, RULES,
 };
-use crate::money::Ore;
 use crate::{EnrichedLine, InvoiceType};
 
 pub(super) fn short_hash(parts: &[&str]) -> u64 {
@@ -493,7 +492,7 @@ impl RuleEngine {
         self.contact_state(contact).live.first().copied()
     }
 
-    pub(super) fn finding(&self, rule: &Rule, about: u32, related: &[u32], amount: i64, evidence: String) -> Finding {
+    pub(super) fn finding(&self, rule: &Rule, about: u32, related: &[u32], amount: i64, evidence: Evidence) -> Finding {
         let about = &self.seen[about as usize];
         let place = &self.places[about.place as usize];
         let mut line_keys = vec![about.key.to_string()];
@@ -511,7 +510,8 @@ impl RuleEngine {
             patient_pseudonym: Some(format!("{:032x}", about.patient)),
             visit_date: about.visit_date,
             amount_at_stake_ore: amount,
-            evidence,
+            evidence: evidence.text(crate::text::Language::English),
+            evidence_data: Some(evidence),
         }
     }
 
@@ -524,10 +524,10 @@ impl RuleEngine {
         if let Some((&first, doubles)) = state.live.split_first() {
             for &double in doubles {
                 let d = &self.seen[double as usize];
-                let evidence = format!(
-                    "the contact of {} is also invoiced on line {}",
-                    d.visit_date, self.seen[first as usize].key
-                );
+                let evidence = Evidence::Double {
+                    visit_date: d.visit_date,
+                    original_line: self.seen[first as usize].key.to_string(),
+                };
                 out.push(self.finding(&DOUBLE_INVOICING, double, &[first], d.net_amount_ore, evidence));
             }
         }
@@ -547,13 +547,13 @@ impl RuleEngine {
                     s.is_credit && s.credits_invoice == self.seen[*note as usize].credits_invoice
                 })
                 .count();
-            let evidence = format!(
-                "{notes} credit note(s) credit {} line(s) of invoice {}: {} credited against {} invoiced",
-                lines.len(),
-                self.seen[lines[0] as usize].invoice_id_text(),
-                Ore(*credited),
-                Ore(*invoiced)
-            );
+            let evidence = Evidence::OverCredited {
+                credit_notes: notes,
+                lines: lines.len(),
+                invoice_id: self.seen[lines[0] as usize].invoice_id_text().to_string(),
+                credited_ore: *credited,
+                invoiced_ore: *invoiced,
+            };
             out.push(self.finding(&OVER_CREDITED, *note, lines, (credited - invoiced).max(0), evidence));
         }
     }

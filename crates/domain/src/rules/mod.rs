@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 pub mod catalogue;
 pub mod engine;
+pub mod evidence;
 pub mod settings;
 mod windows;
 
@@ -37,6 +38,7 @@ pub use catalogue::{
     OVER_CREDITED, PHYSICAL_PROCEDURE, PROVIDER_FAR_FROM_PEERS, RULES, SAME_DAY_REPEAT, WRONG_PRICE, WRONG_PRODUCT,
 };
 pub use engine::{LineIdentity, RuleEngine};
+pub use evidence::Evidence;
 pub use settings::RuleSettings;
 
 /// Something a region's monitoring staff should look at.
@@ -58,8 +60,25 @@ pub struct Finding {
     pub visit_date: NaiveDate,
     /// What the region may dispute, öre.
     pub amount_at_stake_ore: i64,
-    /// Why, with the figures: "23rd psychologist contact in 365 days (limit 20)".
+    /// Why, with the figures, in English: "23rd psychologist contact in 365
+    /// days (limit 20)" (as stored in `anomalies.evidence`).
     pub evidence: String,
+    /// The same figures, for saying it in the reader's language
+    /// ([`Finding::evidence_in`]); `None` for findings that carry only the
+    /// English text (the review's, and findings read from the wire).
+    #[serde(default)]
+    pub evidence_data: Option<Evidence>,
+}
+
+impl Finding {
+    /// The evidence in `language`: from [`Finding::evidence_data`] when it
+    /// is there, else the English [`Finding::evidence`].
+    pub fn evidence_in(&self, language: crate::text::Language) -> String {
+        match &self.evidence_data {
+            Some(evidence) => evidence.text(language),
+            None => self.evidence.clone(),
+        }
+    }
 }
 
 /// Whether a finding holds. A finding keeps its id for life: it is published

@@ -5,8 +5,9 @@ use std::collections::HashSet;
 
 use chrono::{NaiveDate, NaiveTime};
 
-use super::windows::ordinal;
+use super::evidence::ordinal_english as ordinal;
 use super::*;
+use crate::text::Language;
 // The clean physician line (no rule fires on it) on invoice n, line m.
 use crate::testing::enriched_line_on as line;
 use crate::{testing, EnrichedLine, InvoiceType, TariffClass};
@@ -108,6 +109,8 @@ fn evidence_and_amount_at_stake() {
     let f = engine.observe(&l).remove(0);
     assert_eq!(f.amount_at_stake_ore, 30_000);
     assert_eq!(f.evidence, "unit price 650 kr, tariff 500 kr for physician on 2025-02-14");
+    assert_eq!(f.evidence_in(Language::Swedish), "styckpris 650 kr, taxa 500 kr för läkare den 2025-02-14");
+    assert_eq!(f.evidence_in(Language::English), f.evidence);
     assert_eq!(f.finding_id, finding_id("wrong_price", &l.key()));
     assert_eq!(f.line_keys, vec![l.key()]);
     assert!(engine.observe(&l).is_empty(), "a finding is returned once");
@@ -268,7 +271,11 @@ fn every_line_rule_follows_its_examples() {
             assert_eq!(finding.is_some(), example.fires, "{}: {} (engine)", rule.id, example.case);
             if let (Some(finding), Some(judgement)) = (finding, judged) {
                 assert_eq!(finding.amount_at_stake_ore, judgement.amount_at_stake.0, "{}", rule.id);
-                assert_eq!(finding.evidence, judgement.evidence, "{}", rule.id);
+                assert_eq!(finding.evidence_data.as_ref(), Some(&judgement.evidence), "{}", rule.id);
+                assert_eq!(finding.evidence, judgement.evidence.text(Language::English), "{}", rule.id);
+                // Every rule's evidence speaks Swedish too (each kind's wording: rules/evidence.rs).
+                let swedish = finding.evidence_in(Language::Swedish);
+                assert!(!swedish.is_empty() && swedish != finding.evidence, "{}: {swedish}", rule.id);
                 assert_eq!(finding.severity, rule.severity, "{}", rule.id);
                 assert_eq!(finding.finding_id, finding_id(rule.id, &l.key()), "{}", rule.id);
             }

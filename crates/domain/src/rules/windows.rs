@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use super::engine::RuleEngine;
-use super::{Finding, CONTACT_BURST, EXCESSIVE_PSYCHOLOGIST, SAME_DAY_REPEAT};
+use super::{Evidence, Finding, CONTACT_BURST, EXCESSIVE_PSYCHOLOGIST, SAME_DAY_REPEAT};
 
 impl RuleEngine {
     /// The representatives of `contacts`, sorted by visit.
@@ -45,8 +45,7 @@ impl RuleEngine {
         let group = self.by_visit(self.psychologist.get(&patient));
         for (contact, rank) in self.ranks_in_window(&group, window) {
             if rank > limit {
-                let evidence =
-                    format!("{} psychologist/psychotherapist contact in {window} days (limit {limit})", ordinal(rank));
+                let evidence = Evidence::PsychologistContacts { rank, window_days: window, limit };
                 let amount = self.seen[contact as usize].net_amount_ore;
                 out.push(self.finding(&EXCESSIVE_PSYCHOLOGIST, contact, &[], amount, evidence));
             }
@@ -66,30 +65,15 @@ impl RuleEngine {
                 if rank > limit {
                     let c = &self.seen[contact as usize];
                     let profession = &self.professions[c.profession as usize];
+                    let (profession, visit_date) = (profession.to_string(), c.visit_date);
                     let evidence = if window == 1 {
-                        format!("{} contact with {profession} on {} (limit {limit})", ordinal(rank), c.visit_date)
+                        Evidence::SameDay { rank, profession, visit_date, limit }
                     } else {
-                        format!(
-                            "{} contact with {profession} within {window} days up to {} (limit {limit})",
-                            ordinal(rank),
-                            c.visit_date
-                        )
+                        Evidence::Burst { rank, profession, window_days: window, visit_date, limit }
                     };
                     out.push(self.finding(rule, contact, &[], c.net_amount_ore, evidence));
                 }
             }
         }
     }
-}
-
-/// `n` with its English ordinal suffix: 1st, 2nd, 3rd, 4th, 11th, 21st.
-pub(super) fn ordinal(n: usize) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (_, 11..=13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
 }
