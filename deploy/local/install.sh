@@ -20,6 +20,8 @@ pkg-config --exists openssl 2>/dev/null || packages+=(libssl-dev)
 pkg-config --exists libzstd 2>/dev/null || packages+=(libzstd-dev)
 command -v openssl >/dev/null || packages+=(openssl)
 [ -x /usr/bin/stunnel4 ] || packages+=(stunnel4)
+# The index tansu 0.6's header lookups lack (deploy/local/tansu/header-index.sql).
+command -v sqlite3 >/dev/null || packages+=(sqlite3)
 # The HTML report's test renders it in headless Chromium.
 command -v chromium >/dev/null || packages+=(chromium)
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3 python3-venv)

@@ -515,6 +515,24 @@ impl Drop for Process {
     }
 }
 
+/// Gives tansu's SQLite file at `db` the index tansu 0.6 lacks for its
+/// per-record header lookups (`deploy/local/tansu/header-index.sql`, which
+/// says why), before tansu starts; idempotent.
+fn index_headers(db: &Path) -> anyhow::Result<()> {
+    let sql = std::fs::read(repo_root().join("deploy/local/tansu/header-index.sql"))?;
+    let mut sqlite = Command::new("sqlite3")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run sqlite3 (deploy/local/install.sh installs it)")?;
+    std::io::Write::write_all(&mut sqlite.stdin.take().expect("piped stdin"), &sql)?;
+    let output = sqlite.wait_with_output()?;
+    anyhow::ensure!(output.status.success(), "sqlite3 {}: {}", db.display(), String::from_utf8_lossy(&output.stderr));
+    Ok(())
+}
+
 /// tansu with its SQLite storage engine.
 #[derive(Debug)]
 pub struct Broker {
@@ -606,6 +624,7 @@ impl Broker {
             None => (format!("tcp://127.0.0.1:{}", self.port), format!("tcp://127.0.0.1:{}", self.port), self.port),
             Some((_, plain)) => (format!("tcp://127.0.0.1:{plain}"), format!("tcp://localhost:{}", self.port), *plain),
         };
+        index_headers(&self.dir.join("tansu.db"))?;
         let mut command = Command::new(bin);
         command
             .current_dir(&self.dir)
