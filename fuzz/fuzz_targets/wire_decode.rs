@@ -3,7 +3,10 @@
 //! (`Processor::process`: decode, validate, pseudonymise, enrich, encode).
 //!
 //! Checked, besides "never panics": a decode error carries a wire reason
-//! code; what decodes encodes again and decodes to the same value; the
+//! code; the codec (serde_avro_fast) decodes exactly what the reference
+//! path through apache-avro's `Value` decodes, to the same value, and
+//! encodes it to the same bytes; what decodes encodes again and decodes to
+//! the same value; the
 //! ingester routes every record (an `Err` from `process` is a bug by its
 //! contract) and what it routes decodes: an enriched line, or a dead letter
 //! quoting the record's bytes (or a prefix of them).
@@ -14,10 +17,12 @@ use std::sync::LazyLock;
 use distans_domain::enrich::Provenance;
 use distans_domain::{testing, Pseudonymiser, ReasonCode};
 use distans_ingester::{Processor, Routed};
+use distans_wire::reference::ReferenceCodec;
 use distans_wire::{Codec, DecodeError};
 use libfuzzer_sys::fuzz_target;
 
 static CODEC: LazyLock<Codec> = LazyLock::new(Codec::embedded);
+static REFERENCE: LazyLock<ReferenceCodec> = LazyLock::new(|| ReferenceCodec::new(Codec::embedded()));
 static PROCESSOR: LazyLock<Processor> = LazyLock::new(|| {
     let key = Pseudonymiser::new(&[7u8; 32]).expect("a 32-byte key");
     Processor::new(Codec::embedded(), testing::tariffs(), key, testing::validation())
@@ -34,12 +39,19 @@ fn wire_reason(error: &DecodeError) {
 /// `decode` then `encode` then `decode` again gives the first value.
 macro_rules! round_trip {
     ($bytes:expr, $decode:ident, $encode:ident) => {
-        match CODEC.$decode($bytes) {
+        let decoded = CODEC.$decode($bytes);
+        let reference = REFERENCE.$decode($bytes);
+        assert_eq!(decoded.as_ref().ok(), reference.as_ref().ok(), "the codec and the reference decode the same");
+        match decoded {
             Ok(value) => {
                 let again = CODEC.$encode(&value).expect(concat!("a decoded value encodes: ", stringify!($encode)));
+                assert_eq!(Some(&again), REFERENCE.$encode(&value).ok().as_ref(), "the same bytes as the reference");
                 assert_eq!(CODEC.$decode(&again).expect("the re-encoded value decodes"), value);
             }
-            Err(error) => wire_reason(&error),
+            Err(error) => {
+                wire_reason(&error);
+                assert_eq!(Some(error.code), reference.err().map(|e| e.code), "the same reason as the reference");
+            }
         }
     };
 }
