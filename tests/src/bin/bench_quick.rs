@@ -23,7 +23,10 @@
 //! median and maximum of three repetitions of at least 0.4 s each, and the
 //! median's ratio to the floor's median.
 //!
-//! Usage: `distans-bench-quick [LINES]` (default 20 000), in release mode.
+//! Usage: `distans-bench-quick [LINES]` (default 20 000), in release mode;
+//! `distans-bench-quick profile [LINES]` runs one pass of each "after" path
+//! and prints nothing more (for `valgrind --tool=callgrind`, which counts
+//! instructions whatever the machine's load).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -166,7 +169,12 @@ fn sink_insert(
 }
 
 fn main() -> anyhow::Result<()> {
-    let lines: usize = match std::env::args().nth(1) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let profile = args.first().is_some_and(|a| a == "profile");
+    if profile {
+        args.remove(0);
+    }
+    let lines: usize = match args.first() {
         Some(n) => n.parse().context("LINES is a number of lines")?,
         None => 20_000,
     };
@@ -194,6 +202,15 @@ fn main() -> anyhow::Result<()> {
         pseudonymiser: pseudonymiser(),
         validation,
     };
+    if profile {
+        floor(&codec, &invoice_payloads);
+        for payload in &invoice_payloads {
+            std::hint::black_box(processor.process(Some(b"key"), Some(payload), &source, 1).expect("routes"));
+        }
+        let row = |payload: &[u8]| Lines::to_row(&codec, payload, Some(1), 1).expect("a row");
+        sink_rows(&enriched_payloads, &row);
+        return Ok(());
+    }
     println!(
         "distans-bench-quick: {} generated lines ({} valid), {REPETITIONS} repetitions of ≥ {} ms CPU each; \
          lines per CPU-second (per core), median (min–max)",
