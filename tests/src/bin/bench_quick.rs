@@ -209,6 +209,11 @@ fn main() -> anyhow::Result<()> {
         }
         let row = |payload: &[u8]| Lines::to_row(&codec, payload, Some(1), 1).expect("a row");
         sink_rows(&enriched_payloads, &row);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let mock = runtime.block_on(async { Mock::new() });
+        settings.clickhouse.url = mock.url().to_string();
+        let client = runtime.block_on(async { distans_store::database(&settings.clickhouse) });
+        sink_insert(&runtime, &mock, &client, &enriched_payloads, &row);
         return Ok(());
     }
     println!(
