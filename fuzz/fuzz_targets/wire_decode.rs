@@ -36,12 +36,30 @@ fn wire_reason(error: &DecodeError) {
     );
 }
 
+/// apache-avro 0.21 reads a union at the end of the input as its first
+/// variant (`decode.rs`: an `UnexpectedEof` on the union's index gives
+/// `Value::Union(0, Null)`), so it accepts a record whose trailing optional
+/// fields are missing; the codec refuses it as truncated, as the Avro
+/// specification has it (every field is encoded). The only difference
+/// allowed (`crates/wire/tests/reference.rs` keeps such an input).
+fn truncated_union_read_as_null<T>(decoded: &Result<T, DecodeError>, reference_ok: bool) -> bool {
+    match decoded {
+        Err(error) if reference_ok => {
+            error.code == ReasonCode::MalformedAvro
+                && (error.message.contains("Reached EOF") || error.message.contains("Unexpected end of slice"))
+        }
+        _ => false,
+    }
+}
+
 /// `decode` then `encode` then `decode` again gives the first value.
 macro_rules! round_trip {
     ($bytes:expr, $decode:ident, $encode:ident) => {
         let decoded = CODEC.$decode($bytes);
         let reference = REFERENCE.$decode($bytes);
-        assert_eq!(decoded.as_ref().ok(), reference.as_ref().ok(), "the codec and the reference decode the same");
+        if !truncated_union_read_as_null(&decoded, reference.is_ok()) {
+            assert_eq!(decoded.as_ref().ok(), reference.as_ref().ok(), "the codec and the reference decode the same");
+        }
         match decoded {
             Ok(value) => {
                 let again = CODEC.$encode(&value).expect(concat!("a decoded value encodes: ", stringify!($encode)));
@@ -50,7 +68,9 @@ macro_rules! round_trip {
             }
             Err(error) => {
                 wire_reason(&error);
-                assert_eq!(Some(error.code), reference.err().map(|e| e.code), "the same reason as the reference");
+                if let Err(reference) = reference {
+                    assert_eq!(error.code, reference.code, "the same reason as the reference");
+                }
             }
         }
     };

@@ -275,3 +275,28 @@ fn a_malformed_datum_names_the_field_it_stopped_at() {
     assert!(error.message.starts_with("field invoice_id: "), "{error}");
     assert_eq!(reference.decode_invoice_line(&bytes).expect_err("truncated").code, error.code);
 }
+
+/// A record cut before its trailing optional fields. apache-avro 0.21 reads
+/// a union at the end of the input as null (`decode.rs`: `UnexpectedEof` on
+/// the index gives `Union(0, Null)`) and accepts it; the codec refuses it as
+/// truncated, as the Avro specification has it. The first input is the one
+/// the fuzz target `wire_decode` found (the empty line, an array of one
+/// empty string in a block of negative count, `contact_channel` null, no
+/// `needs_assessment`).
+#[test]
+fn a_record_cut_before_its_last_union_is_refused_where_apache_avro_reads_null() {
+    let (codec, reference) = codecs();
+    let mut found_by_fuzzing = vec![0, 0, 0, 0, 1];
+    found_by_fuzzing.extend_from_slice(&[0; 30]);
+    found_by_fuzzing.extend_from_slice(&[1, 0, 0, 0, 0]);
+    let line = testing::invoice_line_without_optionals();
+    let whole = codec.encode_invoice_line(&line).expect("encodes");
+    let cut = whole[..whole.len() - 1].to_vec();
+    assert_eq!(reference.decode_invoice_line(&cut).as_ref(), Ok(&line), "apache-avro reads the missing union as null");
+    for bytes in [found_by_fuzzing, cut] {
+        assert!(reference.decode_invoice_line(&bytes).is_ok());
+        let error = codec.decode_invoice_line(&bytes).expect_err("truncated");
+        assert_eq!(error.code, distans_domain::ReasonCode::MalformedAvro);
+        assert!(error.message.starts_with("field needs_assessment: "), "{error}");
+    }
+}
