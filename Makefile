@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 LOCAL := deploy/local
 
-.PHONY: help install up down demo build test unit lint bench fuzz chaos clean
+.PHONY: help install up down demo build test unit lint bench bench-quick fuzz chaos clean
 
 help:
 	@echo "make demo   install what is missing, start broker + ClickHouse + services, run a year of lines, print the report"
@@ -11,6 +11,7 @@ help:
 	@echo "make down   stop everything the demo started"
 	@echo "make lint   no SQL outside crates/store, rustfmt --check and clippy"
 	@echo "make bench  throughput figures of the pipeline's stages"
+	@echo "make bench-quick  in-process figures (ingester logic, sink decode + RowBinary) beside a floor, before and after the codec (< 1 min)"
 	@echo "make fuzz   the fuzz targets, FUZZ_SECONDS (600) each, one after another (cargo-fuzz)"
 	@echo "make chaos  a year of lines while services are SIGKILLed and the broker and ClickHouse restarted (~10 min)"
 
@@ -49,6 +50,15 @@ bench: install
 	target/release/distans-bench $(LINES)
 	target/release/distans-bench-rules
 	target/release/distans-bench-refresh
+
+# The in-process figures of issue 15, under a minute and without a broker or
+# ClickHouse: lines per CPU-second of the ingester's logic and of the sink's
+# decode + RowBinary insert, through the apache-avro Value path (before) and
+# the codec (after), each beside a floor (decode + HMAC + encode) measured
+# in the same run. LINES: how many generated lines (default 20 000).
+bench-quick:
+	cargo build --release -p distans-e2e --bin distans-bench-quick
+	$${CARGO_TARGET_DIR:-target}/release/distans-bench-quick $(LINES)
 
 # Fuzz targets for what distans reads from outside (fuzz/run.sh): the wire
 # decoder and the ingester's path, invoice files (JSON lines, CSV), the

@@ -1,16 +1,37 @@
 //! Encoding and decoding of whole Kafka values.
+//!
+//! Records are read and written with `serde_avro_fast` straight from and to
+//! the datum, through the serde mirrors of `records.rs`: no generic Avro
+//! `Value` on the way. Each schema is prepared once (parsed into
+//! `serde_avro_fast`'s graph when its [`RegisteredSchema`] is built: at
+//! start for the embedded ones, when fetched for a registry's), never per
+//! record.
 
+use std::io::BufRead;
+use std::ops::Deref;
 use std::sync::Arc;
 
-use apache_avro::types::Value;
 use distans_domain::{EnrichedLine, InvoiceLine, ReasonCode};
+use serde::{Deserialize, Serialize};
+use serde_avro_fast::de::read::SliceRead;
+use serde_avro_fast::de::{DeserializerConfig, DeserializerState};
+use serde_avro_fast::ser::SerializerConfig;
 
-use crate::records::{self, DeadLetter, FieldError, TimedFinding};
-use crate::{frame, unframe, EmbeddedSchemas, RegistrySchemas, SchemaResolver, Subject};
+use crate::framing::header;
+use crate::records::{
+    DeadLetter, DeadLetterIn, DeadLetterOut, EnrichedLineIn, EnrichedLineOut, FieldError, FindingIn, FindingOut,
+    InvoiceLineIn, InvoiceLineOut, TimedFinding,
+};
+use crate::{unframe, EmbeddedSchemas, RegisteredSchema, RegistrySchemas, SchemaResolver, Subject};
 
 /// The largest allocation a single decoded value may ask for. A corrupt
-/// length prefix must give an error, not exhaust memory.
+/// length prefix must give an error, not exhaust memory: a string or bytes
+/// field is never longer than the record holding it (`serde_avro_fast`
+/// borrows it from the record), and an array holds at most this many items.
 const MAX_ALLOCATION_BYTES: usize = 16 * 1024 * 1024;
+
+/// Room for a line's datum and header, so that encoding allocates once.
+const LINE_CAPACITY: usize = 768;
 
 /// Why a value could not be decoded; `code` is the dead-letter reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,13 +58,30 @@ impl From<FieldError> for DecodeError {
 pub struct EncodeError {
     subject: &'static str,
     #[source]
-    source: apache_avro::Error,
+    source: serde_avro_fast::ser::SerError,
+}
+
+/// A writer's schema: one of the resolver's, or one a registry fetched.
+pub(crate) enum Writer<'c> {
+    Resolved(&'c RegisteredSchema),
+    Fetched(Arc<RegisteredSchema>),
+}
+
+impl Deref for Writer<'_> {
+    type Target = RegisteredSchema;
+
+    fn deref(&self) -> &RegisteredSchema {
+        match self {
+            Writer::Resolved(schema) => schema,
+            Writer::Fetched(schema) => schema,
+        }
+    }
 }
 
 /// Encodes and decodes distans records in the Confluent wire format.
 #[derive(Debug, Clone)]
 pub struct Codec {
-    resolver: Arc<dyn SchemaResolver>,
+    pub(crate) resolver: Arc<dyn SchemaResolver>,
     /// One subject's writer schemas under a schema registry's ids, when a
     /// registry is configured.
     registry: Option<Arc<RegistrySchemas>>,
@@ -51,6 +89,7 @@ pub struct Codec {
 
 impl Codec {
     pub fn new(resolver: Arc<dyn SchemaResolver>) -> Codec {
+        // apache-avro still parses schemas and serves the reference codec.
         apache_avro::util::max_allocation_bytes(MAX_ALLOCATION_BYTES);
         Codec { resolver, registry: None }
     }
@@ -69,23 +108,24 @@ impl Codec {
     }
 
     pub fn encode_invoice_line(&self, line: &InvoiceLine) -> Result<Vec<u8>, EncodeError> {
-        self.encode(Subject::InvoiceLine, records::invoice_line_to_value(line))
+        self.encode(Subject::InvoiceLine, &InvoiceLineOut::of(line), LINE_CAPACITY)
     }
 
     pub fn decode_invoice_line(&self, bytes: &[u8]) -> Result<InvoiceLine, DecodeError> {
-        Ok(records::invoice_line_from_value(self.decode(Subject::InvoiceLine, bytes)?)?)
+        Ok(self.decode::<InvoiceLineIn>(Subject::InvoiceLine, bytes)?.into_line()?)
     }
 
     pub fn encode_enriched_line(&self, line: &EnrichedLine) -> Result<Vec<u8>, EncodeError> {
-        self.encode(Subject::EnrichedLine, records::enriched_line_to_value(line))
+        self.encode(Subject::EnrichedLine, &EnrichedLineOut::of(line), LINE_CAPACITY)
     }
 
     pub fn decode_enriched_line(&self, bytes: &[u8]) -> Result<EnrichedLine, DecodeError> {
-        Ok(records::enriched_line_from_value(self.decode(Subject::EnrichedLine, bytes)?)?)
+        Ok(self.decode::<EnrichedLineIn>(Subject::EnrichedLine, bytes)?.into_line()?)
     }
 
     pub fn encode_dead_letter(&self, dead_letter: &DeadLetter) -> Result<Vec<u8>, EncodeError> {
-        self.encode(Subject::DeadLetter, records::dead_letter_to_value(dead_letter))
+        let capacity = LINE_CAPACITY + dead_letter.original.len() + dead_letter.reason.len();
+        self.encode(Subject::DeadLetter, &DeadLetterOut::of(dead_letter), capacity)
     }
 
     /// [`Codec::encode_dead_letter`], at most `max_bytes` long: a dead letter
@@ -127,42 +167,46 @@ impl Codec {
     }
 
     pub fn decode_dead_letter(&self, bytes: &[u8]) -> Result<DeadLetter, DecodeError> {
-        Ok(records::dead_letter_from_value(self.decode(Subject::DeadLetter, bytes)?)?)
+        Ok(self.decode::<DeadLetterIn>(Subject::DeadLetter, bytes)?.into_dead_letter())
     }
 
     pub fn encode_finding(&self, finding: &TimedFinding) -> Result<Vec<u8>, EncodeError> {
-        self.encode(Subject::Finding, records::finding_to_value(finding))
+        self.encode(Subject::Finding, &FindingOut::of(finding), LINE_CAPACITY)
     }
 
     pub fn decode_finding(&self, bytes: &[u8]) -> Result<TimedFinding, DecodeError> {
-        Ok(records::finding_from_value(self.decode(Subject::Finding, bytes)?)?)
+        Ok(self.decode::<FindingIn>(Subject::Finding, bytes)?.into_finding()?)
     }
 
-    fn encode(&self, subject: Subject, value: Value) -> Result<Vec<u8>, EncodeError> {
+    /// The schema id records of `subject` are framed with: the registry's
+    /// for its subject when it knows distans' schema, else the embedded one.
+    pub(crate) fn id_for(&self, subject: Subject) -> u32 {
+        let latest = self.resolver.latest(subject).id;
+        match &self.registry {
+            Some(registry) if registry.subject() == subject => registry.registered_id().unwrap_or(latest),
+            _ => latest,
+        }
+    }
+
+    /// `record` in the wire format: the header, then the datum written with
+    /// the newest schema of `subject`, into one allocation of `capacity`
+    /// bytes when it fits.
+    fn encode<T: Serialize>(&self, subject: Subject, record: &T, capacity: usize) -> Result<Vec<u8>, EncodeError> {
         let latest = self.resolver.latest(subject);
-        let datum = value
-            .resolve(&latest.schema)
-            .and_then(|resolved| apache_avro::to_avro_datum(&latest.schema, resolved))
-            .map_err(|source| EncodeError { subject: subject.as_str(), source })?;
-        let id = match &self.registry {
-            Some(registry) if registry.subject() == subject => registry.registered_id().unwrap_or(latest.id),
-            _ => latest.id,
-        };
-        Ok(frame(id, &datum))
+        let mut out = Vec::with_capacity(capacity);
+        out.extend_from_slice(&header(self.id_for(subject)));
+        let mut config = SerializerConfig::new(&latest.prepared);
+        serde_avro_fast::to_datum(record, out, &mut config)
+            .map_err(|source| EncodeError { subject: subject.as_str(), source })
     }
 
-    fn decode(&self, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
-        let (id, mut datum) = unframe(bytes).map_err(|e| DecodeError::new(ReasonCode::BadWireHeader, e.to_string()))?;
-        let from_registry;
+    /// The writer's schema of `id`, which must be a `subject` schema.
+    pub(crate) fn writer(&self, subject: Subject, id: u32) -> Result<Writer<'_>, DecodeError> {
         let writer = match &self.registry {
-            Some(registry) if registry.subject() == subject => {
-                from_registry = registry.writer(id)?;
-                &*from_registry
-            }
-            _ => self
-                .resolver
-                .by_id(id)
-                .ok_or_else(|| DecodeError::new(ReasonCode::UnknownSchemaId, format!("schema id {id} is not known")))?,
+            Some(registry) if registry.subject() == subject => Writer::Fetched(registry.writer(id)?),
+            _ => Writer::Resolved(self.resolver.by_id(id).ok_or_else(|| {
+                DecodeError::new(ReasonCode::UnknownSchemaId, format!("schema id {id} is not known"))
+            })?),
         };
         if writer.subject != subject {
             return Err(DecodeError::new(
@@ -170,20 +214,43 @@ impl Codec {
                 format!("schema id {id} is a {} schema, expected {}", writer.subject.as_str(), subject.as_str()),
             ));
         }
-        let latest = self.resolver.latest(subject);
-        // Resolution is only needed when the writer used another schema
-        // (a registry's id may equal an embedded one: compare the schemas).
-        let reader = (!std::ptr::eq(writer, latest)).then_some(&latest.schema);
-        let value = apache_avro::from_avro_datum(&writer.schema, &mut datum, reader)
-            .map_err(|e| DecodeError::new(ReasonCode::MalformedAvro, e.to_string()))?;
-        if !datum.is_empty() {
-            return Err(DecodeError::new(
-                ReasonCode::MalformedAvro,
-                format!("{} bytes left over after the datum", datum.len()),
-            ));
-        }
-        Ok(value)
+        Ok(writer)
     }
+
+    /// The record framed in `bytes`, read with its writer's schema into the
+    /// reader's mirror `T` (see `records.rs` for how fields are resolved);
+    /// every byte of the datum must be used.
+    fn decode<'b, T: Deserialize<'b>>(&self, subject: Subject, bytes: &'b [u8]) -> Result<T, DecodeError> {
+        let (id, datum) = unframe(bytes).map_err(|e| DecodeError::new(ReasonCode::BadWireHeader, e.to_string()))?;
+        let writer = self.writer(subject, id)?;
+        let mut config = DeserializerConfig::new(&writer.prepared);
+        config.max_seq_size = MAX_ALLOCATION_BYTES;
+        let mut state = DeserializerState::with_config(SliceRead::new(datum), config.clone());
+        let record = match T::deserialize(state.deserializer()) {
+            Ok(record) => record,
+            Err(_) => return Err(malformed_at_field::<T>(datum, config)),
+        };
+        let mut rest = state.into_reader();
+        let left = rest.fill_buf().map_or(0, <[u8]>::len);
+        if left > 0 {
+            return Err(DecodeError::new(ReasonCode::MalformedAvro, format!("{left} bytes left over after the datum")));
+        }
+        Ok(record)
+    }
+}
+
+/// The error of a datum that did not decode, naming the field it stopped
+/// at: decoded again with the path tracked (only on this error path, so a
+/// good record pays nothing for it).
+#[cold]
+fn malformed_at_field<'b, T: Deserialize<'b>>(datum: &'b [u8], config: DeserializerConfig<'_>) -> DecodeError {
+    let mut state = DeserializerState::with_config(SliceRead::new(datum), config);
+    let message = match serde_path_to_error::deserialize::<_, T>(state.deserializer()) {
+        Ok(_) => "the datum decoded only the second time".to_string(),
+        Err(error) if error.path().iter().next().is_none() => error.into_inner().to_string(),
+        Err(error) => format!("field {}: {}", error.path(), error.inner()),
+    };
+    DecodeError::new(ReasonCode::MalformedAvro, message)
 }
 
 impl DecodeError {

@@ -14,10 +14,15 @@ pub enum FramingError {
 /// Prefixes `datum` with the wire header for `schema_id`.
 pub fn frame(schema_id: u32, datum: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
-    out.push(MAGIC_BYTE);
-    out.extend_from_slice(&schema_id.to_be_bytes());
+    out.extend_from_slice(&header(schema_id));
     out.extend_from_slice(datum);
     out
+}
+
+/// The wire header for `schema_id`: the magic byte, then the id big-endian.
+pub(crate) fn header(schema_id: u32) -> [u8; HEADER_LEN] {
+    let id = schema_id.to_be_bytes();
+    [MAGIC_BYTE, id[0], id[1], id[2], id[3]]
 }
 
 /// Splits a record into its schema id and datum, checking the header.

@@ -8,7 +8,9 @@
 //! A record is decoded
 //! with the schema it was written with and resolved to the schema this
 //! build reads, so a producer on an older or newer compatible version is
-//! understood.
+//! understood. Records are read and written with `serde_avro_fast`, without
+//! a generic Avro `Value`; [`reference`] keeps the apache-avro path the tests
+//! and `make bench-quick` compare with.
 //!
 //! Topics internal to the notifier are JSON, not Avro: its pending digests
 //! (`distans_notifier::pending`) and the messages its webhook refused for
@@ -17,11 +19,12 @@
 mod codec;
 mod framing;
 mod records;
+pub mod reference;
 mod registry;
 mod undelivered;
 
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use framing::{frame, unframe, FramingError, MAGIC_BYTE};
 pub use records::{DeadLetter, DeadLetterViolation, TimedFinding};
-pub use registry::{EmbeddedSchemas, RegisteredSchema, RegistrySchemas, SchemaResolver, Subject};
+pub use registry::{EmbeddedSchemas, RegisteredSchema, RegistrySchemas, SchemaError, SchemaResolver, Subject};
 pub use undelivered::{undelivered_topic, UndeliveredAlert};

@@ -1,15 +1,29 @@
-//! Conversions between Avro values and the records distans exchanges.
+//! The records distans exchanges, and their Avro shapes.
 //!
-//! Written out by hand rather than through serde so that each field's
-//! Avro type is explicit and a bad field gets an error that names it.
+//! Each record has two serde mirrors whose fields are the schema's fields,
+//! in the schema's order, with each field's Avro type spelled out: a
+//! borrowing one that is serialised (`…Out`, no copy of the domain value)
+//! and an owned one that is deserialised (`…In`, each string allocated once
+//! and moved into the domain value). `serde_avro_fast` reads and writes
+//! them straight from and to the datum, without a generic `Value`.
+//!
+//! Schema resolution is serde's: the writer's fields are read in the
+//! writer's order and matched to these fields by name; a writer field the
+//! reader does not know is skipped; a reader field the writer lacks takes
+//! the reader schema's default (`Option` fields: `null`; `#[serde(default)]`
+//! arrays: empty; a finding's `status`: `active`). Whether a writer schema
+//! may be read at all is decided once per schema by Avro's rules
+//! (`SchemaCompatibility::can_read`, in [`crate::RegistrySchemas::insert`]).
+//!
+//! What Avro cannot say (a date out of chrono's range, a negative age or
+//! time of day, an enumeration's unknown text) is checked here by hand, and
+//! the error names the field.
 
-use std::collections::HashMap;
-
-use apache_avro::types::Value;
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use distans_domain::enrich::{AgeGroup, Initiative, Provenance, Sex};
 use distans_domain::rules::{Finding, FindingStatus, Severity};
 use distans_domain::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, TariffClass};
+use serde::{Deserialize, Serialize};
 
 /// A record that could not be processed, as written to the dead-letter topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,370 +40,11 @@ pub struct DeadLetter {
     pub failed_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetterViolation {
     pub code: String,
     pub field: String,
     pub message: String,
-}
-
-/// A field that is missing or of the wrong type after schema resolution.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("field {field}: {problem}")]
-pub struct FieldError {
-    pub field: String,
-    pub problem: String,
-}
-
-fn field_error(field: &str, problem: impl Into<String>) -> FieldError {
-    FieldError { field: field.to_string(), problem: problem.into() }
-}
-
-/// The fields of a decoded record, taken out one by one.
-struct Fields(HashMap<String, Value>);
-
-impl Fields {
-    fn of(value: Value) -> Result<Fields, FieldError> {
-        match value {
-            Value::Record(fields) => Ok(Fields(fields.into_iter().collect())),
-            other => Err(field_error("", format!("expected a record, got {other:?}"))),
-        }
-    }
-
-    fn take(&mut self, name: &str) -> Result<Value, FieldError> {
-        self.0.remove(name).ok_or_else(|| field_error(name, "missing"))
-    }
-
-    /// The value, with a union unwrapped; `None` for null.
-    fn take_optional(&mut self, name: &str) -> Result<Option<Value>, FieldError> {
-        Ok(match self.take(name)? {
-            Value::Union(_, inner) => match *inner {
-                Value::Null => None,
-                other => Some(other),
-            },
-            Value::Null => None,
-            other => Some(other),
-        })
-    }
-
-    fn string(&mut self, name: &str) -> Result<String, FieldError> {
-        expect_string(name, self.take(name)?)
-    }
-
-    fn optional_string(&mut self, name: &str) -> Result<Option<String>, FieldError> {
-        self.take_optional(name)?.map(|v| expect_string(name, v)).transpose()
-    }
-
-    fn int(&mut self, name: &str) -> Result<i32, FieldError> {
-        expect_int(name, self.take(name)?)
-    }
-
-    fn optional_int(&mut self, name: &str) -> Result<Option<i32>, FieldError> {
-        self.take_optional(name)?.map(|v| expect_int(name, v)).transpose()
-    }
-
-    fn long(&mut self, name: &str) -> Result<i64, FieldError> {
-        expect_long(name, self.take(name)?)
-    }
-
-    fn optional_long(&mut self, name: &str) -> Result<Option<i64>, FieldError> {
-        self.take_optional(name)?.map(|v| expect_long(name, v)).transpose()
-    }
-
-    fn optional_bool(&mut self, name: &str) -> Result<Option<bool>, FieldError> {
-        match self.take_optional(name)? {
-            None => Ok(None),
-            Some(Value::Boolean(b)) => Ok(Some(b)),
-            Some(other) => Err(field_error(name, format!("expected a boolean, got {other:?}"))),
-        }
-    }
-
-    fn bytes(&mut self, name: &str) -> Result<Vec<u8>, FieldError> {
-        expect_bytes(name, self.take(name)?)
-    }
-
-    fn optional_bytes(&mut self, name: &str) -> Result<Option<Vec<u8>>, FieldError> {
-        self.take_optional(name)?.map(|v| expect_bytes(name, v)).transpose()
-    }
-
-    fn date(&mut self, name: &str) -> Result<NaiveDate, FieldError> {
-        match self.take(name)? {
-            Value::Date(days) | Value::Int(days) => {
-                date_from_days(days).ok_or_else(|| field_error(name, "date out of range"))
-            }
-            other => Err(field_error(name, format!("expected a date, got {other:?}"))),
-        }
-    }
-
-    fn optional_time(&mut self, name: &str) -> Result<Option<NaiveTime>, FieldError> {
-        match self.take_optional(name)? {
-            None => Ok(None),
-            Some(Value::TimeMillis(ms) | Value::Int(ms)) => {
-                let ms = u32::try_from(ms).map_err(|_| field_error(name, "negative time of day"))?;
-                let time = NaiveTime::from_num_seconds_from_midnight_opt(ms / 1000, (ms % 1000) * 1_000_000)
-                    .ok_or_else(|| field_error(name, "time of day out of range"))?;
-                Ok(Some(time))
-            }
-            Some(other) => Err(field_error(name, format!("expected a time-millis, got {other:?}"))),
-        }
-    }
-
-    fn timestamp_ms(&mut self, name: &str) -> Result<i64, FieldError> {
-        match self.take(name)? {
-            Value::TimestampMillis(ms) | Value::Long(ms) => Ok(ms),
-            other => Err(field_error(name, format!("expected a timestamp-millis, got {other:?}"))),
-        }
-    }
-
-    fn string_array(&mut self, name: &str) -> Result<Vec<String>, FieldError> {
-        match self.take(name)? {
-            Value::Array(items) => items.into_iter().map(|v| expect_string(name, v)).collect(),
-            other => Err(field_error(name, format!("expected an array, got {other:?}"))),
-        }
-    }
-
-    fn parsed<T>(&mut self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, FieldError> {
-        let raw = self.string(name)?;
-        parse(&raw).ok_or_else(|| field_error(name, format!("unknown value {raw:?}")))
-    }
-}
-
-fn expect_string(name: &str, value: Value) -> Result<String, FieldError> {
-    match value {
-        Value::String(s) => Ok(s),
-        other => Err(field_error(name, format!("expected a string, got {other:?}"))),
-    }
-}
-
-fn expect_int(name: &str, value: Value) -> Result<i32, FieldError> {
-    match value {
-        Value::Int(i) => Ok(i),
-        other => Err(field_error(name, format!("expected an int, got {other:?}"))),
-    }
-}
-
-fn expect_long(name: &str, value: Value) -> Result<i64, FieldError> {
-    match value {
-        Value::Long(i) => Ok(i),
-        Value::Int(i) => Ok(i64::from(i)),
-        other => Err(field_error(name, format!("expected a long, got {other:?}"))),
-    }
-}
-
-fn expect_bytes(name: &str, value: Value) -> Result<Vec<u8>, FieldError> {
-    match value {
-        Value::Bytes(b) => Ok(b),
-        other => Err(field_error(name, format!("expected bytes, got {other:?}"))),
-    }
-}
-
-const UNIX_EPOCH_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
-
-fn date_from_days(days: i32) -> Option<NaiveDate> {
-    UNIX_EPOCH_DAY.checked_add_signed(chrono::Duration::days(i64::from(days)))
-}
-
-fn days(date: NaiveDate) -> Value {
-    let days = (date - UNIX_EPOCH_DAY).num_days();
-    Value::Date(i32::try_from(days).unwrap_or(i32::MAX))
-}
-
-fn time_millis(time: NaiveTime) -> Value {
-    let ms = time.num_seconds_from_midnight() * 1000 + time.nanosecond() / 1_000_000;
-    Value::TimeMillis(i32::try_from(ms).unwrap_or(i32::MAX))
-}
-
-fn string(s: &str) -> Value {
-    Value::String(s.to_string())
-}
-
-fn optional(value: Option<Value>) -> Value {
-    value.unwrap_or(Value::Null)
-}
-
-fn strings(items: &[String]) -> Value {
-    Value::Array(items.iter().map(|s| string(s)).collect())
-}
-
-fn record(fields: Vec<(&str, Value)>) -> Value {
-    Value::Record(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-}
-
-pub(crate) fn invoice_line_to_value(line: &InvoiceLine) -> Value {
-    record(vec![
-        ("invoice_id", string(&line.invoice_id)),
-        ("invoice_type", string(&line.invoice_type)),
-        ("line_number", Value::Int(line.line_number)),
-        ("credited_invoice_id", optional(line.credited_invoice_id.as_deref().map(string))),
-        ("seller_org_number", string(&line.seller_org_number)),
-        ("buyer_org_number", string(&line.buyer_org_number)),
-        ("invoice_date", days(line.invoice_date)),
-        ("payable_amount_ore", Value::Long(line.payable_amount_ore)),
-        ("patient_id", string(&line.patient_id)),
-        ("patient_county_code", string(&line.patient_county_code)),
-        ("patient_municipality_code", string(&line.patient_municipality_code)),
-        ("patient_sex", optional(line.patient_sex.map(Value::Int))),
-        ("remittance_number", optional(line.remittance_number.as_deref().map(string))),
-        ("agreement_chapter", string(&line.agreement_chapter)),
-        ("agreement_point", string(&line.agreement_point)),
-        ("care_type", string(&line.care_type)),
-        ("visit_type", string(&line.visit_type)),
-        ("visit_date", days(line.visit_date)),
-        ("visit_time", optional(line.visit_time.map(time_millis))),
-        ("performing_unit_hsa_id", string(&line.performing_unit_hsa_id)),
-        ("provider_org_number", string(&line.provider_org_number)),
-        ("provider_name", string(&line.provider_name)),
-        ("profession_code", string(&line.profession_code)),
-        ("product_category", string(&line.product_category)),
-        ("quantity", Value::Int(line.quantity)),
-        ("unit_price_ore", Value::Long(line.unit_price_ore)),
-        ("patient_fee_ore", Value::Long(line.patient_fee_ore)),
-        ("gross_amount_ore", Value::Long(line.gross_amount_ore)),
-        ("net_amount_ore", Value::Long(line.net_amount_ore)),
-        ("diagnosis_codes", strings(&line.diagnosis_codes)),
-        ("procedure_codes", strings(&line.procedure_codes)),
-        ("contact_channel", optional(line.contact_channel.as_deref().map(string))),
-        ("needs_assessment", optional(line.needs_assessment.map(Value::Boolean))),
-    ])
-}
-
-pub(crate) fn invoice_line_from_value(value: Value) -> Result<InvoiceLine, FieldError> {
-    let mut f = Fields::of(value)?;
-    Ok(InvoiceLine {
-        invoice_id: f.string("invoice_id")?,
-        invoice_type: f.string("invoice_type")?,
-        line_number: f.int("line_number")?,
-        credited_invoice_id: f.optional_string("credited_invoice_id")?,
-        seller_org_number: f.string("seller_org_number")?,
-        buyer_org_number: f.string("buyer_org_number")?,
-        invoice_date: f.date("invoice_date")?,
-        payable_amount_ore: f.long("payable_amount_ore")?,
-        patient_id: f.string("patient_id")?,
-        patient_county_code: f.string("patient_county_code")?,
-        patient_municipality_code: f.string("patient_municipality_code")?,
-        patient_sex: f.optional_int("patient_sex")?,
-        remittance_number: f.optional_string("remittance_number")?,
-        agreement_chapter: f.string("agreement_chapter")?,
-        agreement_point: f.string("agreement_point")?,
-        care_type: f.string("care_type")?,
-        visit_type: f.string("visit_type")?,
-        visit_date: f.date("visit_date")?,
-        visit_time: f.optional_time("visit_time")?,
-        performing_unit_hsa_id: f.string("performing_unit_hsa_id")?,
-        provider_org_number: f.string("provider_org_number")?,
-        provider_name: f.string("provider_name")?,
-        profession_code: f.string("profession_code")?,
-        product_category: f.string("product_category")?,
-        quantity: f.int("quantity")?,
-        unit_price_ore: f.long("unit_price_ore")?,
-        patient_fee_ore: f.long("patient_fee_ore")?,
-        gross_amount_ore: f.long("gross_amount_ore")?,
-        net_amount_ore: f.long("net_amount_ore")?,
-        diagnosis_codes: f.string_array("diagnosis_codes")?,
-        procedure_codes: f.string_array("procedure_codes")?,
-        contact_channel: f.optional_string("contact_channel")?,
-        needs_assessment: f.optional_bool("needs_assessment")?,
-    })
-}
-
-pub(crate) fn enriched_line_to_value(line: &EnrichedLine) -> Value {
-    record(vec![
-        ("invoice_id", string(&line.invoice_id)),
-        ("line_number", Value::Int(line.line_number)),
-        ("invoice_type", string(line.invoice_type.as_str())),
-        ("credited_invoice_id", optional(line.credited_invoice_id.as_deref().map(string))),
-        ("seller_org_number", string(&line.seller_org_number)),
-        ("buyer_org_number", string(&line.buyer_org_number)),
-        ("invoice_date", days(line.invoice_date)),
-        ("patient_pseudonym", string(&line.patient_pseudonym)),
-        ("patient_id_kind", string(line.patient_id_kind.as_str())),
-        ("patient_county_code", string(&line.patient_county_code)),
-        ("patient_municipality_code", string(&line.patient_municipality_code)),
-        ("sex", string(line.sex.as_str())),
-        ("age_years", optional(line.age_years.map(|a| Value::Int(i32::try_from(a).unwrap_or(i32::MAX))))),
-        ("age_group", string(line.age_group.as_str())),
-        ("initiative", string(line.initiative.as_str())),
-        ("remittance_number", optional(line.remittance_number.as_deref().map(string))),
-        ("agreement_chapter", string(&line.agreement_chapter)),
-        ("agreement_point", string(&line.agreement_point)),
-        ("care_type", string(&line.care_type)),
-        ("visit_type", string(&line.visit_type)),
-        ("visit_date", days(line.visit_date)),
-        ("visit_time", optional(line.visit_time.map(time_millis))),
-        ("performing_unit_hsa_id", string(&line.performing_unit_hsa_id)),
-        ("provider_org_number", string(&line.provider_org_number)),
-        ("provider_name", string(&line.provider_name)),
-        ("profession_code", string(&line.profession_code)),
-        ("tariff_class", string(line.tariff_class.as_str())),
-        ("tariff_ore", optional(line.tariff_ore.map(Value::Long))),
-        ("product_category", string(&line.product_category)),
-        ("quantity", Value::Int(line.quantity)),
-        ("unit_price_ore", Value::Long(line.unit_price_ore)),
-        ("patient_fee_ore", Value::Long(line.patient_fee_ore)),
-        ("gross_amount_ore", Value::Long(line.gross_amount_ore)),
-        ("net_amount_ore", Value::Long(line.net_amount_ore)),
-        ("diagnosis_codes", strings(&line.diagnosis_codes)),
-        ("procedure_codes", strings(&line.procedure_codes)),
-        ("contact_channel", optional(line.contact_channel.as_deref().map(string))),
-        ("needs_assessment", optional(line.needs_assessment.map(Value::Boolean))),
-        ("source_topic", string(&line.source.topic)),
-        ("source_partition", Value::Int(line.source.partition)),
-        ("source_offset", Value::Long(line.source.offset)),
-        ("ingested_at", Value::TimestampMillis(line.ingested_at_ms)),
-    ])
-}
-
-pub(crate) fn enriched_line_from_value(value: Value) -> Result<EnrichedLine, FieldError> {
-    let mut f = Fields::of(value)?;
-    Ok(EnrichedLine {
-        invoice_id: f.string("invoice_id")?,
-        line_number: f.int("line_number")?,
-        invoice_type: f.parsed("invoice_type", InvoiceType::parse)?,
-        credited_invoice_id: f.optional_string("credited_invoice_id")?,
-        seller_org_number: f.string("seller_org_number")?,
-        buyer_org_number: f.string("buyer_org_number")?,
-        invoice_date: f.date("invoice_date")?,
-        patient_pseudonym: f.string("patient_pseudonym")?,
-        patient_id_kind: f.parsed("patient_id_kind", PatientIdKind::parse)?,
-        patient_county_code: f.string("patient_county_code")?,
-        patient_municipality_code: f.string("patient_municipality_code")?,
-        sex: f.parsed("sex", Sex::parse)?,
-        age_years: f
-            .optional_int("age_years")?
-            .map(|a| u32::try_from(a).map_err(|_| field_error("age_years", "negative age")))
-            .transpose()?,
-        age_group: f.parsed("age_group", AgeGroup::parse)?,
-        initiative: f.parsed("initiative", Initiative::parse)?,
-        remittance_number: f.optional_string("remittance_number")?,
-        agreement_chapter: f.string("agreement_chapter")?,
-        agreement_point: f.string("agreement_point")?,
-        care_type: f.string("care_type")?,
-        visit_type: f.string("visit_type")?,
-        visit_date: f.date("visit_date")?,
-        visit_time: f.optional_time("visit_time")?,
-        performing_unit_hsa_id: f.string("performing_unit_hsa_id")?,
-        provider_org_number: f.string("provider_org_number")?,
-        provider_name: f.string("provider_name")?,
-        profession_code: f.string("profession_code")?,
-        tariff_class: f.parsed("tariff_class", TariffClass::parse)?,
-        tariff_ore: f.optional_long("tariff_ore")?,
-        product_category: f.string("product_category")?,
-        quantity: f.int("quantity")?,
-        unit_price_ore: f.long("unit_price_ore")?,
-        patient_fee_ore: f.long("patient_fee_ore")?,
-        gross_amount_ore: f.long("gross_amount_ore")?,
-        net_amount_ore: f.long("net_amount_ore")?,
-        diagnosis_codes: f.string_array("diagnosis_codes")?,
-        procedure_codes: f.string_array("procedure_codes")?,
-        contact_channel: f.optional_string("contact_channel")?,
-        needs_assessment: f.optional_bool("needs_assessment")?,
-        source: Provenance {
-            topic: f.string("source_topic")?,
-            partition: f.int("source_partition")?,
-            offset: f.long("source_offset")?,
-        },
-        ingested_at_ms: f.timestamp_ms("ingested_at")?,
-    })
 }
 
 /// A finding with the time it was detected, as on the alerts topic.
@@ -399,115 +54,590 @@ pub struct TimedFinding {
     pub detected_at_ms: i64,
 }
 
-pub(crate) fn finding_to_value(timed: &TimedFinding) -> Value {
-    let f = &timed.finding;
-    record(vec![
-        ("finding_id", string(&f.finding_id)),
-        ("rule_id", string(&f.rule_id)),
-        ("severity", string(f.severity.as_str())),
-        ("line_keys", strings(&f.line_keys)),
-        ("buyer_org_number", string(&f.buyer_org_number)),
-        ("provider_org_number", string(&f.provider_org_number)),
-        ("provider_name", string(&f.provider_name)),
-        ("performing_unit_hsa_id", string(&f.performing_unit_hsa_id)),
-        ("patient_pseudonym", optional(f.patient_pseudonym.as_deref().map(string))),
-        ("visit_date", days(f.visit_date)),
-        ("amount_at_stake_ore", Value::Long(f.amount_at_stake_ore)),
-        ("evidence", string(&f.evidence)),
-        ("detected_at", Value::TimestampMillis(timed.detected_at_ms)),
-        ("status", string(f.status.as_str())),
-        ("withdrawn_reason", optional(f.status.withdrawal().map(|w| string(w.as_str())))),
-        (
-            "evidence_data",
-            optional(f.evidence_data.as_ref().map(|e| string(&serde_json::to_string(e).expect("evidence serialises")))),
-        ),
-    ])
+/// A field whose decoded value distans cannot take (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field {field}: {problem}")]
+pub struct FieldError {
+    pub field: String,
+    pub problem: String,
 }
 
-pub(crate) fn finding_from_value(value: Value) -> Result<TimedFinding, FieldError> {
-    let mut f = Fields::of(value)?;
-    let finding = Finding {
-        finding_id: f.string("finding_id")?,
-        rule_id: f.string("rule_id")?,
-        severity: f.parsed("severity", Severity::parse)?,
-        line_keys: f.string_array("line_keys")?,
-        buyer_org_number: f.string("buyer_org_number")?,
-        provider_org_number: f.string("provider_org_number")?,
-        provider_name: f.string("provider_name")?,
-        performing_unit_hsa_id: f.string("performing_unit_hsa_id")?,
-        patient_pseudonym: f.optional_string("patient_pseudonym")?,
-        visit_date: f.date("visit_date")?,
-        amount_at_stake_ore: f.long("amount_at_stake_ore")?,
-        evidence: f.string("evidence")?,
-        evidence_data: match f.optional_string("evidence_data")? {
-            None => None,
-            Some(json) => Some(
-                serde_json::from_str(&json)
-                    .map_err(|e| field_error("evidence_data", format!("not the JSON of an evidence: {e}")))?,
-            ),
-        },
-        status: {
-            let status = f.string("status")?;
-            let reason = f.optional_string("withdrawn_reason")?;
-            FindingStatus::parse(&status, reason.as_deref()).ok_or_else(|| {
-                field_error(
-                    "status",
-                    format!("{status:?} with reason {reason:?} is not active or withdrawn with a reason"),
-                )
-            })?
-        },
-    };
-    Ok(TimedFinding { finding, detected_at_ms: f.timestamp_ms("detected_at")? })
+pub(crate) fn field_error(field: &str, problem: impl Into<String>) -> FieldError {
+    FieldError { field: field.to_string(), problem: problem.into() }
 }
 
-pub(crate) fn dead_letter_to_value(dl: &DeadLetter) -> Value {
-    let violations = dl
-        .violations
-        .iter()
-        .map(|v| record(vec![("code", string(&v.code)), ("field", string(&v.field)), ("message", string(&v.message))]))
-        .collect();
-    record(vec![
-        ("reason_code", string(&dl.reason_code)),
-        ("reason", string(&dl.reason)),
-        ("violations", Value::Array(violations)),
-        ("stage", string(&dl.stage)),
-        ("source_topic", string(&dl.source_topic)),
-        ("source_partition", Value::Int(dl.source_partition)),
-        ("source_offset", Value::Long(dl.source_offset)),
-        ("source_key", optional(dl.source_key.clone().map(Value::Bytes))),
-        ("original", Value::Bytes(dl.original.clone())),
-        ("failed_at", Value::TimestampMillis(dl.failed_at_ms)),
-    ])
+const UNIX_EPOCH_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
+
+/// Avro `date`: days since 1970-01-01.
+pub(crate) fn days(date: NaiveDate) -> i32 {
+    i32::try_from((date - UNIX_EPOCH_DAY).num_days()).unwrap_or(i32::MAX)
 }
 
-pub(crate) fn dead_letter_from_value(value: Value) -> Result<DeadLetter, FieldError> {
-    let mut f = Fields::of(value)?;
-    let violations = match f.take("violations")? {
-        Value::Array(items) => items
-            .into_iter()
-            .map(|item| {
-                let mut v = Fields::of(item)?;
-                Ok(DeadLetterViolation {
-                    code: v.string("code")?,
-                    field: v.string("field")?,
-                    message: v.string("message")?,
-                })
-            })
-            .collect::<Result<Vec<_>, FieldError>>()?,
-        other => return Err(field_error("violations", format!("expected an array, got {other:?}"))),
-    };
-    Ok(DeadLetter {
-        reason_code: f.string("reason_code")?,
-        reason: f.string("reason")?,
-        violations,
-        stage: f.string("stage")?,
-        source_topic: f.string("source_topic")?,
-        source_partition: f.int("source_partition")?,
-        source_offset: f.long("source_offset")?,
-        source_key: f.optional_bytes("source_key")?,
-        original: f.bytes("original")?,
-        failed_at_ms: f.timestamp_ms("failed_at")?,
-    })
+pub(crate) fn date(field: &str, days: i32) -> Result<NaiveDate, FieldError> {
+    UNIX_EPOCH_DAY
+        .checked_add_signed(chrono::Duration::days(i64::from(days)))
+        .ok_or_else(|| field_error(field, "date out of range"))
+}
+
+/// Avro `time-millis`: milliseconds since midnight.
+pub(crate) fn time_millis(time: NaiveTime) -> i32 {
+    let ms = time.num_seconds_from_midnight() * 1000 + time.nanosecond() / 1_000_000;
+    i32::try_from(ms).unwrap_or(i32::MAX)
+}
+
+pub(crate) fn time(field: &str, ms: i32) -> Result<NaiveTime, FieldError> {
+    let ms = u32::try_from(ms).map_err(|_| field_error(field, "negative time of day"))?;
+    NaiveTime::from_num_seconds_from_midnight_opt(ms / 1000, (ms % 1000) * 1_000_000)
+        .ok_or_else(|| field_error(field, "time of day out of range"))
+}
+
+fn parsed<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, FieldError> {
+    parse(raw).ok_or_else(|| field_error(field, format!("unknown value {raw:?}")))
+}
+
+/// `invoice_line` (schemas/invoice_line.v1.avsc), as written.
+#[derive(Serialize)]
+pub(crate) struct InvoiceLineOut<'a> {
+    invoice_id: &'a str,
+    invoice_type: &'a str,
+    line_number: i32,
+    credited_invoice_id: Option<&'a str>,
+    seller_org_number: &'a str,
+    buyer_org_number: &'a str,
+    /// date
+    invoice_date: i32,
+    payable_amount_ore: i64,
+    patient_id: &'a str,
+    patient_county_code: &'a str,
+    patient_municipality_code: &'a str,
+    patient_sex: Option<i32>,
+    remittance_number: Option<&'a str>,
+    agreement_chapter: &'a str,
+    agreement_point: &'a str,
+    care_type: &'a str,
+    visit_type: &'a str,
+    /// date
+    visit_date: i32,
+    /// time-millis
+    visit_time: Option<i32>,
+    performing_unit_hsa_id: &'a str,
+    provider_org_number: &'a str,
+    provider_name: &'a str,
+    profession_code: &'a str,
+    product_category: &'a str,
+    quantity: i32,
+    unit_price_ore: i64,
+    patient_fee_ore: i64,
+    gross_amount_ore: i64,
+    net_amount_ore: i64,
+    diagnosis_codes: &'a [String],
+    procedure_codes: &'a [String],
+    contact_channel: Option<&'a str>,
+    needs_assessment: Option<bool>,
+}
+
+impl<'a> InvoiceLineOut<'a> {
+    pub(crate) fn of(line: &'a InvoiceLine) -> InvoiceLineOut<'a> {
+        InvoiceLineOut {
+            invoice_id: &line.invoice_id,
+            invoice_type: &line.invoice_type,
+            line_number: line.line_number,
+            credited_invoice_id: line.credited_invoice_id.as_deref(),
+            seller_org_number: &line.seller_org_number,
+            buyer_org_number: &line.buyer_org_number,
+            invoice_date: days(line.invoice_date),
+            payable_amount_ore: line.payable_amount_ore,
+            patient_id: &line.patient_id,
+            patient_county_code: &line.patient_county_code,
+            patient_municipality_code: &line.patient_municipality_code,
+            patient_sex: line.patient_sex,
+            remittance_number: line.remittance_number.as_deref(),
+            agreement_chapter: &line.agreement_chapter,
+            agreement_point: &line.agreement_point,
+            care_type: &line.care_type,
+            visit_type: &line.visit_type,
+            visit_date: days(line.visit_date),
+            visit_time: line.visit_time.map(time_millis),
+            performing_unit_hsa_id: &line.performing_unit_hsa_id,
+            provider_org_number: &line.provider_org_number,
+            provider_name: &line.provider_name,
+            profession_code: &line.profession_code,
+            product_category: &line.product_category,
+            quantity: line.quantity,
+            unit_price_ore: line.unit_price_ore,
+            patient_fee_ore: line.patient_fee_ore,
+            gross_amount_ore: line.gross_amount_ore,
+            net_amount_ore: line.net_amount_ore,
+            diagnosis_codes: &line.diagnosis_codes,
+            procedure_codes: &line.procedure_codes,
+            contact_channel: line.contact_channel.as_deref(),
+            needs_assessment: line.needs_assessment,
+        }
+    }
+}
+
+/// `invoice_line`, as read.
+#[derive(Deserialize)]
+pub(crate) struct InvoiceLineIn {
+    invoice_id: String,
+    invoice_type: String,
+    line_number: i32,
+    credited_invoice_id: Option<String>,
+    seller_org_number: String,
+    buyer_org_number: String,
+    invoice_date: i32,
+    payable_amount_ore: i64,
+    patient_id: String,
+    patient_county_code: String,
+    patient_municipality_code: String,
+    patient_sex: Option<i32>,
+    remittance_number: Option<String>,
+    agreement_chapter: String,
+    agreement_point: String,
+    care_type: String,
+    visit_type: String,
+    visit_date: i32,
+    visit_time: Option<i32>,
+    performing_unit_hsa_id: String,
+    provider_org_number: String,
+    provider_name: String,
+    profession_code: String,
+    product_category: String,
+    quantity: i32,
+    unit_price_ore: i64,
+    patient_fee_ore: i64,
+    gross_amount_ore: i64,
+    net_amount_ore: i64,
+    #[serde(default)]
+    diagnosis_codes: Vec<String>,
+    #[serde(default)]
+    procedure_codes: Vec<String>,
+    contact_channel: Option<String>,
+    needs_assessment: Option<bool>,
+}
+
+impl InvoiceLineIn {
+    pub(crate) fn into_line(self) -> Result<InvoiceLine, FieldError> {
+        Ok(InvoiceLine {
+            invoice_id: self.invoice_id,
+            invoice_type: self.invoice_type,
+            line_number: self.line_number,
+            credited_invoice_id: self.credited_invoice_id,
+            seller_org_number: self.seller_org_number,
+            buyer_org_number: self.buyer_org_number,
+            invoice_date: date("invoice_date", self.invoice_date)?,
+            payable_amount_ore: self.payable_amount_ore,
+            patient_id: self.patient_id,
+            patient_county_code: self.patient_county_code,
+            patient_municipality_code: self.patient_municipality_code,
+            patient_sex: self.patient_sex,
+            remittance_number: self.remittance_number,
+            agreement_chapter: self.agreement_chapter,
+            agreement_point: self.agreement_point,
+            care_type: self.care_type,
+            visit_type: self.visit_type,
+            visit_date: date("visit_date", self.visit_date)?,
+            visit_time: self.visit_time.map(|ms| time("visit_time", ms)).transpose()?,
+            performing_unit_hsa_id: self.performing_unit_hsa_id,
+            provider_org_number: self.provider_org_number,
+            provider_name: self.provider_name,
+            profession_code: self.profession_code,
+            product_category: self.product_category,
+            quantity: self.quantity,
+            unit_price_ore: self.unit_price_ore,
+            patient_fee_ore: self.patient_fee_ore,
+            gross_amount_ore: self.gross_amount_ore,
+            net_amount_ore: self.net_amount_ore,
+            diagnosis_codes: self.diagnosis_codes,
+            procedure_codes: self.procedure_codes,
+            contact_channel: self.contact_channel,
+            needs_assessment: self.needs_assessment,
+        })
+    }
+}
+
+/// `enriched_line` (schemas/enriched_line.v1.avsc), as written.
+#[derive(Serialize)]
+pub(crate) struct EnrichedLineOut<'a> {
+    invoice_id: &'a str,
+    line_number: i32,
+    invoice_type: &'a str,
+    credited_invoice_id: Option<&'a str>,
+    seller_org_number: &'a str,
+    buyer_org_number: &'a str,
+    /// date
+    invoice_date: i32,
+    patient_pseudonym: &'a str,
+    patient_id_kind: &'a str,
+    patient_county_code: &'a str,
+    patient_municipality_code: &'a str,
+    sex: &'a str,
+    age_years: Option<i32>,
+    age_group: &'a str,
+    initiative: &'a str,
+    remittance_number: Option<&'a str>,
+    agreement_chapter: &'a str,
+    agreement_point: &'a str,
+    care_type: &'a str,
+    visit_type: &'a str,
+    /// date
+    visit_date: i32,
+    /// time-millis
+    visit_time: Option<i32>,
+    performing_unit_hsa_id: &'a str,
+    provider_org_number: &'a str,
+    provider_name: &'a str,
+    profession_code: &'a str,
+    tariff_class: &'a str,
+    tariff_ore: Option<i64>,
+    product_category: &'a str,
+    quantity: i32,
+    unit_price_ore: i64,
+    patient_fee_ore: i64,
+    gross_amount_ore: i64,
+    net_amount_ore: i64,
+    diagnosis_codes: &'a [String],
+    procedure_codes: &'a [String],
+    contact_channel: Option<&'a str>,
+    needs_assessment: Option<bool>,
+    source_topic: &'a str,
+    source_partition: i32,
+    source_offset: i64,
+    /// timestamp-millis
+    ingested_at: i64,
+}
+
+impl<'a> EnrichedLineOut<'a> {
+    pub(crate) fn of(line: &'a EnrichedLine) -> EnrichedLineOut<'a> {
+        EnrichedLineOut {
+            invoice_id: &line.invoice_id,
+            line_number: line.line_number,
+            invoice_type: line.invoice_type.as_str(),
+            credited_invoice_id: line.credited_invoice_id.as_deref(),
+            seller_org_number: &line.seller_org_number,
+            buyer_org_number: &line.buyer_org_number,
+            invoice_date: days(line.invoice_date),
+            patient_pseudonym: &line.patient_pseudonym,
+            patient_id_kind: line.patient_id_kind.as_str(),
+            patient_county_code: &line.patient_county_code,
+            patient_municipality_code: &line.patient_municipality_code,
+            sex: line.sex.as_str(),
+            age_years: line.age_years.map(|a| i32::try_from(a).unwrap_or(i32::MAX)),
+            age_group: line.age_group.as_str(),
+            initiative: line.initiative.as_str(),
+            remittance_number: line.remittance_number.as_deref(),
+            agreement_chapter: &line.agreement_chapter,
+            agreement_point: &line.agreement_point,
+            care_type: &line.care_type,
+            visit_type: &line.visit_type,
+            visit_date: days(line.visit_date),
+            visit_time: line.visit_time.map(time_millis),
+            performing_unit_hsa_id: &line.performing_unit_hsa_id,
+            provider_org_number: &line.provider_org_number,
+            provider_name: &line.provider_name,
+            profession_code: &line.profession_code,
+            tariff_class: line.tariff_class.as_str(),
+            tariff_ore: line.tariff_ore,
+            product_category: &line.product_category,
+            quantity: line.quantity,
+            unit_price_ore: line.unit_price_ore,
+            patient_fee_ore: line.patient_fee_ore,
+            gross_amount_ore: line.gross_amount_ore,
+            net_amount_ore: line.net_amount_ore,
+            diagnosis_codes: &line.diagnosis_codes,
+            procedure_codes: &line.procedure_codes,
+            contact_channel: line.contact_channel.as_deref(),
+            needs_assessment: line.needs_assessment,
+            source_topic: &line.source.topic,
+            source_partition: line.source.partition,
+            source_offset: line.source.offset,
+            ingested_at: line.ingested_at_ms,
+        }
+    }
+}
+
+/// `enriched_line`, as read; the enumerations borrowed from the datum and
+/// parsed.
+#[derive(Deserialize)]
+pub(crate) struct EnrichedLineIn<'a> {
+    invoice_id: String,
+    line_number: i32,
+    invoice_type: &'a str,
+    credited_invoice_id: Option<String>,
+    seller_org_number: String,
+    buyer_org_number: String,
+    invoice_date: i32,
+    patient_pseudonym: String,
+    patient_id_kind: &'a str,
+    patient_county_code: String,
+    patient_municipality_code: String,
+    sex: &'a str,
+    age_years: Option<i32>,
+    age_group: &'a str,
+    initiative: &'a str,
+    remittance_number: Option<String>,
+    agreement_chapter: String,
+    agreement_point: String,
+    care_type: String,
+    visit_type: String,
+    visit_date: i32,
+    visit_time: Option<i32>,
+    performing_unit_hsa_id: String,
+    provider_org_number: String,
+    provider_name: String,
+    profession_code: String,
+    tariff_class: &'a str,
+    tariff_ore: Option<i64>,
+    product_category: String,
+    quantity: i32,
+    unit_price_ore: i64,
+    patient_fee_ore: i64,
+    gross_amount_ore: i64,
+    net_amount_ore: i64,
+    #[serde(default)]
+    diagnosis_codes: Vec<String>,
+    #[serde(default)]
+    procedure_codes: Vec<String>,
+    contact_channel: Option<String>,
+    needs_assessment: Option<bool>,
+    source_topic: String,
+    source_partition: i32,
+    source_offset: i64,
+    ingested_at: i64,
+}
+
+impl EnrichedLineIn<'_> {
+    pub(crate) fn into_line(self) -> Result<EnrichedLine, FieldError> {
+        Ok(EnrichedLine {
+            invoice_id: self.invoice_id,
+            line_number: self.line_number,
+            invoice_type: parsed("invoice_type", self.invoice_type, InvoiceType::parse)?,
+            credited_invoice_id: self.credited_invoice_id,
+            seller_org_number: self.seller_org_number,
+            buyer_org_number: self.buyer_org_number,
+            invoice_date: date("invoice_date", self.invoice_date)?,
+            patient_pseudonym: self.patient_pseudonym,
+            patient_id_kind: parsed("patient_id_kind", self.patient_id_kind, PatientIdKind::parse)?,
+            patient_county_code: self.patient_county_code,
+            patient_municipality_code: self.patient_municipality_code,
+            sex: parsed("sex", self.sex, Sex::parse)?,
+            age_years: self
+                .age_years
+                .map(|a| u32::try_from(a).map_err(|_| field_error("age_years", "negative age")))
+                .transpose()?,
+            age_group: parsed("age_group", self.age_group, AgeGroup::parse)?,
+            initiative: parsed("initiative", self.initiative, Initiative::parse)?,
+            remittance_number: self.remittance_number,
+            agreement_chapter: self.agreement_chapter,
+            agreement_point: self.agreement_point,
+            care_type: self.care_type,
+            visit_type: self.visit_type,
+            visit_date: date("visit_date", self.visit_date)?,
+            visit_time: self.visit_time.map(|ms| time("visit_time", ms)).transpose()?,
+            performing_unit_hsa_id: self.performing_unit_hsa_id,
+            provider_org_number: self.provider_org_number,
+            provider_name: self.provider_name,
+            profession_code: self.profession_code,
+            tariff_class: parsed("tariff_class", self.tariff_class, TariffClass::parse)?,
+            tariff_ore: self.tariff_ore,
+            product_category: self.product_category,
+            quantity: self.quantity,
+            unit_price_ore: self.unit_price_ore,
+            patient_fee_ore: self.patient_fee_ore,
+            gross_amount_ore: self.gross_amount_ore,
+            net_amount_ore: self.net_amount_ore,
+            diagnosis_codes: self.diagnosis_codes,
+            procedure_codes: self.procedure_codes,
+            contact_channel: self.contact_channel,
+            needs_assessment: self.needs_assessment,
+            source: Provenance {
+                topic: self.source_topic,
+                partition: self.source_partition,
+                offset: self.source_offset,
+            },
+            ingested_at_ms: self.ingested_at,
+        })
+    }
+}
+
+/// `finding` v3 (schemas/finding.v3.avsc), as written.
+#[derive(Serialize)]
+pub(crate) struct FindingOut<'a> {
+    finding_id: &'a str,
+    rule_id: &'a str,
+    severity: &'a str,
+    line_keys: &'a [String],
+    buyer_org_number: &'a str,
+    provider_org_number: &'a str,
+    provider_name: &'a str,
+    performing_unit_hsa_id: &'a str,
+    patient_pseudonym: Option<&'a str>,
+    /// date
+    visit_date: i32,
+    amount_at_stake_ore: i64,
+    evidence: &'a str,
+    /// timestamp-millis
+    detected_at: i64,
+    status: &'a str,
+    withdrawn_reason: Option<&'a str>,
+    /// The evidence's figures as JSON (`distans_domain::rules::Evidence`).
+    evidence_data: Option<String>,
+}
+
+impl<'a> FindingOut<'a> {
+    pub(crate) fn of(timed: &'a TimedFinding) -> FindingOut<'a> {
+        let f = &timed.finding;
+        FindingOut {
+            finding_id: &f.finding_id,
+            rule_id: &f.rule_id,
+            severity: f.severity.as_str(),
+            line_keys: &f.line_keys,
+            buyer_org_number: &f.buyer_org_number,
+            provider_org_number: &f.provider_org_number,
+            provider_name: &f.provider_name,
+            performing_unit_hsa_id: &f.performing_unit_hsa_id,
+            patient_pseudonym: f.patient_pseudonym.as_deref(),
+            visit_date: days(f.visit_date),
+            amount_at_stake_ore: f.amount_at_stake_ore,
+            evidence: &f.evidence,
+            detected_at: timed.detected_at_ms,
+            status: f.status.as_str(),
+            withdrawn_reason: f.status.withdrawal().map(|w| w.as_str()),
+            evidence_data: f.evidence_data.as_ref().map(|e| serde_json::to_string(e).expect("evidence serialises")),
+        }
+    }
+}
+
+fn active() -> String {
+    "active".to_string()
+}
+
+/// `finding`, as read (v1 has neither `status` nor `withdrawn_reason`:
+/// their defaults make it an active finding).
+#[derive(Deserialize)]
+pub(crate) struct FindingIn<'a> {
+    finding_id: String,
+    rule_id: String,
+    severity: &'a str,
+    line_keys: Vec<String>,
+    buyer_org_number: String,
+    provider_org_number: String,
+    provider_name: String,
+    performing_unit_hsa_id: String,
+    patient_pseudonym: Option<String>,
+    visit_date: i32,
+    amount_at_stake_ore: i64,
+    evidence: String,
+    detected_at: i64,
+    #[serde(default = "active")]
+    status: String,
+    withdrawn_reason: Option<String>,
+    /// Absent before v3.
+    #[serde(default)]
+    evidence_data: Option<String>,
+}
+
+impl FindingIn<'_> {
+    pub(crate) fn into_finding(self) -> Result<TimedFinding, FieldError> {
+        let status = FindingStatus::parse(&self.status, self.withdrawn_reason.as_deref()).ok_or_else(|| {
+            field_error(
+                "status",
+                format!(
+                    "{:?} with reason {:?} is not active or withdrawn with a reason",
+                    self.status, self.withdrawn_reason
+                ),
+            )
+        })?;
+        let finding = Finding {
+            finding_id: self.finding_id,
+            rule_id: self.rule_id,
+            severity: parsed("severity", self.severity, Severity::parse)?,
+            line_keys: self.line_keys,
+            buyer_org_number: self.buyer_org_number,
+            provider_org_number: self.provider_org_number,
+            provider_name: self.provider_name,
+            performing_unit_hsa_id: self.performing_unit_hsa_id,
+            patient_pseudonym: self.patient_pseudonym,
+            visit_date: date("visit_date", self.visit_date)?,
+            amount_at_stake_ore: self.amount_at_stake_ore,
+            evidence: self.evidence,
+            evidence_data: match self.evidence_data {
+                None => None,
+                Some(json) => Some(
+                    serde_json::from_str(&json)
+                        .map_err(|e| field_error("evidence_data", format!("not the JSON of an evidence: {e}")))?,
+                ),
+            },
+            status,
+        };
+        Ok(TimedFinding { finding, detected_at_ms: self.detected_at })
+    }
+}
+
+/// `dead_letter` (schemas/dead_letter.v1.avsc), as written.
+#[derive(Serialize)]
+pub(crate) struct DeadLetterOut<'a> {
+    reason_code: &'a str,
+    reason: &'a str,
+    violations: &'a [DeadLetterViolation],
+    stage: &'a str,
+    source_topic: &'a str,
+    source_partition: i32,
+    source_offset: i64,
+    source_key: Option<&'a serde_bytes::Bytes>,
+    original: &'a serde_bytes::Bytes,
+    /// timestamp-millis
+    failed_at: i64,
+}
+
+impl<'a> DeadLetterOut<'a> {
+    pub(crate) fn of(dl: &'a DeadLetter) -> DeadLetterOut<'a> {
+        DeadLetterOut {
+            reason_code: &dl.reason_code,
+            reason: &dl.reason,
+            violations: &dl.violations,
+            stage: &dl.stage,
+            source_topic: &dl.source_topic,
+            source_partition: dl.source_partition,
+            source_offset: dl.source_offset,
+            source_key: dl.source_key.as_deref().map(serde_bytes::Bytes::new),
+            original: serde_bytes::Bytes::new(&dl.original),
+            failed_at: dl.failed_at_ms,
+        }
+    }
+}
+
+/// `dead_letter`, as read.
+#[derive(Deserialize)]
+pub(crate) struct DeadLetterIn {
+    reason_code: String,
+    reason: String,
+    #[serde(default)]
+    violations: Vec<DeadLetterViolation>,
+    stage: String,
+    source_topic: String,
+    source_partition: i32,
+    source_offset: i64,
+    source_key: Option<serde_bytes::ByteBuf>,
+    original: serde_bytes::ByteBuf,
+    failed_at: i64,
+}
+
+impl DeadLetterIn {
+    pub(crate) fn into_dead_letter(self) -> DeadLetter {
+        DeadLetter {
+            reason_code: self.reason_code,
+            reason: self.reason,
+            violations: self.violations,
+            stage: self.stage,
+            source_topic: self.source_topic,
+            source_partition: self.source_partition,
+            source_offset: self.source_offset,
+            source_key: self.source_key.map(serde_bytes::ByteBuf::into_vec),
+            original: self.original.into_vec(),
+            failed_at_ms: self.failed_at,
+        }
+    }
 }
 
 impl DeadLetter {

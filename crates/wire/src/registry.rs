@@ -37,12 +37,40 @@ impl Subject {
     }
 }
 
+/// A schema under its id, parsed twice: by apache-avro (`schema`: the
+/// compatibility checks and the reference codec) and, once, into
+/// `serde_avro_fast`'s graph (what the codec reads and writes with).
 #[derive(Debug)]
 pub struct RegisteredSchema {
     pub id: u32,
     pub subject: Subject,
     pub version: u32,
     pub schema: Schema,
+    pub(crate) prepared: serde_avro_fast::Schema,
+}
+
+/// A schema that apache-avro or `serde_avro_fast` cannot take.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error(transparent)]
+    Avro(#[from] apache_avro::Error),
+    #[error("cannot prepare the schema for decoding: {0}")]
+    Prepare(#[from] serde_avro_fast::schema::SchemaError),
+    #[error("cannot write the schema as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl RegisteredSchema {
+    /// `schema` under `id`, prepared for the codec.
+    pub fn new(id: u32, subject: Subject, version: u32, schema: Schema) -> Result<RegisteredSchema, SchemaError> {
+        let prepared = serde_json::to_string(&schema)?.parse()?;
+        Ok(RegisteredSchema { id, subject, version, schema, prepared })
+    }
+
+    /// The schema in `text`, parsed by both.
+    pub fn parse(id: u32, subject: Subject, version: u32, text: &str) -> Result<RegisteredSchema, SchemaError> {
+        Ok(RegisteredSchema { id, subject, version, schema: Schema::parse_str(text)?, prepared: text.parse()? })
+    }
 }
 
 /// Resolves a schema id from the wire header to the writer's schema.
@@ -70,13 +98,11 @@ const EMBEDDED: [(u32, Subject, u32, &str); 6] = [
 ];
 
 impl EmbeddedSchemas {
-    pub fn load() -> Result<EmbeddedSchemas, apache_avro::Error> {
+    pub fn load() -> Result<EmbeddedSchemas, SchemaError> {
         let schemas = EMBEDDED
             .iter()
-            .map(|(id, subject, version, text)| {
-                Ok(RegisteredSchema { id: *id, subject: *subject, version: *version, schema: Schema::parse_str(text)? })
-            })
-            .collect::<Result<Vec<_>, apache_avro::Error>>()?;
+            .map(|(id, subject, version, text)| RegisteredSchema::parse(*id, *subject, *version, text))
+            .collect::<Result<Vec<_>, SchemaError>>()?;
         Ok(EmbeddedSchemas { schemas })
     }
 
@@ -140,15 +166,11 @@ struct Cache {
 impl RegistrySchemas {
     /// A cache of `subject`'s writer schemas, keeping at most `capacity`
     /// (at least 1).
-    pub fn new(subject: Subject, capacity: usize) -> Result<RegistrySchemas, apache_avro::Error> {
+    pub fn new(subject: Subject, capacity: usize) -> Result<RegistrySchemas, SchemaError> {
         let embedded = EmbeddedSchemas::load()?;
-        let version = embedded.latest(subject).version;
-        let reader = RegisteredSchema {
-            id: embedded.latest(subject).id,
-            subject,
-            version,
-            schema: Schema::parse_str(EmbeddedSchemas::latest_text(subject))?,
-        };
+        let latest = embedded.latest(subject);
+        let reader =
+            RegisteredSchema::parse(latest.id, subject, latest.version, EmbeddedSchemas::latest_text(subject))?;
         Ok(RegistrySchemas {
             subject,
             reader,
@@ -182,9 +204,10 @@ impl RegistrySchemas {
 
     /// Adds the registry's schema text for `id`. It is parsed and checked
     /// once against the reader schema by Avro's resolution rules
-    /// (`SchemaCompatibility::can_read`): a schema that does not parse or
-    /// cannot be read is kept as incompatible, and every record written with
-    /// it is an `incompatible_schema` dead letter with this explanation.
+    /// (`SchemaCompatibility::can_read`), and prepared once for the codec:
+    /// a schema that does not parse or cannot be read is kept as
+    /// incompatible, and every record written with it is an
+    /// `incompatible_schema` dead letter with this explanation.
     pub fn insert(&self, id: u32, schema_text: &str) {
         let entry = match Schema::parse_str(schema_text) {
             Err(error) => Err(format!("the registry's schema {id} is not a valid Avro schema: {error}")),
@@ -194,7 +217,16 @@ impl RegistrySchemas {
                     self.subject.as_str(),
                     self.reader.version
                 )),
-                Ok(()) => Ok(Arc::new(RegisteredSchema { id, subject: self.subject, version: 0, schema: writer })),
+                Ok(()) => match schema_text.parse() {
+                    Err(error) => Err(format!("the registry's schema {id} cannot be prepared for decoding: {error}")),
+                    Ok(prepared) => Ok(Arc::new(RegisteredSchema {
+                        id,
+                        subject: self.subject,
+                        version: 0,
+                        schema: writer,
+                        prepared,
+                    })),
+                },
             },
         };
         self.put(id, entry);

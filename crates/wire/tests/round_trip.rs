@@ -224,7 +224,8 @@ fn an_older_writer_schema_is_resolved_to_the_current_one() {
 
     let resolver = WithOldVersion {
         embedded: EmbeddedSchemas::load().expect("schemas"),
-        old: distans_wire::RegisteredSchema { id: 100, subject: Subject::InvoiceLine, version: 0, schema: old_schema },
+        old: distans_wire::RegisteredSchema::new(100, Subject::InvoiceLine, 0, old_schema)
+            .expect("old schema prepares"),
     };
     let codec = Codec::new(std::sync::Arc::new(resolver));
     let decoded = codec.decode_invoice_line(&frame(100, &old_datum)).expect("resolves to the current schema");
