@@ -23,6 +23,8 @@ pub struct Metrics {
     pub dead_lettered: Counter,
     pub replaying: Gauge,
     pub lines_in_state: Gauge,
+    /// Live records whose publication awaits the broker.
+    pub in_flight: Gauge,
 }
 
 impl Metrics {
@@ -40,6 +42,11 @@ impl Metrics {
         );
         r.register("replaying", "1 while the state is being rebuilt from the topic", m.replaying.clone());
         r.register("lines_in_state", "Invoice lines the stateful rules remember", m.lines_in_state.clone());
+        r.register(
+            "in_flight",
+            "Live records whose findings or dead letter await the broker's ack",
+            m.in_flight.clone(),
+        );
         m
     }
 }
