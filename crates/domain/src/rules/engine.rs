@@ -237,7 +237,7 @@ pub struct RuleEngine {
     pub(super) professions: Vec<String>,
     /// The active findings, by id.
     active: HashMap<String, Finding>,
-    /// The ids each scope found when last judged.
+    /// The ids each scope found when last judged (none: not kept).
     found_in: HashMap<Scope, Vec<String>>,
 }
 
@@ -429,7 +429,11 @@ impl RuleEngine {
         for &scope in scopes {
             before.extend(self.found_in.remove(&scope).unwrap_or_default());
             let found = self.judge(scope);
-            self.found_in.insert(scope, found.iter().map(|f| f.finding_id.clone()).collect());
+            // Only scopes that found something are kept: most find nothing,
+            // and an entry each would cost more than the line itself.
+            if !found.is_empty() {
+                self.found_in.insert(scope, found.iter().map(|f| f.finding_id.clone()).collect());
+            }
             now.extend(found);
         }
         let found_now: BTreeSet<&str> = now.iter().map(|f| f.finding_id.as_str()).collect();
