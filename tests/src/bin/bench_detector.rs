@@ -65,14 +65,18 @@ async fn main() -> anyhow::Result<()> {
             let started = Instant::now();
             let mut process = Process::spawn("detector", command, log)?;
             // Every line judged, and (where the binary counts them) no finding awaiting its ack.
-            let findings = poll_until("the detector to judge every line", Duration::from_secs(600), async || {
+            let judged = poll_until("the detector to judge every line", Duration::from_secs(600), async || {
                 let (_, page) = http_get(port, "/metrics")?;
                 let observed = metric(&page, "distans_detector_lines_observed_total").unwrap_or(0.0);
                 let in_flight = metric(&page, "distans_detector_in_flight").unwrap_or(0.0);
                 anyhow::ensure!(observed >= valid && in_flight == 0.0, "{observed} observed, {in_flight} in flight");
                 Ok(distans_e2e::metric_sum(&page, "distans_detector_findings_total"))
             })
-            .await?;
+            .await;
+            let findings = match judged {
+                Ok(findings) => findings,
+                Err(error) => anyhow::bail!("{error}\n{}", process.log_tail(30)),
+            };
             let seconds = started.elapsed().as_secs_f64();
             let rss = process.peak_rss_kib().unwrap_or(0) / 1024;
             process.terminate(Duration::from_secs(15));
