@@ -14,13 +14,18 @@
 //! same finding with the same id, and `anomalies` keeps it once.
 //!
 //! Offsets. A line's offset is stored only after all its findings are
-//! acknowledged by the broker.
+//! acknowledged by the broker, and every line read before it is settled.
+//! Publishing is pipelined (see `in_flight`): up to
+//! `detector.max_in_flight` lines' findings are on their way at once, with
+//! no wait per line, but two versions of one finding never are.
 
+mod in_flight;
 mod metrics;
 mod replay;
 pub mod review;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
@@ -38,10 +43,14 @@ use distans_runtime::telemetry::Server;
 use distans_runtime::{now_ms, Settings};
 use distans_wire::{Codec, DeadLetter, TimedFinding};
 
+use in_flight::InFlight;
 pub use metrics::Metrics;
 use replay::{Replay, Step};
 
 const STAGE: &str = "detector";
+
+/// How long a stopping detector waits for acks of findings already produced.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectorError {
@@ -86,6 +95,27 @@ pub struct Detector {
     http: Server,
     /// The rules judged in ClickHouse (see `review`), if enabled; stopped by `shutdown`.
     review: Option<JoinHandle<()>>,
+    /// Live records' publications awaiting the broker, in read order.
+    in_flight: InFlight<Published>,
+    /// Stops the publications in flight: cancelled once the drain has given
+    /// them [`DRAIN_TIMEOUT`] (not at `shutdown`, so that acks on their way
+    /// still store their offsets).
+    publish_stop: CancellationToken,
+    /// A publication was stopped: no later offset may be stored.
+    failed: bool,
+}
+
+/// A live record's publication, settled.
+struct Published {
+    source: Provenance,
+    outcome: Result<(), Stopped>,
+}
+
+/// What the detector does next.
+enum Next {
+    Stop,
+    Settle(Published),
+    Judge(Record),
 }
 
 impl Detector {
@@ -113,28 +143,51 @@ impl Detector {
 
         let rules = Rules {
             engine: RuleEngine::new(settings.detector.rules.clone()),
-            outlet: Outlet {
+            outlet: Arc::new(Outlet {
                 codec: Codec::embedded(),
                 producer,
                 metrics: metrics.clone(),
                 alerts: topics.alerts.clone(),
                 dead_letter: topics.dead_letter.clone(),
                 max_record_bytes: settings.kafka.max_record_bytes,
-            },
+            }),
         };
         let review = spawn_review(settings, &rules.outlet, &shutdown);
-        Ok(Detector { consumer, rules, replay, metrics, shutdown, http, review })
+        let in_flight = InFlight::new(settings.detector.max_in_flight);
+        Ok(Detector {
+            consumer,
+            rules,
+            replay,
+            metrics,
+            shutdown,
+            http,
+            review,
+            in_flight,
+            publish_stop: CancellationToken::new(),
+            failed: false,
+        })
     }
 
     /// Judges records until `shutdown` is cancelled or a finding cannot be
-    /// published (stopping); then drains. Errors: a dead letter that cannot
-    /// be encoded (a bug), returned at once.
+    /// published (stopping); then drains. Errors: none today (the
+    /// `Result` is kept for the callers).
     pub async fn run(mut self) -> Result<(), DetectorError> {
         loop {
-            let record = tokio::select! {
+            let next = tokio::select! {
                 biased;
-                _ = self.shutdown.cancelled() => break,
-                message = self.consumer.recv() => Record::from(&message),
+                _ = self.shutdown.cancelled() => Next::Stop,
+                Some(published) = self.in_flight.next(), if !self.in_flight.is_empty() => Next::Settle(published),
+                message = self.consumer.recv(), if self.in_flight.has_room() => Next::Judge(Record::from(&message)),
+            };
+            let record = match next {
+                Next::Stop => break,
+                Next::Settle(published) => {
+                    if !self.settle(published) {
+                        break;
+                    }
+                    continue;
+                }
+                Next::Judge(record) => record,
             };
             match self.replay.step(&record.source) {
                 Step::Hold => {
@@ -142,22 +195,83 @@ impl Detector {
                     continue;
                 }
                 Step::Replay => {
-                    self.rules.observe(&record, true, &self.shutdown).await?;
-                    if self.replay.replayed(&record.source) && !self.go_live().await? {
+                    self.rules.replay(&record);
+                    if self.replay.replayed(&record.source) && !self.go_live().await {
                         break;
                     }
                 }
                 Step::Live => {
-                    if !self.rules.observe(&record, false, &self.shutdown).await? {
+                    if !self.judge_live(record).await {
                         break;
                     }
-                    self.store(&record.source);
                 }
             }
             self.metrics.lines_in_state.set(i64::try_from(self.rules.engine.remembered_lines()).unwrap_or(i64::MAX));
         }
         self.drain().await;
         Ok(())
+    }
+
+    /// Judges a live record and starts publishing what it finds (or its
+    /// dead letter), once there is room in flight and none of its finding
+    /// ids is in flight any more (settling earlier records meanwhile).
+    /// Returns false when stopping: `shutdown`, or a publication stopped.
+    async fn judge_live(&mut self, record: Record) -> bool {
+        let judged = self.rules.judge(&record);
+        let ids: Vec<String> = match &judged {
+            Judged::Findings(findings) => findings.iter().map(|f| f.finding_id.clone()).collect(),
+            Judged::DeadLetter(_) => Vec::new(),
+        };
+        while !self.in_flight.has_room() || self.in_flight.holds_any(ids.iter().map(String::as_str)) {
+            if !self.settle_next().await {
+                return false;
+            }
+        }
+        if matches!(&judged, Judged::Findings(f) if f.is_empty()) && self.in_flight.is_empty() {
+            // Nothing to publish and nothing before it in flight.
+            self.store(&record.source);
+            return true;
+        }
+        let (outlet, stop) = (self.rules.outlet.clone(), self.publish_stop.clone());
+        let publishing = async move {
+            let outcome = match judged {
+                Judged::Findings(findings) if findings.is_empty() => Ok(()),
+                Judged::Findings(findings) => outlet.publish(findings, &record.source, &stop).await,
+                Judged::DeadLetter(violation) => {
+                    outlet.dead_letter(violation, &record.source, record.key.as_deref(), &record.payload, &stop).await
+                }
+            };
+            Published { source: record.source, outcome }
+        };
+        self.in_flight.push(ids, Box::pin(publishing));
+        self.metrics.in_flight.set(i64::try_from(self.in_flight.len()).unwrap_or(i64::MAX));
+        true
+    }
+
+    /// Waits for the earliest publication in flight and settles it. Returns
+    /// false when stopping: `shutdown`, or the publication was stopped.
+    async fn settle_next(&mut self) -> bool {
+        let published = tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => return false,
+            published = self.in_flight.next() => published,
+        };
+        published.is_none_or(|published| self.settle(published))
+    }
+
+    /// A settled publication: its record's offset is stored (every record
+    /// before it is settled). Returns false when it was stopped; then no
+    /// later offset is stored.
+    fn settle(&mut self, published: Published) -> bool {
+        self.metrics.in_flight.set(i64::try_from(self.in_flight.len()).unwrap_or(i64::MAX));
+        if published.outcome.is_err() {
+            self.failed = true;
+        }
+        if self.failed {
+            return false;
+        }
+        self.store(&published.source);
+        true
     }
 
     /// Keeps a live record read while replaying, pausing its partition.
@@ -170,9 +284,8 @@ impl Detector {
     }
 
     /// The state is rebuilt: judges the held records, resumes their
-    /// partitions and reports ready. Returns false when stopped before the
-    /// broker acknowledged a finding.
-    async fn go_live(&mut self) -> Result<bool, DetectorError> {
+    /// partitions and reports ready. Returns false when stopping.
+    async fn go_live(&mut self) -> bool {
         self.metrics.replaying.set(0);
         tracing::info!(
             lines = self.metrics.lines_replayed.get(),
@@ -182,11 +295,10 @@ impl Detector {
         );
         let mut stopped = false;
         for record in self.replay.release() {
-            if !self.rules.observe(&record, false, &self.shutdown).await? {
+            if !self.judge_live(record).await {
                 stopped = true;
                 break;
             }
-            self.store(&record.source);
         }
         let paused = self.replay.paused();
         if paused.count() > 0 {
@@ -195,12 +307,27 @@ impl Detector {
             }
         }
         self.http.health.set_ready(true);
-        Ok(!stopped)
+        !stopped
     }
 
-    /// Stopping: commits the stored offsets, reports not ready, and waits
-    /// for the review and the http server to stop.
-    async fn drain(self) {
+    /// Stopping: gives the publications in flight [`DRAIN_TIMEOUT`] to be
+    /// acknowledged, so that their offsets are stored (what is not acked is
+    /// read again and published again under the same ids), commits the
+    /// stored offsets, reports not ready, and waits for the review and the
+    /// http server to stop.
+    async fn drain(mut self) {
+        let in_flight = self.in_flight.len();
+        let acked = async {
+            while let Some(published) = self.in_flight.next().await {
+                if !self.settle(published) {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(DRAIN_TIMEOUT, acked).await.is_err() {
+            tracing::warn!(in_flight, "findings still unacked at shutdown; their lines will be read again");
+        }
+        self.publish_stop.cancel();
         self.consumer.commit_stored_offsets();
         self.http.stop().await;
         if let Some(review) = self.review {
@@ -268,7 +395,7 @@ fn assign_from_beginning(input: &kafka::Input, topic: &str) -> Result<BTreeMap<i
 
 /// Starts the rules judged in ClickHouse over the aggregates (see
 /// `review`), unless `detector.review_interval_ms` is 0.
-fn spawn_review(settings: &Settings, outlet: &Outlet, shutdown: &CancellationToken) -> Option<JoinHandle<()>> {
+fn spawn_review(settings: &Settings, outlet: &Arc<Outlet>, shutdown: &CancellationToken) -> Option<JoinHandle<()>> {
     (settings.detector.review_interval_ms > 0).then(|| {
         let db = distans_store::database(&settings.clickhouse);
         let (outlet, stop) = (outlet.clone(), shutdown.clone());
@@ -310,11 +437,18 @@ impl From<&BorrowedMessage<'_>> for Record {
 /// The rules, and where what they find goes.
 struct Rules {
     engine: RuleEngine,
-    outlet: Outlet,
+    outlet: Arc<Outlet>,
+}
+
+/// What a live record comes to.
+enum Judged {
+    /// How the active findings changed (often nothing).
+    Findings(Vec<distans_domain::rules::Finding>),
+    /// Not an enriched line: its dead letter's reason.
+    DeadLetter(Violation),
 }
 
 /// Where findings and dead letters go.
-#[derive(Clone)]
 struct Outlet {
     codec: Codec,
     producer: kafka::Producer,
@@ -326,33 +460,28 @@ struct Outlet {
 }
 
 impl Rules {
-    /// Feeds the record to the rules; unless `replayed`, publishes what they
-    /// find (or dead-letters a record that is not an enriched line). Returns
-    /// false when stopped before the broker acknowledged.
-    async fn observe(
-        &mut self,
-        record: &Record,
-        replayed: bool,
-        stop: &CancellationToken,
-    ) -> Result<bool, DetectorError> {
-        let outcome = match self.outlet.codec.decode_enriched_line(&record.payload) {
+    /// Feeds a record below its partition's committed offset to the rules
+    /// (what they find was published before; a record that does not decode
+    /// was dead-lettered before).
+    fn replay(&mut self, record: &Record) {
+        if let Ok(line) = self.outlet.codec.decode_enriched_line(&record.payload) {
+            self.engine.observe(&line);
+            self.outlet.metrics.lines_observed.inc();
+            self.outlet.metrics.lines_replayed.inc();
+        }
+    }
+
+    /// Feeds a live record to the rules: what they find now, or why the
+    /// record is not an enriched line.
+    fn judge(&mut self, record: &Record) -> Judged {
+        match self.outlet.codec.decode_enriched_line(&record.payload) {
             Ok(line) => {
                 let findings = self.engine.observe(&line);
                 self.outlet.metrics.lines_observed.inc();
-                if replayed {
-                    self.outlet.metrics.lines_replayed.inc();
-                    Ok(())
-                } else {
-                    self.outlet.publish(findings, &record.source, stop).await
-                }
+                Judged::Findings(findings)
             }
-            Err(_) if replayed => Ok(()),
-            Err(error) => {
-                let violation = error.into_violation();
-                self.outlet.dead_letter(violation, &record.source, record.key.as_deref(), &record.payload, stop).await
-            }
-        };
-        Ok(outcome.is_ok())
+            Err(error) => Judged::DeadLetter(error.into_violation()),
+        }
     }
 }
 

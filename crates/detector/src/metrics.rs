@@ -32,5 +32,7 @@ distans_runtime::metrics! {
         pub replaying: Gauge,
         /// Invoice lines the stateful rules remember
         pub lines_in_state: Gauge,
+        /// Live records whose findings or dead letter await the broker's ack
+        pub in_flight: Gauge,
     }
 }

@@ -219,6 +219,9 @@ pub struct DetectorSettings {
     /// How often the review publishes what ClickHouse judges (providers far
     /// from their peers, same-group listings); 0 switches it off.
     pub review_interval_ms: u64,
+    /// Live records whose findings (or dead letter) await the broker's ack,
+    /// at most; beyond it the detector stops reading.
+    pub max_in_flight: usize,
     pub rules: distans_domain::rules::RuleSettings,
 }
 
@@ -429,6 +432,9 @@ impl Settings {
         }
         if self.ingester.max_in_flight == 0 {
             p.push("ingester.max_in_flight must be at least 1".to_string());
+        }
+        if self.detector.max_in_flight == 0 {
+            p.push("detector.max_in_flight must be at least 1".to_string());
         }
         if self.sink.batch_max_rows == 0 {
             p.push("sink.batch_max_rows must be at least 1".to_string());

@@ -25,10 +25,12 @@
 //! lines were invoiced, is `over_credited`. A credit note whose line has not
 //! arrived is weighed when it does.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::LazyLock;
 
-use chrono::{NaiveDate, Timelike};
-use sha2::{Digest, Sha256};
+use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
+use smallvec::SmallVec;
 
 use super::{
     finding_id, Evidence, Finding, FindingStatus, Judged, Judgement, Rule, RuleSettings, Withdrawal, DOUBLE_INVOICING,
@@ -36,14 +38,52 @@ use super::{
 };
 use crate::{EnrichedLine, InvoiceType};
 
-pub(super) fn short_hash(parts: &[&str]) -> u64 {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0u8]);
+/// The engine's maps: keyed by ids that are hashes already, or by finding
+/// ids; hashed with foldhash (no denial-of-service hardening needed: the
+/// keys are 64-bit hashes under a secret seed, or the finding ids' SHA-256).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The records of one contact (most contacts have one line): inline up to four.
+pub(super) type Records = SmallVec<[u32; 4]>;
+
+/// The contacts of one group, sorted (a set; most groups hold one or two):
+/// inline up to two.
+pub(super) type ContactSet = SmallVec<[u64; 2]>;
+
+fn set_insert(set: &mut ContactSet, contact: u64) {
+    if let Err(at) = set.binary_search(&contact) {
+        set.insert(at, contact);
     }
-    let digest = hasher.finalize();
-    u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
+}
+
+fn set_remove(set: &mut ContactSet, contact: u64) {
+    if let Ok(at) = set.binary_search(&contact) {
+        set.remove(at);
+    }
+}
+
+/// The seed of [`short_hash`]: random per process, so that nobody can
+/// choose invoice texts whose ids collide (the ids live only in memory; the
+/// state is rebuilt at each start).
+static ID_HASHER: LazyLock<foldhash::quality::RandomState> = LazyLock::new(foldhash::quality::RandomState::default);
+
+/// A 64-bit id of `parts` (each followed by a separator, so that
+/// ("ab", "c") and ("a", "bc") differ) and `numbers`; in memory only.
+pub(super) fn short_hash(parts: &[&str], numbers: &[u64]) -> u64 {
+    let mut hasher = ID_HASHER.build_hasher();
+    for part in parts {
+        hasher.write(part.as_bytes());
+        hasher.write_u8(0xff);
+    }
+    for &number in numbers {
+        hasher.write_u64(number);
+    }
+    hasher.finish()
+}
+
+/// A visit time as a number for [`short_hash`]: none is `u64::MAX`.
+fn time_number(time: Option<NaiveTime>) -> u64 {
+    time.map_or(u64::MAX, |t| u64::from(t.num_seconds_from_midnight()) << 32 | u64::from(t.nanosecond()))
 }
 
 /// What makes an invoice line the same line across versions: the seller's
@@ -54,7 +94,8 @@ pub struct LineIdentity(u64);
 
 impl LineIdentity {
     pub fn of(line: &EnrichedLine) -> LineIdentity {
-        LineIdentity(short_hash(&[&line.seller_org_number, &line.invoice_id, &line.line_number.to_string()]))
+        // Sign-extended: any injective mapping of the line number will do.
+        LineIdentity(short_hash(&[&line.seller_org_number, &line.invoice_id], &[line.line_number as u64]))
     }
 }
 
@@ -62,7 +103,9 @@ impl LineIdentity {
 /// (topic partition, offset). Producers key records by line, so every version
 /// of a line is on one partition, in the order the seller sent them; two
 /// versions on different partitions are taken in arrival order.
+/// Packed to 12 bytes (no padding between the two): one is kept per line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub(super) struct Version {
     partition: i32,
     offset: i64,
@@ -75,7 +118,20 @@ impl Version {
 
     /// Whether `self` may replace `older`.
     fn replaces(self, older: Version) -> bool {
-        self.partition != older.partition || self.offset > older.offset
+        let (partition, offset, older_partition, older_offset) =
+            (self.partition, self.offset, older.partition, older.offset);
+        partition != older_partition || offset > older_offset
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// What one line costs in the arena: the state's memory is mostly this
+    /// times the lines (`distans-bench-rules` prints the whole).
+    #[test]
+    fn a_remembered_line_takes_at_most_128_bytes_in_the_arena() {
+        assert_eq!(std::mem::size_of::<super::Version>(), 12);
+        assert!(std::mem::size_of::<super::Seen>() <= 128, "{}", std::mem::size_of::<super::Seen>());
     }
 }
 
@@ -107,7 +163,7 @@ pub(super) struct Seen {
     pub(super) profession_group: u64,
     pub(super) psychologist: bool,
     /// The line rules' verdicts on this version (computed once per version).
-    pub(super) judged: Vec<(&'static Rule, Judgement)>,
+    pub(super) judged: Box<[(&'static Rule, Judgement)]>,
 }
 
 impl Seen {
@@ -169,18 +225,18 @@ pub struct RuleEngine {
     pub(super) seen: Vec<Seen>,
     identities: HashMap<LineIdentity, u32>,
     /// Lines and credit notes per contact.
-    pub(super) contacts: HashMap<u64, Vec<u32>>,
+    pub(super) contacts: HashMap<u64, Records>,
     /// Contacts per patient and profession.
-    pub(super) by_profession: HashMap<u64, BTreeSet<u64>>,
+    pub(super) by_profession: HashMap<u64, ContactSet>,
     /// Psychologist contacts per patient.
-    pub(super) psychologist: HashMap<u128, BTreeSet<u64>>,
+    pub(super) psychologist: HashMap<u128, ContactSet>,
     pub(super) places: Vec<Place>,
     place_ids: HashMap<u64, u32>,
     /// Profession codes, interned.
     pub(super) professions: Vec<String>,
     /// The active findings, by id.
     active: HashMap<String, Finding>,
-    /// The ids each scope found when last judged.
+    /// The ids each scope found when last judged (none: not kept).
     found_in: HashMap<Scope, Vec<String>>,
 }
 
@@ -190,15 +246,15 @@ impl RuleEngine {
         RuleEngine {
             settings,
             seen: Vec::new(),
-            identities: HashMap::new(),
-            contacts: HashMap::new(),
-            by_profession: HashMap::new(),
-            psychologist: HashMap::new(),
+            identities: HashMap::default(),
+            contacts: HashMap::default(),
+            by_profession: HashMap::default(),
+            psychologist: HashMap::default(),
             places: Vec::new(),
-            place_ids: HashMap::new(),
+            place_ids: HashMap::default(),
             professions: Vec::new(),
-            active: HashMap::new(),
-            found_in: HashMap::new(),
+            active: HashMap::default(),
+            found_in: HashMap::default(),
         }
     }
 
@@ -263,10 +319,10 @@ impl RuleEngine {
         };
         let profession = u32::try_from(profession).unwrap_or(u32::MAX);
         let patient = u128::from_str_radix(&line.patient_pseudonym, 16)
-            .unwrap_or_else(|_| u128::from(short_hash(&[&line.patient_pseudonym])));
+            .unwrap_or_else(|_| u128::from(short_hash(&[&line.patient_pseudonym], &[])));
         let is_credit = line.invoice_type == InvoiceType::CreditNote;
         let judged = if is_credit {
-            Vec::new()
+            Box::default()
         } else {
             RULES
                 .iter()
@@ -280,10 +336,14 @@ impl RuleEngine {
         Seen {
             version,
             is_credit,
-            credits_invoice: line.credited_invoice_id.as_deref().filter(|_| is_credit).map_or(0, |c| short_hash(&[c])),
+            credits_invoice: line
+                .credited_invoice_id
+                .as_deref()
+                .filter(|_| is_credit)
+                .map_or(0, |c| short_hash(&[c], &[])),
             invoice_date: line.invoice_date,
             key: line.key().into_boxed_str(),
-            invoice_id: short_hash(&[&line.invoice_id]),
+            invoice_id: short_hash(&[&line.invoice_id], &[]),
             line_number: line.line_number,
             visit_date: line.visit_date,
             visit_time: line.visit_time.map_or(u32::MAX, |t| t.num_seconds_from_midnight()),
@@ -291,14 +351,11 @@ impl RuleEngine {
             place,
             profession,
             patient,
-            contact: short_hash(&[
-                &line.patient_pseudonym,
-                &line.provider_org_number,
-                &line.profession_code,
-                &line.visit_date.to_string(),
-                &line.visit_time.map(|t| t.to_string()).unwrap_or_default(),
-            ]),
-            profession_group: short_hash(&[&line.patient_pseudonym, &line.profession_code]),
+            contact: short_hash(
+                &[&line.patient_pseudonym, &line.provider_org_number, &line.profession_code],
+                &[line.visit_date.num_days_from_ce() as u64, time_number(line.visit_time)],
+            ),
+            profession_group: short_hash(&[&line.patient_pseudonym, &line.profession_code], &[]),
             psychologist: self.settings.psychologist_professions.contains(&line.profession_code),
             judged,
         }
@@ -306,12 +363,10 @@ impl RuleEngine {
 
     /// The interned place of `line`.
     fn place(&mut self, line: &EnrichedLine) -> u32 {
-        let id = short_hash(&[
-            &line.buyer_org_number,
-            &line.provider_org_number,
-            &line.provider_name,
-            &line.performing_unit_hsa_id,
-        ]);
+        let id = short_hash(
+            &[&line.buyer_org_number, &line.provider_org_number, &line.provider_name, &line.performing_unit_hsa_id],
+            &[],
+        );
         if let Some(&index) = self.place_ids.get(&id) {
             return index;
         }
@@ -331,9 +386,9 @@ impl RuleEngine {
         let s = &self.seen[slot as usize];
         let (contact, group, patient, psychologist) = (s.contact, s.profession_group, s.patient, s.psychologist);
         self.contacts.entry(contact).or_default().push(slot);
-        self.by_profession.entry(group).or_default().insert(contact);
+        set_insert(self.by_profession.entry(group).or_default(), contact);
         if psychologist {
-            self.psychologist.entry(patient).or_default().insert(contact);
+            set_insert(self.psychologist.entry(patient).or_default(), contact);
         }
     }
 
@@ -343,14 +398,14 @@ impl RuleEngine {
         let s = &self.seen[slot as usize];
         let (contact, group, patient) = (s.contact, s.profession_group, s.patient);
         let Some(lines) = self.contacts.get_mut(&contact) else { return };
-        lines.retain(|&i| i != slot);
+        lines.retain(|i| *i != slot);
         if lines.is_empty() {
             self.contacts.remove(&contact);
             if let Some(set) = self.by_profession.get_mut(&group) {
-                set.remove(&contact);
+                set_remove(set, contact);
             }
             if let Some(set) = self.psychologist.get_mut(&patient) {
-                set.remove(&contact);
+                set_remove(set, contact);
             }
         }
     }
@@ -373,7 +428,11 @@ impl RuleEngine {
         for &scope in scopes {
             before.extend(self.found_in.remove(&scope).unwrap_or_default());
             let found = self.judge(scope);
-            self.found_in.insert(scope, found.iter().map(|f| f.finding_id.clone()).collect());
+            // Only scopes that found something are kept: most find nothing,
+            // and an entry each would cost more than the line itself.
+            if !found.is_empty() {
+                self.found_in.insert(scope, found.iter().map(|f| f.finding_id.clone()).collect());
+            }
             now.extend(found);
         }
         let found_now: BTreeSet<&str> = now.iter().map(|f| f.finding_id.as_str()).collect();
@@ -452,7 +511,7 @@ impl RuleEngine {
     /// The contact's payable lines, cancelled lines and over-credits.
     pub(super) fn contact_state(&self, contact: u64) -> ContactState {
         let mut state = ContactState::default();
-        let records = self.contacts.get(&contact).map(Vec::as_slice).unwrap_or_default();
+        let records = self.contacts.get(&contact).map(|r| r.as_slice()).unwrap_or_default();
         let seen = |i: u32| &self.seen[i as usize];
         let mut lines: Vec<u32> = records.iter().copied().filter(|&i| !seen(i).is_credit).collect();
         lines.sort_by(|&a, &b| seen(a).invoice_order().cmp(&seen(b).invoice_order()));
@@ -489,6 +548,12 @@ impl RuleEngine {
 
     /// The contact's representative: its original payable line.
     pub(super) fn representative(&self, contact: u64) -> Option<u32> {
+        let records = self.contacts.get(&contact).map(|r| r.as_slice()).unwrap_or_default();
+        let seen = |i: u32| &self.seen[i as usize];
+        if records.iter().all(|&i| !seen(i).is_credit) {
+            // No credit note: every line is payable, the first in invoice order is the original.
+            return records.iter().copied().min_by(|&a, &b| seen(a).invoice_order().cmp(&seen(b).invoice_order()));
+        }
         self.contact_state(contact).live.first().copied()
     }
 

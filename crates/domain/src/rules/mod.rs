@@ -148,5 +148,5 @@ impl Withdrawal {
 /// byte and the key of the line (or subject) it is about, as 32 hex digits.
 pub fn finding_id(rule_id: &str, line_key: &str) -> String {
     let digest = Sha256::new().chain_update(rule_id).chain_update([0u8]).chain_update(line_key).finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..16])
 }

@@ -7,14 +7,12 @@
 //! decides whether it is over the limit, so an early visit that arrives late
 //! can push later contacts over it.
 
-use std::collections::BTreeSet;
-
-use super::engine::RuleEngine;
+use super::engine::{ContactSet, RuleEngine};
 use super::{Evidence, Finding, CONTACT_BURST, EXCESSIVE_PSYCHOLOGIST, SAME_DAY_REPEAT};
 
 impl RuleEngine {
     /// The representatives of `contacts`, sorted by visit.
-    fn by_visit(&self, contacts: Option<&BTreeSet<u64>>) -> Vec<u32> {
+    fn by_visit(&self, contacts: Option<&ContactSet>) -> Vec<u32> {
         let mut lines: Vec<u32> =
             contacts.into_iter().flatten().filter_map(|&contact| self.representative(contact)).collect();
         lines.sort_by(|&a, &b| self.seen[a as usize].visit_order().cmp(&self.seen[b as usize].visit_order()));
