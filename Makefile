@@ -10,7 +10,7 @@ help:
 	@echo "make test   install what is missing, unit tests, then end-to-end tests on a real broker and ClickHouse"
 	@echo "make down   stop everything the demo started"
 	@echo "make lint   no SQL outside crates/store, rustfmt --check and clippy"
-	@echo "make bench  throughput figures of the pipeline's stages"
+	@echo "make bench  each stage's rate beside the broker's raw consume rate and a plain Python pipeline, latency, CPU, memory (LINES=, REPETITIONS=)"
 	@echo "make bench-quick  in-process figures (ingester logic, sink decode + RowBinary) beside a floor, before and after the codec (< 1 min)"
 	@echo "make fuzz   the fuzz targets, FUZZ_SECONDS (600) each, one after another (cargo-fuzz)"
 	@echo "make chaos  a year of lines while services are SIGKILLed and the broker and ClickHouse restarted (~10 min)"
@@ -45,11 +45,18 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Figures in release mode: the services are benchmarked as they would run.
+# distans-bench: every stage through tansu and ClickHouse side by side, as
+# shares of the broker's raw consume rate, three repetitions (~5 min on 2
+# cores; LINES= lines per stage, default 8 000: tansu 0.6 reads records with
+# headers ever slower as they accumulate, see tests/src/bin/bench/main.rs;
+# REPETITIONS=), JSON under <target dir>/bench/. Then the rule engine and
+# the aggregate refresh in process.
+BENCH_BIN = $${CARGO_TARGET_DIR:-target}/release
 bench: install
 	cargo build --release --workspace --bins
-	target/release/distans-bench $(LINES)
-	target/release/distans-bench-rules
-	target/release/distans-bench-refresh
+	$(BENCH_BIN)/distans-bench $(LINES) $(if $(REPETITIONS),--repetitions $(REPETITIONS))
+	$(BENCH_BIN)/distans-bench-rules
+	$(BENCH_BIN)/distans-bench-refresh
 
 # The in-process figures of issue 15, under a minute and without a broker or
 # ClickHouse: lines per CPU-second of the ingester's logic and of the sink's

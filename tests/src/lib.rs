@@ -117,7 +117,9 @@ pub fn bin_dir() -> PathBuf {
     }
 }
 
-fn tools_dir() -> PathBuf {
+/// Where deploy/local/install.sh keeps its tools and venvs: `$DISTANS_TOOLS`, else
+/// `~/.cache/distans/tools`.
+pub fn tools_dir() -> PathBuf {
     std::env::var_os("DISTANS_TOOLS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/distans/tools"))
