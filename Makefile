@@ -47,9 +47,8 @@ lint:
 # Figures in release mode: the services are benchmarked as they would run.
 # distans-bench: every stage through tansu and ClickHouse side by side, as
 # shares of the broker's raw consume rate, three repetitions (~5 min on 2
-# cores; LINES= lines per stage, default 8 000: tansu 0.6 reads records with
-# headers ever slower as they accumulate, see tests/src/bin/bench/main.rs;
-# REPETITIONS=), JSON under <target dir>/bench/. Then the rule engine and
+# cores; LINES= lines per stage, default 8 000, see
+# tests/src/bin/bench/main.rs; REPETITIONS=), JSON under <target dir>/bench/. Then the rule engine and
 # the aggregate refresh in process.
 BENCH_BIN = $${CARGO_TARGET_DIR:-target}/release
 bench: install

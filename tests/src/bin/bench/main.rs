@@ -36,14 +36,14 @@
 //!   LINES: lines per stage (default 8 000); the latency stage sends
 //!   rate × seconds lines (default 300 × 20).
 //!
-//! Why 8 000: tansu 0.6, the test broker, looks up each fetched record's
-//! headers in a table without an index (tansu-storage 0.6.0
-//! `src/sql/header_fetch.sql`, once per record; `src/ddl/040-header.sql`),
-//! a scan of every header stored, so reading records after the ingester has
-//! written its key-version header on each valid line costs in proportion to
-//! the lines read times the lines stored: at 100 000 lines the sink and the
-//! detector read nothing for minutes while tansu spun. Larger runs measure
-//! that, not distans.
+//! Why 8 000: three repetitions stay near five minutes on 2 cores; give
+//! more with LINES. tansu 0.6, the test broker, looks up each fetched
+//! record's headers in a table it gives no index (tansu-storage 0.6.0
+//! `src/sql/header_fetch.sql`, once per record; `src/ddl/040-header.sql`):
+//! without the index the harness adds (`deploy/local/tansu/header-index.sql`)
+//! reading records after the ingester wrote its key-version header on each
+//! valid line cost in proportion to the lines read times the lines stored,
+//! and at 100 000 lines the sink and the detector read nothing for minutes.
 
 mod latency;
 mod procstat;
