@@ -490,7 +490,15 @@ async fn the_sink_bounds_a_batch_by_bytes() -> anyhow::Result<()> {
     let totals = wait_for_lines(&env.clickhouse.client(), valid, TIMEOUT).await?;
     assert_eq!(totals.lines, valid);
 
-    let (_, page) = http_get(env.sink_http, "/metrics")?;
+    // The counter follows ClickHouse's ack, so it may trail the rows
+    // queryable by a moment.
+    let page = poll_until("the rows counted", TIMEOUT, async || {
+        let (_, page) = http_get(env.sink_http, "/metrics")?;
+        let counted = metric(&page, "distans_sink_rows_inserted_total").unwrap_or_default();
+        anyhow::ensure!(counted >= valid as f64, "{counted} rows counted");
+        Ok(page)
+    })
+    .await?;
     assert_eq!(metric(&page, "distans_sink_rows_inserted_total"), Some(valid as f64));
     // One batch per record (a redelivered record would add one).
     let batches = metric(&page, "distans_sink_batches_total").unwrap_or_default();
