@@ -427,7 +427,12 @@ async fn measure(
     settle(&env, &client, findings, timeout).await;
     let (ingester, sink, detector) = (&mut ingester_process, &mut sink_process, &mut detector_process);
     let watched = watched.with("ingester", ingester.pid()).with("sink", sink.pid()).with("detector", detector.pid());
-    let rows = physical_rows(&client).await?;
+    // Rows ClickHouse acknowledged to the sink (an insert is queryable once
+    // acknowledged). Not a count of stored rows: the second year shares some
+    // line identities with the first, and ClickHouse's merges collapse them
+    // (a stored-row count then never reached its target at 46 000 lines).
+    let inserted = || value(&page(env.sink_http), "distans_sink_rows_inserted_total");
+    let rows = inserted();
     let outputs = ingester_outputs(&page(env.ingester_http));
     let judged = value(&page(env.detector_http), "distans_detector_lines_observed_total");
     let start = watched.sample();
@@ -438,7 +443,7 @@ async fn measure(
         "end to end: every line queryable",
         timeout,
         async || Ok(true),
-        async || Ok(physical_rows(&client).await.unwrap_or(0) >= rows + valid2 as u64),
+        async || Ok(inserted() >= rows + valid2 as f64),
     )
     .await?;
     let (_, caught_up) = window(
