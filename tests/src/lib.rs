@@ -1031,6 +1031,25 @@ impl Env {
 }
 
 impl Env {
+    /// Publishes `findings` to the alerts topic as the detector does (Avro,
+    /// keyed by finding id), creating the topic first; each acknowledged.
+    pub async fn publish_findings(&self, findings: &[distans_wire::TimedFinding]) -> anyhow::Result<()> {
+        let settings = self.settings();
+        distans_runtime::kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
+        let producer = distans_runtime::kafka::producer(&settings.kafka)?;
+        let codec = distans_wire::Codec::embedded();
+        for finding in findings {
+            let payload = codec.encode_finding(finding)?;
+            let record = rdkafka::producer::FutureRecord::to(&settings.topics.alerts)
+                .key(finding.finding.finding_id.as_bytes())
+                .payload(&payload);
+            producer.send(record, Duration::from_secs(10)).await.map_err(|(error, _)| error)?;
+        }
+        Ok(())
+    }
+}
+
+impl Env {
     /// `distans-<service>` from this build with this environment's
     /// variables and nothing else, not started (a test that expects it to
     /// refuse to start runs it to its end), with [`Env::config_file`] as

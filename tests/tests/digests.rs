@@ -10,9 +10,7 @@ use distans_domain::rules::{
 };
 use distans_domain::testing;
 use distans_e2e::{metric_at_least, poll_until, Env};
-use distans_runtime::kafka;
-use distans_wire::{Codec, TimedFinding};
-use rdkafka::producer::FutureRecord;
+use distans_wire::TimedFinding;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Longer than the kill, the session expiry and the restart together.
@@ -20,19 +18,6 @@ const DIGEST_INTERVAL: Duration = Duration::from_secs(75);
 
 fn timed(rule: &Rule, key: &str, detected_at_ms: i64) -> TimedFinding {
     TimedFinding { finding: Finding { amount_at_stake_ore: 10_000, ..testing::finding(rule, key) }, detected_at_ms }
-}
-
-async fn publish(env: &Env, findings: &[TimedFinding]) -> anyhow::Result<()> {
-    let settings = env.settings();
-    let producer = kafka::producer(&settings.kafka)?;
-    let codec = Codec::embedded();
-    for finding in findings {
-        let payload = codec.encode_finding(finding)?;
-        let record =
-            FutureRecord::to(&settings.topics.alerts).key(finding.finding.finding_id.as_bytes()).payload(&payload);
-        producer.send(record, Duration::from_secs(10)).await.map_err(|(error, _)| error)?;
-    }
-    Ok(())
 }
 
 /// The bodies received until `quiet` passes without one, or `until` is reached.
@@ -91,7 +76,7 @@ async fn pending_digests_survive_a_sigkill_and_are_sent_once_when_due() -> anyho
 
     let started = Instant::now();
     let mut notifier = env.spawn("notifier")?;
-    publish(&env, &findings).await?;
+    env.publish_findings(&findings).await?;
     let mut bodies = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     receive(&mut rx, &mut bodies, deadline, |b| b.len() >= 3).await?;
@@ -116,7 +101,7 @@ async fn pending_digests_survive_a_sigkill_and_are_sent_once_when_due() -> anyho
     tokio::time::sleep(Duration::from_secs(35)).await;
     let mut gone = withdrawn.clone();
     gone.finding.status = FindingStatus::Withdrawn(Withdrawal::Credited);
-    publish(&env, &[gone]).await?;
+    env.publish_findings(&[gone]).await?;
     let restarted = Instant::now();
     let _notifier = env.spawn("notifier")?;
 
@@ -171,7 +156,7 @@ async fn a_stopped_notifier_exits_promptly_keeps_its_pending_digest_and_sends_it
     let findings: Vec<TimedFinding> = (1..=3).map(|i| timed(&WRONG_PRICE, &format!("ZVF2:{i}"), now)).collect();
     let started = Instant::now();
     let mut notifier = env.spawn("notifier")?;
-    publish(&env, &findings).await?;
+    env.publish_findings(&findings).await?;
     poll_until("the digest findings persisted", Duration::from_secs(60), async || {
         metric_at_least(env.notifier_http, "distans_notifier_digest_findings_persisted_total", 3.0)
     })
@@ -218,7 +203,7 @@ async fn a_digested_finding_is_not_sent_again_after_a_sigkill_and_an_immediate_r
     let now = chrono::Utc::now().timestamp_millis();
     let findings: Vec<TimedFinding> = (1..=4).map(|i| timed(&WRONG_PRICE, &format!("ZVF4:{i}"), now)).collect();
     let mut notifier = env.spawn("notifier")?;
-    publish(&env, &findings).await?;
+    env.publish_findings(&findings).await?;
     poll_until("the findings persisted in a digest", Duration::from_secs(60), async || {
         metric_at_least(env.notifier_http, "distans_notifier_digest_findings_persisted_total", 4.0)
     })

@@ -10,9 +10,7 @@ use chrono::NaiveDate;
 use distans_domain::rules::{Finding, FindingStatus, Rule, Withdrawal, DOUBLE_INVOICING, WRONG_PRICE};
 use distans_domain::testing;
 use distans_e2e::{metric_at_least, poll_until, Env};
-use distans_runtime::kafka;
-use distans_wire::{Codec, TimedFinding};
-use rdkafka::producer::FutureRecord;
+use distans_wire::TimedFinding;
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -25,22 +23,6 @@ fn timed(rule: &Rule, key: &str, amount_ore: i64, day: u32) -> TimedFinding {
         ..testing::finding(rule, key)
     };
     TimedFinding { finding, detected_at_ms: chrono::Utc::now().timestamp_millis() }
-}
-
-/// Publishes `findings` as the detector does (keyed by finding id),
-/// creating the alerts topic first.
-async fn publish(env: &Env, findings: &[TimedFinding]) -> anyhow::Result<()> {
-    let settings = env.settings();
-    kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts]).await?;
-    let producer = kafka::producer(&settings.kafka)?;
-    let codec = Codec::embedded();
-    for finding in findings {
-        let payload = codec.encode_finding(finding)?;
-        let record =
-            FutureRecord::to(&settings.topics.alerts).key(finding.finding.finding_id.as_bytes()).payload(&payload);
-        producer.send(record, Duration::from_secs(10)).await.map_err(|(error, _)| error)?;
-    }
-    Ok(())
 }
 
 /// The next body, within `TIMEOUT`.
@@ -82,7 +64,7 @@ async fn a_first_start_sends_the_backlog_as_one_summary_then_each_new_finding() 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
 
-    publish(&env, &backlog()).await?;
+    env.publish_findings(&backlog()).await?;
     let mut notifier = env.spawn("notifier")?;
     let summary = next(&mut rx).await?;
     assert_eq!(summary["kind"], "summary", "{summary}");
@@ -110,7 +92,7 @@ async fn a_first_start_sends_the_backlog_as_one_summary_then_each_new_finding() 
 
     // A finding after the start: its own message.
     let new = timed(&DOUBLE_INVOICING, "ZVS3:1", 12_345, 20);
-    publish(&env, std::slice::from_ref(&new)).await?;
+    env.publish_findings(std::slice::from_ref(&new)).await?;
     let message = next(&mut rx).await?;
     assert_eq!((&message["kind"], &message["finding_id"]), (&"finding".into(), &new.finding.finding_id.clone().into()));
     // Nothing of the backlog one by one, and no digest of its wrong prices.
@@ -122,7 +104,7 @@ async fn a_first_start_sends_the_backlog_as_one_summary_then_each_new_finding() 
     assert_eq!(notifier.terminate(Duration::from_secs(20)), Some(0), "{}", notifier.log_tail(20));
     let _notifier = env.spawn("notifier")?;
     let newer = timed(&DOUBLE_INVOICING, "ZVS3:2", 10_000, 21);
-    publish(&env, std::slice::from_ref(&newer)).await?;
+    env.publish_findings(std::slice::from_ref(&newer)).await?;
     let message = next(&mut rx).await?;
     assert_eq!((&message["kind"], &message["finding_id"]), (&"finding".into(), &newer.finding.finding_id.into()));
     let late = more(&mut rx, Duration::from_secs(5)).await;
@@ -142,7 +124,7 @@ async fn a_sigkill_while_the_summary_is_sent_sends_none_twice_and_loses_no_new_f
     let port = distans_e2e::free_port();
     env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
 
-    publish(&env, &backlog()).await?;
+    env.publish_findings(&backlog()).await?;
     // Nobody listens on the webhook's port: the summary is retried.
     let mut notifier = env.spawn_alive("notifier")?;
     poll_until("the summary retried", TIMEOUT, async || {
@@ -150,10 +132,10 @@ async fn a_sigkill_while_the_summary_is_sent_sends_none_twice_and_loses_no_new_f
     })
     .await?;
     let during = timed(&DOUBLE_INVOICING, "ZVS4:1", 10_000, 22);
-    publish(&env, std::slice::from_ref(&during)).await?;
+    env.publish_findings(std::slice::from_ref(&during)).await?;
     notifier.kill();
     let after = timed(&DOUBLE_INVOICING, "ZVS4:2", 10_000, 23);
-    publish(&env, std::slice::from_ref(&after)).await?;
+    env.publish_findings(std::slice::from_ref(&after)).await?;
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -196,7 +178,7 @@ async fn first_start_all_sends_each_finding_of_the_backlog() -> anyhow::Result<(
 
     let findings: Vec<TimedFinding> =
         (1..=3).map(|i| timed(&DOUBLE_INVOICING, &format!("ZVS5:{i}"), 10_000, i)).collect();
-    publish(&env, &findings).await?;
+    env.publish_findings(&findings).await?;
     let _notifier = env.spawn("notifier")?;
     let mut bodies = vec![next(&mut rx).await?];
     bodies.extend(more(&mut rx, Duration::from_secs(5)).await);

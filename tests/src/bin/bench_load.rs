@@ -81,31 +81,12 @@ async fn main() -> anyhow::Result<()> {
         for process in [&ingester, &sink, &detector] {
             println!("{}", process.log_tail(40));
         }
-        // Kept for a look: every log of the run (services, broker, ClickHouse).
-        let kept = std::env::temp_dir().join(format!("distans-bench-load-{}", std::process::id()));
-        std::fs::create_dir_all(&kept)?;
-        for entry in walkdir(env.dir.path())? {
-            if entry.extension().is_some_and(|e| e == "log") {
-                std::fs::copy(&entry, kept.join(entry.file_name().unwrap_or_default()))?;
-            }
-        }
-        println!("logs kept in {}", kept.display());
+        // Kept for a look: the run's directory, every log in it (services,
+        // broker, ClickHouse); the processes still stop with `env`.
+        env.dir.disable_cleanup(true);
+        println!("logs kept in {}", env.dir.path().display());
     }
     result
-}
-
-/// Every file below `dir`.
-fn walkdir(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            files.extend(walkdir(&path)?);
-        } else {
-            files.push(path);
-        }
-    }
-    Ok(files)
 }
 
 async fn measure(
