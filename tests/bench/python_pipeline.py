@@ -135,6 +135,7 @@ def main():
     parser.add_argument("--lines", type=int, required=True, help="records to read, then stop")
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--fetch-wait-max-ms", type=int, default=500, help="the consumer's fetch.wait.max.ms")
     args = parser.parse_args()
 
     with open(args.schema) as f:
@@ -156,6 +157,7 @@ def main():
             "group.id": args.group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
+            "fetch.wait.max.ms": args.fetch_wait_max_ms,
         }
     )
     consumer.subscribe([args.topic])

@@ -314,13 +314,14 @@ pub fn is_invoice_id(raw: &str) -> bool {
 pub const ZVF_INVOICE_ID_PATTERN: &str = "ZVF{seller}[0-9]{2}(0[1-9]|1[0-2])[0-9]{6}";
 
 /// A seller's own invoice numbering, from config
-/// (`validation.invoice_id_patterns`): a regular expression (regex-lite
-/// syntax) the whole id must match, where `{seller}` stands for the
-/// seller's organisation number.
+/// (`validation.invoice_id_patterns`): a regular expression (the `regex`
+/// crate's syntax, where `\d` is any Unicode digit: write `[0-9]`) the
+/// whole id must match, where `{seller}` stands for the seller's
+/// organisation number. Compiled to a DFA once; checked per line.
 #[derive(Debug, Clone)]
 pub struct InvoiceIdPattern {
-    own: regex_lite::Regex,
-    any_seller: Option<regex_lite::Regex>,
+    own: regex::Regex,
+    any_seller: Option<regex::Regex>,
 }
 
 /// How an id fares against a seller's [`InvoiceIdPattern`].
@@ -334,8 +335,8 @@ pub enum InvoiceIdMatch {
 
 impl InvoiceIdPattern {
     /// Compiles `pattern` for the seller `seller_org_number`.
-    pub fn new(pattern: &str, seller_org_number: &str) -> Result<InvoiceIdPattern, regex_lite::Error> {
-        let anchored = |p: String| regex_lite::Regex::new(&format!("^(?:{p})$"));
+    pub fn new(pattern: &str, seller_org_number: &str) -> Result<InvoiceIdPattern, regex::Error> {
+        let anchored = |p: String| regex::Regex::new(&format!("^(?:{p})$"));
         let own = anchored(pattern.replace("{seller}", seller_org_number))?;
         let any_seller =
             if pattern.contains("{seller}") { Some(anchored(pattern.replace("{seller}", "[0-9]{10}"))?) } else { None };

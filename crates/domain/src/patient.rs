@@ -263,8 +263,9 @@ pub struct ReservnummerFormat {
     /// Organisation numbers (ten digits) of the regions whose invoices use
     /// it, as seller or buyer; `"*"` for every region.
     pub org_numbers: Vec<String>,
-    /// A regular expression (regex-lite syntax) the whole upper-cased id
-    /// must match; anchored by distans.
+    /// A regular expression (the `regex` crate's syntax, where `\d` is any
+    /// Unicode digit: write `[0-9]`) the whole upper-cased id must match;
+    /// anchored by distans.
     pub pattern: String,
     /// 1-based position of a digit that gives the sex, odd male and even
     /// female, where the format has one.
@@ -283,7 +284,7 @@ pub struct ReservnummerFormat {
 /// The configured reservnummer formats, compiled.
 #[derive(Debug, Clone, Default)]
 pub struct PatientIdFormats {
-    formats: Vec<(ReservnummerFormat, regex_lite::Regex)>,
+    formats: Vec<(ReservnummerFormat, regex::Regex)>,
 }
 
 impl PatientIdFormats {
@@ -304,7 +305,7 @@ impl PatientIdFormats {
             if f.sex_digit == Some(0) || f.birth_date_at == Some(0) {
                 problems.push(format!("{at}: positions count from 1"));
             }
-            match regex_lite::Regex::new(&format!("^(?:{})$", f.pattern)) {
+            match regex::Regex::new(&format!("^(?:{})$", f.pattern)) {
                 Ok(re) => compiled.push((f.clone(), re)),
                 Err(e) => problems.push(format!("{at}: pattern: {e}")),
             }

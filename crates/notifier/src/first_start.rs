@@ -134,16 +134,7 @@ pub async fn read_backlog(
     if left.is_empty() {
         return Ok(backlog.summary());
     }
-    let consumer: StreamConsumer = distans_runtime::kafka::client_config(
-        settings,
-        &[
-            ("group.id", "distans-notifier-first-start"),
-            ("enable.auto.commit", "false"),
-            ("enable.auto.offset.store", "false"),
-            ("auto.offset.reset", "earliest"),
-        ],
-    )
-    .create()?;
+    let consumer: StreamConsumer = distans_runtime::kafka::reader(settings, "distans-notifier-first-start")?;
     let mut assignment = TopicPartitionList::new();
     for (partition, (from, _)) in ranges.iter().filter(|(p, _)| left.contains_key(p)) {
         assignment.add_partition_offset(topic, *partition, Offset::Offset(*from))?;

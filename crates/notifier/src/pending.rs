@@ -210,16 +210,7 @@ async fn load(
     settings: &KafkaSettings,
     topic: &str,
 ) -> Result<(BTreeMap<Group, Pending>, Option<Result<Marker, serde_json::Error>>), KafkaError> {
-    let consumer: StreamConsumer = kafka::client_config(
-        settings,
-        &[
-            ("group.id", "distans-notifier-pending-load"),
-            ("enable.auto.commit", "false"),
-            ("enable.auto.offset.store", "false"),
-            ("auto.offset.reset", "earliest"),
-        ],
-    )
-    .create()?;
+    let consumer: StreamConsumer = kafka::reader(settings, "distans-notifier-pending-load")?;
     let ends = tokio::task::block_in_place(|| -> Result<BTreeMap<i32, i64>, KafkaError> {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let mut ends = BTreeMap::new();

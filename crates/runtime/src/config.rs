@@ -111,6 +111,11 @@ pub struct KafkaSettings {
     /// after this long with no partition assigned, or with records to read
     /// on a partition and none read.
     pub stall_timeout_ms: u64,
+    /// The consumers' `fetch.wait.max.ms`: how long, in milliseconds, a
+    /// broker may hold a fetch that finds no new record. Apache Kafka
+    /// answers once a record arrives; tansu 0.6 holds every fetch this long
+    /// (half of it from 500 up), so there each hop of the pipeline adds it.
+    pub fetch_wait_max_ms: u64,
     /// Where a consumer starts when its committed offset is out of range
     /// (below the log start after retention, or past the end after the
     /// topic was recreated): `earliest`, `latest` or `error`.

@@ -257,9 +257,27 @@ pub fn consumer(
             ("statistics.interval.ms", "5000"),
             ("max.partition.fetch.bytes", &partition_fetch_bytes(settings).to_string()),
             ("fetch.max.bytes", &fetch_max_bytes(settings).to_string()),
+            ("fetch.wait.max.ms", &settings.fetch_wait_max_ms.to_string()),
         ],
     )
     .create_with_context(context)
+}
+
+/// A consumer in `group_id` for reading a topic through once (assigned by
+/// hand, from the earliest offset) that never stores or commits an offset:
+/// the loaders of compacted state (pseudonym keys, pending alerts) use it.
+pub fn reader(settings: &KafkaSettings, group_id: &str) -> Result<StreamConsumer, KafkaError> {
+    client_config(
+        settings,
+        &[
+            ("group.id", group_id),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("fetch.wait.max.ms", &settings.fetch_wait_max_ms.to_string()),
+        ],
+    )
+    .create()
 }
 
 /// How often the stall watchdog looks at a consumer's progress.
@@ -961,6 +979,7 @@ mod tests {
             max_record_bytes: 1_000,
             client: Default::default(),
             stall_timeout_ms: 60_000,
+            fetch_wait_max_ms: 100,
             offset_reset: "earliest".into(),
             offset_reset_by_group: Default::default(),
         };
@@ -984,6 +1003,7 @@ mod tests {
                 max_record_bytes,
                 client: Default::default(),
                 stall_timeout_ms: 60_000,
+                fetch_wait_max_ms: 100,
                 offset_reset: "earliest".into(),
                 offset_reset_by_group: Default::default(),
             };
@@ -1029,6 +1049,7 @@ mod tests {
             max_record_bytes: 1_000_000,
             client: Default::default(),
             stall_timeout_ms: 60_000,
+            fetch_wait_max_ms: 100,
             offset_reset: "earliest".into(),
             offset_reset_by_group: Default::default(),
         };

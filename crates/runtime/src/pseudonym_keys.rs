@@ -213,16 +213,7 @@ pub async fn records(settings: &KafkaSettings, topic: &str) -> Result<Vec<KeyRec
 /// Reads `topic` from its beginning to its end as it was when reading
 /// began, outside any consumer group.
 async fn load(settings: &KafkaSettings, topic: &str) -> Result<Vec<KeyRecord>, KafkaError> {
-    let consumer: StreamConsumer = kafka::client_config(
-        settings,
-        &[
-            ("group.id", "distans-pseudonym-keys-load"),
-            ("enable.auto.commit", "false"),
-            ("enable.auto.offset.store", "false"),
-            ("auto.offset.reset", "earliest"),
-        ],
-    )
-    .create()?;
+    let consumer: StreamConsumer = kafka::reader(settings, "distans-pseudonym-keys-load")?;
     let (low, high) = tokio::task::block_in_place(|| consumer.fetch_watermarks(topic, 0, Duration::from_secs(10)))?;
     let mut records = Vec::new();
     if high <= low {

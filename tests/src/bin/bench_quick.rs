@@ -24,9 +24,10 @@
 //! median's ratio to the floor's median.
 //!
 //! Usage: `distans-bench-quick [LINES]` (default 20 000), in release mode;
-//! `distans-bench-quick profile [LINES]` runs one pass of each "after" path
-//! and prints nothing more (for `valgrind --tool=callgrind`, which counts
-//! instructions whatever the machine's load).
+//! `distans-bench-quick profile[=STAGE] [LINES]` runs one pass of each
+//! "after" path, or ten of one STAGE (`floor`, `ingester`, `row`, `insert`),
+//! and prints nothing more (for `perf record` or `valgrind
+//! --tool=callgrind`, which counts instructions whatever the machine's load).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -170,8 +171,9 @@ fn sink_insert(
 
 fn main() -> anyhow::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let profile = args.first().is_some_and(|a| a == "profile");
-    if profile {
+    let profile =
+        args.first().and_then(|a| a.strip_prefix("profile")).map(|stage| stage.trim_start_matches('=').to_string());
+    if profile.is_some() {
         args.remove(0);
     }
     let lines: usize = match args.first() {
@@ -202,18 +204,31 @@ fn main() -> anyhow::Result<()> {
         pseudonymiser: pseudonymiser(),
         validation,
     };
-    if profile {
-        floor(&codec, &invoice_payloads);
-        for payload in &invoice_payloads {
-            std::hint::black_box(processor.process(Some(b"key"), Some(payload), &source, 1).expect("routes"));
+    if let Some(stage) = profile {
+        let passes = |name: &str| match stage.as_str() {
+            "" => 1,
+            _ if stage == name => 10,
+            _ => 0,
+        };
+        for _ in 0..passes("floor") {
+            floor(&codec, &invoice_payloads);
+        }
+        for _ in 0..passes("ingester") {
+            for payload in &invoice_payloads {
+                std::hint::black_box(processor.process(Some(b"key"), Some(payload), &source, 1).expect("routes"));
+            }
         }
         let row = |payload: &[u8]| Lines::to_row(&codec, payload, Some(1), 1).expect("a row");
-        sink_rows(&enriched_payloads, &row);
+        for _ in 0..passes("row") {
+            sink_rows(&enriched_payloads, &row);
+        }
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let mock = runtime.block_on(async { Mock::new() });
         settings.clickhouse.url = mock.url().to_string();
         let client = runtime.block_on(async { distans_store::database(&settings.clickhouse) });
-        sink_insert(&runtime, &mock, &client, &enriched_payloads, &row);
+        for _ in 0..passes("insert") {
+            sink_insert(&runtime, &mock, &client, &enriched_payloads, &row);
+        }
         return Ok(());
     }
     println!(

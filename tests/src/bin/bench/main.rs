@@ -205,7 +205,7 @@ fn print_stage(label: &str, stage: &Stage) {
 /// The broker's rate with a consumer that does nothing: every partition of
 /// `topic` assigned from the beginning (no group to join), each record
 /// received and dropped, from the first record to the `lines`-th. The
-/// client's settings are the services' consumers' fetch sizes.
+/// client's settings are the services' consumers' fetch sizes and wait.
 async fn raw_consume(
     settings: &Settings,
     topic: &str,
@@ -221,6 +221,7 @@ async fn raw_consume(
             ("enable.auto.commit", "false"),
             ("max.partition.fetch.bytes", &partition_fetch.to_string()),
             ("fetch.max.bytes", &partition_fetch.max(50 << 20).to_string()),
+            ("fetch.wait.max.ms", &settings.kafka.fetch_wait_max_ms.to_string()),
         ],
     )
     .create()?;
@@ -388,6 +389,7 @@ async fn measure(
         key_file,
         lines,
         timeout,
+        fetch_wait_max_ms: settings.kafka.fetch_wait_max_ms,
     };
     let (python_stage, python_rss) = python::run(&run, &watched).await?;
     rep.peak("python", Some(python_rss));

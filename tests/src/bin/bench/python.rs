@@ -53,6 +53,8 @@ pub struct Run<'a> {
     pub key_file: PathBuf,
     pub lines: usize,
     pub timeout: Duration,
+    /// The consumer's `fetch.wait.max.ms`, as the services' (`kafka.fetch_wait_max_ms`).
+    pub fetch_wait_max_ms: u64,
 }
 
 /// What the pipeline said of itself at the end.
@@ -89,6 +91,7 @@ pub async fn run(run: &Run<'_>, watched: &Watched) -> anyhow::Result<(Stage, u64
         .arg(&run.key_file)
         .args(["--lines", &run.lines.to_string(), "--batch", "5000"])
         .args(["--timeout", &run.timeout.as_secs().to_string()])
+        .args(["--fetch-wait-max-ms", &run.fetch_wait_max_ms.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
