@@ -1,6 +1,9 @@
 //! `distans`: the operator's command. The flags are defined here; each
 //! command is one `run` function in `distans_cli::cmd`.
 
+#[global_allocator]
+static ALLOCATOR: distans_runtime::Allocator = distans_runtime::Allocator;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -29,6 +29,9 @@
 //! and prints nothing more (for `perf record` or `valgrind
 //! --tool=callgrind`, which counts instructions whatever the machine's load).
 
+#[global_allocator]
+static ALLOCATOR: distans_runtime::Allocator = distans_runtime::Allocator;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
