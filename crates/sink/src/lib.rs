@@ -90,7 +90,7 @@ impl Table for Lines {
         inserted_at_s: u32,
     ) -> Result<LineRow, Violation> {
         let line = codec.decode_enriched_line(payload).map_err(|e| e.into_violation())?;
-        let mut row = LineRow::from_line(&line, inserted_at_s).map_err(out_of_range)?;
+        let mut row = LineRow::from_owned_line(line, inserted_at_s).map_err(out_of_range)?;
         row.pseudonym_key_version = key_version.ok_or_else(|| {
             Violation::new(
                 ReasonCode::SinkRejected,
