@@ -1,11 +1,13 @@
 //! The records distans exchanges, and their Avro shapes.
 //!
-//! Each record has two serde mirrors whose fields are the schema's fields,
-//! in the schema's order, with each field's Avro type spelled out: a
-//! borrowing one that is serialised (`…Out`, no copy of the domain value)
-//! and an owned one that is deserialised (`…In`, each string allocated once
-//! and moved into the domain value). `serde_avro_fast` reads and writes
-//! them straight from and to the datum, without a generic `Value`.
+//! Each record has a serde mirror whose fields are the schema's fields, in
+//! the schema's order, with each field's Avro type spelled out: a borrowing
+//! one that is serialised (`…Out`, no copy of the domain value) and an owned
+//! one that is deserialised (`…In`, each string allocated once and moved
+//! into the domain value). For the invoice and enriched lines both are one
+//! generic struct (`…Record<S, L>`: strings and arrays borrowed or owned).
+//! `serde_avro_fast` reads and writes them straight from and to the datum,
+//! without a generic `Value`.
 //!
 //! Schema resolution is serde's: the writer's fields are read in the
 //! writer's order and matched to these fields by name; a writer field the
@@ -95,50 +97,60 @@ fn parsed<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> Resul
     parse(raw).ok_or_else(|| field_error(field, format!("unknown value {raw:?}")))
 }
 
-/// `invoice_line` (schemas/invoice_line.v1.avsc), as written.
-#[derive(Serialize)]
-pub(crate) struct InvoiceLineOut<'a> {
-    invoice_id: &'a str,
-    invoice_type: &'a str,
+/// `invoice_line` (schemas/invoice_line.v1.avsc): its fields in the
+/// schema's order, each string an `S` and each array an `L`: written
+/// borrowing from the domain value ([`InvoiceLineOut`]), read into owned
+/// strings ([`InvoiceLineIn`]).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct InvoiceLineRecord<S, L> {
+    invoice_id: S,
+    invoice_type: S,
     line_number: i32,
-    credited_invoice_id: Option<&'a str>,
-    seller_org_number: &'a str,
-    buyer_org_number: &'a str,
+    credited_invoice_id: Option<S>,
+    seller_org_number: S,
+    buyer_org_number: S,
     /// date
     invoice_date: i32,
     payable_amount_ore: i64,
-    patient_id: &'a str,
-    patient_county_code: &'a str,
-    patient_municipality_code: &'a str,
+    patient_id: S,
+    patient_county_code: S,
+    patient_municipality_code: S,
     patient_sex: Option<i32>,
-    remittance_number: Option<&'a str>,
-    agreement_chapter: &'a str,
-    agreement_point: &'a str,
-    care_type: &'a str,
-    visit_type: &'a str,
+    remittance_number: Option<S>,
+    agreement_chapter: S,
+    agreement_point: S,
+    care_type: S,
+    visit_type: S,
     /// date
     visit_date: i32,
     /// time-millis
     visit_time: Option<i32>,
-    performing_unit_hsa_id: &'a str,
-    provider_org_number: &'a str,
-    provider_name: &'a str,
-    profession_code: &'a str,
-    product_category: &'a str,
+    performing_unit_hsa_id: S,
+    provider_org_number: S,
+    provider_name: S,
+    profession_code: S,
+    product_category: S,
     quantity: i32,
     unit_price_ore: i64,
     patient_fee_ore: i64,
     gross_amount_ore: i64,
     net_amount_ore: i64,
-    diagnosis_codes: &'a [String],
-    procedure_codes: &'a [String],
-    contact_channel: Option<&'a str>,
+    #[serde(default)]
+    diagnosis_codes: L,
+    #[serde(default)]
+    procedure_codes: L,
+    contact_channel: Option<S>,
     needs_assessment: Option<bool>,
 }
 
+/// `invoice_line`, as written.
+pub(crate) type InvoiceLineOut<'a> = InvoiceLineRecord<&'a str, &'a [String]>;
+/// `invoice_line`, as read.
+pub(crate) type InvoiceLineIn = InvoiceLineRecord<String, Vec<String>>;
+
 impl<'a> InvoiceLineOut<'a> {
     pub(crate) fn of(line: &'a InvoiceLine) -> InvoiceLineOut<'a> {
-        InvoiceLineOut {
+        InvoiceLineRecord {
             invoice_id: &line.invoice_id,
             invoice_type: &line.invoice_type,
             line_number: line.line_number,
@@ -174,46 +186,6 @@ impl<'a> InvoiceLineOut<'a> {
             needs_assessment: line.needs_assessment,
         }
     }
-}
-
-/// `invoice_line`, as read.
-#[derive(Deserialize)]
-pub(crate) struct InvoiceLineIn {
-    invoice_id: String,
-    invoice_type: String,
-    line_number: i32,
-    credited_invoice_id: Option<String>,
-    seller_org_number: String,
-    buyer_org_number: String,
-    invoice_date: i32,
-    payable_amount_ore: i64,
-    patient_id: String,
-    patient_county_code: String,
-    patient_municipality_code: String,
-    patient_sex: Option<i32>,
-    remittance_number: Option<String>,
-    agreement_chapter: String,
-    agreement_point: String,
-    care_type: String,
-    visit_type: String,
-    visit_date: i32,
-    visit_time: Option<i32>,
-    performing_unit_hsa_id: String,
-    provider_org_number: String,
-    provider_name: String,
-    profession_code: String,
-    product_category: String,
-    quantity: i32,
-    unit_price_ore: i64,
-    patient_fee_ore: i64,
-    gross_amount_ore: i64,
-    net_amount_ore: i64,
-    #[serde(default)]
-    diagnosis_codes: Vec<String>,
-    #[serde(default)]
-    procedure_codes: Vec<String>,
-    contact_channel: Option<String>,
-    needs_assessment: Option<bool>,
 }
 
 impl InvoiceLineIn {
@@ -256,60 +228,70 @@ impl InvoiceLineIn {
     }
 }
 
-/// `enriched_line` (schemas/enriched_line.v1.avsc), as written.
-#[derive(Serialize)]
-pub(crate) struct EnrichedLineOut<'a> {
-    invoice_id: &'a str,
+/// `enriched_line` (schemas/enriched_line.v1.avsc): its fields in the
+/// schema's order, each string an `S` and each array an `L` (written
+/// borrowing, [`EnrichedLineOut`]; read owned, [`EnrichedLineIn`]); the
+/// enumerations are borrowed either way, and parsed when read.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct EnrichedLineRecord<'a, S, L> {
+    invoice_id: S,
     line_number: i32,
     invoice_type: &'a str,
-    credited_invoice_id: Option<&'a str>,
-    seller_org_number: &'a str,
-    buyer_org_number: &'a str,
+    credited_invoice_id: Option<S>,
+    seller_org_number: S,
+    buyer_org_number: S,
     /// date
     invoice_date: i32,
-    patient_pseudonym: &'a str,
+    patient_pseudonym: S,
     patient_id_kind: &'a str,
-    patient_county_code: &'a str,
-    patient_municipality_code: &'a str,
+    patient_county_code: S,
+    patient_municipality_code: S,
     sex: &'a str,
     age_years: Option<i32>,
     age_group: &'a str,
     initiative: &'a str,
-    remittance_number: Option<&'a str>,
-    agreement_chapter: &'a str,
-    agreement_point: &'a str,
-    care_type: &'a str,
-    visit_type: &'a str,
+    remittance_number: Option<S>,
+    agreement_chapter: S,
+    agreement_point: S,
+    care_type: S,
+    visit_type: S,
     /// date
     visit_date: i32,
     /// time-millis
     visit_time: Option<i32>,
-    performing_unit_hsa_id: &'a str,
-    provider_org_number: &'a str,
-    provider_name: &'a str,
-    profession_code: &'a str,
+    performing_unit_hsa_id: S,
+    provider_org_number: S,
+    provider_name: S,
+    profession_code: S,
     tariff_class: &'a str,
     tariff_ore: Option<i64>,
-    product_category: &'a str,
+    product_category: S,
     quantity: i32,
     unit_price_ore: i64,
     patient_fee_ore: i64,
     gross_amount_ore: i64,
     net_amount_ore: i64,
-    diagnosis_codes: &'a [String],
-    procedure_codes: &'a [String],
-    contact_channel: Option<&'a str>,
+    #[serde(default)]
+    diagnosis_codes: L,
+    #[serde(default)]
+    procedure_codes: L,
+    contact_channel: Option<S>,
     needs_assessment: Option<bool>,
-    source_topic: &'a str,
+    source_topic: S,
     source_partition: i32,
     source_offset: i64,
     /// timestamp-millis
     ingested_at: i64,
 }
 
+/// `enriched_line`, as written.
+pub(crate) type EnrichedLineOut<'a> = EnrichedLineRecord<'a, &'a str, &'a [String]>;
+/// `enriched_line`, as read.
+pub(crate) type EnrichedLineIn<'a> = EnrichedLineRecord<'a, String, Vec<String>>;
+
 impl<'a> EnrichedLineOut<'a> {
     pub(crate) fn of(line: &'a EnrichedLine) -> EnrichedLineOut<'a> {
-        EnrichedLineOut {
+        EnrichedLineRecord {
             invoice_id: &line.invoice_id,
             line_number: line.line_number,
             invoice_type: line.invoice_type.as_str(),
@@ -354,56 +336,6 @@ impl<'a> EnrichedLineOut<'a> {
             ingested_at: line.ingested_at_ms,
         }
     }
-}
-
-/// `enriched_line`, as read; the enumerations borrowed from the datum and
-/// parsed.
-#[derive(Deserialize)]
-pub(crate) struct EnrichedLineIn<'a> {
-    invoice_id: String,
-    line_number: i32,
-    invoice_type: &'a str,
-    credited_invoice_id: Option<String>,
-    seller_org_number: String,
-    buyer_org_number: String,
-    invoice_date: i32,
-    patient_pseudonym: String,
-    patient_id_kind: &'a str,
-    patient_county_code: String,
-    patient_municipality_code: String,
-    sex: &'a str,
-    age_years: Option<i32>,
-    age_group: &'a str,
-    initiative: &'a str,
-    remittance_number: Option<String>,
-    agreement_chapter: String,
-    agreement_point: String,
-    care_type: String,
-    visit_type: String,
-    visit_date: i32,
-    visit_time: Option<i32>,
-    performing_unit_hsa_id: String,
-    provider_org_number: String,
-    provider_name: String,
-    profession_code: String,
-    tariff_class: &'a str,
-    tariff_ore: Option<i64>,
-    product_category: String,
-    quantity: i32,
-    unit_price_ore: i64,
-    patient_fee_ore: i64,
-    gross_amount_ore: i64,
-    net_amount_ore: i64,
-    #[serde(default)]
-    diagnosis_codes: Vec<String>,
-    #[serde(default)]
-    procedure_codes: Vec<String>,
-    contact_channel: Option<String>,
-    needs_assessment: Option<bool>,
-    source_topic: String,
-    source_partition: i32,
-    source_offset: i64,
-    ingested_at: i64,
 }
 
 impl EnrichedLineIn<'_> {
