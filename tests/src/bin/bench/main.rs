@@ -27,7 +27,9 @@
 //! queryable (the sink, end to end), observed by polling every 20 ms; the
 //! services' start-up is outside it. The notifier is not measured: it sends
 //! at a pace of its own (`notifier.max_messages_per_second`), by design.
-//! The services run with the production defaults (`defaults.toml`).
+//! The services run with the production defaults (`defaults.toml`), but
+//! for the `DISTANS__SECTION__KEY` variables of the bench's own environment,
+//! which every service gets (to try a setting side by side).
 //!
 //! Prints a table of medians with min and max, and writes every figure of
 //! every repetition as JSON to `<target dir>/bench/bench-<UTC time>-<commit>.json`.
@@ -294,7 +296,8 @@ fn detector_judged(page: &str) -> f64 {
 }
 
 /// The Env's test settings put back to the production defaults, so the
-/// services run as deployed.
+/// services run as deployed, then any `DISTANS__…` variable of the bench's
+/// own environment (a setting to try) for every service.
 fn production(env: &mut Env, defaults: &Settings) {
     env.sink_batch_rows = defaults.sink.batch_max_rows;
     env.sink_batch_bytes = Some(defaults.sink.batch_max_bytes);
@@ -304,6 +307,10 @@ fn production(env: &mut Env, defaults: &Settings) {
         ("DISTANS__SINK__RETRY_MAX_MS", defaults.sink.retry_max_ms),
     ] {
         env.extra_variables.insert(key.into(), value.to_string());
+    }
+    // Settings to try, from the bench's own environment, for every service.
+    for (key, value) in std::env::vars().filter(|(key, _)| key.starts_with("DISTANS__")) {
+        env.extra_variables.insert(key, value);
     }
 }
 
@@ -579,6 +586,11 @@ async fn main() -> anyhow::Result<()> {
         if dirty { " (with uncommitted changes)" } else { "" },
         if cfg!(debug_assertions) { "DEBUG (figures meaningless: run `make bench`)" } else { "release" },
     );
+    let tried: Vec<String> =
+        std::env::vars().filter(|(key, _)| key.starts_with("DISTANS__")).map(|(k, v)| format!("{k}={v}")).collect();
+    if !tried.is_empty() {
+        println!("settings tried, for every service: {}", tried.join(" "));
+    }
     let python = python::ensure_venv()?;
     let data = generate_data(&arguments, &defaults)?;
     println!(
