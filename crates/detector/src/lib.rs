@@ -39,6 +39,7 @@ use distans_domain::enrich::Provenance;
 use distans_domain::rules::RuleEngine;
 use distans_domain::{ReasonCode, Violation};
 use distans_runtime::kafka::{self, Stopped};
+use distans_runtime::service::{start_then_run, ServiceError, DRAIN_TIMEOUT};
 use distans_runtime::telemetry::Server;
 use distans_runtime::{now_ms, Settings};
 use distans_wire::{Codec, DeadLetter, TimedFinding};
@@ -49,32 +50,22 @@ use replay::{Replay, Step};
 
 const STAGE: &str = "detector";
 
-/// How long a stopping detector waits for acks of findings already produced.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
 #[derive(Debug, thiserror::Error)]
 pub enum DetectorError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
-    /// The start-up check of the broker connection failed (a TLS or SASL
-    /// setting, named) or was stopped.
+    /// The broker, its start-up check, the http server.
     #[error(transparent)]
-    Connect(#[from] kafka::ConnectError),
-    #[error("cannot serve http: {0}")]
-    Http(#[from] std::io::Error),
+    Service(#[from] ServiceError),
     #[error("cannot encode a record (a bug): {0}")]
     Encode(#[from] distans_wire::EncodeError),
     #[error("topic {0} has no partitions")]
     NoPartitions(String),
 }
 
+distans_runtime::service_error!(DetectorError);
+
 /// Runs the detector until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), DetectorError> {
-    match Detector::start(&settings, shutdown).await {
-        Ok(detector) => detector.run().await,
-        Err(DetectorError::Connect(kafka::ConnectError::Stopped)) => Ok(()),
-        Err(error) => Err(error),
-    }
+    start_then_run(Detector::start(&settings, shutdown), Detector::run).await
 }
 
 /// A running detector: its consumer, its rules, and the replay that

@@ -18,6 +18,23 @@ use crate::rules::{finding_id, Evidence, Finding, FindingStatus, Rule};
 use crate::{EnrichedLine, InvoiceLine, InvoiceType, PatientIdKind, TariffClass, TariffEntry, Tariffs};
 use crate::{ReservnummerFormat, Validation, ValidationSettings};
 
+/// Names a hostile seller could put in a free-text field such as its
+/// provider name: terminal escape sequences (a CSI that clears the screen,
+/// an OSC that sets the window title, an OSC 8 hyperlink), a NUL, a
+/// right-to-left override, a Slack mention, a Markdown link and an HTML
+/// script. Every output that shows such a name (the notifier's messages, the
+/// terminal and HTML reports) is tested with each.
+pub const HOSTILE_NAMES: [&str; 8] = [
+    "Vård\u{1b}[2J\u{1b}[HAB",
+    "Vård\u{1b}]0;owned\u{7}AB",
+    "\u{1b}]8;;https://evil.example\u{1b}\\Klicka\u{1b}]8;;\u{1b}\\",
+    "Vård\0AB",
+    "Vård\u{202E}BA gnidloh",
+    "<!channel> <@U024BE7LH> Vård & Co",
+    "[Klicka här](https://evil.example) **AB**",
+    "<script>alert(1)</script>",
+];
+
 fn date(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day).expect("a valid fixture date")
 }
@@ -130,6 +147,8 @@ pub fn enriched_line() -> EnrichedLine {
 ///   gross and net 500 kr. Diagnosis J06.9, procedure ZV051.
 /// - From partition 0, offset 0 of topic `t`, ingested at 0 ms.
 pub fn enriched_line_on(invoice: u32, line_number: i32) -> EnrichedLine {
+    // What is billed and why: that of [`invoice_line`].
+    let billed = invoice_line();
     EnrichedLine {
         invoice_id: format!("ZVF2321000040250{invoice:07}"),
         line_number,
@@ -159,16 +178,16 @@ pub fn enriched_line_on(invoice: u32, line_number: i32) -> EnrichedLine {
         profession_code: "LK".into(),
         tariff_class: TariffClass::Physician,
         tariff_ore: Some(50_000),
-        product_category: "04".into(),
-        quantity: 1,
-        unit_price_ore: 50_000,
-        patient_fee_ore: 0,
-        gross_amount_ore: 50_000,
-        net_amount_ore: 50_000,
-        diagnosis_codes: vec!["J06.9".into()],
-        procedure_codes: vec!["ZV051".into()],
-        contact_channel: Some("video".into()),
-        needs_assessment: Some(true),
+        product_category: billed.product_category,
+        quantity: billed.quantity,
+        unit_price_ore: billed.unit_price_ore,
+        patient_fee_ore: billed.patient_fee_ore,
+        gross_amount_ore: billed.gross_amount_ore,
+        net_amount_ore: billed.net_amount_ore,
+        diagnosis_codes: billed.diagnosis_codes,
+        procedure_codes: billed.procedure_codes,
+        contact_channel: billed.contact_channel,
+        needs_assessment: billed.needs_assessment,
         source: Provenance { topic: "t".into(), partition: 0, offset: 0 },
         ingested_at_ms: 0,
     }

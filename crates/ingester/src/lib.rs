@@ -13,7 +13,6 @@ mod processor;
 mod schemas;
 
 use std::future::Future;
-use std::time::Duration;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use prometheus_client::registry::Registry;
@@ -25,6 +24,7 @@ use distans_domain::enrich::Provenance;
 use distans_domain::ReasonCode;
 use distans_runtime::config::Topics;
 use distans_runtime::kafka::DeliverError;
+use distans_runtime::service::{start_then_run, ServiceError, DRAIN_TIMEOUT};
 use distans_runtime::telemetry::Server;
 use distans_runtime::{kafka, now_ms, pseudonym_keys, Settings};
 use distans_wire::Codec;
@@ -36,18 +36,13 @@ pub use processor::{Processor, Routed};
 pub enum IngesterError {
     #[error(transparent)]
     Config(#[from] distans_runtime::ConfigError),
-    #[error("kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
-    /// The start-up check of the broker connection failed (a TLS or SASL
-    /// setting, named) or was stopped.
+    /// The broker, its start-up check, the http server.
     #[error(transparent)]
-    Connect(#[from] kafka::ConnectError),
+    Service(#[from] ServiceError),
     /// The key is not the one recorded for its version, or a new version
     /// without `pseudonym.rotate` (`distans_runtime::pseudonym_keys`).
     #[error(transparent)]
     PseudonymKey(#[from] distans_runtime::pseudonym_keys::CheckError),
-    #[error("cannot serve http: {0}")]
-    Http(#[from] std::io::Error),
     #[error("cannot encode a record (a bug: the line was valid): {0}")]
     Encode(#[from] distans_wire::EncodeError),
     #[error("a record the ingester encoded does not decode (a bug): {0}")]
@@ -64,16 +59,11 @@ pub enum IngesterError {
     Refused { topic: String, record: Box<Provenance>, error: rdkafka::error::KafkaError },
 }
 
-/// How long a stopping ingester waits for acks of records already produced.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+distans_runtime::service_error!(IngesterError);
 
 /// Runs the ingester until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), IngesterError> {
-    match Ingester::start(&settings, shutdown).await {
-        Ok(ingester) => ingester.run().await,
-        Err(IngesterError::Connect(kafka::ConnectError::Stopped)) => Ok(()),
-        Err(error) => Err(error),
-    }
+    start_then_run(Ingester::start(&settings, shutdown), Ingester::run).await
 }
 
 /// A running ingester: its clients, its logic, and what it reports.

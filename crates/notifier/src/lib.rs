@@ -57,6 +57,7 @@ use tokio_util::sync::CancellationToken;
 
 use distans_domain::rules::{FindingStatus, Severity};
 use distans_runtime::kafka::{self, Stopped};
+use distans_runtime::service::{start_then_run, ServiceError};
 use distans_runtime::telemetry::Server;
 use distans_runtime::Settings;
 use distans_wire::{undelivered_topic, Codec, TimedFinding, UndeliveredAlert};
@@ -70,14 +71,9 @@ pub use sender::{Delivery, Refusal, Sender};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
-    /// The start-up check of the broker connection failed (a TLS or SASL
-    /// setting, named) or was stopped.
+    /// The broker, its start-up check, the http server.
     #[error(transparent)]
-    Connect(#[from] kafka::ConnectError),
-    #[error("cannot serve http: {0}")]
-    Http(#[from] std::io::Error),
+    Service(#[from] ServiceError),
     #[error("invalid notifier settings: {0}")]
     Settings(String),
     #[error("cannot build the http client: {0}")]
@@ -87,6 +83,8 @@ pub enum NotifierError {
     #[error("stopped while starting")]
     Stopped,
 }
+
+distans_runtime::service_error!(NotifierError, stopped: NotifierError::Stopped);
 
 /// Offsets read but not yet delivered, per partition: stored in order, up
 /// to the first one still waiting.
@@ -187,12 +185,11 @@ pub fn messages(settings: &Settings) -> Result<Messages, NotifierError> {
 
 /// Runs the notifier until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), NotifierError> {
-    match Notifier::start(&settings, shutdown).await {
-        Ok(notifier) => notifier.run().await,
-        Err(NotifierError::Connect(kafka::ConnectError::Stopped) | NotifierError::Stopped) => {}
-        Err(error) => return Err(error),
-    }
-    Ok(())
+    start_then_run(Notifier::start(&settings, shutdown), |notifier| async move {
+        notifier.run().await;
+        Ok(())
+    })
+    .await
 }
 
 /// A running notifier: its consumer and webhook, and the findings that

@@ -159,6 +159,32 @@ fn safe(s: &str) -> String {
 /// Rules about one patient's pattern of contacts: staff need the
 /// pseudonym to find the patient's other lines, so only their messages
 /// carry it.
+/// What a finding or a digest is about: findings of one rule at one
+/// provider, invoiced to one region, and their amount at stake (öre).
+struct Findings<'a> {
+    rule_id: &'a str,
+    severity: Severity,
+    buyer_org_number: &'a str,
+    provider_org_number: &'a str,
+    provider_name: &'a str,
+    amount_at_stake_ore: i64,
+}
+
+/// The [`Findings`] of a `Finding` or a [`Digest`]: fields both have, by
+/// the same names.
+macro_rules! findings_of {
+    ($f:expr) => {
+        Findings {
+            rule_id: &$f.rule_id,
+            severity: $f.severity,
+            buyer_org_number: &$f.buyer_org_number,
+            provider_org_number: &$f.provider_org_number,
+            provider_name: &$f.provider_name,
+            amount_at_stake_ore: $f.amount_at_stake_ore,
+        }
+    };
+}
+
 const PATIENT_RULES: [&str; 3] = ["excessive_psychologist_contacts", "same_day_repeat", "contact_burst"];
 
 /// How the notifier writes its messages: the format, the language, the
@@ -261,32 +287,17 @@ impl Messages {
             Language::English => format!("{rule_name} at {}", f.provider_name),
         };
         if self.format == Format::Generic {
-            let (english, swedish) = Rule::by_id(&f.rule_id).map_or(("", ""), |r| (r.english, r.swedish));
-            return json!({
-                "schema": GENERIC_SCHEMA,
-                "kind": "finding",
-                "language": self.language.tag(),
-                "title": safe(&title),
-                "text": meaning,
+            let about = findings_of!(f);
+            let details = json!({
                 "finding_id": f.finding_id,
-                "rule_id": f.rule_id,
-                "rule_name": rule_name,
-                "severity": f.severity.as_str(),
-                "explanation": {"en": english, "sv": swedish},
-                "buyer_org_number": f.buyer_org_number,
-                "buyer_name": self.regions.get(&f.buyer_org_number),
-                "provider_org_number": f.provider_org_number,
-                "provider_name": safe(&f.provider_name),
                 "performing_unit_hsa_id": f.performing_unit_hsa_id,
                 "visit_date": f.visit_date.to_string(),
-                "amount_at_stake_ore": f.amount_at_stake_ore,
-                "amount_at_stake": amount,
                 "evidence": safe(&f.evidence_in(self.language)),
                 "line_keys": f.line_keys,
                 "patient_pseudonym": pseudonym,
                 "detected_at_ms": timed.detected_at_ms,
-                "dashboard_url": link.as_ref().map(Url::as_str),
             });
+            return self.generic("finding", &title, &about, link.as_ref(), details);
         }
         let keys: Vec<&str> = f.line_keys.iter().map(String::as_str).collect();
         let mut facts = vec![
@@ -377,30 +388,15 @@ impl Messages {
             ),
         };
         if self.format == Format::Generic {
-            let (english, swedish) = Rule::by_id(&d.rule_id).map_or(("", ""), |r| (r.english, r.swedish));
+            let about = findings_of!(d);
             let shown: Vec<&str> = keys.iter().take(MAX_KEYS).copied().collect();
-            return json!({
-                "schema": GENERIC_SCHEMA,
-                "kind": "digest",
-                "language": self.language.tag(),
-                "title": safe(&title),
-                "text": meaning,
-                "rule_id": d.rule_id,
-                "rule_name": rule_name,
-                "severity": d.severity.as_str(),
-                "explanation": {"en": english, "sv": swedish},
-                "buyer_org_number": d.buyer_org_number,
-                "buyer_name": self.regions.get(&d.buyer_org_number),
-                "provider_org_number": d.provider_org_number,
-                "provider_name": safe(&d.provider_name),
+            let details = json!({
                 "day": d.day.to_string(),
                 "findings": d.findings,
-                "amount_at_stake_ore": d.amount_at_stake_ore,
-                "amount_at_stake": amount,
                 "line_keys": shown,
                 "example": safe(&self.example(d)),
-                "dashboard_url": link.as_ref().map(Url::as_str),
             });
+            return self.generic("digest", &title, &about, link.as_ref(), details);
         }
         let facts = vec![
             (self.say("Vårdgivare", "Provider"), format!("{} ({})", d.provider_name, d.provider_org_number)),
@@ -413,6 +409,37 @@ impl Messages {
             (self.say("Fakturarader", "Invoice lines"), Self::line_keys(&keys)),
         ];
         self.write(Content { title, summary: meaning.to_string(), facts, breakdown: Vec::new(), link })
+    }
+
+    /// A generic message about `about`: its `kind`, `title`, the rule's
+    /// meaning, name, severity and explanation in both languages, the region,
+    /// the provider, the amount at stake and the dashboard `link`; then the
+    /// fields of `details` (a JSON object) that only its kind has.
+    fn generic(&self, kind: &str, title: &str, about: &Findings<'_>, link: Option<&Url>, details: Value) -> Value {
+        let (rule_name, meaning) = self.rule_words(about.rule_id);
+        let (english, swedish) = Rule::by_id(about.rule_id).map_or(("", ""), |r| (r.english, r.swedish));
+        let mut message = json!({
+            "schema": GENERIC_SCHEMA,
+            "kind": kind,
+            "language": self.language.tag(),
+            "title": safe(title),
+            "text": meaning,
+            "rule_id": about.rule_id,
+            "rule_name": rule_name,
+            "severity": about.severity.as_str(),
+            "explanation": {"en": english, "sv": swedish},
+            "buyer_org_number": about.buyer_org_number,
+            "buyer_name": self.regions.get(about.buyer_org_number),
+            "provider_org_number": about.provider_org_number,
+            "provider_name": safe(about.provider_name),
+            "amount_at_stake_ore": about.amount_at_stake_ore,
+            "amount_at_stake": Ore(about.amount_at_stake_ore).to_string(),
+            "dashboard_url": link.map(Url::as_str),
+        });
+        if let (Value::Object(message), Value::Object(details)) = (&mut message, details) {
+            message.extend(details);
+        }
+        message
     }
 
     /// A digest's example evidence in the message's language (English when
@@ -898,17 +925,7 @@ mod tests {
     #[test]
     fn hostile_names_are_escaped_in_every_format() {
         let long = "x".repeat(900_000);
-        let hostile = [
-            "Vård\u{1b}[2J\u{1b}[HAB",
-            "Vård\u{1b}]0;owned\u{7}AB",
-            "\u{1b}]8;;https://evil.example\u{1b}\\Klicka\u{1b}]8;;\u{1b}\\",
-            "Vård\0AB",
-            "Vård\u{202E}BA gnidloh",
-            "<!channel> <@U024BE7LH> Vård & Co",
-            "[Klicka här](https://evil.example) **AB**",
-            long.as_str(),
-        ];
-        for name in hostile {
+        for name in testing::HOSTILE_NAMES.into_iter().chain([long.as_str()]) {
             let mut f = timed(&WRONG_PRICE, "ZVF1:1");
             f.finding.provider_name = name.to_string();
             f.finding.evidence = format!("unit price 650 kr at {name}");

@@ -509,19 +509,10 @@ mod tests {
     /// terminal nor the page as they are.
     #[test]
     fn hostile_names_are_made_harmless_in_the_terminal_and_the_page() {
-        let hostile = [
-            "Vård\u{1b}[2J\u{1b}[HAB",
-            "Vård\u{1b}]0;owned\u{7}AB",
-            "\u{1b}]8;;https://evil.example\u{1b}\\Klicka\u{1b}]8;;\u{1b}\\",
-            "Vård\0AB",
-            "Vård\u{202E}BA gnidloh",
-            "<script>alert(1)</script>",
-        ];
         let long = "x".repeat(900_000);
-        let rows: Vec<Vec<Value>> = hostile
-            .iter()
-            .copied()
-            .chain(std::iter::once(long.as_str()))
+        let rows: Vec<Vec<Value>> = distans_domain::testing::HOSTILE_NAMES
+            .into_iter()
+            .chain([long.as_str()])
             .map(|name| vec![json!(name), json!("1"), json!("1"), json!("0"), json!(50.0)])
             .collect();
         let a = answer(2, &["provider", "referred", "own_initiative", "other", "referred_percent"], rows);

@@ -1,5 +1,6 @@
 //! The `main` of every service binary: arguments, config, logging, a
-//! runtime, and shutdown on SIGINT/SIGTERM.
+//! runtime, and shutdown on SIGINT/SIGTERM; the errors every service shares
+//! ([`ServiceError`]) and its start-then-run step ([`start_then_run`]).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -7,7 +8,94 @@ use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::kafka::ConnectError;
 use crate::{shutdown, telemetry, Settings};
+
+/// How long a stopping service gives what it has in flight (the broker's
+/// acks of records produced, the sink's last batch) before it stops
+/// anyway; what did not finish is read again at the next start.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What any service can fail with: the broker, the start-up check of its
+/// connection, and its /healthz and /metrics server. Each service's error
+/// holds it as `Service(ServiceError)`, with `From` for its sources by
+/// [`service_error!`](crate::service_error).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The start-up check of the broker connection failed (a TLS or SASL
+    /// setting, named) or was stopped.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("cannot serve http: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+impl ServiceError {
+    /// The service was stopped (SIGINT/SIGTERM) before the broker answered
+    /// its start-up check: a clean stop, not a failure.
+    pub fn is_stop(&self) -> bool {
+        matches!(self, ServiceError::Connect(ConnectError::Stopped))
+    }
+}
+
+/// Implements, for a service's error type `$error` with a variant
+/// `Service(ServiceError)`: `From` each source of [`ServiceError`]
+/// (rdkafka's `KafkaError`, [`ConnectError`], `std::io::Error`), so that `?`
+/// works on them, and [`StopWhileStarting`]: a [`ServiceError::is_stop`],
+/// or any variant matching the pattern after `stopped:`.
+#[macro_export]
+macro_rules! service_error {
+    ($error:ident $(, stopped: $stopped:pat)?) => {
+        $crate::service_error!(@from $error:
+            $crate::service::KafkaError, $crate::kafka::ConnectError, ::std::io::Error);
+        impl $crate::service::StopWhileStarting for $error {
+            fn is_stop(&self) -> bool {
+                #[allow(unreachable_patterns)]
+                match self {
+                    $error::Service(error) => error.is_stop(),
+                    $($stopped => true,)?
+                    _ => false,
+                }
+            }
+        }
+    };
+    (@from $error:ident: $($source:ty),+) => {
+        $(impl From<$source> for $error {
+            fn from(source: $source) -> Self {
+                Self::Service($crate::service::ServiceError::from(source))
+            }
+        })+
+    };
+}
+
+#[doc(hidden)]
+pub use rdkafka::error::KafkaError;
+
+/// A service's error that may be a clean stop while it started.
+pub trait StopWhileStarting {
+    /// Stopped (SIGINT/SIGTERM) while starting: nothing failed.
+    fn is_stop(&self) -> bool;
+}
+
+/// Starts a service (`start`) and, once started, runs it (`run`) until it
+/// stops; a stop asked for while it started ([`StopWhileStarting`]) is
+/// `Ok`, any other error of either step is returned.
+pub async fn start_then_run<S, E, R>(
+    start: impl Future<Output = Result<S, E>>,
+    run: impl FnOnce(S) -> R,
+) -> Result<(), E>
+where
+    R: Future<Output = Result<(), E>>,
+    E: StopWhileStarting,
+{
+    match start.await {
+        Ok(service) => run(service).await,
+        Err(error) if error.is_stop() => Ok(()),
+        Err(error) => Err(error),
+    }
+}
 
 /// Runs `service` with the settings named on the command line
 /// (`--config FILE`, or the `DISTANS_CONFIG` variable) until it returns or

@@ -27,6 +27,7 @@ use distans_domain::enrich::Provenance;
 use distans_domain::{ReasonCode, Violation};
 use distans_runtime::kafka;
 use distans_runtime::retry::{retry, ErrorClass, RetryError, RetryPolicy};
+use distans_runtime::service::{ServiceError, DRAIN_TIMEOUT};
 use distans_runtime::telemetry::Server;
 use distans_runtime::{now_ms, pseudonym_keys, Health, Settings};
 use distans_store::migrations::MigrateError;
@@ -39,19 +40,12 @@ pub use metrics::{Metrics, RefreshMetrics};
 pub use writer::{WriteError, Writer};
 
 const STAGE: &str = "sink";
-/// How long a stopping sink tries to flush its last batch.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
-    /// The start-up check of the broker connection failed (a TLS or SASL
-    /// setting, named) or was stopped.
+    /// The broker, its start-up check, the http server.
     #[error(transparent)]
-    Connect(#[from] kafka::ConnectError),
-    #[error("cannot serve http: {0}")]
-    Http(#[from] std::io::Error),
+    Service(#[from] ServiceError),
     #[error("cannot bring the clickhouse schema up to date: {0}")]
     Migrate(#[from] MigrateError),
     #[error("cannot encode a dead letter (a bug): {0}")]
@@ -60,6 +54,8 @@ pub enum SinkError {
     #[error(transparent)]
     Write(#[from] WriteError),
 }
+
+distans_runtime::service_error!(SinkError);
 
 /// A topic written to a table: how a record becomes a row.
 pub trait Table: Send + Sync + 'static {

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
+
 use distans_domain::codes::{region_name, COUNTY_NAMES, ICD10_CHAPTERS, MUNICIPALITY_NAMES, PROFESSION_LABELS};
 use distans_domain::Tariffs;
 use distans_runtime::config::ReportingSettings;
@@ -153,29 +155,27 @@ pub async fn load(
         .collect();
     insert(db, "ref_icd10_chapters", &chapters).await?;
 
-    // A date past ClickHouse's last Date reads as open-ended.
-    let days = |d| days_since_epoch(d).unwrap_or(u16::MAX);
     let allocations: Vec<Allocation> = reporting
         .cost_allocation
         .iter()
-        .map(|a| Allocation {
-            home_county: a.county.clone(),
-            valid_from: days(a.valid_from),
-            valid_to: a.valid_to.map_or(u16::MAX, days),
-            health_centre_percent: a.health_centre_percent,
-            loaded_at,
+        .map(|a| {
+            let (valid_from, valid_to) = validity(a.valid_from, a.valid_to);
+            Allocation {
+                home_county: a.county.clone(),
+                valid_from,
+                valid_to,
+                health_centre_percent: a.health_centre_percent,
+                loaded_at,
+            }
         })
         .collect();
     insert(db, "ref_cost_allocation", &allocations).await?;
     let tariff_rows: Vec<Tariff> = tariffs
         .entries
         .iter()
-        .map(|entry| Tariff {
-            tariff_class: entry.class.as_str(),
-            valid_from: days(entry.valid_from),
-            valid_to: entry.valid_to.map_or(u16::MAX, days),
-            amount_ore: entry.amount_ore,
-            loaded_at,
+        .map(|entry| {
+            let (valid_from, valid_to) = validity(entry.valid_from, entry.valid_to);
+            Tariff { tariff_class: entry.class.as_str(), valid_from, valid_to, amount_ore: entry.amount_ore, loaded_at }
         })
         .collect();
     insert(db, "ref_tariffs", &tariff_rows).await?;
@@ -197,4 +197,12 @@ pub async fn load(
     .map(|(name, value)| Parameter { name, value, loaded_at });
     insert(db, "ref_parameters", &parameters).await?;
     insert(db, "ref_loads", &[Load { loaded_at }]).await
+}
+
+/// A validity period as ClickHouse Dates (days since the epoch): `from`,
+/// and `to` or, when there is none, open-ended (`u16::MAX`). A date past
+/// ClickHouse's last Date reads as open-ended too.
+fn validity(from: NaiveDate, to: Option<NaiveDate>) -> (u16, u16) {
+    let days = |d| days_since_epoch(d).unwrap_or(u16::MAX);
+    (days(from), to.map_or(u16::MAX, days))
 }

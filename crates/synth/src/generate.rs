@@ -96,70 +96,57 @@ impl InvalidKind {
     }
 }
 
-/// Valid lines a monitoring rule should flag; each injected kind gives a
-/// known number of findings of the rule of the same name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImplausibleKind {
-    /// Unit price above the tariff for the profession and visit date.
-    WrongPrice,
-    /// The same contact invoiced again on another invoice.
-    DoubleInvoicing,
-    /// A procedure that needs a physical meeting (AA039 neurological examination).
-    PhysicalProcedure,
-    /// Invoiced more than six months after the visit.
-    LateInvoice,
-    /// Another product than the contact fee.
-    WrongProduct,
-    /// A phone contact.
-    NonBillableContact,
-    /// Agreement chapter 5 (referral required) without a referral number.
-    NoReferral,
-    /// A patient living in another county.
-    PatientNotResident,
-    /// No needs assessment, on a visit after the rule applies.
-    MissingNeedsAssessment,
-    /// A second contact with the same profession the same day.
-    SameDayRepeat,
-    /// A patient with two psychologist contacts more than the limit.
-    ExcessivePsychologistContacts,
-    /// Three more contacts with the same profession on the next days.
-    ContactBurst,
+/// Declares [`ImplausibleKind`] from one list of its kinds, each with the
+/// rule that should flag it: the enum, [`ImplausibleKind::rule`] and
+/// `ImplausibleKind::ALL` (the kinds in the order the generator draws from).
+macro_rules! implausible_kinds {
+    ($($(#[doc = $doc:literal])* $kind:ident => $rule:ident,)+) => {
+        /// Valid lines a monitoring rule should flag; each injected kind gives a
+        /// known number of findings of the rule of the same name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ImplausibleKind {
+            $($(#[doc = $doc])* $kind,)+
+        }
+
+        impl ImplausibleKind {
+            /// The rule that should flag it; its id names the kind in the summary.
+            pub fn rule(self) -> &'static Rule {
+                match self {
+                    $(ImplausibleKind::$kind => &rules::$rule,)+
+                }
+            }
+
+            const ALL: &[ImplausibleKind] = &[$(ImplausibleKind::$kind,)+];
+        }
+    };
 }
 
-impl ImplausibleKind {
-    /// The rule that should flag it; its id names the kind in the summary.
-    pub fn rule(self) -> &'static Rule {
-        match self {
-            ImplausibleKind::WrongPrice => &rules::WRONG_PRICE,
-            ImplausibleKind::DoubleInvoicing => &rules::DOUBLE_INVOICING,
-            ImplausibleKind::PhysicalProcedure => &rules::PHYSICAL_PROCEDURE,
-            ImplausibleKind::LateInvoice => &rules::LATE_INVOICE,
-            ImplausibleKind::WrongProduct => &rules::WRONG_PRODUCT,
-            ImplausibleKind::NonBillableContact => &rules::NON_BILLABLE,
-            ImplausibleKind::NoReferral => &rules::NO_REFERRAL,
-            ImplausibleKind::PatientNotResident => &rules::NOT_RESIDENT,
-            ImplausibleKind::MissingNeedsAssessment => &rules::MISSING_NEEDS_ASSESSMENT,
-            ImplausibleKind::SameDayRepeat => &rules::SAME_DAY_REPEAT,
-            ImplausibleKind::ExcessivePsychologistContacts => &rules::EXCESSIVE_PSYCHOLOGIST,
-            ImplausibleKind::ContactBurst => &rules::CONTACT_BURST,
-        }
-    }
-
-    const ALL: [ImplausibleKind; 12] = [
-        ImplausibleKind::WrongPrice,
-        ImplausibleKind::DoubleInvoicing,
-        ImplausibleKind::PhysicalProcedure,
-        ImplausibleKind::LateInvoice,
-        ImplausibleKind::WrongProduct,
-        ImplausibleKind::NonBillableContact,
-        ImplausibleKind::NoReferral,
-        ImplausibleKind::PatientNotResident,
-        ImplausibleKind::MissingNeedsAssessment,
-        ImplausibleKind::SameDayRepeat,
-        ImplausibleKind::ExcessivePsychologistContacts,
-        ImplausibleKind::ContactBurst,
-    ];
+implausible_kinds! {
+    /// Unit price above the tariff for the profession and visit date.
+    WrongPrice => WRONG_PRICE,
+    /// The same contact invoiced again on another invoice.
+    DoubleInvoicing => DOUBLE_INVOICING,
+    /// A procedure that needs a physical meeting (AA039 neurological examination).
+    PhysicalProcedure => PHYSICAL_PROCEDURE,
+    /// Invoiced more than six months after the visit.
+    LateInvoice => LATE_INVOICE,
+    /// Another product than the contact fee.
+    WrongProduct => WRONG_PRODUCT,
+    /// A phone contact.
+    NonBillableContact => NON_BILLABLE,
+    /// Agreement chapter 5 (referral required) without a referral number.
+    NoReferral => NO_REFERRAL,
+    /// A patient living in another county.
+    PatientNotResident => NOT_RESIDENT,
+    /// No needs assessment, on a visit after the rule applies.
+    MissingNeedsAssessment => MISSING_NEEDS_ASSESSMENT,
+    /// A second contact with the same profession the same day.
+    SameDayRepeat => SAME_DAY_REPEAT,
+    /// A patient with two psychologist contacts more than the limit.
+    ExcessivePsychologistContacts => EXCESSIVE_PSYCHOLOGIST,
+    /// Three more contacts with the same profession on the next days.
+    ContactBurst => CONTACT_BURST,
 }
 
 /// What to generate: region (SCB county code), visit year, number of lines,

@@ -146,6 +146,15 @@ fn day(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day).unwrap_or_default()
 }
 
+/// For [`MISSING_NEEDS_ASSESSMENT`]'s examples: the line visited on `visit`
+/// (around the rule's test start, 2025-10-01), invoiced on 2025-10-10, with
+/// `needs_assessment`.
+fn assessed(line: &mut EnrichedLine, visit: NaiveDate, needs_assessment: Option<bool>) {
+    line.visit_date = visit;
+    line.invoice_date = day(2025, 10, 10);
+    line.needs_assessment = needs_assessment;
+}
+
 /// A line rule's judgement for the line's whole net amount.
 fn net(line: &EnrichedLine, evidence: Evidence) -> Option<Judgement> {
     Some(Judgement { amount_at_stake: Ore(line.net_amount_ore), evidence })
@@ -439,31 +448,15 @@ pub static MISSING_NEEDS_ASSESSMENT: Rule = Rule {
         examples: &[
             Example {
                 case: "no assessment on the day the rule applies from",
-                change: |l| {
-                    l.visit_date = day(2025, 10, 1);
-                    l.invoice_date = day(2025, 10, 10);
-                    l.needs_assessment = Some(false);
-                },
+                change: |l| assessed(l, day(2025, 10, 1), Some(false)),
                 fires: true,
             },
             Example {
                 case: "no assessment the day before",
-                change: |l| {
-                    l.visit_date = day(2025, 9, 30);
-                    l.invoice_date = day(2025, 10, 10);
-                    l.needs_assessment = Some(false);
-                },
+                change: |l| assessed(l, day(2025, 9, 30), Some(false)),
                 fires: false,
             },
-            Example {
-                case: "not said whether assessed",
-                change: |l| {
-                    l.visit_date = day(2025, 10, 1);
-                    l.invoice_date = day(2025, 10, 10);
-                    l.needs_assessment = None;
-                },
-                fires: false,
-            },
+            Example { case: "not said whether assessed", change: |l| assessed(l, day(2025, 10, 1), None), fires: false },
         ],
     },
 };

@@ -186,11 +186,11 @@ impl Seen {
 
 /// Who invoiced: shared by every line of one buyer, provider and unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Place {
-    pub(super) buyer: String,
-    pub(super) provider_org: String,
-    pub(super) provider_name: String,
-    pub(super) unit: String,
+struct Place {
+    buyer: String,
+    provider_org: String,
+    provider_name: String,
+    unit: String,
 }
 
 /// A part of the state that is judged as a whole.
@@ -230,7 +230,7 @@ pub struct RuleEngine {
     pub(super) by_profession: HashMap<u64, ContactSet>,
     /// Psychologist contacts per patient.
     pub(super) psychologist: HashMap<u128, ContactSet>,
-    pub(super) places: Vec<Place>,
+    places: Vec<Place>,
     place_ids: HashMap<u64, u32>,
     /// Profession codes, interned.
     pub(super) professions: Vec<String>,

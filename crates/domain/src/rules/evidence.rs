@@ -59,117 +59,112 @@ impl Evidence {
     ///
     /// [`Finding::evidence`]: super::Finding::evidence
     pub fn text(&self, language: Language) -> String {
-        match language {
-            Language::English => self.english(),
-            Language::Swedish => self.swedish(),
-        }
-    }
-
-    fn english(&self) -> String {
+        use Language::{English, Swedish};
         match self {
-            Evidence::WrongPrice { unit_price_ore, tariff_ore, tariff_class, visit_date } => format!(
-                "unit price {}, tariff {} for {} on {visit_date}",
-                Ore(*unit_price_ore),
-                Ore(*tariff_ore),
-                tariff_class.as_str()
-            ),
-            Evidence::WrongProduct { product_category, expected } => {
-                format!("product category {product_category}, expected one of {}", expected.join(", "))
-            }
-            Evidence::NoReferral { agreement_chapter, agreement_point } => {
-                format!("agreement chapter {agreement_chapter} point {agreement_point} without a referral number")
-            }
-            Evidence::LateInvoice { invoice_date, invoice_id, days, limit_months } => format!(
-                "invoiced {invoice_date} on {invoice_id}, {days} days after the visit (limit {limit_months} months)"
-            ),
-            Evidence::Double { visit_date, original_line } => {
-                format!("the contact of {visit_date} is also invoiced on line {original_line}")
-            }
-            Evidence::NonBillable { contact_channel } => format!("contact channel {contact_channel}"),
-            Evidence::NotResident { patient_county, invoiced_county } => {
-                format!("patient lives in county {patient_county}, invoiced region is county {invoiced_county}")
-            }
-            Evidence::PhysicalProcedure { procedures } => {
-                format!("procedure {} needs a physical meeting", procedures.join(", "))
-            }
-            Evidence::NoNeedsAssessment { visit_date } => {
-                format!("visit {visit_date} reports no needs and suitability assessment")
-            }
-            Evidence::PsychologistContacts { rank, window_days, limit } => format!(
-                "{} psychologist/psychotherapist contact in {window_days} days (limit {limit})",
-                ordinal_english(*rank)
-            ),
-            Evidence::SameDay { rank, profession, visit_date, limit } => {
-                format!("{} contact with {profession} on {visit_date} (limit {limit})", ordinal_english(*rank))
-            }
-            Evidence::Burst { rank, profession, window_days, visit_date, limit } => format!(
-                "{} contact with {profession} within {window_days} days up to {visit_date} (limit {limit})",
-                ordinal_english(*rank)
-            ),
-            Evidence::OverCredited { credit_notes, lines, invoice_id, credited_ore, invoiced_ore } => format!(
-                "{credit_notes} credit note(s) credit {lines} line(s) of invoice {invoice_id}: {} credited against {} invoiced",
-                Ore(*credited_ore),
-                Ore(*invoiced_ore)
-            ),
-        }
-    }
-
-    fn swedish(&self) -> String {
-        match self {
-            Evidence::WrongPrice { unit_price_ore, tariff_ore, tariff_class, visit_date } => format!(
-                "styckpris {}, taxa {} för {} den {visit_date}",
-                Ore(*unit_price_ore),
-                Ore(*tariff_ore),
-                tariff_class_swedish(*tariff_class)
-            ),
-            Evidence::WrongProduct { product_category, expected } => {
-                let expected = expected.join(", ");
-                if expected.contains(',') {
-                    format!("produktkategori {product_category}, förväntad en av {expected}")
-                } else {
-                    format!("produktkategori {product_category}, förväntad {expected}")
+            Evidence::WrongPrice { unit_price_ore, tariff_ore, tariff_class, visit_date } => {
+                let (price, tariff) = (Ore(*unit_price_ore), Ore(*tariff_ore));
+                match language {
+                    English => {
+                        format!("unit price {price}, tariff {tariff} for {} on {visit_date}", tariff_class.as_str())
+                    }
+                    Swedish => format!(
+                        "styckpris {price}, taxa {tariff} för {} den {visit_date}",
+                        tariff_class_swedish(*tariff_class)
+                    ),
                 }
             }
-            Evidence::NoReferral { agreement_chapter, agreement_point } => {
-                format!("avtalets kapitel {agreement_chapter} punkt {agreement_point} utan remissnummer")
+            Evidence::WrongProduct { product_category, expected } => {
+                let expected = expected.join(", ");
+                match language {
+                    English => format!("product category {product_category}, expected one of {expected}"),
+                    Swedish if expected.contains(',') => {
+                        format!("produktkategori {product_category}, förväntad en av {expected}")
+                    }
+                    Swedish => format!("produktkategori {product_category}, förväntad {expected}"),
+                }
             }
-            Evidence::LateInvoice { invoice_date, invoice_id, days, limit_months } => format!(
-                "fakturerad {invoice_date} på {invoice_id}, {days} dagar efter besöket (gräns {limit_months} månader)"
-            ),
-            Evidence::Double { visit_date, original_line } => {
-                format!("kontakten den {visit_date} är också fakturerad på rad {original_line}")
+            Evidence::NoReferral { agreement_chapter: chapter, agreement_point: point } => match language {
+                English => format!("agreement chapter {chapter} point {point} without a referral number"),
+                Swedish => format!("avtalets kapitel {chapter} punkt {point} utan remissnummer"),
+            },
+            Evidence::LateInvoice { invoice_date, invoice_id, days, limit_months } => match language {
+                English => format!(
+                    "invoiced {invoice_date} on {invoice_id}, {days} days after the visit (limit {limit_months} months)"
+                ),
+                Swedish => format!(
+                    "fakturerad {invoice_date} på {invoice_id}, {days} dagar efter besöket (gräns {limit_months} månader)"
+                ),
+            },
+            Evidence::Double { visit_date, original_line } => match language {
+                English => format!("the contact of {visit_date} is also invoiced on line {original_line}"),
+                Swedish => format!("kontakten den {visit_date} är också fakturerad på rad {original_line}"),
+            },
+            Evidence::NonBillable { contact_channel } => {
+                format!("{} {contact_channel}", language.pick("kontaktsätt", "contact channel"))
             }
-            Evidence::NonBillable { contact_channel } => format!("kontaktsätt {contact_channel}"),
-            Evidence::NotResident { patient_county, invoiced_county } => format!(
-                "patienten är folkbokförd i län {patient_county}, den fakturerade regionen är län {invoiced_county}"
-            ),
+            Evidence::NotResident { patient_county, invoiced_county } => match language {
+                English => {
+                    format!("patient lives in county {patient_county}, invoiced region is county {invoiced_county}")
+                }
+                Swedish => format!(
+                    "patienten är folkbokförd i län {patient_county}, den fakturerade regionen är län {invoiced_county}"
+                ),
+            },
             Evidence::PhysicalProcedure { procedures } => {
-                format!("åtgärd {} kräver fysiskt möte", procedures.join(", "))
+                let procedures = procedures.join(", ");
+                match language {
+                    English => format!("procedure {procedures} needs a physical meeting"),
+                    Swedish => format!("åtgärd {procedures} kräver fysiskt möte"),
+                }
             }
-            Evidence::NoNeedsAssessment { visit_date } => {
-                format!("besöket den {visit_date} saknar behovs- och lämplighetsbedömning")
+            Evidence::NoNeedsAssessment { visit_date } => match language {
+                English => format!("visit {visit_date} reports no needs and suitability assessment"),
+                Swedish => format!("besöket den {visit_date} saknar behovs- och lämplighetsbedömning"),
+            },
+            Evidence::PsychologistContacts { rank, window_days, limit } => match language {
+                English => format!(
+                    "{} psychologist/psychotherapist contact in {window_days} days (limit {limit})",
+                    ordinal_english(*rank)
+                ),
+                Swedish => format!(
+                    "{} psykolog- eller psykoterapeutkontakten på {window_days} dagar (gräns {limit})",
+                    ordinal_swedish(*rank)
+                ),
+            },
+            Evidence::SameDay { rank, profession, visit_date, limit } => match language {
+                English => {
+                    format!("{} contact with {profession} on {visit_date} (limit {limit})", ordinal_english(*rank))
+                }
+                Swedish => format!(
+                    "{} kontakten med {} den {visit_date} (gräns {limit})",
+                    ordinal_swedish(*rank),
+                    profession_swedish(profession)
+                ),
+            },
+            Evidence::Burst { rank, profession, window_days, visit_date, limit } => match language {
+                English => format!(
+                    "{} contact with {profession} within {window_days} days up to {visit_date} (limit {limit})",
+                    ordinal_english(*rank)
+                ),
+                Swedish => format!(
+                    "{} kontakten med {} inom {window_days} dagar till och med {visit_date} (gräns {limit})",
+                    ordinal_swedish(*rank),
+                    profession_swedish(profession)
+                ),
+            },
+            Evidence::OverCredited { credit_notes, lines, invoice_id, credited_ore, invoiced_ore } => {
+                let (credited, invoiced) = (Ore(*credited_ore), Ore(*invoiced_ore));
+                match language {
+                    English => format!(
+                        "{credit_notes} credit note(s) credit {lines} line(s) of invoice {invoice_id}: {credited} credited against {invoiced} invoiced"
+                    ),
+                    Swedish => format!(
+                        "{credit_notes} {} krediterar {lines} {} på faktura {invoice_id}: {credited} krediterat mot {invoiced} fakturerat",
+                        if *credit_notes == 1 { "kreditnota" } else { "kreditnotor" },
+                        if *lines == 1 { "rad" } else { "rader" },
+                    ),
+                }
             }
-            Evidence::PsychologistContacts { rank, window_days, limit } => format!(
-                "{} psykolog- eller psykoterapeutkontakten på {window_days} dagar (gräns {limit})",
-                ordinal_swedish(*rank)
-            ),
-            Evidence::SameDay { rank, profession, visit_date, limit } => format!(
-                "{} kontakten med {} den {visit_date} (gräns {limit})",
-                ordinal_swedish(*rank),
-                profession_swedish(profession)
-            ),
-            Evidence::Burst { rank, profession, window_days, visit_date, limit } => format!(
-                "{} kontakten med {} inom {window_days} dagar till och med {visit_date} (gräns {limit})",
-                ordinal_swedish(*rank),
-                profession_swedish(profession)
-            ),
-            Evidence::OverCredited { credit_notes, lines, invoice_id, credited_ore, invoiced_ore } => format!(
-                "{credit_notes} {} krediterar {lines} {} på faktura {invoice_id}: {} krediterat mot {} fakturerat",
-                if *credit_notes == 1 { "kreditnota" } else { "kreditnotor" },
-                if *lines == 1 { "rad" } else { "rader" },
-                Ore(*credited_ore),
-                Ore(*invoiced_ore)
-            ),
         }
     }
 }
