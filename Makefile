@@ -47,7 +47,7 @@ lint:
 # Figures in release mode: the services are benchmarked as they would run.
 # distans-bench: every stage through tansu and ClickHouse side by side, as
 # shares of the broker's raw consume rate, three repetitions (~5 min on 2
-# cores; LINES= lines per stage, default 8 000, see
+# cores; LINES= lines per stage, default 30 000, see
 # tests/src/bin/bench/main.rs; REPETITIONS=), JSON under <target dir>/bench/. Then the rule engine and
 # the aggregate refresh in process.
 BENCH_BIN = $${CARGO_TARGET_DIR:-target}/release

@@ -35,11 +35,14 @@
 //! every repetition as JSON to `<target dir>/bench/bench-<UTC time>-<commit>.json`.
 //!
 //! usage: distans-bench [LINES] [--repetitions N] [--latency-rate LINES_PER_S] [--latency-seconds S] [--raw-valid]
-//!   LINES: lines per stage (default 8 000); the latency stage sends
+//!   LINES: lines per stage (default 30 000); the latency stage sends
 //!   rate × seconds lines (default 300 × 20).
 //!
-//! Why 8 000: three repetitions stay near five minutes on 2 cores; give
-//! more with LINES. tansu 0.6, the test broker, looks up each fetched
+//! Why 30 000: a stage then takes several fetches (about 10 MB of records;
+//! a fetch brings at most 1 MiB per partition), so it measures a rate, not
+//! one round trip: at 8 000 lines one fetch could bring every record and
+//! the raw consumer "read" 3 M lines/s. Three repetitions take about five
+//! minutes on 2 cores. tansu 0.6, the test broker, looks up each fetched
 //! record's headers in a table it gives no index (tansu-storage 0.6.0
 //! `src/sql/header_fetch.sql`, once per record; `src/ddl/040-header.sql`):
 //! without the index the harness adds (`deploy/local/tansu/header-index.sql`)
@@ -86,7 +89,7 @@ struct Arguments {
 
 fn arguments() -> anyhow::Result<Arguments> {
     let mut arguments =
-        Arguments { lines: 8_000, repetitions: 3, latency_rate: 300.0, latency_seconds: 20.0, raw_valid: false };
+        Arguments { lines: 30_000, repetitions: 3, latency_rate: 300.0, latency_seconds: 20.0, raw_valid: false };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} takes a value"));
