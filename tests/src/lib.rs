@@ -1037,6 +1037,62 @@ impl Env {
     }
 }
 
+impl Env {
+    /// As [`Env::start`], with the sink's production batch bounds (5 000
+    /// rows, 1 s wait) instead of the tests' small batches and short waits:
+    /// what the benches measure.
+    pub fn start_for_bench() -> anyhow::Result<Env> {
+        let mut env = Env::start()?;
+        env.sink_batch_rows = 5_000;
+        env.extra_variables.insert("DISTANS__SINK__BATCH_MAX_WAIT_MS".into(), "1000".into());
+        Ok(env)
+    }
+}
+
+/// A bench's command-line argument at `position` (1 for the first),
+/// parsed; `default` where the command line has none.
+pub fn arg<T>(position: usize, default: T) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    Ok(std::env::args().nth(position).map(|a| a.parse()).transpose()?.unwrap_or(default))
+}
+
+/// The ingester's validation and enrichment in process, as the benches
+/// prepare their input: the tests' key ([`TEST_KEY`]) and the tariffs and
+/// validation of `settings`; each line ingested at 0 ms from topic "bench",
+/// partition 0, offset 0.
+#[derive(Debug)]
+pub struct Enrichment<'a> {
+    tariffs: &'a distans_domain::Tariffs,
+    pseudonymiser: distans_domain::Pseudonymiser,
+    validation: distans_domain::Validation,
+}
+
+impl<'a> Enrichment<'a> {
+    pub fn new(settings: &'a Settings) -> anyhow::Result<Enrichment<'a>> {
+        Ok(Enrichment {
+            tariffs: &settings.tariffs,
+            pseudonymiser: distans_domain::Pseudonymiser::new(TEST_KEY.as_bytes())?,
+            validation: settings.validation()?,
+        })
+    }
+
+    /// The enriched line the ingester would write for `line`, or `None`
+    /// where it would refuse the line (a dead letter).
+    pub fn enrich(&self, line: &distans_domain::InvoiceLine) -> Option<distans_domain::EnrichedLine> {
+        let ctx = distans_domain::validate::Context {
+            tariffs: self.tariffs,
+            pseudonymiser: &self.pseudonymiser,
+            validation: &self.validation,
+            ingested_at_ms: 0,
+        };
+        let source = distans_domain::enrich::Provenance { topic: "bench".into(), partition: 0, offset: 0 };
+        distans_domain::validate_and_enrich(line, source, ctx).ok()
+    }
+}
+
 /// An environment with services running, as most end-to-end tests begin:
 /// the [`Env`], its settings, a client for the test database, and the
 /// services in the order [`Env::run`] was given them. Dropping the `Env`
