@@ -30,41 +30,34 @@ import fastavro
 from clickhouse_driver import Client
 from confluent_kafka import Consumer, KafkaException
 
-COLUMNS = """
-    invoice_id String,
-    invoice_type String,
-    line_number Int32,
-    credited_invoice_id Nullable(String),
-    seller_org_number String,
-    buyer_org_number String,
-    invoice_date Date,
-    payable_amount_ore Int64,
-    patient_pseudonym String,
-    patient_county_code String,
-    patient_municipality_code String,
-    patient_sex Nullable(Int32),
-    remittance_number Nullable(String),
-    agreement_chapter String,
-    agreement_point String,
-    care_type String,
-    visit_type String,
-    visit_date Date,
-    visit_time_ms Nullable(Int32),
-    performing_unit_hsa_id String,
-    provider_org_number String,
-    provider_name String,
-    profession_code String,
-    product_category String,
-    quantity Int32,
-    unit_price_ore Int64,
-    patient_fee_ore Int64,
-    gross_amount_ore Int64,
-    net_amount_ore Int64,
-    diagnosis_codes Array(String),
-    procedure_codes Array(String),
-    contact_channel Nullable(String),
-    needs_assessment Nullable(UInt8)
-"""
+# ClickHouse's type for each Avro type of the invoice line schema, and the
+# two columns named otherwise than their field (row() converts them).
+CLICKHOUSE_TYPES = {
+    "string": "String",
+    "int": "Int32",
+    "long": "Int64",
+    "boolean": "UInt8",
+    "date": "Date",
+    "time-millis": "Int32",
+}
+RENAMED = {"patient_id": "patient_pseudonym", "visit_time": "visit_time_ms"}
+
+
+def clickhouse_type(avro_type):
+    if isinstance(avro_type, list):  # a union with null
+        (inner,) = [t for t in avro_type if t != "null"]
+        return f"Nullable({clickhouse_type(inner)})"
+    if isinstance(avro_type, dict):
+        if avro_type["type"] == "array":
+            return f"Array({clickhouse_type(avro_type['items'])})"
+        return CLICKHOUSE_TYPES[avro_type.get("logicalType", avro_type["type"])]
+    return CLICKHOUSE_TYPES[avro_type]
+
+
+def columns(schema):
+    """The table's columns for the records of `schema` (the .avsc as JSON),
+    in the order of its fields, as row() lists the values."""
+    return ", ".join(f"{RENAMED.get(f['name'], f['name'])} {clickhouse_type(f['type'])}" for f in schema["fields"])
 
 
 def emit(**fields):
@@ -139,14 +132,15 @@ def main():
     args = parser.parse_args()
 
     with open(args.schema) as f:
-        schema = fastavro.parse_schema(json.load(f))
+        schema_json = json.load(f)
+    schema = fastavro.parse_schema(schema_json)
     with open(args.key_file, "rb") as f:
         key = f.read()
     clickhouse = Client(host="127.0.0.1", port=args.clickhouse_port)
     clickhouse.execute(f"CREATE DATABASE IF NOT EXISTS {args.database}")
     clickhouse.execute(f"DROP TABLE IF EXISTS {args.database}.lines")
     clickhouse.execute(
-        f"CREATE TABLE {args.database}.lines ({COLUMNS}) ENGINE = MergeTree "
+        f"CREATE TABLE {args.database}.lines ({columns(schema_json)}) ENGINE = MergeTree "
         "ORDER BY (seller_org_number, invoice_id, line_number)"
     )
     insert = f"INSERT INTO {args.database}.lines VALUES"

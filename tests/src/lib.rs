@@ -42,15 +42,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub async fn poll_until<T>(
     what: &str,
     timeout: Duration,
-    mut check: impl AsyncFnMut() -> anyhow::Result<T>,
+    check: impl AsyncFnMut() -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let deadline = Deadline::after(what, timeout);
-    loop {
-        if let Some(settled) = deadline.settles(check().await) {
-            return settled;
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
+    poll(what, timeout, check, async || tokio::time::sleep(POLL_INTERVAL).await).await
 }
 
 /// [`poll_until`] for code outside an async runtime (starting processes):
@@ -60,12 +54,25 @@ pub fn poll_until_blocking<T>(
     timeout: Duration,
     mut check: impl FnMut() -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    // `check` and the pause are plain calls: the loop never waits on a
+    // future, so `block_on` only drives it, the thread asleep in each pause.
+    futures::executor::block_on(poll(what, timeout, async || check(), async || std::thread::sleep(POLL_INTERVAL)))
+}
+
+/// The loop of [`poll_until`] and [`poll_until_blocking`]: `check` until it
+/// settles, `pause` in between.
+async fn poll<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> anyhow::Result<T>,
+    mut pause: impl AsyncFnMut(),
+) -> anyhow::Result<T> {
     let deadline = Deadline::after(what, timeout);
     loop {
-        if let Some(settled) = deadline.settles(check()) {
+        if let Some(settled) = deadline.settles(check().await) {
             return settled;
         }
-        std::thread::sleep(POLL_INTERVAL);
+        pause().await;
     }
 }
 
@@ -535,6 +542,36 @@ fn index_headers(db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the broker and ClickHouse share: the running process (`$name`,
+/// logging to `$log` in the server's `dir`) kept in a `process:
+/// Option<Process>` field, started by `run_process` (from the server's own
+/// `restart`, on the same ports and data), and `kill` and `process`.
+macro_rules! server_process {
+    ($server:ty, $what:literal, $name:literal, $log:literal) => {
+        impl $server {
+            /// Starts `command` and waits (up to 30 s) until `ready` holds.
+            fn run_process(&mut self, command: Command, ready: impl FnMut() -> bool) -> anyhow::Result<()> {
+                let log = self.dir.join($log);
+                self.process = Some(Process::start_ready($name, command, log, Duration::from_secs(30), ready)?);
+                Ok(())
+            }
+
+            /// SIGKILL (dropping the process kills it).
+            pub fn kill(&mut self) {
+                self.process = None;
+            }
+
+            #[doc = concat!("The running ", $what, " process, if it runs.")]
+            pub fn process(&self) -> Option<&Process> {
+                self.process.as_ref()
+            }
+        }
+    };
+}
+
+server_process!(Broker, "broker", "tansu", "tansu.log");
+server_process!(ClickHouse, "server", "clickhouse", "stdout.log");
+
 /// tansu with its SQLite storage engine.
 #[derive(Debug)]
 pub struct Broker {
@@ -635,22 +672,7 @@ impl Broker {
         if self.scram.is_some() {
             command.arg("--authentication");
         }
-        let process =
-            Process::start_ready("tansu", command, self.dir.join("tansu.log"), Duration::from_secs(30), || {
-                port_open(port)
-            })?;
-        self.process = Some(process);
-        Ok(())
-    }
-
-    /// SIGKILL (dropping the process kills it).
-    pub fn kill(&mut self) {
-        self.process = None;
-    }
-
-    /// The running broker process, if it runs.
-    pub fn process(&self) -> Option<&Process> {
-        self.process.as_ref()
+        self.run_process(command, || port_open(port))
     }
 
     pub fn brokers(&self) -> String {
@@ -753,22 +775,7 @@ impl ClickHouse {
         let mut command = Command::new(bin);
         command.current_dir(&self.dir).arg(format!("--config-file={}", self.dir.join("config.xml").display()));
         let port = self.http_port;
-        let process =
-            Process::start_ready("clickhouse", command, self.dir.join("stdout.log"), Duration::from_secs(30), || {
-                http_get(port, "/ping").is_ok_and(|(status, _)| status == 200)
-            })?;
-        self.process = Some(process);
-        Ok(())
-    }
-
-    /// SIGKILL (dropping the process kills it).
-    pub fn kill(&mut self) {
-        self.process = None;
-    }
-
-    /// The running server process, if it runs.
-    pub fn process(&self) -> Option<&Process> {
-        self.process.as_ref()
+        self.run_process(command, || http_get(port, "/ping").is_ok_and(|(status, _)| status == 200))
     }
 
     pub fn url(&self) -> String {
@@ -1028,6 +1035,124 @@ impl Env {
         command.env(format!("DISTANS__{}__HTTP_LISTEN", service.to_uppercase()), format!("127.0.0.1:{port}"));
         Process::spawn(service, command, self.dir.path().join(format!("{service}-{port}.log")))
     }
+}
+
+impl Env {
+    /// As [`Env::start`], with the sink's production batch bounds (5 000
+    /// rows, 1 s wait) instead of the tests' small batches and short waits:
+    /// what the benches measure.
+    pub fn start_for_bench() -> anyhow::Result<Env> {
+        let mut env = Env::start()?;
+        env.sink_batch_rows = 5_000;
+        env.extra_variables.insert("DISTANS__SINK__BATCH_MAX_WAIT_MS".into(), "1000".into());
+        Ok(env)
+    }
+}
+
+/// A bench's command-line argument at `position` (1 for the first),
+/// parsed; `default` where the command line has none.
+pub fn arg<T>(position: usize, default: T) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    Ok(std::env::args().nth(position).map(|a| a.parse()).transpose()?.unwrap_or(default))
+}
+
+/// The ingester's validation and enrichment in process, as the benches
+/// prepare their input: the tests' key ([`TEST_KEY`]) and the tariffs and
+/// validation of `settings`; each line ingested at 0 ms from topic "bench",
+/// partition 0, offset 0.
+#[derive(Debug)]
+pub struct Enrichment<'a> {
+    tariffs: &'a distans_domain::Tariffs,
+    pseudonymiser: distans_domain::Pseudonymiser,
+    validation: distans_domain::Validation,
+}
+
+impl<'a> Enrichment<'a> {
+    pub fn new(settings: &'a Settings) -> anyhow::Result<Enrichment<'a>> {
+        Ok(Enrichment {
+            tariffs: &settings.tariffs,
+            pseudonymiser: distans_domain::Pseudonymiser::new(TEST_KEY.as_bytes())?,
+            validation: settings.validation()?,
+        })
+    }
+
+    /// The enriched line the ingester would write for `line`, or `None`
+    /// where it would refuse the line (a dead letter).
+    pub fn enrich(&self, line: &distans_domain::InvoiceLine) -> Option<distans_domain::EnrichedLine> {
+        let ctx = distans_domain::validate::Context {
+            tariffs: self.tariffs,
+            pseudonymiser: &self.pseudonymiser,
+            validation: &self.validation,
+            ingested_at_ms: 0,
+        };
+        let source = distans_domain::enrich::Provenance { topic: "bench".into(), partition: 0, offset: 0 };
+        distans_domain::validate_and_enrich(line, source, ctx).ok()
+    }
+}
+
+/// An environment with services running, as most end-to-end tests begin:
+/// the [`Env`], its settings, a client for the test database, and the
+/// services in the order [`Env::run`] was given them. Dropping the `Env`
+/// stops the broker and ClickHouse, dropping a process kills it: bind each
+/// that must keep running (`_name` for one the test does not touch, never
+/// a bare `_`, which drops it at once).
+#[derive(Debug)]
+pub struct Running<const N: usize> {
+    pub env: Env,
+    pub settings: Settings,
+    pub client: distans_store::Client,
+    pub services: [Process; N],
+}
+
+impl Env {
+    /// Starts `services` in order, each waited for as [`Env::spawn`] does
+    /// (`/readyz`), with the settings and a database client beside them:
+    /// `let Running { env, settings, client, services: [_ingester, _sink] } =
+    /// Env::start()?.run(["ingester", "sink"])?;`.
+    pub fn run<const N: usize>(self, services: [&str; N]) -> anyhow::Result<Running<N>> {
+        let settings = self.settings();
+        let client = self.clickhouse.client();
+        let mut started = Vec::with_capacity(N);
+        for service in services {
+            started.push(self.spawn(service)?);
+        }
+        let services = started.try_into().unwrap_or_else(|_| unreachable!("one process per service"));
+        Ok(Running { env: self, settings, client, services })
+    }
+
+    /// Points the notifier at a webhook on a free loopback port
+    /// (`http://127.0.0.1:<port>/hook`, nobody listening yet: see
+    /// [`serve_webhook`]) and returns the port.
+    pub fn webhook_port(&mut self) -> u16 {
+        let port = free_port();
+        self.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+        port
+    }
+
+    /// [`Env::webhook_port`] with a [`webhook`] listening on it at once,
+    /// answering `statuses` in turn: the bodies it accepts arrive on the
+    /// returned receiver.
+    pub async fn start_webhook(
+        &mut self,
+        statuses: Vec<u16>,
+    ) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        serve_webhook(self.webhook_port(), statuses).await
+    }
+}
+
+/// A [`webhook`] on loopback `port`, running in a task: the bodies it
+/// accepts arrive on the returned receiver.
+pub async fn serve_webhook(
+    port: u16,
+    statuses: Vec<u16>,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
+    let (bodies, received) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tokio::spawn(webhook(listener, statuses, bodies));
+    Ok(received)
 }
 
 impl Env {

@@ -202,6 +202,22 @@ fn check_and_keep(name: &str, page: &str, format: Format) -> anyhow::Result<Stri
     Ok(dom)
 }
 
+/// Every one of `texts` is in `message`.
+fn assert_shows(message: &str, texts: &[&str]) {
+    for text in texts {
+        assert!(message.contains(text), "{text} in {message}");
+    }
+}
+
+/// The message from the [`HOSTILE`] name shows `as_text` (the name's
+/// markup as plain text), holds no `made` (the markup acted on: `why` says
+/// what that would be) and no escape or right-to-left override character.
+fn assert_harmless(hostile: &str, as_text: &str, (made, why): (&str, &str)) {
+    assert!(hostile.contains(as_text), "shown as text: {hostile}");
+    assert!(!hostile.contains(made), "{why}: {hostile}");
+    assert!(!hostile.contains('\u{1b}') && !hostile.contains('\u{202E}'), "{hostile}");
+}
+
 #[test]
 fn teams_cards_render_in_the_adaptive_cards_renderer() -> anyhow::Result<()> {
     let dir = distans_e2e::adaptivecards_dir()?;
@@ -211,35 +227,37 @@ fn teams_cards_render_in_the_adaptive_cards_renderer() -> anyhow::Result<()> {
         assert!(m.contains("data-problems=\"\""), "the renderer found nothing to complain of: {m}");
     }
     let first = message(&dom, 0);
-    for text in [
-        "Fel pris hos Nordvård Digital AB",
-        "Belopp i fråga",
-        "1 234,50 kr",
-        "Region Jämtland Härjedalen",
-        "Öppna i dashboarden",
-    ] {
-        assert!(first.contains(text), "{text} in {first}");
-    }
+    assert_shows(
+        first,
+        &[
+            "Fel pris hos Nordvård Digital AB",
+            "Belopp i fråga",
+            "1 234,50 kr",
+            "Region Jämtland Härjedalen",
+            "Öppna i dashboarden",
+        ],
+    );
     assert!(message(&dom, 1).contains("3 fynd: Fel pris hos Nordvård Digital AB"));
     assert!(message(&dom, 2).contains("Återkallat: Dubbelfakturering"));
     assert!(message(&dom, 3).contains("Many contacts in a few days at Kry Vård AB"));
-    let hostile = message(&dom, 4);
-    assert!(hostile.contains("[Klicka här](https://evil.example)"), "shown as text: {hostile}");
-    assert!(!hostile.contains("href=\"https://evil.example"), "no link made of a name: {hostile}");
-    assert!(!hostile.contains('\u{1b}') && !hostile.contains('\u{202E}'), "{hostile}");
-    let summary = message(&dom, 5);
-    for text in [
-        "Sammanfattning: 22 öppna fynd från före start",
-        "5 875 kr",
-        "2025-01-01 – 2025-02-14",
-        "Per regel",
-        "Dubbelfakturering",
-        "5 fynd, 2 500 kr",
-        "14 fynd, 2 100 kr",
-        "Återkallade (ej räknade)",
-    ] {
-        assert!(summary.contains(text), "{text} in {summary}");
-    }
+    assert_harmless(
+        message(&dom, 4),
+        "[Klicka här](https://evil.example)",
+        ("href=\"https://evil.example", "no link made of a name"),
+    );
+    assert_shows(
+        message(&dom, 5),
+        &[
+            "Sammanfattning: 22 öppna fynd från före start",
+            "5 875 kr",
+            "2025-01-01 – 2025-02-14",
+            "Per regel",
+            "Dubbelfakturering",
+            "5 fynd, 2 500 kr",
+            "14 fynd, 2 100 kr",
+            "Återkallade (ej räknade)",
+        ],
+    );
     Ok(())
 }
 
@@ -247,22 +265,20 @@ fn teams_cards_render_in_the_adaptive_cards_renderer() -> anyhow::Result<()> {
 fn slack_block_kit_renders_in_a_preview() -> anyhow::Result<()> {
     let dom = check_and_keep("slack", &slack_page(&bodies(Format::Slack)), Format::Slack)?;
     let first = message(&dom, 0);
-    for text in ["Fel pris hos Nordvård Digital AB", "<b>Belopp i fråga</b>", "1 234,50 kr", "Öppna i dashboarden"] {
-        assert!(first.contains(text), "{text} in {first}");
-    }
+    assert_shows(
+        first,
+        &["Fel pris hos Nordvård Digital AB", "<b>Belopp i fråga</b>", "1 234,50 kr", "Öppna i dashboarden"],
+    );
     assert!(message(&dom, 3).contains("Patient (pseudonym)"), "the rule is about one patient");
     assert!(!first.contains("Patient (pseudonym)"), "the wrong price is not");
-    let hostile = message(&dom, 4);
-    assert!(hostile.contains("&lt;!channel&gt;"), "shown as text: {hostile}");
-    assert!(!hostile.contains("class=\"mention\""), "nobody pinged: {hostile}");
-    assert!(!hostile.contains('\u{1b}') && !hostile.contains('\u{202E}'), "{hostile}");
-    let summary = message(&dom, 5);
-    for text in [
-        "Sammanfattning: 22 öppna fynd från före start",
-        "<b>Per regel</b>",
-        "<b>Dubbelfakturering</b>: 5 fynd, 2 500 kr",
-    ] {
-        assert!(summary.contains(text), "{text} in {summary}");
-    }
+    assert_harmless(message(&dom, 4), "&lt;!channel&gt;", ("class=\"mention\"", "nobody pinged"));
+    assert_shows(
+        message(&dom, 5),
+        &[
+            "Sammanfattning: 22 öppna fynd från före start",
+            "<b>Per regel</b>",
+            "<b>Dubbelfakturering</b>: 5 fynd, 2 500 kr",
+        ],
+    );
     Ok(())
 }

@@ -53,12 +53,8 @@ fn kinds(bodies: &[(Instant, serde_json::Value)]) -> BTreeMap<String, usize> {
 /// webhook on loopback that accepts all; the bodies it received.
 async fn env_with_webhook(interval: Duration) -> anyhow::Result<(Env, UnboundedReceiver<String>)> {
     let mut env = Env::start()?;
-    let port = distans_e2e::free_port();
-    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
     env.digest_interval_ms = interval.as_millis() as u64;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+    let rx = env.start_webhook(vec![]).await?;
     Ok((env, rx))
 }
 

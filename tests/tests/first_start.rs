@@ -58,11 +58,7 @@ fn backlog() -> Vec<TimedFinding> {
 async fn a_first_start_sends_the_backlog_as_one_summary_then_each_new_finding() -> anyhow::Result<()> {
     let mut env = Env::start()?;
     env.notifier_first_start = "summary";
-    let port = distans_e2e::free_port();
-    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+    let mut rx = env.start_webhook(vec![]).await?;
 
     env.publish_findings(&backlog()).await?;
     let mut notifier = env.spawn("notifier")?;
@@ -121,8 +117,7 @@ async fn a_first_start_sends_the_backlog_as_one_summary_then_each_new_finding() 
 async fn a_sigkill_while_the_summary_is_sent_sends_none_twice_and_loses_no_new_finding() -> anyhow::Result<()> {
     let mut env = Env::start()?;
     env.notifier_first_start = "summary";
-    let port = distans_e2e::free_port();
-    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+    let port = env.webhook_port();
 
     env.publish_findings(&backlog()).await?;
     // Nobody listens on the webhook's port: the summary is retried.
@@ -137,9 +132,7 @@ async fn a_sigkill_while_the_summary_is_sent_sends_none_twice_and_loses_no_new_f
     let after = timed(&DOUBLE_INVOICING, "ZVS4:2", 10_000, 23);
     env.publish_findings(std::slice::from_ref(&after)).await?;
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+    let mut rx = distans_e2e::serve_webhook(port, vec![]).await?;
     let started = Instant::now();
     let notifier = env.spawn("notifier")?;
     let mut bodies = vec![next(&mut rx).await?];
@@ -170,11 +163,7 @@ async fn a_sigkill_while_the_summary_is_sent_sends_none_twice_and_loses_no_new_f
 async fn first_start_all_sends_each_finding_of_the_backlog() -> anyhow::Result<()> {
     let mut env = Env::start()?;
     env.notifier_first_start = "all";
-    let port = distans_e2e::free_port();
-    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+    let mut rx = env.start_webhook(vec![]).await?;
 
     let findings: Vec<TimedFinding> =
         (1..=3).map(|i| timed(&DOUBLE_INVOICING, &format!("ZVS5:{i}"), 10_000, i)).collect();

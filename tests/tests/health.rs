@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use distans_cli::cmd::produce;
-use distans_e2e::{free_port, http_get, metric, metric_at_least, poll_until, Env};
+use distans_e2e::{free_port, http_get, metric, metric_at_least, poll_until, Env, Running};
 use distans_runtime::Settings;
 use distans_synth::generate::{self, Options};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -134,10 +134,8 @@ fn commit_past_the_end(settings: &Settings, group: &str, topic: &str) -> anyhow:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_detector_with_a_committed_offset_past_the_end_is_ready_and_publishes() -> anyhow::Result<()> {
-    let env = Env::start()?;
-    let settings = env.settings();
     // The ingester creates the topics.
-    let _ingester = env.spawn("ingester")?;
+    let Running { env, settings, client: _, services: [_ingester] } = Env::start()?.run(["ingester"])?;
 
     // The detector's group committed far past the end of every partition,
     // as after the valid topic was recreated.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use distans_cli::cmd::{dead_letters, produce};
 use distans_domain::{testing, InvoiceLine};
-use distans_e2e::{http_get, metric, poll_until, wait_for_lines, Env};
+use distans_e2e::{http_get, metric, poll_until, wait_for_lines, Env, Running};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -33,10 +33,8 @@ struct Case {
     invoice_id: &'static str,
     line_number: i32,
     change: fn(&mut InvoiceLine),
-    kind: &'static str,
-    age_years: Option<u8>,
-    age_group: &'static str,
-    sex: &'static str,
+    /// What ClickHouse holds: the kind of id, age in years, age group, sex.
+    expected: (&'static str, Option<u8>, &'static str, &'static str),
 }
 
 /// The fixture line (visit 2025-03-02, seller 2321000115, buyer 2321000198,
@@ -74,10 +72,7 @@ const CASES: [Case; 7] = [
         invoice_id: "2025-000123",
         line_number: 1,
         change: unchanged,
-        kind: "samordningsnummer",
-        age_years: Some(39),
-        age_group: "19-39",
-        sex: "male",
+        expected: ("samordningsnummer", Some(39), "19-39", "male"),
     },
     Case {
         what: "samordningsnummer, birth day unknown (February 1985): 40 after 28 February",
@@ -85,10 +80,7 @@ const CASES: [Case; 7] = [
         invoice_id: "F123456",
         line_number: 1,
         change: unchanged,
-        kind: "samordningsnummer",
-        age_years: Some(40),
-        age_group: "40-64",
-        sex: "female",
+        expected: ("samordningsnummer", Some(40), "40-64", "female"),
     },
     Case {
         what: "samordningsnummer, birth month unknown (day 1): 40 only from 1 December",
@@ -96,10 +88,7 @@ const CASES: [Case; 7] = [
         invoice_id: "F123456",
         line_number: 2,
         change: unchanged,
-        kind: "samordningsnummer",
-        age_years: Some(39),
-        age_group: "19-39",
-        sex: "male",
+        expected: ("samordningsnummer", Some(39), "19-39", "male"),
     },
     Case {
         what: "reservnummer in Region Stockholm's format, sex from the 11th digit",
@@ -107,10 +96,7 @@ const CASES: [Case; 7] = [
         invoice_id: "2025-000124",
         line_number: 1,
         change: bought_by_stockholm,
-        kind: "reserve",
-        age_years: None,
-        age_group: "unknown",
-        sex: "female",
+        expected: ("reserve", None, "unknown", "female"),
     },
     Case {
         what: "reservnummer in Inera's NRID format (every region), birth date unknown",
@@ -119,10 +105,7 @@ const CASES: [Case; 7] = [
         invoice_id: "F1",
         line_number: 1,
         change: unchanged,
-        kind: "reserve",
-        age_years: None,
-        age_group: "unknown",
-        sex: "male",
+        expected: ("reserve", None, "unknown", "male"),
     },
     Case {
         what: "the fixture's ZVF invoice id, still accepted (no seller numbering configured)",
@@ -130,10 +113,7 @@ const CASES: [Case; 7] = [
         invoice_id: "ZVF23210001152503000042",
         line_number: 1,
         change: unchanged,
-        kind: "personnummer",
-        age_years: Some(43),
-        age_group: "40-64",
-        sex: "male",
+        expected: ("personnummer", Some(43), "40-64", "male"),
     },
     Case {
         what: "a line that fails an unsourced check: accepted, the warning counted",
@@ -141,24 +121,17 @@ const CASES: [Case; 7] = [
         invoice_id: "Faktura 7/2025",
         line_number: 1,
         change: fax,
-        kind: "personnummer",
-        age_years: Some(43),
-        age_group: "40-64",
-        sex: "male",
+        expected: ("personnummer", Some(43), "40-64", "male"),
     },
 ];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn newly_accepted_identities_and_invoice_ids_reach_clickhouse() -> anyhow::Result<()> {
-    let env = Env::start()?;
-    let settings = env.settings();
-    let _ingester = env.spawn("ingester")?;
-    let _sink = env.spawn("sink")?;
+    let Running { env, settings, client, services: [_ingester, _sink] } = Env::start()?.run(["ingester", "sink"])?;
 
     let lines: Vec<InvoiceLine> = CASES.iter().map(line).collect();
     produce::produce_lines(&settings, &lines, false).await?;
 
-    let client = env.clickhouse.client();
     let totals = wait_for_lines(&client, CASES.len() as u64, TIMEOUT).await?;
     assert_eq!(totals.lines, CASES.len() as u64, "every line is valid");
 
@@ -175,7 +148,7 @@ async fn newly_accepted_identities_and_invoice_ids_reach_clickhouse() -> anyhow:
             .find(|r| r.invoice_id == case.invoice_id && r.line_number == case.line_number as u32)
             .unwrap_or_else(|| panic!("{}: not in ClickHouse ({stored:?})", case.what));
         let got = (row.patient_id_kind.as_str(), row.age_years, row.age_group.as_str(), row.sex.as_str());
-        assert_eq!(got, (case.kind, case.age_years, case.age_group, case.sex), "{}", case.what);
+        assert_eq!(got, case.expected, "{}", case.what);
         eprintln!("{}: {row:?}", case.what);
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::Datelike;
 use distans_cli::cmd::produce;
 use distans_domain::InvoiceLine;
-use distans_e2e::{poll_until, wait_for_fresh_aggregates, Env, MonthNet};
+use distans_e2e::{poll_until, wait_for_fresh_aggregates, Env, MonthNet, Running};
 use distans_ingester::offline::InProcess;
 use distans_synth::generate::{self, Options};
 use distans_synth::profile::region_org_number;
@@ -73,11 +73,8 @@ fn changes(lines: &[InvoiceLine], valid: &dyn Fn(&InvoiceLine) -> bool) -> Vec<I
 #[tokio::test(flavor = "multi_thread")]
 async fn corrections_and_credit_notes_in_any_order_leave_the_latest_lines_and_the_audits_findings() -> anyhow::Result<()>
 {
-    let env = Env::start()?;
-    let settings = env.settings();
-    let _ingester = env.spawn("ingester")?;
-    let _sink = env.spawn("sink")?;
-    let _detector = env.spawn("detector")?;
+    let Running { env: _env, settings, client: db, services: [_ingester, _sink, _detector] } =
+        Env::start()?.run(["ingester", "sink", "detector"])?;
 
     let options = Options::new("23", 2025, 2_000, 17, &settings.detector.rules);
     let year = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
@@ -126,7 +123,6 @@ async fn corrections_and_credit_notes_in_any_order_leave_the_latest_lines_and_th
     produce::produce_lines(&settings, &year.lines, false).await?;
     produce::produce_lines(&settings, &changed, false).await?;
 
-    let db = env.clickhouse.client();
     let want = latest.len() as u64;
     let totals = poll_until("each line identity once, with its latest values", TIMEOUT, async || {
         let totals = distans_store::queries::totals(&db).await?;

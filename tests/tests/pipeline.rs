@@ -7,9 +7,10 @@ use std::time::Duration;
 use distans_cli::cmd::{dead_letters, produce};
 use distans_e2e::{
     http_get, metric, metric_at_least, physical_rows, poll_until, wait_for_fresh_aggregates, wait_for_lines, Count,
-    Env, MonthNet, Process, Totals,
+    Env, MonthNet, Process, Running, Totals,
 };
 use distans_synth::generate::{self, Generated, Options};
+use distans_synth::summary::Summary;
 use distans_wire::frame;
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
@@ -61,10 +62,7 @@ async fn wait_for_lines_or_report(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn valid_lines_reach_clickhouse_and_invalid_ones_the_dead_letters() -> anyhow::Result<()> {
-    let env = Env::start()?;
-    let settings = env.settings();
-    let _ingester = env.spawn("ingester")?;
-    let _sink = env.spawn("sink")?;
+    let Running { env, settings, client, services: [_ingester, _sink] } = Env::start()?.run(["ingester", "sink"])?;
 
     let data = generated(&env, 2025, 3_000, 11, 0.03);
     produce::produce_lines(&settings, &data.lines, false).await?;
@@ -78,7 +76,6 @@ async fn valid_lines_reach_clickhouse_and_invalid_ones_the_dead_letters() -> any
     produce::send(&settings, &settings.topics.input, garbage, false).await?;
 
     let summary = &data.summary;
-    let client = env.clickhouse.client();
     let totals = wait_for_lines(&client, summary.valid as u64, TIMEOUT).await?;
     assert_eq!(totals.lines, summary.valid as u64, "exactly the valid lines");
     assert_eq!(totals.net_amount_ore, summary.valid_net_amount_ore, "net amounts add up");
@@ -195,11 +192,8 @@ async fn services_killed_mid_stream_lose_nothing_and_count_nothing_twice() -> an
 
 #[tokio::test(flavor = "multi_thread")]
 async fn clickhouse_down_moves_no_offset_and_loses_nothing() -> anyhow::Result<()> {
-    let mut env = Env::start()?;
-    let settings = env.settings();
-    let client = env.clickhouse.client();
-    let _ingester = env.spawn("ingester")?;
-    let mut sink = env.spawn("sink")?;
+    let Running { mut env, settings, client, services: [_ingester, mut sink] } =
+        Env::start()?.run(["ingester", "sink"])?;
 
     let first = generated(&env, 2024, 1_000, 13, 0.0);
     produce::produce_lines(&settings, &first.lines, false).await?;
@@ -231,25 +225,35 @@ async fn clickhouse_down_moves_no_offset_and_loses_nothing() -> anyhow::Result<(
     Ok(())
 }
 
+/// Waits until the sink has written `copies` rows for each valid line of
+/// `summary` (`copy` names the last copy sent), then checks that ClickHouse
+/// counts each line once, with the net amount of one copy.
+async fn written_and_counted_once(
+    env: &Env,
+    client: &distans_store::Client,
+    summary: &Summary,
+    copies: u64,
+    copy: &str,
+) -> anyhow::Result<()> {
+    let expected_rows = copies * summary.valid as u64;
+    poll_until(&format!("{copy} to be written"), TIMEOUT, async || {
+        metric_at_least(env.sink_http, "distans_sink_rows_inserted_total", expected_rows as f64)
+    })
+    .await?;
+    let totals = distans_e2e::totals(client).await?;
+    assert_eq!(totals.lines, summary.valid as u64);
+    assert_eq!(totals.net_amount_ore, summary.valid_net_amount_ore);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_sent_twice_counts_once() -> anyhow::Result<()> {
-    let env = Env::start()?;
-    let settings = env.settings();
-    let client = env.clickhouse.client();
-    let _ingester = env.spawn("ingester")?;
-    let _sink = env.spawn("sink")?;
+    let Running { env, settings, client, services: [_ingester, _sink] } = Env::start()?.run(["ingester", "sink"])?;
     let data = generated(&env, 2025, 1_500, 15, 0.0);
     produce::produce_lines(&settings, &data.lines, false).await?;
     wait_for_lines(&client, data.summary.valid as u64, TIMEOUT).await?;
     produce::produce_lines(&settings, &data.lines, false).await?;
-    let expected_rows = 2 * data.summary.valid as u64;
-    poll_until("the second copy to be written", TIMEOUT, async || {
-        metric_at_least(env.sink_http, "distans_sink_rows_inserted_total", expected_rows as f64)
-    })
-    .await?;
-    let totals = distans_e2e::totals(&client).await?;
-    assert_eq!(totals.lines, data.summary.valid as u64);
-    assert_eq!(totals.net_amount_ore, data.summary.valid_net_amount_ore);
+    written_and_counted_once(&env, &client, &data.summary, 2, "the second copy").await?;
     // A corrected file: the same lines (same keys), each visit a day
     // earlier, so many move to another visit month. The newest version
     // replaces the old one; nothing counts twice.
@@ -263,14 +267,7 @@ async fn a_file_sent_twice_counts_once() -> anyhow::Result<()> {
         })
         .collect();
     produce::produce_lines(&settings, &corrected, false).await?;
-    let expected_rows = 3 * data.summary.valid as u64;
-    poll_until("the corrected copy to be written", TIMEOUT, async || {
-        metric_at_least(env.sink_http, "distans_sink_rows_inserted_total", expected_rows as f64)
-    })
-    .await?;
-    let totals = distans_e2e::totals(&client).await?;
-    assert_eq!(totals.lines, data.summary.valid as u64);
-    assert_eq!(totals.net_amount_ore, data.summary.valid_net_amount_ore);
+    written_and_counted_once(&env, &client, &data.summary, 3, "the corrected copy").await?;
     // The aggregates the reports read: rebuilt from the newest versions, so
     // each moved line counts once, in its new visit month.
     wait_for_fresh_aggregates(&client, "fresh aggregates", TIMEOUT).await?;
@@ -294,11 +291,8 @@ async fn a_file_sent_twice_counts_once() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_broker_loses_nothing() -> anyhow::Result<()> {
-    let mut env = Env::start()?;
-    let settings = env.settings();
-    let client = env.clickhouse.client();
-    let _ingester = env.spawn("ingester")?;
-    let _sink = env.spawn("sink")?;
+    let Running { mut env, settings, client, services: [_ingester, _sink] } =
+        Env::start()?.run(["ingester", "sink"])?;
     let first = generated(&env, 2024, 2_000, 16, 0.01);
     let second = generated(&env, 2025, 2_000, 17, 0.01);
 
@@ -384,8 +378,7 @@ async fn the_detector_finds_exactly_the_injected_anomalies_across_a_kill() -> an
 async fn findings_reach_people_grouped_and_none_is_lost_while_the_webhook_is_down() -> anyhow::Result<()> {
     let mut env = Env::start()?;
     // The webhook is down to begin with: a port nobody listens on.
-    let port = distans_e2e::free_port();
-    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
+    let port = env.webhook_port();
     let settings = env.settings();
     let client = env.clickhouse.client();
     let mut options = Options::new("23", 2025, 3_000, 31, &settings.detector.rules);
@@ -406,9 +399,7 @@ async fn findings_reach_people_grouped_and_none_is_lost_while_the_webhook_is_dow
     .await?;
 
     // The webhook comes up; everything found must arrive, grouped.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tokio::spawn(distans_e2e::webhook(listener, vec![], tx));
+    let mut rx = distans_e2e::serve_webhook(port, vec![]).await?;
     let (mut immediate, mut digested) = (0usize, BTreeMap::<String, usize>::new());
     let mut groups = HashSet::new();
     let deadline = std::time::Instant::now() + TIMEOUT;
@@ -480,14 +471,12 @@ async fn the_sink_bounds_a_batch_by_bytes() -> anyhow::Result<()> {
     let mut env = Env::start()?;
     env.sink_batch_rows = 100_000;
     env.sink_batch_bytes = Some(1);
-    let settings = env.settings();
-    let _ingester = env.spawn("ingester")?;
-    let _sink = env.spawn("sink")?;
+    let Running { env, settings, client, services: [_ingester, _sink] } = env.run(["ingester", "sink"])?;
 
     let data = generated(&env, 2024, 200, 5, 0.0);
     produce::produce_lines(&settings, &data.lines, false).await?;
     let valid = data.summary.valid as u64;
-    let totals = wait_for_lines(&env.clickhouse.client(), valid, TIMEOUT).await?;
+    let totals = wait_for_lines(&client, valid, TIMEOUT).await?;
     assert_eq!(totals.lines, valid);
 
     // The counter follows ClickHouse's ack, so it may trail the rows

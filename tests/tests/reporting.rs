@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use distans_cli::cmd::produce;
-use distans_e2e::{poll_until, wait_for_fresh_aggregates, wait_for_lines, Env};
+use distans_e2e::{poll_until, wait_for_fresh_aggregates, wait_for_lines, Env, Running};
 use distans_files::listing;
 use distans_report::answers::{self, Answer};
 use distans_report::panels::Chart;
@@ -69,10 +69,8 @@ struct RuleTotal {
 async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> anyhow::Result<()> {
     let mut env = Env::start()?;
     env.review_interval_ms = 500;
-    let settings = env.settings();
-    let _ingester = env.spawn("ingester")?;
-    let _sink = env.spawn("sink")?;
-    let mut detector = env.spawn("detector")?;
+    let Running { env, settings, client: db, services: [_ingester, _sink, mut detector] } =
+        env.run(["ingester", "sink", "detector"])?;
 
     let options = Options::new(COUNTY, 2025, 4_000, 5, &settings.detector.rules);
     let data = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
@@ -83,7 +81,6 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
 
     let produced_at = Instant::now();
     produce::produce_lines(&settings, &data.lines, false).await?;
-    let db = env.clickhouse.client();
     wait_for_lines(&db, summary.valid as u64, TIMEOUT).await?;
     wait_for_fresh_aggregates(&db, "fresh aggregates", TIMEOUT).await?;
     eprintln!(

@@ -80,7 +80,7 @@ async fn a_wrong_ca_or_host_stops_a_service_at_start_naming_the_setting() -> any
 
     // Kafka: the wrong SCRAM password.
     env.write_config("\"sasl.password\" = \"not-the-password\"")?;
-    env.webhook_url = Some(format!("http://127.0.0.1:{}/hook", distans_e2e::free_port()));
+    env.webhook_port();
     let notifier = stopped_at_start(&env, "notifier")?;
     let log = notifier.log();
     assert!(log.contains(r#"check kafka.client."sasl.username", "sasl.password""#), "{}", notifier.log_tail(20));

@@ -17,12 +17,8 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_message_is_a_row_of_undelivered_alerts_with_its_status() -> anyhow::Result<()> {
     let mut env = Env::start()?;
-    let port = distans_e2e::free_port();
-    env.webhook_url = Some(format!("http://127.0.0.1:{port}/hook"));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     // The first message is refused with 400, the next accepted.
-    tokio::spawn(distans_e2e::webhook(listener, vec![400], tx));
+    let mut rx = env.start_webhook(vec![400]).await?;
 
     let _sink = env.spawn("sink")?;
     let _notifier = env.spawn("notifier")?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Datelike;
 use distans_cli::cmd::produce;
 use distans_domain::InvoiceLine;
-use distans_e2e::{metric_at_least, poll_until, wait_for_fresh_aggregates, wait_for_lines, Env};
+use distans_e2e::{metric_at_least, poll_until, wait_for_fresh_aggregates, wait_for_lines, Env, Running};
 use distans_synth::generate::{self, Options};
 use distans_synth::profile::region_org_number;
 
@@ -61,11 +61,7 @@ fn expected_rows(lines: &[InvoiceLine]) -> Vec<Stored> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrected_line_counts_once_with_its_latest_values() -> anyhow::Result<()> {
-    let env = Env::start()?;
-    let settings = env.settings();
-    let client = env.clickhouse.client();
-    let _ingester = env.spawn("ingester")?;
-    let _sink = env.spawn("sink")?;
+    let Running { env, settings, client, services: [_ingester, _sink] } = Env::start()?.run(["ingester", "sink"])?;
 
     let mut options = Options::new("23", 2025, 1_200, 41, &settings.detector.rules);
     options.invalid_share = 0.0;

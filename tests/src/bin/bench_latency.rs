@@ -11,10 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use distans_domain::enrich::Provenance;
-use distans_domain::validate::Context;
-use distans_domain::{validate_and_enrich, Pseudonymiser};
-use distans_e2e::{physical_rows, Env, TEST_KEY};
+use distans_e2e::{arg, physical_rows, Enrichment, Env};
 use distans_runtime::kafka;
 use distans_synth::generate::{self, Options};
 use distans_wire::Codec;
@@ -22,14 +19,10 @@ use rdkafka::producer::FutureRecord;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let rate: f64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(300.0);
-    let seconds: f64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(30.0);
-    let mut env = Env::start()?;
-    // The production defaults, not the tests' small batches and short waits.
-    env.sink_batch_rows = 5_000;
-    env.extra_variables.insert("DISTANS__SINK__BATCH_MAX_WAIT_MS".into(), "1000".into());
-    for variable in args {
+    let rate: f64 = arg(1, 300.0)?;
+    let seconds: f64 = arg(2, 30.0)?;
+    let mut env = Env::start_for_bench()?;
+    for variable in std::env::args().skip(3) {
         let (key, value) = variable.split_once('=').ok_or_else(|| anyhow::anyhow!("not KEY=VALUE: {variable}"))?;
         env.extra_variables.insert(key.to_string(), value.to_string());
     }
@@ -37,23 +30,13 @@ async fn main() -> anyhow::Result<()> {
     let total = (rate * seconds) as usize;
     let options = Options::new("23", 2025, total * 11 / 10 + 100, 3, &settings.detector.rules);
     let generated = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
-    let pseudonymiser = Pseudonymiser::new(TEST_KEY.as_bytes())?;
-    let validation = settings.validation()?;
-    let ctx = Context {
-        tariffs: &settings.tariffs,
-        pseudonymiser: &pseudonymiser,
-        validation: &validation,
-        ingested_at_ms: 0,
-    };
-    let source = Provenance { topic: "bench".into(), partition: 0, offset: 0 };
+    let enrichment = Enrichment::new(&settings)?;
     // Only lines the ingester accepts reach ClickHouse; each line once.
     let mut keys = std::collections::HashSet::new();
     let lines: Vec<_> = generated
         .lines
         .iter()
-        .filter(|l| {
-            l.invoice_type == "380" && keys.insert(l.key()) && validate_and_enrich(l, source.clone(), ctx).is_ok()
-        })
+        .filter(|l| l.invoice_type == "380" && keys.insert(l.key()) && enrichment.enrich(l).is_some())
         .take(total)
         .collect();
     let codec = Codec::embedded();

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use distans_cli::cmd::produce;
-use distans_e2e::{http_get, metric, poll_until, wait_for_lines, Env};
+use distans_e2e::{arg, http_get, metric, poll_until, wait_for_lines, Env};
 use distans_synth::generate::{self, Options};
 
 /// One sample: seconds since the first record was sent, lines queryable,
@@ -41,13 +41,10 @@ fn trailing(samples: &[Sample]) -> Vec<(f64, f64)> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let per_year: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(51_000);
-    let seconds: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(120);
-    let mut env = Env::start()?;
+    let per_year: usize = arg(1, 51_000)?;
+    let seconds: u64 = arg(2, 120)?;
     // The production defaults where the test harness shortens them.
-    env.sink_batch_rows = 5_000;
-    env.extra_variables.insert("DISTANS__SINK__BATCH_MAX_WAIT_MS".into(), "1000".into());
+    let mut env = Env::start_for_bench()?;
     env.extra_variables.insert("DISTANS__SINK__RETRY_MAX_MS".into(), "10000".into());
     let settings = env.settings();
     let mut years = Vec::new();

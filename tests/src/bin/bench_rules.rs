@@ -12,11 +12,8 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: distans_runtime::Allocator = distans_runtime::Allocator;
 
-use distans_domain::enrich::Provenance;
 use distans_domain::rules::RuleEngine;
-use distans_domain::validate::Context;
-use distans_domain::{validate_and_enrich, Pseudonymiser};
-use distans_e2e::TEST_KEY;
+use distans_e2e::{arg, Enrichment};
 use distans_synth::generate::{self, Options};
 use distans_synth::profile;
 
@@ -26,7 +23,7 @@ fn rss_kib() -> u64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let total: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(3_000_000);
+    let total: usize = arg(1, 3_000_000)?;
     let settings = distans_runtime::Settings::load_with_env(None, Some(Default::default()))?;
     let mut rules = settings.detector.rules.clone();
     rules.home_regions.insert(profile::region_org_number("23"), "23".into());
@@ -34,17 +31,8 @@ fn main() -> anyhow::Result<()> {
     // patients stand in for the other regions and years.
     let options = Options::new("23", 2025, 25_000, 7, &rules);
     let generated = generate::generate(&options, &settings.tariffs).map_err(anyhow::Error::msg)?;
-    let pseudonymiser = Pseudonymiser::new(TEST_KEY.as_bytes())?;
-    let validation = settings.validation()?;
-    let ctx = Context {
-        tariffs: &settings.tariffs,
-        pseudonymiser: &pseudonymiser,
-        validation: &validation,
-        ingested_at_ms: 0,
-    };
-    let source = Provenance { topic: "bench".into(), partition: 0, offset: 0 };
-    let template: Vec<_> =
-        generated.lines.iter().filter_map(|l| validate_and_enrich(l, source.clone(), ctx).ok()).collect();
+    let enrichment = Enrichment::new(&settings)?;
+    let template: Vec<_> = generated.lines.iter().filter_map(|l| enrichment.enrich(l)).collect();
 
     let mut engine = RuleEngine::new(rules);
     let before = rss_kib();
