@@ -1038,13 +1038,26 @@ impl Env {
 }
 
 impl Env {
-    /// As [`Env::start`], with the sink's production batch bounds (5 000
-    /// rows, 1 s wait) instead of the tests' small batches and short waits:
-    /// what the benches measure.
+    /// As [`Env::start`], with the production defaults (`defaults.toml`)
+    /// where the tests shorten them (the sink's batch bounds, wait and retry
+    /// ceiling, the detector's review interval): what the benches measure.
+    /// Then every `DISTANS__…` variable of the bench's own environment (a
+    /// setting to try) goes to every service.
     pub fn start_for_bench() -> anyhow::Result<Env> {
+        let defaults = Settings::load_with_env(None, Some(BTreeMap::new()))?;
         let mut env = Env::start()?;
-        env.sink_batch_rows = 5_000;
-        env.extra_variables.insert("DISTANS__SINK__BATCH_MAX_WAIT_MS".into(), "1000".into());
+        env.sink_batch_rows = defaults.sink.batch_max_rows;
+        env.sink_batch_bytes = Some(defaults.sink.batch_max_bytes);
+        env.review_interval_ms = defaults.detector.review_interval_ms;
+        for (key, value) in [
+            ("DISTANS__SINK__BATCH_MAX_WAIT_MS", defaults.sink.batch_max_wait_ms),
+            ("DISTANS__SINK__RETRY_MAX_MS", defaults.sink.retry_max_ms),
+        ] {
+            env.extra_variables.insert(key.into(), value.to_string());
+        }
+        for (key, value) in std::env::vars().filter(|(key, _)| key.starts_with("DISTANS__")) {
+            env.extra_variables.insert(key, value);
+        }
         Ok(env)
     }
 }

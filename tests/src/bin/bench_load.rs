@@ -45,7 +45,6 @@ async fn main() -> anyhow::Result<()> {
     let seconds: u64 = arg(2, 120)?;
     // The production defaults where the test harness shortens them.
     let mut env = Env::start_for_bench()?;
-    env.extra_variables.insert("DISTANS__SINK__RETRY_MAX_MS".into(), "10000".into());
     let settings = env.settings();
     let mut years = Vec::new();
     for (seed, (county, year)) in [("23", 2024), ("19", 2024), ("23", 2025), ("19", 2025)].into_iter().enumerate() {

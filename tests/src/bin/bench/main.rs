@@ -298,25 +298,6 @@ fn detector_judged(page: &str) -> f64 {
     value(page, "distans_detector_lines_observed_total")
 }
 
-/// The Env's test settings put back to the production defaults, so the
-/// services run as deployed, then any `DISTANS__…` variable of the bench's
-/// own environment (a setting to try) for every service.
-fn production(env: &mut Env, defaults: &Settings) {
-    env.sink_batch_rows = defaults.sink.batch_max_rows;
-    env.sink_batch_bytes = Some(defaults.sink.batch_max_bytes);
-    env.review_interval_ms = defaults.detector.review_interval_ms;
-    for (key, value) in [
-        ("DISTANS__SINK__BATCH_MAX_WAIT_MS", defaults.sink.batch_max_wait_ms),
-        ("DISTANS__SINK__RETRY_MAX_MS", defaults.sink.retry_max_ms),
-    ] {
-        env.extra_variables.insert(key.into(), value.to_string());
-    }
-    // Settings to try, from the bench's own environment, for every service.
-    for (key, value) in std::env::vars().filter(|(key, _)| key.starts_with("DISTANS__")) {
-        env.extra_variables.insert(key, value);
-    }
-}
-
 async fn repetition(
     number: usize,
     arguments: &Arguments,
@@ -366,8 +347,7 @@ async fn measure(
     anyhow::ensure!(routed_valid == valid1, "{routed_valid} lines valid in process, the generator says {valid1}");
     record(rep, "ingester_logic", "ingester logic in process, 1 core", stage(lines, &start, &end));
 
-    let mut env = Env::start()?;
-    production(&mut env, defaults);
+    let env = Env::start_for_bench()?;
     let settings = env.settings();
     let client = env.clickhouse.client();
     let watched = watched
