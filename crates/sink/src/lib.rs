@@ -174,21 +174,12 @@ async fn refresh_aggregates(
         let started = Instant::now();
         match refresher.pass(db).await {
             Ok(months) => {
-                let took = started.elapsed();
                 backoff = every;
                 metrics.passes.inc();
                 metrics.months_rebuilt.inc_by(months as u64);
-                metrics.pass_seconds.observe(took.as_secs_f64());
+                metrics.pass_seconds.observe(started.elapsed().as_secs_f64());
                 if months > 0 {
-                    tracing::debug!(months, ms = took.as_millis() as u64, "aggregates rebuilt");
-                }
-                // The next tick comes `every` after this one at the soonest.
-                let rest = pause_after(took, every).saturating_sub(every);
-                if !rest.is_zero() {
-                    tokio::select! {
-                        _ = tokio::time::sleep(rest) => {}
-                        _ = shutdown.cancelled() => return,
-                    }
+                    tracing::debug!(months, ms = started.elapsed().as_millis() as u64, "aggregates rebuilt");
                 }
             }
             Err(error) => {
@@ -202,26 +193,6 @@ async fn refresh_aggregates(
             }
         }
     }
-}
-
-/// How long ClickHouse works on inserts for each unit of time it spent on
-/// a refresh pass, at the least.
-const INSERT_SHARE_PER_REFRESH: u32 = 3;
-
-/// The longest pause [`pause_after`] makes, so that the aggregates trail
-/// the lines by seconds, not minutes, whatever a pass takes.
-const MAX_REFRESH_PAUSE: Duration = Duration::from_secs(10);
-
-/// The least time from the start of a refresh pass that took `took` to the
-/// start of the next: `every`, or more when passes are long (up to
-/// [`MAX_REFRESH_PAUSE`]), so that the refreshes take at most a quarter of
-/// ClickHouse's time and the inserts of a backfill (each pass rebuilding
-/// every month it touched) go first. Measured with `distans-bench 30000`:
-/// end to end 4 413 and 4 970 lines/s against 2 745 with a pass every
-/// second whatever it took, ClickHouse's CPU 16 and 9 s per 100 000 lines
-/// against 26.
-fn pause_after(took: Duration, every: Duration) -> Duration {
-    every.max((took * (1 + INSERT_SHARE_PER_REFRESH)).min(MAX_REFRESH_PAUSE))
 }
 
 /// Applies the migrations, re-creates the views and loads the reference
@@ -594,21 +565,6 @@ mod tests {
             payload: vec![7; payload_len],
             key_version: Some(1),
         }
-    }
-
-    #[test]
-    fn a_long_refresh_pass_is_followed_by_three_times_as_long_for_the_inserts_up_to_a_ceiling() {
-        let second = Duration::from_secs(1);
-        assert_eq!(pause_after(Duration::from_millis(100), second), second, "short passes keep the period");
-        assert_eq!(pause_after(Duration::from_millis(250), second), second);
-        assert_eq!(pause_after(Duration::from_millis(400), second), Duration::from_millis(1600));
-        assert_eq!(pause_after(Duration::from_secs(2), second), Duration::from_secs(8));
-        assert_eq!(pause_after(Duration::from_secs(5), second), MAX_REFRESH_PAUSE, "never more than the ceiling");
-        assert_eq!(
-            pause_after(Duration::ZERO, Duration::from_secs(60)),
-            Duration::from_secs(60),
-            "nor less than the period"
-        );
     }
 
     /// (bounds, (key, payload length) of each record pushed, full after each push)
