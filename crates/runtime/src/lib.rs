@@ -17,8 +17,7 @@ pub mod telemetry;
 pub use config::{ConfigError, Settings};
 /// The global allocator of every distans binary (mimalloc): per record the
 /// services allocate and free many small strings, where it is faster than
-/// glibc's malloc (`distans-bench-quick`, one build with each: ingester
-/// logic 247 k → 271 k lines/s per core, sink decode + row 513 k → 616 k).
+/// glibc's malloc (`distans-bench-quick` measures the in-process paths).
 /// Each binary declares `#[global_allocator] static ALLOCATOR:
 /// distans_runtime::Allocator = distans_runtime::Allocator;`.
 pub use mimalloc::MiMalloc as Allocator;
