@@ -1055,11 +1055,15 @@ impl Env {
         ] {
             env.extra_variables.insert(key.into(), value.to_string());
         }
-        for (key, value) in std::env::vars().filter(|(key, _)| key.starts_with("DISTANS__")) {
-            env.extra_variables.insert(key, value);
-        }
+        env.extra_variables.extend(settings_tried());
         Ok(env)
     }
+}
+
+/// The `DISTANS__SECTION__KEY` variables of this process's environment: the
+/// settings a bench tries, which [`Env::start_for_bench`] gives every service.
+pub fn settings_tried() -> Vec<(String, String)> {
+    std::env::vars().filter(|(key, _)| key.starts_with("DISTANS__")).collect()
 }
 
 /// A bench's command-line argument at `position` (1 for the first),

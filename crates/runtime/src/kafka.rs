@@ -263,9 +263,11 @@ pub fn consumer(
     .create_with_context(context)
 }
 
-/// A consumer in `group_id` for reading a topic through once (assigned by
-/// hand, from the earliest offset) that never stores or commits an offset:
-/// the loaders of compacted state (pseudonym keys, pending alerts) use it.
+/// A consumer in `group_id` for reading a topic through once: the caller
+/// assigns its partitions, a partition without a committed offset starts
+/// at the earliest, and nothing is stored or committed automatically. The
+/// pseudonym keys' loader, the notifier's pending digests and its first
+/// start's backlog read use it.
 pub fn reader(settings: &KafkaSettings, group_id: &str) -> Result<StreamConsumer, KafkaError> {
     client_config(
         settings,

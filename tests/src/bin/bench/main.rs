@@ -569,8 +569,7 @@ async fn main() -> anyhow::Result<()> {
         if dirty { " (with uncommitted changes)" } else { "" },
         if cfg!(debug_assertions) { "DEBUG (figures meaningless: run `make bench`)" } else { "release" },
     );
-    let tried: Vec<String> =
-        std::env::vars().filter(|(key, _)| key.starts_with("DISTANS__")).map(|(k, v)| format!("{k}={v}")).collect();
+    let tried: Vec<String> = distans_e2e::settings_tried().iter().map(|(k, v)| format!("{k}={v}")).collect();
     if !tried.is_empty() {
         println!("settings tried, for every service: {}", tried.join(" "));
     }
