@@ -216,6 +216,44 @@ pub(super) struct ContactState {
     pub(super) over_credited: Vec<(u32, Vec<u32>, i64, i64)>,
 }
 
+/// [`RuleEngine::memory`]: bytes by part of the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateMemory {
+    /// The remembered lines and credit notes (one slot each, with the
+    /// vector's spare capacity).
+    pub lines: usize,
+    /// What those own on the heap: line keys, line rules' verdicts.
+    pub line_heap: usize,
+    /// Line identity → slot.
+    pub identities: usize,
+    /// Contact → its lines and credit notes.
+    pub contacts: usize,
+    /// Patient and profession → contacts; patient → psychologist contacts.
+    pub groups: usize,
+    /// The active findings and the ids each scope found (not counting the
+    /// findings' own strings).
+    pub findings: usize,
+}
+
+impl StateMemory {
+    /// Every part together, bytes.
+    pub fn total(&self) -> usize {
+        self.lines + self.line_heap + self.identities + self.contacts + self.groups + self.findings
+    }
+}
+
+/// The bytes of a hashbrown table that holds at least `capacity` entries of
+/// `entry` bytes: buckets a power of two at most 7/8 full, one control byte
+/// per bucket (and a group's width more).
+fn hash_table_bytes(capacity: usize, entry: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets =
+        if capacity < 8 { (capacity + 1).next_power_of_two() } else { (capacity * 8 / 7).next_power_of_two() };
+    buckets * (entry + 1) + 16
+}
+
 /// Evaluates the rules over a stream of lines. Holds the latest version of
 /// every line and credit note; see the module docs.
 #[derive(Debug)]
@@ -258,6 +296,19 @@ impl RuleEngine {
         }
     }
 
+    /// Makes room for `lines` more lines and credit notes (and as many
+    /// contacts) at once, so that a replay of a topic of known
+    /// length does not grow and rehash the state as it goes. Only a hint:
+    /// the state still grows past it.
+    /// Room the allocator refuses is not taken (no error): the state then
+    /// grows as it would without the hint.
+    pub fn reserve(&mut self, lines: usize) {
+        // Each is a hint on its own: one refused leaves the others.
+        let _ = self.seen.try_reserve(lines);
+        let _ = self.identities.try_reserve(lines);
+        let _ = self.contacts.try_reserve(lines);
+    }
+
     /// The settings the engine judges with.
     pub fn settings(&self) -> &RuleSettings {
         &self.settings
@@ -266,6 +317,35 @@ impl RuleEngine {
     /// Lines and credit notes remembered, one per identity (for memory figures).
     pub fn remembered_lines(&self) -> usize {
         self.seen.len()
+    }
+
+    /// Where the state's memory goes, by part, in bytes: each part's
+    /// allocated capacity times its element size, plus the heap blocks its
+    /// elements own. An estimate from the types (a hash map's table is taken
+    /// as hashbrown lays it out: a power of two of buckets, one control byte
+    /// each); the allocator's own overhead is not counted.
+    pub fn memory(&self) -> StateMemory {
+        let map = |capacity: usize, entry: usize| hash_table_bytes(capacity, entry);
+        let seen_heap: usize =
+            self.seen.iter().map(|s| s.key.len() + s.judged.len() * std::mem::size_of::<(&Rule, Judgement)>()).sum();
+        StateMemory {
+            lines: self.seen.capacity() * std::mem::size_of::<Seen>(),
+            line_heap: seen_heap,
+            identities: map(self.identities.capacity(), std::mem::size_of::<(LineIdentity, u32)>()),
+            contacts: map(self.contacts.capacity(), std::mem::size_of::<(u64, Records)>())
+                + self.contacts.values().filter(|r| r.spilled()).map(|r| r.capacity() * 4).sum::<usize>(),
+            groups: map(self.by_profession.capacity(), std::mem::size_of::<(u64, ContactSet)>())
+                + map(self.psychologist.capacity(), std::mem::size_of::<(u128, ContactSet)>())
+                + [&self.by_profession]
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .chain(self.psychologist.values())
+                    .filter(|c| c.spilled())
+                    .map(|c| c.capacity() * 8)
+                    .sum::<usize>(),
+            findings: map(self.active.capacity(), std::mem::size_of::<(String, Finding)>())
+                + map(self.found_in.capacity(), std::mem::size_of::<(Scope, Vec<String>)>()),
+        }
     }
 
     /// The findings active now, in no particular order.

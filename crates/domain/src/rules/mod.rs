@@ -37,7 +37,7 @@ pub use catalogue::{
     LATE_INVOICE, LISTED_AT_SAME_GROUP, MISSING_NEEDS_ASSESSMENT, NON_BILLABLE, NOT_RESIDENT, NO_REFERRAL,
     OVER_CREDITED, PHYSICAL_PROCEDURE, PROVIDER_FAR_FROM_PEERS, RULES, SAME_DAY_REPEAT, WRONG_PRICE, WRONG_PRODUCT,
 };
-pub use engine::{LineIdentity, RuleEngine};
+pub use engine::{LineIdentity, RuleEngine, StateMemory};
 pub use evidence::Evidence;
 pub use settings::RuleSettings;
 

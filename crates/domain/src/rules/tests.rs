@@ -325,3 +325,41 @@ fn settings_name_their_problems() {
         ]
     );
 }
+
+#[test]
+fn room_reserved_ahead_changes_no_finding_and_memory_counts_what_is_held() {
+    // Doubles, credit notes and a psychologist series: every kind of state.
+    let mut lines: Vec<EnrichedLine> = Vec::new();
+    for n in 1..=30 {
+        let mut l = line(n, 1);
+        l.profession_code = "PS".into();
+        l.visit_date = date("2025-01-01") + chrono::Days::new(u64::from(n));
+        lines.push(l.clone());
+        if n % 5 == 0 {
+            let mut double = l.clone();
+            double.invoice_id = format!("D{n}");
+            lines.push(double);
+        }
+    }
+    let observe_all =
+        |engine: &mut RuleEngine| -> Vec<Finding> { lines.iter().flat_map(|l| engine.observe(l)).collect() };
+    let mut plain = RuleEngine::new(settings());
+    let expected = observe_all(&mut plain);
+    assert!(rule_ids(&expected).contains(&"double_invoicing"), "{:?}", rule_ids(&expected));
+    assert!(rule_ids(&expected).contains(&"excessive_psychologist_contacts"), "{:?}", rule_ids(&expected));
+    for room in [0, 10, 10_000, usize::MAX] {
+        let mut reserved = RuleEngine::new(settings());
+        reserved.reserve(room);
+        assert_eq!(observe_all(&mut reserved), expected, "room for {room}");
+    }
+
+    let memory = plain.memory();
+    assert_eq!(plain.remembered_lines(), lines.len());
+    assert!(memory.lines >= lines.len() * 64, "{memory:?}");
+    assert!(memory.identities > 0 && memory.contacts > 0 && memory.groups > 0 && memory.findings > 0, "{memory:?}");
+    assert_eq!(
+        memory.total(),
+        memory.lines + memory.line_heap + memory.identities + memory.contacts + memory.groups + memory.findings
+    );
+    assert_eq!(RuleEngine::new(settings()).memory().total(), 0);
+}
