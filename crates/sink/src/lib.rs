@@ -57,27 +57,19 @@ pub enum SinkError {
 
 distans_runtime::service_error!(SinkError);
 
-/// A topic written to a table: how a record becomes a row.
-pub trait Table: Send + Sync + 'static {
-    type Row: distans_store::Row;
-    const NAME: &'static str;
+/// A row type whose topic is written to a table: how a record becomes a
+/// row (`Sink<LineRow>` writes lines, and so on).
+pub trait Table: distans_store::Row + Sized + 'static {
+    /// The ClickHouse table.
+    const TABLE: &'static str;
     /// `key_version`: the record's pseudonym key version header
     /// (`distans_runtime::pseudonym_keys::key_version_of`; `None`: unreadable).
-    fn to_row(
-        codec: &Codec,
-        payload: &[u8],
-        key_version: Option<u16>,
-        inserted_at_s: u32,
-    ) -> Result<Self::Row, Violation>;
+    fn to_row(codec: &Codec, payload: &[u8], key_version: Option<u16>, inserted_at_s: u32) -> Result<Self, Violation>;
 }
 
 /// Enriched lines into `invoice_line_versions`, one row per version.
-#[derive(Debug)]
-pub struct Lines;
-
-impl Table for Lines {
-    type Row = LineRow;
-    const NAME: &'static str = "invoice_line_versions";
+impl Table for LineRow {
+    const TABLE: &'static str = "invoice_line_versions";
 
     fn to_row(
         codec: &Codec,
@@ -99,12 +91,8 @@ impl Table for Lines {
 }
 
 /// Findings into `anomalies`.
-#[derive(Debug)]
-pub struct Anomalies;
-
-impl Table for Anomalies {
-    type Row = AnomalyRow;
-    const NAME: &'static str = "anomalies";
+impl Table for AnomalyRow {
+    const TABLE: &'static str = "anomalies";
 
     fn to_row(codec: &Codec, payload: &[u8], _: Option<u16>, inserted_at_s: u32) -> Result<AnomalyRow, Violation> {
         let timed = codec.decode_finding(payload).map_err(|e| e.into_violation())?;
@@ -114,12 +102,8 @@ impl Table for Anomalies {
 
 /// The messages the notifier's webhook refused for good into
 /// `undelivered_alerts`, where staff see what never reached them.
-#[derive(Debug)]
-pub struct Undelivered;
-
-impl Table for Undelivered {
-    type Row = UndeliveredRow;
-    const NAME: &'static str = "undelivered_alerts";
+impl Table for UndeliveredRow {
+    const TABLE: &'static str = "undelivered_alerts";
 
     fn to_row(_: &Codec, payload: &[u8], _: Option<u16>, inserted_at_s: u32) -> Result<UndeliveredRow, Violation> {
         let alert = UndeliveredAlert::decode(payload).map_err(|e| {
@@ -346,9 +330,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter, &undelivered_topic])
         .await?;
     let database = distans_store::database(&settings.clickhouse);
-    let lines: Sink<Lines> =
+    let lines: Sink<LineRow> =
         Sink::new(&settings, &topics.valid, &settings.sink.group_id, &database, metrics, &http.health)?;
-    let anomalies: Sink<Anomalies> = Sink::new(
+    let anomalies: Sink<AnomalyRow> = Sink::new(
         &settings,
         &topics.alerts,
         &settings.sink.anomalies_group_id,
@@ -356,7 +340,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         anomaly_metrics,
         &http.health,
     )?;
-    let undelivered: Sink<Undelivered> = Sink::new(
+    let undelivered: Sink<UndeliveredRow> = Sink::new(
         &settings,
         &undelivered_topic,
         &undelivered_group_id(&settings),
@@ -482,7 +466,7 @@ impl<T: Table> Sink<T> {
                 Err(violation) => dead_letters.push(self.dead_letter(record, violation)?),
             }
         }
-        let rejected = self.writer.insert(T::NAME, &rows, stop).await?;
+        let rejected = self.writer.insert(T::TABLE, &rows, stop).await?;
         let inserted = rows.len() - rejected.len();
         drop(rows);
         for (row, message) in rejected {

@@ -9,7 +9,7 @@
 //! - **ingester logic**: `Processor::process`, what the ingester runs per
 //!   record (decode, validate, enrich, pseudonymise, encode the enriched
 //!   line or the dead letter);
-//! - **sink decode + row**: `Lines::to_row`, what the sink runs per record
+//! - **sink decode + row**: `LineRow::to_row`, what the sink runs per record
 //!   (decode the enriched line, the `invoice_line_versions` row);
 //! - **sink decode + RowBinary insert**: the same, then
 //!   `distans_store::insert` in batches of 5 000 rows (the default
@@ -42,7 +42,7 @@ use distans_domain::validate::{validate, Context};
 use distans_domain::{InvoiceLine, Pseudonymiser, Tariffs, Validation};
 use distans_ingester::Processor;
 use distans_runtime::Settings;
-use distans_sink::{Lines, Table};
+use distans_sink::Table;
 use distans_store::rows::LineRow;
 use distans_synth::generate::{generate, Options};
 use distans_wire::reference::ReferenceCodec;
@@ -167,7 +167,7 @@ fn sink_insert(
     for batch in payloads.chunks(BATCH_ROWS) {
         let rows: Vec<LineRow> = batch.iter().map(|payload| to_row(payload)).collect();
         let _received = mock.add(handlers::record::<LineRow>());
-        runtime.block_on(distans_store::insert(client, Lines::NAME, &rows)).expect("the mock server takes the rows");
+        runtime.block_on(distans_store::insert(client, LineRow::TABLE, &rows)).expect("the mock server takes the rows");
     }
     payloads.len()
 }
@@ -221,7 +221,7 @@ fn main() -> anyhow::Result<()> {
                 std::hint::black_box(processor.process(Some(b"key"), Some(payload), &source, 1).expect("routes"));
             }
         }
-        let row = |payload: &[u8]| Lines::to_row(&codec, payload, Some(1), 1).expect("a row");
+        let row = |payload: &[u8]| LineRow::to_row(&codec, payload, Some(1), 1).expect("a row");
         for _ in 0..passes("row") {
             sink_rows(&enriched_payloads, &row);
         }
@@ -257,7 +257,7 @@ fn main() -> anyhow::Result<()> {
     });
 
     let reference_codec = ReferenceCodec::new(codec.clone());
-    let row_after = |payload: &[u8]| Lines::to_row(&codec, payload, Some(1), 1).expect("a row");
+    let row_after = |payload: &[u8]| LineRow::to_row(&codec, payload, Some(1), 1).expect("a row");
     let row_before = |payload: &[u8]| {
         let line = reference_codec.decode_enriched_line(payload).expect("decodes");
         let mut row = LineRow::from_line(&line, 1).expect("a row");
@@ -287,7 +287,7 @@ fn main() -> anyhow::Result<()> {
     };
     row("floor: decode + HMAC + encode", None, floor_figures, "");
     row("ingester logic (Processor::process)", Some(ingester_before), ingester_after, "500 k");
-    row("sink decode + row (Lines::to_row)", Some(sink_before), sink_after, "");
+    row("sink decode + row (LineRow::to_row)", Some(sink_before), sink_after, "");
     row("sink decode + RowBinary insert (mock)", Some(insert_before), insert_after, "1 000 k");
     println!();
     for (name, figures, target) in
