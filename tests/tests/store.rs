@@ -11,6 +11,17 @@ use distans_e2e::ClickHouse;
 use distans_store::migrations::{migrate, migrate_with, MigrateError, MIGRATIONS};
 use distans_store::rows::LineRow;
 
+/// Inserts `lines` into `invoice_line_versions` in one INSERT, as rows
+/// inserted at `inserted_at_s`.
+async fn insert_lines(
+    db: &distans_store::Client,
+    lines: &[distans_domain::EnrichedLine],
+    inserted_at_s: u32,
+) -> anyhow::Result<()> {
+    let rows = lines.iter().map(|line| LineRow::from_line(line, inserted_at_s)).collect::<Result<Vec<_>, _>>()?;
+    Ok(distans_store::insert_rows::<LineRow>(db, "invoice_line_versions", &rows).await?)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_applied_migration_that_was_edited_is_refused_by_name() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -99,12 +110,12 @@ async fn a_withdrawn_finding_is_not_active_before_or_after_a_merge() -> anyhow::
     let (_clickhouse, db) = with_schema(dir.path()).await?;
     let mut finding = distans_domain::testing::finding(&WRONG_PRICE, "ZVF23210000402503000001:1");
     let active = AnomalyRow::from_finding(&finding, 1_743_400_000_000, 1_743_400_000).expect("row");
-    distans_store::insert(&db, "anomalies", &[active]).await?;
+    distans_store::insert_rows::<AnomalyRow>(&db, "anomalies", &[active]).await?;
     assert_eq!(distans_store::queries::current_finding_count(&db).await?, 1);
     finding.status = FindingStatus::Withdrawn(Withdrawal::Credited);
     // Inserted in the same second: the later insert wins.
     let withdrawn = AnomalyRow::from_finding(&finding, 1_743_400_000_500, 1_743_400_000).expect("row");
-    distans_store::insert(&db, "anomalies", &[withdrawn]).await?;
+    distans_store::insert_rows::<AnomalyRow>(&db, "anomalies", &[withdrawn]).await?;
     assert_eq!(distans_store::queries::current_finding_count(&db).await?, 0, "two parts, not merged");
     db.query("OPTIMIZE TABLE anomalies FINAL").execute().await?;
     assert_eq!(distans_store::queries::current_finding_count(&db).await?, 0, "merged");
@@ -227,17 +238,17 @@ async fn a_corrected_line_leaves_its_old_month_and_buyer_in_the_aggregates() -> 
         line.visit_date = chrono::NaiveDate::from_ymd_opt(visit.0, visit.1, visit.2).expect("a date");
         line.gross_amount_ore = net;
         line.net_amount_ore = net;
-        LineRow::from_line(&line, now()).expect("a row")
+        line
     };
     let mut refresher = Refresher::default();
 
-    distans_store::insert(&db, "invoice_line_versions", &[version(10, "2321000230", (2025, 3, 14), 50_000)]).await?;
+    insert_lines(&db, &[version(10, "2321000230", (2025, 3, 14), 50_000)], now()).await?;
     refresher.pass(&db).await?;
     assert_eq!(aggregated(&db).await?, [month("2321000230", "2025-03-01", 1, 50_000)]);
 
     // Corrected: another buyer, February, another amount. Old and new
     // version both stored (not merged): both months rebuilt.
-    distans_store::insert(&db, "invoice_line_versions", &[version(11, "2321000255", (2025, 2, 14), 45_000)]).await?;
+    insert_lines(&db, &[version(11, "2321000255", (2025, 2, 14), 45_000)], now()).await?;
     assert_eq!(distans_store::queries::stored_line_rows(&db).await?, 2);
     refresher.pass(&db).await?;
     assert_eq!(aggregated(&db).await?, [month("2321000255", "2025-02-01", 1, 45_000)]);
@@ -245,7 +256,7 @@ async fn a_corrected_line_leaves_its_old_month_and_buyer_in_the_aggregates() -> 
 
     // Corrected again, to January, and the February version merged away
     // before the refresh: the month it left no longer matches its lines.
-    distans_store::insert(&db, "invoice_line_versions", &[version(12, "2321000255", (2025, 1, 14), 45_000)]).await?;
+    insert_lines(&db, &[version(12, "2321000255", (2025, 1, 14), 45_000)], now()).await?;
     db.query("OPTIMIZE TABLE invoice_line_versions FINAL").execute().await?;
     assert_eq!(distans_store::queries::stored_line_rows(&db).await?, 1, "merged");
     assert_eq!(stale_months(&db).await?, ["2025-01-01", "2025-02-01"]);
@@ -254,7 +265,7 @@ async fn a_corrected_line_leaves_its_old_month_and_buyer_in_the_aggregates() -> 
 
     // An old version that arrives late (a redelivery of offset 11) loses
     // to the newer one, and the aggregates stay as they are.
-    distans_store::insert(&db, "invoice_line_versions", &[version(11, "2321000255", (2025, 2, 14), 45_000)]).await?;
+    insert_lines(&db, &[version(11, "2321000255", (2025, 2, 14), 45_000)], now()).await?;
     refresher.pass(&db).await?;
     assert_eq!(aggregated(&db).await?, [month("2321000255", "2025-01-01", 1, 45_000)]);
     assert_eq!(distans_store::queries::totals(&db).await?.lines, 1);
@@ -262,7 +273,7 @@ async fn a_corrected_line_leaves_its_old_month_and_buyer_in_the_aggregates() -> 
     // Corrected to another buyer only, within its month: the month's totals
     // are as they were, yet the aggregates are stale until rebuilt (what
     // `distans wait` and the tests wait on must see it).
-    distans_store::insert(&db, "invoice_line_versions", &[version(13, "2321000230", (2025, 1, 14), 45_000)]).await?;
+    insert_lines(&db, &[version(13, "2321000230", (2025, 1, 14), 45_000)], now()).await?;
     assert_eq!(stale_months(&db).await?, ["2025-01-01"]);
     refresher.pass(&db).await?;
     assert_eq!(aggregated(&db).await?, [month("2321000230", "2025-01-01", 1, 45_000)]);
@@ -288,7 +299,8 @@ async fn a_refused_client_is_refused_not_transient_nor_bad_data() -> anyhow::Res
         settings.database = database.to_string();
         distans_store::database(&settings)
     };
-    let row = LineRow::from_line(&distans_domain::testing::enriched_line(), 0).expect("a row");
+    let line = distans_domain::testing::enriched_line();
+    let row = LineRow::from_line(&line, 0).expect("a row");
     let db = distans_e2e::DATABASE;
     let cases = [
         ("wrong password", as_user("default", "wrong", db)),
@@ -298,8 +310,9 @@ async fn a_refused_client_is_refused_not_transient_nor_bad_data() -> anyhow::Res
         ("an unknown database", as_user("default", "", "missing")),
     ];
     for (what, client) in cases {
-        let error =
-            distans_store::insert(&client, "invoice_line_versions", std::slice::from_ref(&row)).await.expect_err(what);
+        let error = distans_store::insert_rows::<LineRow>(&client, "invoice_line_versions", std::slice::from_ref(&row))
+            .await
+            .expect_err(what);
         eprintln!("{what}: {error}");
         assert_eq!(classify_error(&error), ErrorKind::Refused, "{what}: {error}");
     }
@@ -308,7 +321,7 @@ async fn a_refused_client_is_refused_not_transient_nor_bad_data() -> anyhow::Res
     let error = migrate(&distans_store::client(&wrong), db).await.expect_err("wrong password");
     assert!(error.is_permanent(), "migrations give up at once: {error}");
     // The same row as the right user is written: the refusals were about the client.
-    distans_store::insert(&clickhouse.client(), "invoice_line_versions", &[row]).await?;
+    distans_store::insert_rows::<LineRow>(&clickhouse.client(), "invoice_line_versions", &[row]).await?;
     Ok(())
 }
 
@@ -393,7 +406,7 @@ async fn the_bounded_refresh_gives_the_aggregates_of_the_final_one() -> anyhow::
     // third line, corrections again of every ninth, late old versions and
     // redeliveries.
     for batch in 0..6u32 {
-        let mut rows = Vec::new();
+        let mut lines = Vec::new();
         for i in 0..600u32 {
             let correction = match batch {
                 0 | 1 if i % 2 == batch => Some(0),
@@ -411,13 +424,13 @@ async fn the_bounded_refresh_gives_the_aggregates_of_the_final_one() -> anyhow::
             };
             if let Some(correction) = correction {
                 let line = version(i, correction);
-                rows.push(LineRow::from_line(&line, now).expect("a row"));
                 if latest.get(&i).is_none_or(|l| l.source.offset <= line.source.offset) {
-                    latest.insert(i, line);
+                    latest.insert(i, line.clone());
                 }
+                lines.push(line);
             }
         }
-        distans_store::insert(&db, "invoice_line_versions", &rows).await?;
+        insert_lines(&db, &lines, now).await?;
     }
     assert!(distans_store::queries::stored_line_rows(&db).await? > 600, "old versions stored, unmerged");
     let mut want: BTreeMap<String, (u64, i64)> = BTreeMap::new();
@@ -465,8 +478,7 @@ async fn the_refresh_runs_within_its_memory_limit() -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let (_clickhouse, db) = with_schema(dir.path()).await?;
-    let line = LineRow::from_line(&distans_domain::testing::enriched_line(), 1_750_000_000).expect("a row");
-    distans_store::insert(&db, "invoice_line_versions", &[line]).await?;
+    insert_lines(&db, &[distans_domain::testing::enriched_line()], 1_750_000_000).await?;
 
     let tiny = RefreshLimits { max_memory_usage: 1, max_threads: 1 };
     let error = Refresher::new(tiny, Duration::ZERO).pass(&db).await.expect_err("over its memory limit");

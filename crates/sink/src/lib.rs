@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
-use distans_domain::{ReasonCode, Violation};
+use distans_domain::{EnrichedLine, ReasonCode, Violation};
 use distans_runtime::kafka;
 use distans_runtime::retry::{retry, ErrorClass, RetryError, RetryPolicy};
 use distans_runtime::service::{ServiceError, DRAIN_TIMEOUT};
@@ -33,7 +33,7 @@ use distans_runtime::{now_ms, pseudonym_keys, Health, Settings};
 use distans_store::migrations::MigrateError;
 use distans_store::rows::{AnomalyRow, LineRow, OutOfRange, UndeliveredRow};
 use distans_store::{aggregates, reference, views};
-use distans_wire::{undelivered_topic, Codec, DeadLetter, UndeliveredAlert};
+use distans_wire::{undelivered_topic, Codec, DeadLetter, TimedFinding, UndeliveredAlert};
 
 pub use distans_runtime::kafka::Stopped;
 pub use metrics::{Metrics, RefreshMetrics};
@@ -57,28 +57,38 @@ pub enum SinkError {
 
 distans_runtime::service_error!(SinkError);
 
-/// A row type whose topic is written to a table: how a record becomes a
-/// row (`Sink<LineRow>` writes lines, and so on).
-pub trait Table: distans_store::Row + Sized + 'static {
+/// A record type whose topic is written to a table, and how: the record
+/// as decoded, then its row, which borrows from it (`Sink<EnrichedLine>`
+/// writes lines, and so on). The sink keeps a batch's records until its
+/// rows are written.
+pub trait Table: Sized + Send + Sync + 'static {
     /// The ClickHouse table.
     const TABLE: &'static str;
-    /// `key_version`: the record's pseudonym key version header
-    /// (`distans_runtime::pseudonym_keys::key_version_of`; `None`: unreadable).
-    fn to_row(codec: &Codec, payload: &[u8], key_version: Option<u16>, inserted_at_s: u32) -> Result<Self, Violation>;
+    /// The row type, at any lifetime (`LineRow<'static>`); a record's row
+    /// is its value borrowing from the record ([`Table::row`]).
+    type Row: distans_store::Row;
+    /// The record in `payload`. Errors: a payload that is not this record.
+    fn decode(codec: &Codec, payload: &[u8]) -> Result<Self, Violation>;
+    /// The record's row. `key_version`: the record's pseudonym key version
+    /// header (`distans_runtime::pseudonym_keys::key_version_of`; `None`:
+    /// unreadable). Errors: a value outside its column's range.
+    fn row(&self, key_version: Option<u16>, inserted_at_s: u32) -> Result<RowOf<'_, Self>, Violation>;
 }
 
-/// Enriched lines into `invoice_line_versions`, one row per version.
-impl Table for LineRow {
-    const TABLE: &'static str = "invoice_line_versions";
+/// The row of a `T` record, borrowing from it for `'a`.
+pub type RowOf<'a, T> = distans_store::RowValue<'a, <T as Table>::Row>;
 
-    fn to_row(
-        codec: &Codec,
-        payload: &[u8],
-        key_version: Option<u16>,
-        inserted_at_s: u32,
-    ) -> Result<LineRow, Violation> {
-        let line = codec.decode_enriched_line(payload).map_err(|e| e.into_violation())?;
-        let mut row = LineRow::from_owned_line(line, inserted_at_s).map_err(out_of_range)?;
+/// Enriched lines into `invoice_line_versions`, one row per version.
+impl Table for EnrichedLine {
+    const TABLE: &'static str = "invoice_line_versions";
+    type Row = LineRow<'static>;
+
+    fn decode(codec: &Codec, payload: &[u8]) -> Result<EnrichedLine, Violation> {
+        codec.decode_enriched_line(payload).map_err(|e| e.into_violation())
+    }
+
+    fn row(&self, key_version: Option<u16>, inserted_at_s: u32) -> Result<LineRow<'_>, Violation> {
+        let mut row = LineRow::from_line(self, inserted_at_s).map_err(out_of_range)?;
         row.pseudonym_key_version = key_version.ok_or_else(|| {
             Violation::new(
                 ReasonCode::SinkRejected,
@@ -91,33 +101,41 @@ impl Table for LineRow {
 }
 
 /// Findings into `anomalies`.
-impl Table for AnomalyRow {
+impl Table for TimedFinding {
     const TABLE: &'static str = "anomalies";
+    type Row = AnomalyRow<'static>;
 
-    fn to_row(codec: &Codec, payload: &[u8], _: Option<u16>, inserted_at_s: u32) -> Result<AnomalyRow, Violation> {
-        let timed = codec.decode_finding(payload).map_err(|e| e.into_violation())?;
-        AnomalyRow::from_finding(&timed.finding, timed.detected_at_ms, inserted_at_s).map_err(out_of_range)
+    fn decode(codec: &Codec, payload: &[u8]) -> Result<TimedFinding, Violation> {
+        codec.decode_finding(payload).map_err(|e| e.into_violation())
+    }
+
+    fn row(&self, _: Option<u16>, inserted_at_s: u32) -> Result<AnomalyRow<'_>, Violation> {
+        AnomalyRow::from_finding(&self.finding, self.detected_at_ms, inserted_at_s).map_err(out_of_range)
     }
 }
 
 /// The messages the notifier's webhook refused for good into
 /// `undelivered_alerts`, where staff see what never reached them.
-impl Table for UndeliveredRow {
+impl Table for UndeliveredAlert {
     const TABLE: &'static str = "undelivered_alerts";
+    type Row = UndeliveredRow;
 
-    fn to_row(_: &Codec, payload: &[u8], _: Option<u16>, inserted_at_s: u32) -> Result<UndeliveredRow, Violation> {
-        let alert = UndeliveredAlert::decode(payload).map_err(|e| {
+    fn decode(_: &Codec, payload: &[u8]) -> Result<UndeliveredAlert, Violation> {
+        UndeliveredAlert::decode(payload).map_err(|e| {
             Violation::new(ReasonCode::SinkRejected, "undelivered_alert", format!("is not an undelivered alert: {e}"))
-        })?;
+        })
+    }
+
+    fn row(&self, _: Option<u16>, inserted_at_s: u32) -> Result<UndeliveredRow, Violation> {
         Ok(UndeliveredRow {
-            refused_at: UndeliveredRow::refused_at(alert.refused_at_ms).map_err(out_of_range)?,
-            kind: alert.kind,
-            rule_id: alert.rule_id,
-            provider_org_number: alert.provider_org_number,
-            finding_ids: alert.finding_ids,
-            status: alert.status,
-            answer: alert.answer,
-            message: alert.message,
+            refused_at: UndeliveredRow::refused_at(self.refused_at_ms).map_err(out_of_range)?,
+            kind: self.kind.clone(),
+            rule_id: self.rule_id.clone(),
+            provider_org_number: self.provider_org_number.clone(),
+            finding_ids: self.finding_ids.clone(),
+            status: self.status,
+            answer: self.answer.clone(),
+            message: self.message.clone(),
             inserted_at: inserted_at_s,
         })
     }
@@ -330,9 +348,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter, &undelivered_topic])
         .await?;
     let database = distans_store::database(&settings.clickhouse);
-    let lines: Sink<LineRow> =
+    let lines: Sink<EnrichedLine> =
         Sink::new(&settings, &topics.valid, &settings.sink.group_id, &database, metrics, &http.health)?;
-    let anomalies: Sink<AnomalyRow> = Sink::new(
+    let anomalies: Sink<TimedFinding> = Sink::new(
         &settings,
         &topics.alerts,
         &settings.sink.anomalies_group_id,
@@ -340,7 +358,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         anomaly_metrics,
         &http.health,
     )?;
-    let undelivered: Sink<UndeliveredRow> = Sink::new(
+    let undelivered: Sink<UndeliveredAlert> = Sink::new(
         &settings,
         &undelivered_topic,
         &undelivered_group_id(&settings),
@@ -453,12 +471,15 @@ impl<T: Table> Sink<T> {
     async fn flush(&self, batch: Batch, stop: &CancellationToken) -> Result<(), FlushError> {
         let started = batch.started.unwrap_or_else(Instant::now);
         let inserted_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
+        // Kept until the rows that borrow from them are written.
+        let decoded: Vec<Result<T, Violation>> =
+            batch.records.iter().map(|record| T::decode(&self.codec, &record.payload)).collect();
         let mut rows = Vec::with_capacity(batch.len());
         // For each row, the index of its record.
         let mut row_records = Vec::with_capacity(batch.len());
         let mut dead_letters = Vec::new();
-        for (index, record) in batch.records.iter().enumerate() {
-            match T::to_row(&self.codec, &record.payload, record.key_version, inserted_at) {
+        for (index, (record, decoded)) in batch.records.iter().zip(&decoded).enumerate() {
+            match decoded.as_ref().map_err(Violation::clone).and_then(|d| d.row(record.key_version, inserted_at)) {
                 Ok(row) => {
                     rows.push(row);
                     row_records.push(index);
@@ -466,7 +487,7 @@ impl<T: Table> Sink<T> {
                 Err(violation) => dead_letters.push(self.dead_letter(record, violation)?),
             }
         }
-        let rejected = self.writer.insert(T::TABLE, &rows, stop).await?;
+        let rejected = self.writer.insert::<T::Row>(T::TABLE, &rows, stop).await?;
         let inserted = rows.len() - rejected.len();
         drop(rows);
         for (row, message) in rejected {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use distans_runtime::retry::{retry, RetryError, RetryPolicy};
-use distans_store::{classify_error, Client, ErrorKind, Row};
+use distans_store::{classify_error, Client, ErrorKind, Row, RowValue};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -63,7 +63,7 @@ impl Writer {
     pub async fn insert<R: Row>(
         &self,
         table: &str,
-        rows: &[R],
+        rows: &[RowValue<'_, R>],
         stop: &CancellationToken,
     ) -> Result<Vec<(usize, String)>, WriteError> {
         let mut rejected = Vec::new();
@@ -74,7 +74,7 @@ impl Writer {
             if range.is_empty() {
                 continue;
             }
-            match self.insert_retrying(table, &rows[range.clone()], stop).await? {
+            match self.insert_retrying::<R>(table, &rows[range.clone()], stop).await? {
                 Ok(()) => {}
                 Err(message) if range.len() == 1 => rejected.push((range.start, message)),
                 Err(_) => {
@@ -92,7 +92,7 @@ impl Writer {
     async fn insert_retrying<R: Row>(
         &self,
         table: &str,
-        rows: &[R],
+        rows: &[RowValue<'_, R>],
         stop: &CancellationToken,
     ) -> Result<Result<(), String>, WriteError> {
         let on_retry = |error: &distans_store::Error, retry_in: Duration| {
@@ -101,7 +101,7 @@ impl Writer {
             tracing::warn!(%error, rows = rows.len(), retry_in_ms = retry_in.as_millis() as u64,
                 "clickhouse insert failed; retrying, no offset moves");
         };
-        let attempt = || distans_store::insert(&self.client, table, rows);
+        let attempt = || distans_store::insert_rows::<R>(&self.client, table, rows);
         let classify = |error: &distans_store::Error| classify_error(error).retry_class();
         match retry(&self.policy, stop, classify, on_retry, attempt).await {
             Ok(()) => {

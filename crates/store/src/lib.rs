@@ -231,14 +231,25 @@ pub fn is_data_error(error: &Error) -> bool {
     classify_error(error) == ErrorKind::Data
 }
 
-/// A row type that can be inserted with [`insert`].
-pub trait Row: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync {}
-impl<R: clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync> Row for R {}
+/// A row type that can be inserted: owned ([`insert`]), or borrowing
+/// ([`insert_rows`], as [`rows::LineRow`] borrows its line's strings).
+pub trait Row: clickhouse::RowWrite + for<'a> clickhouse::Row<Value<'a>: Send + Sync> + Send + Sync {}
+impl<R: clickhouse::RowWrite + for<'a> clickhouse::Row<Value<'a>: Send + Sync> + Send + Sync> Row for R {}
+
+/// Row type `R`'s value that borrows for `'a` (`LineRow<'a>` for
+/// `R = LineRow<'static>`; an owned row is itself).
+pub type RowValue<'a, R> = <R as clickhouse::Row>::Value<'a>;
 
 /// Inserts `rows` into `table` in one INSERT (RowBinary), once: no retry.
 /// `Err` is a transient failure or, when [`is_data_error`] holds, rows
 /// ClickHouse refused.
-pub async fn insert<R: Row>(db: &Client, table: &str, rows: &[R]) -> Result<(), Error> {
+pub async fn insert<R: Row + clickhouse::RowOwned>(db: &Client, table: &str, rows: &[R]) -> Result<(), Error> {
+    insert_rows::<R>(db, table, rows).await
+}
+
+/// [`insert`] for rows that borrow: `R` names the row type (`LineRow` at
+/// any lifetime), `rows` are its values at theirs.
+pub async fn insert_rows<R: Row>(db: &Client, table: &str, rows: &[RowValue<'_, R>]) -> Result<(), Error> {
     let mut insert = db.insert::<R>(table).await?;
     for row in rows {
         insert.write(row).await?;

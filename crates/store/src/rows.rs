@@ -6,50 +6,50 @@ use distans_domain::rules::Finding;
 use distans_domain::EnrichedLine;
 use serde::Serialize;
 
-/// One row of `invoice_line_versions` (one version of a line); field order
-/// is the table's column order.
+/// One row of `invoice_line_versions` (one version of a line), borrowing
+/// the line's strings; field order is the table's column order.
 #[derive(Debug, Clone, PartialEq, Serialize, clickhouse::Row)]
-pub struct LineRow {
-    pub invoice_id: String,
+pub struct LineRow<'a> {
+    pub invoice_id: &'a str,
     pub line_number: u32,
     pub invoice_type: &'static str,
-    pub credited_invoice_id: Option<String>,
-    pub seller_org_number: String,
-    pub buyer_org_number: String,
+    pub credited_invoice_id: Option<&'a str>,
+    pub seller_org_number: &'a str,
+    pub buyer_org_number: &'a str,
     pub invoice_date: u16,
-    pub patient_pseudonym: String,
+    pub patient_pseudonym: &'a str,
     pub patient_id_kind: &'static str,
-    pub patient_county_code: String,
-    pub patient_municipality_code: String,
+    pub patient_county_code: &'a str,
+    pub patient_municipality_code: &'a str,
     pub sex: &'static str,
     pub age_years: Option<u8>,
     pub age_group: &'static str,
     pub initiative: &'static str,
-    pub remittance_number: Option<String>,
-    pub agreement_chapter: String,
-    pub agreement_point: String,
-    pub care_type: String,
-    pub visit_type: String,
+    pub remittance_number: Option<&'a str>,
+    pub agreement_chapter: &'a str,
+    pub agreement_point: &'a str,
+    pub care_type: &'a str,
+    pub visit_type: &'a str,
     pub visit_date: u16,
     pub visit_time_ms: Option<u32>,
-    pub performing_unit_hsa_id: String,
-    pub provider_org_number: String,
-    pub provider_name: String,
-    pub profession_code: String,
+    pub performing_unit_hsa_id: &'a str,
+    pub provider_org_number: &'a str,
+    pub provider_name: &'a str,
+    pub profession_code: &'a str,
     pub tariff_class: &'static str,
     pub tariff_ore: Option<i64>,
-    pub product_category: String,
+    pub product_category: &'a str,
     pub quantity: u32,
     pub unit_price_ore: i64,
     pub patient_fee_ore: i64,
     pub gross_amount_ore: i64,
     pub net_amount_ore: i64,
     pub signed_net_amount_ore: i64,
-    pub diagnosis_codes: Vec<String>,
-    pub procedure_codes: Vec<String>,
-    pub contact_channel: Option<String>,
+    pub diagnosis_codes: &'a [String],
+    pub procedure_codes: &'a [String],
+    pub contact_channel: Option<&'a str>,
     pub needs_assessment: Option<u8>,
-    pub source_topic: String,
+    pub source_topic: &'a str,
     pub source_partition: i32,
     pub source_offset: i64,
     pub ingested_at: u32,
@@ -73,58 +73,51 @@ pub struct OutOfRange {
     pub field: &'static str,
 }
 
-impl LineRow {
-    /// The row of `line` (a copy of it: see [`LineRow::from_owned_line`]).
-    pub fn from_line(line: &EnrichedLine, inserted_at_s: u32) -> Result<LineRow, OutOfRange> {
-        LineRow::from_owned_line(line.clone(), inserted_at_s)
-    }
-
-    /// The row of `line`, whose strings it takes (the sink's path: one
-    /// allocation per string, made by the decoder).
-    pub fn from_owned_line(line: EnrichedLine, inserted_at_s: u32) -> Result<LineRow, OutOfRange> {
+impl<'a> LineRow<'a> {
+    /// The row of `line`. Errors: a value outside its column's range.
+    pub fn from_line(line: &'a EnrichedLine, inserted_at_s: u32) -> Result<LineRow<'a>, OutOfRange> {
         let range = |field| OutOfRange { field };
-        let signed_net_amount_ore = line.signed_net_amount_ore();
         Ok(LineRow {
-            invoice_id: line.invoice_id,
+            invoice_id: &line.invoice_id,
             line_number: u32::try_from(line.line_number).map_err(|_| range("line_number"))?,
             invoice_type: line.invoice_type.as_str(),
-            credited_invoice_id: line.credited_invoice_id,
-            seller_org_number: line.seller_org_number,
-            buyer_org_number: line.buyer_org_number,
+            credited_invoice_id: line.credited_invoice_id.as_deref(),
+            seller_org_number: &line.seller_org_number,
+            buyer_org_number: &line.buyer_org_number,
             invoice_date: days_since_epoch(line.invoice_date).ok_or(range("invoice_date"))?,
-            patient_pseudonym: line.patient_pseudonym,
+            patient_pseudonym: &line.patient_pseudonym,
             patient_id_kind: line.patient_id_kind.as_str(),
-            patient_county_code: line.patient_county_code,
-            patient_municipality_code: line.patient_municipality_code,
+            patient_county_code: &line.patient_county_code,
+            patient_municipality_code: &line.patient_municipality_code,
             sex: line.sex.as_str(),
             age_years: line.age_years.map(|a| u8::try_from(a).map_err(|_| range("age_years"))).transpose()?,
             age_group: line.age_group.as_str(),
             initiative: line.initiative.as_str(),
-            remittance_number: line.remittance_number,
-            agreement_chapter: line.agreement_chapter,
-            agreement_point: line.agreement_point,
-            care_type: line.care_type,
-            visit_type: line.visit_type,
+            remittance_number: line.remittance_number.as_deref(),
+            agreement_chapter: &line.agreement_chapter,
+            agreement_point: &line.agreement_point,
+            care_type: &line.care_type,
+            visit_type: &line.visit_type,
             visit_date: days_since_epoch(line.visit_date).ok_or(range("visit_date"))?,
             visit_time_ms: line.visit_time.map(seconds_and_millis),
-            performing_unit_hsa_id: line.performing_unit_hsa_id,
-            provider_org_number: line.provider_org_number,
-            provider_name: line.provider_name,
-            profession_code: line.profession_code,
+            performing_unit_hsa_id: &line.performing_unit_hsa_id,
+            provider_org_number: &line.provider_org_number,
+            provider_name: &line.provider_name,
+            profession_code: &line.profession_code,
             tariff_class: line.tariff_class.as_str(),
             tariff_ore: line.tariff_ore,
-            product_category: line.product_category,
+            product_category: &line.product_category,
             quantity: u32::try_from(line.quantity).map_err(|_| range("quantity"))?,
             unit_price_ore: line.unit_price_ore,
             patient_fee_ore: line.patient_fee_ore,
             gross_amount_ore: line.gross_amount_ore,
             net_amount_ore: line.net_amount_ore,
-            signed_net_amount_ore,
-            diagnosis_codes: line.diagnosis_codes,
-            procedure_codes: line.procedure_codes,
-            contact_channel: line.contact_channel,
+            signed_net_amount_ore: line.signed_net_amount_ore(),
+            diagnosis_codes: &line.diagnosis_codes,
+            procedure_codes: &line.procedure_codes,
+            contact_channel: line.contact_channel.as_deref(),
             needs_assessment: line.needs_assessment.map(u8::from),
-            source_topic: line.source.topic,
+            source_topic: &line.source.topic,
             source_partition: line.source.partition,
             source_offset: line.source.offset,
             ingested_at: seconds_since_epoch(line.ingested_at_ms).ok_or(range("ingested_at"))?,
@@ -184,22 +177,23 @@ mod tests {
     }
 }
 
-/// One row of `anomalies`; field order is the table's column order.
+/// One row of `anomalies`, borrowing the finding's strings; field order is
+/// the table's column order.
 #[derive(Debug, Clone, PartialEq, Serialize, clickhouse::Row)]
-pub struct AnomalyRow {
-    pub finding_id: String,
-    pub rule_id: String,
+pub struct AnomalyRow<'a> {
+    pub finding_id: &'a str,
+    pub rule_id: &'a str,
     pub severity: &'static str,
-    pub line_key: String,
-    pub related_line_keys: Vec<String>,
-    pub buyer_org_number: String,
-    pub provider_org_number: String,
-    pub provider_name: String,
-    pub performing_unit_hsa_id: String,
-    pub patient_pseudonym: Option<String>,
+    pub line_key: &'a str,
+    pub related_line_keys: &'a [String],
+    pub buyer_org_number: &'a str,
+    pub provider_org_number: &'a str,
+    pub provider_name: &'a str,
+    pub performing_unit_hsa_id: &'a str,
+    pub patient_pseudonym: Option<&'a str>,
     pub visit_date: u16,
     pub amount_at_stake_ore: i64,
-    pub evidence: String,
+    pub evidence: &'a str,
     pub detected_at: u32,
     pub inserted_at: u32,
     /// `active` or `withdrawn` (migration 0007).
@@ -208,25 +202,26 @@ pub struct AnomalyRow {
     pub withdrawn_reason: &'static str,
 }
 
-impl AnomalyRow {
+impl<'a> AnomalyRow<'a> {
     /// The row of finding `f`, detected at `detected_at_ms` (Unix ms).
-    pub fn from_finding(f: &Finding, detected_at_ms: i64, inserted_at_s: u32) -> Result<AnomalyRow, OutOfRange> {
+    /// Errors: no line key, or a time outside its column's range.
+    pub fn from_finding(f: &'a Finding, detected_at_ms: i64, inserted_at_s: u32) -> Result<AnomalyRow<'a>, OutOfRange> {
         let range = |field| OutOfRange { field };
         let (line_key, related) = f.line_keys.split_first().ok_or(range("line_keys"))?;
         Ok(AnomalyRow {
-            finding_id: f.finding_id.clone(),
-            rule_id: f.rule_id.clone(),
+            finding_id: &f.finding_id,
+            rule_id: &f.rule_id,
             severity: f.severity.as_str(),
-            line_key: line_key.clone(),
-            related_line_keys: related.to_vec(),
-            buyer_org_number: f.buyer_org_number.clone(),
-            provider_org_number: f.provider_org_number.clone(),
-            provider_name: f.provider_name.clone(),
-            performing_unit_hsa_id: f.performing_unit_hsa_id.clone(),
-            patient_pseudonym: f.patient_pseudonym.clone(),
+            line_key,
+            related_line_keys: related,
+            buyer_org_number: &f.buyer_org_number,
+            provider_org_number: &f.provider_org_number,
+            provider_name: &f.provider_name,
+            performing_unit_hsa_id: &f.performing_unit_hsa_id,
+            patient_pseudonym: f.patient_pseudonym.as_deref(),
             visit_date: clickhouse_time::days_since_epoch(f.visit_date).ok_or(range("visit_date"))?,
             amount_at_stake_ore: f.amount_at_stake_ore,
-            evidence: f.evidence.clone(),
+            evidence: &f.evidence,
             detected_at: clickhouse_time::seconds_since_epoch(detected_at_ms).ok_or(range("detected_at"))?,
             inserted_at: inserted_at_s,
             status: f.status.as_str(),

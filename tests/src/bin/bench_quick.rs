@@ -9,10 +9,11 @@
 //! - **ingester logic**: `Processor::process`, what the ingester runs per
 //!   record (decode, validate, enrich, pseudonymise, encode the enriched
 //!   line or the dead letter);
-//! - **sink decode + row**: `LineRow::to_row`, what the sink runs per record
+//! - **sink decode + row**: `Table::decode` and `Table::row` of an
+//!   `EnrichedLine`, what the sink runs per record
 //!   (decode the enriched line, the `invoice_line_versions` row);
 //! - **sink decode + RowBinary insert**: the same, then
-//!   `distans_store::insert` in batches of 5 000 rows (the default
+//!   `distans_store::insert_rows` in batches of 5 000 rows (the default
 //!   `sink.batch_max_rows`) to the clickhouse crate's in-process mock server
 //!   (RowBinary, lz4, HTTP on loopback; the server only receives).
 //!
@@ -39,7 +40,7 @@ use anyhow::Context as _;
 use clickhouse::test::{handlers, Mock};
 use distans_domain::enrich::Provenance;
 use distans_domain::validate::{validate, Context};
-use distans_domain::{InvoiceLine, Pseudonymiser, Tariffs, Validation};
+use distans_domain::{EnrichedLine, InvoiceLine, Pseudonymiser, Tariffs, Validation};
 use distans_ingester::Processor;
 use distans_runtime::Settings;
 use distans_sink::Table;
@@ -148,9 +149,15 @@ impl ReferenceIngester {
     }
 }
 
-fn sink_rows(payloads: &[Vec<u8>], to_row: &impl Fn(&[u8]) -> LineRow) -> usize {
+/// A line's row, as the sink makes it (`Table::row`).
+fn row_of(line: &EnrichedLine) -> LineRow<'_> {
+    line.row(Some(1), 1).expect("a row")
+}
+
+fn sink_rows(payloads: &[Vec<u8>], decode: &impl Fn(&[u8]) -> EnrichedLine) -> usize {
     for payload in payloads {
-        std::hint::black_box(to_row(payload));
+        let line = decode(payload);
+        std::hint::black_box(row_of(&line));
     }
     payloads.len()
 }
@@ -162,12 +169,15 @@ fn sink_insert(
     mock: &Mock,
     client: &clickhouse::Client,
     payloads: &[Vec<u8>],
-    to_row: &impl Fn(&[u8]) -> LineRow,
+    decode: &impl Fn(&[u8]) -> EnrichedLine,
 ) -> usize {
     for batch in payloads.chunks(BATCH_ROWS) {
-        let rows: Vec<LineRow> = batch.iter().map(|payload| to_row(payload)).collect();
+        let lines: Vec<EnrichedLine> = batch.iter().map(|payload| decode(payload)).collect();
+        let rows: Vec<LineRow> = lines.iter().map(row_of).collect();
         let _received = mock.add(handlers::record::<LineRow>());
-        runtime.block_on(distans_store::insert(client, LineRow::TABLE, &rows)).expect("the mock server takes the rows");
+        runtime
+            .block_on(distans_store::insert_rows::<LineRow>(client, EnrichedLine::TABLE, &rows))
+            .expect("the mock server takes the rows");
     }
     payloads.len()
 }
@@ -221,16 +231,16 @@ fn main() -> anyhow::Result<()> {
                 std::hint::black_box(processor.process(Some(b"key"), Some(payload), &source, 1).expect("routes"));
             }
         }
-        let row = |payload: &[u8]| LineRow::to_row(&codec, payload, Some(1), 1).expect("a row");
+        let decode = |payload: &[u8]| EnrichedLine::decode(&codec, payload).expect("decodes");
         for _ in 0..passes("row") {
-            sink_rows(&enriched_payloads, &row);
+            sink_rows(&enriched_payloads, &decode);
         }
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let mock = runtime.block_on(async { Mock::new() });
         settings.clickhouse.url = mock.url().to_string();
         let client = runtime.block_on(async { distans_store::database(&settings.clickhouse) });
         for _ in 0..passes("insert") {
-            sink_insert(&runtime, &mock, &client, &enriched_payloads, &row);
+            sink_insert(&runtime, &mock, &client, &enriched_payloads, &decode);
         }
         return Ok(());
     }
@@ -257,22 +267,17 @@ fn main() -> anyhow::Result<()> {
     });
 
     let reference_codec = ReferenceCodec::new(codec.clone());
-    let row_after = |payload: &[u8]| LineRow::to_row(&codec, payload, Some(1), 1).expect("a row");
-    let row_before = |payload: &[u8]| {
-        let line = reference_codec.decode_enriched_line(payload).expect("decodes");
-        let mut row = LineRow::from_line(&line, 1).expect("a row");
-        row.pseudonym_key_version = 1;
-        row
-    };
-    let sink_after = repeated(|| sink_rows(&enriched_payloads, &row_after));
-    let sink_before = repeated(|| sink_rows(&enriched_payloads, &row_before));
+    let decode_after = |payload: &[u8]| EnrichedLine::decode(&codec, payload).expect("decodes");
+    let decode_before = |payload: &[u8]| reference_codec.decode_enriched_line(payload).expect("decodes");
+    let sink_after = repeated(|| sink_rows(&enriched_payloads, &decode_after));
+    let sink_before = repeated(|| sink_rows(&enriched_payloads, &decode_before));
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mock = runtime.block_on(async { Mock::new() });
     settings.clickhouse.url = mock.url().to_string();
     let client = runtime.block_on(async { distans_store::database(&settings.clickhouse) });
-    let insert_after = repeated(|| sink_insert(&runtime, &mock, &client, &enriched_payloads, &row_after));
-    let insert_before = repeated(|| sink_insert(&runtime, &mock, &client, &enriched_payloads, &row_before));
+    let insert_after = repeated(|| sink_insert(&runtime, &mock, &client, &enriched_payloads, &decode_after));
+    let insert_before = repeated(|| sink_insert(&runtime, &mock, &client, &enriched_payloads, &decode_before));
 
     println!();
     println!("{:<40} {:>26} {:>26} {:>10} {:>8}", "stage", "before (apache-avro Value)", "after", "÷ floor", "target");
@@ -287,7 +292,7 @@ fn main() -> anyhow::Result<()> {
     };
     row("floor: decode + HMAC + encode", None, floor_figures, "");
     row("ingester logic (Processor::process)", Some(ingester_before), ingester_after, "500 k");
-    row("sink decode + row (LineRow::to_row)", Some(sink_before), sink_after, "");
+    row("sink decode + row (Table for EnrichedLine)", Some(sink_before), sink_after, "");
     row("sink decode + RowBinary insert (mock)", Some(insert_before), insert_after, "1 000 k");
     println!();
     for (name, figures, target) in

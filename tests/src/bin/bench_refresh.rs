@@ -22,7 +22,7 @@ const BATCH: u32 = 5_000;
 /// What a month's refresh query contains.
 const STAGING: &str = "INSERT INTO agg_monthly_staging";
 
-fn line(i: u32, correction: u32) -> anyhow::Result<LineRow> {
+fn line(i: u32, correction: u32) -> distans_domain::EnrichedLine {
     let mut line = distans_domain::testing::enriched_line_on(i / 8, (i % 8) as i32 + 1);
     line.source.offset = i64::from(i) * 2 + i64::from(correction);
     line.buyer_org_number = ["2321000230", "2321000255", "2321000198", "2321000164"][(i % 4) as usize].into();
@@ -32,7 +32,14 @@ fn line(i: u32, correction: u32) -> anyhow::Result<LineRow> {
     line.provider_org_number = format!("55910000{:02}", i % 50);
     line.gross_amount_ore = 10_000 + i64::from(i % 900) * 100 + i64::from(correction);
     line.net_amount_ore = line.gross_amount_ore;
-    Ok(LineRow::from_line(&line, u32::try_from(distans_runtime::now_ms() / 1000)?)?)
+    line
+}
+
+/// Inserts `lines` into `invoice_line_versions` in one INSERT.
+async fn insert(db: &distans_store::Client, lines: &[distans_domain::EnrichedLine]) -> anyhow::Result<()> {
+    let now = u32::try_from(distans_runtime::now_ms() / 1000)?;
+    let rows = lines.iter().map(|line| LineRow::from_line(line, now)).collect::<Result<Vec<_>, _>>()?;
+    Ok(distans_store::insert_rows::<LineRow>(db, "invoice_line_versions", &rows).await?)
 }
 
 #[derive(Debug, PartialEq, Eq, serde::Deserialize, clickhouse::Row)]
@@ -95,13 +102,13 @@ async fn main() -> anyhow::Result<()> {
     let loading = Instant::now();
     let mut start = 0;
     while start < total {
-        let rows = (start..(start + BATCH).min(total)).map(|i| line(i, 0)).collect::<anyhow::Result<Vec<_>>>()?;
-        distans_store::insert(&db, "invoice_line_versions", &rows).await?;
+        let lines: Vec<_> = (start..(start + BATCH).min(total)).map(|i| line(i, 0)).collect();
+        insert(&db, &lines).await?;
         start += BATCH;
     }
-    let corrections = (0..total).step_by(10).map(|i| line(i, 1)).collect::<anyhow::Result<Vec<_>>>()?;
+    let corrections: Vec<_> = (0..total).step_by(10).map(|i| line(i, 1)).collect();
     for batch in corrections.chunks(BATCH as usize) {
-        distans_store::insert(&db, "invoice_line_versions", batch).await?;
+        insert(&db, batch).await?;
     }
     let stored = distans_store::queries::stored_line_rows(&db).await?;
     println!(
