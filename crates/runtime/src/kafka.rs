@@ -199,8 +199,14 @@ pub async fn connect(
         let attempt = client.clone();
         let answered = tokio::task::spawn_blocking(move || {
             let answer = attempt.client().fetch_metadata(None, CONNECT_ATTEMPT);
-            // Serves the error callbacks of the attempt.
-            attempt.poll(Duration::ZERO);
+            // Serves the log and error events queued so far (librdkafka puts
+            // both on the main queue): `poll` serves events until its
+            // timeout, and one served per attempt would fall behind the
+            // logs of a failing broker, so that the error naming the
+            // misconfiguration is seen late or never.
+            if answer.is_err() {
+                attempt.poll(CONNECT_PAUSE);
+            }
             answer
         });
         let answered = tokio::select! {
@@ -222,15 +228,13 @@ pub async fn connect(
             _ => {}
         }
         // An attempt that failed at once (a name that does not resolve) is
-        // not repeated in a busy loop.
-        tokio::select! {
-            _ = shutdown.cancelled() => return Err(ConnectError::Stopped),
-            _ = tokio::time::sleep(CONNECT_PAUSE) => {}
-        }
+        // not repeated in a busy loop: its events were served for
+        // CONNECT_PAUSE.
     }
 }
 
-/// The pause between two failed attempts of [`connect`].
+/// The pause between two failed attempts of [`connect`], spent serving the
+/// client's events.
 const CONNECT_PAUSE: Duration = Duration::from_millis(200);
 
 /// A consumer in `group_id` that never stores an offset by itself: the
@@ -1070,6 +1074,50 @@ mod tests {
         let refused = connect(&bad, &tokio_util::sync::CancellationToken::new()).await;
         let Err(error @ ConnectError::Client(_)) = refused else { panic!("{refused:?}") };
         assert!(error.to_string().contains("ssl.ca.location"), "{error}");
+    }
+
+    /// A TLS client against a broker port that speaks no TLS is a
+    /// misconfiguration `connect` names, also when librdkafka's debug logs
+    /// flood the queue its error arrives on (a regression: `connect` served
+    /// one event per attempt, so the error sat behind the logs and the
+    /// service retried for minutes; the TLS e2e test flaked on it).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn connect_names_a_tls_misconfiguration_behind_a_flood_of_logs() {
+        // A "broker" that answers every connection with bytes that are no TLS.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                use std::io::Write;
+                let mut stream = stream;
+                let _ = stream.write_all(&[0u8; 64]);
+            }
+        });
+        let mut settings = KafkaSettings {
+            brokers: format!("127.0.0.1:{port}"),
+            partitions: 1,
+            replication_factor: 1,
+            max_record_bytes: 1_000_000,
+            client: Default::default(),
+            stall_timeout_ms: 60_000,
+            fetch_wait_max_ms: 100,
+            offset_reset: "earliest".into(),
+            offset_reset_by_group: Default::default(),
+        };
+        settings.client.insert("security.protocol", "ssl");
+        settings.client.insert("debug", "all");
+        settings.client.insert("log_level", "7");
+        settings.client.insert("reconnect.backoff.ms", "1");
+        settings.client.insert("reconnect.backoff.max.ms", "10");
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let stop = shutdown.clone();
+        let checked = tokio::spawn(async move { connect(&settings, &stop).await });
+        let answer = tokio::time::timeout(Duration::from_secs(30), checked).await;
+        shutdown.cancel();
+        let Ok(Ok(Err(ConnectError::Misconfigured { misconfigured, .. }))) = answer else {
+            panic!("not named as a misconfiguration within 30 s: {answer:?}")
+        };
+        assert!(misconfigured.setting.contains("security.protocol"), "{misconfigured:?}");
     }
 
     #[test]
