@@ -8,6 +8,11 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 /// One line of an invoice or credit note, as received.
+///
+/// Read from JSON lines or CSV (`distans_files::invoices`, for `distans
+/// produce`): a field left out is `None` (an `Option`) or empty (the code
+/// lists); any other field left out, or a field it does not know, is an
+/// error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceLine {
@@ -20,7 +25,6 @@ pub struct InvoiceLine {
     /// 1-based line number within the invoice.
     pub line_number: i32,
     /// For a credit note: the invoice it credits.
-    #[serde(default)]
     pub credited_invoice_id: Option<String>,
     pub seller_org_number: String,
     /// The home region that pays.
@@ -34,11 +38,9 @@ pub struct InvoiceLine {
     pub patient_county_code: String,
     pub patient_municipality_code: String,
     /// ISO 5218: 0 not known, 1 male, 2 female, 9 not applicable.
-    #[serde(default)]
     pub patient_sex: Option<i32>,
 
     /// Referral number (remittanceNumber), when the contact was referred.
-    #[serde(default)]
     pub remittance_number: Option<String>,
     /// Chapter of the agreement; 4 = the patient's own choice.
     pub agreement_chapter: String,
@@ -51,7 +53,6 @@ pub struct InvoiceLine {
     pub visit_type: String,
     pub visit_date: NaiveDate,
     /// Local Swedish time of the visit, no zone.
-    #[serde(default)]
     pub visit_time: Option<NaiveTime>,
     pub performing_unit_hsa_id: String,
     pub provider_org_number: String,
@@ -72,10 +73,8 @@ pub struct InvoiceLine {
     #[serde(default)]
     pub procedure_codes: Vec<String>,
     /// `video`, `chat` or `phone`, where the provider reports it.
-    #[serde(default)]
     pub contact_channel: Option<String>,
     /// Whether a needs and suitability assessment preceded the contact (Ds 2023:27).
-    #[serde(default)]
     pub needs_assessment: Option<bool>,
 }
 

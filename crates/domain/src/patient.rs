@@ -269,12 +269,10 @@ pub struct ReservnummerFormat {
     pub pattern: String,
     /// 1-based position of a digit that gives the sex, odd male and even
     /// female, where the format has one.
-    #[serde(default)]
     pub sex_digit: Option<usize>,
     /// 1-based position of an eight-digit `YYYYMMDD` birth date, where the
     /// format has one; a number whose date there is not a real date is
     /// still accepted, with the birth date unknown.
-    #[serde(default)]
     pub birth_date_at: Option<usize>,
     /// Where the format is described.
     #[serde(default)]

@@ -548,6 +548,20 @@ mod tests {
         assert!(validation.patient_ids().parse("00252040AB14", &["2321000198"]).is_ok(), "NRID in every region");
     }
 
+    /// A reservnummer format that leaves out `sex_digit` or `birth_date_at`
+    /// in TOML has it `None` (serde's derive reads a missing `Option` as
+    /// `None`; the formats in `defaults.toml` leave out one or the other).
+    #[test]
+    fn reservnummer_formats_without_their_optional_positions() {
+        let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
+        let positions = |region: &str| {
+            let format = s.validation.reservnummer.iter().find(|f| f.region == region).expect(region);
+            (format.sex_digit, format.birth_date_at)
+        };
+        assert_eq!(positions("Region Stockholm"), (Some(11), None));
+        assert_eq!(positions("Region Skåne"), (None, Some(1)));
+    }
+
     #[test]
     fn schema_registry_settings_are_checked() {
         let s = Settings::load_with_env(None, env(&[])).expect("defaults are valid");
