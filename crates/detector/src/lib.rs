@@ -421,11 +421,7 @@ struct Record {
 impl From<&BorrowedMessage<'_>> for Record {
     fn from(message: &BorrowedMessage<'_>) -> Record {
         Record {
-            source: Provenance {
-                topic: message.topic().to_string(),
-                partition: message.partition(),
-                offset: message.offset(),
-            },
+            source: kafka::provenance(message),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
         }

@@ -184,8 +184,7 @@ impl Ingester {
     /// Routes one record and starts producing its downstream record;
     /// the returned future resolves once it is acked or refused (see [`deliver`]).
     fn produce(&self, message: &BorrowedMessage<'_>) -> Result<Delivery, IngesterError> {
-        let source =
-            Provenance { topic: message.topic().to_string(), partition: message.partition(), offset: message.offset() };
+        let source = kafka::provenance(message);
         let routed = self.processor.process(message.key(), message.payload(), &source, now_ms())?;
         let outgoing = match routed {
             Routed::Valid { key, payload, warnings } => Outgoing {

@@ -408,6 +408,17 @@ impl std::fmt::Debug for Input {
     }
 }
 
+/// Where `message` was read: its topic, partition and offset, as a record
+/// the service makes from it (an enriched line, a dead letter, a row)
+/// carries them.
+pub fn provenance(message: &impl Message) -> distans_domain::enrich::Provenance {
+    distans_domain::enrich::Provenance {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+    }
+}
+
 /// What a record takes in a batch besides its key and value: librdkafka
 /// counts a record as its key, value and at most this much framing (the v2
 /// record's varints and attributes, well under 64 bytes) against
