@@ -427,11 +427,7 @@ impl<T: Table> Sink<T> {
                 _ = sleep_until(deadline), if deadline.is_some() => true,
                 message = self.consumer.recv() => {
                     batch.push(Record {
-                        source: Provenance {
-                            topic: message.topic().to_string(),
-                            partition: message.partition(),
-                            offset: message.offset(),
-                        },
+                        source: kafka::provenance(&message),
                         key: message.key().map(<[u8]>::to_vec),
                         payload: message.payload().unwrap_or_default().to_vec(),
                         key_version: pseudonym_keys::key_version_of(message.headers()),
