@@ -28,7 +28,7 @@ use distans_domain::rules::{Rule, Severity, Withdrawal};
 use distans_domain::text::{self, Language};
 use distans_wire::TimedFinding;
 
-use crate::summary::Summary;
+use crate::summary::{Span, Summary};
 use reqwest::Url;
 use serde_json::{json, Value};
 
@@ -484,10 +484,10 @@ impl Messages {
             "The notifier started for the first time and found findings already there. They are not sent one \
              by one: here they are per rule, and all are in the dashboard. New findings are sent as usual.",
         );
-        let visits = match (s.first_visit, s.last_visit) {
-            (Some(first), Some(last)) if first == last => first.to_string(),
-            (Some(first), Some(last)) => format!("{first} – {last}"),
-            _ => String::new(),
+        let visits = match s.visits {
+            Some(Span { first, last }) if first == last => first.to_string(),
+            Some(Span { first, last }) => format!("{first} – {last}"),
+            None => String::new(),
         };
         if self.format == Format::Generic {
             let rules: Vec<Value> = rules
@@ -514,10 +514,10 @@ impl Messages {
                 "amount_at_stake": amount,
                 "withdrawn": s.withdrawn,
                 "rules": rules,
-                "first_visit_date": s.first_visit.map(|d| d.to_string()),
-                "last_visit_date": s.last_visit.map(|d| d.to_string()),
-                "first_detected_at_ms": s.first_detected_ms,
-                "last_detected_at_ms": s.last_detected_ms,
+                "first_visit_date": s.visits.map(|v| v.first.to_string()),
+                "last_visit_date": s.visits.map(|v| v.last.to_string()),
+                "first_detected_at_ms": s.detected_ms.map(|t| t.first),
+                "last_detected_at_ms": s.detected_ms.map(|t| t.last),
                 "buyer_org_numbers": s.buyers,
                 "dashboard_url": link.as_ref().map(Url::as_str),
             });

@@ -48,11 +48,8 @@ impl Backlog {
             tally.severity = tally.severity.max(f.severity);
             s.findings += 1;
             s.amount_at_stake_ore += f.amount_at_stake_ore;
-            s.first_visit = Some(s.first_visit.map_or(f.visit_date, |d| d.min(f.visit_date)));
-            s.last_visit = Some(s.last_visit.map_or(f.visit_date, |d| d.max(f.visit_date)));
-            s.first_detected_ms =
-                Some(s.first_detected_ms.map_or(timed.detected_at_ms, |t| t.min(timed.detected_at_ms)));
-            s.last_detected_ms = Some(s.last_detected_ms.map_or(timed.detected_at_ms, |t| t.max(timed.detected_at_ms)));
+            s.visits = Some(Span::including(s.visits, f.visit_date));
+            s.detected_ms = Some(Span::including(s.detected_ms, timed.detected_at_ms));
             s.buyers.insert(f.buyer_org_number.clone());
         }
         s
@@ -81,13 +78,30 @@ pub struct Summary {
     /// Findings whose latest record is a withdrawal: not counted above.
     pub withdrawn: usize,
     /// The visit dates of the open findings, first and last.
-    pub first_visit: Option<NaiveDate>,
-    pub last_visit: Option<NaiveDate>,
+    pub visits: Option<Span<NaiveDate>>,
     /// When the open findings were detected, first and last (ms since the epoch).
-    pub first_detected_ms: Option<i64>,
-    pub last_detected_ms: Option<i64>,
+    pub detected_ms: Option<Span<i64>>,
     /// The home regions invoiced (organisation numbers).
     pub buyers: BTreeSet<String>,
+}
+
+/// The first and the last of the values seen (visit dates, detection
+/// times); there is a span only once there is a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span<T> {
+    pub first: T,
+    pub last: T,
+}
+
+impl<T: Ord + Copy> Span<T> {
+    /// `span` widened to take in `value`; `value` alone when there is no
+    /// span yet.
+    pub fn including(span: Option<Span<T>>, value: T) -> Span<T> {
+        match span {
+            None => Span { first: value, last: value },
+            Some(Span { first, last }) => Span { first: first.min(value), last: last.max(value) },
+        }
+    }
 }
 
 impl Summary {
@@ -141,11 +155,11 @@ mod tests {
             ["double_invoicing", "wrong_price"]
         );
         assert_eq!(
-            (s.first_visit.map(|d| d.to_string()), s.last_visit.map(|d| d.to_string())),
-            (Some("2025-03-01".into()), Some("2025-03-09".into())),
+            s.visits.map(|v| (v.first.to_string(), v.last.to_string())),
+            Some(("2025-03-01".into(), "2025-03-09".into())),
             "the withdrawn finding's date is not in the span"
         );
-        assert_eq!((s.first_detected_ms, s.last_detected_ms), (Some(50), Some(300)));
+        assert_eq!(s.detected_ms, Some(Span { first: 50, last: 300 }));
         assert_eq!(s.buyers.iter().collect::<Vec<_>>(), ["2321000230"]);
     }
 
