@@ -987,19 +987,25 @@ mod tests {
         assert!(!DeliverError::Stopped.refuses_record());
     }
 
-    #[test]
-    fn a_record_fits_under_the_largest_record_with_its_overhead() {
-        let settings = KafkaSettings {
-            brokers: String::new(),
+    /// Settings for a client of `brokers` (any string librdkafka takes) and
+    /// records of at most `max_record_bytes`.
+    fn test_settings(brokers: impl Into<String>, max_record_bytes: usize) -> KafkaSettings {
+        KafkaSettings {
+            brokers: brokers.into(),
             partitions: 1,
             replication_factor: 1,
-            max_record_bytes: 1_000,
+            max_record_bytes,
             client: Default::default(),
             stall_timeout_ms: 60_000,
             fetch_wait_max_ms: 100,
             offset_reset: "earliest".into(),
             offset_reset_by_group: Default::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_record_fits_under_the_largest_record_with_its_overhead() {
+        let settings = test_settings(String::new(), 1_000);
         let key = [0u8; 36];
         assert!(fits(&settings, Some(&key), &[0; 1_000 - 36 - RECORD_OVERHEAD_BYTES]));
         assert!(!fits(&settings, Some(&key), &[0; 1_000 - 36 - RECORD_OVERHEAD_BYTES + 1]));
@@ -1013,17 +1019,7 @@ mod tests {
     #[tokio::test]
     async fn librdkafka_takes_the_sizes_from_the_default_to_a_hundred_megabytes() {
         for max_record_bytes in [1_000, 1_000_000, 20_000_000, 100_000_000] {
-            let settings = KafkaSettings {
-                brokers: "127.0.0.1:1".into(),
-                partitions: 1,
-                replication_factor: 1,
-                max_record_bytes,
-                client: Default::default(),
-                stall_timeout_ms: 60_000,
-                fetch_wait_max_ms: 100,
-                offset_reset: "earliest".into(),
-                offset_reset_by_group: Default::default(),
-            };
+            let settings = test_settings("127.0.0.1:1", max_record_bytes);
             if let Err(error) = Input::new(&settings, "g", ConsumerMetrics::default()) {
                 panic!("consumer at {max_record_bytes}: {error}");
             }
@@ -1059,17 +1055,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn connect_waits_for_a_broker_until_stopped_and_refuses_a_bad_property() {
-        let settings = KafkaSettings {
-            brokers: "127.0.0.1:1".into(),
-            partitions: 1,
-            replication_factor: 1,
-            max_record_bytes: 1_000_000,
-            client: Default::default(),
-            stall_timeout_ms: 60_000,
-            fetch_wait_max_ms: 100,
-            offset_reset: "earliest".into(),
-            offset_reset_by_group: Default::default(),
-        };
+        let settings = test_settings("127.0.0.1:1", 1_000_000);
         let shutdown = tokio_util::sync::CancellationToken::new();
         let cancel = shutdown.clone();
         tokio::spawn(async move {
@@ -1104,17 +1090,7 @@ mod tests {
                 let _ = stream.write_all(&[0u8; 64]);
             }
         });
-        let mut settings = KafkaSettings {
-            brokers: format!("127.0.0.1:{port}"),
-            partitions: 1,
-            replication_factor: 1,
-            max_record_bytes: 1_000_000,
-            client: Default::default(),
-            stall_timeout_ms: 60_000,
-            fetch_wait_max_ms: 100,
-            offset_reset: "earliest".into(),
-            offset_reset_by_group: Default::default(),
-        };
+        let mut settings = test_settings(format!("127.0.0.1:{port}"), 1_000_000);
         settings.client.insert("security.protocol", "ssl");
         settings.client.insert("debug", "all");
         settings.client.insert("log_level", "7");
