@@ -74,7 +74,8 @@ pub fn profession_label(code: &str, swedish: bool) -> Option<&'static str> {
 reference_table! {
     /// The 22 ICD-10 chapters, in chapter order. Reports group lines by the
     /// chapter of their first diagnosis code (the same ranges are in the
-    /// sink's refresh SQL, `crates/store/sql/refresh_month.sql`). Source:
+    /// sink's refresh SQL, `crates/store/sql/refresh_month.sql`, which a test
+    /// in `distans_store::reference` holds to this table). Source:
     /// Socialstyrelsen's ICD-10-SE and WHO's ICD-10.
     ICD10_CHAPTERS from "icd10_chapters.csv":
     /// An ICD-10 chapter: its Roman numeral ("V"), its first and last

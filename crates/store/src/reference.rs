@@ -206,3 +206,39 @@ fn validity(from: NaiveDate, to: Option<NaiveDate>) -> (u16, u16) {
     let days = |d| days_since_epoch(d).unwrap_or(u16::MAX);
     (days(from), to.map_or(u16::MAX, days))
 }
+
+#[cfg(test)]
+mod tests {
+    use distans_domain::codes::ICD10_CHAPTERS;
+
+    /// The chapter the aggregate refresh gives a first diagnosis code's
+    /// first three characters: its `multiIf` of thresholds, read from the
+    /// SQL and applied as ClickHouse does (the first `code < threshold`
+    /// wins, else the last chapter named).
+    fn chapter_in_refresh_sql(code: &str) -> String {
+        let sql = include_str!("../sql/refresh_month.sql");
+        let quoted = |text: &str| text.split('\'').nth(1).map(str::to_string);
+        let mut otherwise = None;
+        for line in sql.lines().map(str::trim) {
+            if let Some(test) = line.strip_prefix("substring(diagnosis_codes[1], 1, 3) < ") {
+                let (threshold, chapter) = test.split_once(", ").expect("threshold, chapter");
+                if code < quoted(threshold).expect("a quoted threshold").as_str() {
+                    return quoted(chapter).expect("a quoted chapter");
+                }
+            } else if line.ends_with(")) AS diagnosis_chapter,") {
+                otherwise = quoted(line);
+            }
+        }
+        otherwise.expect("the multiIf's last chapter")
+    }
+
+    #[test]
+    fn the_refresh_sql_puts_each_chapters_codes_in_it() {
+        for chapter in ICD10_CHAPTERS.iter() {
+            for code in [&chapter.first_code, &chapter.last_code] {
+                assert_eq!(chapter_in_refresh_sql(code), chapter.chapter, "{code}");
+            }
+        }
+        assert_eq!(chapter_in_refresh_sql("J06"), "X");
+    }
+}
