@@ -18,7 +18,7 @@ fn the_sql_runs_on_a_current_clickhouse_release() -> anyhow::Result<()> {
     let views: Vec<&str> = VIEW_FILES.iter().map(|(file, _)| *file).collect();
     std::fs::write(
         panels.path(),
-        serde_json::to_vec(&serde_json::json!({ "views": views, "panels": PANELS, "variables": VARIABLE_QUERIES }))?,
+        serde_json::to_vec(&serde_json::json!({ "views": views, "panels": &*PANELS, "variables": VARIABLE_QUERIES }))?,
     )?;
     let output = Command::new(python)
         .arg(format!("{root}/tests/sql/current_clickhouse.py"))

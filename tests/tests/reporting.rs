@@ -166,8 +166,9 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     let municipalities = answers::answer(&db, panel("cost_by_municipality"), &buyer, 2025).await?;
     let named = (0..municipalities.rows.len()).map(|r| municipalities.text(r, 0)).collect::<Vec<_>>();
     assert!(named.iter().all(|n| !n.chars().all(|c| c.is_ascii_digit())), "a municipality without a name: {named:?}");
-    let home = distans_domain::codes::MUNICIPALITY_NAMES.iter().filter(|(code, _)| code.starts_with(COUNTY));
-    for (_, name) in home {
+    let home = distans_domain::codes::MUNICIPALITIES.iter().filter(|m| m.municipality_code.starts_with(COUNTY));
+    for municipality in home {
+        let name = &municipality.name;
         assert!(named.iter().any(|n| n == name), "{name} missing: {named:?}");
     }
 

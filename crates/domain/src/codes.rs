@@ -1,7 +1,10 @@
 //! Shape checks for the codes an invoice line carries: Luhn check digits,
 //! organisation numbers, HSA-ids, SCB county and municipality codes,
 //! ICD-10-SE and KVÅ codes, and invoice ids (any the law allows, and a
-//! seller's own stricter numbering where configured).
+//! seller's own stricter numbering where configured), and the reference
+//! tables of those codes' names, read from the CSV files in `data/`.
+
+use std::sync::LazyLock;
 
 /// SCB county codes (länskoder) of Sweden's 21 regions.
 pub const COUNTY_CODES: [&str; 21] = [
@@ -9,188 +12,90 @@ pub const COUNTY_CODES: [&str; 21] = [
     "24", "25",
 ];
 
-/// SCB county code → county name.
-pub const COUNTY_NAMES: [(&str, &str); 21] = [
-    ("01", "Stockholms län"),
-    ("03", "Uppsala län"),
-    ("04", "Södermanlands län"),
-    ("05", "Östergötlands län"),
-    ("06", "Jönköpings län"),
-    ("07", "Kronobergs län"),
-    ("08", "Kalmar län"),
-    ("09", "Gotlands län"),
-    ("10", "Blekinge län"),
-    ("12", "Skåne län"),
-    ("13", "Hallands län"),
-    ("14", "Västra Götalands län"),
-    ("17", "Värmlands län"),
-    ("18", "Örebro län"),
-    ("19", "Västmanlands län"),
-    ("20", "Dalarnas län"),
-    ("21", "Gävleborgs län"),
-    ("22", "Västernorrlands län"),
-    ("23", "Jämtlands län"),
-    ("24", "Västerbottens län"),
-    ("25", "Norrbottens län"),
-];
+/// Declares a reference table compiled in from `crates/domain/data/FILE`:
+/// its row type (one `String` field per CSV column, by the header's names)
+/// and a static of its rows, parsed at first use by [`table`].
+macro_rules! reference_table {
+    ($(#[$doc:meta])* $table:ident from $file:literal: $(#[$row_doc:meta])* $row:ident { $($field:ident),+ }) => {
+        $(#[$row_doc])*
+        #[derive(Debug, serde::Deserialize)]
+        pub struct $row {
+            $(pub $field: String,)+
+        }
 
-/// SCB county code → the name of the region (regionen, the county
-/// council) that pays for its residents' care, as the regions call themselves.
-pub const REGION_NAMES: [(&str, &str); 21] = [
-    ("01", "Region Stockholm"),
-    ("03", "Region Uppsala"),
-    ("04", "Region Sörmland"),
-    ("05", "Region Östergötland"),
-    ("06", "Region Jönköpings län"),
-    ("07", "Region Kronoberg"),
-    ("08", "Region Kalmar län"),
-    ("09", "Region Gotland"),
-    ("10", "Region Blekinge"),
-    ("12", "Region Skåne"),
-    ("13", "Region Halland"),
-    ("14", "Västra Götalandsregionen"),
-    ("17", "Region Värmland"),
-    ("18", "Region Örebro län"),
-    ("19", "Region Västmanland"),
-    ("20", "Region Dalarna"),
-    ("21", "Region Gävleborg"),
-    ("22", "Region Västernorrland"),
-    ("23", "Region Jämtland Härjedalen"),
-    ("24", "Region Västerbotten"),
-    ("25", "Region Norrbotten"),
-];
+        $(#[$doc])*
+        pub static $table: LazyLock<Vec<$row>> =
+            LazyLock::new(|| table($file, include_str!(concat!("../data/", $file))));
+    };
+}
+
+reference_table! {
+    /// Sweden's 21 counties, in code order. Source: SCB.
+    COUNTIES from "counties.csv":
+    /// A county: its SCB county code (länskod, "23"), its name ("Jämtlands
+    /// län") and the name of the region (regionen, the county council) that
+    /// pays for its residents' care, as the regions call themselves ("Region
+    /// Jämtland Härjedalen").
+    County { county_code, county_name, region_name }
+}
 
 /// The region of SCB county `county_code` ("23" → "Region Jämtland Härjedalen").
 pub fn region_name(county_code: &str) -> Option<&'static str> {
-    REGION_NAMES.iter().find(|(code, _)| *code == county_code).map(|(_, name)| *name)
+    COUNTIES.iter().find(|c| c.county_code == county_code).map(|c| c.region_name.as_str())
+}
+
+reference_table! {
+    /// The municipalities of the counties of the regions' papers
+    /// (Södermanland and Jönköping, where most digital providers are; the
+    /// home regions Västmanland, Jämtland Härjedalen and Norrbotten), each
+    /// county complete. The other counties' municipalities are not listed
+    /// yet: reports show their codes. Source: SCB.
+    MUNICIPALITIES from "municipalities.csv":
+    /// A municipality: its SCB municipality code (kommunkod, the county code
+    /// and two digits, "2380") and name ("Östersund").
+    Municipality { municipality_code, name }
+}
+
+reference_table! {
+    /// The profession codes of distans' tariff table with their labels.
+    PROFESSIONS from "professions.csv":
+    /// A RIV profession code ("PS") with its Swedish and English label, for
+    /// reports ("psykolog", "psychologist").
+    Profession { profession_code, label_sv, label_en }
 }
 
 /// A RIV profession code's label in Swedish or English ("PS" → "psykolog"
-/// or "psychologist"); `None` for a code not in [`PROFESSION_LABELS`].
+/// or "psychologist"); `None` for a code not in [`PROFESSIONS`].
 pub fn profession_label(code: &str, swedish: bool) -> Option<&'static str> {
-    PROFESSION_LABELS.iter().find(|(c, _, _)| *c == code).map(|(_, sv, en)| if swedish { *sv } else { *en })
+    let profession = PROFESSIONS.iter().find(|p| p.profession_code == code)?;
+    Some(if swedish { &profession.label_sv } else { &profession.label_en })
 }
 
-/// SCB municipality code → name, for the counties of the regions' papers
-/// (Södermanland and Jönköping, where most digital providers are; the
-/// home regions Västmanland, Jämtland Härjedalen and Norrbotten). The other
-/// counties' municipalities are not listed yet: reports show their codes.
-pub const MUNICIPALITY_NAMES: [(&str, &str); 54] = [
-    ("0428", "Vingåker"),
-    ("0461", "Gnesta"),
-    ("0480", "Nyköping"),
-    ("0481", "Oxelösund"),
-    ("0482", "Flen"),
-    ("0483", "Katrineholm"),
-    ("0484", "Eskilstuna"),
-    ("0486", "Strängnäs"),
-    ("0488", "Trosa"),
-    ("0604", "Aneby"),
-    ("0617", "Gnosjö"),
-    ("0642", "Mullsjö"),
-    ("0643", "Habo"),
-    ("0662", "Gislaved"),
-    ("0665", "Vaggeryd"),
-    ("0680", "Jönköping"),
-    ("0682", "Nässjö"),
-    ("0683", "Värnamo"),
-    ("0684", "Sävsjö"),
-    ("0685", "Vetlanda"),
-    ("0686", "Eksjö"),
-    ("0687", "Tranås"),
-    ("1904", "Skinnskatteberg"),
-    ("1907", "Surahammar"),
-    ("1960", "Kungsör"),
-    ("1961", "Hallstahammar"),
-    ("1962", "Norberg"),
-    ("1980", "Västerås"),
-    ("1981", "Sala"),
-    ("1982", "Fagersta"),
-    ("1983", "Köping"),
-    ("1984", "Arboga"),
-    ("2303", "Ragunda"),
-    ("2305", "Bräcke"),
-    ("2309", "Krokom"),
-    ("2313", "Strömsund"),
-    ("2321", "Åre"),
-    ("2326", "Berg"),
-    ("2361", "Härjedalen"),
-    ("2380", "Östersund"),
-    ("2505", "Arvidsjaur"),
-    ("2506", "Arjeplog"),
-    ("2510", "Jokkmokk"),
-    ("2513", "Överkalix"),
-    ("2514", "Kalix"),
-    ("2518", "Övertorneå"),
-    ("2521", "Pajala"),
-    ("2523", "Gällivare"),
-    ("2560", "Älvsbyn"),
-    ("2580", "Luleå"),
-    ("2581", "Piteå"),
-    ("2582", "Boden"),
-    ("2583", "Haparanda"),
-    ("2584", "Kiruna"),
-];
+reference_table! {
+    /// The 22 ICD-10 chapters, in chapter order. Reports group lines by the
+    /// chapter of their first diagnosis code (the same ranges are in the
+    /// sink's refresh SQL, `crates/store/sql/refresh_month.sql`, which a test
+    /// in `distans_store::reference` holds to this table). Source:
+    /// Socialstyrelsen's ICD-10-SE and WHO's ICD-10.
+    ICD10_CHAPTERS from "icd10_chapters.csv":
+    /// An ICD-10 chapter: its Roman numeral ("V"), its first and last
+    /// three-character code ("F00", "F99", both included) and its title in
+    /// Swedish and English.
+    Icd10Chapter { chapter, first_code, last_code, title_sv, title_en }
+}
 
-/// RIV profession code → (Swedish, English) label, for reports.
-pub const PROFESSION_LABELS: [(&str, &str, &str); 10] = [
-    ("LK", "läkare", "physician"),
-    ("PS", "psykolog", "psychologist"),
-    ("PT", "psykoterapeut", "psychotherapist"),
-    ("HK", "kurator", "counsellor"),
-    ("SJ", "sjuksköterska", "nurse"),
-    ("FT", "fysioterapeut", "physiotherapist"),
-    ("BM", "barnmorska", "midwife"),
-    ("AT", "arbetsterapeut", "occupational therapist"),
-    ("DT", "dietist", "dietitian"),
-    ("LO", "logoped", "speech therapist"),
-];
-
-/// ICD-10 chapters: (chapter, first code, last code, Swedish, English title).
-/// Reports group lines by the chapter of their first diagnosis code (the
-/// same ranges are in the sink's refresh SQL).
-pub const ICD10_CHAPTERS: [(&str, &str, &str, &str, &str); 22] = [
-    ("I", "A00", "B99", "Vissa infektionssjukdomar och parasitsjukdomar", "Infectious and parasitic diseases"),
-    ("II", "C00", "D48", "Tumörer", "Neoplasms"),
-    ("III", "D50", "D89", "Sjukdomar i blod och immunsystem", "Diseases of the blood and immune system"),
-    (
-        "IV",
-        "E00",
-        "E90",
-        "Endokrina sjukdomar, nutritionsrubbningar och ämnesomsättningssjukdomar",
-        "Endocrine, nutritional and metabolic diseases",
-    ),
-    ("V", "F00", "F99", "Psykiska sjukdomar och syndrom samt beteendestörningar", "Mental and behavioural disorders"),
-    ("VI", "G00", "G99", "Sjukdomar i nervsystemet", "Diseases of the nervous system"),
-    ("VII", "H00", "H59", "Sjukdomar i ögat och närliggande organ", "Diseases of the eye and adnexa"),
-    ("VIII", "H60", "H95", "Sjukdomar i örat och mastoidutskottet", "Diseases of the ear and mastoid process"),
-    ("IX", "I00", "I99", "Cirkulationsorganens sjukdomar", "Diseases of the circulatory system"),
-    ("X", "J00", "J99", "Andningsorganens sjukdomar", "Diseases of the respiratory system"),
-    ("XI", "K00", "K93", "Matsmältningsorganens sjukdomar", "Diseases of the digestive system"),
-    ("XII", "L00", "L99", "Hudens och underhudens sjukdomar", "Diseases of the skin"),
-    (
-        "XIII",
-        "M00",
-        "M99",
-        "Sjukdomar i muskuloskeletala systemet och bindväven",
-        "Diseases of the musculoskeletal system",
-    ),
-    ("XIV", "N00", "N99", "Sjukdomar i urin- och könsorganen", "Diseases of the genitourinary system"),
-    ("XV", "O00", "O99", "Graviditet, förlossning och barnsängstid", "Pregnancy and childbirth"),
-    ("XVI", "P00", "P96", "Vissa perinatala tillstånd", "Perinatal conditions"),
-    ("XVII", "Q00", "Q99", "Medfödda missbildningar", "Congenital malformations"),
-    ("XVIII", "R00", "R99", "Symtom, sjukdomstecken och onormala fynd", "Symptoms, signs and abnormal findings"),
-    ("XIX", "S00", "T98", "Skador och förgiftningar", "Injury and poisoning"),
-    ("XX", "V01", "Y98", "Yttre orsaker till sjukdom och död", "External causes"),
-    (
-        "XXI",
-        "Z00",
-        "Z99",
-        "Faktorer av betydelse för hälsotillståndet och för kontakter med hälso- och sjukvården",
-        "Factors influencing health status and contact with health services",
-    ),
-    ("XXII", "U00", "U99", "Koder för särskilda ändamål", "Codes for special purposes"),
-];
+/// The rows of a reference table compiled in from `crates/domain/data/`: CSV
+/// with a header row, `#` lines are comments. The files are part of the
+/// source and a unit test reads each, so a malformed one fails the tests,
+/// not a service: that is why a parse error panics, naming the file.
+fn table<Row: serde::de::DeserializeOwned>(file: &str, text: &str) -> Vec<Row> {
+    csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes())
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|err| panic!("crates/domain/data/{file}: {err}"))
+}
 
 /// Whether `digits` (ASCII digits only) ends in a valid Luhn check digit.
 ///
@@ -402,14 +307,15 @@ mod tests {
 
     #[test]
     fn every_county_has_a_name() {
-        let named: Vec<&str> = COUNTY_NAMES.iter().map(|(code, _)| *code).collect();
+        let named: Vec<&str> = COUNTIES.iter().map(|c| c.county_code.as_str()).collect();
         assert_eq!(named, COUNTY_CODES);
     }
 
     #[test]
     fn municipality_names_are_valid_codes_once_each() {
-        let codes: std::collections::BTreeSet<&str> = MUNICIPALITY_NAMES.iter().map(|(code, _)| *code).collect();
-        assert_eq!(codes.len(), MUNICIPALITY_NAMES.len());
+        let codes: std::collections::BTreeSet<&str> =
+            MUNICIPALITIES.iter().map(|m| m.municipality_code.as_str()).collect();
+        assert_eq!(codes.len(), MUNICIPALITIES.len());
         assert!(codes.iter().all(|c| is_municipality_code(c)), "{codes:?}");
         // The counties listed are complete: as many as SCB has in each.
         for (county, count) in [("04", 9), ("06", 13), ("19", 10), ("23", 8), ("25", 14)] {
@@ -478,5 +384,51 @@ mod tests {
         assert_eq!(plain.check("F123456"), InvoiceIdMatch::Matches);
         assert_eq!(plain.check("F12345"), InvoiceIdMatch::DoesNotMatch);
         assert!(InvoiceIdPattern::new("([", "2321000115").is_err());
+    }
+
+    #[test]
+    fn professions_are_two_letter_codes_once_each_with_both_labels() {
+        let codes: std::collections::BTreeSet<&str> = PROFESSIONS.iter().map(|p| p.profession_code.as_str()).collect();
+        assert_eq!(codes.len(), 10);
+        assert_eq!(codes.len(), PROFESSIONS.len(), "a code twice");
+        for p in PROFESSIONS.iter() {
+            assert!(p.profession_code.len() == 2 && p.profession_code.bytes().all(|b| b.is_ascii_uppercase()), "{p:?}");
+            assert!(!p.label_sv.is_empty() && !p.label_en.is_empty(), "{p:?}");
+        }
+        assert_eq!(profession_label("PS", true), Some("psykolog"));
+        assert_eq!(profession_label("PS", false), Some("psychologist"));
+        assert_eq!(profession_label("XX", true), None);
+        assert_eq!(region_name("23"), Some("Region Jämtland Härjedalen"));
+        assert_eq!(region_name("02"), None);
+    }
+
+    #[test]
+    fn icd10_chapters_are_the_22_in_order_with_ranges_that_do_not_overlap() {
+        let numerals: Vec<&str> = ICD10_CHAPTERS.iter().map(|c| c.chapter.as_str()).collect();
+        assert_eq!(
+            numerals,
+            [
+                "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI",
+                "XVII", "XVIII", "XIX", "XX", "XXI", "XXII"
+            ]
+        );
+        let mut ranges: Vec<(&str, &str)> =
+            ICD10_CHAPTERS.iter().map(|c| (c.first_code.as_str(), c.last_code.as_str())).collect();
+        for (chapter, (first, last)) in ICD10_CHAPTERS.iter().zip(&ranges) {
+            assert!(first.len() == 3 && is_icd10_code(first), "{chapter:?}");
+            assert!(last.len() == 3 && is_icd10_code(last), "{chapter:?}");
+            assert!(first <= last, "{chapter:?}");
+            assert!(!chapter.title_sv.is_empty() && !chapter.title_en.is_empty(), "{chapter:?}");
+        }
+        ranges.sort_unstable();
+        for pair in ranges.windows(2) {
+            assert!(pair[0].1 < pair[1].0, "overlapping chapters {pair:?}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "crates/domain/data/broken.csv")]
+    fn a_malformed_table_names_its_file() {
+        let _: Vec<Profession> = table("broken.csv", "profession_code,label_sv,label_en\nLK,läkare\n");
     }
 }

@@ -41,7 +41,7 @@ pub enum Error {
 /// A panel's result: column names and rows of JSON values.
 #[derive(Debug, Clone)]
 pub struct Answer {
-    pub panel: Panel,
+    pub panel: &'static Panel,
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
 }
@@ -75,20 +75,20 @@ impl Answer {
 /// Runs one panel for a region (`buyer`: the home region's 10-digit
 /// organisation number) and visit year. Errors: [`Error::Store`] when
 /// ClickHouse fails the query.
-pub async fn answer(db: &Client, panel: &Panel, buyer: &str, year: i32) -> Result<Answer, Error> {
+pub async fn answer(db: &Client, panel: &'static Panel, buyer: &str, year: i32) -> Result<Answer, Error> {
     let rows = distans_store::panels::run(db, panel.query, buyer, year).await?;
-    Ok(Answer { panel: *panel, columns: rows.columns, rows: rows.rows })
+    Ok(Answer { panel, columns: rows.columns, rows: rows.rows })
 }
 
 /// Every panel of [`PANELS`], in order. Errors: [`Error::Panel`] naming
 /// the first panel whose query failed.
 pub async fn answer_all(db: &Client, buyer: &str, year: i32) -> Result<Vec<Answer>, Error> {
     let mut answers = Vec::with_capacity(PANELS.len());
-    for panel in &PANELS {
+    for panel in PANELS.iter() {
         let rows = distans_store::panels::run(db, panel.query, buyer, year)
             .await
             .map_err(|source| Error::Panel { panel: panel.id().to_string(), source })?;
-        answers.push(Answer { panel: *panel, columns: rows.columns, rows: rows.rows });
+        answers.push(Answer { panel, columns: rows.columns, rows: rows.rows });
     }
     Ok(answers)
 }
@@ -407,7 +407,7 @@ fn stacked_bars_svg(a: &Answer, data: &[(String, Vec<f64>)], lang: Language) -> 
                 y + 3.0,
                 row_h - 6.0,
                 COLOURS[s % COLOURS.len()],
-                escape(&labels::column(a.panel.series[s], lang)),
+                escape(&labels::column(&a.panel.series[s], lang)),
                 labels::number(&format!("{v:.0}"), lang)
             );
             x += w;
@@ -430,7 +430,7 @@ mod tests {
     use serde_json::json;
 
     fn answer(panel: usize, columns: &[&str], rows: Vec<Vec<Value>>) -> Answer {
-        Answer { panel: PANELS[panel], columns: columns.iter().map(|c| c.to_string()).collect(), rows }
+        Answer { panel: &PANELS[panel], columns: columns.iter().map(|c| c.to_string()).collect(), rows }
     }
 
     const SV: Scope<'static> = Scope {

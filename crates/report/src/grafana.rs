@@ -162,7 +162,7 @@ mod tests {
         let d = dashboard(Language::Swedish);
         let panels = d["panels"].as_array().expect("panels");
         assert_eq!(panels.len(), PANELS.len());
-        for (g, p) in panels.iter().zip(PANELS) {
+        for (g, p) in panels.iter().zip(PANELS.iter()) {
             assert_eq!(g["targets"][0]["rawSql"], p.query.sql);
         }
         assert_eq!(PANELS[0].query.first_column(), "month");

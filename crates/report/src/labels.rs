@@ -2,7 +2,7 @@
 //! the names of professions, rules, sexes and severities in the cells, and
 //! numbers as Swedish (or English) readers write them.
 
-use distans_domain::codes::{ICD10_CHAPTERS, PROFESSION_LABELS};
+use distans_domain::codes::{ICD10_CHAPTERS, PROFESSIONS};
 use distans_domain::rules::Rule;
 use distans_domain::text::Language;
 
@@ -67,10 +67,10 @@ pub fn column(name: &str, language: Language) -> String {
 /// groups) in `language`; anything else as it is.
 pub fn cell(column: &str, raw: &str, language: Language) -> String {
     let named = match column {
-        "profession" => PROFESSION_LABELS
+        "profession" => PROFESSIONS
             .iter()
-            .find(|(code, sv, en)| raw == *code || raw == *sv || raw == *en)
-            .map(|(_, sv, en)| capitalised(language.pick(sv, en))),
+            .find(|p| raw == p.profession_code || raw == p.label_sv || raw == p.label_en)
+            .map(|p| capitalised(language.pick(&p.label_sv, &p.label_en))),
         "rule" => Rule::by_id(raw).map(|r| language.pick(r.name_swedish, r.name_english).to_string()),
         "severity" => match raw {
             "high" => Some(language.pick("hög", "high").to_string()),
@@ -91,8 +91,8 @@ pub fn cell(column: &str, raw: &str, language: Language) -> String {
         }
         "chapter_title" => ICD10_CHAPTERS
             .iter()
-            .find(|(_, _, _, sv, en)| raw == *sv || raw == *en)
-            .map(|(_, _, _, sv, en)| language.pick(*sv, *en).to_string()),
+            .find(|c| raw == c.title_sv || raw == c.title_en)
+            .map(|c| language.pick(&c.title_sv, &c.title_en).to_string()),
         _ => None,
     };
     named.unwrap_or_else(|| raw.to_string())

@@ -1,6 +1,6 @@
 //! Reference data written at every start: county, municipality and
 //! profession names and ICD-10 chapters from the domain's tables
-//! (`distans_domain::codes`), the home regions' names (by their county
+//! (`distans_domain::codes`, read from `crates/domain/data/*.csv`), the home regions' names (by their county
 //! in `detector.rules.home_regions`), tariffs, cost allocation, provider groups and
 //! peer parameters from config.
 
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use distans_domain::codes::{region_name, COUNTY_NAMES, ICD10_CHAPTERS, MUNICIPALITY_NAMES, PROFESSION_LABELS};
+use distans_domain::codes::{region_name, COUNTIES, ICD10_CHAPTERS, MUNICIPALITIES, PROFESSIONS};
 use distans_domain::Tariffs;
 use distans_runtime::config::ReportingSettings;
 use serde::Serialize;
@@ -108,7 +108,7 @@ pub async fn load(
     loaded_at: u32,
 ) -> Result<(), Error> {
     let counties: Vec<County> =
-        COUNTY_NAMES.iter().map(|&(county_code, name)| County { county_code, name, loaded_at }).collect();
+        COUNTIES.iter().map(|c| County { county_code: &c.county_code, name: &c.county_name, loaded_at }).collect();
     insert(db, "ref_counties", &counties).await?;
     let regions: Vec<RegionName> = home_regions
         .iter()
@@ -122,20 +122,20 @@ pub async fn load(
         })
         .collect();
     insert(db, "ref_regions", &regions).await?;
-    let municipalities: Vec<Municipality> = MUNICIPALITY_NAMES
+    let municipalities: Vec<Municipality> = MUNICIPALITIES
         .iter()
-        .map(|&(municipality_code, name)| Municipality { municipality_code, name, loaded_at })
+        .map(|m| Municipality { municipality_code: &m.municipality_code, name: &m.name, loaded_at })
         .collect();
     insert(db, "ref_municipalities", &municipalities).await?;
     let professions: Vec<Profession> = tariffs
         .professions
         .iter()
         .map(|(code, class)| {
-            let labels = PROFESSION_LABELS.iter().find(|(c, _, _)| c == code);
+            let labels = PROFESSIONS.iter().find(|p| p.profession_code == *code);
             Profession {
                 profession_code: code.clone(),
-                label_sv: labels.map_or(code.clone(), |l| l.1.to_string()),
-                label_en: labels.map_or(code.clone(), |l| l.2.to_string()),
+                label_sv: labels.map_or(code.clone(), |l| l.label_sv.clone()),
+                label_en: labels.map_or(code.clone(), |l| l.label_en.clone()),
                 tariff_class: class.as_str(),
                 loaded_at,
             }
@@ -144,12 +144,12 @@ pub async fn load(
     insert(db, "ref_professions", &professions).await?;
     let chapters: Vec<Chapter> = ICD10_CHAPTERS
         .iter()
-        .map(|&(chapter, first_code, last_code, title_sv, title_en)| Chapter {
-            chapter,
-            first_code,
-            last_code,
-            title_sv,
-            title_en,
+        .map(|c| Chapter {
+            chapter: &c.chapter,
+            first_code: &c.first_code,
+            last_code: &c.last_code,
+            title_sv: &c.title_sv,
+            title_en: &c.title_en,
             loaded_at,
         })
         .collect();
@@ -205,4 +205,40 @@ pub async fn load(
 fn validity(from: NaiveDate, to: Option<NaiveDate>) -> (u16, u16) {
     let days = |d| days_since_epoch(d).unwrap_or(u16::MAX);
     (days(from), to.map_or(u16::MAX, days))
+}
+
+#[cfg(test)]
+mod tests {
+    use distans_domain::codes::ICD10_CHAPTERS;
+
+    /// The chapter the aggregate refresh gives a first diagnosis code's
+    /// first three characters: its `multiIf` of thresholds, read from the
+    /// SQL and applied as ClickHouse does (the first `code < threshold`
+    /// wins, else the last chapter named).
+    fn chapter_in_refresh_sql(code: &str) -> String {
+        let sql = include_str!("../sql/refresh_month.sql");
+        let quoted = |text: &str| text.split('\'').nth(1).map(str::to_string);
+        let mut otherwise = None;
+        for line in sql.lines().map(str::trim) {
+            if let Some(test) = line.strip_prefix("substring(diagnosis_codes[1], 1, 3) < ") {
+                let (threshold, chapter) = test.split_once(", ").expect("threshold, chapter");
+                if code < quoted(threshold).expect("a quoted threshold").as_str() {
+                    return quoted(chapter).expect("a quoted chapter");
+                }
+            } else if line.ends_with(")) AS diagnosis_chapter,") {
+                otherwise = quoted(line);
+            }
+        }
+        otherwise.expect("the multiIf's last chapter")
+    }
+
+    #[test]
+    fn the_refresh_sql_puts_each_chapters_codes_in_it() {
+        for chapter in ICD10_CHAPTERS.iter() {
+            for code in [&chapter.first_code, &chapter.last_code] {
+                assert_eq!(chapter_in_refresh_sql(code), chapter.chapter, "{code}");
+            }
+        }
+        assert_eq!(chapter_in_refresh_sql("J06"), "X");
+    }
 }

@@ -226,30 +226,20 @@ ANY LEFT JOIN
 CREATE VIEW report_diagnosis_groups AS
 SELECT
     buyer_org_number,
-    year,
+    toUInt16(toYear(month)) AS year,
     diagnosis_chapter,
     if(diagnosis_chapter = '', 'no diagnosis given', title_en) AS chapter_title,
-    contacts,
-    patients,
-    net_amount_ore
-FROM
-(
-    SELECT
-        buyer_org_number,
-        toUInt16(toYear(month)) AS year,
-        diagnosis_chapter,
-        sum(contacts) AS contacts,
-        uniqExactMerge(patients) AS patients,
-        sum(net_amount_ore) AS net_amount_ore
-    FROM agg_monthly
-    GROUP BY buyer_org_number, year, diagnosis_chapter
-) AS used
+    sum(contacts) AS contacts,
+    uniqExactMerge(patients) AS patients,
+    sum(net_amount_ore) AS net_amount_ore
+FROM agg_monthly
 ANY LEFT JOIN
 (
     SELECT chapter AS diagnosis_chapter, argMax(title_en, loaded_at) AS title_en
     FROM ref_icd10_chapters
     GROUP BY diagnosis_chapter
-) AS chapters USING (diagnosis_chapter);
+) AS chapters USING (diagnosis_chapter)
+GROUP BY buyer_org_number, year, diagnosis_chapter, chapter_title;
 
 -- Sessions per patient with psychologists, psychotherapists and counsellors
 -- (the psychologist tariff class), per provider and visit year; from the
@@ -316,27 +306,15 @@ SELECT
     month,
     profession_code,
     provider_org_number,
-    provider,
-    contacts,
-    patients,
-    net_amount_ore,
+    any(provider_name) AS provider,
+    sum(contacts) AS contacts,
+    uniqExactMerge(patients) AS patients,
+    sum(net_amount_ore) AS net_amount_ore,
     contacts / patients AS contacts_per_patient,
     (contacts - patients) / contacts AS repeat_share
-FROM
-(
-    SELECT
-        buyer_org_number,
-        month,
-        profession_code,
-        provider_org_number,
-        any(provider_name) AS provider,
-        sum(contacts) AS contacts,
-        uniqExactMerge(patients) AS patients,
-        sum(net_amount_ore) AS net_amount_ore
-    FROM agg_monthly
-    GROUP BY buyer_org_number, month, profession_code, provider_org_number
-) AS figures
-WHERE contacts >= (SELECT argMax(value, loaded_at) FROM ref_parameters WHERE name = 'peer_min_contacts')
+FROM agg_monthly
+GROUP BY buyer_org_number, month, profession_code, provider_org_number
+HAVING contacts >= (SELECT argMax(value, loaded_at) FROM ref_parameters WHERE name = 'peer_min_contacts')
     AND patients > 0;
 
 -- The peers' median and median absolute deviation per month and profession.
@@ -428,62 +406,35 @@ SELECT
     toUInt16(toYear(month)) AS year,
     month,
     provider_org_number,
-    provider,
+    any(provider_name) AS provider,
     listing_provider_group,
     listing_unit_hsa_id,
-    listing_unit,
-    contacts,
-    patients,
-    net_amount_ore
-FROM
-(
-    SELECT
-        buyer_org_number,
-        month,
-        provider_org_number,
-        any(provider_name) AS provider,
-        listing_provider_group,
-        listing_unit_hsa_id,
-        any(listing_unit_name) AS listing_unit,
-        sum(contacts) AS contacts,
-        uniqExactMerge(patients) AS patients,
-        sum(net_amount_ore) AS net_amount_ore
-    FROM agg_monthly
-    WHERE listing_unit_hsa_id != ''
-    GROUP BY buyer_org_number, month, provider_org_number, listing_provider_group, listing_unit_hsa_id
-) AS listed
-ANY INNER JOIN
-(
-    SELECT provider_org_number, provider_group AS listing_provider_group
-    FROM ref_provider_groups_current
-) AS groups USING (provider_org_number, listing_provider_group);
+    any(listing_unit_name) AS listing_unit,
+    sum(contacts) AS contacts,
+    uniqExactMerge(patients) AS patients,
+    sum(net_amount_ore) AS net_amount_ore
+FROM agg_monthly
+WHERE listing_unit_hsa_id != ''
+    AND (provider_org_number, listing_provider_group)
+        IN (SELECT provider_org_number, provider_group FROM ref_provider_groups_current)
+GROUP BY buyer_org_number, month, provider_org_number, listing_provider_group, listing_unit_hsa_id;
 
 -- Cost and contacts per patient municipality (the name where known), from
 -- the lines.
 CREATE VIEW report_cost_by_municipality AS
 SELECT
     buyer_org_number,
-    year,
+    toUInt16(toYear(visit_date)) AS year,
     patient_municipality_code,
-    if(name = '', patient_municipality_code, name) AS municipality,
-    contacts,
-    patients,
-    net_amount_ore
-FROM
-(
-    SELECT
-        buyer_org_number,
-        toUInt16(toYear(visit_date)) AS year,
-        patient_municipality_code,
-        sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS contacts,
-        uniqExact(patient_pseudonym) AS patients,
-        sum(signed_net_amount_ore) AS net_amount_ore
-    FROM invoice_line_versions FINAL
-    GROUP BY buyer_org_number, year, patient_municipality_code
-) AS used
+    any(if(name = '', patient_municipality_code, name)) AS municipality,
+    sum(if(invoice_type = 'credit_note', -toInt64(quantity), toInt64(quantity))) AS contacts,
+    uniqExact(patient_pseudonym) AS patients,
+    sum(signed_net_amount_ore) AS net_amount_ore
+FROM invoice_line_versions FINAL
 ANY LEFT JOIN
 (
     SELECT municipality_code AS patient_municipality_code, argMax(name, loaded_at) AS name
     FROM ref_municipalities
     GROUP BY patient_municipality_code
-) AS names USING (patient_municipality_code);
+) AS names USING (patient_municipality_code)
+GROUP BY buyer_org_number, year, patient_municipality_code;

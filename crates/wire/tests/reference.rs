@@ -4,7 +4,7 @@
 //! in, on a generated year and on edge cases.
 
 use chrono::{NaiveDate, NaiveTime};
-use distans_domain::codes::PROFESSION_LABELS;
+use distans_domain::codes::PROFESSIONS;
 use distans_domain::enrich::Provenance;
 use distans_domain::rules::{FindingStatus, Withdrawal, DOUBLE_INVOICING, WRONG_PRICE};
 use distans_domain::tariff::TariffEntry;
@@ -61,10 +61,11 @@ fn every_profession_priced() -> Tariffs {
             amount_ore: 50_000,
         })
         .collect();
-    let professions = PROFESSION_LABELS
+    let professions = PROFESSIONS
         .iter()
-        .map(|(code, _, _)| {
-            let class = match *code {
+        .map(|p| {
+            let code = p.profession_code.as_str();
+            let class = match code {
                 "LK" => TariffClass::Physician,
                 "PS" | "PT" | "HK" => TariffClass::Psychologist,
                 _ => TariffClass::OtherLicensed,

@@ -43,7 +43,7 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<()> {
     }
     let register = match &args.listing {
         Some((file, county)) => {
-            if distans_domain::codes::COUNTY_NAMES.iter().all(|(code, _)| code != county) {
+            if !distans_domain::codes::is_county_code(county) {
                 anyhow::bail!("{county:?} is not an SCB county code");
             }
             let read = distans_files::listing::read_with(file, Some(&pseudonymiser), validation.patient_ids())?;

@@ -11,7 +11,7 @@ use distans_runtime::Settings;
 /// `distans_runtime::pseudonym_keys`). Errors: an unknown county, a key not
 /// the recorded one, every bad row (nothing written), or ClickHouse's error.
 pub async fn run(file: &Path, county: &str, settings: &Settings) -> anyhow::Result<()> {
-    if distans_domain::codes::COUNTY_NAMES.iter().all(|(code, _)| *code != county) {
+    if !distans_domain::codes::is_county_code(county) {
         anyhow::bail!("{county:?} is not an SCB county code");
     }
     let pseudonymiser = settings.pseudonymiser().ok();
