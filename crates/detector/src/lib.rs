@@ -126,18 +126,14 @@ impl Detector {
         let producer = kafka::producer(&settings.kafka)?;
 
         http.health.watch(consumer.watch());
-        let (replay_until, records) = assign_from_beginning(&consumer, &topics.valid)?;
-        let replay = Replay::new(replay_until);
+        let replay = Replay::new(assign_from_beginning(&consumer, &topics.valid)?);
         let replaying = replay.is_replaying();
         metrics.replaying.set(i64::from(replaying));
         http.health.set_ready(!replaying);
         tracing::info!(topic = %topics.valid, replay_until = ?replay.until(), "detector running; rebuilding state up to the committed offsets");
 
-        let mut engine = RuleEngine::new(settings.detector.rules.clone());
-        // The state will hold at most a line per record on the topic.
-        engine.reserve(usize::try_from(records).unwrap_or(usize::MAX));
         let rules = Rules {
-            engine,
+            engine: RuleEngine::new(settings.detector.rules.clone()),
             outlet: Arc::new(Outlet {
                 codec: Codec::embedded(),
                 producer,
@@ -348,13 +344,12 @@ impl std::fmt::Debug for Detector {
 
 /// Assigns every partition of `topic` from its beginning and returns where
 /// the committed offsets are (partition → offset): below them, lines only
-/// rebuild the state; and how many records the topic holds (high minus low
-/// watermark, summed over the partitions).
+/// rebuild the state.
 /// A committed offset past the end of the log (see [`replay::replay_end`])
 /// is logged and counted as an offset reset.
-fn assign_from_beginning(input: &kafka::Input, topic: &str) -> Result<(BTreeMap<i32, i64>, u64), DetectorError> {
+fn assign_from_beginning(input: &kafka::Input, topic: &str) -> Result<BTreeMap<i32, i64>, DetectorError> {
     let consumer = input.consumer();
-    let (assignment, replay_until, records) = tokio::task::block_in_place(|| -> Result<_, DetectorError> {
+    let (assignment, replay_until) = tokio::task::block_in_place(|| -> Result<_, DetectorError> {
         let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let partitions: Vec<i32> =
             metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
@@ -368,10 +363,8 @@ fn assign_from_beginning(input: &kafka::Input, topic: &str) -> Result<(BTreeMap<
         let committed = consumer.committed_offsets(wanted, Duration::from_secs(10))?;
         let mut replay_until = BTreeMap::new();
         let mut assignment = TopicPartitionList::new();
-        let mut records = 0u64;
         for p in &partitions {
             let (low, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10))?;
-            records += u64::try_from(high - low).unwrap_or(0);
             let committed_offset = committed.find_partition(topic, *p).map(|e| e.offset());
             if replay::is_past_the_end(committed_offset, high) {
                 input.count_offset_reset();
@@ -385,10 +378,10 @@ fn assign_from_beginning(input: &kafka::Input, topic: &str) -> Result<(BTreeMap<
             }
             assignment.add_partition_offset(topic, *p, Offset::Beginning)?;
         }
-        Ok((assignment, replay_until, records))
+        Ok((assignment, replay_until))
     })?;
     input.assign(&assignment)?;
-    Ok((replay_until, records))
+    Ok(replay_until)
 }
 
 /// Starts the rules judged in ClickHouse over the aggregates (see

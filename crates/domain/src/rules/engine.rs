@@ -296,19 +296,6 @@ impl RuleEngine {
         }
     }
 
-    /// Makes room for `lines` more lines and credit notes (and as many
-    /// contacts) at once, so that a replay of a topic of known
-    /// length does not grow and rehash the state as it goes. Only a hint:
-    /// the state still grows past it.
-    /// Room the allocator refuses is not taken (no error): the state then
-    /// grows as it would without the hint.
-    pub fn reserve(&mut self, lines: usize) {
-        // Each is a hint on its own: one refused leaves the others.
-        let _ = self.seen.try_reserve(lines);
-        let _ = self.identities.try_reserve(lines);
-        let _ = self.contacts.try_reserve(lines);
-    }
-
     /// The settings the engine judges with.
     pub fn settings(&self) -> &RuleSettings {
         &self.settings
