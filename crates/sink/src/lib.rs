@@ -486,6 +486,7 @@ impl<T: Table> Sink<T> {
         let rejected = self.writer.insert::<T::Row>(T::TABLE, &rows, stop).await?;
         let inserted = rows.len() - rejected.len();
         drop(rows);
+        drop(decoded);
         for (row, message) in rejected {
             let violation =
                 Violation::new(ReasonCode::SinkRejected, "", format!("clickhouse rejected the row: {message}"));

@@ -310,7 +310,8 @@ impl RuleEngine {
     /// allocated capacity times its element size, plus the heap blocks its
     /// elements own. An estimate from the types (a hash map's table is taken
     /// as hashbrown lays it out: a power of two of buckets, one control byte
-    /// each); the allocator's own overhead is not counted.
+    /// each); the allocator's own overhead is not counted. Walks the whole
+    /// state: for figures, not for every line.
     pub fn memory(&self) -> StateMemory {
         let map = |capacity: usize, entry: usize| hash_table_bytes(capacity, entry);
         let seen_heap: usize =
@@ -323,9 +324,9 @@ impl RuleEngine {
                 + self.contacts.values().filter(|r| r.spilled()).map(|r| r.capacity() * 4).sum::<usize>(),
             groups: map(self.by_profession.capacity(), std::mem::size_of::<(u64, ContactSet)>())
                 + map(self.psychologist.capacity(), std::mem::size_of::<(u128, ContactSet)>())
-                + [&self.by_profession]
-                    .into_iter()
-                    .flat_map(|m| m.values())
+                + self
+                    .by_profession
+                    .values()
                     .chain(self.psychologist.values())
                     .filter(|c| c.spilled())
                     .map(|c| c.capacity() * 8)
