@@ -1,6 +1,12 @@
 # Shared settings of the local scripts. Every value can be overridden from
 # the environment. Sourced, not run.
-set -euo pipefail
+# The scripts stop at the first error; an operator's interactive shell that
+# sources this for the DISTANS__ variables keeps its own options (with -e a
+# failing command would close the terminal).
+case $- in
+  *i*) ;;
+  *) set -euo pipefail ;;
+esac
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DATA_DIR=${DISTANS_DATA_DIR:-$ROOT/.data}
@@ -97,7 +103,9 @@ launch() {
   rotate_log "$log_file"
   printf '%s starting %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >> "$log_file"
   # exec, so that the recorded PID is the program's own.
-  (cd "$dir" && exec nohup "$@") > >(exec bash "$ROOT/deploy/local/log-writer.sh" "$log_file") 2>&1 < /dev/null &
+  # The log writer's own output goes nowhere: it would hold the caller's
+  # stdout open (`make demo | tee` would never end).
+  (cd "$dir" && exec nohup "$@") > >(exec bash "$ROOT/deploy/local/log-writer.sh" "$log_file" > /dev/null 2>&1) 2>&1 < /dev/null &
   printf '%s\n%s\n' "$!" "$1" > "$pid_file"
   local pid=$! i argv0 stat
   for i in $(seq 1 250); do

@@ -29,7 +29,9 @@ start_ns=$(date +%s%N)
 end_ns=$(date +%s%N)
 log "all valid lines, findings and aggregates queryable $(( (end_ns - start_ns) / 1000000 )) ms after produce started"
 echo
-"$BIN_DIR/distans" report --year "$YEAR" --html "$DATA_DIR/demo/report.html"
+# This region's report, also when other regions' lines are in ClickHouse.
+buyer=$(grep -o '"buyer_org_number": *"[0-9]*"' "$file.summary.json" | grep -o '[0-9]\{10\}')
+"$BIN_DIR/distans" report --buyer "$buyer" --year "$YEAR" --html "$DATA_DIR/demo/report.html"
 echo
 "$BIN_DIR/distans" dead-letters
 echo

@@ -98,6 +98,18 @@ check "no more than two rotated files" not test -e "$chatty_log.3"
 check "its log stays near the cap" test "$(stat -c %s "$chatty_log")" -lt $((100000 + 70000))
 check "a rotated file holds the service's lines" grep -q "a line of a service that logs a lot" "$chatty_log.1"
 
+# 5. A launched service and its log writer leave the caller's stdout: a
+# script that starts services through a pipe (`make demo | tee log`) ends
+# while they run.
+# The reader ends when the pipe does: 124 (timed out) if something kept it.
+timeout 20 bash -c "source '$ROOT/deploy/local/common.sh'; launch '$RUN_DIR/piped.pid' '$RUN_DIR/piped.log' '$work' '$dummy' 300; echo launched" \
+  | timeout 20 cat > "$work/piped.out"
+reader=${PIPESTATUS[1]}
+check "a launch through a pipe ends the pipe while the service runs" test "$reader" = 0
+check "the launch went through" grep -qx launched "$work/piped.out"
+check "the piped service runs" running "$RUN_DIR/piped.pid"
+DISTANS_RUN_DIR=$RUN_DIR "$ROOT/deploy/local/down.sh" piped > /dev/null
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures check(s) failed"
   exit 1

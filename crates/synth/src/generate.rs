@@ -240,10 +240,16 @@ pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Error
     let start = NaiveDate::from_ymd_opt(options.year, 1, 1).ok_or(Error::YearOutOfRange)?;
     let days_in_year = if NaiveDate::from_ymd_opt(options.year, 2, 29).is_some() { 366 } else { 365 };
 
+    // A seller invoices each home region on invoices of its own: the
+    // buyer's county code leads the counter (county 23: 023001, 023002, …),
+    // so that the years generated for two regions never share an invoice
+    // (a line identity is seller, invoice id and line number).
+    // (The regions' county codes are two digits: a test holds them to it.)
+    let buyer_numbers = region.county_code.parse::<u32>().unwrap_or(0) * 1_000;
     let mut invoice_id_for = |seller: usize, year: i32, month: u32, credit: bool| -> (String, i32) {
         // Credit notes get invoices of their own, numbered from 900000.
         let bucket = format!("{seller}-{year}-{month}-{credit}");
-        let next = counters.len() as u32 + 1;
+        let next = buyer_numbers + counters.len() as u32 + 1;
         let counter = *counters.entry(bucket).or_insert(if credit { 900_000 + next } else { next });
         // The ZVF convention (`invoice_id_patterns`).
         let id = format!("ZVF{}{:02}{:02}{:06}", sellers[seller], year % 100, month, counter);
@@ -705,6 +711,32 @@ pub(crate) mod tests {
         let physicians = generated.lines.iter().filter(|l| l.profession_code == "LK").count() as f64;
         let share = physicians / generated.lines.len() as f64;
         assert!((0.64..0.70).contains(&share), "physician share {share:.3}");
+    }
+
+    /// The years generated for two home regions share no line identity
+    /// (seller, invoice id, line number): sent to one pipeline, neither
+    /// replaces the other's lines. Same seed and size for both, as an
+    /// operator trying several regions would run it.
+    #[test]
+    fn regions_never_share_an_invoice_line() {
+        let mut seen: std::collections::HashMap<(String, String, i32), &str> = std::collections::HashMap::new();
+        for region in &crate::profile::REGIONS {
+            assert_eq!(region.county_code.len(), 2, "the invoice counter takes two digits");
+            assert!(region.county_code.parse::<u32>().is_ok(), "{}", region.county_code);
+            let mut options = options(2_000, 7);
+            options.county_code = region.county_code.to_string();
+            let generated = generate(&options, &tariffs()).expect("generates");
+            for line in &generated.lines {
+                let identity = (line.seller_org_number.clone(), line.invoice_id.clone(), line.line_number);
+                if let Some(other) = seen.insert(identity.clone(), region.county_code) {
+                    assert_eq!(
+                        other, region.county_code,
+                        "{identity:?} generated for {other} and {}",
+                        region.county_code
+                    );
+                }
+            }
+        }
     }
 
     /// The injected findings are exactly what the rules find, no more.
