@@ -1215,6 +1215,18 @@ impl Env {
 
 pub use distans_store::queries::Totals;
 
+/// Inserts `lines` into `invoice_line_versions` in one INSERT, as rows
+/// inserted at `inserted_at_s` (Unix seconds), as the sink writes them.
+pub async fn insert_lines(
+    client: &distans_store::Client,
+    lines: &[distans_domain::EnrichedLine],
+    inserted_at_s: u32,
+) -> anyhow::Result<()> {
+    use distans_store::rows::LineRow;
+    let rows = lines.iter().map(|line| LineRow::from_line(line, inserted_at_s)).collect::<Result<Vec<_>, _>>()?;
+    Ok(distans_store::insert_rows::<LineRow>(client, "invoice_line_versions", &rows).await?)
+}
+
 /// What ClickHouse holds, with duplicates collapsed.
 pub async fn totals(client: &distans_store::Client) -> anyhow::Result<Totals> {
     Ok(distans_store::queries::totals(client).await?)

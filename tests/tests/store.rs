@@ -7,20 +7,9 @@
 //! classified as `Refused` (never retried, never dead letters).
 
 use distans_domain::money::Ore;
-use distans_e2e::ClickHouse;
+use distans_e2e::{insert_lines, ClickHouse};
 use distans_store::migrations::{migrate, migrate_with, MigrateError, MIGRATIONS};
 use distans_store::rows::LineRow;
-
-/// Inserts `lines` into `invoice_line_versions` in one INSERT, as rows
-/// inserted at `inserted_at_s`.
-async fn insert_lines(
-    db: &distans_store::Client,
-    lines: &[distans_domain::EnrichedLine],
-    inserted_at_s: u32,
-) -> anyhow::Result<()> {
-    let rows = lines.iter().map(|line| LineRow::from_line(line, inserted_at_s)).collect::<Result<Vec<_>, _>>()?;
-    Ok(distans_store::insert_rows::<LineRow>(db, "invoice_line_versions", &rows).await?)
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_applied_migration_that_was_edited_is_refused_by_name() -> anyhow::Result<()> {

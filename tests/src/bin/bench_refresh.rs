@@ -15,8 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use distans_e2e::ClickHouse;
-use distans_store::rows::LineRow;
+use distans_e2e::{insert_lines, ClickHouse};
 
 const BATCH: u32 = 5_000;
 /// What a month's refresh query contains.
@@ -33,13 +32,6 @@ fn line(i: u32, correction: u32) -> distans_domain::EnrichedLine {
     line.gross_amount_ore = 10_000 + i64::from(i % 900) * 100 + i64::from(correction);
     line.net_amount_ore = line.gross_amount_ore;
     line
-}
-
-/// Inserts `lines` into `invoice_line_versions` in one INSERT.
-async fn insert(db: &distans_store::Client, lines: &[distans_domain::EnrichedLine]) -> anyhow::Result<()> {
-    let now = u32::try_from(distans_runtime::now_ms() / 1000)?;
-    let rows = lines.iter().map(|line| LineRow::from_line(line, now)).collect::<Result<Vec<_>, _>>()?;
-    Ok(distans_store::insert_rows::<LineRow>(db, "invoice_line_versions", &rows).await?)
 }
 
 #[derive(Debug, PartialEq, Eq, serde::Deserialize, clickhouse::Row)]
@@ -99,16 +91,17 @@ async fn main() -> anyhow::Result<()> {
     let db = clickhouse.client();
     distans_store::views::recreate(&db).await?;
     db.query("SYSTEM STOP MERGES invoice_line_versions").execute().await?;
+    let now_s = || u32::try_from(distans_runtime::now_ms() / 1000);
     let loading = Instant::now();
     let mut start = 0;
     while start < total {
         let lines: Vec<_> = (start..(start + BATCH).min(total)).map(|i| line(i, 0)).collect();
-        insert(&db, &lines).await?;
+        insert_lines(&db, &lines, now_s()?).await?;
         start += BATCH;
     }
     let corrections: Vec<_> = (0..total).step_by(10).map(|i| line(i, 1)).collect();
     for batch in corrections.chunks(BATCH as usize) {
-        insert(&db, batch).await?;
+        insert_lines(&db, batch, now_s()?).await?;
     }
     let stored = distans_store::queries::stored_line_rows(&db).await?;
     println!(
