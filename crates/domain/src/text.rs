@@ -23,7 +23,8 @@
 //!   CommonMark gives a meaning to, for Adaptive Card `TextBlock`s
 //!   (Teams renders a subset of Markdown there), so a name cannot make a
 //!   link, bold text or a list.
-//! - [`Language`]: the language people read the output in.
+//! - [`Language`]: the language people read the output in; [`Bilingual`]:
+//!   a text of distans' own in both.
 //! - [`html`]: `printable`, then `&`, `<`, `>`, `"`, `'` as entities, for
 //!   text and attribute values.
 
@@ -61,6 +62,21 @@ impl Language {
             Language::Swedish => sv,
             Language::English => en,
         }
+    }
+}
+
+/// A text in both languages distans speaks, e.g. a rule's name:
+/// `Bilingual { sv: "Fel pris", en: "Wrong price" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bilingual {
+    pub sv: &'static str,
+    pub en: &'static str,
+}
+
+impl Bilingual {
+    /// The text in `language`.
+    pub fn in_language(self, language: Language) -> &'static str {
+        language.pick(self.sv, self.en)
     }
 }
 

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Datelike, NaiveDate};
 use distans_domain::money::Ore;
 use distans_domain::rules::{Rule, Severity, Withdrawal};
-use distans_domain::text::{self, Language};
+use distans_domain::text::{self, Bilingual, Language};
 use distans_wire::TimedFinding;
 
 use crate::summary::{Span, Summary};
@@ -226,10 +226,7 @@ impl Messages {
 
     fn rule_words(&self, rule_id: &str) -> (String, &'static str) {
         match Rule::by_id(rule_id) {
-            Some(rule) => (
-                self.language.pick(rule.name_swedish, rule.name_english).to_string(),
-                self.language.pick(rule.swedish, rule.english),
-            ),
+            Some(rule) => (rule.name.in_language(self.language).to_string(), rule.meaning.in_language(self.language)),
             None => (rule_id.to_string(), ""),
         }
     }
@@ -417,7 +414,7 @@ impl Messages {
     /// fields of `details` (a JSON object) that only its kind has.
     fn generic(&self, kind: &str, title: &str, about: &Findings<'_>, link: Option<&Url>, details: Value) -> Value {
         let (rule_name, meaning) = self.rule_words(about.rule_id);
-        let (english, swedish) = Rule::by_id(about.rule_id).map_or(("", ""), |r| (r.english, r.swedish));
+        let explanation = Rule::by_id(about.rule_id).map_or(Bilingual { sv: "", en: "" }, |r| r.meaning);
         let mut message = json!({
             "schema": GENERIC_SCHEMA,
             "kind": kind,
@@ -427,7 +424,7 @@ impl Messages {
             "rule_id": about.rule_id,
             "rule_name": rule_name,
             "severity": about.severity.as_str(),
-            "explanation": {"en": english, "sv": swedish},
+            "explanation": {"en": explanation.en, "sv": explanation.sv},
             "buyer_org_number": about.buyer_org_number,
             "buyer_name": self.regions.get(about.buyer_org_number),
             "provider_org_number": about.provider_org_number,
@@ -726,7 +723,7 @@ mod tests {
         let card = &attachment["content"];
         assert_eq!((&card["type"], &card["version"]), (&json!("AdaptiveCard"), &json!("1.4")));
         assert_eq!(card["body"][0]["text"], "Fel pris hos Nordvård Digital AB");
-        assert_eq!(card["body"][1]["text"], WRONG_PRICE.swedish);
+        assert_eq!(card["body"][1]["text"], WRONG_PRICE.meaning.sv);
         let facts = &card["body"][2]["facts"];
         assert_eq!(facts[0], json!({"title": "Vårdgivare", "value": "Nordvård Digital AB (5591000010)"}));
         assert_eq!(facts[1], json!({"title": "Belopp i fråga", "value": "1 234,50 kr"}));
@@ -745,7 +742,7 @@ mod tests {
         let blocks = v["blocks"].as_array().expect("blocks");
         assert_eq!(blocks[0]["type"], "header");
         assert_eq!(blocks[0]["text"]["text"], "Dubbelfakturering hos Nordvård Digital AB");
-        assert_eq!(blocks[1]["text"]["text"], DOUBLE_INVOICING.swedish);
+        assert_eq!(blocks[1]["text"]["text"], DOUBLE_INVOICING.meaning.sv);
         assert_eq!(blocks[2]["fields"][1]["text"], "*Belopp i fråga*\n150 kr");
         assert_eq!(blocks[3]["elements"][0]["type"], "button");
         assert!(blocks[3]["elements"][0]["url"].as_str().is_some_and(|u| u.ends_with("var-rule=double_invoicing")));
@@ -782,8 +779,8 @@ mod tests {
         let a = timed(&WRONG_PRICE, "ZVF1:1");
         let v = messages(Format::Slack, Language::English).finding(&a);
         assert_eq!(v["blocks"][0]["text"]["text"], "Wrong price at Nordvård Digital AB");
-        assert_eq!(v["blocks"][1]["text"]["text"], WRONG_PRICE.english);
-        assert!(!shown(&v).contains(WRONG_PRICE.swedish), "one language at a time");
+        assert_eq!(v["blocks"][1]["text"]["text"], WRONG_PRICE.meaning.en);
+        assert!(!shown(&v).contains(WRONG_PRICE.meaning.sv), "one language at a time");
         let d = messages(Format::Generic, Language::English).digest(&digest_of(&[a]));
         assert_eq!(
             (&d["language"], &d["title"]),

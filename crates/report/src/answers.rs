@@ -484,9 +484,9 @@ mod tests {
         );
         let html = render_html(std::slice::from_ref(&findings), &SV, "now");
         assert!(html.contains("<td>Fel pris</td>"), "{html}");
-        assert!(html.contains(&format!("<dt>Fel pris</dt><dd>{}</dd>", distans_domain::rules::WRONG_PRICE.swedish)));
+        assert!(html.contains(&format!("<dt>Fel pris</dt><dd>{}</dd>", distans_domain::rules::WRONG_PRICE.meaning.sv)));
         let text = render_terminal(&[findings], &SV);
-        assert!(text.contains(&format!("Fel pris: {}", distans_domain::rules::WRONG_PRICE.swedish)), "{text}");
+        assert!(text.contains(&format!("Fel pris: {}", distans_domain::rules::WRONG_PRICE.meaning.sv)), "{text}");
         assert!(text.contains("Belopp i fråga, kr"), "{text}");
     }
 

@@ -17,10 +17,10 @@ pub fn render_findings(rows: &[RuleFindings], language: Language) -> String {
     });
     for row in rows {
         let rule = Rule::by_id(&row.rule_id);
-        let meaning = rule.map_or("", |r| language.pick(r.swedish, r.english));
+        let meaning = rule.map_or("", |r| r.meaning.in_language(language));
         let name = rule.map_or_else(
             || text::printable(&row.rule_id, text::SHOWN_CHARS).into_owned(),
-            |r| language.pick(r.name_swedish, r.name_english).to_string(),
+            |r| r.name.in_language(language).to_string(),
         );
         table.add_row([
             name,
@@ -60,10 +60,10 @@ mod tests {
         let text = render_findings(&rows, Language::English);
         assert!(text.contains("9 200 001"), "{text}");
         assert!(text.contains(" -1 "), "{text}");
-        assert!(text.contains(distans_domain::rules::WRONG_PRICE.english), "{text}");
+        assert!(text.contains(distans_domain::rules::WRONG_PRICE.meaning.en), "{text}");
         assert!(text.contains("9 199 999"), "total: {text}");
         let text = render_findings(&rows, Language::Swedish);
-        assert!(text.contains("Fel pris") && text.contains(distans_domain::rules::WRONG_PRICE.swedish), "{text}");
+        assert!(text.contains("Fel pris") && text.contains(distans_domain::rules::WRONG_PRICE.meaning.sv), "{text}");
         assert!(text.contains("Totalt") && text.contains("retired_rule"), "{text}");
     }
 }

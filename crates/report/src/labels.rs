@@ -71,7 +71,7 @@ pub fn cell(column: &str, raw: &str, language: Language) -> String {
             .iter()
             .find(|p| raw == p.profession_code || raw == p.label_sv || raw == p.label_en)
             .map(|p| capitalised(language.pick(&p.label_sv, &p.label_en))),
-        "rule" => Rule::by_id(raw).map(|r| language.pick(r.name_swedish, r.name_english).to_string()),
+        "rule" => Rule::by_id(raw).map(|r| r.name.in_language(language).to_string()),
         "severity" => match raw {
             "high" => Some(language.pick("hög", "high").to_string()),
             "medium" => Some(language.pick("medel", "medium").to_string()),
@@ -144,7 +144,7 @@ pub fn rules_shown(
     }
     ids.iter()
         .filter_map(|id| Rule::by_id(id))
-        .map(|r| (language.pick(r.name_swedish, r.name_english), language.pick(r.swedish, r.english)))
+        .map(|r| (r.name.in_language(language), r.meaning.in_language(language)))
         .collect()
 }
 
@@ -198,6 +198,6 @@ mod tests {
             Language::Swedish,
         );
         assert_eq!(shown.len(), 2);
-        assert_eq!(shown[1], ("Fel pris", distans_domain::rules::WRONG_PRICE.swedish));
+        assert_eq!(shown[1], ("Fel pris", distans_domain::rules::WRONG_PRICE.meaning.sv));
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Evidence, RuleSettings};
 use crate::money::Ore;
+use crate::text::Bilingual;
 use crate::EnrichedLine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -95,14 +96,11 @@ pub struct Rule {
     pub severity: Severity,
     /// The RIV credit reason it corresponds to, if any (1–9).
     pub riv_reason: Option<u8>,
-    /// Its name in a few words, for headings and alert titles: "Wrong price".
-    pub name_english: &'static str,
-    /// Its Swedish name, for headings and alert titles: "Fel pris".
-    pub name_swedish: &'static str,
+    /// Its name in a few words, for headings and alert titles: "Fel pris",
+    /// "Wrong price".
+    pub name: Bilingual,
     /// What it means, in a sentence or two.
-    pub english: &'static str,
-    /// What it means in Swedish, in a sentence or two.
-    pub swedish: &'static str,
+    pub meaning: Bilingual,
     pub judged: Judged,
 }
 
@@ -164,12 +162,13 @@ fn net(line: &EnrichedLine, evidence: Evidence) -> Option<Judgement> {
 /// times the quantity (nothing when it is below).
 pub static WRONG_PRICE: Rule = Rule {
     id: "wrong_price",
-    name_english: "Wrong price",
-    name_swedish: "Fel pris",
+    name: Bilingual { sv: "Fel pris", en: "Wrong price" },
     severity: Severity::Medium,
     riv_reason: Some(2),
-    english: "The unit price differs from the tariff for the profession on the visit date.",
-    swedish: "Styckpriset avviker från taxan för yrkesgruppen på besöksdagen.",
+    meaning: Bilingual {
+        sv: "Styckpriset avviker från taxan för yrkesgruppen på besöksdagen.",
+        en: "The unit price differs from the tariff for the profession on the visit date.",
+    },
     judged: Judged::Line {
         judge: |line, _| {
             let tariff = line.tariff_ore?;
@@ -197,12 +196,13 @@ pub static WRONG_PRICE: Rule = Rule {
 /// RIV credit reason 3. Contact fees are `contact_product_categories`.
 pub static WRONG_PRODUCT: Rule = Rule {
     id: "wrong_product",
-    name_english: "Wrong product category",
-    name_swedish: "Fel produktkategori",
+    name: Bilingual { sv: "Fel produktkategori", en: "Wrong product category" },
     severity: Severity::Medium,
     riv_reason: Some(3),
-    english: "The product category is not the contact fee that digital care is invoiced with.",
-    swedish: "Produktkategorin är inte den kontaktavgift som digitala vårdkontakter faktureras med.",
+    meaning: Bilingual {
+        sv: "Produktkategorin är inte den kontaktavgift som digitala vårdkontakter faktureras med.",
+        en: "The product category is not the contact fee that digital care is invoiced with.",
+    },
     judged: Judged::Line {
         judge: |line, s| {
             if s.contact_product_categories.contains(&line.product_category) {
@@ -224,12 +224,13 @@ pub static WRONG_PRODUCT: Rule = Rule {
 /// RIV credit reason 5. Chapters needing a referral are `referral_required_chapters`.
 pub static NO_REFERRAL: Rule = Rule {
     id: "no_referral",
-    name_english: "Referral missing",
-    name_swedish: "Remiss saknas",
+    name: Bilingual { sv: "Remiss saknas", en: "Referral missing" },
     severity: Severity::Medium,
     riv_reason: Some(5),
-    english: "The agreement point requires a referral, but the line has no referral number.",
-    swedish: "Avtalspunkten kräver remiss, men raden saknar remissnummer.",
+    meaning: Bilingual {
+        sv: "Avtalspunkten kräver remiss, men raden saknar remissnummer.",
+        en: "The agreement point requires a referral, but the line has no referral number.",
+    },
     judged: Judged::Line {
         judge: |line, s| {
             if !s.referral_required_chapters.contains(&line.agreement_chapter) || line.remittance_number.is_some() {
@@ -258,12 +259,13 @@ pub static NO_REFERRAL: Rule = Rule {
 /// RIV credit reason 6: invoiced more than `late_invoice_months` after the visit.
 pub static LATE_INVOICE: Rule = Rule {
     id: "late_invoice",
-    name_english: "Late invoice",
-    name_swedish: "Sen faktura",
+    name: Bilingual { sv: "Sen faktura", en: "Late invoice" },
     severity: Severity::Medium,
     riv_reason: Some(6),
-    english: "Invoiced more than six months after the care was given.",
-    swedish: "Fakturerad mer än sex månader efter att vården gavs.",
+    meaning: Bilingual {
+        sv: "Fakturerad mer än sex månader efter att vården gavs.",
+        en: "Invoiced more than six months after the care was given.",
+    },
     judged: Judged::Line {
         judge: |line, s| {
             let deadline = line.visit_date.checked_add_months(Months::new(s.late_invoice_months))?;
@@ -290,24 +292,26 @@ pub static LATE_INVOICE: Rule = Rule {
 /// invoice line of a contact but the first is a double.
 pub static DOUBLE_INVOICING: Rule = Rule {
     id: "double_invoicing",
-    name_english: "Invoiced twice",
-    name_swedish: "Dubbelfakturering",
+    name: Bilingual { sv: "Dubbelfakturering", en: "Invoiced twice" },
     severity: Severity::High,
     riv_reason: Some(7),
-    english: "The same contact (patient, provider, profession, date and time) is invoiced on more than one line that no credit note cancels.",
-    swedish: "Samma kontakt (patient, vårdgivare, yrkesgrupp, datum och tid) är fakturerad på mer än en rad som ingen kreditnota tar bort.",
+    meaning: Bilingual {
+        sv: "Samma kontakt (patient, vårdgivare, yrkesgrupp, datum och tid) är fakturerad på mer än en rad som ingen kreditnota tar bort.",
+        en: "The same contact (patient, provider, profession, date and time) is invoiced on more than one line that no credit note cancels.",
+    },
     judged: Judged::Stateful,
 };
 
 /// RIV credit reason 9. Channels that are not billable are `non_billable_channels`.
 pub static NON_BILLABLE: Rule = Rule {
     id: "non_billable_contact",
-    name_english: "Contact not billable",
-    name_swedish: "Ej ersättningsberättigad kontakt",
+    name: Bilingual { sv: "Ej ersättningsberättigad kontakt", en: "Contact not billable" },
     severity: Severity::Medium,
     riv_reason: Some(9),
-    english: "The contact was of a kind that is not billable (e.g. phone advice).",
-    swedish: "Kontakten är av ett slag som inte är ersättningsberättigat (t.ex. telefonrådgivning).",
+    meaning: Bilingual {
+        sv: "Kontakten är av ett slag som inte är ersättningsberättigat (t.ex. telefonrådgivning).",
+        en: "The contact was of a kind that is not billable (e.g. phone advice).",
+    },
     judged: Judged::Line {
         judge: |line, s| {
             let channel = line.contact_channel.as_ref().filter(|c| s.non_billable_channels.contains(c))?;
@@ -323,12 +327,13 @@ pub static NON_BILLABLE: Rule = Rule {
 /// RIV credit reason 1. Only for buyers in `home_regions`, whose county is known.
 pub static NOT_RESIDENT: Rule = Rule {
     id: "patient_not_resident",
-    name_english: "Patient not resident in the region",
-    name_swedish: "Patienten är inte folkbokförd i regionen",
+    name: Bilingual { sv: "Patienten är inte folkbokförd i regionen", en: "Patient not resident in the region" },
     severity: Severity::High,
     riv_reason: Some(1),
-    english: "The patient's county is not the county of the region invoiced.",
-    swedish: "Patientens län är inte länet för den fakturerade regionen.",
+    meaning: Bilingual {
+        sv: "Patientens län är inte länet för den fakturerade regionen.",
+        en: "The patient's county is not the county of the region invoiced.",
+    },
     judged: Judged::Line {
         judge: |line, s| {
             let home = s.home_regions.get(&line.buyer_org_number)?;
@@ -362,12 +367,13 @@ pub static NOT_RESIDENT: Rule = Rule {
 /// No RIV reason. Procedures needing a physical meeting are `physical_procedures` (KVÅ).
 pub static PHYSICAL_PROCEDURE: Rule = Rule {
     id: "physical_procedure",
-    name_english: "Procedure that needs a physical visit",
-    name_swedish: "Åtgärd som kräver fysiskt besök",
+    name: Bilingual { sv: "Åtgärd som kräver fysiskt besök", en: "Procedure that needs a physical visit" },
     severity: Severity::Medium,
     riv_reason: None,
-    english: "A procedure that needs a physical meeting is invoiced as a digital contact.",
-    swedish: "En åtgärd som kräver fysiskt möte är fakturerad som digital kontakt.",
+    meaning: Bilingual {
+        sv: "En åtgärd som kräver fysiskt möte är fakturerad som digital kontakt.",
+        en: "A procedure that needs a physical meeting is invoiced as a digital contact.",
+    },
     judged: Judged::Line {
         judge: |line, s| {
             let procedures: Vec<String> =
@@ -393,24 +399,26 @@ pub static PHYSICAL_PROCEDURE: Rule = Rule {
 /// `psychologist_window_days` days.
 pub static EXCESSIVE_PSYCHOLOGIST: Rule = Rule {
     id: "excessive_psychologist_contacts",
-    name_english: "Many psychologist contacts",
-    name_swedish: "Många psykologkontakter",
+    name: Bilingual { sv: "Många psykologkontakter", en: "Many psychologist contacts" },
     severity: Severity::Medium,
     riv_reason: None,
-    english: "More psychologist or psychotherapist contacts for one patient within the window than the limit.",
-    swedish: "Fler psykolog- eller psykoterapeutkontakter för en patient inom perioden än gränsen.",
+    meaning: Bilingual {
+        sv: "Fler psykolog- eller psykoterapeutkontakter för en patient inom perioden än gränsen.",
+        en: "More psychologist or psychotherapist contacts for one patient within the window than the limit.",
+    },
     judged: Judged::Stateful,
 };
 
 /// Judged over each patient's contacts per profession: more than `same_day_limit` on one day.
 pub static SAME_DAY_REPEAT: Rule = Rule {
     id: "same_day_repeat",
-    name_english: "Repeated contacts on one day",
-    name_swedish: "Upprepade kontakter samma dag",
+    name: Bilingual { sv: "Upprepade kontakter samma dag", en: "Repeated contacts on one day" },
     severity: Severity::Low,
     riv_reason: None,
-    english: "More contacts with one profession on the same day for one patient than the limit.",
-    swedish: "Fler kontakter med en yrkesgrupp samma dag för en patient än gränsen.",
+    meaning: Bilingual {
+        sv: "Fler kontakter med en yrkesgrupp samma dag för en patient än gränsen.",
+        en: "More contacts with one profession on the same day for one patient than the limit.",
+    },
     judged: Judged::Stateful,
 };
 
@@ -418,12 +426,13 @@ pub static SAME_DAY_REPEAT: Rule = Rule {
 /// `burst_limit` within `burst_window_days` days.
 pub static CONTACT_BURST: Rule = Rule {
     id: "contact_burst",
-    name_english: "Many contacts in a few days",
-    name_swedish: "Många kontakter på kort tid",
+    name: Bilingual { sv: "Många kontakter på kort tid", en: "Many contacts in a few days" },
     severity: Severity::Low,
     riv_reason: None,
-    english: "More contacts with one profession for one patient within a few days than the limit.",
-    swedish: "Fler kontakter med en yrkesgrupp för en patient inom några dagar än gränsen.",
+    meaning: Bilingual {
+        sv: "Fler kontakter med en yrkesgrupp för en patient inom några dagar än gränsen.",
+        en: "More contacts with one profession for one patient within a few days than the limit.",
+    },
     judged: Judged::Stateful,
 };
 
@@ -431,12 +440,13 @@ pub static CONTACT_BURST: Rule = Rule {
 /// say whether an assessment was made is not flagged.
 pub static MISSING_NEEDS_ASSESSMENT: Rule = Rule {
     id: "missing_needs_assessment",
-    name_english: "Needs assessment missing",
-    name_swedish: "Behovsbedömning saknas",
+    name: Bilingual { sv: "Behovsbedömning saknas", en: "Needs assessment missing" },
     severity: Severity::Medium,
     riv_reason: None,
-    english: "The distance contact was not preceded by a needs and suitability assessment (Ds 2023:27), after the date the rule applies from.",
-    swedish: "Distanskontakten föregicks inte av en behovs- och lämplighetsbedömning (Ds 2023:27), efter det datum regeln gäller från.",
+    meaning: Bilingual {
+        sv: "Distanskontakten föregicks inte av en behovs- och lämplighetsbedömning (Ds 2023:27), efter det datum regeln gäller från.",
+        en: "The distance contact was not preceded by a needs and suitability assessment (Ds 2023:27), after the date the rule applies from.",
+    },
     judged: Judged::Line {
         judge: |line, s| {
             let applies = s.needs_assessment_from.is_some_and(|from| line.visit_date >= from);
@@ -465,12 +475,13 @@ pub static MISSING_NEEDS_ASSESSMENT: Rule = Rule {
 /// published by the detector's review (see `distans_detector::review`).
 pub static PROVIDER_FAR_FROM_PEERS: Rule = Rule {
     id: "provider_far_from_peers",
-    name_english: "Provider far from its peers",
-    name_swedish: "Vårdgivare som avviker från jämförbara",
+    name: Bilingual { sv: "Vårdgivare som avviker från jämförbara", en: "Provider far from its peers" },
     severity: Severity::Medium,
     riv_reason: None,
-    english: "The provider's contacts per patient or share of repeat contacts that month are far above those of other providers of the same profession (median and MAD).",
-    swedish: "Vårdgivarens kontakter per patient eller andel återbesök den månaden ligger långt över andra vårdgivares inom samma yrkesgrupp (median och MAD).",
+    meaning: Bilingual {
+        sv: "Vårdgivarens kontakter per patient eller andel återbesök den månaden ligger långt över andra vårdgivares inom samma yrkesgrupp (median och MAD).",
+        en: "The provider's contacts per patient or share of repeat contacts that month are far above those of other providers of the same profession (median and MAD).",
+    },
     judged: Judged::InClickHouse,
 };
 
@@ -478,12 +489,13 @@ pub static PROVIDER_FAR_FROM_PEERS: Rule = Rule {
 /// `report_same_group_listing`; see [`PROVIDER_FAR_FROM_PEERS`].
 pub static LISTED_AT_SAME_GROUP: Rule = Rule {
     id: "listed_at_same_group",
-    name_english: "Listed within the provider's own group",
-    name_swedish: "Listad i vårdgivarens egen koncern",
+    name: Bilingual { sv: "Listad i vårdgivarens egen koncern", en: "Listed within the provider's own group" },
     severity: Severity::Medium,
     riv_reason: None,
-    english: "Patients listed at a health centre of the provider's own group were invoiced digitally via another region.",
-    swedish: "Patienter listade på en vårdcentral i vårdgivarens egen koncern har fakturerats för digitala kontakter via en annan region.",
+    meaning: Bilingual {
+        sv: "Patienter listade på en vårdcentral i vårdgivarens egen koncern har fakturerats för digitala kontakter via en annan region.",
+        en: "Patients listed at a health centre of the provider's own group were invoiced digitally via another region.",
+    },
     judged: Judged::InClickHouse,
 };
 
@@ -493,11 +505,12 @@ pub static LISTED_AT_SAME_GROUP: Rule = Rule {
 /// what was invoiced.
 pub static OVER_CREDITED: Rule = Rule {
     id: "over_credited",
-    name_english: "Credited more than invoiced",
-    name_swedish: "Överkrediterad rad",
+    name: Bilingual { sv: "Överkrediterad rad", en: "Credited more than invoiced" },
     severity: Severity::Medium,
     riv_reason: None,
-    english: "Credit notes credit a line more than once, or for more than it was invoiced: the region's books no longer match the seller's.",
-    swedish: "Kreditnotor krediterar en rad mer än en gång, eller med mer än vad som fakturerades: regionens bokföring stämmer inte längre med säljarens.",
+    meaning: Bilingual {
+        sv: "Kreditnotor krediterar en rad mer än en gång, eller med mer än vad som fakturerades: regionens bokföring stämmer inte längre med säljarens.",
+        en: "Credit notes credit a line more than once, or for more than it was invoiced: the region's books no longer match the seller's.",
+    },
     judged: Judged::Stateful,
 };

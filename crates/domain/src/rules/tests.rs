@@ -244,7 +244,8 @@ fn every_rule_has_both_explanations_and_a_unique_id() {
     let ids: HashSet<&str> = RULES.iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), RULES.len());
     for rule in RULES.iter() {
-        assert!(!rule.english.is_empty() && !rule.swedish.is_empty(), "{}", rule.id);
+        let texts = [rule.name.sv, rule.name.en, rule.meaning.sv, rule.meaning.en];
+        assert!(texts.iter().all(|text| !text.is_empty()), "{}", rule.id);
     }
     assert!(settings().problems().is_empty());
 }
