@@ -14,7 +14,7 @@ use distans_runtime::config::ReportingSettings;
 use serde::Serialize;
 
 use crate::rows::clickhouse_time::days_since_epoch;
-use crate::{insert, Client, Error};
+use crate::{insert, Client, Error, Row};
 
 #[derive(Debug, Serialize, clickhouse::Row)]
 struct County {
@@ -107,88 +107,56 @@ pub async fn load(
     home_regions: &BTreeMap<String, String>,
     loaded_at: u32,
 ) -> Result<(), Error> {
-    let counties: Vec<County> =
-        COUNTIES.iter().map(|c| County { county_code: &c.county_code, name: &c.county_name, loaded_at }).collect();
-    insert(db, "ref_counties", &counties).await?;
-    let regions: Vec<RegionName> = home_regions
-        .iter()
-        .filter_map(|(org, county)| {
-            Some(RegionName {
-                buyer_org_number: org.clone(),
-                county_code: county.clone(),
-                name: region_name(county)?.to_string(),
-                loaded_at,
-            })
-        })
-        .collect();
-    insert(db, "ref_regions", &regions).await?;
-    let municipalities: Vec<Municipality> = MUNICIPALITIES
-        .iter()
-        .map(|m| Municipality { municipality_code: &m.municipality_code, name: &m.name, loaded_at })
-        .collect();
-    insert(db, "ref_municipalities", &municipalities).await?;
-    let professions: Vec<Profession> = tariffs
-        .professions
-        .iter()
-        .map(|(code, class)| {
-            let labels = PROFESSIONS.iter().find(|p| p.profession_code == *code);
-            Profession {
-                profession_code: code.clone(),
-                label_sv: labels.map_or(code.clone(), |l| l.label_sv.clone()),
-                label_en: labels.map_or(code.clone(), |l| l.label_en.clone()),
-                tariff_class: class.as_str(),
-                loaded_at,
-            }
-        })
-        .collect();
-    insert(db, "ref_professions", &professions).await?;
-    let chapters: Vec<Chapter> = ICD10_CHAPTERS
-        .iter()
-        .map(|c| Chapter {
-            chapter: &c.chapter,
-            first_code: &c.first_code,
-            last_code: &c.last_code,
-            title_sv: &c.title_sv,
-            title_en: &c.title_en,
+    let counties = COUNTIES.iter().map(|c| County { county_code: &c.county_code, name: &c.county_name, loaded_at });
+    write(db, "ref_counties", counties).await?;
+    let regions = home_regions.iter().filter_map(|(org, county)| {
+        let name = region_name(county)?.to_string();
+        Some(RegionName { buyer_org_number: org.clone(), county_code: county.clone(), name, loaded_at })
+    });
+    write(db, "ref_regions", regions).await?;
+    let municipalities = MUNICIPALITIES.iter().map(|m| Municipality {
+        municipality_code: &m.municipality_code,
+        name: &m.name,
+        loaded_at,
+    });
+    write(db, "ref_municipalities", municipalities).await?;
+    let professions = tariffs.professions.iter().map(|(code, class)| {
+        let labels = PROFESSIONS.iter().find(|p| p.profession_code == *code);
+        Profession {
+            profession_code: code.clone(),
+            label_sv: labels.map_or(code.clone(), |l| l.label_sv.clone()),
+            label_en: labels.map_or(code.clone(), |l| l.label_en.clone()),
+            tariff_class: class.as_str(),
             loaded_at,
-        })
-        .collect();
-    insert(db, "ref_icd10_chapters", &chapters).await?;
-
-    let allocations: Vec<Allocation> = reporting
-        .cost_allocation
-        .iter()
-        .map(|a| {
-            let (valid_from, valid_to) = validity(a.valid_from, a.valid_to);
-            Allocation {
-                home_county: a.county.clone(),
-                valid_from,
-                valid_to,
-                health_centre_percent: a.health_centre_percent,
-                loaded_at,
-            }
-        })
-        .collect();
-    insert(db, "ref_cost_allocation", &allocations).await?;
-    let tariff_rows: Vec<Tariff> = tariffs
-        .entries
-        .iter()
-        .map(|entry| {
-            let (valid_from, valid_to) = validity(entry.valid_from, entry.valid_to);
-            Tariff { tariff_class: entry.class.as_str(), valid_from, valid_to, amount_ore: entry.amount_ore, loaded_at }
-        })
-        .collect();
-    insert(db, "ref_tariffs", &tariff_rows).await?;
-    let groups: Vec<ProviderGroup> = reporting
-        .provider_groups
-        .iter()
-        .map(|(org, group)| ProviderGroup {
-            provider_org_number: org.clone(),
-            provider_group: group.clone(),
-            loaded_at,
-        })
-        .collect();
-    insert(db, "ref_provider_groups", &groups).await?;
+        }
+    });
+    write(db, "ref_professions", professions).await?;
+    let chapters = ICD10_CHAPTERS.iter().map(|c| Chapter {
+        chapter: &c.chapter,
+        first_code: &c.first_code,
+        last_code: &c.last_code,
+        title_sv: &c.title_sv,
+        title_en: &c.title_en,
+        loaded_at,
+    });
+    write(db, "ref_icd10_chapters", chapters).await?;
+    let allocations = reporting.cost_allocation.iter().map(|a| {
+        let (valid_from, valid_to) = validity(a.valid_from, a.valid_to);
+        let health_centre_percent = a.health_centre_percent;
+        Allocation { home_county: a.county.clone(), valid_from, valid_to, health_centre_percent, loaded_at }
+    });
+    write(db, "ref_cost_allocation", allocations).await?;
+    let tariff_rows = tariffs.entries.iter().map(|entry| {
+        let (valid_from, valid_to) = validity(entry.valid_from, entry.valid_to);
+        Tariff { tariff_class: entry.class.as_str(), valid_from, valid_to, amount_ore: entry.amount_ore, loaded_at }
+    });
+    write(db, "ref_tariffs", tariff_rows).await?;
+    let groups = reporting.provider_groups.iter().map(|(org, group)| ProviderGroup {
+        provider_org_number: org.clone(),
+        provider_group: group.clone(),
+        loaded_at,
+    });
+    write(db, "ref_provider_groups", groups).await?;
     let parameters = [
         ("peer_min_contacts", f64::from(reporting.peer_min_contacts)),
         ("peer_min_providers", f64::from(reporting.peer_min_providers)),
@@ -197,6 +165,15 @@ pub async fn load(
     .map(|(name, value)| Parameter { name, value, loaded_at });
     insert(db, "ref_parameters", &parameters).await?;
     insert(db, "ref_loads", &[Load { loaded_at }]).await
+}
+
+/// Writes `rows` into `table`.
+async fn write<R: Row + clickhouse::RowOwned>(
+    db: &Client,
+    table: &str,
+    rows: impl Iterator<Item = R>,
+) -> Result<(), Error> {
+    insert(db, table, &rows.collect::<Vec<R>>()).await
 }
 
 /// A validity period as ClickHouse Dates (days since the epoch): `from`,
