@@ -50,21 +50,8 @@ use replay::{Replay, Step};
 
 const STAGE: &str = "detector";
 
-#[derive(Debug, thiserror::Error)]
-pub enum DetectorError {
-    /// The broker, its start-up check, the http server.
-    #[error(transparent)]
-    Service(#[from] ServiceError),
-    #[error("cannot encode a record (a bug): {0}")]
-    Encode(#[from] distans_wire::EncodeError),
-    #[error("topic {0} has no partitions")]
-    NoPartitions(String),
-}
-
-distans_runtime::service_error!(DetectorError);
-
 /// Runs the detector until `shutdown` is cancelled.
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), DetectorError> {
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), ServiceError> {
     start_then_run(Detector::start(&settings, shutdown), Detector::run).await
 }
 
@@ -114,8 +101,8 @@ impl Detector {
     /// missing, assigns every partition of `topics.valid` from its
     /// beginning, and starts the review. Ready at once when there is nothing
     /// to replay. Errors: Kafka, the http listener, or
-    /// [`DetectorError::NoPartitions`].
-    pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Detector, DetectorError> {
+    /// [`ServiceError::NoPartitions`].
+    pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Detector, ServiceError> {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let http = Server::start(settings.detector.http_listen, registry, &shutdown).await?;
@@ -162,7 +149,7 @@ impl Detector {
     /// Judges records until `shutdown` is cancelled or a finding cannot be
     /// published (stopping); then drains. Errors: none today (the
     /// `Result` is kept for the callers).
-    pub async fn run(mut self) -> Result<(), DetectorError> {
+    pub async fn run(mut self) -> Result<(), ServiceError> {
         loop {
             let next = tokio::select! {
                 biased;
@@ -347,15 +334,10 @@ impl std::fmt::Debug for Detector {
 /// rebuild the state.
 /// A committed offset past the end of the log (see [`replay::replay_end`])
 /// is logged and counted as an offset reset.
-fn assign_from_beginning(input: &kafka::Input, topic: &str) -> Result<BTreeMap<i32, i64>, DetectorError> {
+fn assign_from_beginning(input: &kafka::Input, topic: &str) -> Result<BTreeMap<i32, i64>, ServiceError> {
     let consumer = input.consumer();
-    let (assignment, replay_until) = tokio::task::block_in_place(|| -> Result<_, DetectorError> {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let partitions: Vec<i32> =
-            metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
-        if partitions.is_empty() {
-            return Err(DetectorError::NoPartitions(topic.to_string()));
-        }
+    let (assignment, replay_until) = tokio::task::block_in_place(|| -> Result<_, ServiceError> {
+        let partitions = input.partitions(topic)?;
         let mut wanted = TopicPartitionList::new();
         for p in &partitions {
             wanted.add_partition(topic, *p);

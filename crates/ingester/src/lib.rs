@@ -36,15 +36,13 @@ pub use processor::{Processor, Routed};
 pub enum IngesterError {
     #[error(transparent)]
     Config(#[from] distans_runtime::ConfigError),
-    /// The broker, its start-up check, the http server.
+    /// What any service can fail with (the broker, the http server, …).
     #[error(transparent)]
     Service(#[from] ServiceError),
     /// The key is not the one recorded for its version, or a new version
     /// without `pseudonym.rotate` (`distans_runtime::pseudonym_keys`).
     #[error(transparent)]
     PseudonymKey(#[from] distans_runtime::pseudonym_keys::CheckError),
-    #[error("cannot encode a record (a bug: the line was valid): {0}")]
-    Encode(#[from] distans_wire::EncodeError),
     #[error("a record the ingester encoded does not decode (a bug): {0}")]
     Decode(#[from] distans_wire::DecodeError),
     /// The schema registry refused distans for good (credentials, a CA

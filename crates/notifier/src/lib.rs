@@ -71,7 +71,7 @@ pub use sender::{Delivery, Refusal, Sender};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
-    /// The broker, its start-up check, the http server.
+    /// What any service can fail with (the broker, the http server, …).
     #[error(transparent)]
     Service(#[from] ServiceError),
     #[error("invalid notifier settings: {0}")]

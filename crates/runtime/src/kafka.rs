@@ -21,6 +21,7 @@ pub use crate::metrics::{ConsumerLag, PartitionLabels};
 use crate::metrics::{ConsumerMetrics, RebalanceLabels};
 use crate::progress::{NotReady, Progress};
 use crate::retry::{retry, ErrorClass, RetryError, RetryPolicy};
+use crate::service::ServiceError;
 
 /// A client config with the brokers, `properties`, and then the operator's
 /// `kafka.client` properties, which win. librdkafka logs at the most
@@ -338,6 +339,19 @@ impl Input {
 
     pub fn consumer(&self) -> &StreamConsumer<LagContext> {
         &self.consumer
+    }
+
+    /// The ids of `topic`'s partitions, from the broker's metadata (blocks
+    /// for up to 10 s). Errors: the broker's, or
+    /// [`ServiceError::NoPartitions`].
+    pub fn partitions(&self, topic: &str) -> Result<Vec<i32>, ServiceError> {
+        let metadata = self.consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let partitions: Vec<i32> =
+            metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+        if partitions.is_empty() {
+            return Err(ServiceError::NoPartitions(topic.to_string()));
+        }
+        Ok(partitions)
     }
 
     /// Assigns `partitions` (no group rebalance), and records them as the

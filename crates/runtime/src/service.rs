@@ -17,7 +17,8 @@ use crate::{shutdown, telemetry, Settings};
 pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What any service can fail with: the broker, the start-up check of its
-/// connection, and its /healthz and /metrics server. Each service's error
+/// connection, its /healthz and /metrics server, and a record it cannot
+/// encode. A service with no failures of its own returns it as it is. Each service's error
 /// holds it as `Service(ServiceError)`, with `From` for its sources by
 /// [`service_error!`](crate::service_error).
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +29,15 @@ pub enum ServiceError {
     /// setting, named) or was stopped.
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// The broker's metadata lists no partition of a topic the service
+    /// reads ([`crate::kafka::Input::partitions`]).
+    #[error("topic {0} has no partitions")]
+    NoPartitions(String),
     #[error("cannot serve http: {0}")]
     Http(#[from] std::io::Error),
+    /// A record the service made that distans' own schema refuses: a bug.
+    #[error("cannot encode a record (a bug): {0}")]
+    Encode(#[from] distans_wire::EncodeError),
 }
 
 impl ServiceError {
@@ -42,14 +50,16 @@ impl ServiceError {
 
 /// Implements, for a service's error type `$error` with a variant
 /// `Service(ServiceError)`: `From` each source of [`ServiceError`]
-/// (rdkafka's `KafkaError`, [`ConnectError`], `std::io::Error`), so that `?`
+/// (rdkafka's `KafkaError`, [`ConnectError`], `std::io::Error`,
+/// `distans_wire::EncodeError`), so that `?`
 /// works on them, and [`StopWhileStarting`]: a [`ServiceError::is_stop`],
 /// or any variant matching the pattern after `stopped:`.
 #[macro_export]
 macro_rules! service_error {
     ($error:ident $(, stopped: $stopped:pat)?) => {
         $crate::service_error!(@from $error:
-            $crate::service::KafkaError, $crate::kafka::ConnectError, ::std::io::Error);
+            $crate::service::KafkaError, $crate::kafka::ConnectError, ::std::io::Error,
+            $crate::service::EncodeError);
         impl $crate::service::StopWhileStarting for $error {
             fn is_stop(&self) -> bool {
                 #[allow(unreachable_patterns)]
@@ -71,12 +81,20 @@ macro_rules! service_error {
 }
 
 #[doc(hidden)]
+pub use distans_wire::EncodeError;
+#[doc(hidden)]
 pub use rdkafka::error::KafkaError;
 
 /// A service's error that may be a clean stop while it started.
 pub trait StopWhileStarting {
     /// Stopped (SIGINT/SIGTERM) while starting: nothing failed.
     fn is_stop(&self) -> bool;
+}
+
+impl StopWhileStarting for ServiceError {
+    fn is_stop(&self) -> bool {
+        ServiceError::is_stop(self)
+    }
 }
 
 /// Starts a service (`start`) and, once started, runs it (`run`) until it

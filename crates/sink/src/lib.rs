@@ -33,7 +33,7 @@ use distans_runtime::{now_ms, pseudonym_keys, Health, Settings};
 use distans_store::migrations::MigrateError;
 use distans_store::rows::{AnomalyRow, LineRow, OutOfRange, UndeliveredRow};
 use distans_store::{aggregates, reference, views};
-use distans_wire::{undelivered_topic, Codec, DeadLetter, TimedFinding, UndeliveredAlert};
+use distans_wire::{undelivered_topic, Codec, DeadLetter, DecodeError, TimedFinding, UndeliveredAlert};
 
 pub use distans_runtime::kafka::Stopped;
 pub use metrics::{Metrics, RefreshMetrics};
@@ -43,13 +43,11 @@ const STAGE: &str = "sink";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// The broker, its start-up check, the http server.
+    /// What any service can fail with (the broker, the http server, …).
     #[error(transparent)]
     Service(#[from] ServiceError),
     #[error("cannot bring the clickhouse schema up to date: {0}")]
     Migrate(#[from] MigrateError),
-    #[error("cannot encode a dead letter (a bug): {0}")]
-    Encode(#[from] distans_wire::EncodeError),
     /// ClickHouse refuses the sink itself (credentials, grants, database).
     #[error(transparent)]
     Write(#[from] WriteError),
@@ -67,13 +65,17 @@ pub trait Table: Sized + Send + Sync + 'static {
     /// The row type, at any lifetime (`LineRow<'static>`); a record's row
     /// is its value borrowing from the record ([`Table::row`]).
     type Row: distans_store::Row;
-    /// The record in `payload`. Errors: a payload that is not this record.
-    fn decode(codec: &Codec, payload: &[u8]) -> Result<Self, Violation>;
+    /// Reads the record in a payload (a `Codec::decode_*` method). Errors:
+    /// a payload that is not this record.
+    const DECODE: Decoder<Self>;
     /// The record's row. `key_version`: the record's pseudonym key version
     /// header (`distans_runtime::pseudonym_keys::key_version_of`; `None`:
     /// unreadable). Errors: a value outside its column's range.
     fn row(&self, key_version: Option<u16>, inserted_at_s: u32) -> Result<RowOf<'_, Self>, Violation>;
 }
+
+/// How a [`Table`]'s record is read from a payload.
+pub type Decoder<T> = fn(&Codec, &[u8]) -> Result<T, DecodeError>;
 
 /// The row of a `T` record, borrowing from it for `'a`.
 pub type RowOf<'a, T> = distans_store::RowValue<'a, <T as Table>::Row>;
@@ -81,11 +83,8 @@ pub type RowOf<'a, T> = distans_store::RowValue<'a, <T as Table>::Row>;
 /// Enriched lines into `invoice_line_versions`, one row per version.
 impl Table for EnrichedLine {
     const TABLE: &'static str = "invoice_line_versions";
+    const DECODE: Decoder<EnrichedLine> = Codec::decode_enriched_line;
     type Row = LineRow<'static>;
-
-    fn decode(codec: &Codec, payload: &[u8]) -> Result<EnrichedLine, Violation> {
-        codec.decode_enriched_line(payload).map_err(|e| e.into_violation())
-    }
 
     fn row(&self, key_version: Option<u16>, inserted_at_s: u32) -> Result<LineRow<'_>, Violation> {
         let mut row = LineRow::from_line(self, inserted_at_s).map_err(out_of_range)?;
@@ -103,11 +102,8 @@ impl Table for EnrichedLine {
 /// Findings into `anomalies`.
 impl Table for TimedFinding {
     const TABLE: &'static str = "anomalies";
+    const DECODE: Decoder<TimedFinding> = Codec::decode_finding;
     type Row = AnomalyRow<'static>;
-
-    fn decode(codec: &Codec, payload: &[u8]) -> Result<TimedFinding, Violation> {
-        codec.decode_finding(payload).map_err(|e| e.into_violation())
-    }
 
     fn row(&self, _: Option<u16>, inserted_at_s: u32) -> Result<AnomalyRow<'_>, Violation> {
         AnomalyRow::from_finding(&self.finding, self.detected_at_ms, inserted_at_s).map_err(out_of_range)
@@ -118,13 +114,13 @@ impl Table for TimedFinding {
 /// `undelivered_alerts`, where staff see what never reached them.
 impl Table for UndeliveredAlert {
     const TABLE: &'static str = "undelivered_alerts";
-    type Row = UndeliveredRow;
-
-    fn decode(_: &Codec, payload: &[u8]) -> Result<UndeliveredAlert, Violation> {
-        UndeliveredAlert::decode(payload).map_err(|e| {
-            Violation::new(ReasonCode::SinkRejected, "undelivered_alert", format!("is not an undelivered alert: {e}"))
+    const DECODE: Decoder<UndeliveredAlert> = |_, payload| {
+        UndeliveredAlert::decode(payload).map_err(|e| DecodeError {
+            code: ReasonCode::SinkRejected,
+            message: format!("the payload is not an undelivered alert's JSON: {e}"),
         })
-    }
+    };
+    type Row = UndeliveredRow;
 
     fn row(&self, _: Option<u16>, inserted_at_s: u32) -> Result<UndeliveredRow, Violation> {
         Ok(UndeliveredRow {
@@ -468,8 +464,11 @@ impl<T: Table> Sink<T> {
         let started = batch.started.unwrap_or_else(Instant::now);
         let inserted_at = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
         // Kept until the rows that borrow from them are written.
-        let decoded: Vec<Result<T, Violation>> =
-            batch.records.iter().map(|record| T::decode(&self.codec, &record.payload)).collect();
+        let decoded: Vec<Result<T, Violation>> = batch
+            .records
+            .iter()
+            .map(|record| (T::DECODE)(&self.codec, &record.payload).map_err(DecodeError::into_violation))
+            .collect();
         let mut rows = Vec::with_capacity(batch.len());
         // For each row, the index of its record.
         let mut row_records = Vec::with_capacity(batch.len());

@@ -9,7 +9,7 @@
 //! - **ingester logic**: `Processor::process`, what the ingester runs per
 //!   record (decode, validate, enrich, pseudonymise, encode the enriched
 //!   line or the dead letter);
-//! - **sink decode + row**: `Table::decode` and `Table::row` of an
+//! - **sink decode + row**: `Table::DECODE` and `Table::row` of an
 //!   `EnrichedLine`, what the sink runs per record
 //!   (decode the enriched line, the `invoice_line_versions` row);
 //! - **sink decode + RowBinary insert**: the same, then
@@ -231,7 +231,7 @@ fn main() -> anyhow::Result<()> {
                 std::hint::black_box(processor.process(Some(b"key"), Some(payload), &source, 1).expect("routes"));
             }
         }
-        let decode = |payload: &[u8]| EnrichedLine::decode(&codec, payload).expect("decodes");
+        let decode = |payload: &[u8]| (EnrichedLine::DECODE)(&codec, payload).expect("decodes");
         for _ in 0..passes("row") {
             sink_rows(&enriched_payloads, &decode);
         }
@@ -267,7 +267,7 @@ fn main() -> anyhow::Result<()> {
     });
 
     let reference_codec = ReferenceCodec::new(codec.clone());
-    let decode_after = |payload: &[u8]| EnrichedLine::decode(&codec, payload).expect("decodes");
+    let decode_after = |payload: &[u8]| (EnrichedLine::DECODE)(&codec, payload).expect("decodes");
     let decode_before = |payload: &[u8]| reference_codec.decode_enriched_line(payload).expect("decodes");
     let sink_after = repeated(|| sink_rows(&enriched_payloads, &decode_after));
     let sink_before = repeated(|| sink_rows(&enriched_payloads, &decode_before));
