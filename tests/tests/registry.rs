@@ -132,7 +132,7 @@ async fn producers_on_confluent_clients_through_a_schema_registry_reach_clickhou
         let retries = metric(&page, "distans_ingester_schema_registry_retries_total").unwrap_or(0.0);
         anyhow::ensure!(retries >= 2.0, "{retries} retries");
         let (status, body) = http_get(env.ingester_http, "/readyz")?;
-        anyhow::ensure!(status == 503, "readyz {status}: {body}");
+        anyhow::ensure!(status == 503 && body.contains("schema registry calls fail"), "readyz {status}: {body}");
         Ok(())
     })
     .await

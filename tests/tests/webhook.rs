@@ -70,7 +70,7 @@ async fn stopping_abandons_a_message_without_claiming_it_was_sent() {
 #[tokio::test]
 async fn a_message_refused_for_good_is_counted_not_retried_and_the_next_one_goes() {
     let health = Health::default();
-    health.set_ready(true);
+    health.set_ready();
     let (sender, metrics, mut rx) = sender_to_webhook(vec![400], health.clone()).await;
     let stop = CancellationToken::new();
 

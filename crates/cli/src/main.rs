@@ -179,10 +179,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let clickhouse_url = settings.clickhouse.url.clone();
     match runtime.block_on(execute(cli.command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of the output stopped (`| head`): it has what it wanted.
+        Err(e) if distans_cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("distans: {e:#}");
+            if let Some(hint) = distans_cli::hint(&e, &clickhouse_url) {
+                eprintln!("distans: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -116,7 +116,12 @@ impl Detector {
         let replay = Replay::new(assign_from_beginning(&consumer, &topics.valid)?);
         let replaying = replay.is_replaying();
         metrics.replaying.set(i64::from(replaying));
-        http.health.set_ready(!replaying);
+        if replaying {
+            http.health
+                .set_not_ready("replaying the valid lines up to the committed offsets, to rebuild the rules' state");
+        } else {
+            http.health.set_ready();
+        }
         tracing::info!(topic = %topics.valid, replay_until = ?replay.until(), "detector running; rebuilding state up to the committed offsets");
 
         let rules = Rules {
@@ -284,7 +289,7 @@ impl Detector {
                 tracing::warn!(%error, "cannot resume paused partitions");
             }
         }
-        self.http.health.set_ready(true);
+        self.http.health.set_ready();
         !stopped
     }
 

@@ -15,7 +15,40 @@ pub enum ReadError {
     /// the message already says it, and `{:#}` would say it twice.)
     #[error("cannot read {path}: {error}")]
     Io { path: String, error: std::io::Error },
-    /// Bad rows, the first twenty by line number.
-    #[error("{} bad row(s) in {path}:\n  {}", .errors.len(), .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
-    Rows { path: String, errors: Vec<RowError> },
+    /// `total` bad rows; `errors` holds the first of them by line number
+    /// (at most [`MAX_REPORTED`]).
+    #[error(
+        "{total} bad row(s) in {path}{}:\n  {}",
+        if *.total > .errors.len() { format!(", the first {}", .errors.len()) } else { String::new() },
+        .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+    )]
+    Rows { path: String, total: usize, errors: Vec<RowError> },
+}
+
+/// How many bad rows a [`ReadError::Rows`] shows.
+pub const MAX_REPORTED: usize = 20;
+
+impl ReadError {
+    /// The bad rows `errors` of the file at `path`: their count, and the
+    /// first [`MAX_REPORTED`].
+    pub fn rows(path: String, mut errors: Vec<RowError>) -> ReadError {
+        let total = errors.len();
+        errors.truncate(MAX_REPORTED);
+        ReadError::Rows { path, total, errors }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_rows_are_counted_and_the_first_shown() {
+        let bad = |n| (1..=n).map(|line| RowError { line, message: "bad".into() }).collect::<Vec<_>>();
+        let few = ReadError::rows("a.csv".into(), bad(2)).to_string();
+        assert_eq!(few, "2 bad row(s) in a.csv:\n  line 1: bad\n  line 2: bad");
+        let many = ReadError::rows("a.csv".into(), bad(25)).to_string();
+        assert!(many.starts_with("25 bad row(s) in a.csv, the first 20:\n  line 1: bad"), "{many}");
+        assert!(many.ends_with("line 20: bad"), "{many}");
+    }
 }

@@ -10,8 +10,6 @@ use serde_json::{Map, Value};
 
 use crate::errors::{ReadError, RowError};
 
-const MAX_REPORTED: usize = 20;
-
 /// What an invoice file holds, by its name: `.csv` (any case) is CSV,
 /// anything else JSON lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +33,7 @@ impl Format {
 pub fn read_lines(path: &Path) -> Result<Vec<InvoiceLine>, ReadError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| ReadError::Io { path: shown.clone(), error })?;
-    parse_lines(&bytes, Format::of(path))
-        .map_err(|errors| ReadError::Rows { path: shown, errors: errors.into_iter().take(MAX_REPORTED).collect() })
+    parse_lines(&bytes, Format::of(path)).map_err(|errors| ReadError::rows(shown, errors))
 }
 
 /// The invoice lines of a whole file's bytes, or every bad row (1-based
@@ -72,12 +69,28 @@ fn parse_json_lines(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
         if text.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<InvoiceLine>(text) {
+        match invoice_line(&mut serde_json::Deserializer::from_str(text)) {
             Ok(l) => lines.push(l),
-            Err(e) => errors.push(RowError { line, message: e.to_string() }),
+            Err(message) => errors.push(RowError { line, message }),
         }
     }
     (lines, errors)
+}
+
+/// The invoice line `deserializer` holds, or why not, naming the field:
+/// "field invoice_id: invalid type: integer `5`, expected a string".
+fn invoice_line<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<InvoiceLine, String>
+where
+    D::Error: std::fmt::Display,
+{
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        if field == "." {
+            error.into_inner().to_string()
+        } else {
+            format!("field {field}: {}", error.into_inner())
+        }
+    })
 }
 
 const NUMBER_FIELDS: [&str; 8] = [
@@ -93,10 +106,9 @@ const NUMBER_FIELDS: [&str; 8] = [
 const LIST_FIELDS: [&str; 2] = ["diagnosis_codes", "procedure_codes"];
 
 fn parse_csv(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
-    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
-    let headers = match csv.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => return (vec![], vec![RowError { line: 1, message: format!("no header row: {e}") }]),
+    let (mut csv, headers) = match crate::csv_with_header(bytes) {
+        Ok(read) => read,
+        Err(error) => return (vec![], vec![error]),
     };
     let mut lines = Vec::new();
     let mut errors = Vec::new();
@@ -109,8 +121,7 @@ fn parse_csv(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
                 continue;
             }
         };
-        let parsed =
-            csv_row_to_json(&headers, &record).and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()));
+        let parsed = csv_row_to_json(&headers, &record).and_then(invoice_line);
         match parsed {
             Ok(l) => lines.push(l),
             Err(message) => errors.push(RowError { line, message }),
@@ -168,7 +179,7 @@ mod tests {
         let path = temp("bad.jsonl", &format!("{JSON}\n\n{{\"invoice_id\": 5}}\n{JSON}\n"));
         let err = read_lines(&path).expect_err("bad row");
         let text = err.to_string();
-        assert!(text.contains("line 3:"), "{text}");
+        assert!(text.contains("line 3: field invoice_id: invalid type: integer `5`, expected a string"), "{text}");
         let ReadError::Rows { errors, .. } = err else { panic!("rows error") };
         assert_eq!(errors.len(), 1);
         let good = temp("good.jsonl", &format!("{JSON}\n{JSON}\n"));
@@ -204,5 +215,10 @@ mod tests {
         let path = temp("bad.csv", &format!("{header}\n{row}\n{bad}\n"));
         let text = read_lines(&path).expect_err("bad").to_string();
         assert!(text.contains("line 3: line_number must be a whole number"), "{text}");
+        let semicolons = format!("{}\n{}\n", header.replace(',', ";"), row.replace(',', ";"));
+        let errors = parse_lines(semicolons.as_bytes(), Format::Csv).expect_err("semicolons");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 1);
+        assert!(errors[0].message.contains("save the file as CSV with commas"), "{}", errors[0].message);
     }
 }

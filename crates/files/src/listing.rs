@@ -38,8 +38,6 @@ pub struct Register {
     pub sha256: String,
 }
 
-const MAX_REPORTED: usize = 20;
-
 /// Reads and pseudonymises a register file; all bad rows or none.
 pub fn read(path: &Path, pseudonymiser: Option<&Pseudonymiser>) -> Result<Register, ReadError> {
     read_with(path, pseudonymiser, &PatientIdFormats::default())
@@ -57,7 +55,7 @@ pub fn read_with(
     let sha256 = hex_digest(&bytes);
     match parse_register(&bytes, pseudonymiser, formats) {
         Ok(listings) => Ok(Register { listings, sha256 }),
-        Err(errors) => Err(ReadError::Rows { path: shown, errors: errors.into_iter().take(MAX_REPORTED).collect() }),
+        Err(errors) => Err(ReadError::rows(shown, errors)),
     }
 }
 
@@ -89,12 +87,11 @@ fn parse(
     pseudonymiser: Option<&Pseudonymiser>,
     formats: &PatientIdFormats,
 ) -> (Vec<(usize, Listing)>, Vec<RowError>) {
-    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let mut listings = Vec::new();
     let mut errors = Vec::new();
-    let headers = match csv.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => return (listings, vec![RowError { line: 1, message: e.to_string() }]),
+    let (mut csv, headers) = match crate::csv_with_header(bytes) {
+        Ok(read) => read,
+        Err(error) => return (listings, vec![error]),
     };
     let column = |name: &str| headers.iter().position(|h| h.trim() == name);
     let has_clear = column("patient_id").is_some();

@@ -117,7 +117,7 @@ impl Ingester {
         };
         let processor = Processor::new(codec, settings.tariffs.clone(), pseudonymiser, validation)
             .with_max_record_bytes(settings.kafka.max_record_bytes);
-        http.health.set_ready(true);
+        http.health.set_ready();
         tracing::info!(input = %topics.input, valid = %topics.valid, dead_letter = %topics.dead_letter, "ingester running");
         let max_in_flight = settings.ingester.max_in_flight;
         let key_version = key_version.to_string();

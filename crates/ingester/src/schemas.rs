@@ -98,11 +98,11 @@ impl InputSchemas {
         }
         let on_retry = |error: &RegistryError, retry_in: Duration| {
             metrics.schema_registry_retries.inc();
-            health.set_ready(false);
+            health.set_not_ready(format!("schema registry calls fail ({error}); retrying"));
             tracing::warn!(%error, id, retry_in_ms = retry_in.as_millis() as u64, "schema registry call failed; retrying, no offset moves");
         };
         let result = retry(&RETRY, stop, RegistryError::class, on_retry, || self.registry.schema_by_id(id)).await;
-        health.set_ready(true);
+        health.set_ready();
         match result {
             Ok(text) => {
                 self.schemas.insert(id, &text);

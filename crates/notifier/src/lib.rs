@@ -289,7 +289,7 @@ impl Notifier {
         }
         notifier.consumer.consumer().subscribe(&[&settings.topics.alerts])?;
         notifier.http.health.watch(notifier.consumer.watch());
-        notifier.http.health.set_ready(true);
+        notifier.http.health.set_ready();
         tracing::info!(topic = %settings.topics.alerts, format = %config.format,
             spacing_ms = pacer.spacing().as_millis() as u64, "notifier running");
         Ok(notifier)

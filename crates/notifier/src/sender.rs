@@ -167,18 +167,18 @@ impl Sender {
         };
         let on_retry = |problem: &CallFailed, retry_in: Duration| {
             self.metrics.webhook_failures.inc();
-            self.health.set_ready(false);
+            self.health.set_not_ready(format!("webhook calls fail ({problem}); retrying"));
             tracing::warn!(%problem, retry_in_ms = retry_in.as_millis() as u64, "webhook call failed; retrying, no offset moves");
         };
         match retry_honouring(&RETRY, stop, classify, asked, on_retry, call).await {
             Ok(()) => {
-                self.health.set_ready(true);
+                self.health.set_ready();
                 Ok(Delivery::Accepted)
             }
             Err(RetryError::Stopped) => Err(Stopped),
             Err(RetryError::Permanent(CallFailed::Status { status, body, .. })) => {
                 self.metrics.webhook_refused.inc();
-                self.health.set_ready(false);
+                self.health.set_not_ready(format!("the webhook refused a message for good (HTTP {status})"));
                 tracing::error!(%status, answer = %body,
                     "webhook refused the message for good; not retried, counted in webhook_refused, kept in undelivered_alerts");
                 Ok(Delivery::Refused(Refusal { status, answer: body }))

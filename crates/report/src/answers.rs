@@ -25,7 +25,7 @@ pub enum Error {
         source: distans_store::Error,
     },
     /// ClickHouse could not list the regions and years in the data.
-    #[error(transparent)]
+    #[error("cannot list the regions and years in clickhouse")]
     Store(#[from] distans_store::Error),
     /// No aggregated lines at all, so no region to default to.
     #[error("no aggregated lines in ClickHouse yet")]
@@ -33,9 +33,14 @@ pub enum Error {
     /// Several home regions in the data and none chosen (their org numbers).
     #[error("several regions in the data ({0}); choose one with --buyer")]
     SeveralRegions(String),
-    /// The chosen region has no aggregated lines (its org number).
-    #[error("no aggregated lines for {0}")]
-    NoLinesFor(String),
+    /// The chosen region has no aggregated lines (its org number, and the
+    /// regions that have).
+    #[error("no aggregated lines for {0} (regions in the data: {1})")]
+    NoLinesFor(String, String),
+    /// The chosen region has no aggregated lines in the chosen year (the
+    /// region, the year, and the years it has).
+    #[error("no aggregated lines for {0} in {1} (its years: {2})")]
+    NoLinesIn(String, i32, String),
 }
 
 /// A panel's result: column names and rows of JSON values.
@@ -93,34 +98,38 @@ pub async fn answer_all(db: &Client, buyer: &str, year: i32) -> Result<Vec<Answe
     Ok(answers)
 }
 
-/// The region and year to report when not given: the only region in the
-/// data, and its latest visit year. Returns (organisation number, year).
-/// Errors: [`Error::NoData`], [`Error::SeveralRegions`] when no `buyer` is
-/// given, [`Error::NoLinesFor`] when the region has no data, or
-/// [`Error::Store`].
+/// The region and year to report, checked against the data; when not
+/// given, the only region in the data and its latest visit year. Returns
+/// (organisation number, year). Errors: [`Error::NoData`],
+/// [`Error::SeveralRegions`] when no `buyer` is given,
+/// [`Error::NoLinesFor`] when the region has no data (a mistyped number),
+/// [`Error::NoLinesIn`] when it has none in `year`, or [`Error::Store`].
 pub async fn default_scope(db: &Client, buyer: Option<&str>, year: Option<i32>) -> Result<(String, i32), Error> {
-    let scopes = distans_store::panels::scopes(db).await?;
+    choose_scope(&distans_store::panels::scopes(db).await?, buyer, year)
+}
+
+/// [`default_scope`] among `scopes`, the (region, visit year) pairs in the data.
+fn choose_scope(scopes: &[(String, i32)], buyer: Option<&str>, year: Option<i32>) -> Result<(String, i32), Error> {
     let buyers: std::collections::BTreeSet<&str> = scopes.iter().map(|(b, _)| b.as_str()).collect();
     let buyer = match buyer {
         Some(b) => b.to_string(),
         None if buyers.len() == 1 => buyers.iter().next().map(|b| b.to_string()).unwrap_or_default(),
         None if buyers.is_empty() => return Err(Error::NoData),
-        None => return Err(Error::SeveralRegions(itertools_join(&buyers))),
+        None => return Err(Error::SeveralRegions(joined(&buyers))),
     };
-    let year = match year {
-        Some(y) => y,
-        None => scopes
-            .iter()
-            .filter(|(b, _)| *b == buyer)
-            .map(|(_, y)| *y)
-            .max()
-            .ok_or_else(|| Error::NoLinesFor(buyer.clone()))?,
+    let years: std::collections::BTreeSet<i32> = scopes.iter().filter(|(b, _)| *b == buyer).map(|(_, y)| *y).collect();
+    let Some(&latest) = years.last() else {
+        return Err(Error::NoLinesFor(buyer, joined(&buyers)));
     };
-    Ok((buyer, year))
+    match year {
+        None => Ok((buyer, latest)),
+        Some(year) if years.contains(&year) => Ok((buyer, year)),
+        Some(year) => Err(Error::NoLinesIn(buyer, year, joined(&years))),
+    }
 }
 
-fn itertools_join(items: &std::collections::BTreeSet<&str>) -> String {
-    items.iter().copied().collect::<Vec<_>>().join(", ")
+fn joined<T: std::fmt::Display>(items: &std::collections::BTreeSet<T>) -> String {
+    items.iter().map(T::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn is_numeric(answer: &Answer, column: usize) -> bool {
@@ -427,6 +436,33 @@ fn stacked_bars_svg(a: &Answer, data: &[(String, Vec<f64>)], lang: Language) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scope_is_checked_against_the_data() {
+        let scopes =
+            [("2321000230".to_string(), 2024), ("2321000230".to_string(), 2025), ("1921000120".to_string(), 2025)];
+        let chosen = |buyer, year| choose_scope(&scopes, buyer, year).map_err(|e| e.to_string());
+        assert_eq!(chosen(Some("2321000230"), None), Ok(("2321000230".to_string(), 2025)));
+        assert_eq!(chosen(Some("2321000230"), Some(2024)), Ok(("2321000230".to_string(), 2024)));
+        assert_eq!(
+            chosen(Some("2321000231"), Some(2025)),
+            Err("no aggregated lines for 2321000231 (regions in the data: 1921000120, 2321000230)".to_string())
+        );
+        assert_eq!(
+            chosen(Some("2321000230"), Some(2023)),
+            Err("no aggregated lines for 2321000230 in 2023 (its years: 2024, 2025)".to_string())
+        );
+        assert_eq!(
+            chosen(None, None),
+            Err("several regions in the data (1921000120, 2321000230); choose one with --buyer".to_string())
+        );
+        assert_eq!(
+            choose_scope(&[], None, None).map_err(|e| e.to_string()),
+            Err("no aggregated lines in ClickHouse yet".to_string())
+        );
+        let one = [("2321000230".to_string(), 2025)];
+        assert_eq!(choose_scope(&one, None, None).map_err(|e| e.to_string()), Ok(("2321000230".to_string(), 2025)));
+    }
     use serde_json::json;
 
     fn answer(panel: usize, columns: &[&str], rows: Vec<Vec<Value>>) -> Answer {

@@ -698,6 +698,23 @@ mod tests {
         }
     }
 
+    /// A setting misspelled with one underscore after the prefix is named;
+    /// the deploy scripts' own `DISTANS_…` variables are not settings.
+    #[test]
+    fn a_setting_with_one_underscore_after_the_prefix_is_a_problem() {
+        let problems = Settings::load_with_env(
+            None,
+            env(&[("DISTANS_KAFKA__BROKERS", "kafka:9092"), ("DISTANS_RUN_DIR", "/run"), ("DISTANS_CONFIG", "x")]),
+        )
+        .expect_err("a misspelled setting")
+        .problems;
+        assert_eq!(
+            problems,
+            ["environment variable DISTANS_KAFKA__BROKERS is not read: a setting takes two underscores after \
+              DISTANS (DISTANS__KAFKA__BROKERS)"]
+        );
+    }
+
     /// librdkafka properties from the environment: an underscore stands for
     /// a dot (today's `SASL.USERNAME` spelling works too), values verbatim.
     #[test]

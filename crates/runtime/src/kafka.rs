@@ -174,6 +174,14 @@ pub enum ConnectError {
     /// names the property.
     #[error("invalid kafka.client settings: {0}")]
     Client(KafkaError),
+    /// No broker answered within the time a command gives it
+    /// ([`connect_within`]): down, or not at `kafka.brokers`.
+    #[error(
+        "no kafka broker answered at {brokers} within {} s: is it running, and is that its address? \
+         (kafka.brokers, or DISTANS__KAFKA__BROKERS)",
+        .waited.as_secs()
+    )]
+    NoAnswer { brokers: String, waited: Duration },
 }
 
 /// How long one metadata request of [`connect`] waits, so that a shutdown is
@@ -231,6 +239,15 @@ pub async fn connect(
         // An attempt that failed at once (a name that does not resolve) is
         // not repeated in a busy loop: its events were served for
         // CONNECT_PAUSE.
+    }
+}
+
+/// [`connect`] for an operator's command, which should not wait for ever:
+/// gives up after `within` with [`ConnectError::NoAnswer`].
+pub async fn connect_within(settings: &KafkaSettings, within: Duration) -> Result<(), ConnectError> {
+    match tokio::time::timeout(within, connect(settings, &tokio_util::sync::CancellationToken::new())).await {
+        Ok(connected) => connected,
+        Err(_) => Err(ConnectError::NoAnswer { brokers: settings.brokers.clone(), waited: within }),
     }
 }
 
@@ -1068,7 +1085,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn connect_waits_for_a_broker_until_stopped_and_refuses_a_bad_property() {
+    async fn connect_waits_for_a_broker_until_stopped_or_given_up_and_refuses_a_bad_property() {
         let settings = test_settings("127.0.0.1:1", 1_000_000);
         let shutdown = tokio_util::sync::CancellationToken::new();
         let cancel = shutdown.clone();
@@ -1078,6 +1095,9 @@ mod tests {
         });
         let waited = connect(&settings, &shutdown).await;
         assert!(matches!(waited, Err(ConnectError::Stopped)), "{waited:?}");
+        let unanswered = connect_within(&settings, Duration::from_millis(1500)).await;
+        let Err(error @ ConnectError::NoAnswer { .. }) = unanswered else { panic!("{unanswered:?}") };
+        assert!(error.to_string().contains("at 127.0.0.1:1 within 1 s") && error.to_string().contains("kafka.brokers"));
 
         let mut bad = settings;
         bad.client.insert("security.protocol", "ssl");

@@ -3,7 +3,6 @@
 //! and Prometheus `/metrics`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -29,18 +28,34 @@ pub fn init_tracing(settings: &LogSettings) {
 }
 
 /// Whether the service can do its work: `/readyz` (and `/healthz`) answer
-/// 503 until the service says it is ready ([`Health::set_ready`]: started,
-/// its state rebuilt, its downstream reachable) and while any of its
-/// consumers ([`Health::watch`]) has no partition assigned or stalls.
-#[derive(Debug, Clone, Default)]
+/// 503, with the reason, until the service says it is ready
+/// ([`Health::set_ready`]: started, its state rebuilt, its downstream
+/// reachable), while it says why it is not ([`Health::set_not_ready`]: a
+/// downstream that does not answer, named) and while any of its consumers
+/// ([`Health::watch`]) has no partition assigned or stalls.
+#[derive(Debug, Clone)]
 pub struct Health {
-    ready: Arc<AtomicBool>,
+    /// Why the service is not ready; `None`: it is.
+    not_ready: Arc<Mutex<Option<String>>>,
     consumers: Arc<Mutex<Vec<ConsumerWatch>>>,
 }
 
+impl Default for Health {
+    /// Not ready: starting.
+    fn default() -> Health {
+        Health { not_ready: Arc::new(Mutex::new(Some("starting".to_string()))), consumers: Arc::default() }
+    }
+}
+
 impl Health {
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
+    pub fn set_ready(&self) {
+        *self.not_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// Not ready, because of `reason` (what `/readyz` says): "clickhouse at
+    /// http://ch:8123 does not answer: connection refused".
+    pub fn set_not_ready(&self, reason: impl Into<String>) {
+        *self.not_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason.into());
     }
 
     /// Readiness also needs `consumer` to have partitions and progress.
@@ -51,8 +66,8 @@ impl Health {
     /// Ready, or every reason it is not.
     pub fn readiness(&self) -> Result<(), Vec<String>> {
         let mut reasons = Vec::new();
-        if !self.ready.load(Ordering::Relaxed) {
-            reasons.push("starting, stopping, or a downstream is unreachable".to_string());
+        if let Some(reason) = &*self.not_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            reasons.push(reason.clone());
         }
         for consumer in self.consumers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
             if let Err(problem) = consumer.readiness() {
@@ -154,7 +169,7 @@ impl Server {
     /// Stopping: reports not ready, cancels the shutdown token (which stops
     /// the server and whatever else waits on it) and waits for the server.
     pub async fn stop(self) {
-        self.health.set_ready(false);
+        self.health.set_not_ready("stopping");
         self.shutdown.cancel();
         let _ = self.task.await;
     }
@@ -192,7 +207,13 @@ mod tests {
         let starting = get(addr, "/readyz").await;
         assert!(starting.starts_with("HTTP/1.1 503") && starting.contains("starting"), "{starting}");
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 503"));
-        health.set_ready(true);
+        health.set_not_ready("clickhouse at http://ch:8123 does not answer: connection refused");
+        let down = get(addr, "/readyz").await;
+        assert!(
+            down.starts_with("HTTP/1.1 503") && down.contains("clickhouse at http://ch:8123 does not answer"),
+            "{down}"
+        );
+        health.set_ready();
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
         let metrics = get(addr, "/metrics").await;

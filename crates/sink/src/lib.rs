@@ -365,7 +365,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     // Ready only now that all consumers are watched: before, readiness
     // had no consumer to ask and said 200 while the sink could not reach
     // the broker (tests/tests/health.rs).
-    http.health.set_ready(true);
+    http.health.set_ready();
     tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
     let refresh = refresh_aggregates(&database, &settings.sink, &refresh_metrics, &shutdown);
     let result = tokio::try_join!(

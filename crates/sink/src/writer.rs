@@ -96,7 +96,7 @@ impl Writer {
         stop: &CancellationToken,
     ) -> Result<Result<(), String>, WriteError> {
         let on_retry = |error: &distans_store::Error, retry_in: Duration| {
-            self.up(false);
+            self.down(format!("clickhouse inserts fail ({error}); retrying"));
             self.metrics.insert_retries.inc();
             tracing::warn!(%error, rows = rows.len(), retry_in_ms = retry_in.as_millis() as u64,
                 "clickhouse insert failed; retrying, no offset moves");
@@ -105,16 +105,16 @@ impl Writer {
         let classify = |error: &distans_store::Error| classify_error(error).retry_class();
         match retry(&self.policy, stop, classify, on_retry, attempt).await {
             Ok(()) => {
-                self.up(true);
+                self.up();
                 Ok(Ok(()))
             }
             Err(RetryError::Permanent(error)) if classify_error(&error) == ErrorKind::Data => {
-                self.up(true);
+                self.up();
                 tracing::warn!(%error, rows = rows.len(), "clickhouse rejected the data");
                 Ok(Err(error.to_string()))
             }
             Err(RetryError::Permanent(error)) => {
-                self.up(false);
+                self.down(format!("clickhouse refused the sink: {error}"));
                 tracing::error!(%error, rows = rows.len(), "clickhouse refused the sink; stopping, no offset moves");
                 Err(WriteError::Refused(error))
             }
@@ -123,8 +123,14 @@ impl Writer {
         }
     }
 
-    fn up(&self, up: bool) {
-        self.metrics.clickhouse_up.set(i64::from(up));
-        self.health.set_ready(up);
+    fn up(&self) {
+        self.metrics.clickhouse_up.set(1);
+        self.health.set_ready();
+    }
+
+    /// ClickHouse cannot take the rows, for `reason` (what `/readyz` says).
+    fn down(&self, reason: String) {
+        self.metrics.clickhouse_up.set(0);
+        self.health.set_not_ready(reason);
     }
 }

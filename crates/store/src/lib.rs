@@ -127,6 +127,15 @@ pub fn misconfigured(error: &Error) -> Option<&'static str> {
     }
 }
 
+/// Whether `error` says ClickHouse did not answer at all (a refused or
+/// reset connection, a host name that does not resolve, a timeout): down,
+/// or not at `clickhouse.url`. `false` for an answer, and for the client
+/// misconfigurations [`misconfigured`] names.
+pub fn unanswered(error: &Error) -> bool {
+    matches!(error, clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut)
+        && misconfigured(error).is_none()
+}
+
 /// A client for the configured database: what every reader and writer uses.
 pub fn database(settings: &ClickHouseSettings) -> Client {
     client(settings).with_database(&settings.database)

@@ -65,11 +65,11 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<()> {
             if let (0, Some(message)) = (index, value.get_mut("message")) {
                 *message = Value::String(format!("{}{}", audit.note(), register_note(register.as_ref())));
             }
-            println!("{value}");
+            crate::print(format_args!("{value}\n"))?;
         }
     } else {
         eprintln!("{}{}", audit.note(), register_note(register.as_ref()));
-        print!("{}", distans_report::audit::render_tables(&audit));
+        crate::print(distans_report::audit::render_tables(&audit))?;
     }
     Ok(())
 }

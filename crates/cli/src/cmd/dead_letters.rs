@@ -77,18 +77,22 @@ pub fn count_by_reason(letters: &[DeadLetter]) -> BTreeMap<String, usize> {
 /// Counts the dead-letter topic's records by reason (with `list`, prints
 /// each first: source position, reason code, reason). Reads for at most 60 s.
 pub async fn run(list: bool, settings: Settings) -> anyhow::Result<()> {
+    distans_runtime::kafka::connect_within(&settings.kafka, super::KAFKA_WAIT).await?;
     let topic = settings.topics.dead_letter.clone();
     let letters = tokio::task::spawn_blocking(move || read_all(&settings, &topic, Duration::from_secs(60))).await??;
     if list {
         for l in &letters {
             // The reason may quote what a producer sent: one safe line.
             let reason = distans_domain::text::printable(&l.reason, 4 * distans_domain::text::SHOWN_CHARS);
-            println!("{}/{}@{}\t{}\t{reason}", l.source_topic, l.source_partition, l.source_offset, l.reason_code);
+            crate::print(format_args!(
+                "{}/{}@{}\t{}\t{reason}\n",
+                l.source_topic, l.source_partition, l.source_offset, l.reason_code
+            ))?;
         }
     }
-    println!("{} dead letters", letters.len());
+    crate::print(format_args!("{} dead letters\n", letters.len()))?;
     for (reason, count) in count_by_reason(&letters) {
-        println!("{count:>8}  {reason}");
+        crate::print(format_args!("{count:>8}  {reason}\n"))?;
     }
     Ok(())
 }

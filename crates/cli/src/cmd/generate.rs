@@ -45,8 +45,8 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let summary_path = sibling(&out, ".summary.json");
     std::fs::write(&summary_path, serde_json::to_string_pretty(&generated.summary)?)?;
     let s = &generated.summary;
-    println!(
-        "generated {} lines for {} {} ({} valid, {} invalid, {} credit notes, net {}) -> {} and {}",
+    crate::print(format_args!(
+        "generated {} lines for {} {} ({} valid, {} invalid, {} credit notes, net {}) -> {} and {}\n",
         s.lines,
         s.region,
         s.year,
@@ -56,16 +56,16 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
         Ore(s.valid_net_amount_ore).whole_kronor(),
         out.display(),
         summary_path.display()
-    );
-    println!(
-        "listing register: {} people at {} health centres -> {}",
+    ))?;
+    crate::print(format_args!(
+        "listing register: {} people at {} health centres -> {}\n",
         s.listing.as_ref().map_or(0, |l| l.listed_people),
         s.listing.as_ref().map_or(0, |l| l.listed_mid_year_by_unit.len()),
         listing_path.display()
-    );
+    ))?;
     if produce {
         let produced = produce::produce_lines(settings, &generated.lines, true).await?;
-        produce::print_produced(settings, produced);
+        produce::print_produced(settings, produced)?;
     }
     Ok(())
 }

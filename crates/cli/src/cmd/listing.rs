@@ -33,10 +33,10 @@ pub async fn run(file: &Path, county: &str, settings: &Settings) -> anyhow::Resu
         distans_runtime::now_ms(),
     )
     .await?;
-    println!(
+    crate::print(format_args!(
         "imported listing register version {} for county {county}: {} periods, {} patients, {} health centres \
-         (the sink rebuilds the aggregates now; without a running sink, run `distans refresh`)",
+         (the sink rebuilds the aggregates now; without a running sink, run `distans refresh`)\n",
         imported.import_id, imported.rows, imported.patients, imported.units
-    );
+    ))?;
     Ok(())
 }

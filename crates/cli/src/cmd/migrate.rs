@@ -8,6 +8,6 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         distans_store::migrations::migrate(&distans_store::client(&settings.clickhouse), &settings.clickhouse.database)
             .await?;
     let views = distans_store::views::recreate(&distans_store::database(&settings.clickhouse)).await?;
-    println!("applied migrations: {applied:?}; views re-created: {views}");
+    crate::print(format_args!("applied migrations: {applied:?}; views re-created: {views}\n"))?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! One module per `distans` command, each a `run` function taking the
 //! command's arguments and the settings (as mini-redis's `cmd/`).
 
+use std::time::Duration;
+
 pub mod audit;
 pub mod dead_letters;
 pub mod generate;
@@ -13,3 +15,7 @@ pub mod refresh;
 pub mod report;
 pub mod schemas;
 pub mod wait;
+
+/// How long a command waits for a Kafka broker to answer before it stops
+/// and names `kafka.brokers` (`distans_runtime::kafka::connect_within`).
+pub const KAFKA_WAIT: Duration = Duration::from_secs(15);

@@ -2,6 +2,6 @@
 
 /// Prints the panels as a pretty JSON array (no settings needed).
 pub fn run() -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(&*distans_report::panels::PANELS)?);
+    crate::print(format_args!("{}\n", serde_json::to_string_pretty(&*distans_report::panels::PANELS)?))?;
     Ok(())
 }

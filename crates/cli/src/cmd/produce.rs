@@ -39,6 +39,7 @@ pub async fn send(
     records: Vec<(Vec<u8>, Vec<u8>)>,
     progress: bool,
 ) -> anyhow::Result<Produced> {
+    kafka::connect_within(&settings.kafka, super::KAFKA_WAIT).await?;
     kafka::ensure_topics(&settings.kafka, &[topic]).await?;
     let producer = kafka::producer(&settings.kafka)?;
     let bar = if progress { ProgressBar::new(records.len() as u64) } else { ProgressBar::hidden() };
@@ -86,17 +87,17 @@ pub async fn send(
 pub async fn run(file: &Path, progress: bool, settings: &Settings) -> anyhow::Result<()> {
     let lines = distans_files::invoices::read_lines(file)?;
     let produced = produce_lines(settings, &lines, progress).await?;
-    print_produced(settings, produced);
+    print_produced(settings, produced)?;
     Ok(())
 }
 
 /// Prints how many records went to the input topic, and how fast.
-pub fn print_produced(settings: &Settings, produced: Produced) {
-    println!(
-        "produced {} records to {} in {:.1} s ({:.0} records/s)",
+pub fn print_produced(settings: &Settings, produced: Produced) -> std::io::Result<()> {
+    crate::print(format_args!(
+        "produced {} records to {} in {:.1} s ({:.0} records/s)\n",
         produced.records,
         settings.topics.input,
         produced.seconds,
         produced.records as f64 / produced.seconds.max(1e-9)
-    );
+    ))
 }

@@ -9,6 +9,6 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     let client = distans_store::database(&settings.clickhouse);
     let started = Instant::now();
     let months = distans_store::aggregates::refresh_all(&client).await?;
-    println!("aggregates rebuilt: {months} months in {:.1} s", started.elapsed().as_secs_f64());
+    crate::print(format_args!("aggregates rebuilt: {months} months in {:.1} s\n", started.elapsed().as_secs_f64()))?;
     Ok(())
 }

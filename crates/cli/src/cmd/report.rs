@@ -26,16 +26,16 @@ pub async fn run(
     let all = answers::answer_all(&client, &buyer, year).await?;
     let regions = distans_store::panels::region_names(&client).await?;
     let scope = Scope { buyer: &buyer, region: regions.get(&buyer).map(String::as_str), year, language };
-    print!("{}", answers::render_terminal(&all, &scope));
+    crate::print(answers::render_terminal(&all, &scope))?;
     let rule_findings = distans_store::queries::findings_by_rule(&client, Some(&buyer)).await?;
     if !rule_findings.is_empty() {
-        print!("\n{}", findings::render_findings(&rule_findings, language));
+        crate::print(format_args!("\n{}", findings::render_findings(&rule_findings, language)))?;
     }
     if let Some(path) = html {
         let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
         std::fs::write(path, answers::render_html(&all, &scope, &now))
             .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("\n{}: {}", language.pick("HTML-rapport", "HTML report"), path.display());
+        crate::print(format_args!("\n{}: {}\n", language.pick("HTML-rapport", "HTML report"), path.display()))?;
     }
     Ok(())
 }

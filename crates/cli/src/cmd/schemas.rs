@@ -30,10 +30,10 @@ pub async fn register(settings: &Settings) -> anyhow::Result<Registered> {
 
 pub async fn run_register(settings: &Settings) -> anyhow::Result<()> {
     let registered = register(settings).await?;
-    println!(
-        "registered invoice_line under {} ({}): id {}",
+    crate::print(format_args!(
+        "registered invoice_line under {} ({}): id {}\n",
         registered.subject, registered.compatibility, registered.id
-    );
+    ))?;
     Ok(())
 }
 

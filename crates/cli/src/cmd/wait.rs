@@ -64,7 +64,10 @@ pub async fn run(
     })
     .await
     .map_err(timed_out)?;
-    println!("aggregates (and the review's findings) up to date after {:.1} s", started.elapsed().as_secs_f64());
+    crate::print(format_args!(
+        "aggregates (and the review's findings) up to date after {:.1} s\n",
+        started.elapsed().as_secs_f64()
+    ))?;
     Ok(())
 }
 
@@ -86,6 +89,6 @@ async fn at_least(
         }
     })
     .await?;
-    println!("{count} {what} in ClickHouse after {:.1} s", started.elapsed().as_secs_f64());
-    Ok(())
+    crate::print(format_args!("{count} {what} in ClickHouse after {:.1} s\n", started.elapsed().as_secs_f64()))
+        .map_err(|e| e.to_string())
 }

@@ -94,13 +94,25 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// Splits `vars` (name, value) by the prefix `{prefix}__`.
+    /// Splits `vars` (name, value) by the prefix `{prefix}__`. A variable
+    /// that looks like a setting with one underscore after the prefix
+    /// (`DISTANS_KAFKA__BROKERS`) is a problem, not silently ignored; other
+    /// `{prefix}_…` variables (the deploy scripts') are left alone.
     pub fn split(prefix: &str, vars: impl IntoIterator<Item = (OsString, OsString)>) -> Environment {
         let head = format!("{prefix}__").to_lowercase();
+        let single = format!("{prefix}_").to_lowercase();
         let mut env = Environment { parsed: BTreeMap::new(), verbatim: Vec::new(), problems: Vec::new() };
         for (name, value) in vars {
             let Ok(name) = name.into_string() else { continue };
             let lower = name.to_lowercase();
+            if let Some(rest) = lower.strip_prefix(&single).filter(|rest| !rest.starts_with('_') && rest.contains("__"))
+            {
+                let meant = format!("{prefix}__{}", rest.to_uppercase());
+                env.problems.push(format!(
+                    "environment variable {name} is not read: a setting takes two underscores after {prefix} ({meant})"
+                ));
+                continue;
+            }
             let Some(rest) = lower.strip_prefix(&head) else { continue };
             let Ok(value) = value.into_string() else {
                 env.problems.push(format!("environment variable {name} is not valid UTF-8"));
