@@ -715,11 +715,13 @@ pub(crate) mod tests {
 
     /// The years generated for two home regions share no line identity
     /// (seller, invoice id, line number): sent to one pipeline, neither
-    /// replaces the other's lines. Same seed and size for both, as an
-    /// operator trying several regions would run it.
+    /// replaces the other's lines. Nor a patient: the rules would take one
+    /// person for a resident of two counties. Same seed and size for all,
+    /// as an operator trying several regions would run it.
     #[test]
-    fn regions_never_share_an_invoice_line() {
+    fn regions_never_share_an_invoice_line_or_a_patient() {
         let mut seen: std::collections::HashMap<(String, String, i32), &str> = std::collections::HashMap::new();
+        let mut patients: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
         for region in &crate::profile::REGIONS {
             assert_eq!(region.county_code.len(), 2, "the invoice counter takes two digits");
             assert!(region.county_code.parse::<u32>().is_ok(), "{}", region.county_code);
@@ -727,6 +729,8 @@ pub(crate) mod tests {
             options.county_code = region.county_code.to_string();
             let generated = generate(&options, &tariffs()).expect("generates");
             for line in &generated.lines {
+                let patient = patients.entry(line.patient_id.clone()).or_insert(region.county_code);
+                assert_eq!(*patient, region.county_code, "patient {} in two regions", line.patient_id);
                 let identity = (line.seller_org_number.clone(), line.invoice_id.clone(), line.line_number);
                 if let Some(other) = seen.insert(identity.clone(), region.county_code) {
                     assert_eq!(

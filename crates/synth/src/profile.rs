@@ -16,6 +16,11 @@ pub struct Region {
     /// Invoiced contacts in a year (seed figures where the papers give them).
     pub yearly_lines: usize,
     pub municipalities: &'static [&'static str],
+    /// The region's share of the two serial digits of its patients'
+    /// personnummer, from the first up to the second (before 1990 these
+    /// digits told the county of birth): no two regions' shares overlap, so
+    /// two regions' generated years share no patient.
+    pub serials: (u32, u32),
 }
 
 /// Jämtland Härjedalen, Norrbotten and Västmanland.
@@ -25,6 +30,7 @@ pub const REGIONS: [Region; 3] = [
         name: "Region Jämtland Härjedalen",
         yearly_lines: 23_000,
         municipalities: &["2303", "2305", "2309", "2313", "2321", "2326", "2361", "2380"],
+        serials: (0, 33),
     },
     Region {
         county_code: "25",
@@ -34,12 +40,14 @@ pub const REGIONS: [Region; 3] = [
             "2505", "2506", "2510", "2513", "2514", "2518", "2521", "2523", "2560", "2580", "2581", "2582", "2583",
             "2584",
         ],
+        serials: (33, 66),
     },
     Region {
         county_code: "19",
         name: "Region Västmanland",
         yearly_lines: 20_000,
         municipalities: &["1904", "1907", "1960", "1961", "1962", "1980", "1981", "1982", "1983", "1984"],
+        serials: (66, 99),
     },
 ];
 
@@ -92,9 +100,9 @@ pub(crate) fn pick_weighted<'a, T>(rng: &mut ChaCha8Rng, items: &'a [(T, f64)]) 
     &items[items.len() - 1].0
 }
 
-fn personnummer(rng: &mut ChaCha8Rng, birth: NaiveDate, female: bool, samordning: bool) -> String {
+fn personnummer(rng: &mut ChaCha8Rng, region: &Region, birth: NaiveDate, female: bool, samordning: bool) -> String {
     let day = birth.day() + if samordning { 60 } else { 0 };
-    let serial = rng.random_range(0..100u32);
+    let serial = rng.random_range(region.serials.0..region.serials.1);
     let sex_digit = {
         let d = rng.random_range(0..5u32) * 2;
         if female {
@@ -119,7 +127,7 @@ pub(crate) fn new_patient(rng: &mut ChaCha8Rng, region: &Region, year: i32) -> P
     let female = rng.random_bool(FEMALE_SHARE);
     let samordning = rng.random_bool(0.01);
     Patient {
-        id: personnummer(rng, birth, female, samordning),
+        id: personnummer(rng, region, birth, female, samordning),
         birth,
         municipality: region.municipalities[rng.random_range(0..region.municipalities.len())],
         female,
