@@ -18,6 +18,10 @@ pub use sources::{is_secret_property, is_secret_setting, FILE_SUFFIX, SECRET_SET
 const DEFAULTS: &str = include_str!("defaults.toml");
 const ENV_PREFIX: &str = "DISTANS";
 
+/// How many times [`Settings::load`] reads the settings again after a value
+/// of the wrong type: the most type errors one run reports.
+const MAX_READS: usize = 32;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub kafka: KafkaSettings,
@@ -396,16 +400,41 @@ impl Settings {
         let mut tree: config::Value = builder.build().map_err(one)?.try_deserialize().map_err(one)?;
 
         let mut problems = environment.apply(&mut tree);
-        let settings: Result<Settings, _> = serde_ignored::deserialize(tree, |path| {
-            problems.push(format!("unknown key `{path}`"));
-        });
-        let settings = match settings {
-            Ok(s) => Some(s),
-            Err(e) => {
-                problems.push(e.to_string());
-                None
+        let defaults: config::Value = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(one)?;
+        // A value of the wrong type stops serde: it is reported, replaced by
+        // its default, and the settings read again, so that every problem
+        // is reported in one run (at most MAX_READS type errors).
+        let mut settings: Option<Settings> = None;
+        for _ in 0..MAX_READS {
+            let mut unknown = Vec::new();
+            let read = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(tree.clone(), &mut |path| {
+                unknown.push(format!("unknown key `{path}`"));
+            }));
+            match read {
+                Ok(s) => {
+                    problems.extend(unknown);
+                    settings = Some(s);
+                    break;
+                }
+                Err(error) => {
+                    let at: Vec<serde_path_to_error::Segment> = error.path().iter().cloned().collect();
+                    // The config crate's type errors name the key; serde's own do not.
+                    let (path, inner) = (error.path().to_string(), error.into_inner().to_string());
+                    problems.push(if at.is_empty() || inner.contains(&path) {
+                        inner
+                    } else {
+                        format!("{path}: {inner}")
+                    });
+                    if !sources::reset(&mut tree, &defaults, &at) {
+                        break;
+                    }
+                }
             }
-        };
+        }
         if let Some(s) = &settings {
             problems.extend(s.problems());
         }
@@ -654,18 +683,33 @@ mod tests {
         }
     }
 
+    /// Unknown keys, values of the wrong type and bad values, from the file
+    /// and the environment, in one run (a wrong type stopped the reading,
+    /// so the rest showed only in the next run).
     #[test]
     fn all_problems_reported_at_once() {
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
-        writeln!(file, "[kafka]\nbrokerz = \"x\"\npartitions = 0\n[sink]\nbatch_max_rows = 0\n[log]\nformat = \"xml\"")
-            .expect("write");
-        let err = Settings::load_with_env(Some(file.path()), env(&[("DISTANS__INGESTER__COLOUR", "red")]))
-            .expect_err("invalid");
+        writeln!(
+            file,
+            "[kafka]\nbrokerz = \"x\"\npartitions = 0\n[sink]\nbatch_max_rows = 0\nbatch_max_wait_ms = \"soon\"\n\
+             [log]\nformat = \"xml\""
+        )
+        .expect("write");
+        let env = env(&[("DISTANS__INGESTER__COLOUR", "red"), ("DISTANS__DETECTOR__MAX_IN_FLIGHT", "many")]);
+        let err = Settings::load_with_env(Some(file.path()), env).expect_err("invalid");
         let text = err.to_string();
-        for needle in ["kafka.brokerz", "ingester.colour", "kafka.partitions", "sink.batch_max_rows", "log.format"] {
+        for needle in [
+            "kafka.brokerz",
+            "ingester.colour",
+            "kafka.partitions",
+            "sink.batch_max_rows",
+            "log.format",
+            "invalid type: string \"soon\", expected an integer for key `sink.batch_max_wait_ms`",
+            "invalid type: string \"many\", expected an integer for key `detector.max_in_flight`",
+        ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
-        assert_eq!(err.problems.len(), 5, "{text}");
+        assert_eq!(err.problems.len(), 7, "{text}");
     }
 
     /// Bad patterns and organisation numbers are value problems: reported

@@ -74,6 +74,40 @@ pub fn client_property(key: &str) -> (String, bool) {
     }
 }
 
+/// Puts the value `defaults` has at `path` into `tree`, or removes the key
+/// where `defaults` has none: after a value of the wrong type at `path` is
+/// reported, the rest of the settings can still be read. Returns whether
+/// `tree` changed (`false`: the path is not in it, or already the default).
+pub fn reset(tree: &mut Value, defaults: &Value, path: &[serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((first, rest)) = path.split_first() else {
+        if tree == defaults {
+            return false;
+        }
+        *tree = defaults.clone();
+        return true;
+    };
+    let default_child = |key: &str| match &defaults.kind {
+        ValueKind::Table(table) => table.get(key),
+        _ => None,
+    };
+    match (first, &mut tree.kind) {
+        (Segment::Map { key }, ValueKind::Table(table)) => {
+            let default = default_child(key);
+            match (table.get_mut(key), default) {
+                (Some(child), Some(default)) => reset(child, default, rest),
+                (Some(_), None) => table.remove(key).is_some(),
+                (None, _) => false,
+            }
+        }
+        (Segment::Seq { index }, ValueKind::Array(items)) if *index < items.len() => {
+            items.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// One environment variable taken verbatim.
 #[derive(Debug, PartialEq, Eq)]
 enum Verbatim {
