@@ -79,10 +79,7 @@ fn parse_json_lines(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
 
 /// The invoice line `deserializer` holds, or why not, naming the field:
 /// "field invoice_id: invalid type: integer `5`, expected a string".
-fn invoice_line<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<InvoiceLine, String>
-where
-    D::Error: std::fmt::Display,
-{
+fn invoice_line<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<InvoiceLine, String> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let field = error.path().to_string();
         if field == "." {

@@ -1,7 +1,8 @@
 //! The files a region's data travels in, read and written: invoice lines
 //! as JSON lines or CSV ([`invoices`]), and the listing register as CSV
-//! ([`listing`]). Readers take a file whole or not at all: every bad row is
-//! reported (up to twenty, with line numbers) and none is returned.
+//! ([`listing`]). Readers take a file whole or not at all: the bad rows are
+//! counted and the first twenty reported with their line numbers and the
+//! field at fault, and no row is returned.
 //!
 //! `distans produce` and `distans listing import` read these files; the
 //! synthetic-data generator (`distans-synth`) writes them.
