@@ -199,8 +199,19 @@ async fn clickhouse_down_moves_no_offset_and_loses_nothing() -> anyhow::Result<(
     produce::produce_lines(&settings, &first.lines, false).await?;
     wait_for_lines(&client, first.summary.valid as u64, TIMEOUT).await?;
 
-    // ClickHouse goes away; more lines arrive.
+    // ClickHouse goes away. Idle, the sink still says so: its aggregate
+    // refresh gets no answer (it said ready until a line arrived).
     env.clickhouse.kill();
+    poll_until("the idle sink to report ClickHouse down", TIMEOUT, async || {
+        let (health, body) = http_get(env.sink_http, "/readyz")?;
+        anyhow::ensure!(
+            health == 503 && body.contains("the aggregate refresh gets no answer from clickhouse"),
+            "/readyz answers {health} {body}"
+        );
+        Ok(())
+    })
+    .await?;
+    // More lines arrive.
     let second = generated(&env, 2025, 1_000, 14, 0.0);
     produce::produce_lines(&settings, &second.lines, false).await?;
     poll_until("the sink to retry and report unhealthy", TIMEOUT, async || {

@@ -87,6 +87,23 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
         "lines, findings and aggregates fresh {:.1} s after produce started",
         produced_at.elapsed().as_secs_f64()
     );
+    // `distans wait --summary` counts the summary's region and year only:
+    // this year's file waits for nothing more, another region's (never
+    // sent) is not taken for done because these lines are in ClickHouse.
+    let summaries = tempfile::tempdir()?;
+    let summary_file = |name: &str, summary: &distans_synth::summary::Summary| -> anyhow::Result<_> {
+        let path = summaries.path().join(name);
+        std::fs::write(&path, serde_json::to_string(summary)?)?;
+        Ok(path)
+    };
+    let sent = summary_file("sent.json", summary)?;
+    distans_cli::cmd::wait::run(None, Some(&sent), None, TIMEOUT, &settings).await?;
+    let mut other = summary.clone();
+    other.buyer_org_number = "2321000255".to_string();
+    let never_sent = summary_file("never-sent.json", &other)?;
+    let waited = distans_cli::cmd::wait::run(None, Some(&never_sent), None, Duration::from_secs(2), &settings).await;
+    let message = waited.expect_err("another region's lines were never sent").to_string();
+    assert!(message.contains(&format!("0 of {} lines of 2321000255 in 2025", summary.valid)), "{message}");
 
     // Before the register: every line is unlisted, and central.
     let units = unit_costs(&db, &buyer).await?;
@@ -357,6 +374,21 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
         std::fs::copy(&shot, Path::new(&dir).join("report.png"))?;
         std::fs::copy(&html_path, Path::new(&dir).join("report.html"))?;
     }
+
+    // Age and sex against the listed: only this region's register. Its
+    // patients resident in county 25 (the generator's not-resident lines)
+    // brought all of county 25's listed people in once its register was
+    // imported (found by a newcomer run); here the same people, as 25's.
+    // Last: the import changes what the rest of this test checks.
+    let listed_by_age_and_sex = async || -> anyhow::Result<f64> {
+        let rows = answers::answer(&db, panel("age_sex"), &buyer, 2025).await?;
+        Ok((0..rows.rows.len()).filter_map(|r| rows.number(r, "listed_1_july")).sum())
+    };
+    let own = listed_by_age_and_sex().await?;
+    assert!(own > 0.0, "the register's people by age and sex");
+    let now = distans_runtime::now_ms();
+    distans_store::listing::import(&db, "25", "other.csv", "other", &parsed.listings, now).await?;
+    assert_eq!(listed_by_age_and_sex().await?, own, "another county's register counted");
     Ok(())
 }
 

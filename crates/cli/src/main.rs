@@ -170,7 +170,10 @@ fn main() -> ExitCode {
         }
     };
     // The command's own output is the answer; logs only say what went wrong.
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    // librdkafka's own lines are left to RUST_LOG: against a broker that
+    // does not answer they repeat for every retry, and the command's error
+    // names the setting to check (`kafka::connect_within`).
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,librdkafka=off".into());
     distans_runtime::telemetry::init_tracing(&distans_runtime::config::LogSettings { format: "text".into(), filter });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

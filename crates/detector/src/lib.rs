@@ -41,7 +41,7 @@ use distans_domain::{ReasonCode, Violation};
 use distans_runtime::kafka::{self, Stopped};
 use distans_runtime::service::{start_then_run, ServiceError, DRAIN_TIMEOUT};
 use distans_runtime::telemetry::Server;
-use distans_runtime::{now_ms, Settings};
+use distans_runtime::{now_ms, Health, Settings};
 use distans_wire::{Codec, DeadLetter, TimedFinding};
 
 use in_flight::InFlight;
@@ -135,7 +135,7 @@ impl Detector {
                 max_record_bytes: settings.kafka.max_record_bytes,
             }),
         };
-        let review = spawn_review(settings, &rules.outlet, &shutdown);
+        let review = spawn_review(settings, &rules.outlet, &http.health, &shutdown);
         let in_flight = InFlight::new(settings.detector.max_in_flight);
         Ok(Detector {
             consumer,
@@ -373,7 +373,12 @@ fn assign_from_beginning(input: &kafka::Input, topic: &str) -> Result<BTreeMap<i
 
 /// Starts the rules judged in ClickHouse over the aggregates (see
 /// `review`), unless `detector.review_interval_ms` is 0.
-fn spawn_review(settings: &Settings, outlet: &Arc<Outlet>, shutdown: &CancellationToken) -> Option<JoinHandle<()>> {
+fn spawn_review(
+    settings: &Settings,
+    outlet: &Arc<Outlet>,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Option<JoinHandle<()>> {
     (settings.detector.review_interval_ms > 0).then(|| {
         let db = distans_store::database(&settings.clickhouse);
         let (outlet, stop) = (outlet.clone(), shutdown.clone());
@@ -385,6 +390,7 @@ fn spawn_review(settings: &Settings, outlet: &Arc<Outlet>, shutdown: &Cancellati
             Duration::from_millis(settings.detector.review_interval_ms),
             settings.detector.rules.disabled.clone(),
             publisher,
+            health.clone(),
             shutdown.clone(),
         ))
     })

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use distans_runtime::shutdown::Ticks;
+use distans_runtime::Health;
 use distans_store::review::{FarFromPeers, SameGroup};
 use distans_store::Client;
 use tokio_util::sync::CancellationToken;
@@ -122,21 +123,29 @@ pub async fn judge(db: &Client, disabled: &[String]) -> Result<Vec<Finding>, dis
 }
 
 /// Publishes new judgements every `every` until `shutdown`. A failed pass
-/// (ClickHouse or the broker down) is logged and done again.
+/// (ClickHouse or the broker down) is logged and done again; while
+/// ClickHouse does not answer, the detector is not ready (`health`).
 pub async fn run(
     db: Client,
     every: Duration,
     disabled: Vec<String>,
     mut publish: impl AsyncFnMut(Vec<Finding>) -> bool,
+    health: Health,
     shutdown: CancellationToken,
 ) {
+    let answered = |result: Result<(), &distans_store::Error>| {
+        let unanswered = result.err().filter(|e| distans_store::unanswered(e));
+        health.part("review", unanswered.map(|e| format!("the review gets no answer from clickhouse ({e}); retrying")));
+    };
     // Finding id -> the amount at stake last published.
     let mut published: Option<HashMap<String, i64>> = None;
     let reviewed = [PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id];
     let mut ticks = Ticks::every(every, &shutdown);
     while ticks.next().await {
         if published.is_none() {
-            match distans_store::review::published(&db, &reviewed).await {
+            let read = distans_store::review::published(&db, &reviewed).await;
+            answered(read.as_ref().map(|_| ()));
+            match read {
                 Ok(rows) => published = Some(rows.into_iter().collect()),
                 Err(error) => {
                     tracing::warn!(%error, "review: cannot read the findings already made; trying again");
@@ -145,7 +154,9 @@ pub async fn run(
             }
         }
         let Some(done) = published.as_mut() else { continue };
-        let findings = match judge(&db, &disabled).await {
+        let judged = judge(&db, &disabled).await;
+        answered(judged.as_ref().map(|_| ()));
+        let findings = match judged {
             Ok(f) => f,
             Err(error) => {
                 tracing::warn!(%error, "review: ClickHouse did not answer; trying again at the next tick");

@@ -2,6 +2,7 @@
 //! process answers), `/readyz` (it can do its work; `/healthz` is the same)
 //! and Prometheus `/metrics`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +21,9 @@ use crate::kafka::ConsumerWatch;
 /// Installs the global tracing subscriber. `RUST_LOG` wins over the config.
 pub fn init_tracing(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a terminal: log files and pipes get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let result = if settings.format == "json" { builder.json().try_init() } else { builder.try_init() };
     if let Err(error) = result {
         eprintln!("tracing already initialised: {error}");
@@ -28,34 +31,54 @@ pub fn init_tracing(settings: &LogSettings) {
 }
 
 /// Whether the service can do its work: `/readyz` (and `/healthz`) answer
-/// 503, with the reason, until the service says it is ready
+/// 503, with every reason, until the service says it is ready
 /// ([`Health::set_ready`]: started, its state rebuilt, its downstream
-/// reachable), while it says why it is not ([`Health::set_not_ready`]: a
-/// downstream that does not answer, named) and while any of its consumers
-/// ([`Health::watch`]) has no partition assigned or stalls.
+/// reachable), while it says why it is not ([`Health::set_not_ready`]),
+/// while a part of it that needs a downstream reports it failing
+/// ([`Health::part`]: the sink's aggregate refresh, the detector's review)
+/// and while any of its consumers ([`Health::watch`]) has no partition
+/// assigned or stalls.
 #[derive(Debug, Clone)]
 pub struct Health {
-    /// Why the service is not ready; `None`: it is.
-    not_ready: Arc<Mutex<Option<String>>>,
+    /// Why the service or a part of it is not ready, by part (the service
+    /// itself is "service"); none: ready.
+    not_ready: Arc<Mutex<BTreeMap<&'static str, String>>>,
     consumers: Arc<Mutex<Vec<ConsumerWatch>>>,
 }
+
+/// The part of [`Health`] that [`Health::set_ready`] and
+/// [`Health::set_not_ready`] speak for.
+const SERVICE: &str = "service";
 
 impl Default for Health {
     /// Not ready: starting.
     fn default() -> Health {
-        Health { not_ready: Arc::new(Mutex::new(Some("starting".to_string()))), consumers: Arc::default() }
+        let health = Health { not_ready: Arc::default(), consumers: Arc::default() };
+        health.set_not_ready("starting");
+        health
     }
 }
 
 impl Health {
     pub fn set_ready(&self) {
-        *self.not_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.part(SERVICE, None);
     }
 
-    /// Not ready, because of `reason` (what `/readyz` says): "clickhouse at
-    /// http://ch:8123 does not answer: connection refused".
+    /// Not ready, because of `reason` (what `/readyz` says): "clickhouse
+    /// inserts fail (…); retrying".
     pub fn set_not_ready(&self, reason: impl Into<String>) {
-        *self.not_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason.into());
+        self.part(SERVICE, Some(reason.into()));
+    }
+
+    /// Whether the part `name` works (`None`) or fails, with the reason
+    /// `/readyz` gives, e.g. `Some("the aggregate refresh gets no answer from
+    /// clickhouse (…)")`. The service is ready only when every part is.
+    pub fn part(&self, name: &'static str, problem: Option<String>) {
+        let mut not_ready = self.not_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match problem {
+            Some(problem) => not_ready.insert(name, problem),
+            None => not_ready.remove(name),
+        };
     }
 
     /// Readiness also needs `consumer` to have partitions and progress.
@@ -66,9 +89,7 @@ impl Health {
     /// Ready, or every reason it is not.
     pub fn readiness(&self) -> Result<(), Vec<String>> {
         let mut reasons = Vec::new();
-        if let Some(reason) = &*self.not_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
-            reasons.push(reason.clone());
-        }
+        reasons.extend(self.not_ready.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned());
         for consumer in self.consumers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
             if let Err(problem) = consumer.readiness() {
                 reasons.push(format!("consumer {}: {problem}", consumer.group_id()));
@@ -215,6 +236,10 @@ mod tests {
         );
         health.set_ready();
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        health.part("review", Some("the review gets no answer from clickhouse".into()));
+        let part = get(addr, "/readyz").await;
+        assert!(part.starts_with("HTTP/1.1 503") && part.contains("the review gets no answer"), "{part}");
+        health.part("review", None);
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
         let metrics = get(addr, "/metrics").await;
         assert!(metrics.contains("lines_consumed_total 3"), "{metrics}");

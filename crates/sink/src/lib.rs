@@ -152,11 +152,13 @@ fn out_of_range(e: OutOfRange) -> Violation {
 /// `sink.aggregate_max_threads`. A failed pass (ClickHouse down, a memory
 /// limit) is logged and done again after a backoff doubling from
 /// `aggregate_refresh_ms` to `retry_max_ms`, so a failing refresh does not
-/// hammer ClickHouse every tick.
+/// hammer ClickHouse every tick. While ClickHouse does not answer the
+/// refresh, the sink is not ready (`health`), also when no line arrives.
 async fn refresh_aggregates(
     db: &distans_store::Client,
     settings: &distans_runtime::config::SinkSettings,
     metrics: &RefreshMetrics,
+    health: &Health,
     shutdown: &CancellationToken,
 ) {
     let every = Duration::from_millis(settings.aggregate_refresh_ms);
@@ -170,7 +172,13 @@ async fn refresh_aggregates(
     let mut ticks = distans_runtime::shutdown::Ticks::every(every, shutdown);
     while ticks.next().await {
         let started = Instant::now();
-        match refresher.pass(db).await {
+        let passed = refresher.pass(db).await;
+        let unanswered = passed.as_ref().err().filter(|e| distans_store::unanswered(e));
+        health.part(
+            "aggregate refresh",
+            unanswered.map(|e| format!("the aggregate refresh gets no answer from clickhouse ({e}); retrying")),
+        );
+        match passed {
             Ok(months) => {
                 backoff = every;
                 metrics.passes.inc();
@@ -367,7 +375,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     // the broker (tests/tests/health.rs).
     http.health.set_ready();
     tracing::info!(lines = %topics.valid, findings = %topics.alerts, "sink running");
-    let refresh = refresh_aggregates(&database, &settings.sink, &refresh_metrics, &shutdown);
+    let refresh = refresh_aggregates(&database, &settings.sink, &refresh_metrics, &http.health, &shutdown);
     let result = tokio::try_join!(
         lines.consume(&settings, &shutdown),
         anomalies.consume(&settings, &shutdown),

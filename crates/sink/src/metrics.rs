@@ -22,7 +22,8 @@ distans_runtime::metrics! {
         /// Records the sink could not decode or ClickHouse rejected
         #[metric(name = "records_dead_lettered")]
         pub dead_lettered: Counter,
-        /// 1 when the last ClickHouse request succeeded
+        /// 1 when this table's last insert succeeded (while no line arrives,
+        /// the sink's /readyz also follows the aggregate refresh's requests)
         pub clickhouse_up: Gauge,
         /// Time from a batch's first record to ClickHouse's ack
         pub batch_seconds: Histogram = Histogram::new(exponential_buckets(0.005, 2.0, 14)),

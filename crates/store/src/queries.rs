@@ -40,6 +40,26 @@ pub async fn current_finding_count(db: &Client) -> Result<u64, Error> {
     Ok(db.query("SELECT count() AS count FROM findings_active").fetch_one::<Count>().await?.count)
 }
 
+/// [`current_line_count`] of one home region's (`buyer`, organisation
+/// number) lines with a visit in `year`: what a generated file holds.
+pub async fn region_line_count(db: &Client, buyer: &str, year: i32, since: Option<u32>) -> Result<u64, Error> {
+    let query = db
+        .query(
+            "SELECT count() AS count FROM invoice_line_versions FINAL \
+             WHERE buyer_org_number = ? AND toYear(visit_date) = ? AND inserted_at >= ?",
+        )
+        .bind(buyer)
+        .bind(year)
+        .bind(since.unwrap_or(0));
+    Ok(query.fetch_one::<Count>().await?.count)
+}
+
+/// [`current_finding_count`] of one home region's (`buyer`) findings.
+pub async fn region_finding_count(db: &Client, buyer: &str) -> Result<u64, Error> {
+    let query = db.query("SELECT count() AS count FROM findings_active WHERE buyer_org_number = ?").bind(buyer);
+    Ok(query.fetch_one::<Count>().await?.count)
+}
+
 /// What ClickHouse holds: the latest version of each line identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clickhouse::Row)]
 pub struct Totals {

@@ -200,20 +200,32 @@ SELECT
     contacts,
     patients,
     net_amount_ore,
-    listed
+    -- The buyer's own county's listed people only (its county from
+    -- ref_regions, i.e. detector.rules.home_regions; without one, the
+    -- patients' county's): its patients resident in another county must
+    -- not bring that county's whole register in.
+    if(buyer_county = '' OR home_county = buyer_county, listed, 0) AS listed
 FROM
 (
-    SELECT
-        buyer_org_number,
-        home_county,
-        toUInt16(toYear(month)) AS year,
-        age_group,
-        sex,
-        sum(contacts) AS contacts,
-        uniqExactMerge(patients) AS patients,
-        sum(net_amount_ore) AS net_amount_ore
-    FROM agg_monthly
-    GROUP BY buyer_org_number, home_county, year, age_group, sex
+    SELECT buyer_org_number, home_county, year, age_group, sex, contacts, patients, net_amount_ore, buyer_county
+    FROM
+    (
+        SELECT
+            buyer_org_number,
+            home_county,
+            toUInt16(toYear(month)) AS year,
+            age_group,
+            sex,
+            sum(contacts) AS contacts,
+            uniqExactMerge(patients) AS patients,
+            sum(net_amount_ore) AS net_amount_ore
+        FROM agg_monthly
+        GROUP BY buyer_org_number, home_county, year, age_group, sex
+    ) AS used
+    ANY LEFT JOIN
+    (
+        SELECT buyer_org_number, county_code AS buyer_county FROM ref_regions_current
+    ) AS regions USING (buyer_org_number)
 ) AS used
 ANY LEFT JOIN
 (

@@ -75,7 +75,9 @@ pub fn count_by_reason(letters: &[DeadLetter]) -> BTreeMap<String, usize> {
 }
 
 /// Counts the dead-letter topic's records by reason (with `list`, prints
-/// each first: source position, reason code, reason). Reads for at most 60 s.
+/// each first: source position, the record's key, which names the invoice
+/// line (`invoice id:line number`), reason code, reason). Reads for at most
+/// 60 s.
 pub async fn run(list: bool, settings: Settings) -> anyhow::Result<()> {
     distans_runtime::kafka::connect_within(&settings.kafka, super::KAFKA_WAIT).await?;
     let topic = settings.topics.dead_letter.clone();
@@ -84,8 +86,10 @@ pub async fn run(list: bool, settings: Settings) -> anyhow::Result<()> {
         for l in &letters {
             // The reason may quote what a producer sent: one safe line.
             let reason = distans_domain::text::printable(&l.reason, 4 * distans_domain::text::SHOWN_CHARS);
+            let key = l.source_key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+            let key = distans_domain::text::printable(&key, distans_domain::text::SHOWN_CHARS);
             crate::print(format_args!(
-                "{}/{}@{}\t{}\t{reason}\n",
+                "{}/{}@{}\t{key}\t{}\t{reason}\n",
                 l.source_topic, l.source_partition, l.source_offset, l.reason_code
             ))?;
         }

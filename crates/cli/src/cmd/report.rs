@@ -26,15 +26,19 @@ pub async fn run(
     let all = answers::answer_all(&client, &buyer, year).await?;
     let regions = distans_store::panels::region_names(&client).await?;
     let scope = Scope { buyer: &buyer, region: regions.get(&buyer).map(String::as_str), year, language };
-    crate::print(answers::render_terminal(&all, &scope))?;
     let rule_findings = distans_store::queries::findings_by_rule(&client, Some(&buyer)).await?;
-    if !rule_findings.is_empty() {
-        crate::print(format_args!("\n{}", findings::render_findings(&rule_findings, language)))?;
-    }
+    // The file first: a reader of the terminal output that stops early
+    // (`| head`) ends the command, and must not cost the file.
     if let Some(path) = html {
         let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
         std::fs::write(path, answers::render_html(&all, &scope, &now))
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    crate::print(answers::render_terminal(&all, &scope))?;
+    if !rule_findings.is_empty() {
+        crate::print(format_args!("\n{}", findings::render_findings(&rule_findings, language)))?;
+    }
+    if let Some(path) = html {
         crate::print(format_args!("\n{}: {}\n", language.pick("HTML-rapport", "HTML report"), path.display()))?;
     }
     Ok(())

@@ -14,8 +14,9 @@ use crate::poll::poll_until;
 
 /// Waits for `lines` distinct lines (written at or after `written_since`,
 /// Unix seconds), or for the valid lines and expected findings of a
-/// generator `summary`; then for fresh aggregates (and, when the detector
-/// reviews, its review). Errors: "timed out after N s" with what was missing.
+/// generator `summary`, counted in its region (and year, for lines) only;
+/// then for fresh aggregates (and, when the detector reviews, its review).
+/// Errors: "timed out after N s" with what was missing.
 pub async fn run(
     lines: Option<u64>,
     summary: Option<&Path>,
@@ -23,29 +24,37 @@ pub async fn run(
     timeout: Duration,
     settings: &Settings,
 ) -> anyhow::Result<()> {
-    let (lines, findings) = match (lines, summary) {
-        (Some(lines), _) => (lines, 0),
+    let (lines, findings, region) = match (lines, summary) {
+        (Some(lines), _) => (lines, 0, None),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             let summary = serde_json::from_str::<Summary>(&text)?;
-            (summary.valid as u64, summary.expected_findings.values().sum::<usize>() as u64)
+            let findings = summary.expected_findings.values().sum::<usize>() as u64;
+            (summary.valid as u64, findings, Some((summary.buyer_org_number, summary.year)))
         }
         (None, None) => anyhow::bail!("give --lines or --summary"),
+    };
+    // A summary's lines are its region's and year's: others in ClickHouse
+    // do not count towards them.
+    let what = match &region {
+        Some((buyer, year)) => format!("lines of {buyer} in {year}"),
+        None => "lines".to_string(),
     };
     let client = distans_store::database(&settings.clickhouse);
     let started = Instant::now();
     let deadline = started + timeout;
     let timeout_secs = timeout.as_secs();
     let timed_out = |last: String| anyhow::anyhow!("timed out after {timeout_secs} s: {last}");
-    at_least(started, deadline, lines, "lines", async || {
-        queries::current_line_count(&client, written_since).await.unwrap_or(0)
+    at_least(started, deadline, lines, &what, async || match &region {
+        Some((buyer, year)) => queries::region_line_count(&client, buyer, *year, written_since).await.unwrap_or(0),
+        None => queries::current_line_count(&client, written_since).await.unwrap_or(0),
     })
     .await
     .map_err(timed_out)?;
     // The findings a generated file should give (the anomalies it injected).
-    if findings > 0 {
-        at_least(started, deadline, findings, "findings", async || {
-            queries::current_finding_count(&client).await.unwrap_or(0)
+    if let (true, Some((buyer, _))) = (findings > 0, &region) {
+        at_least(started, deadline, findings, &format!("findings of {buyer}"), async || {
+            queries::region_finding_count(&client, buyer).await.unwrap_or(0)
         })
         .await
         .map_err(timed_out)?;
