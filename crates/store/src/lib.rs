@@ -136,6 +136,18 @@ pub fn unanswered(error: &Error) -> bool {
         && misconfigured(error).is_none()
 }
 
+/// Whether ClickHouse answers a `SELECT 1` within `within`: an operator's
+/// command asks this first, so that an address where something else
+/// listens and never answers (a broker's port) is an error in seconds, not
+/// a hang. Errors: the server's, or `TimedOut` (which [`unanswered`]
+/// counts).
+pub async fn answers_within(db: &Client, within: std::time::Duration) -> Result<(), Error> {
+    match tokio::time::timeout(within, db.query("SELECT 1").fetch_one::<u8>()).await {
+        Ok(answered) => answered.map(|_| ()),
+        Err(_) => Err(clickhouse::error::Error::TimedOut),
+    }
+}
+
 /// A client for the configured database: what every reader and writer uses.
 pub fn database(settings: &ClickHouseSettings) -> Client {
     client(settings).with_database(&settings.database)
@@ -277,6 +289,22 @@ pub fn statements(sql: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Something that takes the connection and never answers (a broker's
+    /// port given as `clickhouse.url`): `distans report` hung on it.
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_unanswered_in_time() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        std::thread::spawn(move || {
+            let held: Vec<_> = listener.incoming().take(4).collect();
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            drop(held);
+        });
+        let db = Client::default().with_url(format!("http://127.0.0.1:{port}"));
+        let error = answers_within(&db, std::time::Duration::from_millis(500)).await.expect_err("no answer");
+        assert!(unanswered(&error), "{error}");
+    }
 
     #[test]
     fn certificates_and_logins_refused_name_the_setting() {

@@ -22,7 +22,7 @@ pub async fn run(file: &Path, county: &str, settings: &Settings) -> anyhow::Resu
     }
     let validation = settings.validation()?;
     let parsed = distans_files::listing::read_with(file, pseudonymiser.as_ref(), validation.patient_ids())?;
-    let client = distans_store::database(&settings.clickhouse);
+    let client = super::database(settings).await?;
     let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let imported = distans_store::listing::import(
         &client,

@@ -21,7 +21,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let language = language.unwrap_or(&settings.reporting.language);
     let language = Language::parse(language).ok_or_else(|| anyhow::anyhow!("--language must be sv or en"))?;
-    let client = distans_store::database(&settings.clickhouse);
+    let client = super::database(settings).await?;
     let (buyer, year) = answers::default_scope(&client, buyer, year).await?;
     let all = answers::answer_all(&client, &buyer, year).await?;
     let regions = distans_store::panels::region_names(&client).await?;
