@@ -20,10 +20,21 @@ use distans_runtime::Settings;
 pub const TEST_KEY: &str = "e2e-test-key-0123456789abcdef-0123456789";
 pub const DATABASE: &str = "e2e";
 
-/// A port that was free a moment ago.
+/// A port that was free a moment ago and that this process has not handed
+/// out before. The kernel may give the same ephemeral port to two binds in
+/// a row once the first listener is gone: the ingester and the detector of
+/// one chaos run once got the same HTTP port, and the detector, killed and
+/// restarted, never served again.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local address").port();
+        if HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(port) {
+            return port;
+        }
+    }
 }
 
 fn port_open(port: u16) -> bool {

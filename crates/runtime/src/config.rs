@@ -712,6 +712,22 @@ mod tests {
         assert_eq!(err.problems.len(), 7, "{text}");
     }
 
+    /// A bad item of a list is named by its own index, and stops the
+    /// reading there (after it, an index could no longer be trusted).
+    #[test]
+    fn a_bad_list_item_is_named_by_its_index() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        writeln!(
+            file,
+            "[[reporting.cost_allocation]]\ncounty = \"23\"\nhealth_centre_percent = 20\nvalid_from = \"2025-01-01\"\n\
+             [[reporting.cost_allocation]]\ncounty = \"25\"\nhealth_centre_percent = 20\nvalid_from = \"2025-13-01\""
+        )
+        .expect("write");
+        let err = Settings::load_with_env(Some(file.path()), env(&[])).expect_err("invalid");
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert!(err.problems[0].contains("cost_allocation[1]"), "{err}");
+    }
+
     /// Bad patterns and organisation numbers are value problems: reported
     /// with every other one. An unknown key or a bad mode stops the reading
     /// (`deny_unknown_fields`, a type error) and is reported by its path.

@@ -77,7 +77,9 @@ pub fn client_property(key: &str) -> (String, bool) {
 /// Puts the value `defaults` has at `path` into `tree`, or removes the key
 /// where `defaults` has none: after a value of the wrong type at `path` is
 /// reported, the rest of the settings can still be read. Returns whether
-/// `tree` changed (`false`: the path is not in it, or already the default).
+/// `tree` changed (`false`: the path is not in it, is already the default,
+/// or runs through a list, whose items are left alone: removing one would
+/// give the next problem in that list the wrong index).
 pub fn reset(tree: &mut Value, defaults: &Value, path: &[serde_path_to_error::Segment]) -> bool {
     use serde_path_to_error::Segment;
     let Some((first, rest)) = path.split_first() else {
@@ -99,10 +101,6 @@ pub fn reset(tree: &mut Value, defaults: &Value, path: &[serde_path_to_error::Se
                 (Some(_), None) => table.remove(key).is_some(),
                 (None, _) => false,
             }
-        }
-        (Segment::Seq { index }, ValueKind::Array(items)) if *index < items.len() => {
-            items.remove(*index);
-            true
         }
         _ => false,
     }
