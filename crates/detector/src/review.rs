@@ -133,10 +133,7 @@ pub async fn run(
     health: Health,
     shutdown: CancellationToken,
 ) {
-    let answered = |result: Result<(), &distans_store::Error>| {
-        let unanswered = result.err().filter(|e| distans_store::unanswered(e));
-        health.part("review", unanswered.map(|e| format!("the review gets no answer from clickhouse ({e}); retrying")));
-    };
+    let answered = |reason| health.part("review", reason);
     // Finding id -> the amount at stake last published.
     let mut published: Option<HashMap<String, i64>> = None;
     let reviewed = [PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id];
@@ -144,7 +141,7 @@ pub async fn run(
     while ticks.next().await {
         if published.is_none() {
             let read = distans_store::review::published(&db, &reviewed).await;
-            answered(read.as_ref().map(|_| ()));
+            answered(distans_store::unanswered_reason("the review", &read));
             match read {
                 Ok(rows) => published = Some(rows.into_iter().collect()),
                 Err(error) => {
@@ -155,7 +152,7 @@ pub async fn run(
         }
         let Some(done) = published.as_mut() else { continue };
         let judged = judge(&db, &disabled).await;
-        answered(judged.as_ref().map(|_| ()));
+        answered(distans_store::unanswered_reason("the review", &judged));
         let findings = match judged {
             Ok(f) => f,
             Err(error) => {

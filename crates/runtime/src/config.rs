@@ -400,14 +400,11 @@ impl Settings {
         let mut tree: config::Value = builder.build().map_err(one)?.try_deserialize().map_err(one)?;
 
         let mut problems = environment.apply(&mut tree);
-        let defaults: config::Value = Config::builder()
-            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .build()
-            .and_then(Config::try_deserialize)
-            .map_err(one)?;
         // A value of the wrong type stops serde: it is reported, replaced by
         // its default, and the settings read again, so that every problem
-        // is reported in one run (at most MAX_READS type errors).
+        // is reported in one run (at most MAX_READS type errors). The
+        // defaults' own tree is built only then.
+        let mut defaults: Option<config::Value> = None;
         let mut settings: Option<Settings> = None;
         for _ in 0..MAX_READS {
             let mut unknown = Vec::new();
@@ -429,7 +426,17 @@ impl Settings {
                     } else {
                         format!("{path}: {inner}")
                     });
-                    if !sources::reset(&mut tree, &defaults, &at) {
+                    let defaults = match &mut defaults {
+                        Some(defaults) => defaults,
+                        None => defaults.insert(
+                            Config::builder()
+                                .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+                                .build()
+                                .and_then(Config::try_deserialize)
+                                .map_err(one)?,
+                        ),
+                    };
+                    if !sources::reset(&mut tree, defaults, &at) {
                         break;
                     }
                 }

@@ -173,11 +173,7 @@ async fn refresh_aggregates(
     while ticks.next().await {
         let started = Instant::now();
         let passed = refresher.pass(db).await;
-        let unanswered = passed.as_ref().err().filter(|e| distans_store::unanswered(e));
-        health.part(
-            "aggregate refresh",
-            unanswered.map(|e| format!("the aggregate refresh gets no answer from clickhouse ({e}); retrying")),
-        );
+        health.part("aggregate refresh", distans_store::unanswered_reason("the aggregate refresh", &passed));
         match passed {
             Ok(months) => {
                 backoff = every;

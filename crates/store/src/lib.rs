@@ -136,6 +136,15 @@ pub fn unanswered(error: &Error) -> bool {
         && misconfigured(error).is_none()
 }
 
+/// Why a part of a service that asks ClickHouse (`what`: "the review") is
+/// not ready after `result`: a reason for `/readyz` when ClickHouse did not
+/// answer ([`unanswered`]), else `None` (an answer, even an error, shows
+/// it up).
+pub fn unanswered_reason<T>(what: &str, result: &Result<T, Error>) -> Option<String> {
+    let error = result.as_ref().err().filter(|e| unanswered(e))?;
+    Some(format!("{what} gets no answer from clickhouse ({error}); retrying"))
+}
+
 /// Whether ClickHouse answers a `SELECT 1` within `within`: an operator's
 /// command asks this first, so that an address where something else
 /// listens and never answers (a broker's port) is an error in seconds, not
