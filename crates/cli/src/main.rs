@@ -73,8 +73,8 @@ enum Command {
     /// Answer the regions' questions from ClickHouse: terminal tables, and
     /// with --html a self-contained page with charts.
     Report {
-        /// Home region's organisation number (10 digits); default: the only one in the data.
-        #[arg(long)]
+        /// Home region's organisation number (232100-0230 or 2321000230); default: the only one in the data.
+        #[arg(long, value_parser = cmd::report::org_number)]
         buyer: Option<String>,
         /// Visit year; default: the latest in the data.
         #[arg(long)]

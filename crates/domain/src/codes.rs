@@ -139,14 +139,30 @@ pub fn luhn_check_digit(digits: &str) -> u8 {
     unreachable!("one of ten check digits always completes a Luhn sum")
 }
 
-/// A Swedish organisation number: ten digits (an optional hyphen after the
-/// sixth is accepted) with a Luhn check digit. Returns the ten digits.
+/// A Swedish organisation number: ten digits with a Luhn check digit,
+/// written `2321000230` or, as Bolagsverket writes it, `232100-0230` (a
+/// hyphen after the sixth digit). Returns the ten digits; `None` for any
+/// other text or a wrong check digit.
 pub fn normalise_org_number(raw: &str) -> Option<String> {
-    let digits: String = raw.chars().filter(|c| *c != '-').collect();
+    let digits = match raw.split_once('-') {
+        Some((first, last)) if first.len() == 6 && last.len() == 4 => format!("{first}{last}"),
+        Some(_) => return None,
+        None => raw.to_string(),
+    };
     if digits.len() != 10 || !luhn_valid(&digits) {
         return None;
     }
     Some(digits)
+}
+
+/// An organisation number as people read it: `232100-0230` for the ten
+/// digits `2321000230` (Bolagsverket's form); any other text as it is.
+pub fn org_number_shown(digits: &str) -> String {
+    if digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{}-{}", &digits[..6], &digits[6..])
+    } else {
+        digits.to_string()
+    }
 }
 
 /// An HSA-id: `SE`, a ten-digit organisation number, `-`, and a local part
@@ -286,6 +302,11 @@ mod tests {
         assert_eq!(normalise_org_number("2321000115").as_deref(), Some("2321000115"));
         assert_eq!(normalise_org_number("2321000114"), None);
         assert_eq!(normalise_org_number("23210001150"), None);
+        assert_eq!(normalise_org_number("2321-000115"), None, "the hyphen goes after the sixth digit");
+        assert_eq!(normalise_org_number("232100--0115"), None);
+        assert_eq!(org_number_shown("2321000115"), "232100-0115");
+        assert_eq!(org_number_shown("232100-0115"), "232100-0115");
+        assert_eq!(org_number_shown("unlisted"), "unlisted");
     }
 
     #[test]

@@ -78,13 +78,23 @@ impl Ore {
     }
 }
 
-/// `n` with its digits grouped by three with a space, minus sign kept: `-1 234 568`.
+/// `n` with its digits grouped by three with a space, minus sign kept:
+/// `-1 234 568`, `2 275` (four digits are grouped too, so that figures in a
+/// column line up).
 pub fn group_thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    let digits = group_digits(&n.unsigned_abs().to_string());
     if n < 0 {
-        out.push('-');
+        format!("-{digits}")
+    } else {
+        digits
     }
+}
+
+/// A run of digits grouped by three from the right with a space: `1234567`
+/// → `1 234 567`. Amounts ([`group_thousands`]) and the reports' figures
+/// are grouped this way, so one report never shows `2275` beside `2 275`.
+pub fn group_digits(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
             out.push(' ');

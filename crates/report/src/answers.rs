@@ -9,6 +9,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, Table};
 use distans_store::Client;
 use serde_json::Value;
 
+use distans_domain::codes::org_number_shown;
 use distans_domain::text::{self, Language};
 
 use crate::labels;
@@ -111,20 +112,21 @@ pub async fn default_scope(db: &Client, buyer: Option<&str>, year: Option<i32>) 
 /// [`default_scope`] among `scopes`, the (region, visit year) pairs in the data.
 fn choose_scope(scopes: &[(String, i32)], buyer: Option<&str>, year: Option<i32>) -> Result<(String, i32), Error> {
     let buyers: std::collections::BTreeSet<&str> = scopes.iter().map(|(b, _)| b.as_str()).collect();
+    let shown = || joined(&buyers.iter().map(|b| org_number_shown(b)).collect());
     let buyer = match buyer {
         Some(b) => b.to_string(),
         None if buyers.len() == 1 => buyers.iter().next().map(|b| b.to_string()).unwrap_or_default(),
         None if buyers.is_empty() => return Err(Error::NoData),
-        None => return Err(Error::SeveralRegions(joined(&buyers))),
+        None => return Err(Error::SeveralRegions(shown())),
     };
     let years: std::collections::BTreeSet<i32> = scopes.iter().filter(|(b, _)| *b == buyer).map(|(_, y)| *y).collect();
     let Some(&latest) = years.last() else {
-        return Err(Error::NoLinesFor(buyer, joined(&buyers)));
+        return Err(Error::NoLinesFor(org_number_shown(&buyer), shown()));
     };
     match year {
         None => Ok((buyer, latest)),
         Some(year) if years.contains(&year) => Ok((buyer, year)),
-        Some(year) => Err(Error::NoLinesIn(buyer, year, joined(&years))),
+        Some(year) => Err(Error::NoLinesIn(org_number_shown(&buyer), year, joined(&years))),
     }
 }
 
@@ -152,11 +154,11 @@ pub struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    /// "Region Jämtland Härjedalen (2321000230)", or the number alone.
+    /// "Region Jämtland Härjedalen (232100-0230)", or the number alone.
     fn region_shown(&self) -> String {
         match self.region {
-            Some(name) => format!("{} ({})", text::printable(name, text::SHOWN_CHARS), self.buyer),
-            None => self.buyer.to_string(),
+            Some(name) => format!("{} ({})", text::printable(name, text::SHOWN_CHARS), org_number_shown(self.buyer)),
+            None => org_number_shown(self.buyer),
         }
     }
 }
@@ -446,15 +448,15 @@ mod tests {
         assert_eq!(chosen(Some("2321000230"), Some(2024)), Ok(("2321000230".to_string(), 2024)));
         assert_eq!(
             chosen(Some("2321000231"), Some(2025)),
-            Err("no aggregated lines for 2321000231 (regions in the data: 1921000120, 2321000230)".to_string())
+            Err("no aggregated lines for 232100-0231 (regions in the data: 192100-0120, 232100-0230)".to_string())
         );
         assert_eq!(
             chosen(Some("2321000230"), Some(2023)),
-            Err("no aggregated lines for 2321000230 in 2023 (its years: 2024, 2025)".to_string())
+            Err("no aggregated lines for 232100-0230 in 2023 (its years: 2024, 2025)".to_string())
         );
         assert_eq!(
             chosen(None, None),
-            Err("several regions in the data (1921000120, 2321000230); choose one with --buyer".to_string())
+            Err("several regions in the data (192100-0120, 232100-0230); choose one with --buyer".to_string())
         );
         assert_eq!(
             choose_scope(&[], None, None).map_err(|e| e.to_string()),
@@ -492,7 +494,7 @@ mod tests {
         // 5000 is the largest value: the full plot height (230 px); 2500 half of it.
         assert!(html.contains("height=\"230.0\""), "{html}");
         assert!(html.contains("height=\"115.0\""));
-        assert!(html.contains("<td class=\"n\">5000</td>"));
+        assert!(html.contains("<td class=\"n\">5 000</td>"), "grouped as every figure is");
         assert!(html.contains("<td class=\"n\">100,5</td>"), "a decimal comma");
         assert!(html.contains("<td class=\"n\">–</td>"), "a NULL growth shows as a dash");
     }
@@ -502,13 +504,13 @@ mod tests {
         let months = answer(0, &["month", "net_sek"], vec![vec![json!("2025-01"), json!("5000")]]);
         let html = render_html(&[months], &SV, "now");
         assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"sv\">"), "{html}");
-        assert!(html.contains("<h1>Digital utomlänsvård: Region Jämtland Härjedalen (2321000230), 2025</h1>"));
+        assert!(html.contains("<h1>Digital utomlänsvård: Region Jämtland Härjedalen (232100-0230), 2025</h1>"));
         assert!(html.contains("<th>Nettokostnad, kr</th>") && !html.contains(">net_sek<"), "{html}");
         assert!(html.contains("<h2>Kostnad och kontakter per månad</h2>"));
         let en = Scope { language: Language::English, region: None, ..SV };
         let html = render_html(&[answer(0, &["month"], vec![])], &en, "now");
         assert!(html.contains("<html lang=\"en\">") && !html.contains("home region"));
-        assert!(html.contains("<h1>Digital out-of-county care: 2321000230, 2025</h1>"), "{html}");
+        assert!(html.contains("<h1>Digital out-of-county care: 232100-0230, 2025</h1>"), "{html}");
     }
 
     #[test]

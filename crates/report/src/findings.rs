@@ -2,7 +2,7 @@
 //! report's panels are in `answers`).
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, CellAlignment, Table};
-use distans_domain::money::Ore;
+use distans_domain::money::{group_digits, Ore};
 use distans_domain::rules::Rule;
 use distans_domain::text::{self, Language};
 use distans_store::queries::RuleFindings;
@@ -24,8 +24,8 @@ pub fn render_findings(rows: &[RuleFindings], language: Language) -> String {
         );
         table.add_row([
             name,
-            row.findings.to_string(),
-            row.providers.to_string(),
+            group_digits(&row.findings.to_string()),
+            group_digits(&row.providers.to_string()),
             Ore(row.amount_at_stake_ore).whole_kronor_number(),
             meaning.to_string(),
         ]);
@@ -34,7 +34,7 @@ pub fn render_findings(rows: &[RuleFindings], language: Language) -> String {
     let at_stake: Ore = rows.iter().map(|r| Ore(r.amount_at_stake_ore)).sum();
     table.add_row([
         language.pick("Totalt", "Total").to_string(),
-        total.to_string(),
+        group_digits(&total.to_string()),
         String::new(),
         at_stake.whole_kronor_number(),
         String::new(),
@@ -65,5 +65,17 @@ mod tests {
         let text = render_findings(&rows, Language::Swedish);
         assert!(text.contains("Fel pris") && text.contains(distans_domain::rules::WRONG_PRICE.meaning.sv), "{text}");
         assert!(text.contains("Totalt") && text.contains("retired_rule"), "{text}");
+    }
+
+    #[test]
+    fn counts_are_grouped_as_amounts_are() {
+        let rows = [RuleFindings {
+            rule_id: "wrong_price".into(),
+            findings: 2_275,
+            providers: 3,
+            amount_at_stake_ore: 227_500,
+        }];
+        let text = render_findings(&rows, Language::Swedish);
+        assert_eq!(text.matches("2 275").count(), 4, "findings and amount, in the row and the total: {text}");
     }
 }

@@ -2,7 +2,8 @@
 //! the names of professions, rules, sexes and severities in the cells, and
 //! numbers as Swedish (or English) readers write them.
 
-use distans_domain::codes::{ICD10_CHAPTERS, PROFESSIONS};
+use distans_domain::codes::{org_number_shown, ICD10_CHAPTERS, PROFESSIONS};
+use distans_domain::money::group_digits;
 use distans_domain::rules::Rule;
 use distans_domain::text::Language;
 
@@ -64,9 +65,11 @@ pub fn column(name: &str, language: Language) -> String {
 
 /// A cell's text for people: codes and ids in a column that holds them as
 /// names (professions, rules, severities, sexes, the unlisted, diagnosis
-/// groups) in `language`; anything else as it is.
+/// groups) in `language`, organisation numbers as `559100-0020`; anything
+/// else as it is.
 pub fn cell(column: &str, raw: &str, language: Language) -> String {
     let named = match column {
+        _ if column.ends_with("org_number") => Some(org_number_shown(raw)),
         "profession" => PROFESSIONS
             .iter()
             .find(|p| raw == p.profession_code || raw == p.label_sv || raw == p.label_en)
@@ -103,9 +106,11 @@ fn capitalised(s: &str) -> String {
     chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
 }
 
-/// A number as text for people: digits grouped by three with a space
-/// (from five digits, so years stay "2025"), and in Swedish a decimal comma
-/// ("1 234 567,5"). Text that is not a plain number is returned as it is.
+/// A number as text for people: digits grouped by three with a space, as
+/// amounts are ([`group_digits`]: "2 275", "1 234 567"), and
+/// in Swedish a decimal comma ("1 234 567,5"). Text that is not a plain
+/// number is returned as it is. Identifiers made of digits are not numbers:
+/// see [`cell`].
 pub fn number(text: &str, language: Language) -> String {
     let (sign, rest) = text.strip_prefix('-').map_or(("", text), |r| ("-", r));
     let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
@@ -115,13 +120,7 @@ pub fn number(text: &str, language: Language) -> String {
     {
         return text.to_string();
     }
-    let mut out = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if int.len() > 4 && i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(c);
-    }
+    let out = group_digits(int);
     match frac {
         Some(f) => format!("{sign}{out}{}{f}", language.pick(',', '.')),
         None => format!("{sign}{out}"),
@@ -176,6 +175,11 @@ mod tests {
         assert_eq!(cell("sex", "female", Language::Swedish), "kvinnor");
         assert_eq!(cell("health_centre", "unlisted", Language::Swedish), "Ej listade");
         assert_eq!(cell("provider", "unlisted", Language::Swedish), "unlisted", "only in its column");
+        assert_eq!(cell("provider_org_number", "5591000020", Language::Swedish), "559100-0020");
+        assert_eq!(
+            number(&cell("provider_org_number", "5591000020", Language::Swedish), Language::Swedish),
+            "559100-0020"
+        );
     }
 
     #[test]
@@ -184,7 +188,8 @@ mod tests {
         assert_eq!(number("-1234567.5", Language::Swedish), "-1 234 567,5");
         assert_eq!(number("-1234567.5", Language::English), "-1 234 567.5");
         assert_eq!(number("33.3", Language::Swedish), "33,3");
-        assert_eq!(number("2025", Language::Swedish), "2025");
+        assert_eq!(number("2275", Language::Swedish), "2 275", "as the findings' table groups it");
+        assert_eq!(number("999", Language::Swedish), "999");
         assert_eq!(number("2025-01", Language::Swedish), "2025-01");
         assert_eq!(number("1.2.3", Language::Swedish), "1.2.3");
         assert_eq!(number("Vård 1.0", Language::Swedish), "Vård 1.0");

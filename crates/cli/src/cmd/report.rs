@@ -9,6 +9,16 @@ use distans_report::answers::{self, Scope};
 use distans_report::findings;
 use distans_runtime::Settings;
 
+/// `--buyer`: a Swedish organisation number, `232100-0230` or `2321000230`,
+/// as its ten digits. Errors: any other text, or a wrong check digit.
+pub fn org_number(raw: &str) -> Result<String, String> {
+    distans_domain::codes::normalise_org_number(raw.trim()).ok_or_else(|| {
+        "not an organisation number: ten digits, as 232100-0230 or 2321000230, whose last is the Luhn \
+         check digit of the other nine"
+            .to_string()
+    })
+}
+
 /// Reports for `buyer` (10-digit organisation number; default: the only
 /// region in the data) and visit `year` (default: its latest), in
 /// `language` (`sv` or `en`; default `reporting.language`).
@@ -42,4 +52,17 @@ pub async fn run(
         crate::print(format_args!("\n{}: {}\n", language.pick("HTML-rapport", "HTML report"), path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_organisation_number_is_taken_as_people_write_it() {
+        assert_eq!(super::org_number("232100-0230"), Ok("2321000230".to_string()));
+        assert_eq!(super::org_number("2321000230"), Ok("2321000230".to_string()));
+        for wrong in ["2321000231", "23", "232100 0230", "SE2321000230-1"] {
+            let error = super::org_number(wrong).expect_err(wrong);
+            assert!(error.contains("232100-0230 or 2321000230") && error.contains("check digit"), "{error}");
+        }
+    }
 }
