@@ -205,6 +205,26 @@ impl Default for CheckModes {
     }
 }
 
+impl CheckModes {
+    /// The reason codes of the checks in [`CheckMode::Warn`], in field
+    /// order: the warnings a line can carry (the ingester shows each as a
+    /// counter from its start, at 0 until a line fails it).
+    pub fn warned(&self) -> Vec<ReasonCode> {
+        [
+            (self.visit_before_birth, ReasonCode::VisitBeforeBirth),
+            (self.implausible_age, ReasonCode::ImplausibleAge),
+            (self.gross_amount_mismatch, ReasonCode::GrossAmountMismatch),
+            (self.net_amount_mismatch, ReasonCode::NetAmountMismatch),
+            (self.invalid_contact_channel, ReasonCode::InvalidContactChannel),
+            (self.invalid_free_text, ReasonCode::InvalidFreeText),
+        ]
+        .into_iter()
+        .filter(|(mode, _)| *mode == CheckMode::Warn)
+        .map(|(_, reason)| reason)
+        .collect()
+    }
+}
+
 /// What validation takes from config (`[validation]` in `defaults.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -23,6 +23,10 @@ pub enum ReadError {
         .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
     )]
     Rows { path: String, total: usize, errors: Vec<RowError> },
+    /// The file holds no row at all (empty, blank lines, or a header
+    /// alone): an empty file sent by mistake must not pass for one read.
+    #[error("{path} holds no {what}: it is empty, or has blank lines or a header only")]
+    Empty { path: String, what: &'static str },
 }
 
 /// How many bad rows a [`ReadError::Rows`] shows.

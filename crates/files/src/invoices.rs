@@ -30,16 +30,25 @@ impl Format {
 
 /// Reads every line of the file; if any row is bad, reports all of them (up
 /// to twenty) and returns none, so a file is sent whole or not at all.
+/// Errors: [`ReadError::Io`], [`ReadError::Rows`], and
+/// [`ReadError::Empty`] for a file without a line.
 pub fn read_lines(path: &Path) -> Result<Vec<InvoiceLine>, ReadError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| ReadError::Io { path: shown.clone(), error })?;
-    parse_lines(&bytes, Format::of(path)).map_err(|errors| ReadError::rows(shown, errors))
+    match parse_lines(&bytes, Format::of(path)) {
+        Ok(lines) if lines.is_empty() => Err(ReadError::Empty { path: shown, what: "invoice lines" }),
+        Ok(lines) => Ok(lines),
+        Err(errors) => Err(ReadError::rows(shown, errors)),
+    }
 }
 
 /// The invoice lines of a whole file's bytes, or every bad row (1-based
 /// line numbers, in file order; a row that is not UTF-8 is a bad row).
 /// Never panics, whatever the bytes (`fuzz/` checks it).
 pub fn parse_lines(bytes: &[u8], format: Format) -> Result<Vec<InvoiceLine>, Vec<RowError>> {
+    if let Some(error) = other_format(bytes, format) {
+        return Err(vec![error]);
+    }
     let (lines, errors) = match format {
         Format::JsonLines => parse_json_lines(bytes),
         Format::Csv => parse_csv(bytes),
@@ -49,6 +58,25 @@ pub fn parse_lines(bytes: &[u8], format: Format) -> Result<Vec<InvoiceLine>, Vec
     } else {
         Err(errors)
     }
+}
+
+/// A file whose first row is plainly of the other format than its name
+/// says (a JSON object in a `.csv`, a row of comma-separated names in a
+/// JSON lines file), said once instead of as every row's error.
+fn other_format(bytes: &[u8], format: Format) -> Option<RowError> {
+    let text = String::from_utf8_lossy(bytes.get(..4096).unwrap_or(bytes));
+    let (index, first) = text.lines().enumerate().find(|(_, l)| !l.trim().is_empty())?;
+    let first = first.trim_start_matches('\u{feff}').trim();
+    let message = match format {
+        Format::Csv if first.starts_with('{') => {
+            "a JSON object, not a CSV header: a JSON lines file's name must not end .csv"
+        }
+        Format::JsonLines if !first.starts_with('{') && first.contains(',') && first.contains("invoice_id") => {
+            "a CSV header, not a JSON object: a CSV file's name must end .csv"
+        }
+        _ => return None,
+    };
+    Some(RowError { line: index + 1, message: message.to_string() })
 }
 
 fn parse_json_lines(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
@@ -107,6 +135,9 @@ fn parse_csv(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
         Ok(read) => read,
         Err(error) => return (vec![], vec![error]),
     };
+    if let Err(error) = check_header(&headers) {
+        return (vec![], vec![error]);
+    }
     let mut lines = Vec::new();
     let mut errors = Vec::new();
     for (index, record) in csv.records().enumerate() {
@@ -121,10 +152,50 @@ fn parse_csv(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
         let parsed = csv_row_to_json(&headers, &record).and_then(invoice_line);
         match parsed {
             Ok(l) => lines.push(l),
+            // A column every line needs is missing: said once, of the
+            // header, not of every row.
+            Err(message) if missing_column(&message, &headers).is_some() => {
+                let column = missing_column(&message, &headers).unwrap_or_default();
+                let message = format!("no column {column}: every invoice line needs it");
+                return (vec![], vec![RowError { line: 1, message }]);
+            }
             Err(message) => errors.push(RowError { line, message }),
         }
     }
     (lines, errors)
+}
+
+/// The header's problems, all at once, as line 1: a column that is not a
+/// field of an invoice line (a misspelling; [`InvoiceLine`]'s fields, by
+/// serde), or a column named twice.
+fn check_header(headers: &csv::StringRecord) -> Result<(), RowError> {
+    let fields = serde_aux::serde_introspection::serde_introspect::<InvoiceLine>();
+    let mut problems = Vec::new();
+    let unknown: Vec<&str> = headers.iter().filter(|h| !fields.contains(h)).collect();
+    if !unknown.is_empty() {
+        problems.push(format!(
+            "unknown column(s) {} (the columns are the fields of an invoice line: {})",
+            unknown.join(", "),
+            fields.join(", ")
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let twice: std::collections::BTreeSet<&str> = headers.iter().filter(|h| !seen.insert(*h)).collect();
+    if !twice.is_empty() {
+        problems.push(format!("column(s) named twice: {}", twice.into_iter().collect::<Vec<_>>().join(", ")));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(RowError { line: 1, message: problems.join("; ") })
+    }
+}
+
+/// The field serde's `message` says is missing, when the header has no
+/// column of that name.
+fn missing_column<'a>(message: &'a str, headers: &csv::StringRecord) -> Option<&'a str> {
+    let column = message.strip_prefix("missing field `")?.strip_suffix('`')?;
+    (!headers.iter().any(|h| h == column)).then_some(column)
 }
 
 fn csv_row_to_json(headers: &csv::StringRecord, record: &csv::StringRecord) -> Result<Value, String> {
@@ -157,6 +228,35 @@ pub fn write_json_lines(lines: &[InvoiceLine], out: impl Write) -> std::io::Resu
         out.write_all(b"\n")?;
     }
     out.flush()
+}
+
+/// Writes lines in `format`: JSON lines, or CSV as [`read_lines`] reads it
+/// (a header of every field, code lists joined by `|`, an absent value an
+/// empty cell).
+pub fn write_lines(lines: &[InvoiceLine], format: Format, out: impl Write) -> std::io::Result<()> {
+    match format {
+        Format::JsonLines => write_json_lines(lines, out),
+        Format::Csv => write_csv(lines, out),
+    }
+}
+
+fn write_csv(lines: &[InvoiceLine], out: impl Write) -> std::io::Result<()> {
+    let fields = serde_aux::serde_introspection::serde_introspect::<InvoiceLine>();
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(fields)?;
+    for line in lines {
+        let Value::Object(map) = serde_json::to_value(line).map_err(std::io::Error::other)? else {
+            unreachable!("an invoice line serialises as an object");
+        };
+        csv.write_record(fields.iter().map(|field| match map.get(*field) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
+            Some(other) => other.to_string(),
+        }))?;
+    }
+    csv.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -217,5 +317,90 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 1);
         assert!(errors[0].message.contains("save the file as CSV with commas"), "{}", errors[0].message);
+
+        // The header's problems are said once, of line 1, not of every row.
+        let rows = format!("{row}\n").repeat(3);
+        let misspelt = header.replace("visit_date", "visitdate").replace("quantity", "qty");
+        let errors = parse_lines(
+            format!("{misspelt},care_type\n{}", rows.replace('\n', ",outpatient\n")).as_bytes(),
+            Format::Csv,
+        )
+        .expect_err("unknown columns");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 1);
+        assert!(
+            errors[0].message.starts_with(
+                "unknown column(s) visitdate, qty (the columns are the fields of an invoice line: invoice_id, "
+            ),
+            "{}",
+            errors[0].message
+        );
+        assert!(errors[0].message.ends_with("; column(s) named twice: care_type"), "{}", errors[0].message);
+        let without = |column: &str| {
+            let at = header.split(',').position(|h| h == column).expect("a column");
+            let drop = |text: &str| {
+                text.split(',').enumerate().filter(|(i, _)| *i != at).map(|(_, c)| c).collect::<Vec<_>>().join(",")
+            };
+            format!("{}\n{}", drop(header), format!("{}\n", drop(row)).repeat(3))
+        };
+        let errors = parse_lines(without("visit_date").as_bytes(), Format::Csv).expect_err("a required column");
+        assert_eq!(
+            errors,
+            vec![RowError { line: 1, message: "no column visit_date: every invoice line needs it".into() }]
+        );
+        assert_eq!(parse_lines(without("remittance_number").as_bytes(), Format::Csv).expect("optional").len(), 3);
+        let spaced = format!("{}\n{row}\n", header.replace(',', ", "));
+        assert_eq!(parse_lines(spaced.as_bytes(), Format::Csv).expect("spaces around names").len(), 1);
+    }
+
+    #[test]
+    fn lines_written_as_csv_read_back() {
+        let mut line: InvoiceLine = serde_json::from_str(JSON).expect("fixture");
+        line.provider_name = "Vård, \"Nära\" AB".into();
+        line.diagnosis_codes = vec!["J06.9".into(), "R05".into()];
+        line.needs_assessment = Some(true);
+        line.visit_time = Some("14:05:00".parse().expect("time"));
+        let lines = vec![line.clone(), InvoiceLine { line_number: 2, diagnosis_codes: vec![], ..line }];
+        let mut csv = Vec::new();
+        write_lines(&lines, Format::Csv, &mut csv).expect("writes");
+        assert!(csv.starts_with(b"invoice_id,invoice_type,line_number,"), "{}", String::from_utf8_lossy(&csv));
+        assert_eq!(parse_lines(&csv, Format::Csv).expect("reads back"), lines);
+    }
+
+    #[test]
+    fn a_file_of_the_other_format_is_named_once() {
+        let mut csv = Vec::new();
+        let line: InvoiceLine = serde_json::from_str(JSON).expect("fixture");
+        write_lines(&vec![line; 3], Format::Csv, &mut csv).expect("writes");
+        let errors = parse_lines(&csv, Format::JsonLines).expect_err("CSV read as JSON lines");
+        assert_eq!(
+            errors,
+            vec![RowError {
+                line: 1,
+                message: "a CSV header, not a JSON object: a CSV file's name must end .csv".into()
+            }]
+        );
+        let json = format!("\n{JSON}\n{JSON}\n");
+        let errors = parse_lines(json.as_bytes(), Format::Csv).expect_err("JSON lines read as CSV");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2);
+        // A spreadsheet's "CSV UTF-8" starts with a byte order mark.
+        let bom = [b"\xef\xbb\xbf".as_slice(), &csv].concat();
+        assert_eq!(parse_lines(&bom, Format::Csv).expect("a BOM is no column").len(), 3);
+    }
+
+    #[test]
+    fn a_file_without_lines_is_refused() {
+        for (name, content) in
+            [("empty.jsonl", ""), ("blank.jsonl", "\n\n"), ("header.csv", "invoice_id,line_number\n")]
+        {
+            let error = read_lines(&temp(name, content)).expect_err(name).to_string();
+            assert!(
+                error.ends_with(&format!(
+                    "{name} holds no invoice lines: it is empty, or has blank lines or a header only"
+                )),
+                "{error}"
+            );
+        }
     }
 }

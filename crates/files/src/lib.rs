@@ -14,11 +14,11 @@ pub mod listing;
 pub use errors::{ReadError, RowError};
 
 /// A CSV reader over `bytes` (comma-separated, a header row, every row as
-/// wide as the header) and its header row. Errors, as line 1: no header
+/// wide as the header) and its header row, its names trimmed. Errors, as line 1: no header
 /// row, or one separated by semicolons, as a spreadsheet set to Swedish
 /// saves "CSV".
 pub(crate) fn csv_with_header(bytes: &[u8]) -> Result<(csv::Reader<&[u8]>, csv::StringRecord), RowError> {
-    let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
+    let mut csv = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::Headers).from_reader(bytes);
     let headers = csv.headers().map_err(|e| RowError { line: 1, message: format!("no header row: {e}") })?.clone();
     if headers.len() == 1 && headers[0].contains(';') {
         let message = "the header is separated by semicolons: save the file as CSV with commas (UTF-8)".to_string();

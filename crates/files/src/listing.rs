@@ -54,6 +54,8 @@ pub fn read_with(
     let bytes = std::fs::read(path).map_err(|error| ReadError::Io { path: shown.clone(), error })?;
     let sha256 = hex_digest(&bytes);
     match parse_register(&bytes, pseudonymiser, formats) {
+        // Importing it would make an empty register current.
+        Ok(listings) if listings.is_empty() => Err(ReadError::Empty { path: shown, what: "listing periods" }),
         Ok(listings) => Ok(Register { listings, sha256 }),
         Err(errors) => Err(ReadError::rows(shown, errors)),
     }
@@ -301,6 +303,19 @@ mod tests {
         assert_eq!(overlapping.len(), 1);
         assert_eq!(overlapping[0].line, 5);
         assert!(overlapping[0].message.contains("line 2"));
+    }
+
+    #[test]
+    fn a_register_without_periods_is_refused() {
+        let path = std::env::temp_dir().join(format!("distans-files-{}-empty-register.csv", std::process::id()));
+        std::fs::write(&path, HEADER).expect("write");
+        let error = read(&path, Some(&key())).expect_err("a header alone").to_string();
+        assert!(
+            error.ends_with(
+                "empty-register.csv holds no listing periods: it is empty, or has blank lines or a header only"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

@@ -98,6 +98,7 @@ impl Ingester {
         let validation = settings.validation()?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
+        metrics.expect_warnings(&settings.validation.checks.warned());
         let http = Server::start(settings.ingester.http_listen, registry, &shutdown).await?;
 
         let topics = settings.topics.clone();

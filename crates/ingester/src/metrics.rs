@@ -43,6 +43,16 @@ distans_runtime::metrics! {
 }
 
 impl Metrics {
+    /// Shows the warning counter of each of `reasons` (the checks configured
+    /// to warn) at 0 from the start: a series that appears only with its
+    /// first increment reads as "no data" on a dashboard, and an alert on
+    /// its rate misses that first warning.
+    pub fn expect_warnings(&self, reasons: &[ReasonCode]) {
+        for reason in reasons {
+            let _ = self.line_warnings.get_or_create(&ReasonLabels { reason: reason.as_str().to_string() });
+        }
+    }
+
     /// A valid line failed a check configured to warn (`[validation.checks]`).
     pub fn warned(&self, reason: ReasonCode, source: &Provenance) {
         self.line_warnings.get_or_create(&ReasonLabels { reason: reason.as_str().to_string() }).inc();
@@ -65,5 +75,25 @@ impl Metrics {
             offset = source.offset,
             "record dead-lettered"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_warning_a_line_can_carry_is_shown_from_the_start() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        metrics.expect_warnings(&distans_domain::validate::CheckModes::default().warned());
+        let mut page = String::new();
+        prometheus_client::encoding::text::encode(&mut page, &registry).expect("encodes");
+        for reason in ["visit_before_birth", "implausible_age", "net_amount_mismatch", "invalid_free_text"] {
+            assert!(
+                page.contains(&format!("distans_ingester_line_warnings_total{{reason=\"{reason}\"}} 0\n")),
+                "{page}"
+            );
+        }
     }
 }

@@ -30,7 +30,7 @@ pub fn render_tables(audit: &Audit) -> String {
             f.severity.as_str().to_string(),
             f.line_keys.iter().map(|k| safe(k)).collect::<Vec<_>>().join("\n"),
             f.visit_date.to_string(),
-            f.provider_org_number.clone(),
+            distans_domain::codes::org_number_shown(&f.provider_org_number),
             Ore(f.amount_at_stake_ore).whole_kronor_number(),
             safe(&f.evidence),
         ]);

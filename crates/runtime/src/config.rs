@@ -504,6 +504,7 @@ impl Settings {
         if !["sv", "en"].contains(&self.notifier.language.as_str()) {
             p.push(format!("notifier.language must be sv or en, not {:?}", self.notifier.language));
         }
+        p.extend(webhook_url_problem(self.notifier.webhook_url.expose()));
         let url = &self.notifier.dashboard_url;
         if !url.is_empty() && !url.starts_with("https://") && !url.starts_with("http://") {
             p.push(format!("notifier.dashboard_url must be an http(s) URL, not {:?}", self.notifier.dashboard_url));
@@ -557,6 +558,23 @@ impl Settings {
                 "pseudonym.key: {e} (set DISTANS__PSEUDONYM__KEY or pseudonym.key in the config file)"
             )],
         })
+    }
+}
+
+/// Why `url` (`notifier.webhook_url`; empty: not set, which the notifier
+/// itself refuses) cannot be called: not a URL, not http(s), or no host.
+/// The text is never quoted: Slack's and Teams' URLs carry their secret.
+fn webhook_url_problem(url: &str) -> Option<String> {
+    if url.is_empty() {
+        return None;
+    }
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if !["http", "https"].contains(&parsed.scheme()) => Some(format!(
+            "notifier.webhook_url must be an http(s) URL, not {}: (its text is not shown)",
+            parsed.scheme()
+        )),
+        Ok(_) => None,
+        Err(error) => Some(format!("notifier.webhook_url is not a URL: {error} (its text is not shown)")),
     }
 }
 
@@ -717,6 +735,25 @@ mod tests {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
         assert_eq!(err.problems.len(), 7, "{text}");
+    }
+
+    #[test]
+    fn a_webhook_url_that_cannot_be_called_is_a_problem_and_not_shown() {
+        let problem = |url: &str| {
+            let env = env(&[("DISTANS__NOTIFIER__WEBHOOK_URL", url)]);
+            Settings::load_with_env(None, env).err().map(|e| e.to_string())
+        };
+        assert_eq!(problem("https://hooks.slack.com/services/T0/B0/secret"), None);
+        assert_eq!(problem("http://127.0.0.1:9/hook"), None);
+        for (url, expected) in [
+            ("hooks.slack.com/services/T0/B0/secret", "notifier.webhook_url is not a URL: relative URL without a base"),
+            ("https://hooks slack.com/secret", "notifier.webhook_url is not a URL: invalid international domain name"),
+            ("ftp://example.org/secret", "notifier.webhook_url must be an http(s) URL, not ftp:"),
+        ] {
+            let text = problem(url).expect(url);
+            assert!(text.contains(expected), "{url}: {text}");
+            assert!(!text.contains("secret"), "the URL's text is not shown: {text}");
+        }
     }
 
     /// A bad item of a list is named by its own index, and stops the

@@ -21,6 +21,13 @@ pub fn read_all(settings: &Settings, topic: &str, timeout: Duration) -> anyhow::
     );
     let consumer: BaseConsumer = config.create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    if let Some(error) = metadata.topics().iter().find_map(|t| t.error()) {
+        anyhow::bail!(
+            "no topic {topic} on the broker ({}): is that the dead-letter topic's name (topics.dead_letter, or \
+             DISTANS__TOPICS__DEAD_LETTER)? The ingester creates it at its first start",
+            rdkafka::error::RDKafkaErrorCode::from(error)
+        );
+    }
     let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let mut assignment = TopicPartitionList::new();
     let mut remaining: BTreeMap<i32, i64> = BTreeMap::new();
@@ -66,12 +73,33 @@ pub fn once_per_source(letters: Vec<DeadLetter>) -> Vec<DeadLetter> {
 }
 
 /// Dead letters counted by reason code.
-pub fn count_by_reason(letters: &[DeadLetter]) -> BTreeMap<String, usize> {
+pub fn count_by_reason<'a>(letters: impl IntoIterator<Item = &'a DeadLetter>) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for letter in letters {
         *counts.entry(letter.reason_code.clone()).or_default() += 1;
     }
     counts
+}
+
+/// The last dead letter of each invoice line, by the record's key
+/// (`invoice id:line number`; a record without a key is a line of its own).
+/// A file sent again is dead-lettered again, record by record: staff ask
+/// how many lines are wrong, and why each is, now.
+pub fn last_per_line(letters: &[DeadLetter]) -> Vec<&DeadLetter> {
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Line<'a> {
+        Key(&'a [u8]),
+        Position(&'a str, i32, i64),
+    }
+    let mut by_line: BTreeMap<Line, &DeadLetter> = BTreeMap::new();
+    for letter in letters {
+        let line = match letter.source_key.as_deref() {
+            Some(key) => Line::Key(key),
+            None => Line::Position(&letter.source_topic, letter.source_partition, letter.source_offset),
+        };
+        by_line.insert(line, letter);
+    }
+    by_line.into_values().collect()
 }
 
 /// Counts the dead-letter topic's records by reason (with `list`, prints
@@ -94,8 +122,18 @@ pub async fn run(list: bool, settings: Settings) -> anyhow::Result<()> {
             ))?;
         }
     }
-    crate::print(format_args!("{} dead letters\n", letters.len()))?;
-    for (reason, count) in count_by_reason(&letters) {
+    let lines = last_per_line(&letters);
+    if lines.len() == letters.len() {
+        crate::print(format_args!("{} dead letters\n", letters.len()))?;
+    } else {
+        crate::print(format_args!(
+            "{} dead letters of {} invoice lines (by key; a line sent again is dead-lettered again), by the reason \
+             of each line's last:\n",
+            letters.len(),
+            lines.len()
+        ))?;
+    }
+    for (reason, count) in count_by_reason(lines) {
         crate::print(format_args!("{count:>8}  {reason}\n"))?;
     }
     Ok(())
@@ -108,8 +146,33 @@ mod tests {
     use distans_domain::{ReasonCode, Violation};
 
     fn letter(offset: i64, reason: ReasonCode) -> DeadLetter {
+        keyed(offset, None, reason)
+    }
+
+    fn keyed(offset: i64, key: Option<&str>, reason: ReasonCode) -> DeadLetter {
         let source = Provenance { topic: "invoice-lines".into(), partition: 1, offset };
-        DeadLetter::new("ingester", &[Violation::new(reason, "f", "bad")], &source, None, b"x", 0)
+        DeadLetter::new("ingester", &[Violation::new(reason, "f", "bad")], &source, key.map(str::as_bytes), b"x", 0)
+    }
+
+    #[test]
+    fn a_line_sent_again_counts_once_by_its_last_reason() {
+        let letters = vec![
+            keyed(1, Some("ZVF1:1"), ReasonCode::InvalidPatientId),
+            keyed(2, Some("ZVF1:2"), ReasonCode::NegativeAmount),
+            keyed(3, None, ReasonCode::MalformedAvro),
+            keyed(4, None, ReasonCode::MalformedAvro),
+            // The same file again, and line 1 corrected but still wrong.
+            keyed(11, Some("ZVF1:1"), ReasonCode::NegativeAmount),
+            keyed(12, Some("ZVF1:2"), ReasonCode::NegativeAmount),
+        ];
+        let lines = last_per_line(&letters);
+        let mut offsets: Vec<i64> = lines.iter().map(|l| l.source_offset).collect();
+        offsets.sort_unstable();
+        assert_eq!(offsets, [3, 4, 11, 12]);
+        let counts = count_by_reason(lines);
+        assert_eq!(counts.get("negative_amount"), Some(&2));
+        assert_eq!(counts.get("malformed_avro"), Some(&2), "records without a key are lines of their own");
+        assert_eq!(counts.get("invalid_patient_id"), None, "line 1's last reason counts");
     }
 
     #[test]

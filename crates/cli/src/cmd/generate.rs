@@ -28,7 +28,8 @@ pub struct Args {
     pub produce: bool,
 }
 
-/// Writes `out` (JSON lines), `out.summary.json` and `out.listing.csv`.
+/// Writes `out` (CSV when its name ends `.csv`, else JSON lines),
+/// `out.summary.json` and `out.listing.csv`.
 pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let Args { region, year, lines, seed, invalid_share, implausible_share, out, produce } = args;
     let profile = profile::region(&region).with_context(|| format!("unknown region {region}"))?;
@@ -37,7 +38,7 @@ pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     options.invalid_share = invalid_share;
     options.implausible_share = implausible_share;
     let mut generated = generate::generate(&options, &settings.tariffs)?;
-    invoices::write_json_lines(&generated.lines, create(&out)?)?;
+    invoices::write_lines(&generated.lines, invoices::Format::of(&out), create(&out)?)?;
     let generated_register = register::generate(&generated, &options)?;
     let listing_path = sibling(&out, ".listing.csv");
     listing::write_clear_csv(&generated_register.listings, create(&listing_path)?)?;
