@@ -119,7 +119,8 @@ run(f"INSERT INTO ref_loads VALUES ({loaded})")
 run("""INSERT INTO anomalies (finding_id, rule_id, line_key, buyer_org_number, visit_date, amount_at_stake_ore)
     VALUES ('f1', 'wrong_price', 'ZVF23210000402503000001:2', '2321000198', '2025-03-05', 42500)""")
 
-refresh = (store / "sql/refresh_month.sql").read_text().replace("{month}", "2025-03-01")
+refresh = (store / "sql/refresh_month.sql").read_text().replace("{month}", "2025-03-01") \
+    .replace("{staging}", "agg_monthly_staging")
 for s in statements(refresh):
     run(s)
 run("ALTER TABLE agg_monthly REPLACE PARTITION 202503 FROM agg_monthly_staging")

@@ -483,3 +483,56 @@ async fn the_refresh_runs_within_its_memory_limit() -> anyhow::Result<()> {
     assert_eq!(aggregated(&db).await?, [month("2321000230", "2025-02-01", 1, 50_000)]);
     Ok(())
 }
+
+/// Two refreshes of one month at once (two sink instances, or `distans
+/// refresh` beside a running sink) each swap in the whole month, never
+/// both refreshes' rows together: the month's lines and net amount are
+/// the lines' own after every round.
+#[tokio::test(flavor = "multi_thread")]
+async fn refreshes_at_once_never_count_a_month_twice() -> anyhow::Result<()> {
+    use distans_store::aggregates::refresh_month;
+
+    let dir = tempfile::tempdir()?;
+    let (_clickhouse, db) = with_schema(dir.path()).await?;
+    let lines: Vec<distans_domain::EnrichedLine> = (0..400u32)
+        .map(|i| {
+            let mut line = distans_domain::testing::enriched_line_on(i / 4, (i % 4) as i32 + 1);
+            line.visit_date = chrono::NaiveDate::from_ymd_opt(2025, 3, 1 + i % 28).expect("a date");
+            line.patient_pseudonym = format!("p{}", i % 53);
+            line
+        })
+        .collect();
+    insert_lines(&db, &lines, u32::try_from(distans_runtime::now_ms() / 1000)?).await?;
+    let want = (lines.len() as u64, lines.iter().map(|l| l.signed_net_amount_ore()).sum::<i64>());
+    let refresher = |db: distans_store::Client| async move {
+        for _ in 0..4 {
+            refresh_month(&db, "2025-03-01").await?;
+        }
+        anyhow::Ok(())
+    };
+    for round in 0..8 {
+        tokio::try_join!(refresher(db.clone()), refresher(db.clone()), refresher(db.clone()))?;
+        let rows = aggregate_rows(&db).await?;
+        let got = (rows.iter().map(|r| r.lines).sum::<u64>(), rows.iter().map(|r| r.net_amount_ore).sum::<i64>());
+        assert_eq!(got, want, "round {round}: (lines, net öre) of March");
+    }
+    let staging_tables = async || -> anyhow::Result<Vec<String>> {
+        let sql = "SELECT name FROM system.tables WHERE database = currentDatabase() \
+                   AND startsWith(name, 'agg_monthly_staging_') ORDER BY name";
+        Ok(String::from_utf8(db.query(sql).fetch_bytes("TSV")?.collect().await?.to_vec())?
+            .lines()
+            .map(String::from)
+            .collect())
+    };
+    assert_eq!(staging_tables().await?, Vec::<String>::new(), "each rebuild drops its staging table");
+    // What a process killed mid-rebuild leaves: dropped a day later.
+    let now = distans_runtime::now_ms() / 1000;
+    let (abandoned, recent) =
+        (format!("agg_monthly_staging_{}_00000001", now - 2 * 86_400), format!("agg_monthly_staging_{now}_00000002"));
+    for table in [&abandoned, &recent] {
+        db.query(&format!("CREATE TABLE {table} AS agg_monthly")).execute().await?;
+    }
+    distans_store::aggregates::refresh_all(&db).await?;
+    assert_eq!(staging_tables().await?, vec![recent], "only the abandoned one is dropped");
+    Ok(())
+}

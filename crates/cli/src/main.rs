@@ -31,7 +31,9 @@ enum Command {
         region: String,
         #[arg(long, default_value_t = 2025)]
         year: i32,
-        /// Number of lines; defaults to the region's yearly volume.
+        /// Number of ordinary lines (default: the region's yearly volume); the
+        /// implausible lines that need lines of their own (double invoices,
+        /// repeats, …) come on top, and the printed total counts them.
         #[arg(long)]
         lines: Option<usize>,
         #[arg(long, default_value_t = 42)]

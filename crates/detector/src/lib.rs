@@ -105,7 +105,7 @@ impl Detector {
     pub async fn start(settings: &Settings, shutdown: CancellationToken) -> Result<Detector, ServiceError> {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
-        let http = Server::start(settings.detector.http_listen, registry, &shutdown).await?;
+        let http = Server::start(settings.detector.http_listen, "detector.http_listen", registry, &shutdown).await?;
         let topics = &settings.topics;
         kafka::connect(&settings.kafka, &shutdown).await?;
         kafka::ensure_topics(&settings.kafka, &[&topics.valid, &topics.alerts, &topics.dead_letter]).await?;

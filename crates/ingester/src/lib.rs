@@ -99,7 +99,7 @@ impl Ingester {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         metrics.expect_warnings(&settings.validation.checks.warned());
-        let http = Server::start(settings.ingester.http_listen, registry, &shutdown).await?;
+        let http = Server::start(settings.ingester.http_listen, "ingester.http_listen", registry, &shutdown).await?;
 
         let topics = settings.topics.clone();
         kafka::connect(&settings.kafka, &shutdown).await?;

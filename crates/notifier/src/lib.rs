@@ -248,7 +248,7 @@ impl Notifier {
             .ok_or_else(|| NotifierError::Settings(config.immediate_severity.clone()))?;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
-        let http = Server::start(config.http_listen, registry, &shutdown).await?;
+        let http = Server::start(config.http_listen, "notifier.http_listen", registry, &shutdown).await?;
         kafka::connect(&settings.kafka, &shutdown).await?;
         let undelivered_topic = undelivered_topic(&settings.topics.alerts);
         kafka::ensure_topics(&settings.kafka, &[&settings.topics.alerts, &undelivered_topic]).await?;

@@ -176,14 +176,21 @@ pub struct Server {
 
 impl Server {
     /// Serves `registry` and a health that is not ready yet on `listen`
-    /// (see [`serve`]) until `shutdown` is cancelled.
+    /// (see [`serve`]) until `shutdown` is cancelled. Errors: the address
+    /// cannot be bound (taken, not this host's), the message naming it and
+    /// `setting`, the setting it comes from (`ingester.http_listen`).
     pub async fn start(
         listen: SocketAddr,
+        setting: &str,
         registry: Registry,
         shutdown: &CancellationToken,
     ) -> std::io::Result<Server> {
         let health = Health::default();
-        let (_, task) = serve(listen, Arc::new(registry), health.clone(), shutdown.clone()).await?;
+        let (_, task) = serve(listen, Arc::new(registry), health.clone(), shutdown.clone()).await.map_err(|error| {
+            let taken =
+                if error.kind() == std::io::ErrorKind::AddrInUse { "; another process listens there" } else { "" };
+            std::io::Error::new(error.kind(), format!("{listen} ({setting}): {error}{taken}"))
+        })?;
         Ok(Server { health, shutdown: shutdown.clone(), task })
     }
 
@@ -209,6 +216,19 @@ mod tests {
         let mut response = String::new();
         stream.read_to_string(&mut response).await.expect("read");
         response
+    }
+
+    #[tokio::test]
+    async fn a_taken_address_is_named_with_its_setting() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        let addr = taken.local_addr().expect("addr");
+        let error = Server::start(addr, "sink.http_listen", Registry::default(), &CancellationToken::new())
+            .await
+            .expect_err("the address is taken");
+        let message = error.to_string();
+        assert!(message.starts_with(&format!("{addr} (sink.http_listen): ")), "{message}");
+        assert!(message.ends_with("; another process listens there"), "{message}");
+        assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
     }
 
     #[tokio::test]

@@ -312,7 +312,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let anomaly_metrics = Metrics::register(&mut registry, "distans_sink_anomalies");
     let undelivered_metrics = Metrics::register(&mut registry, "distans_sink_undelivered");
     let refresh_metrics = RefreshMetrics::register(&mut registry);
-    let http = Server::start(settings.sink.http_listen, registry, &shutdown).await?;
+    let http = Server::start(settings.sink.http_listen, "sink.http_listen", registry, &shutdown).await?;
 
     match kafka::connect(&settings.kafka, &shutdown).await {
         Ok(()) => {}

@@ -1,6 +1,6 @@
--- Rebuilds one visit month of agg_monthly into agg_monthly_staging (the
--- sink then moves it with REPLACE PARTITION). {month} is the first day of
--- the month, 'YYYY-MM-DD'. Lines come as the latest version of each line
+-- Rebuilds one visit month of agg_monthly into {staging}, a table made
+-- for this rebuild alone (the sink then moves it with REPLACE PARTITION).
+-- {month} is the first day of the month, 'YYYY-MM-DD'. Lines come as the latest version of each line
 -- identity (largest version, then latest inserted_at: what the
 -- ReplacingMergeTree keeps) whose visit is in the month, read without
 -- FINAL from the identities with a version in the month; each line gets
@@ -9,7 +9,7 @@
 -- names it. Credit notes count negative. Runs on ClickHouse 18.16 and
 -- current releases: one JOIN per SELECT level, lambdas take every column
 -- they read as an argument.
-INSERT INTO agg_monthly_staging
+INSERT INTO {staging}
 SELECT
     month,
     buyer_org_number,

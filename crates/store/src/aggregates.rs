@@ -5,9 +5,12 @@
 //! redelivery, and a new version of it after a correction; and a new listing
 //! register changes the health centre of lines already written. Instead a
 //! visit month is rebuilt from the latest version of each line
-//! (`sql/refresh_month.sql`) into
-//! `agg_monthly_staging`, then swapped in with `REPLACE PARTITION`, so
-//! readers see the month before or after, never half of it.
+//! (`sql/refresh_month.sql`) into a staging table of that rebuild's own,
+//! then swapped in with `REPLACE PARTITION`, so readers see the month
+//! before or after, never half of it, and two rebuilds at once (several
+//! sink instances, `distans refresh` beside a sink) each swap in a whole
+//! month. (`agg_monthly_staging`, which migration 0005 made for all
+//! rebuilds to share, is no longer used.)
 //!
 //! [`Refresher`] finds the months to rebuild: those of every stored version
 //! of the lines written since its last pass (by `inserted_at`, with the last
@@ -168,16 +171,66 @@ pub async fn refresh_month_final(db: &Client, month: &str) -> Result<(), Error> 
     rebuild_month(db, month, &refresh_month_final_sql()?).await
 }
 
+/// Builds the month in a staging table of this rebuild's own, swaps it in,
+/// and drops the staging table. Its own: two rebuilds of one month at once
+/// (two sink instances, or `distans refresh` beside a sink) that shared one
+/// staging table would both insert into it before either swapped it in,
+/// and the month would count twice (`store::refreshes_at_once_never_count_a_month_twice`).
 async fn rebuild_month(db: &Client, month: &str, sql: &str) -> Result<(), Error> {
     let partition = month_partition(month)
         .ok_or_else(|| Error::Custom(format!("not the first day of a month as YYYY-MM-01: {month:?}")))?;
-    db.query(&format!("ALTER TABLE agg_monthly_staging DROP PARTITION {partition}")).execute().await?;
-    for statement in crate::statements(&sql.replace("{month}", month)) {
+    let staging = staging_table(chrono::Utc::now().timestamp(), rand::random());
+    db.query(&format!("CREATE TABLE {staging} AS agg_monthly")).execute().await?;
+    let rebuilt = swap_in(db, month, sql, &partition, &staging).await;
+    let dropped = db.query(&format!("DROP TABLE IF EXISTS {staging}")).execute().await;
+    rebuilt.and(dropped)
+}
+
+/// The prefix of the rebuilds' staging tables ([`staging_table`]).
+const STAGING_PREFIX: &str = "agg_monthly_staging_";
+
+/// A rebuild's staging table: [`STAGING_PREFIX`], when it was made (Unix
+/// seconds), and a random number, so that [`drop_abandoned_staging`] can
+/// tell one a stopped process left behind.
+fn staging_table(made_at_s: i64, random: u32) -> String {
+    format!("{STAGING_PREFIX}{made_at_s}_{random:08x}")
+}
+
+/// How old a staging table is when [`drop_abandoned_staging`] drops it: far
+/// longer than a month's rebuild takes (seconds; `distans-bench-refresh`).
+const ABANDONED_AFTER_S: i64 = 24 * 3600;
+
+/// Drops the staging tables of rebuilds that a process stopped half-way (a
+/// kill, a crash) left behind: those made over [`ABANDONED_AFTER_S`] ago.
+/// Returns how many.
+pub async fn drop_abandoned_staging(db: &Client) -> Result<usize, Error> {
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Table {
+        name: String,
+    }
+    let tables = db
+        .query("SELECT name FROM system.tables WHERE database = currentDatabase() AND startsWith(name, ?)")
+        .bind(STAGING_PREFIX)
+        .fetch_all::<Table>()
+        .await?;
+    let now = chrono::Utc::now().timestamp();
+    let mut dropped = 0;
+    for table in tables {
+        let made_at = table.name[STAGING_PREFIX.len()..].split('_').next().and_then(|s| s.parse::<i64>().ok());
+        if made_at.is_some_and(|made_at| now - made_at > ABANDONED_AFTER_S) {
+            db.query(&format!("DROP TABLE IF EXISTS {}", table.name)).execute().await?;
+            tracing::info!(table = %table.name, "dropped a staging table a stopped refresh left behind");
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
+}
+
+async fn swap_in(db: &Client, month: &str, sql: &str, partition: &str, staging: &str) -> Result<(), Error> {
+    for statement in crate::statements(&sql.replace("{month}", month).replace("{staging}", staging)) {
         db.query(&statement).execute().await?;
     }
-    db.query(&format!("ALTER TABLE agg_monthly REPLACE PARTITION {partition} FROM agg_monthly_staging"))
-        .execute()
-        .await?;
+    db.query(&format!("ALTER TABLE agg_monthly REPLACE PARTITION {partition} FROM {staging}")).execute().await?;
     db.query(
         "INSERT INTO agg_refreshes (month, lines, refreshed_at) \
          SELECT toDate(?), sum(lines), now() FROM agg_monthly WHERE month = toDate(?)",
@@ -189,8 +242,10 @@ async fn rebuild_month(db: &Client, month: &str, sql: &str) -> Result<(), Error>
 }
 
 /// Rebuilds every month that has lines (in any stored version), and clears
-/// months that no longer do.
+/// months that no longer do; first drops abandoned staging tables
+/// ([`drop_abandoned_staging`]).
 pub async fn refresh_all(db: &Client) -> Result<usize, Error> {
+    drop_abandoned_staging(db).await?;
     let months = db
         .query(
             "SELECT DISTINCT toString(toStartOfMonth(visit_date)) AS month FROM invoice_line_versions \
@@ -305,6 +360,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn staging_tables_tell_when_they_were_made() {
+        assert_eq!(staging_table(1_764_000_000, 0xab), "agg_monthly_staging_1764000000_000000ab");
+    }
+
+    #[test]
     fn partitions_of_months() {
         assert_eq!(month_partition("2025-03-01").as_deref(), Some("202503"));
         assert_eq!(month_partition("2025-03-02"), None);
@@ -317,7 +377,7 @@ mod tests {
         for sql in [REFRESH_MONTH, reference.as_str()] {
             let statements = crate::statements(sql);
             assert_eq!(statements.len(), 1);
-            assert!(statements[0].starts_with("INSERT INTO agg_monthly_staging"));
+            assert!(statements[0].starts_with("INSERT INTO {staging}"));
             assert!(statements[0].contains("toDate('{month}')"));
         }
         assert!(!crate::statements(REFRESH_MONTH)[0].contains("FINAL"), "the refresh reads no FINAL");

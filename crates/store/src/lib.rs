@@ -109,12 +109,20 @@ pub fn describe(error: &Error) -> String {
 /// host (`clickhouse.url`), `https://` to a port that speaks plain HTTP or
 /// the reverse (`clickhouse.url`), or the user or password is refused
 /// (codes 192 UNKNOWN_USER, 193 WRONG_PASSWORD, 516 AUTHENTICATION_FAILED,
-/// `src/Common/ErrorCodes.cpp`). `None` for everything else (an outage).
+/// `src/Common/ErrorCodes.cpp`), or may not write (164 READONLY, 497
+/// ACCESS_DENIED: `clickhouse.user`). `None` for everything else (an
+/// outage).
 pub fn misconfigured(error: &Error) -> Option<&'static str> {
     let text = describe(error);
     if let clickhouse::error::Error::BadResponse(message) = error {
-        return matches!(exception_code(message), Some(192 | 193 | 516))
-            .then_some("clickhouse.user and clickhouse.password");
+        return match exception_code(message) {
+            Some(192 | 193 | 516) => Some("clickhouse.user and clickhouse.password"),
+            Some(164 | 497) => Some(
+                "clickhouse.user: distans' own user must create and write tables in clickhouse.database \
+                 (not readonly, not a BI user such as bi)",
+            ),
+            _ => None,
+        };
     }
     if text.contains("NotValidForName") || text.contains("not valid for name") {
         Some("clickhouse.url (its host must be named in the server's certificate)")
@@ -330,6 +338,14 @@ mod tests {
             (BadResponse("Code: 516. DB::Exception: default: Authentication failed".into()), Some("clickhouse.user")),
             (
                 BadResponse("Code: 193, e.displayText() = DB::Exception: Wrong password for user default".into()),
+                Some("clickhouse.user"),
+            ),
+            (
+                BadResponse("Code: 164. DB::Exception: bi: Cannot create database in readonly mode. (READONLY)".into()),
+                Some("clickhouse.user: distans' own user must create and write tables"),
+            ),
+            (
+                BadResponse("Code: 497. DB::Exception: bi: Not enough privileges. (ACCESS_DENIED)".into()),
                 Some("clickhouse.user"),
             ),
             (network("tcp connect error: Connection refused (os error 111)"), None),

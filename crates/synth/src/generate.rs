@@ -155,6 +155,11 @@ implausible_kinds! {
 pub struct Options {
     pub county_code: String,
     pub year: i32,
+    /// Ordinary lines, credit notes and spoilt lines included. The
+    /// implausible lines that need lines of their own (a double invoice's
+    /// second, a same-day or burst repeat, a psychologist patient's weekly
+    /// sessions, the provider far from its peers) come on top:
+    /// [`Summary::lines`] is the total.
     pub lines: usize,
     pub seed: u64,
     pub invalid_share: f64,
@@ -197,7 +202,9 @@ fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.pred_opt()).expect("valid month")
 }
 
-/// Generates `options.lines` lines (credit notes included) for the region's year.
+/// Generates `options.lines` lines (credit notes included) for the
+/// region's year, and the implausible lines that come on top (see
+/// [`Options::lines`]).
 /// Errors: an unknown region, a share outside 0 to 0.5, or a profession or
 /// tariff missing from `tariffs` ([`Error`]).
 pub fn generate(options: &Options, tariffs: &Tariffs) -> Result<Generated, Error> {

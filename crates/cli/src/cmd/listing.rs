@@ -21,7 +21,9 @@ pub async fn run(file: &Path, county: &str, settings: &Settings) -> anyhow::Resu
     let pseudonymiser = settings.pseudonymiser().ok();
     if pseudonymiser.is_some() {
         // Clear-text ids are pseudonymised with this key: it must be the
-        // ingester's, or no line would join its listing.
+        // ingester's, or no line would join its listing. The broker keeps
+        // the key's record: one that does not answer is named as such.
+        distans_runtime::kafka::connect_within(&settings.kafka, super::KAFKA_WAIT).await?;
         distans_runtime::pseudonym_keys::check(settings, "distans listing import").await?;
     }
     let validation = settings.validation()?;
