@@ -87,15 +87,15 @@ async fn corrections_and_credit_notes_in_any_order_leave_the_latest_lines_and_th
         settings.validation()?,
         settings.detector.rules.clone(),
     );
-    for line in &year.lines {
-        audit.take("invoice-lines", line)?;
+    for (index, line) in year.lines.iter().enumerate() {
+        audit.take("invoice-lines", index + 1, line)?;
     }
     let rejected: std::collections::HashSet<String> =
         audit_keys_rejected(&settings, &year.lines)?.into_iter().collect();
     let mut changed = changes(&year.lines, &|l| !rejected.contains(&l.key()));
     changed.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(17));
-    for line in &changed {
-        audit.take("invoice-lines", line)?;
+    for (index, line) in changed.iter().enumerate() {
+        audit.take("invoice-lines", year.lines.len() + index + 1, line)?;
     }
     let audit = audit.finish();
     assert!(changed.len() >= 150, "{} changes", changed.len());
@@ -192,8 +192,8 @@ fn audit_keys_rejected(settings: &distans_runtime::Settings, lines: &[InvoiceLin
         settings.validation()?,
         settings.detector.rules.clone(),
     );
-    for line in lines {
-        alone.take("invoice-lines", line)?;
+    for (index, line) in lines.iter().enumerate() {
+        alone.take("invoice-lines", index + 1, line)?;
     }
     Ok(alone.finish().dead_letters.into_iter().map(|d| d.line_key).collect())
 }

@@ -33,9 +33,15 @@ impl Format {
 /// Errors: [`ReadError::Io`], [`ReadError::Rows`], and
 /// [`ReadError::Empty`] for a file without a line.
 pub fn read_lines(path: &Path) -> Result<Vec<InvoiceLine>, ReadError> {
+    Ok(read_rows(path)?.into_iter().map(|(_, line)| line).collect())
+}
+
+/// As [`read_lines`], each line with its row: its 1-based line number in
+/// the file (a CSV's header is line 1), as errors and editors number them.
+pub fn read_rows(path: &Path) -> Result<Vec<(usize, InvoiceLine)>, ReadError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|error| ReadError::Io { path: shown.clone(), error })?;
-    match parse_lines(&bytes, Format::of(path)) {
+    match parse_rows(&bytes, Format::of(path)) {
         Ok(lines) if lines.is_empty() => Err(ReadError::Empty { path: shown, what: "invoice lines" }),
         Ok(lines) => Ok(lines),
         Err(errors) => Err(ReadError::rows(shown, errors)),
@@ -46,6 +52,11 @@ pub fn read_lines(path: &Path) -> Result<Vec<InvoiceLine>, ReadError> {
 /// line numbers, in file order; a row that is not UTF-8 is a bad row).
 /// Never panics, whatever the bytes (`fuzz/` checks it).
 pub fn parse_lines(bytes: &[u8], format: Format) -> Result<Vec<InvoiceLine>, Vec<RowError>> {
+    Ok(parse_rows(bytes, format)?.into_iter().map(|(_, line)| line).collect())
+}
+
+/// [`parse_lines`], each line with its 1-based line number in the file.
+fn parse_rows(bytes: &[u8], format: Format) -> Result<Vec<(usize, InvoiceLine)>, Vec<RowError>> {
     if let Some(error) = other_format(bytes, format) {
         return Err(vec![error]);
     }
@@ -79,7 +90,7 @@ fn other_format(bytes: &[u8], format: Format) -> Option<RowError> {
     Some(RowError { line: index + 1, message: message.to_string() })
 }
 
-fn parse_json_lines(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
+fn parse_json_lines(bytes: &[u8]) -> (Vec<(usize, InvoiceLine)>, Vec<RowError>) {
     let mut lines = Vec::new();
     let mut errors = Vec::new();
     // As `BufRead::lines`: `\n` ends a line, a `\r` before it is dropped.
@@ -98,7 +109,7 @@ fn parse_json_lines(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
             continue;
         }
         match invoice_line(&mut serde_json::Deserializer::from_str(text)) {
-            Ok(l) => lines.push(l),
+            Ok(l) => lines.push((line, l)),
             Err(message) => errors.push(RowError { line, message }),
         }
     }
@@ -130,7 +141,7 @@ const NUMBER_FIELDS: [&str; 8] = [
 ];
 const LIST_FIELDS: [&str; 2] = ["diagnosis_codes", "procedure_codes"];
 
-fn parse_csv(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
+fn parse_csv(bytes: &[u8]) -> (Vec<(usize, InvoiceLine)>, Vec<RowError>) {
     let (mut csv, headers) = match crate::csv_with_header(bytes) {
         Ok(read) => read,
         Err(error) => return (vec![], vec![error]),
@@ -151,7 +162,7 @@ fn parse_csv(bytes: &[u8]) -> (Vec<InvoiceLine>, Vec<RowError>) {
         };
         let parsed = csv_row_to_json(&headers, &record).and_then(invoice_line);
         match parsed {
-            Ok(l) => lines.push(l),
+            Ok(l) => lines.push((line, l)),
             // A column every line needs is missing: said once, of the
             // header, not of every row.
             Err(message) if missing_column(&message, &headers).is_some() => {

@@ -25,6 +25,8 @@ use crate::{IngesterError, Processor, Routed};
 pub struct Rejected {
     /// Where the line came from: the topic (file name) and its position.
     pub source: Provenance,
+    /// The line's row in its file, as the caller numbered it (1-based).
+    pub row: usize,
     pub line_key: String,
     /// `net_amount_ore` as the line states it.
     pub net_amount_ore: i64,
@@ -81,8 +83,9 @@ impl InProcess {
         InProcess { processor: self.processor.with_max_record_bytes(bytes), ..self }
     }
 
-    /// Takes the next line, from `topic`, as the newest version of its identity.
-    pub fn take(&mut self, topic: &str, line: &InvoiceLine) -> Result<(), IngesterError> {
+    /// Takes the next line, from `topic` (a file's name) at `row` (its line
+    /// in the file, for people), as the newest version of its identity.
+    pub fn take(&mut self, topic: &str, row: usize, line: &InvoiceLine) -> Result<(), IngesterError> {
         let source = Provenance { topic: topic.to_string(), partition: 0, offset: self.next_offset };
         self.next_offset += 1;
         let key = line.key().into_bytes();
@@ -97,6 +100,7 @@ impl InProcess {
                 let letter = self.codec.decode_dead_letter(&payload)?;
                 self.dead_letters.push(Rejected {
                     source,
+                    row,
                     line_key: line.key(),
                     net_amount_ore: line.net_amount_ore,
                     reason,
@@ -167,7 +171,7 @@ impl Audit {
                 "status": "rejected",
                 "amount_at_stake_ore": d.net_amount_ore,
                 "file": d.source.topic,
-                "offset": d.source.offset,
+                "row": d.row,
                 "problems": problems,
             })
         }));
@@ -237,8 +241,8 @@ mod tests {
         let key = Pseudonymiser::new(&[7u8; 32]).expect("key");
         let validation = settings.validation().expect("compiles");
         let mut pipeline = InProcess::new(settings.tariffs.clone(), key, validation, settings.detector.rules.clone());
-        for line in distans_files::invoices::read_lines(&path).expect("reads") {
-            pipeline.take("march.jsonl", &line).expect("no bug");
+        for (row, line) in distans_files::invoices::read_rows(&path).expect("reads") {
+            pipeline.take("march.jsonl", row, &line).expect("no bug");
         }
         let expected = [
             json!({
@@ -254,7 +258,7 @@ mod tests {
                 "status": "rejected",
                 "amount_at_stake_ore": 50_000,
                 "file": "march.jsonl",
-                "offset": 1,
+                "row": 2,
                 "problems": [{
                     "code": "patient_id_check_digit",
                     "field": "patient_id",
@@ -293,7 +297,7 @@ mod tests {
             if let Some(bytes) = limit {
                 pipeline = pipeline.with_max_record_bytes(bytes);
             }
-            pipeline.take("big.jsonl", &large).expect("no bug");
+            pipeline.take("big.jsonl", 1, &large).expect("no bug");
             pipeline.finish().dead_letters.iter().map(|d| d.reason).collect::<Vec<_>>()
         };
         assert_eq!(reasons(None), [], "within the default 1 000 000 bytes");
@@ -316,8 +320,8 @@ mod tests {
             let validation = settings.validation().expect("compiles");
             let mut pipeline =
                 InProcess::new(settings.tariffs.clone(), key, validation, settings.detector.rules.clone());
-            for line in &generated.lines {
-                pipeline.take("year.jsonl", line).expect("no bug");
+            for (index, line) in generated.lines.iter().enumerate() {
+                pipeline.take("year.jsonl", index + 1, line).expect("no bug");
             }
             let audit = pipeline.finish();
             let left_out: Vec<&str> = audit.left_out.iter().map(|r| r.id).collect();

@@ -10,13 +10,13 @@ use distans_ingester::offline::Audit;
 /// (`distans_domain::text::printable`), so no escape sequence reaches the terminal.
 pub fn render_tables(audit: &Audit) -> String {
     let safe = |s: &str| distans_domain::text::printable(s, distans_domain::text::SHOWN_CHARS).into_owned();
-    let mut dead = table(&["File", "Offset", "Line", "Reason", "Net, SEK", "Problems"]);
+    let mut dead = table(&["File", "Row", "Line", "Reason", "Net, SEK", "Problems"]);
     for d in &audit.dead_letters {
         let problems: Vec<String> =
             d.violations.iter().map(|v| safe(&format!("{} {}: {}", v.code, v.field, v.message))).collect();
         dead.add_row([
             d.source.topic.clone(),
-            d.source.offset.to_string(),
+            d.row.to_string(),
             safe(&d.line_key),
             d.reason.to_string(),
             Ore(d.net_amount_ore).whole_kronor_number(),

@@ -39,7 +39,7 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<()> {
     let validation = settings.validation()?;
     let mut files = Vec::with_capacity(args.files.len());
     for file in &args.files {
-        files.push((topic_of(file), distans_files::invoices::read_lines(file)?));
+        files.push((topic_of(file), distans_files::invoices::read_rows(file)?));
     }
     let register = match &args.listing {
         Some((file, county)) => {
@@ -55,8 +55,8 @@ pub fn run(args: &Args, settings: &Settings) -> anyhow::Result<()> {
         InProcess::new(settings.tariffs.clone(), pseudonymiser, validation, settings.detector.rules.clone())
             .with_max_record_bytes(settings.kafka.max_record_bytes);
     for (topic, lines) in &files {
-        for line in lines {
-            pipeline.take(topic, line).with_context(|| format!("line {} of {topic}", line.key()))?;
+        for (row, line) in lines {
+            pipeline.take(topic, *row, line).with_context(|| format!("line {} of {topic}", line.key()))?;
         }
     }
     let audit = pipeline.finish();
