@@ -29,9 +29,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use distans_cli::cmd::{dead_letters, produce};
+use distans_cli::cmd::produce;
 use distans_domain::rules::{Judged, Rule, Severity};
 use distans_domain::InvoiceLine;
+use distans_runtime::dead_letters;
 use distans_synth::summary::Summary;
 use rand::{Rng, SeedableRng};
 use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use distans_cli::cmd::{dead_letters, produce};
+use distans_cli::cmd::produce;
 use distans_domain::{testing, InvoiceLine};
 use distans_e2e::{http_get, metric, poll_until, wait_for_lines, Env, Running};
+use distans_runtime::dead_letters;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 

@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use distans_cli::cmd::{dead_letters, produce};
+use distans_cli::cmd::produce;
 use distans_e2e::{
     http_get, metric, metric_at_least, physical_rows, poll_until, wait_for_fresh_aggregates, wait_for_lines, Count,
     Env, MonthNet, Process, Running, Totals,
 };
+use distans_runtime::dead_letters;
 use distans_synth::generate::{self, Generated, Options};
 use distans_synth::summary::Summary;
 use distans_wire::frame;

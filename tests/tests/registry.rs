@@ -20,11 +20,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use distans_cli::cmd::{dead_letters, produce, schemas};
+use distans_cli::cmd::{produce, schemas};
 use distans_e2e::{
     http_get, metric, poll_until, registry_node_modules, registry_python, repo_root, run_to_end, wait_for_lines, Env,
     RegistryStandIn,
 };
+use distans_runtime::dead_letters;
 use distans_runtime::schema_registry::{value_subject, SchemaRegistry};
 
 const TIMEOUT: Duration = Duration::from_secs(300);

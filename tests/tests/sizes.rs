@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use distans_cli::cmd::{dead_letters, produce};
+use distans_cli::cmd::produce;
 use distans_e2e::{http_get, poll_until, wait_for_lines, Env};
+use distans_runtime::dead_letters;
 use distans_runtime::kafka;
 use distans_synth::generate::{self, Options};
 

@@ -21,38 +21,3 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
         .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
-
-/// What to tell the operator besides `error` when it says ClickHouse did
-/// not answer (`distans_store::unanswered`): the address distans used
-/// (`clickhouse_url`) and the setting that holds it. `None` for any other
-/// error.
-pub fn hint(error: &anyhow::Error, clickhouse_url: &str) -> Option<String> {
-    let unanswered =
-        error.chain().filter_map(|cause| cause.downcast_ref::<distans_store::Error>()).any(distans_store::unanswered);
-    unanswered.then(|| {
-        format!(
-            "ClickHouse does not answer at {clickhouse_url}: is it running, and is that its address? \
-             (clickhouse.url, or DISTANS__CLICKHOUSE__URL)"
-        )
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use distans_runtime::Settings;
-
-    #[tokio::test]
-    async fn an_unanswered_clickhouse_is_named_with_its_setting() {
-        let mut settings = Settings::load(None).expect("the defaults load");
-        settings.clickhouse.url = "http://127.0.0.1:1".to_string();
-        let db = distans_store::database(&settings.clickhouse);
-        let refused = distans_store::panels::scopes(&db).await.expect_err("nothing listens on port 1");
-        let error = anyhow::Error::from(refused).context("cannot list the regions");
-        let hint = hint(&error, &settings.clickhouse.url).expect("a hint");
-        assert!(hint.contains("at http://127.0.0.1:1") && hint.contains("clickhouse.url"), "{hint}");
-
-        let answered = anyhow::Error::from(distans_store::Error::BadResponse("Code: 60. Unknown table".into()));
-        assert_eq!(super::hint(&answered, &settings.clickhouse.url), None);
-    }
-}

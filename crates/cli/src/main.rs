@@ -191,7 +191,7 @@ fn main() -> ExitCode {
         Err(e) if distans_cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("distans: {e:#}");
-            if let Some(hint) = distans_cli::hint(&e, &clickhouse_url) {
+            if let Some(hint) = distans_store::unanswered_hint(e.chain(), &clickhouse_url) {
                 eprintln!("distans: {hint}");
             }
             ExitCode::FAILURE

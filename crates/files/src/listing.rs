@@ -18,7 +18,7 @@
 //! its rows are written first, then the import is recorded, and only the
 //! latest recorded import of a region is current.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -262,6 +262,26 @@ pub struct ClearListing {
     pub valid_to: Option<NaiveDate>,
 }
 
+/// The region (organisation number) and its county when every health
+/// centre of `listings` that a home region runs (its
+/// `unit_provider_org_number` is a key of `home_regions`,
+/// `detector.rules.home_regions`) is run by one region, of another county
+/// than `county`: the register of another region, given the wrong
+/// `--county`. `None` when nothing contradicts `county` (privately run
+/// health centres, and units of regions not configured, say nothing).
+pub fn run_by_another_region(
+    listings: &[Listing],
+    county: &str,
+    home_regions: &BTreeMap<String, String>,
+) -> Option<(String, String)> {
+    let regions: BTreeSet<(&String, &String)> =
+        listings.iter().filter_map(|l| home_regions.get_key_value(&l.unit_provider_org_number)).collect();
+    match regions.into_iter().collect::<Vec<_>>()[..] {
+        [(region, its_county)] if its_county != county => Some((region.clone(), its_county.clone())),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +370,33 @@ mod tests {
         assert_eq!(errors, vec![]);
         assert_eq!(listings[0].1.unit_name, "Hälsocentralen, Ett");
         assert_eq!(listings[0].1.valid_to, rows[0].valid_to);
+    }
+
+    #[test]
+    fn a_register_of_another_regions_health_centres_is_named() {
+        let listing = |provider: &str| Listing {
+            patient_pseudonym: "p".into(),
+            unit_hsa_id: "SE2321000230-HC1".into(),
+            unit_name: "Hälsocentralen".into(),
+            unit_provider_org_number: provider.into(),
+            provider_group: "g".into(),
+            birth_year: None,
+            sex: distans_domain::Sex::Unknown,
+            valid_from: chrono::NaiveDate::MIN,
+            valid_to: None,
+        };
+        let home_regions: BTreeMap<String, String> =
+            [("2321000230", "23"), ("2321000255", "25")].map(|(org, c)| (org.to_string(), c.to_string())).into();
+        let jamtland = [listing("2321000230"), listing("5592000001")];
+        assert_eq!(
+            run_by_another_region(&jamtland, "25", &home_regions),
+            Some(("2321000230".to_string(), "23".to_string()))
+        );
+        assert_eq!(run_by_another_region(&jamtland, "23", &home_regions), None);
+        let private_only = [listing("5592000001")];
+        assert_eq!(run_by_another_region(&private_only, "25", &home_regions), None);
+        let both = [listing("2321000230"), listing("2321000255")];
+        assert_eq!(run_by_another_region(&both, "25", &home_regions), None, "listed across a county border");
+        assert_eq!(run_by_another_region(&jamtland, "25", &BTreeMap::new()), None, "no home regions configured");
     }
 }

@@ -645,6 +645,56 @@ pub fn producer(settings: &KafkaSettings) -> Result<Producer, KafkaError> {
     .create_with_context(LogContext::default())
 }
 
+/// Records a [`produce_all`] leaves awaiting the broker's ack, at most.
+const MAX_IN_FLIGHT: usize = 10_000;
+
+/// Records [`produce_all`] sent that the broker did not acknowledge.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} of {total} records were not acknowledged; first error: {first}")]
+pub struct NotAcknowledged {
+    pub failed: usize,
+    pub total: usize,
+    pub first: KafkaError,
+}
+
+/// Sends `(key, value)` records to `topic` as they are with `producer`, at
+/// most [`MAX_IN_FLIGHT`] awaiting the broker's ack, and waits for every
+/// ack, calling `on_ack` for each. Errors: [`NotAcknowledged`] when any
+/// record was not acknowledged (each is tried for `message.timeout.ms`).
+pub async fn produce_all(
+    producer: &Producer,
+    topic: &str,
+    records: &[(Vec<u8>, Vec<u8>)],
+    mut on_ack: impl FnMut(),
+) -> Result<(), NotAcknowledged> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut in_flight = FuturesUnordered::new();
+    let (mut failed, mut first) = (0usize, None);
+    let mut note = |result: Result<_, (KafkaError, _)>| match result {
+        Ok(_) => on_ack(),
+        Err((error, _)) => {
+            failed += 1;
+            first.get_or_insert(error);
+        }
+    };
+    for (key, value) in records {
+        if in_flight.len() >= MAX_IN_FLIGHT {
+            if let Some(result) = in_flight.next().await {
+                note(result);
+            }
+        }
+        let record = rdkafka::producer::FutureRecord::to(topic).key(key).payload(value);
+        in_flight.push(producer.send(record, Duration::from_secs(30)));
+    }
+    while let Some(result) = in_flight.next().await {
+        note(result);
+    }
+    match first {
+        Some(first) => Err(NotAcknowledged { failed, total: records.len(), first }),
+        None => Ok(()),
+    }
+}
+
 /// Creates the topics that do not exist yet, each taking batches of up to
 /// `kafka.max_record_bytes` (+ [`BATCH_OVERHEAD_BYTES`]) as its
 /// `max.message.bytes`. Topics that exist are left as they are.

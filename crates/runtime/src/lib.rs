@@ -3,6 +3,7 @@
 //! shutdown.
 
 pub mod config;
+pub mod dead_letters;
 pub mod kafka;
 pub mod metrics;
 pub mod progress;

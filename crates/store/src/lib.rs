@@ -144,6 +144,22 @@ pub fn unanswered(error: &Error) -> bool {
         && misconfigured(error).is_none()
 }
 
+/// What to tell an operator besides an error whose chain of causes
+/// (`causes`, e.g. `anyhow::Error::chain`) holds a ClickHouse error that
+/// did not answer ([`unanswered`]): the address used (`url`) and the
+/// setting that holds it. `None` for any other error.
+pub fn unanswered_hint<'a>(
+    mut causes: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
+    url: &str,
+) -> Option<String> {
+    causes.any(|cause| cause.downcast_ref::<Error>().is_some_and(unanswered)).then(|| {
+        format!(
+            "ClickHouse does not answer at {url}: is it running, and is that its address? \
+             (clickhouse.url, or DISTANS__CLICKHOUSE__URL)"
+        )
+    })
+}
+
 /// Why a part of a service that asks ClickHouse (`what`: "the review") is
 /// not ready after `result`: a reason for `/readyz` when ClickHouse did not
 /// answer ([`unanswered`]), else `None` (an answer, even an error, shows
@@ -306,6 +322,22 @@ pub fn statements(sql: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_unanswered_clickhouse_is_named_with_its_setting() {
+        let db = Client::default().with_url("http://127.0.0.1:1");
+        let refused = db.query("SELECT 1").execute().await.expect_err("nothing listens on port 1");
+        // As `anyhow`'s context would wrap it: the ClickHouse error is a cause.
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot list the regions")]
+        struct Context(#[source] Error);
+        let outer = Context(refused);
+        let causes = || std::iter::successors(Some(&outer as &(dyn std::error::Error + 'static)), |e| e.source());
+        let hint = unanswered_hint(causes(), "http://127.0.0.1:1").expect("a hint");
+        assert!(hint.contains("at http://127.0.0.1:1") && hint.contains("clickhouse.url"), "{hint}");
+        let answered = Error::BadResponse("Code: 60. Unknown table".into());
+        assert_eq!(unanswered_hint(std::iter::once(&answered as &(dyn std::error::Error + 'static)), "u"), None);
+    }
 
     /// Something that takes the connection and never answers (a broker's
     /// port given as `clickhouse.url`): `distans report` hung on it.

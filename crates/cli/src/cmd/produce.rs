@@ -1,17 +1,12 @@
 //! `distans produce`: sending invoice lines to Kafka in the wire format.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use distans_domain::InvoiceLine;
 use distans_runtime::kafka;
 use distans_runtime::Settings;
-use futures::stream::{FuturesUnordered, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::producer::FutureRecord;
-
-/// Records awaiting the broker's ack, at most.
-const MAX_IN_FLIGHT: usize = 10_000;
 
 /// What was sent: records acknowledged, and the seconds it took.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,7 +27,7 @@ pub async fn produce_lines(settings: &Settings, lines: &[InvoiceLine], progress:
 }
 
 /// Sends `(key, value)` records to `topic` as they are, waiting for every
-/// ack. Fails if any record is not acknowledged.
+/// ack (`kafka::produce_all`). Fails if any record is not acknowledged.
 pub async fn send(
     settings: &Settings,
     topic: &str,
@@ -49,37 +44,10 @@ pub async fn send(
     );
     bar.set_message(format!("producing to {topic}"));
     let started = Instant::now();
-    let mut in_flight = FuturesUnordered::new();
-    let mut failures = 0usize;
-    let mut first_failure = None;
-    let total = records.len();
-    let mut note = |result: Result<_, (rdkafka::error::KafkaError, _)>| match result {
-        Ok(_) => bar.inc(1),
-        Err((error, _)) => {
-            failures += 1;
-            first_failure.get_or_insert(error.to_string());
-        }
-    };
-    for (key, value) in &records {
-        if in_flight.len() >= MAX_IN_FLIGHT {
-            if let Some(result) = in_flight.next().await {
-                note(result);
-            }
-        }
-        let record = FutureRecord::to(topic).key(key).payload(value);
-        in_flight.push(producer.send(record, Duration::from_secs(30)));
-    }
-    while let Some(result) = in_flight.next().await {
-        note(result);
-    }
+    let sent = kafka::produce_all(&producer, topic, &records, || bar.inc(1)).await;
     bar.finish_and_clear();
-    if failures > 0 {
-        anyhow::bail!(
-            "{failures} of {total} records were not acknowledged; first error: {}",
-            first_failure.unwrap_or_default()
-        );
-    }
-    Ok(Produced { records: total, seconds: started.elapsed().as_secs_f64() })
+    sent?;
+    Ok(Produced { records: records.len(), seconds: started.elapsed().as_secs_f64() })
 }
 
 /// `distans produce FILE`: reads a JSON-lines or CSV invoice file (all rows
