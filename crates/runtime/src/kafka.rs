@@ -21,7 +21,6 @@ pub use crate::metrics::{ConsumerLag, PartitionLabels};
 use crate::metrics::{ConsumerMetrics, RebalanceLabels};
 use crate::progress::{NotReady, Progress};
 use crate::retry::{retry, ErrorClass, RetryError, RetryPolicy};
-use crate::service::ServiceError;
 
 /// A client config with the brokers, `properties`, and then the operator's
 /// `kafka.client` properties, which win. librdkafka logs at the most
@@ -359,14 +358,13 @@ impl Input {
     }
 
     /// The ids of `topic`'s partitions, from the broker's metadata (blocks
-    /// for up to 10 s). Errors: the broker's, or
-    /// [`ServiceError::NoPartitions`].
-    pub fn partitions(&self, topic: &str) -> Result<Vec<i32>, ServiceError> {
+    /// for up to 10 s). Errors: [`PartitionsError`].
+    pub fn partitions(&self, topic: &str) -> Result<Vec<i32>, PartitionsError> {
         let metadata = self.consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         let partitions: Vec<i32> =
             metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
         if partitions.is_empty() {
-            return Err(ServiceError::NoPartitions(topic.to_string()));
+            return Err(PartitionsError::None(topic.to_string()));
         }
         Ok(partitions)
     }
@@ -619,6 +617,16 @@ fn reset_past_the_end(
             tracing::error!(group_id = %watch.group_id, %topic, partition, %error, "cannot seek past-the-end partition");
         }
     }
+}
+
+/// Why [`Input::partitions`] has no partitions to give.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionsError {
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+    /// The broker's metadata lists no partition of the topic.
+    #[error("topic {0} has no partitions")]
+    None(String),
 }
 
 /// The producer every service uses: librdkafka's logs and errors go to

@@ -30,7 +30,7 @@ pub enum ServiceError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
     /// The broker's metadata lists no partition of a topic the service
-    /// reads ([`crate::kafka::Input::partitions`]).
+    /// reads ([`crate::kafka::Input::partitions`], `PartitionsError::None`).
     #[error("topic {0} has no partitions")]
     NoPartitions(String),
     #[error("cannot serve http: {0}")]
@@ -38,6 +38,15 @@ pub enum ServiceError {
     /// A record the service made that distans' own schema refuses: a bug.
     #[error("cannot encode a record (a bug): {0}")]
     Encode(#[from] distans_wire::EncodeError),
+}
+
+impl From<crate::kafka::PartitionsError> for ServiceError {
+    fn from(error: crate::kafka::PartitionsError) -> ServiceError {
+        match error {
+            crate::kafka::PartitionsError::Kafka(error) => ServiceError::Kafka(error),
+            crate::kafka::PartitionsError::None(topic) => ServiceError::NoPartitions(topic),
+        }
+    }
 }
 
 impl ServiceError {
