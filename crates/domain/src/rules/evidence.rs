@@ -52,6 +52,11 @@ pub enum Evidence {
     Burst { rank: usize, profession: String, window_days: i64, visit_date: NaiveDate, limit: usize },
     /// `over_credited`: what the credit notes credit against what was invoiced.
     OverCredited { credit_notes: usize, lines: usize, invoice_id: String, credited_ore: i64, invoiced_ore: i64 },
+    /// A rule's evidence as the rule words it in both languages, with no
+    /// figures of its own: so that a new line rule is one entry of the
+    /// catalogue (its judge writes both texts), until its figures earn a
+    /// variant here.
+    Worded { en: String, sv: String },
 }
 
 impl Evidence {
@@ -165,6 +170,7 @@ impl Evidence {
                     ),
                 }
             }
+            Evidence::Worded { en, sv } => language.pick(sv, en).clone(),
         }
     }
 }
@@ -220,6 +226,11 @@ mod tests {
     #[test]
     fn every_kind_reads_in_english_and_swedish() {
         let cases = [
+            (
+                Evidence::Worded { en: "2 contacts on one line".into(), sv: "2 kontakter på en rad".into() },
+                "2 contacts on one line",
+                "2 kontakter på en rad",
+            ),
             (
                 Evidence::WrongPrice {
                     unit_price_ore: 123_450,
