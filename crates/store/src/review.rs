@@ -67,21 +67,36 @@ pub async fn same_group_listings(db: &Client) -> Result<Vec<SameGroup>, Error> {
     .await
 }
 
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct Published {
-    finding_id: String,
-    amount_at_stake_ore: i64,
+/// A finding of the review's rules as `anomalies` holds it now (the latest
+/// version of each).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, clickhouse::Row)]
+pub struct Reviewed {
+    pub finding_id: String,
+    pub rule_id: String,
+    pub severity: String,
+    /// The subject key (`distans_detector::review`).
+    pub line_key: String,
+    pub buyer_org_number: String,
+    pub provider_org_number: String,
+    pub provider_name: String,
+    /// `YYYY-MM-DD`, the first day of the month judged.
+    pub visit_date: String,
+    pub amount_at_stake_ore: i64,
+    pub evidence: String,
+    /// `active` or `withdrawn`.
+    pub status: String,
 }
 
-/// (finding id, amount at stake in öre) of every finding of `rule_ids` in
-/// `anomalies`, the latest version of each.
-pub async fn published(db: &Client, rule_ids: &[&str]) -> Result<Vec<(String, i64)>, Error> {
-    let rows: Vec<Published> = db
-        .query("SELECT finding_id, amount_at_stake_ore FROM anomalies FINAL WHERE has(?, rule_id)")
-        .bind(rule_ids)
-        .fetch_all()
-        .await?;
-    Ok(rows.into_iter().map(|r| (r.finding_id, r.amount_at_stake_ore)).collect())
+/// Every finding of `rule_ids` in `anomalies`, the latest version of each.
+pub async fn published(db: &Client, rule_ids: &[&str]) -> Result<Vec<Reviewed>, Error> {
+    db.query(
+        "SELECT finding_id, rule_id, severity, line_key, buyer_org_number, provider_org_number, provider_name, \
+         toString(visit_date) AS visit_date, amount_at_stake_ore, evidence, status \
+         FROM anomalies FINAL WHERE has(?, rule_id)",
+    )
+    .bind(rule_ids)
+    .fetch_all()
+    .await
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
