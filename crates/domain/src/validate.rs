@@ -59,6 +59,7 @@ pub enum ReasonCode {
     InvalidProductCategory,
     InvalidQuantity,
     NegativeAmount,
+    AmountOutOfRange,
     GrossAmountMismatch,
     NetAmountMismatch,
     CareDateAfterInvoiceDate,
@@ -107,6 +108,7 @@ impl ReasonCode {
             ReasonCode::InvalidProductCategory => "invalid_product_category",
             ReasonCode::InvalidQuantity => "invalid_quantity",
             ReasonCode::NegativeAmount => "negative_amount",
+            ReasonCode::AmountOutOfRange => "amount_out_of_range",
             ReasonCode::GrossAmountMismatch => "gross_amount_mismatch",
             ReasonCode::NetAmountMismatch => "net_amount_mismatch",
             ReasonCode::CareDateAfterInvoiceDate => "care_date_after_invoice_date",
@@ -152,6 +154,20 @@ pub struct Context<'a> {
 }
 
 const CONTACT_CHANNELS: [&str; 3] = ["video", "chat", "phone"];
+
+/// The largest `quantity` a line may have. RIV gives no upper limit; a line
+/// of digital contacts has 1. With [`MAX_LINE_AMOUNT_ORE`] it keeps the sums
+/// of a national year (about 3 M lines) far inside `i64`, in ClickHouse and
+/// in every report: a larger value is a producer's error, dead-lettered as
+/// `invalid_quantity`.
+pub const MAX_QUANTITY: i32 = 10_000;
+
+/// The largest unit price, patient fee, gross or net amount of a line, öre
+/// (100 000 000 kr; a contact costs some hundred kronor, `[tariffs]`). A
+/// larger one is dead-lettered as `amount_out_of_range`; 3 M lines at this
+/// amount sum to 3 × 10¹⁶ öre, within `i64` (9.2 × 10¹⁸). The invoice's
+/// `payable_amount_ore` is not summed and has no limit.
+pub const MAX_LINE_AMOUNT_ORE: i64 = 10_000_000_000;
 
 /// What a check without a national source does with a line that fails it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -517,9 +533,10 @@ pub fn validate(line: &InvoiceLine, source: Provenance, ctx: Context<'_>) -> Res
     }
 
     // RIV claim: quantity at least 1; amounts are never negative, a credit
-    // note says so by its type 381.
-    if line.quantity < 1 {
-        f.reject(ReasonCode::InvalidQuantity, "quantity", "must be 1 or more");
+    // note says so by its type 381. Neither has an upper limit there: ours
+    // (MAX_QUANTITY, MAX_LINE_AMOUNT_ORE) keep every sum in range.
+    if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+        f.reject(ReasonCode::InvalidQuantity, "quantity", "must be from 1 to 10 000");
     }
     let amounts = [
         ("unit_price_ore", line.unit_price_ore),
@@ -533,6 +550,8 @@ pub fn validate(line: &InvoiceLine, source: Provenance, ctx: Context<'_>) -> Res
         if amount < 0 {
             any_negative = true;
             f.reject(ReasonCode::NegativeAmount, field, "is negative; a credit note has type 381 and positive amounts");
+        } else if amount > MAX_LINE_AMOUNT_ORE && field != "payable_amount_ore" {
+            f.reject(ReasonCode::AmountOutOfRange, field, "is over 100 000 000 kr, more than any line can invoice");
         }
     }
     // No source for the arithmetic: a line whose amounts disagree is still
@@ -763,6 +782,23 @@ mod tests {
         check(|l| l.product_category = "4".into(), &[InvalidProductCategory]);
         check(|l| l.quantity = 0, &[InvalidQuantity]);
         check(|l| l.net_amount_ore = -1, &[NegativeAmount]);
+        check(|l| l.quantity = MAX_QUANTITY + 1, &[InvalidQuantity]);
+        // i64::MAX öre everywhere, and arithmetic that agrees: refused, never summed.
+        check(
+            |l| {
+                (l.unit_price_ore, l.gross_amount_ore, l.net_amount_ore) = (i64::MAX, i64::MAX, i64::MAX);
+                (l.patient_fee_ore, l.payable_amount_ore) = (0, i64::MAX);
+            },
+            &[AmountOutOfRange, AmountOutOfRange, AmountOutOfRange],
+        );
+        check(
+            |l| {
+                (l.unit_price_ore, l.gross_amount_ore, l.net_amount_ore) =
+                    (MAX_LINE_AMOUNT_ORE, MAX_LINE_AMOUNT_ORE, MAX_LINE_AMOUNT_ORE);
+                (l.patient_fee_ore, l.payable_amount_ore) = (0, MAX_LINE_AMOUNT_ORE);
+            },
+            &[],
+        );
         warns(|l| l.gross_amount_ore = 49_999, &[GrossAmountMismatch, NetAmountMismatch]);
         warns(|l| l.net_amount_ore = 40_000, &[NetAmountMismatch]);
         check(|l| l.visit_date = l.invoice_date, &[]);
