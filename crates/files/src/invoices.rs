@@ -163,25 +163,28 @@ fn parse_csv(bytes: &[u8]) -> (Vec<(usize, InvoiceLine)>, Vec<RowError>) {
         let parsed = csv_row_to_json(&headers, &record).and_then(invoice_line);
         match parsed {
             Ok(l) => lines.push((line, l)),
-            // A column every line needs is missing: said once, of the
-            // header, not of every row.
-            Err(message) if missing_column(&message, &headers).is_some() => {
-                let column = missing_column(&message, &headers).unwrap_or_default();
-                let message = format!("no column {column}: every invoice line needs it");
-                return (vec![], vec![RowError { line: 1, message }]);
-            }
             Err(message) => errors.push(RowError { line, message }),
         }
     }
     (lines, errors)
 }
 
-/// The header's problems, all at once, as line 1: a column that is not a
-/// field of an invoice line (a misspelling; [`InvoiceLine`]'s fields, by
-/// serde), or a column named twice.
+/// The header's problems, all at once, as line 1: a field without a
+/// column, a column that is not a field of an invoice line (a misspelling;
+/// [`InvoiceLine`]'s fields, by serde), or a column named twice. In CSV
+/// every field has its column, an optional one with empty cells: a column
+/// left out would make every line lack the value (a referral number, a
+/// needs assessment), and the rules would judge them so.
 fn check_header(headers: &csv::StringRecord) -> Result<(), RowError> {
     let fields = serde_aux::serde_introspection::serde_introspect::<InvoiceLine>();
     let mut problems = Vec::new();
+    let missing: Vec<&str> = fields.iter().copied().filter(|f| !headers.iter().any(|h| h == *f)).collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "no column {} (every field has its column; leave the cells of an absent value empty)",
+            missing.join(", ")
+        ));
+    }
     let unknown: Vec<&str> = headers.iter().filter(|h| !fields.contains(h)).collect();
     if !unknown.is_empty() {
         problems.push(format!(
@@ -200,13 +203,6 @@ fn check_header(headers: &csv::StringRecord) -> Result<(), RowError> {
     } else {
         Err(RowError { line: 1, message: problems.join("; ") })
     }
-}
-
-/// The field serde's `message` says is missing, when the header has no
-/// column of that name.
-fn missing_column<'a>(message: &'a str, headers: &csv::StringRecord) -> Option<&'a str> {
-    let column = message.strip_prefix("missing field `")?.strip_suffix('`')?;
-    (!headers.iter().any(|h| h == column)).then_some(column)
 }
 
 fn csv_row_to_json(headers: &csv::StringRecord, record: &csv::StringRecord) -> Result<Value, String> {
@@ -341,7 +337,8 @@ mod tests {
         assert_eq!(errors[0].line, 1);
         assert!(
             errors[0].message.starts_with(
-                "unknown column(s) visitdate, qty (the columns are the fields of an invoice line: invoice_id, "
+                "no column visit_date, quantity (every field has its column; leave the cells of an absent value \
+                 empty); unknown column(s) visitdate, qty (the columns are the fields of an invoice line: invoice_id, "
             ),
             "{}",
             errors[0].message
@@ -354,12 +351,12 @@ mod tests {
             };
             format!("{}\n{}", drop(header), format!("{}\n", drop(row)).repeat(3))
         };
-        let errors = parse_lines(without("visit_date").as_bytes(), Format::Csv).expect_err("a required column");
-        assert_eq!(
-            errors,
-            vec![RowError { line: 1, message: "no column visit_date: every invoice line needs it".into() }]
-        );
-        assert_eq!(parse_lines(without("remittance_number").as_bytes(), Format::Csv).expect("optional").len(), 3);
+        for column in ["visit_date", "remittance_number"] {
+            let errors = parse_lines(without(column).as_bytes(), Format::Csv).expect_err("a column left out");
+            let message =
+                format!("no column {column} (every field has its column; leave the cells of an absent value empty)");
+            assert_eq!(errors, vec![RowError { line: 1, message }], "required and optional alike");
+        }
         let spaced = format!("{}\n{row}\n", header.replace(',', ", "));
         assert_eq!(parse_lines(spaced.as_bytes(), Format::Csv).expect("spaces around names").len(), 1);
     }
@@ -402,9 +399,8 @@ mod tests {
 
     #[test]
     fn a_file_without_lines_is_refused() {
-        for (name, content) in
-            [("empty.jsonl", ""), ("blank.jsonl", "\n\n"), ("header.csv", "invoice_id,line_number\n")]
-        {
+        let header = serde_aux::serde_introspection::serde_introspect::<InvoiceLine>().join(",") + "\n";
+        for (name, content) in [("empty.jsonl", ""), ("blank.jsonl", "\n\n"), ("header.csv", header.as_str())] {
             let error = read_lines(&temp(name, content)).expect_err(name).to_string();
             assert!(
                 error.ends_with(&format!(
