@@ -94,8 +94,8 @@ enum Command {
         command: ListingCommand,
     },
     /// Rebuild every month of the aggregates now. The sink does this as lines
-    /// arrive; run it when no sink runs (two rebuilding the same month at
-    /// once can leave it wrong until the sink's next check sees and redoes it).
+    /// arrive; run it when no sink runs, or after changing what the months
+    /// are built from (each rebuild swaps in a whole month, also beside a sink).
     Refresh,
     /// Print the Grafana dashboard (deploy/grafana/dashboards/distans.json
     /// is its Swedish output).
@@ -150,8 +150,10 @@ enum SchemasCommand {
 
 #[derive(Subcommand)]
 enum ListingCommand {
-    /// Import a register CSV as a new version for a home region (see
-    /// `distans_files::listing` for the columns). Clear-text patient ids are
+    /// Import a register CSV as a new version for a home region (columns:
+    /// patient_id or patient_pseudonym, unit_hsa_id, unit_name,
+    /// unit_provider_org_number, provider_group, valid_from, valid_to; see
+    /// the README). Clear-text patient ids are
     /// pseudonymised with pseudonym.key; all bad rows are reported and
     /// nothing is written if there is one.
     Import {

@@ -156,7 +156,7 @@ fn parse_csv(bytes: &[u8]) -> (Vec<(usize, InvoiceLine)>, Vec<RowError>) {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(RowError { line, message: e.to_string() });
+                errors.push(crate::csv_row_error(line, &e));
                 continue;
             }
         };
@@ -395,6 +395,18 @@ mod tests {
         // A spreadsheet's "CSV UTF-8" starts with a byte order mark.
         let bom = [b"\xef\xbb\xbf".as_slice(), &csv].concat();
         assert_eq!(parse_lines(&bom, Format::Csv).expect("a BOM is no column").len(), 3);
+    }
+
+    #[test]
+    fn a_csv_row_in_latin_1_says_to_save_as_utf_8() {
+        let mut csv = Vec::new();
+        let line: InvoiceLine = serde_json::from_str(JSON).expect("fixture");
+        write_lines(&[InvoiceLine { provider_name: "Vård".into(), ..line }], Format::Csv, &mut csv).expect("writes");
+        let latin1: Vec<u8> = String::from_utf8(csv).expect("utf-8").chars().map(|c| c as u32 as u8).collect();
+        let errors = parse_lines(&latin1, Format::Csv).expect_err("Latin-1");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 2);
+        assert!(errors[0].message.starts_with("not UTF-8: save the file as CSV UTF-8 ("), "{}", errors[0].message);
     }
 
     #[test]

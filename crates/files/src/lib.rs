@@ -26,3 +26,14 @@ pub(crate) fn csv_with_header(bytes: &[u8]) -> Result<(csv::Reader<&[u8]>, csv::
     }
     Ok((csv, headers))
 }
+
+/// A CSV row the reader could not take, as a bad row: one that is not
+/// UTF-8 says how to save the file (a spreadsheet's plain "CSV" is often
+/// Windows-1252).
+pub(crate) fn csv_row_error(line: usize, error: &csv::Error) -> RowError {
+    let message = match error.kind() {
+        csv::ErrorKind::Utf8 { .. } => format!("not UTF-8: save the file as CSV UTF-8 ({error})"),
+        _ => error.to_string(),
+    };
+    RowError { line, message }
+}

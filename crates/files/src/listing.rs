@@ -115,7 +115,7 @@ fn parse(
         let row = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(RowError { line, message: e.to_string() });
+                errors.push(crate::csv_row_error(line, &e));
                 continue;
             }
         };

@@ -31,8 +31,8 @@ pub async fn run(list: bool, settings: Settings) -> anyhow::Result<()> {
         crate::print(format_args!("{} dead letters\n", letters.len()))?;
     } else {
         crate::print(format_args!(
-            "{} dead letters of {} invoice lines (by key; a line sent again is dead-lettered again), by the reason \
-             of each line's last:\n",
+            "{} dead letters of {} invoice lines (by key; a line sent again is dead-lettered again), counted by \
+             the reason of each line's last dead letter:\n",
             letters.len(),
             lines.len()
         ))?;

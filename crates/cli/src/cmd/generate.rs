@@ -32,7 +32,10 @@ pub struct Args {
 /// `out.summary.json` and `out.listing.csv`.
 pub async fn run(args: Args, settings: &Settings) -> anyhow::Result<()> {
     let Args { region, year, lines, seed, invalid_share, implausible_share, out, produce } = args;
-    let profile = profile::region(&region).with_context(|| format!("unknown region {region}"))?;
+    let profile = profile::region(&region).with_context(|| {
+        let known: Vec<&str> = profile::REGIONS.iter().map(|r| r.county_code).collect();
+        format!("no generator profile for region {region} (county codes it has: {})", known.join(", "))
+    })?;
     let lines = lines.unwrap_or(profile.yearly_lines);
     let mut options = generate::Options::new(&region, year, lines, seed, &settings.detector.rules);
     options.invalid_share = invalid_share;

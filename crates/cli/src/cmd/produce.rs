@@ -17,12 +17,30 @@ pub struct Produced {
 
 /// Encodes `lines` and sends them to the input topic, keyed by line key;
 /// with a schema registry configured, framed with the registry's id.
+/// Errors: a line whose record would exceed `kafka.max_record_bytes`
+/// (nothing is sent), or one the broker does not acknowledge.
 pub async fn produce_lines(settings: &Settings, lines: &[InvoiceLine], progress: bool) -> anyhow::Result<Produced> {
     let codec = super::schemas::input_codec(settings).await?;
     let records = lines
         .iter()
         .map(|line| Ok((line.key().into_bytes(), codec.encode_invoice_line(line)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // The broker would refuse such a record and take the others: a file is
+    // sent whole or not at all.
+    let max = settings.kafka.max_record_bytes;
+    let too_large: Vec<String> = lines
+        .iter()
+        .zip(&records)
+        .filter(|(_, (key, value))| !kafka::fits(&settings.kafka, Some(key), value))
+        .map(|(line, (key, value))| format!("{} ({} bytes)", line.key(), key.len() + value.len()))
+        .collect();
+    if !too_large.is_empty() {
+        anyhow::bail!(
+            "{} line(s) larger than kafka.max_record_bytes ({max} bytes) once encoded, so nothing was sent: {}",
+            too_large.len(),
+            too_large.join(", ")
+        );
+    }
     send(settings, &settings.topics.input, records, progress).await
 }
 

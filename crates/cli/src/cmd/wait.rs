@@ -28,7 +28,9 @@ pub async fn run(
         (Some(lines), _) => (lines, 0, None),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let summary = serde_json::from_str::<Summary>(&text)?;
+            let summary = serde_json::from_str::<Summary>(&text).with_context(|| {
+                format!("{} is not a generator summary (the FILE.summary.json that generate writes)", path.display())
+            })?;
             let findings = summary.expected_findings.values().sum::<usize>() as u64;
             (summary.valid as u64, findings, Some((summary.buyer_org_number, summary.year)))
         }
@@ -40,8 +42,8 @@ pub async fn run(
         Some((buyer, year)) => format!("lines of {buyer} in {year}"),
         None => "lines".to_string(),
     };
-    let client = distans_store::database(&settings.clickhouse);
     let started = Instant::now();
+    let client = super::database(settings).await?;
     let deadline = started + timeout;
     let timeout_secs = timeout.as_secs();
     let timed_out = |last: String| anyhow::anyhow!("timed out after {timeout_secs} s: {last}");
