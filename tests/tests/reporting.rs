@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use distans_cli::cmd::produce;
+use distans_domain::rules::{LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
 use distans_e2e::{poll_until, wait_for_fresh_aggregates, wait_for_lines, Env, Running};
 use distans_files::listing;
 use distans_report::answers::{self, Answer};
@@ -354,6 +355,20 @@ async fn reports_answer_with_the_known_totals_and_the_html_report_draws() -> any
     let disputable = all.iter().find(|a| a.panel.id() == "disputable_share").expect("panel");
     let flagged_sek = disputable.number(0, "flagged_sek").unwrap_or_default();
     assert!(flagged_sek > 0.0 && flagged_sek < (summary.valid_net_amount_ore / 100) as f64, "{flagged_sek}");
+    // Findings about a provider's month flag no invoice line: no count of lines.
+    let by_rule = all.iter().find(|a| a.panel.id() == "findings_by_rule").expect("panel");
+    let rule_column = by_rule.column("rule").expect("a rule column");
+    let mut reviewed = 0;
+    for row in 0..by_rule.rows.len() {
+        let (rule, lines) = (by_rule.text(row, rule_column), by_rule.number(row, "lines"));
+        if [PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id].contains(&rule.as_str()) {
+            reviewed += 1;
+            assert_eq!(lines, None, "{rule} counts no invoice lines");
+        } else {
+            assert!(lines.is_some_and(|l| l >= 1.0), "{rule}: {lines:?} lines");
+        }
+    }
+    assert_eq!(reviewed, 2, "both of the review's rules found something");
     let health_centres = all.iter().find(|a| a.panel.id() == "cost_by_health_centre").expect("panel");
     let unlisted_row = (0..health_centres.rows.len()).find(|r| health_centres.text(*r, 0) == "unlisted");
     assert!(unlisted_row.is_some(), "the unlisted are a row of their own:\n{text}");

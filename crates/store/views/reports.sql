@@ -292,7 +292,10 @@ SELECT
     provider_org_number,
     any(provider_name) AS provider,
     count() AS findings,
-    uniqExact(line_key) AS lines,
+    -- Invoice lines flagged; NULL for a rule whose findings are about a
+    -- provider's month (the review's: their key is a subject key,
+    -- `…:rule:detail`), which flag no line.
+    nullIf(uniqExactIf(line_key, position(line_key, concat(':', rule_id, ':')) = 0), 0) AS lines,
     sum(amount_at_stake_ore) AS amount_at_stake_ore
 FROM findings_active
 GROUP BY buyer_org_number, year, rule_id, severity, provider_org_number;
