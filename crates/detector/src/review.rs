@@ -10,8 +10,10 @@
 //! rule and the profession or health centre), so `anomalies` partitions it
 //! by month and it never marks a line as flagged. Its id is stable. A month
 //! fills up as its lines arrive, so a finding is published again, same id,
-//! when its amount at stake changed: `anomalies` keeps the newest version,
-//! and the notifier's digest counts it once at its latest amount. One
+//! when its amount at stake changed, as a revision (the
+//! `distans_wire::REVISION_HEADER`): `anomalies` keeps the newest version,
+//! and the notifier counts it once (at its latest amount while its digest
+//! waits, not again once the digest was sent). One
 //! already in `anomalies` (or published since start) with the same amount
 //! is not published again. A provider-month judged far from its peers stays
 //! judged: later lines do not withdraw the finding.
@@ -27,7 +29,9 @@ use distans_store::Client;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::money::Ore;
-use distans_domain::rules::{finding_id, Finding, FindingStatus, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS};
+use distans_domain::rules::{
+    finding_id, Change, Finding, FindingStatus, Rule, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS,
+};
 
 /// `ZVF` + org number + YYMM of `month` (`YYYY-MM-DD`), then `:rule:detail`.
 fn subject_key(provider_org_number: &str, month: &str, rule: &str, detail: &str) -> String {
@@ -122,14 +126,15 @@ pub async fn judge(db: &Client, disabled: &[String]) -> Result<Vec<Finding>, dis
     Ok(findings)
 }
 
-/// Publishes new judgements every `every` until `shutdown`. A failed pass
+/// Publishes new judgements every `every` until `shutdown`, a finding
+/// published before (in `anomalies`, or since start) as a revision. A failed pass
 /// (ClickHouse or the broker down) is logged and done again; while
 /// ClickHouse does not answer, the detector is not ready (`health`).
 pub async fn run(
     db: Client,
     every: Duration,
     disabled: Vec<String>,
-    mut publish: impl AsyncFnMut(Vec<Finding>) -> bool,
+    mut publish: impl AsyncFnMut(Vec<Change>) -> bool,
     health: Health,
     shutdown: CancellationToken,
 ) {
@@ -167,7 +172,11 @@ pub async fn run(
         }
         let amounts: Vec<(String, i64)> =
             changed.iter().map(|f| (f.finding_id.clone(), f.amount_at_stake_ore)).collect();
-        if publish(changed).await {
+        let changes = changed
+            .into_iter()
+            .map(|finding| Change { revises: done.contains_key(&finding.finding_id), finding })
+            .collect();
+        if publish(changes).await {
             done.extend(amounts);
         } else {
             return;
