@@ -36,13 +36,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use distans_domain::enrich::Provenance;
-use distans_domain::rules::RuleEngine;
+use distans_domain::rules::{Change, RuleEngine};
 use distans_domain::{ReasonCode, Violation};
 use distans_runtime::kafka::{self, Stopped};
 use distans_runtime::service::{start_then_run, ServiceError, DRAIN_TIMEOUT};
 use distans_runtime::telemetry::Server;
 use distans_runtime::{now_ms, Health, Settings};
-use distans_wire::{Codec, DeadLetter, TimedFinding};
+use distans_wire::{Codec, DeadLetter, TimedFinding, REVISION_HEADER};
 
 use in_flight::InFlight;
 pub use metrics::Metrics;
@@ -202,7 +202,7 @@ impl Detector {
     async fn judge_live(&mut self, record: Record) -> bool {
         let judged = self.rules.judge(&record);
         let ids: Vec<String> = match &judged {
-            Judged::Findings(findings) => findings.iter().map(|f| f.finding_id.clone()).collect(),
+            Judged::Findings(changes) => changes.iter().map(|c| c.finding.finding_id.clone()).collect(),
             Judged::DeadLetter(_) => Vec::new(),
         };
         while !self.in_flight.has_room() || self.in_flight.holds_any(ids.iter().map(String::as_str)) {
@@ -423,7 +423,7 @@ struct Rules {
 /// What a live record comes to.
 enum Judged {
     /// How the active findings changed (often nothing).
-    Findings(Vec<distans_domain::rules::Finding>),
+    Findings(Vec<Change>),
     /// Not an enriched line: its dead letter's reason.
     DeadLetter(Violation),
 }
@@ -456,9 +456,9 @@ impl Rules {
     fn judge(&mut self, record: &Record) -> Judged {
         match self.outlet.codec.decode_enriched_line(&record.payload) {
             Ok(line) => {
-                let findings = self.engine.observe(&line);
+                let changes = self.engine.changes(&line);
                 self.outlet.metrics.lines_observed.inc();
-                Judged::Findings(findings)
+                Judged::Findings(changes)
             }
             Err(error) => Judged::DeadLetter(error.into_violation()),
         }
@@ -466,17 +466,18 @@ impl Rules {
 }
 
 impl Outlet {
-    /// Publishes findings, each keyed by its id, and waits for every ack. A
+    /// Publishes findings, each keyed by its id (a revision with the
+    /// [`REVISION_HEADER`]), and waits for every ack. A
     /// finding the broker refuses for good (e.g. larger than
     /// `kafka.max_record_bytes`) becomes a dead letter that carries it (its
     /// source: the line that led to it), so nothing is dropped unseen.
     async fn publish(
         &self,
-        findings: Vec<distans_domain::rules::Finding>,
+        changes: Vec<Change>,
         source: &Provenance,
         stop: &CancellationToken,
     ) -> Result<(), Stopped> {
-        for finding in findings {
+        for Change { finding, revises } in changes {
             let timed = TimedFinding { finding, detected_at_ms: now_ms() };
             let payload = self.codec.encode_finding(&timed).map_err(|error| {
                 tracing::error!(%error, "cannot encode a finding (a bug); stopping");
@@ -487,7 +488,18 @@ impl Outlet {
             };
             let f = &timed.finding;
             let key = f.finding_id.as_bytes();
-            match kafka::deliver(&self.producer, &self.alerts, Some(key), &payload, stop, on_retry).await {
+            let headers: &[(&str, &[u8])] = if revises { &[(REVISION_HEADER, b"1")] } else { &[] };
+            match kafka::deliver_with_headers(
+                &self.producer,
+                &self.alerts,
+                Some(key),
+                &payload,
+                headers,
+                stop,
+                on_retry,
+            )
+            .await
+            {
                 Ok(()) => {}
                 Err(refused) if refused.refuses_record() => {
                     let kafka::DeliverError::Refused(error) = refused else { unreachable!("refuses_record") };
@@ -505,7 +517,7 @@ impl Outlet {
             }
             self.metrics.findings.get_or_create(&metrics::RuleLabels { rule: f.rule_id.clone() }).inc();
             tracing::info!(rule = %f.rule_id, finding = %f.finding_id, provider = %f.provider_org_number,
-                amount_at_stake_ore = f.amount_at_stake_ore, "finding published");
+                amount_at_stake_ore = f.amount_at_stake_ore, status = f.status.as_str(), revises, "finding published");
         }
         Ok(())
     }

@@ -12,9 +12,11 @@
 //! names the home region too ([`review_id`]): a provider serves several
 //! regions, each judged on its own. A month fills up as its lines arrive,
 //! so a finding is published again, same id, when its amount at stake
-//! changed: `anomalies` keeps the newest version, and the notifier's digest
-//! counts it once at its latest amount. One already in `anomalies` (or
-//! published since start) with the same amount is not published again.
+//! changed, as a revision (the `distans_wire::REVISION_HEADER`):
+//! `anomalies` keeps the newest version, and the notifier counts it once
+//! (at its latest amount while its digest waits, not again once the digest
+//! was sent). One already in `anomalies` (or published since start) with
+//! the same amount is not published again.
 //! A provider-month judged far from its peers stays judged: later lines do
 //! not withdraw the finding. A `listed_at_same_group` finding follows the
 //! listing register: when a new import no longer gives it, it is withdrawn
@@ -34,7 +36,8 @@ use tokio_util::sync::CancellationToken;
 
 use distans_domain::money::Ore;
 use distans_domain::rules::{
-    finding_id, Finding, FindingStatus, Rule, Severity, Withdrawal, LISTED_AT_SAME_GROUP, PROVIDER_FAR_FROM_PEERS,
+    finding_id, Change, Finding, FindingStatus, Rule, Severity, Withdrawal, LISTED_AT_SAME_GROUP,
+    PROVIDER_FAR_FROM_PEERS,
 };
 use distans_store::review::Reviewed;
 
@@ -196,14 +199,15 @@ fn to_publish(known: &HashMap<String, Known>, judged: Vec<Finding>) -> Vec<Findi
 }
 
 /// Publishes new judgements, and withdraws those that no longer stand
-/// ([`to_publish`]), every `every` until `shutdown`. A failed pass
+/// ([`to_publish`]), every `every` until `shutdown`; a finding standing
+/// before (in `anomalies`, or since start) goes out as a revision. A failed pass
 /// (ClickHouse or the broker down) is logged and done again; while
 /// ClickHouse does not answer, the detector is not ready (`health`).
 pub async fn run(
     db: Client,
     every: Duration,
     disabled: Vec<String>,
-    mut publish: impl AsyncFnMut(Vec<Finding>) -> bool,
+    mut publish: impl AsyncFnMut(Vec<Change>) -> bool,
     health: Health,
     shutdown: CancellationToken,
 ) {
@@ -245,7 +249,14 @@ pub async fn run(
                 (f.finding_id.clone(), Known { amount: f.amount_at_stake_ore, standing })
             })
             .collect();
-        if publish(changed).await {
+        let changes = changed
+            .into_iter()
+            .map(|finding| {
+                let revises = known.get(&finding.finding_id).is_some_and(|k| k.standing.is_some());
+                Change { revises, finding }
+            })
+            .collect();
+        if publish(changes).await {
             known.extend(now_known);
         } else {
             return;

@@ -11,6 +11,15 @@
 //! tombstone) once sent; the interval counts from the persisted first-seen
 //! time, so a restart neither restarts it nor sends anything again.
 //!
+//! Told once: a finding is published again under its id when its figures
+//! change and when it is withdrawn, and which version comes when depends on
+//! the order lines reached the detector. A finding still waiting in a
+//! digest is updated there (whatever day the new version was detected) or
+//! left out of it; a revision of one told already (the record carries
+//! `distans_wire::REVISION_HEADER`) is not sent again; a withdrawal of one
+//! told already, at once or in a digest, is sent as a withdrawal. So what
+//! staff were told, less what was withdrawn, is what stands ([`route`]).
+//!
 //! A first start (the group has never committed an offset on the alerts
 //! topic) tells the findings already there as ONE summary and then each
 //! new finding as usual (`notifier.first_start = "summary"`, the default;
@@ -43,30 +52,32 @@ pub mod message;
 mod metrics;
 pub mod pacer;
 pub mod pending;
+pub mod route;
 pub mod sender;
 pub mod summary;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use tokio_util::sync::CancellationToken;
 
-use distans_domain::rules::{FindingStatus, Severity};
+use distans_domain::rules::Severity;
 use distans_runtime::kafka::{self, Stopped};
 use distans_runtime::service::{start_then_run, ServiceError};
 use distans_runtime::telemetry::Server;
 use distans_runtime::Settings;
-use distans_wire::{undelivered_topic, Codec, TimedFinding, UndeliveredAlert};
+use distans_wire::{undelivered_topic, Codec, TimedFinding, UndeliveredAlert, REVISION_HEADER};
 
 pub use distans_domain::text::Language;
 pub use message::{Digest, Format, Messages};
 pub use metrics::Metrics;
 pub use pacer::Pacer;
 pub use pending::{Group, Pending, PendingStore};
+pub use route::Route;
 pub use sender::{Delivery, Refusal, Sender};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +96,13 @@ pub enum NotifierError {
 }
 
 distans_runtime::service_error!(NotifierError, stopped: NotifierError::Stopped);
+
+/// Whether a record's `headers` say it revises a finding published before
+/// ([`REVISION_HEADER`] with value `1`).
+fn revises(headers: Option<&rdkafka::message::BorrowedHeaders>) -> bool {
+    use rdkafka::message::Headers;
+    headers.is_some_and(|h| h.iter().any(|h| h.key == REVISION_HEADER && h.value == Some(b"1".as_slice())))
+}
 
 /// Offsets read but not yet delivered, per partition: stored in order, up
 /// to the first one still waiting.
@@ -230,6 +248,8 @@ struct Received {
     partition: i32,
     offset: i64,
     payload: Vec<u8>,
+    /// It carries the [`REVISION_HEADER`]: it revises a finding published before.
+    revises: bool,
 }
 
 impl Notifier {
@@ -387,6 +407,7 @@ impl Notifier {
                         partition: message.partition(),
                         offset: message.offset(),
                         payload: message.payload().unwrap_or_default().to_vec(),
+                        revises: revises(message.headers()),
                     };
                     self.handle(received).await
                 }
@@ -431,11 +452,14 @@ impl Notifier {
         Ok(())
     }
 
-    /// Sends a finding of at least `immediate` severity at once, or adds it
-    /// to its group's digest; stores the offset of a record that is not a
+    /// Does what [`route::route`] says with a finding (a revision when
+    /// `revises`): sends it at once, writes it into its group's digest (or
+    /// updates it in the digest it waits in), leaves a withdrawn one out of
+    /// its digest, sends a withdrawal, or nothing for a revision of a
+    /// finding told already; stores the offset of a record that is not a
     /// finding at once.
     async fn handle(&mut self, record: Received) -> Result<(), Stopped> {
-        let Received { topic, partition, offset, payload } = record;
+        let Received { topic, partition, offset, payload, revises } = record;
         self.tracker.read(partition, offset);
         let timed = match self.codec.decode_finding(&payload) {
             Ok(t) => t,
@@ -448,82 +472,67 @@ impl Notifier {
             }
         };
         self.metrics.findings.inc();
-        if timed.finding.status != FindingStatus::Active {
-            return self.withdraw(&timed, topic, partition, offset).await;
-        }
-        if timed.finding.severity >= self.immediate {
-            if self.deliver(&self.messages.finding(&timed), About::finding("finding", &timed), &self.shutdown).await? {
-                self.metrics.immediate.inc();
+        match route::route(&self.digests, &timed, revises, self.immediate) {
+            Route::Now => {
+                let about = About::finding("finding", &timed);
+                if self.deliver(&self.messages.finding(&timed), about, &self.shutdown).await? {
+                    self.metrics.immediate.inc();
+                }
+                self.store(&topic, partition, offset);
+                self.commit_now();
             }
-            self.store(&topic, partition, offset);
-            self.commit_now();
-        } else {
-            let day = DateTime::from_timestamp_millis(timed.detected_at_ms).unwrap_or_default().date_naive();
-            let f = &timed.finding;
-            let group = (f.rule_id.clone(), f.provider_org_number.clone(), day.to_string());
-            let now = Utc::now().timestamp_millis();
-            let mut pending = self
-                .digests
-                .get(&group)
-                .cloned()
-                .unwrap_or_else(|| Pending { digest: Digest::new(&timed, day), first_seen_ms: now });
-            pending.digest.add(&timed);
-            // Persisted first, then the offset: a finding is in Kafka's
-            // alerts topic or in a durable digest, never in neither.
-            self.pending_store.save(&group, &pending, &self.shutdown).await?;
-            self.metrics.persisted.inc();
-            self.digests.insert(group, pending);
-            self.set_pending_gauge();
-            self.store(&topic, partition, offset);
-            // Committed now, not at the next auto-commit: a notifier killed
-            // in between and restarted sends the persisted digest when due,
-            // and would then read the finding again into a new digest.
-            self.commit_now();
-        }
-        Ok(())
-    }
-
-    /// A withdrawn finding: one that was sent at once (at least `immediate`
-    /// severity) gets a short withdrawal; one still waiting in a digest is
-    /// left out of it (a digest left empty is not sent, its records are
-    /// done); one already sent in a digest is not mentioned again.
-    async fn withdraw(
-        &mut self,
-        timed: &TimedFinding,
-        topic: String,
-        partition: i32,
-        offset: i64,
-    ) -> Result<(), Stopped> {
-        if timed.finding.severity >= self.immediate {
-            if self
-                .deliver(&self.messages.withdrawal(timed), About::finding("withdrawal", timed), &self.shutdown)
-                .await?
-            {
-                self.metrics.withdrawals.inc();
+            Route::Withdrawal => {
+                let about = About::finding("withdrawal", &timed);
+                if self.deliver(&self.messages.withdrawal(&timed), about, &self.shutdown).await? {
+                    self.metrics.withdrawals.inc();
+                }
+                self.store(&topic, partition, offset);
+                self.commit_now();
             }
-            self.store(&topic, partition, offset);
-            self.commit_now();
-            return Ok(());
-        }
-        let holding: Vec<Group> = self
-            .digests
-            .iter()
-            .filter(|(_, p)| p.digest.holds(&timed.finding.finding_id))
-            .map(|(g, _)| g.clone())
-            .collect();
-        for group in holding {
-            let Some(mut pending) = self.digests.get(&group).cloned() else { continue };
-            pending.digest.withdraw(&timed.finding.finding_id);
-            if pending.digest.findings == 0 {
-                self.pending_store.delete(&group, &self.shutdown).await?;
-                self.digests.remove(&group);
-            } else {
+            Route::Told => {
+                // Staff were told of it; its new figures are in the dashboard.
+                self.metrics.revisions_not_sent.inc();
+                tracing::debug!(finding = %timed.finding.finding_id, rule = %timed.finding.rule_id,
+                    "a finding told already was revised: not sent again");
+                self.store(&topic, partition, offset);
+            }
+            Route::Digest(group) => {
+                let now = Utc::now().timestamp_millis();
+                let mut pending = self.digests.get(&group).cloned().unwrap_or_else(|| {
+                    let day = group.2.parse().unwrap_or_default();
+                    Pending { digest: Digest::new(&timed, day), first_seen_ms: now }
+                });
+                pending.digest.add(&timed);
+                // Persisted first, then the offset: a finding is in Kafka's
+                // alerts topic or in a durable digest, never in neither.
                 self.pending_store.save(&group, &pending, &self.shutdown).await?;
+                self.metrics.persisted.inc();
                 self.digests.insert(group, pending);
+                self.set_pending_gauge();
+                self.store(&topic, partition, offset);
+                // Committed now, not at the next auto-commit: a notifier killed
+                // in between and restarted sends the persisted digest when due,
+                // and would then read the finding again into a new digest.
+                self.commit_now();
             }
-            self.set_pending_gauge();
+            Route::LeaveOut(groups) => {
+                // Withdrawn while waiting in a digest: left out of it (a
+                // digest left empty is not sent, its record is deleted).
+                for group in groups {
+                    let Some(mut pending) = self.digests.get(&group).cloned() else { continue };
+                    pending.digest.withdraw(&timed.finding.finding_id);
+                    if pending.digest.findings == 0 {
+                        self.pending_store.delete(&group, &self.shutdown).await?;
+                        self.digests.remove(&group);
+                    } else {
+                        self.pending_store.save(&group, &pending, &self.shutdown).await?;
+                        self.digests.insert(group, pending);
+                    }
+                    self.set_pending_gauge();
+                }
+                self.store(&topic, partition, offset);
+            }
         }
-        self.store(&topic, partition, offset);
         Ok(())
     }
 

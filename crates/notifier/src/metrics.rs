@@ -32,8 +32,12 @@ distans_runtime::metrics! {
         /// Written and acked.
         #[metric(name = "undelivered_written")]
         pub undelivered: Counter,
-        /// Withdrawals sent for findings sent at once
+        /// Withdrawals sent, for findings staff were told of (at once, in a
+        /// digest sent, or in the first start's summary)
         pub withdrawals: Counter,
+        /// Findings published again with new figures after staff were told
+        /// of them: not sent again
+        pub revisions_not_sent: Counter,
         /// Records on the alerts topic that are not findings
         pub undecodable: Counter,
         /// Findings written into a persisted pending digest

@@ -25,6 +25,6 @@ mod undelivered;
 
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use framing::{frame, unframe, FramingError, MAGIC_BYTE};
-pub use records::{DeadLetter, DeadLetterViolation, TimedFinding};
+pub use records::{DeadLetter, DeadLetterViolation, TimedFinding, REVISION_HEADER};
 pub use registry::{EmbeddedSchemas, RegisteredSchema, RegistrySchemas, SchemaError, SchemaResolver, Subject};
 pub use undelivered::{undelivered_topic, UndeliveredAlert};

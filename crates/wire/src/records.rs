@@ -49,6 +49,14 @@ pub struct DeadLetterViolation {
     pub message: String,
 }
 
+/// The header of a finding's record on the alerts topic that says it
+/// revises a finding published before and still active (the same finding,
+/// published again with new figures): value `1`. A record without it is a
+/// finding that became active (new, or active again after a withdrawal), or
+/// a withdrawal. So a reader can tell each finding once (the notifier
+/// does not send a revision of a finding it told of already).
+pub const REVISION_HEADER: &str = "distans-finding-revision";
+
 /// A finding with the time it was detected, as on the alerts topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimedFinding {

@@ -254,6 +254,18 @@ fn hash_table_bytes(capacity: usize, entry: usize) -> usize {
     buckets * (entry + 1) + 16
 }
 
+/// One change of the active findings, as [`RuleEngine::changes`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The finding as it stands now: active, or withdrawn with why.
+    pub finding: Finding,
+    /// Whether the finding was active before this record, with other
+    /// figures (amount, evidence, related lines): the same finding, revised.
+    /// False for a finding that became active (new, or active again after a
+    /// withdrawal) and for a withdrawal.
+    pub revises: bool,
+}
+
 /// Evaluates the rules over a stream of lines. Holds the latest version of
 /// every line and credit note; see the module docs.
 #[derive(Debug)]
@@ -345,7 +357,17 @@ impl RuleEngine {
     /// and returns how the active findings changed: findings that became
     /// active or changed (amount, evidence, related lines), then findings
     /// withdrawn. Empty for a line seen before at this version or later.
+    /// [`RuleEngine::changes`] says which are revisions.
     pub fn observe(&mut self, line: &EnrichedLine) -> Vec<Finding> {
+        self.changes(line).into_iter().map(|change| change.finding).collect()
+    }
+
+    /// As [`RuleEngine::observe`], each change saying whether it revises a
+    /// finding that was active before ([`Change::revises`]): what a
+    /// publisher needs so that readers tell a finding once, not once per
+    /// version (an early visit arriving late publishes a later contact's
+    /// finding again with its new rank).
+    pub fn changes(&mut self, line: &EnrichedLine) -> Vec<Change> {
         let identity = LineIdentity::of(line);
         let version = Version::of(line);
         let old = self.identities.get(&identity).copied();
@@ -490,7 +512,7 @@ impl RuleEngine {
 
     /// Judges `scopes` again and returns the changes against what they found
     /// before. `changed` is the record just replaced or added.
-    fn judge_again(&mut self, scopes: &BTreeSet<Scope>, changed: u32) -> Vec<Finding> {
+    fn judge_again(&mut self, scopes: &BTreeSet<Scope>, changed: u32) -> Vec<Change> {
         let mut before: Vec<String> = Vec::new();
         let mut now: Vec<Finding> = Vec::new();
         for &scope in scopes {
@@ -513,14 +535,16 @@ impl RuleEngine {
                 withdrawn.push(finding);
             }
         }
-        let mut changes: Vec<Finding> = Vec::new();
+        let mut changes: Vec<Change> = Vec::new();
         for finding in now {
-            if self.active.get(&finding.finding_id) != Some(&finding) {
-                self.active.insert(finding.finding_id.clone(), finding.clone());
-                changes.push(finding);
-            }
+            let revises = match self.active.get(&finding.finding_id) {
+                Some(active) if *active == finding => continue,
+                active => active.is_some(),
+            };
+            self.active.insert(finding.finding_id.clone(), finding.clone());
+            changes.push(Change { finding, revises });
         }
-        changes.extend(withdrawn);
+        changes.extend(withdrawn.into_iter().map(|finding| Change { finding, revises: false }));
         changes
     }
 

@@ -198,6 +198,59 @@ fn corrections_across_months_buyers_and_out_of_a_window() {
     assert_eq!(price.buyer_org_number, "2321000198");
 }
 
+/// A finding published again with new figures is a revision of the one
+/// active before, whatever made it change; one that becomes active, first
+/// or again after a withdrawal, is not. Psychologist contacts arriving out
+/// of visit order show it: the fourth contact is over the limit with rank
+/// 3 until the third arrives and makes it rank 4 (the end-to-end pipeline
+/// test's 22nd contact of a limit of 20, arriving before an earlier one).
+#[test]
+fn a_finding_published_again_with_new_figures_revises_it() {
+    let visit = |invoice: u32, day: &str, offset: i64| {
+        let mut l = at(line(invoice, 1), offset);
+        l.profession_code = "PS".into();
+        l.tariff_ore = None;
+        l.visit_date = date(day);
+        l.invoice_date = date("2025-04-10");
+        l
+    };
+    let first = visit(1, "2025-03-01", 1);
+    let second = visit(2, "2025-03-08", 2);
+    let third = visit(3, "2025-03-15", 3);
+    let fourth = visit(4, "2025-03-22", 4);
+    let psychologist = |changes: Vec<Change>| -> Vec<(String, Option<Withdrawal>, bool, String)> {
+        changes
+            .into_iter()
+            .filter(|c| c.finding.rule_id == "excessive_psychologist_contacts")
+            .map(|c| (c.finding.line_keys[0].clone(), c.finding.status.withdrawal(), c.revises, c.finding.evidence))
+            .collect()
+    };
+    let mut engine = RuleEngine::new(settings());
+    for l in [&first, &second] {
+        assert_eq!(psychologist(engine.changes(l)), []);
+    }
+    let rank = |n: &str| format!("{n} psychologist/psychotherapist contact in 30 days (limit 2)");
+    assert_eq!(psychologist(engine.changes(&fourth)), [(fourth.key(), None, false, rank("3rd"))], "raised");
+    assert_eq!(
+        psychologist(engine.changes(&third)),
+        [(third.key(), None, false, rank("3rd")), (fourth.key(), None, true, rank("4th"))],
+        "the third raised, the fourth revised"
+    );
+    // The first visit corrected out of the window: the third is no longer
+    // over the limit, the fourth is again the third in its window.
+    let moved = visit(1, "2025-01-20", 5);
+    assert_eq!(
+        psychologist(engine.changes(&moved)),
+        [(fourth.key(), None, true, rank("3rd")), (third.key(), Some(Withdrawal::Superseded), false, rank("3rd"))],
+    );
+    // Back in the window: the third is raised again, not revised.
+    let back = visit(1, "2025-03-01", 6);
+    assert_eq!(
+        psychologist(engine.changes(&back)),
+        [(third.key(), None, false, rank("3rd")), (fourth.key(), None, true, rank("4th"))],
+    );
+}
+
 /// A small world of lines: two patients, three days, two professions,
 /// invoices 1–4 with lines 1, 2, 9 and 10, credit notes, corrections.
 fn records() -> impl Strategy<Value = Vec<EnrichedLine>> {
@@ -257,10 +310,16 @@ fn outcome(lines: &[EnrichedLine]) -> BTreeMap<String, Finding> {
     let mut engine = RuleEngine::new(settings());
     let mut from_changes: BTreeMap<String, Finding> = BTreeMap::new();
     for l in lines {
-        for change in engine.observe(l) {
-            match change.status {
-                FindingStatus::Active => from_changes.insert(change.finding_id.clone(), change),
-                FindingStatus::Withdrawn(_) => from_changes.remove(&change.finding_id),
+        for Change { finding, revises } in engine.changes(l) {
+            match finding.status {
+                FindingStatus::Active => {
+                    assert_eq!(revises, from_changes.contains_key(&finding.finding_id), "revises: was it active?");
+                    from_changes.insert(finding.finding_id.clone(), finding)
+                }
+                FindingStatus::Withdrawn(_) => {
+                    assert!(!revises, "a withdrawal revises nothing");
+                    from_changes.remove(&finding.finding_id)
+                }
             };
         }
     }

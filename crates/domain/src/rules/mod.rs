@@ -15,7 +15,11 @@
 //! findings withdrawn (a correction, a credit note). The active findings
 //! depend only on the latest version of each line, not on the order the
 //! lines arrived in, and every finding has a stable id: replaying a topic
-//! gives the same findings with the same ids.
+//! gives the same findings with the same ids. The way there does depend on
+//! the order: a finding may be published, then published again with new
+//! figures or withdrawn. [`RuleEngine::changes`] says which changes revise
+//! a finding that was active ([`Change::revises`]), so that what reads them
+//! can tell each finding once.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -37,7 +41,7 @@ pub use catalogue::{
     LATE_INVOICE, LISTED_AT_SAME_GROUP, MISSING_NEEDS_ASSESSMENT, NON_BILLABLE, NOT_RESIDENT, NO_REFERRAL,
     OVER_CREDITED, PHYSICAL_PROCEDURE, PROVIDER_FAR_FROM_PEERS, RULES, SAME_DAY_REPEAT, WRONG_PRICE, WRONG_PRODUCT,
 };
-pub use engine::{LineIdentity, RuleEngine, StateMemory};
+pub use engine::{Change, LineIdentity, RuleEngine, StateMemory};
 pub use evidence::Evidence;
 pub use settings::RuleSettings;
 
