@@ -345,21 +345,7 @@ mod tests {
 
     #[test]
     fn a_provider_far_from_its_peers_says_by_how_much() {
-        let row = FarFromPeers {
-            buyer_org_number: "2321000230".into(),
-            month: "2025-03-01".into(),
-            profession_code: "LK".into(),
-            provider_org_number: "5591000053".into(),
-            provider: "Vårdflödet AB".into(),
-            contacts: 48,
-            patients: 12,
-            net_amount_ore: 48 * 50_000,
-            contacts_per_patient: 4.0,
-            repeat_share: 0.75,
-            peers: 5,
-            median_contacts_per_patient: 1.0,
-            median_repeat_share: 0.02,
-        };
+        let row = peers_row("2321000230");
         let f = far_from_peers(&row);
         // 48 contacts where the peers' rate gives 12: 36 beyond it, at 500 SEK.
         assert_eq!(f.amount_at_stake_ore, 36 * 50_000);

@@ -472,19 +472,16 @@ impl Notifier {
             }
         };
         self.metrics.findings.inc();
-        match route::route(&self.digests, &timed, revises, self.immediate) {
-            Route::Now => {
-                let about = About::finding("finding", &timed);
-                if self.deliver(&self.messages.finding(&timed), about, &self.shutdown).await? {
-                    self.metrics.immediate.inc();
-                }
-                self.store(&topic, partition, offset);
-                self.commit_now();
-            }
-            Route::Withdrawal => {
-                let about = About::finding("withdrawal", &timed);
-                if self.deliver(&self.messages.withdrawal(&timed), about, &self.shutdown).await? {
-                    self.metrics.withdrawals.inc();
+        let route = route::route(&self.digests, &timed, revises, self.immediate);
+        match route {
+            Route::Now | Route::Withdrawal => {
+                let (kind, message, sent) = if route == Route::Now {
+                    ("finding", self.messages.finding(&timed), &self.metrics.immediate)
+                } else {
+                    ("withdrawal", self.messages.withdrawal(&timed), &self.metrics.withdrawals)
+                };
+                if self.deliver(&message, About::finding(kind, &timed), &self.shutdown).await? {
+                    sent.inc();
                 }
                 self.store(&topic, partition, offset);
                 self.commit_now();

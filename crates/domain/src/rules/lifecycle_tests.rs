@@ -166,17 +166,21 @@ fn credits_beyond_what_was_invoiced_are_over_crediting() {
     assert!(run(&[&first, &second]).1.is_empty());
 }
 
+/// A psychologist contact on `day` (invoice `invoice`, line 1), as the
+/// record at `offset`.
+fn psychologist_visit(invoice: u32, day: &str, offset: i64) -> EnrichedLine {
+    let mut l = at(line(invoice, 1), offset);
+    l.profession_code = "PS".into();
+    l.tariff_ore = None;
+    l.visit_date = date(day);
+    l.invoice_date = date("2025-04-10");
+    l
+}
+
 #[test]
 fn corrections_across_months_buyers_and_out_of_a_window() {
     // Psychologist contacts, limit 2 in 30 days: the third is over.
-    let visit = |invoice: u32, day: &str, offset: i64| {
-        let mut l = at(line(invoice, 1), offset);
-        l.profession_code = "PS".into();
-        l.tariff_ore = None;
-        l.visit_date = date(day);
-        l.invoice_date = date("2025-04-10");
-        l
-    };
+    let visit = psychologist_visit;
     let (a, b, c) = (visit(1, "2025-03-01", 1), visit(2, "2025-03-08", 2), visit(3, "2025-03-15", 3));
     let (_, before) = run(&[&a, &b, &c]);
     assert_eq!(before, active(&[("excessive_psychologist_contacts", &c)]));
@@ -206,14 +210,7 @@ fn corrections_across_months_buyers_and_out_of_a_window() {
 /// test's 22nd contact of a limit of 20, arriving before an earlier one).
 #[test]
 fn a_finding_published_again_with_new_figures_revises_it() {
-    let visit = |invoice: u32, day: &str, offset: i64| {
-        let mut l = at(line(invoice, 1), offset);
-        l.profession_code = "PS".into();
-        l.tariff_ore = None;
-        l.visit_date = date(day);
-        l.invoice_date = date("2025-04-10");
-        l
-    };
+    let visit = psychologist_visit;
     let first = visit(1, "2025-03-01", 1);
     let second = visit(2, "2025-03-08", 2);
     let third = visit(3, "2025-03-15", 3);
