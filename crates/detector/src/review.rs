@@ -176,8 +176,9 @@ impl Known {
 /// each standing finding not judged now that should no longer stand: a
 /// `listed_at_same_group` one (the register changed), or one whose id is
 /// not the one its rule, subject and region give ([`review_id`]: made
-/// before ids named the region).
-fn to_publish(known: &HashMap<String, Known>, judged: Vec<Finding>) -> Vec<Finding> {
+/// before ids named the region). Only findings of `judged_rules` (the
+/// rules judged in this pass: not disabled) are withdrawn.
+fn to_publish(known: &HashMap<String, Known>, judged: Vec<Finding>, judged_rules: &[&str]) -> Vec<Finding> {
     let judged_ids: std::collections::HashSet<String> = judged.iter().map(|f| f.finding_id.clone()).collect();
     let mut out: Vec<Finding> = judged
         .into_iter()
@@ -186,7 +187,7 @@ fn to_publish(known: &HashMap<String, Known>, judged: Vec<Finding>) -> Vec<Findi
     let mut withdrawn: Vec<Finding> = known
         .values()
         .filter_map(|k| k.standing.as_ref())
-        .filter(|f| !judged_ids.contains(&f.finding_id))
+        .filter(|f| !judged_ids.contains(&f.finding_id) && judged_rules.contains(&f.rule_id.as_str()))
         .filter(|f| {
             let subject = f.line_keys.first().map_or("", String::as_str);
             f.rule_id == LISTED_AT_SAME_GROUP.id || review_id(&f.rule_id, subject, &f.buyer_org_number) != f.finding_id
@@ -238,7 +239,8 @@ pub async fn run(
                 continue;
             }
         };
-        let changed = to_publish(known, findings);
+        let judged_rules: Vec<&str> = reviewed.iter().copied().filter(|r| !disabled.iter().any(|d| d == r)).collect();
+        let changed = to_publish(known, findings, &judged_rules);
         if changed.is_empty() {
             continue;
         }
@@ -294,6 +296,8 @@ mod tests {
         }
     }
 
+    const REVIEWED: [&str; 2] = [PROVIDER_FAR_FROM_PEERS.id, LISTED_AT_SAME_GROUP.id];
+
     fn standing(f: &Finding) -> (String, Known) {
         (f.finding_id.clone(), Known { amount: f.amount_at_stake_ore, standing: Some(f.clone()) })
     }
@@ -306,13 +310,13 @@ mod tests {
             (far_from_peers(&peers_row("2321000230")), far_from_peers(&peers_row("2321000198")));
         assert_ne!(jamtland.finding_id, vastmanland.finding_id);
         let judged = vec![jamtland.clone(), vastmanland.clone()];
-        assert_eq!(to_publish(&HashMap::new(), judged.clone()).len(), 2);
+        assert_eq!(to_publish(&HashMap::new(), judged.clone(), &REVIEWED).len(), 2);
         let known: HashMap<String, Known> = judged.iter().map(standing).collect();
-        assert_eq!(to_publish(&known, judged.clone()), vec![], "published once");
+        assert_eq!(to_publish(&known, judged.clone(), &REVIEWED), vec![], "published once");
         // Withdrawn, then judged again: it stands again.
         let mut withdrawn = known.clone();
         withdrawn.insert(jamtland.finding_id.clone(), Known { amount: jamtland.amount_at_stake_ore, standing: None });
-        assert_eq!(to_publish(&withdrawn, judged), vec![jamtland]);
+        assert_eq!(to_publish(&withdrawn, judged, &REVIEWED), vec![jamtland]);
     }
 
     #[test]
@@ -333,7 +337,7 @@ mod tests {
         // Made before ids named the region: the same finding, another id.
         let legacy = Finding { finding_id: finding_id(&far.rule_id, &far.line_keys[0]), ..far.clone() };
         let known: HashMap<String, Known> = [&far, &listed, &legacy].into_iter().map(standing).collect();
-        let published = to_publish(&known, vec![]);
+        let published = to_publish(&known, vec![], &REVIEWED);
         let withdrawn: Vec<(&str, FindingStatus)> =
             published.iter().map(|f| (f.finding_id.as_str(), f.status)).collect();
         let superseded = FindingStatus::Withdrawn(Withdrawal::Superseded);
@@ -341,6 +345,8 @@ mod tests {
         expected.sort_by_key(|(id, _)| *id);
         assert_eq!(withdrawn, expected, "the register's finding and the old id; not the month far from its peers");
         assert_eq!(published[0].amount_at_stake_ore, known[published[0].finding_id.as_str()].amount, "as it stood");
+        // A rule disabled is not judged: its findings stay as they are.
+        assert_eq!(to_publish(&known, vec![], &[]), vec![]);
     }
 
     #[test]
