@@ -3,7 +3,14 @@
 # after 15 s; a stale pid file (a zombie, a reused PID) is only removed. With names (e.g. "sink"), stops only those.
 source "$(dirname "$0")/common.sh"
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(ingester sink detector tansu clickhouse)
+all=(ingester sink detector tansu clickhouse)
+[ ${#names[@]} -gt 0 ] || names=("${all[@]}")
+for name in "${names[@]}"; do
+  if [[ ! " ${all[*]} " == *" $name "* ]]; then
+    echo "down.sh: no service $name (the names: ${all[*]})" >&2
+    exit 2
+  fi
+done
 for name in "${names[@]}"; do
   pid_file="$RUN_DIR/$name.pid"
   [ -f "$pid_file" ] || continue

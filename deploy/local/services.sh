@@ -10,6 +10,25 @@ unset DISTANS__PSEUDONYM__KEY
 key_file=$(pseudonym_key_file)
 export DISTANS__PSEUDONYM__KEY_FILE=$key_file
 
+# ready NAME PORT SECONDS: until distans-NAME answers /healthz; a service
+# that stopped (a bad setting) is said at once, with the end of its log.
+ready() {
+  local name=$1 port=$2 seconds=$3
+  local deadline=$((SECONDS + seconds))
+  until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; do
+    if ! running "$RUN_DIR/$name.pid"; then
+      log "distans-$name stopped while starting; the end of $RUN_DIR/$name.log:"
+      tail -n 5 "$RUN_DIR/$name.log" >&2
+      return 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      log "$name /healthz not ready after ${seconds}s (see $RUN_DIR/$name.log)"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
 case "${1:-}" in
   start)
     for service in ingester sink detector; do
@@ -21,9 +40,9 @@ case "${1:-}" in
       log "starting distans-$service (log: $RUN_DIR/$service.log, appended)"
       launch "$pid_file" "$RUN_DIR/$service.log" "$PWD" "$BIN_DIR/distans-$service"
     done
-    wait_until 60 "ingester /healthz" curl -sf "http://127.0.0.1:$INGESTER_HTTP_PORT/healthz"
-    wait_until 60 "sink /healthz" curl -sf "http://127.0.0.1:$SINK_HTTP_PORT/healthz"
-    wait_until 300 "detector /healthz (state rebuilt)" curl -sf "http://127.0.0.1:$DETECTOR_HTTP_PORT/healthz"
+    ready ingester "$INGESTER_HTTP_PORT" 60
+    ready sink "$SINK_HTTP_PORT" 60
+    ready detector "$DETECTOR_HTTP_PORT" 300 # its state rebuilt
     ;;
   stop)
     "$ROOT/deploy/local/down.sh" ingester sink detector

@@ -580,11 +580,18 @@ pub fn validate(line: &InvoiceLine, source: Provenance, ctx: Context<'_>) -> Res
         f.reject(ReasonCode::CareDateAfterInvoiceDate, "visit_date", "is after the invoice date");
     }
     // Socialstyrelsen: ICD-10-SE diagnosis codes and KVÅ procedure codes.
-    if line.diagnosis_codes.iter().any(|c| !is_icd10_code(c)) {
-        f.reject(ReasonCode::InvalidDiagnosisCode, "diagnosis_codes", "holds a code that is not ICD-10-SE shaped");
+    let bad = |codes: &[String], shaped: fn(&str) -> bool| -> Vec<String> {
+        codes.iter().filter(|c| !shaped(c)).take(3).map(|c| format!("{:?}", text::printable(c, 20))).collect()
+    };
+    let diagnoses = bad(&line.diagnosis_codes, is_icd10_code);
+    if !diagnoses.is_empty() {
+        let message = format!("holds a code that is not ICD-10-SE shaped: {}", diagnoses.join(", "));
+        f.reject(ReasonCode::InvalidDiagnosisCode, "diagnosis_codes", &message);
     }
-    if line.procedure_codes.iter().any(|c| !is_kva_code(c)) {
-        f.reject(ReasonCode::InvalidProcedureCode, "procedure_codes", "holds a code that is not KVÅ shaped");
+    let procedures = bad(&line.procedure_codes, is_kva_code);
+    if !procedures.is_empty() {
+        let message = format!("holds a code that is not KVÅ shaped: {}", procedures.join(", "));
+        f.reject(ReasonCode::InvalidProcedureCode, "procedure_codes", &message);
     }
     // No source: the channel is distans' own optional field (RIV has none).
     if line.contact_channel.as_deref().is_some_and(|c| !CONTACT_CHANNELS.contains(&c)) {
@@ -693,6 +700,18 @@ mod tests {
         let mut l = line();
         mutate(&mut l);
         validate(&l, source, ctx).map_err(|v| v.iter().map(|v| v.code).collect())
+    }
+
+    #[test]
+    fn a_code_of_the_wrong_shape_is_named() {
+        let tariffs = tariffs();
+        let p = Pseudonymiser::new(&[7u8; 32]).expect("key");
+        let validation = testing::validation();
+        let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, validation: &validation, ingested_at_ms: 1 };
+        let source = Provenance { topic: "t".into(), partition: 0, offset: 0 };
+        let l = InvoiceLine { diagnosis_codes: vec!["J06.9".into(), "XYZ".into()], ..line() };
+        let Err(violations) = validate(&l, source, ctx) else { panic!("rejected") };
+        assert_eq!(violations[0].message, "holds a code that is not ICD-10-SE shaped: \"XYZ\"");
     }
 
     fn check(mutate: impl FnOnce(&mut InvoiceLine), expected: &[ReasonCode]) {
