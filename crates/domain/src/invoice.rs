@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 /// One line of an invoice or credit note, as received.
 ///
 /// Read from JSON lines or CSV (`distans_files::invoices`, for `distans
-/// produce`): a field left out is `None` (an `Option`) or empty (the code
-/// lists); any other field left out, or a field it does not know, is an
-/// error.
+/// produce`): a field left out of a JSON line, or an empty CSV cell, is
+/// `None` (an `Option`) or empty (the code lists); any other field left
+/// out, or a field it does not know, is an error. A CSV header names every
+/// field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InvoiceLine {
