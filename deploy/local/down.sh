@@ -6,7 +6,8 @@ names=("$@")
 all=(ingester sink detector tansu clickhouse)
 [ ${#names[@]} -gt 0 ] || names=("${all[@]}")
 for name in "${names[@]}"; do
-  if [[ ! " ${all[*]} " == *" $name "* ]]; then
+  # A name that is neither one of these nor has a pid file here is a typo.
+  if [[ ! " ${all[*]} " == *" $name "* ]] && [ ! -f "$RUN_DIR/$name.pid" ]; then
     echo "down.sh: no service $name (the names: ${all[*]})" >&2
     exit 2
   fi

@@ -55,7 +55,10 @@ check "a reused pid is not running" not running "$RUN_DIR/reused.pid"
 check "a pid that does not exist is not running" not running <(printf '999999999\n%s\n' "$dummy")
 check "a missing pid file is not running" not running "$work/none.pid"
 
-# 4. down.sh stops the dummy and leaves the stranger alone.
+# 4. down.sh refuses a name it does not know, stops the dummy and leaves
+# the stranger alone.
+check "down.sh refuses a name it does not know" not env DISTANS_RUN_DIR="$RUN_DIR" "$ROOT/deploy/local/down.sh" dumy
+check "down.sh left the dummy running then" running "$pid_file"
 DISTANS_RUN_DIR=$RUN_DIR "$ROOT/deploy/local/down.sh" dummy reused
 check "down.sh stopped the dummy" not running "$pid_file"
 check "down.sh removed the dummy's pid file" not test -e "$pid_file"
