@@ -693,24 +693,24 @@ mod tests {
     /// Validates the fixture changed by `mutate`: the codes of the
     /// violations, or of the warnings when the line is accepted.
     fn outcome(validation: &Validation, mutate: impl FnOnce(&mut InvoiceLine)) -> Result<Accepted, Vec<ReasonCode>> {
+        violations(validation, mutate).map_err(|v| v.iter().map(|v| v.code).collect())
+    }
+
+    /// As [`outcome`], with the whole violations.
+    fn violations(validation: &Validation, mutate: impl FnOnce(&mut InvoiceLine)) -> Result<Accepted, Vec<Violation>> {
         let tariffs = tariffs();
         let p = Pseudonymiser::new(&[7u8; 32]).expect("key");
         let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, validation, ingested_at_ms: 1 };
         let source = Provenance { topic: "t".into(), partition: 0, offset: 0 };
         let mut l = line();
         mutate(&mut l);
-        validate(&l, source, ctx).map_err(|v| v.iter().map(|v| v.code).collect())
+        validate(&l, source, ctx)
     }
 
     #[test]
     fn a_code_of_the_wrong_shape_is_named() {
-        let tariffs = tariffs();
-        let p = Pseudonymiser::new(&[7u8; 32]).expect("key");
-        let validation = testing::validation();
-        let ctx = Context { tariffs: &tariffs, pseudonymiser: &p, validation: &validation, ingested_at_ms: 1 };
-        let source = Provenance { topic: "t".into(), partition: 0, offset: 0 };
-        let l = InvoiceLine { diagnosis_codes: vec!["J06.9".into(), "XYZ".into()], ..line() };
-        let Err(violations) = validate(&l, source, ctx) else { panic!("rejected") };
+        let mutate = |l: &mut InvoiceLine| l.diagnosis_codes = vec!["J06.9".into(), "XYZ".into()];
+        let Err(violations) = violations(&testing::validation(), mutate) else { panic!("rejected") };
         assert_eq!(violations[0].message, "holds a code that is not ICD-10-SE shaped: \"XYZ\"");
     }
 
