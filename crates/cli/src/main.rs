@@ -44,9 +44,9 @@ enum Command {
         /// Share of lines made implausible (valid, for the detector).
         #[arg(long, default_value_t = 0.02)]
         implausible_share: f64,
-        /// Output file (CSV when it ends .csv, else JSON lines); the summary goes to FILE.summary.json and the listing
-        /// register (patients in clear text, as a region exports it) to
-        /// FILE.listing.csv beside it.
+        /// Output file (CSV when it ends .csv, else JSON lines); the summary
+        /// goes to FILE.summary.json and the listing register (patients in
+        /// clear text, as a region exports it) to FILE.listing.csv beside it.
         #[arg(long)]
         out: PathBuf,
         /// Also send the lines to Kafka.

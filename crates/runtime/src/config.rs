@@ -555,7 +555,8 @@ impl Settings {
     pub fn pseudonymiser(&self) -> Result<distans_domain::Pseudonymiser, ConfigError> {
         distans_domain::Pseudonymiser::new(self.pseudonym.key.expose().as_bytes()).map_err(|e| ConfigError {
             problems: vec![format!(
-                "pseudonym.key: {e} (set pseudonym.key_file, a file holding the key, or pseudonym.key; DISTANS__PSEUDONYM__KEY_FILE or DISTANS__PSEUDONYM__KEY)"
+                "pseudonym.key: {e} (set pseudonym.key_file, a file holding the key, or pseudonym.key; \
+                 DISTANS__PSEUDONYM__KEY_FILE or DISTANS__PSEUDONYM__KEY)"
             )],
         })
     }

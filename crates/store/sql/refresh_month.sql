@@ -1,9 +1,10 @@
 -- Rebuilds one visit month of agg_monthly into {staging}, a table made
 -- for this rebuild alone (the sink then moves it with REPLACE PARTITION).
--- {month} is the first day of the month, 'YYYY-MM-DD'. Lines come as the latest version of each line
--- identity (largest version, then latest inserted_at: what the
--- ReplacingMergeTree keeps) whose visit is in the month, read without
--- FINAL from the identities with a version in the month; each line gets
+-- {month} is the first day of the month, 'YYYY-MM-DD'. Lines come as the
+-- latest version of each line identity (largest version, then latest
+-- inserted_at: what the ReplacingMergeTree keeps) whose visit is in the
+-- month, read without FINAL from the identities with a version in the
+-- month; each line gets
 -- the listing valid on its visit date (latest import of its home region),
 -- the cost allocation valid on its visit date, and whether any finding
 -- names it. Credit notes count negative. Runs on ClickHouse 18.16 and
